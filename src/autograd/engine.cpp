@@ -1,0 +1,199 @@
+// The backward engine: runs ready nodes highest seq_nr first (PyTorch's order).
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "aotgrad/autograd.h"
+#include "aotgrad/ops.h"
+#include "autograd/node.h"
+#include "ops/dispatch.h"
+#include "support/error.h"
+
+namespace aotgrad::autograd {
+
+void install_autograd_handler();
+
+namespace {
+
+thread_local bool t_in_accumulation = false;
+
+// Installs the dispatcher hook as soon as the autograd library is loaded.
+const bool g_installed = [] {
+  install_autograd_handler();
+  return true;
+}();
+
+struct ByPriority {
+  bool operator()(const Node* a, const Node* b) const { return a->seq_nr() < b->seq_nr(); }
+};
+
+Tensor zeros_for(const TensorMeta& m) { return zeros(m.sizes, m.dtype); }
+
+// Adds g into slot `i` of a node's input buffer.
+void accumulate(TensorList& buffer, size_t i, const Tensor& g) {
+  if (!buffer[i].defined()) {
+    buffer[i] = g;
+    return;
+  }
+  t_in_accumulation = true;
+  try {
+    buffer[i] = add(buffer[i], g);
+  } catch (...) {
+    t_in_accumulation = false;
+    throw;
+  }
+  t_in_accumulation = false;
+}
+
+struct Target {
+  Node* node;
+  uint32_t slot;
+};
+
+// Runs the graph below `roots`. When `targets` is non-empty, gradients arriving
+// at them are captured (not applied) and only nodes leading to a target run.
+TensorList run(const TensorList& roots, const TensorList& root_grads, const std::vector<Target>& targets) {
+  AG_CHECK(roots.size() == root_grads.size(), "backward: got {} roots but {} gradients", roots.size(),
+           root_grads.size());
+  std::vector<Edge> root_edges;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    AG_CHECK(roots[i].defined() && roots[i].requires_grad(),
+             "backward: element {} of tensors does not require grad and does not have a grad_fn", i);
+    AG_CHECK(root_grads[i].sizes() == roots[i].sizes(),
+             "backward: expected the gradient of output {} to have shape {}, but got {}", i,
+             shape_str(roots[i].sizes()), root_grads[i].describe());
+    root_edges.push_back(gradient_edge(roots[i]));
+  }
+  // Dependencies: how many edges point at each node.
+  std::unordered_map<Node*, int> deps;
+  std::unordered_map<Node*, std::vector<Node*>> parents;
+  std::vector<Node*> stack;
+  std::unordered_set<Node*> seen;
+  for (const Edge& e : root_edges)
+    if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next_edges()) {
+      if (!e.valid()) continue;
+      ++deps[e.fn.get()];
+      if (!targets.empty()) parents[e.fn.get()].push_back(n);
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+  // With targets, a node is needed if a target is reachable from it.
+  std::unordered_set<Node*> needed;
+  if (!targets.empty()) {
+    std::vector<Node*> work;
+    for (const Target& t : targets)
+      if (seen.count(t.node) && needed.insert(t.node).second) work.push_back(t.node);
+    while (!work.empty()) {
+      Node* n = work.back();
+      work.pop_back();
+      for (Node* p : parents[n])
+        if (needed.insert(p).second) work.push_back(p);
+    }
+  }
+  auto is_needed = [&](Node* n) { return targets.empty() || needed.count(n) > 0; };
+
+  std::unordered_map<Node*, TensorList> buffers;
+  auto buffer_of = [&](Node* n) -> TensorList& {
+    auto it = buffers.find(n);
+    if (it == buffers.end()) it = buffers.emplace(n, TensorList(n->input_metas().size())).first;
+    return it->second;
+  };
+  for (size_t i = 0; i < root_edges.size(); ++i) {
+    TensorList& b = buffer_of(root_edges[i].fn.get());
+    if (b.size() <= root_edges[i].input_nr) b.resize(root_edges[i].input_nr + 1);
+    accumulate(b, root_edges[i].input_nr, root_grads[i]);
+  }
+  std::priority_queue<Node*, std::vector<Node*>, ByPriority> ready;
+  std::unordered_set<Node*> queued;
+  for (const Edge& e : root_edges)
+    if (deps[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push(e.fn.get());
+
+  TensorList captured(targets.size());
+  while (!ready.empty()) {
+    Node* n = ready.top();
+    ready.pop();
+    TensorList grads = std::move(buffer_of(n));
+    buffers.erase(n);
+    bool is_target = false;
+    for (size_t t = 0; t < targets.size(); ++t)
+      if (targets[t].node == n) {
+        is_target = true;
+        if (targets[t].slot < grads.size()) captured[t] = grads[targets[t].slot];
+      }
+    TensorList outs;
+    bool any = false;
+    for (const Tensor& g : grads) any = any || g.defined();
+    const bool run_node = any && is_needed(n) && !(is_target && dynamic_cast<AccumulateGrad*>(n));
+    if (run_node) {
+      for (size_t i = 0; i < grads.size(); ++i)
+        if (!grads[i].defined() && i < n->input_metas().size() && n->input_metas()[i].defined)
+          grads[i] = zeros_for(n->input_metas()[i]);
+      outs = n->apply(std::move(grads));
+    }
+    for (size_t i = 0; i < n->next_edges().size(); ++i) {
+      const Edge& e = n->next_edges()[i];
+      if (!e.valid()) continue;
+      Node* next = e.fn.get();
+      if (i < outs.size() && outs[i].defined() && is_needed(next)) {
+        TensorList& b = buffer_of(next);
+        accumulate(b, e.input_nr, outs[i]);
+      }
+      if (--deps[next] == 0 && queued.insert(next).second) ready.push(next);
+    }
+  }
+  return captured;
+}
+
+TensorList default_grads(const TensorList& roots, const TensorList& grads) {
+  if (!grads.empty()) return grads;
+  TensorList out;
+  for (const Tensor& r : roots) {
+    AG_CHECK(r.defined() && r.numel() == 1,
+             "backward: a gradient can be implied only for scalar outputs, but got {}",
+             r.defined() ? r.describe() : "an undefined tensor");
+    out.push_back(ones_like(r));
+  }
+  return out;
+}
+
+}  // namespace
+
+NoGradGuard::NoGradGuard() : prev_(ops::grad_mode_enabled()) { ops::set_grad_mode(false); }
+NoGradGuard::~NoGradGuard() { ops::set_grad_mode(prev_); }
+EnableGradGuard::EnableGradGuard() : prev_(ops::grad_mode_enabled()) { ops::set_grad_mode(true); }
+EnableGradGuard::~EnableGradGuard() { ops::set_grad_mode(prev_); }
+bool is_grad_enabled() { return ops::grad_mode_enabled(); }
+bool in_gradient_accumulation() { return t_in_accumulation; }
+
+void backward(const TensorList& roots, const TensorList& grads) {
+  (void)g_installed;
+  TensorList g = default_grads(roots, grads);
+  NoGradGuard no_grad;
+  run(roots, g, {});
+}
+
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                bool allow_unused) {
+  (void)g_installed;
+  TensorList g = default_grads(outputs, grad_outputs);
+  std::vector<Target> targets;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    AG_CHECK(inputs[i].defined() && inputs[i].requires_grad(),
+             "grad: input {} ({}) does not require grad", i,
+             inputs[i].defined() ? inputs[i].describe() : "undefined");
+    Edge e = gradient_edge(inputs[i]);
+    targets.push_back({e.fn.get(), e.input_nr});
+  }
+  NoGradGuard no_grad;
+  TensorList result = run(outputs, g, targets);
+  for (size_t i = 0; i < result.size(); ++i)
+    AG_CHECK(allow_unused || result[i].defined(),
+             "grad: input {} was not used in the graph of the outputs (pass allow_unused=true)", i);
+  return result;
+}
+
+}  // namespace aotgrad::autograd

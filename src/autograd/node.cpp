@@ -1,0 +1,84 @@
+#include "autograd/node.h"
+
+#include "aotgrad/autograd.h"
+#include "aotgrad/ops.h"
+#include "ops/families.h"
+#include "support/error.h"
+
+namespace aotgrad::autograd {
+
+namespace {
+thread_local uint64_t t_sequence_nr = 0;
+}
+
+uint64_t next_sequence_nr() { return t_sequence_nr++; }
+uint64_t peek_sequence_nr() { return t_sequence_nr; }
+
+TensorMeta meta_of(const Tensor& t) {
+  if (!t.defined()) return {};
+  return {t.sizes(), t.dtype(), true};
+}
+
+std::string OpNode::name() const { return op_.qualified_name() + " backward"; }
+
+TensorList OpNode::apply(TensorList&& grads) {
+  std::vector<bool> needs;
+  for (const Edge& e : next_edges()) needs.push_back(e.valid());
+  ops::BackwardContext ctx{op_, args_, outs_, grads, needs};
+  TensorList result;
+  try {
+    result = op_.derivative(ctx);
+  } catch (Error& e) {
+    e.add_context("while computing the derivative of " + op_.qualified_name());
+    throw;
+  }
+  result.resize(next_edges().size());
+  for (size_t i = 0; i < result.size(); ++i) {
+    if (!next_edges()[i].valid()) {
+      result[i] = Tensor();
+      continue;
+    }
+    Tensor& g = result[i];
+    const TensorMeta& m = edge_metas()[i];
+    if (!g.defined() || !m.defined) continue;
+    if (g.sizes() != m.sizes) g = ops::sum_to(g, m.sizes);
+    if (g.dtype() != m.dtype) g = to(g, m.dtype);
+    AG_INTERNAL_CHECK(g.sizes() == m.sizes, "{}: gradient {} for input {} does not match its shape {}",
+                      name(), g.describe(), i, shape_str(m.sizes));
+  }
+  return result;
+}
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
+    : Node(UINT64_MAX), leaf_(std::move(leaf)) {
+  input_metas().push_back(meta_of(Tensor(leaf_)));
+}
+
+TensorList AccumulateGrad::apply(TensorList&& grads) {
+  Tensor g = grads[0];
+  if (!g.defined()) return {};
+  NoGradGuard no_grad;
+  Tensor leaf(leaf_);
+  if (g.sizes() != leaf.sizes()) g = ops::sum_to(g, leaf.sizes());
+  if (!leaf_->grad) {
+    // The engine may hand the same tensor to several leaves: own a copy.
+    leaf.set_grad(clone(g).detach());
+  } else {
+    add_(leaf.grad(), g);
+  }
+  return {};
+}
+
+Edge gradient_edge(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return {};
+  TensorImpl* impl = t.impl();
+  if (impl->grad_fn) return {impl->grad_fn, impl->output_nr};
+  auto acc = impl->grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    impl->grad_accumulator = acc;
+  }
+  return {acc, 0};
+}
+
+}  // namespace aotgrad::autograd

@@ -1,0 +1,209 @@
+// CPU kernels of 2-d convolution: im2col + GEMM per image and group, split over
+// the batch across threads (each thread runs single-threaded GEMMs on its images).
+#include <cstring>
+
+#include "ops/cpu/gemm.h"
+#include "ops/cpu/loops.h"
+#include "ops/families.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace aotgrad::ops {
+
+namespace {
+
+struct ConvGeom {
+  int64_t n, c, h, w;      // input
+  int64_t oc, kh, kw;      // weight [oc, c/groups, kh, kw]
+  int64_t oh, ow;          // output
+  int64_t sh, sw, ph, pw, dh, dw, groups;
+  int64_t cg() const { return c / groups; }
+  int64_t ocg() const { return oc / groups; }
+  int64_t col_rows() const { return cg() * kh * kw; }
+  int64_t col_cols() const { return oh * ow; }
+};
+
+ConvGeom geom(const Tensor& x, const Tensor& w, const IValue& st, const IValue& pad,
+              const IValue& dil, int64_t groups, const Shape& out) {
+  auto two = [](const IValue& v) {
+    IntList l = v.to_int_list();
+    if (l.size() == 1) l.push_back(l[0]);
+    return l;
+  };
+  IntList s = two(st), p = two(pad), d = two(dil);
+  return {x.sizes()[0], x.sizes()[1], x.sizes()[2], x.sizes()[3], w.sizes()[0], w.sizes()[2],
+          w.sizes()[3], out[2], out[3], s[0], s[1], p[0], p[1], d[0], d[1], groups};
+}
+
+// col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside).
+template <typename T>
+void im2col(const ConvGeom& g, const T* x, T* col) {
+  const int64_t cols = g.col_cols();
+  for (int64_t c = 0; c < g.cg(); ++c)
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj) {
+        T* row = col + ((c * g.kh + ki) * g.kw + kj) * cols;
+        const T* plane = x + c * g.h * g.w;
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+          T* dst = row + oy * g.ow;
+          if (iy < 0 || iy >= g.h) {
+            std::memset(dst, 0, sizeof(T) * g.ow);
+            continue;
+          }
+          const T* src = plane + iy * g.w;
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
+            dst[ox] = (ix >= 0 && ix < g.w) ? src[ix] : T(0);
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: x[...] += col[...].
+template <typename T>
+void col2im(const ConvGeom& g, const T* col, T* x) {
+  const int64_t cols = g.col_cols();
+  for (int64_t c = 0; c < g.cg(); ++c)
+    for (int64_t ki = 0; ki < g.kh; ++ki)
+      for (int64_t kj = 0; kj < g.kw; ++kj) {
+        const T* row = col + ((c * g.kh + ki) * g.kw + kj) * cols;
+        T* plane = x + c * g.h * g.w;
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+          if (iy < 0 || iy >= g.h) continue;
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
+            if (ix >= 0 && ix < g.w) plane[iy * g.w + ix] += row[oy * g.ow + ox];
+          }
+        }
+      }
+}
+
+bool is_pointwise(const ConvGeom& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+template <typename T>
+void gemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+              const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) cpu::sgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else cpu::dgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+// Runs fn(first_image, last_image) over the batch; with more than one thread each
+// gets whole images and BLAS runs single-threaded inside, so pools do not compete.
+template <typename F>
+void over_images(int64_t n, int64_t cost, F&& fn) {
+  if (num_threads() > 1 && n > 1 && n * cost >= kParallelGrain) {
+    int threads = num_threads();
+    openblas_set_num_threads(1);
+    parallel_for(n, cost, fn);
+    openblas_set_num_threads(threads);
+  } else {
+    fn(int64_t{0}, n);
+  }
+}
+
+
+template <typename T>
+void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t cols = g.col_cols(), K = g.col_rows();
+  const bool direct = is_pointwise(g);
+  over_images(g.n, g.oc * K * cols, [&](int64_t b0, int64_t b1) {
+    std::vector<T> col(direct ? 0 : static_cast<size_t>(K * cols));
+    for (int64_t b = b0; b < b1; ++b)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const T* xin = x + (b * g.c + gi * g.cg()) * g.h * g.w;
+        const T* src = xin;
+        if (!direct) {
+          im2col(g, xin, col.data());
+          src = col.data();
+        }
+        T* out = y + (b * g.oc + gi * g.ocg()) * cols;
+        gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, src, cols, T(0),
+                    out, cols);
+        if (bias)
+          for (int64_t o = 0; o < g.ocg(); ++o) {
+            const T bv = bias[gi * g.ocg() + o];
+            T* row = out + o * cols;
+            for (int64_t i = 0; i < cols; ++i) row[i] += bv;
+          }
+      }
+  });
+}
+
+template <typename T>
+void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw, T* gb) {
+  const int64_t cols = g.col_cols(), K = g.col_rows();
+  const bool direct = is_pointwise(g);
+  if (gx) {
+    std::memset(gx, 0, sizeof(T) * g.n * g.c * g.h * g.w);
+    over_images(g.n, g.oc * K * cols, [&](int64_t b0, int64_t b1) {
+      std::vector<T> col(static_cast<size_t>(K * cols));
+      for (int64_t b = b0; b < b1; ++b)
+        for (int64_t gi = 0; gi < g.groups; ++gi) {
+          const T* go = gy + (b * g.oc + gi * g.ocg()) * cols;
+          T* dst = gx + (b * g.c + gi * g.cg()) * g.h * g.w;
+          // col = W^T @ gy ; then scatter back.
+          gemm_raw<T>(true, false, K, cols, g.ocg(), T(1), w + gi * g.ocg() * K, K, go, cols, T(0),
+                      direct ? dst : col.data(), cols);
+          if (!direct) col2im(g, col.data(), dst);
+        }
+    });
+  }
+  if (gw) {
+    std::memset(gw, 0, sizeof(T) * g.oc * K);
+    std::vector<T> col(direct ? 0 : static_cast<size_t>(K * cols));
+    for (int64_t b = 0; b < g.n; ++b)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const T* xin = x + (b * g.c + gi * g.cg()) * g.h * g.w;
+        const T* src = xin;
+        if (!direct) {
+          im2col(g, xin, col.data());
+          src = col.data();
+        }
+        const T* go = gy + (b * g.oc + gi * g.ocg()) * cols;
+        gemm_raw<T>(false, true, g.ocg(), K, cols, T(1), go, cols, src, cols, T(1),
+                    gw + gi * g.ocg() * K, K);
+      }
+  }
+  if (gb) {
+    for (int64_t o = 0; o < g.oc; ++o) {
+      double s = 0;
+      for (int64_t b = 0; b < g.n; ++b) {
+        const T* row = gy + (b * g.oc + o) * cols;
+        for (int64_t i = 0; i < cols; ++i) s += row[i];
+      }
+      gb[o] = static_cast<T>(s);
+    }
+  }
+}
+
+}  // namespace
+
+void register_conv_kernels(Registry& r) {
+  r.kernel(OpId::convolution, [](const Args& a, Outputs& o) {
+    Tensor& out = cpu::out0(o);
+    const Tensor& x0 = a[0].to_tensor();
+    ConvGeom g = geom(x0, a[1].to_tensor(), a[3], a[4], a[5], a[8].to_int(), out.sizes());
+    cpu::visit_floating(out.dtype(), "convolution", [&]<typename T>() {
+      Tensor x = cpu::as_contiguous(x0), w = cpu::as_contiguous(a[1].to_tensor());
+      Tensor b = a[2].is_none() ? Tensor() : cpu::as_contiguous(a[2].to_tensor());
+      conv_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
+                      out.data_ptr<T>());
+    });
+  });
+  r.kernel(OpId::convolution_backward, [](const Args& a, Outputs& o) {
+    const Tensor& gy0 = a[0].to_tensor();
+    ConvGeom g = geom(a[1].to_tensor(), a[2].to_tensor(), a[4], a[5], a[6], a[9].to_int(), gy0.sizes());
+    cpu::visit_floating(gy0.dtype(), "convolution_backward", [&]<typename T>() {
+      Tensor gy = cpu::as_contiguous(gy0), x = cpu::as_contiguous(a[1].to_tensor()),
+             w = cpu::as_contiguous(a[2].to_tensor());
+      auto ptr = [&](int i) { return o[i].is_tensor() && o[i].to_tensor().defined() ? o[i].to_tensor().template data_ptr<T>() : nullptr; };
+      conv_backward<T>(g, gy.data_ptr<T>(), x.data_ptr<T>(), w.data_ptr<T>(), ptr(0), ptr(1), ptr(2));
+    });
+  });
+}
+
+}  // namespace aotgrad::ops

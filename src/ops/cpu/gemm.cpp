@@ -1,0 +1,79 @@
+#include "ops/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include "ops/cpu/loops.h"
+
+namespace aotgrad::ops::cpu {
+
+namespace {
+// How BLAS should read a 2-d view: transposed or not, and the leading dimension.
+struct BlasView {
+  Tensor t;  // possibly a contiguous copy
+  bool trans = false;
+  int64_t ld = 1;
+};
+
+BlasView blas_view(const Tensor& x, DType dt) {
+  const int64_t r = x.sizes()[0], c = x.sizes()[1];
+  const int64_t s0 = x.strides()[0], s1 = x.strides()[1];
+  if (x.dtype() == dt) {
+    if ((s1 == 1 || c == 1) && s0 >= std::max<int64_t>(c, 1)) return {x, false, s0};
+    if ((s0 == 1 || r == 1) && s1 >= std::max<int64_t>(r, 1)) return {x, true, s1};
+  }
+  Tensor cont = as_contiguous(x, dt);
+  return {cont, false, std::max<int64_t>(c, 1)};
+}
+}  // namespace
+
+void sgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+void dgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+               int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
+              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+}
+
+void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, double beta) {
+  const int64_t n = a.sizes()[0], k = a.sizes()[1], m = b.sizes()[1];
+  if (n == 0 || m == 0) return;
+  if (k == 0) {
+    if (beta == 0) fill(c, 0);
+    else if (beta != 1)
+      visit_dtype(c.dtype(), [&]<typename T>() {
+        T* p = c.data_ptr<T>();
+        for (int64_t i = 0; i < c.numel(); ++i) p[i] = static_cast<T>(p[i] * beta);
+      });
+    return;
+  }
+  const DType dt = c.dtype();
+  if (dt == DType::Float32 || dt == DType::Float64) {
+    BlasView va = blas_view(a, dt), vb = blas_view(b, dt);
+    if (dt == DType::Float32)
+      sgemm_raw(va.trans, vb.trans, n, m, k, static_cast<float>(alpha), va.t.data_ptr<float>(), va.ld,
+                vb.t.data_ptr<float>(), vb.ld, static_cast<float>(beta), c.data_ptr<float>(), m);
+    else
+      dgemm_raw(va.trans, vb.trans, n, m, k, alpha, va.t.data_ptr<double>(), va.ld,
+                vb.t.data_ptr<double>(), vb.ld, beta, c.data_ptr<double>(), m);
+    return;
+  }
+  visit_dtype(dt, [&]<typename T>() {
+    Tensor ca = as_contiguous(a, dt), cb = as_contiguous(b, dt);
+    const T *pa = ca.data_ptr<T>(), *pb = cb.data_ptr<T>();
+    T* pc = c.data_ptr<T>();
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < m; ++j) {
+        T acc = 0;
+        for (int64_t p = 0; p < k; ++p) acc += pa[i * k + p] * pb[p * m + j];
+        pc[i * m + j] = static_cast<T>(alpha * acc + (beta == 0 ? 0 : beta * pc[i * m + j]));
+      }
+  });
+}
+
+}  // namespace aotgrad::ops::cpu

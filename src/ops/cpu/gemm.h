@@ -1,0 +1,21 @@
+// Matrix multiply on strided operands through OpenBLAS (float and double);
+// a plain loop for integer dtypes.
+#pragma once
+
+#include "aotgrad/tensor.h"
+
+namespace aotgrad::ops::cpu {
+
+/// c = alpha * a @ b + beta * c for 2-d a [n, k], b [k, m], c [n, m] (c contiguous).
+/// a and b may be row- or column-major views; other layouts are copied first.
+void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, double beta);
+
+/// Raw single-precision GEMM on row-major buffers (used by convolution).
+void sgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+               int64_t ldc);
+void dgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+               const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+               int64_t ldc);
+
+}  // namespace aotgrad::ops::cpu

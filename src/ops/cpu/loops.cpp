@@ -1,0 +1,50 @@
+#include "ops/cpu/loops.h"
+
+namespace aotgrad::ops::cpu {
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  AG_INTERNAL_CHECK(dst.numel() == 0 || !dst.is_meta(), "copy_into a meta tensor");
+  visit_dtype(dst.dtype(), [&]<typename D>() {
+    visit_dtype(src.dtype(), [&]<typename S>() {
+      D* pd = static_cast<D*>(dst.raw_data());
+      const S* ps = static_cast<const S*>(src.raw_data());
+      if (dst.is_contiguous() && src.is_contiguous() && src.sizes() == dst.sizes()) {
+        const int64_t n = dst.numel();
+        if constexpr (std::is_same_v<D, S>) {
+          std::memcpy(pd, ps, static_cast<size_t>(n) * sizeof(D));
+        } else {
+          for (int64_t i = 0; i < n; ++i) pd[i] = static_cast<D>(ps[i]);
+        }
+        return;
+      }
+      std::array<Shape, 2> st{dst.strides(),
+                              broadcast_strides(src.sizes(), src.strides(), dst.sizes())};
+      for_each_row<2>(dst.sizes(), st, 1, [&](int64_t cnt, const auto& off, const auto& s) {
+        for (int64_t i = 0; i < cnt; ++i)
+          pd[off[0] + i * s[0]] = static_cast<D>(ps[off[1] + i * s[1]]);
+      });
+    });
+  });
+}
+
+Tensor as_contiguous(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype && t.is_contiguous()) return t;
+  Tensor out = Tensor::empty(t.sizes(), dtype);
+  copy_into(out, t);
+  return out;
+}
+
+void fill(const Tensor& t, double v) {
+  visit_dtype(t.dtype(), [&]<typename T>() {
+    T* p = static_cast<T*>(t.raw_data());
+    const T tv = static_cast<T>(v);
+    if (t.is_contiguous()) {
+      const int64_t n = t.numel();
+      for (int64_t i = 0; i < n; ++i) p[i] = tv;
+      return;
+    }
+    for_each_offset(t.sizes(), t.strides(), [&](int64_t o) { p[o] = tv; });
+  });
+}
+
+}  // namespace aotgrad::ops::cpu

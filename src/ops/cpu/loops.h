@@ -1,0 +1,174 @@
+// Loops shared by the CPU kernels: elementwise maps over broadcast, strided
+// operands written into a contiguous output, split over threads by rows.
+//
+// Outputs made by run_kernel are always contiguous; inputs may be any view.
+// The contiguous same-shape case is a flat loop the compiler vectorises.
+#pragma once
+
+#include <array>
+#include <cstring>
+
+#include "aotgrad/ivalue.h"
+#include "core/shape.h"
+#include "support/error.h"
+#include "support/parallel.h"
+
+namespace aotgrad::ops::cpu {
+
+/// A copy of `t` converted to `dtype` and made contiguous (returns `t` itself if it
+/// already is both). Kernels use it to compute in one type.
+Tensor as_contiguous(const Tensor& t, DType dtype);
+inline Tensor as_contiguous(const Tensor& t) { return as_contiguous(t, t.dtype()); }
+/// Copies src into dst elementwise (broadcasting src, converting dtype).
+void copy_into(const Tensor& dst, const Tensor& src);
+/// Fills every element of `t` (any layout) with `v`.
+void fill(const Tensor& t, double v);
+
+/// Walks `sizes` row by row (rows = all dims but the last). For each row calls
+/// inner(n, offsets, inner_strides) where offsets[k] is operand k's element
+/// offset at the row start. Rows are split over threads when there is enough work.
+template <size_t K, typename Inner>
+void for_each_row(const Shape& sizes, const std::array<Shape, K>& strides, int64_t cost,
+                  Inner&& inner) {
+  const int64_t nd = static_cast<int64_t>(sizes.size());
+  std::array<int64_t, K> st{};
+  if (nd == 0) {
+    std::array<int64_t, K> zero{};
+    inner(int64_t{1}, zero, st);
+    return;
+  }
+  const int64_t n_inner = sizes[nd - 1];
+  if (n_inner == 0) return;
+  for (size_t k = 0; k < K; ++k) st[k] = strides[k][nd - 1];
+  const int64_t rows = shape_numel(sizes) / n_inner;
+  parallel_for(rows, n_inner * cost, [&](int64_t rb, int64_t re) {
+    std::vector<int64_t> idx(nd > 1 ? nd - 1 : 1, 0);
+    std::array<int64_t, K> off{};
+    int64_t rem = rb;
+    for (int64_t d = nd - 2; d >= 0; --d) {
+      idx[d] = rem % sizes[d];
+      rem /= sizes[d];
+      for (size_t k = 0; k < K; ++k) off[k] += idx[d] * strides[k][d];
+    }
+    for (int64_t r = rb; r < re; ++r) {
+      inner(n_inner, off, st);
+      for (int64_t d = nd - 2; d >= 0; --d) {
+        for (size_t k = 0; k < K; ++k) off[k] += strides[k][d];
+        if (++idx[d] < sizes[d]) break;
+        for (size_t k = 0; k < K; ++k) off[k] -= strides[k][d] * sizes[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+/// out[i] = f(x[i]); out contiguous with x's shape.
+template <typename R, typename A, typename F>
+void map1(const Tensor& out, const Tensor& x, F f) {
+  R* po = static_cast<R*>(out.raw_data());
+  const A* px = static_cast<const A*>(x.raw_data());
+  const int64_t n = out.numel();
+  if (x.is_contiguous()) {
+    parallel_for(n, 4, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) po[i] = f(px[i]);
+    });
+    return;
+  }
+  std::array<Shape, 2> st{out.strides(), x.strides()};
+  for_each_row<2>(out.sizes(), st, 4, [&](int64_t cnt, const auto& off, const auto& s) {
+    R* o = po + off[0];
+    const A* a = px + off[1];
+    for (int64_t i = 0; i < cnt; ++i) o[i] = f(a[i * s[1]]);
+  });
+}
+
+/// out[i] = f(a[i], b[i]) with a and b broadcast to out's shape.
+template <typename R, typename A, typename B, typename F>
+void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
+  R* po = static_cast<R*>(out.raw_data());
+  const A* pa = static_cast<const A*>(a.raw_data());
+  const B* pb = static_cast<const B*>(b.raw_data());
+  const int64_t n = out.numel();
+  const bool a_full = a.sizes() == out.sizes() && a.is_contiguous();
+  const bool b_full = b.sizes() == out.sizes() && b.is_contiguous();
+  if (a_full && b_full) {
+    parallel_for(n, 2, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+    });
+    return;
+  }
+  if (a_full && b.numel() == 1) {
+    const B bv = *pb;
+    parallel_for(n, 2, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], bv);
+    });
+    return;
+  }
+  if (b_full && a.numel() == 1) {
+    const A av = *pa;
+    parallel_for(n, 2, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = f(av, pb[i]);
+    });
+    return;
+  }
+  std::array<Shape, 3> st{out.strides(), broadcast_strides(a.sizes(), a.strides(), out.sizes()),
+                          broadcast_strides(b.sizes(), b.strides(), out.sizes())};
+  for_each_row<3>(out.sizes(), st, 2, [&](int64_t cnt, const auto& off, const auto& s) {
+    R* o = po + off[0];
+    const A* x = pa + off[1];
+    const B* y = pb + off[2];
+    if (s[1] == 1 && s[2] == 1) {
+      for (int64_t i = 0; i < cnt; ++i) o[i] = f(x[i], y[i]);
+    } else if (s[1] == 1 && s[2] == 0) {
+      const B yv = *y;
+      for (int64_t i = 0; i < cnt; ++i) o[i] = f(x[i], yv);
+    } else if (s[1] == 0 && s[2] == 1) {
+      const A xv = *x;
+      for (int64_t i = 0; i < cnt; ++i) o[i] = f(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < cnt; ++i) o[i] = f(x[i * s[1]], y[i * s[2]]);
+    }
+  });
+}
+
+/// out[i] = f(a[i], b[i], c[i]) with broadcasting.
+template <typename R, typename A, typename B, typename C, typename F>
+void map3(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c, F f) {
+  R* po = static_cast<R*>(out.raw_data());
+  const A* pa = static_cast<const A*>(a.raw_data());
+  const B* pb = static_cast<const B*>(b.raw_data());
+  const C* pc = static_cast<const C*>(c.raw_data());
+  std::array<Shape, 4> st{out.strides(), broadcast_strides(a.sizes(), a.strides(), out.sizes()),
+                          broadcast_strides(b.sizes(), b.strides(), out.sizes()),
+                          broadcast_strides(c.sizes(), c.strides(), out.sizes())};
+  for_each_row<4>(out.sizes(), st, 3, [&](int64_t cnt, const auto& off, const auto& s) {
+    R* o = po + off[0];
+    for (int64_t i = 0; i < cnt; ++i)
+      o[i] = f(pa[off[1] + i * s[1]], pb[off[2] + i * s[2]], pc[off[3] + i * s[3]]);
+  });
+}
+
+/// Calls f.template operator()<T>() for floating dtypes, failing for the others.
+template <typename F>
+decltype(auto) visit_floating(DType t, const char* op, F&& f) {
+  if (t == DType::Float64) return f.template operator()<double>();
+  AG_CHECK(t == DType::Float32, "{}: expected a floating-point tensor (float32 or float64), but got {}",
+           op, dtype_name(t));
+  return f.template operator()<float>();
+}
+
+/// Like visit_dtype, but bool tensors are rejected (arithmetic on bool is an error).
+template <typename F>
+decltype(auto) visit_numeric(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::Float64: return f.template operator()<double>();
+    case DType::Int64: return f.template operator()<int64_t>();
+    case DType::Int32: return f.template operator()<int32_t>();
+    case DType::Bool: AG_FAIL("{}: arithmetic on bool tensors is not supported", op);
+    default: return f.template operator()<float>();
+  }
+}
+
+inline Tensor& out0(Outputs& o) { return const_cast<Tensor&>(o[0].to_tensor()); }
+
+}  // namespace aotgrad::ops::cpu

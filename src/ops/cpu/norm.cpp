@@ -1,0 +1,288 @@
+// CPU kernels of batch norm and layer norm. Statistics accumulate in double.
+#include <cmath>
+
+#include "ops/cpu/loops.h"
+#include "ops/families.h"
+
+namespace aotgrad::ops {
+
+std::pair<int64_t, int64_t> layer_norm_split(const Tensor& x, const IntList& shape, std::string_view op);
+
+namespace {
+
+// Input viewed as [n, c, inner].
+struct BnGeom {
+  int64_t n, c, inner;
+};
+BnGeom bn_geom(const Tensor& x) {
+  int64_t inner = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) inner *= x.sizes()[d];
+  return {x.sizes()[0], x.sizes()[1], inner};
+}
+
+template <typename T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+Tensor cont_opt(const IValue& v, DType dt) {
+  Tensor t = v.to_opt_tensor();
+  return t.defined() ? cpu::as_contiguous(t, dt) : t;
+}
+
+// y = (x - mean) * invstd * w + b per channel.
+template <typename T>
+void bn_apply(const BnGeom& g, const T* x, const double* mean, const double* invstd, const T* w,
+              const T* b, T* y) {
+  parallel_for(g.n * g.c, g.inner, [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const int64_t c = r % g.c;
+      const double scale = invstd[c] * (w ? w[c] : 1);
+      const double shift = (b ? b[c] : 0) - mean[c] * scale;
+      const T* xr = x + r * g.inner;
+      T* yr = y + r * g.inner;
+      const T sc = static_cast<T>(scale), sh = static_cast<T>(shift);
+      for (int64_t i = 0; i < g.inner; ++i) yr[i] = xr[i] * sc + sh;
+    }
+  });
+}
+
+template <typename T>
+void bn_train(const Args& a, Outputs& o) {
+  Tensor x = cpu::as_contiguous(a[0].to_tensor());
+  BnGeom g = bn_geom(x);
+  const DType dt = x.dtype();
+  Tensor w = cont_opt(a[1], dt), b = cont_opt(a[2], dt);
+  Tensor rm = cpu::as_contiguous(a[3].to_tensor()), rv = cpu::as_contiguous(a[4].to_tensor());
+  const double momentum = a[6].to_double(), eps = a[7].to_double();
+  const T* px = x.data_ptr<T>();
+  std::vector<double> mean(g.c), invstd(g.c), var(g.c);
+  const double count = static_cast<double>(g.n * g.inner);
+  parallel_for(g.c, g.n * g.inner * 2, [&](int64_t s, int64_t e) {
+    for (int64_t c = s; c < e; ++c) {
+      double sum = 0, sq = 0;
+      for (int64_t n = 0; n < g.n; ++n) {
+        const T* row = px + (n * g.c + c) * g.inner;
+        for (int64_t i = 0; i < g.inner; ++i) sum += row[i];
+      }
+      const double m = sum / count;
+      for (int64_t n = 0; n < g.n; ++n) {
+        const T* row = px + (n * g.c + c) * g.inner;
+        for (int64_t i = 0; i < g.inner; ++i) {
+          double d = row[i] - m;
+          sq += d * d;
+        }
+      }
+      mean[c] = m;
+      var[c] = sq / count;
+      invstd[c] = 1.0 / std::sqrt(var[c] + eps);
+    }
+  });
+  bn_apply<T>(g, px, mean.data(), invstd.data(), ptr_or_null<T>(w), ptr_or_null<T>(b),
+              cpu::out0(o).data_ptr<T>());
+  T* sm = o[1].to_tensor().data_ptr<T>();
+  T* si = o[2].to_tensor().data_ptr<T>();
+  const Tensor &nrm = o[3].to_tensor(), &nrv = o[4].to_tensor();
+  visit_dtype(nrm.dtype(), [&]<typename R>() {
+    const R* prm = rm.data_ptr<R>();
+    const R* prv = rv.data_ptr<R>();
+    R* qm = nrm.data_ptr<R>();
+    R* qv = nrv.data_ptr<R>();
+    const double unbias = count > 1 ? count / (count - 1) : 1.0;
+    for (int64_t c = 0; c < g.c; ++c) {
+      qm[c] = static_cast<R>((1 - momentum) * prm[c] + momentum * mean[c]);
+      qv[c] = static_cast<R>((1 - momentum) * prv[c] + momentum * var[c] * unbias);
+    }
+  });
+  for (int64_t c = 0; c < g.c; ++c) {
+    sm[c] = static_cast<T>(mean[c]);
+    si[c] = static_cast<T>(invstd[c]);
+  }
+}
+
+template <typename T>
+void bn_eval(const Args& a, Outputs& o) {
+  Tensor x = cpu::as_contiguous(a[0].to_tensor());
+  BnGeom g = bn_geom(x);
+  Tensor w = cont_opt(a[1], x.dtype()), b = cont_opt(a[2], x.dtype());
+  Tensor rm = cpu::as_contiguous(a[3].to_tensor(), DType::Float64);
+  Tensor rv = cpu::as_contiguous(a[4].to_tensor(), DType::Float64);
+  const double eps = a[6].to_double();
+  std::vector<double> invstd(g.c);
+  for (int64_t c = 0; c < g.c; ++c) invstd[c] = 1.0 / std::sqrt(rv.data_ptr<double>()[c] + eps);
+  bn_apply<T>(g, x.data_ptr<T>(), rm.data_ptr<double>(), invstd.data(), ptr_or_null<T>(w),
+              ptr_or_null<T>(b), cpu::out0(o).data_ptr<T>());
+}
+
+template <typename T>
+void bn_backward(const Args& a, Outputs& o) {
+  Tensor gy = cpu::as_contiguous(a[0].to_tensor()), x = cpu::as_contiguous(a[1].to_tensor());
+  BnGeom g = bn_geom(x);
+  const DType dt = x.dtype();
+  Tensor w = cont_opt(a[2], dt);
+  const bool train = a[7].to_bool();
+  const double eps = a[8].to_double();
+  std::vector<double> mean(g.c), invstd(g.c);
+  if (train) {
+    Tensor sm = cpu::as_contiguous(a[5].to_tensor(), DType::Float64);
+    Tensor si = cpu::as_contiguous(a[6].to_tensor(), DType::Float64);
+    for (int64_t c = 0; c < g.c; ++c) {
+      mean[c] = sm.data_ptr<double>()[c];
+      invstd[c] = si.data_ptr<double>()[c];
+    }
+  } else {
+    Tensor rm = cpu::as_contiguous(a[3].to_tensor(), DType::Float64);
+    Tensor rv = cpu::as_contiguous(a[4].to_tensor(), DType::Float64);
+    for (int64_t c = 0; c < g.c; ++c) {
+      mean[c] = rm.data_ptr<double>()[c];
+      invstd[c] = 1.0 / std::sqrt(rv.data_ptr<double>()[c] + eps);
+    }
+  }
+  const T *pg = gy.data_ptr<T>(), *px = x.data_ptr<T>(), *pw = ptr_or_null<T>(w);
+  T* gx = o[0].to_opt_tensor().defined() ? o[0].to_tensor().data_ptr<T>() : nullptr;
+  T* gw = o[1].to_opt_tensor().defined() ? o[1].to_tensor().data_ptr<T>() : nullptr;
+  T* gb = o[2].to_opt_tensor().defined() ? o[2].to_tensor().data_ptr<T>() : nullptr;
+  const double count = static_cast<double>(g.n * g.inner);
+  parallel_for(g.c, g.n * g.inner * 3, [&](int64_t s, int64_t e) {
+    for (int64_t c = s; c < e; ++c) {
+      double sum_g = 0, sum_gx = 0;
+      for (int64_t n = 0; n < g.n; ++n) {
+        const int64_t base = (n * g.c + c) * g.inner;
+        for (int64_t i = 0; i < g.inner; ++i) {
+          sum_g += pg[base + i];
+          sum_gx += pg[base + i] * (px[base + i] - mean[c]);
+        }
+      }
+      const double wc = pw ? pw[c] : 1.0;
+      if (gw) gw[c] = static_cast<T>(sum_gx * invstd[c]);
+      if (gb) gb[c] = static_cast<T>(sum_g);
+      if (!gx) continue;
+      for (int64_t n = 0; n < g.n; ++n) {
+        const int64_t base = (n * g.c + c) * g.inner;
+        if (train) {
+          const double k = sum_gx * invstd[c] * invstd[c] / count, gm = sum_g / count;
+          for (int64_t i = 0; i < g.inner; ++i)
+            gx[base + i] = static_cast<T>((pg[base + i] - gm - (px[base + i] - mean[c]) * k) *
+                                          invstd[c] * wc);
+        } else {
+          for (int64_t i = 0; i < g.inner; ++i)
+            gx[base + i] = static_cast<T>(pg[base + i] * invstd[c] * wc);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void ln_forward(const Args& a, Outputs& o) {
+  Tensor x = cpu::as_contiguous(a[0].to_tensor());
+  auto [rows, cols] = layer_norm_split(x, a[1].to_int_list(), "layer_norm");
+  Tensor w = cont_opt(a[2], x.dtype()), b = cont_opt(a[3], x.dtype());
+  const double eps = a[4].to_double();
+  const T *px = x.data_ptr<T>(), *pw = ptr_or_null<T>(w), *pb = ptr_or_null<T>(b);
+  T* py = cpu::out0(o).data_ptr<T>();
+  T* pm = o[1].to_tensor().data_ptr<T>();
+  T* pr = o[2].to_tensor().data_ptr<T>();
+  parallel_for(rows, cols * 4, [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) {
+      const T* xr = px + r * cols;
+      double sum = 0, sq = 0;
+      for (int64_t i = 0; i < cols; ++i) sum += xr[i];
+      const double m = cols ? sum / cols : 0;
+      for (int64_t i = 0; i < cols; ++i) sq += (xr[i] - m) * (xr[i] - m);
+      const double rs = 1.0 / std::sqrt((cols ? sq / cols : 0) + eps);
+      pm[r] = static_cast<T>(m);
+      pr[r] = static_cast<T>(rs);
+      T* yr = py + r * cols;
+      for (int64_t i = 0; i < cols; ++i) {
+        T v = static_cast<T>((xr[i] - m) * rs);
+        yr[i] = pw ? v * pw[i] + (pb ? pb[i] : T(0)) : v + (pb ? pb[i] : T(0));
+      }
+    }
+  });
+}
+
+template <typename T>
+void ln_backward(const Args& a, Outputs& o) {
+  Tensor gy = cpu::as_contiguous(a[0].to_tensor()), x = cpu::as_contiguous(a[1].to_tensor());
+  auto [rows, cols] = layer_norm_split(x, a[2].to_int_list(), "layer_norm_backward");
+  Tensor mean = cpu::as_contiguous(a[3].to_tensor()), rstd = cpu::as_contiguous(a[4].to_tensor());
+  Tensor w = cont_opt(a[5], x.dtype());
+  const T *pg = gy.data_ptr<T>(), *px = x.data_ptr<T>(), *pm = mean.data_ptr<T>(),
+          *pr = rstd.data_ptr<T>(), *pw = ptr_or_null<T>(w);
+  T* gx = o[0].to_opt_tensor().defined() ? o[0].to_tensor().data_ptr<T>() : nullptr;
+  T* gw = o[1].to_opt_tensor().defined() ? o[1].to_tensor().data_ptr<T>() : nullptr;
+  T* gb = o[2].to_opt_tensor().defined() ? o[2].to_tensor().data_ptr<T>() : nullptr;
+  if (gx) {
+    parallel_for(rows, cols * 6, [&](int64_t s, int64_t e) {
+      for (int64_t r = s; r < e; ++r) {
+        const T *g = pg + r * cols, *xr = px + r * cols;
+        const double m = pm[r], rs = pr[r];
+        double s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < cols; ++i) {
+          double gw_i = g[i] * (pw ? pw[i] : 1.0);
+          s1 += gw_i;
+          s2 += gw_i * (xr[i] - m) * rs;
+        }
+        for (int64_t i = 0; i < cols; ++i) {
+          double gw_i = g[i] * (pw ? pw[i] : 1.0);
+          double xhat = (xr[i] - m) * rs;
+          gx[r * cols + i] = static_cast<T>(rs * (gw_i - s1 / cols - xhat * s2 / cols));
+        }
+      }
+    });
+  }
+  if (gw || gb) {
+    std::vector<double> aw(cols, 0), ab(cols, 0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < cols; ++i) {
+        double g = pg[r * cols + i];
+        aw[i] += g * (px[r * cols + i] - pm[r]) * pr[r];
+        ab[i] += g;
+      }
+    for (int64_t i = 0; i < cols; ++i) {
+      if (gw) gw[i] = static_cast<T>(aw[i]);
+      if (gb) gb[i] = static_cast<T>(ab[i]);
+    }
+  }
+}
+
+}  // namespace
+
+void register_norm_kernels(Registry& r) {
+  r.kernel(OpId::_native_batch_norm_legit_functional, [](const Args& a, Outputs& o) {
+    const bool training = a[5].to_bool();
+    cpu::visit_floating(a[0].to_tensor().dtype(), "batch_norm", [&]<typename T>() {
+      if (training) {
+        bn_train<T>(a, o);
+      } else {
+        Args eval{a[0], a[1], a[2], a[3], a[4], a[6], a[7]};
+        bn_eval<T>(eval, o);
+        // Not training: statistics unchanged, saved values are the running ones.
+        cpu::copy_into(o[3].to_tensor(), a[3].to_tensor());
+        cpu::copy_into(o[4].to_tensor(), a[4].to_tensor());
+        cpu::copy_into(o[1].to_tensor(), a[3].to_tensor());
+        Tensor inv = cpu::as_contiguous(a[4].to_tensor(), DType::Float64);
+        const double eps = a[7].to_double();
+        T* si = o[2].to_tensor().data_ptr<T>();
+        for (int64_t c = 0; c < inv.numel(); ++c)
+          si[c] = static_cast<T>(1.0 / std::sqrt(inv.data_ptr<double>()[c] + eps));
+      }
+    });
+  });
+  r.kernel(OpId::_native_batch_norm_legit_no_training, [](const Args& a, Outputs& o) {
+    cpu::visit_floating(a[0].to_tensor().dtype(), "batch_norm", [&]<typename T>() { bn_eval<T>(a, o); });
+  });
+  r.kernel(OpId::native_batch_norm_backward, [](const Args& a, Outputs& o) {
+    cpu::visit_floating(a[1].to_tensor().dtype(), "batch_norm_backward",
+                        [&]<typename T>() { bn_backward<T>(a, o); });
+  });
+  r.kernel(OpId::native_layer_norm, [](const Args& a, Outputs& o) {
+    cpu::visit_floating(a[0].to_tensor().dtype(), "layer_norm", [&]<typename T>() { ln_forward<T>(a, o); });
+  });
+  r.kernel(OpId::native_layer_norm_backward, [](const Args& a, Outputs& o) {
+    cpu::visit_floating(a[1].to_tensor().dtype(), "layer_norm_backward",
+                        [&]<typename T>() { ln_backward<T>(a, o); });
+  });
+}
+
+}  // namespace aotgrad::ops

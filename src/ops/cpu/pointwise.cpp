@@ -1,0 +1,217 @@
+// CPU kernels of the pointwise family.
+#include <cmath>
+
+#include "ops/cpu/loops.h"
+#include "ops/families.h"
+#include "ops/shape/shape_utils.h"
+
+namespace aotgrad::ops {
+
+using cpu::map1;
+using cpu::map2;
+using cpu::out0;
+
+namespace {
+
+// out = f(x) computed in out's dtype.
+template <typename F>
+void unary(const Args& a, Outputs& o, F f) {
+  Tensor& out = out0(o);
+  cpu::visit_numeric(out.dtype(), "pointwise op", [&]<typename T>() {
+    Tensor x = a[0].to_tensor();
+    if (x.dtype() != out.dtype()) x = cpu::as_contiguous(x, out.dtype());
+    map1<T, T>(out, x, [&](T v) { return static_cast<T>(f(v)); });
+  });
+}
+
+// out = f(a, b) computed in out's dtype (both operands converted to it).
+template <typename F>
+void binary(const Args& a, Outputs& o, F f) {
+  Tensor& out = out0(o);
+  cpu::visit_numeric(out.dtype(), "pointwise op", [&]<typename T>() {
+    Tensor x = operand(a[0]), y = operand(a[1]);
+    if (x.dtype() != out.dtype()) x = cpu::as_contiguous(x, out.dtype());
+    if (y.dtype() != out.dtype()) y = cpu::as_contiguous(y, out.dtype());
+    map2<T, T, T>(out, x, y, [&](T u, T v) { return static_cast<T>(f(u, v)); });
+  });
+}
+
+// A comparison: inputs promoted to their common type, result bool.
+template <typename F>
+void compare(const Args& a, Outputs& o, F f) {
+  Tensor& out = out0(o);
+  DType ct = result_type(a[0], a[1]);
+  visit_dtype(ct, [&]<typename T>() {
+    Tensor x = operand(a[0]), y = operand(a[1]);
+    if (x.dtype() != ct) x = cpu::as_contiguous(x, ct);
+    if (y.dtype() != ct) y = cpu::as_contiguous(y, ct);
+    map2<bool, T, T>(out, x, y, [&](T u, T v) { return f(u, v); });
+  });
+}
+
+template <typename T>
+T sgn_of(T v) {
+  return static_cast<T>((T(0) < v) - (v < T(0)));
+}
+
+template <typename T>
+T gelu_exact(T x) {
+  return static_cast<T>(0.5 * x * (1.0 + std::erf(x * M_SQRT1_2)));
+}
+template <typename T>
+T gelu_tanh(T x) {
+  const double k = std::sqrt(2.0 / M_PI);
+  return static_cast<T>(0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x))));
+}
+template <typename T>
+T gelu_grad_exact(T x) {
+  const double cdf = 0.5 * (1.0 + std::erf(x * M_SQRT1_2));
+  const double pdf = std::exp(-0.5 * x * x) * (M_2_SQRTPI * M_SQRT1_2 * 0.5);
+  return static_cast<T>(cdf + x * pdf);
+}
+template <typename T>
+T gelu_grad_tanh(T x) {
+  const double k = std::sqrt(2.0 / M_PI), c = 0.044715;
+  const double inner = k * (x + c * x * x * x);
+  const double th = std::tanh(inner);
+  return static_cast<T>(0.5 * (1 + th) + 0.5 * x * (1 - th * th) * k * (1 + 3 * c * x * x));
+}
+
+}  // namespace
+
+void register_pointwise_kernels(Registry& r) {
+  r.kernel(OpId::neg, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return -v; }); });
+  r.kernel(OpId::abs, [](const Args& a, Outputs& o) {
+    unary(a, o, [](auto v) { return v < 0 ? -v : v; });
+  });
+  r.kernel(OpId::sgn, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
+  r.kernel(OpId::sign, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
+  r.kernel(OpId::exp, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::exp(v); }); });
+  r.kernel(OpId::log, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::log(v); }); });
+  r.kernel(OpId::sin, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sin(v); }); });
+  r.kernel(OpId::cos, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::cos(v); }); });
+  r.kernel(OpId::tanh, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::tanh(v); }); });
+  r.kernel(OpId::sigmoid, [](const Args& a, Outputs& o) {
+    unary(a, o, [](auto v) { return 1 / (1 + std::exp(-v)); });
+  });
+  r.kernel(OpId::sqrt, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sqrt(v); }); });
+  r.kernel(OpId::rsqrt, [](const Args& a, Outputs& o) {
+    unary(a, o, [](auto v) { return 1 / std::sqrt(v); });
+  });
+  r.kernel(OpId::erf, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::erf(v); }); });
+  r.kernel(OpId::reciprocal, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / v; }); });
+  r.kernel(OpId::relu, [](const Args& a, Outputs& o) {
+    unary(a, o, [](auto v) { return v > 0 ? v : decltype(v)(0); });
+  });
+  r.kernel(OpId::gelu, [](const Args& a, Outputs& o) {
+    if (a[1].to_string() == "tanh") unary(a, o, [](auto v) { return gelu_tanh(v); });
+    else unary(a, o, [](auto v) { return gelu_exact(v); });
+  });
+  r.kernel(OpId::logical_not, [](const Args& a, Outputs& o) {
+    visit_dtype(a[0].to_tensor().dtype(), [&]<typename T>() {
+      map1<bool, T>(out0(o), a[0].to_tensor(), [](T v) { return v == T(0); });
+    });
+  });
+  r.kernel(OpId::threshold_backward, [](const Args& a, Outputs& o) {
+    const double th = a[2].to_scalar().to_double();
+    binary(a, o, [th](auto g, auto x) { return x <= th ? decltype(g)(0) : g; });
+  });
+  r.kernel(OpId::gelu_backward, [](const Args& a, Outputs& o) {
+    if (a[2].to_string() == "tanh") binary(a, o, [](auto g, auto x) { return g * gelu_grad_tanh(x); });
+    else binary(a, o, [](auto g, auto x) { return g * gelu_grad_exact(x); });
+  });
+  r.kernel(OpId::sigmoid_backward, [](const Args& a, Outputs& o) {
+    binary(a, o, [](auto g, auto y) { return g * (1 - y) * y; });
+  });
+  r.kernel(OpId::tanh_backward, [](const Args& a, Outputs& o) {
+    binary(a, o, [](auto g, auto y) { return g * (1 - y * y); });
+  });
+
+  r.kernel(OpId::add_Tensor, [](const Args& a, Outputs& o) {
+    const double alpha = a[2].to_scalar().to_double();
+    if (alpha == 1) binary(a, o, [](auto x, auto y) { return x + y; });
+    else binary(a, o, [alpha](auto x, auto y) { return x + alpha * y; });
+  });
+  r[OpId::add_Scalar].kernel = r[OpId::add_Tensor].kernel;
+  r.kernel(OpId::sub_Tensor, [](const Args& a, Outputs& o) {
+    const double alpha = a[2].to_scalar().to_double();
+    if (alpha == 1) binary(a, o, [](auto x, auto y) { return x - y; });
+    else binary(a, o, [alpha](auto x, auto y) { return x - alpha * y; });
+  });
+  r[OpId::sub_Scalar].kernel = r[OpId::sub_Tensor].kernel;
+  r.kernel(OpId::rsub_Scalar, [](const Args& a, Outputs& o) {
+    const double alpha = a[2].to_scalar().to_double();
+    binary(a, o, [alpha](auto x, auto y) { return y - alpha * x; });
+  });
+  r.kernel(OpId::mul_Tensor, [](const Args& a, Outputs& o) {
+    binary(a, o, [](auto x, auto y) { return x * y; });
+  });
+  r[OpId::mul_Scalar].kernel = r[OpId::mul_Tensor].kernel;
+  r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) {
+    binary(a, o, [](auto x, auto y) { return x / y; });
+  });
+  r[OpId::div_Scalar].kernel = r[OpId::div_Tensor].kernel;
+  r.kernel(OpId::pow_Tensor_Scalar, [](const Args& a, Outputs& o) {
+    const double e = a[1].to_scalar().to_double();
+    if (e == 2) unary(a, o, [](auto x) { return x * x; });
+    else if (e == 3) unary(a, o, [](auto x) { return x * x * x; });
+    else unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
+  });
+  r.kernel(OpId::maximum, [](const Args& a, Outputs& o) {
+    binary(a, o, [](auto x, auto y) { return (x != x || x > y) ? x : y; });
+  });
+  r.kernel(OpId::minimum, [](const Args& a, Outputs& o) {
+    binary(a, o, [](auto x, auto y) { return (x != x || x < y) ? x : y; });
+  });
+  auto eq = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x == y; }); };
+  auto ne = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x != y; }); };
+  auto gt = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x > y; }); };
+  auto ge = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x >= y; }); };
+  auto lt = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x < y; }); };
+  auto le = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x <= y; }); };
+  r.kernel(OpId::eq_Tensor, eq);
+  r.kernel(OpId::eq_Scalar, eq);
+  r.kernel(OpId::ne_Tensor, ne);
+  r.kernel(OpId::ne_Scalar, ne);
+  r.kernel(OpId::gt_Tensor, gt);
+  r.kernel(OpId::gt_Scalar, gt);
+  r.kernel(OpId::ge_Tensor, ge);
+  r.kernel(OpId::ge_Scalar, ge);
+  r.kernel(OpId::lt_Tensor, lt);
+  r.kernel(OpId::lt_Scalar, lt);
+  r.kernel(OpId::le_Tensor, le);
+  r.kernel(OpId::le_Scalar, le);
+  r.kernel(OpId::logical_and, [](const Args& a, Outputs& o) {
+    Tensor x = cpu::as_contiguous(operand(a[0]), DType::Bool);
+    Tensor y = cpu::as_contiguous(operand(a[1]), DType::Bool);
+    map2<bool, bool, bool>(out0(o), x, y, [](bool u, bool v) { return u && v; });
+  });
+  r.kernel(OpId::where_self, [](const Args& a, Outputs& o) {
+    Tensor& out = out0(o);
+    visit_dtype(out.dtype(), [&]<typename T>() {
+      Tensor x = cpu::as_contiguous(operand(a[1]), out.dtype());
+      Tensor y = cpu::as_contiguous(operand(a[2]), out.dtype());
+      cpu::map3<T, bool, T, T>(out, a[0].to_tensor(), x, y,
+                               [](bool c, T u, T v) { return c ? u : v; });
+    });
+  });
+  r.kernel(OpId::clamp, [](const Args& a, Outputs& o) {
+    const double lo = a[1].is_none() ? -INFINITY : a[1].to_scalar().to_double();
+    const double hi = a[2].is_none() ? INFINITY : a[2].to_scalar().to_double();
+    unary(a, o, [lo, hi](auto v) {
+      using T = decltype(v);
+      return v < lo ? static_cast<T>(lo) : (v > hi ? static_cast<T>(hi) : v);
+    });
+  });
+  r.kernel(OpId::masked_fill_Scalar, [](const Args& a, Outputs& o) {
+    Tensor& out = out0(o);
+    const double fillv = a[2].to_scalar().to_double();
+    visit_dtype(out.dtype(), [&]<typename T>() {
+      const T f = static_cast<T>(fillv);
+      map2<T, T, bool>(out, a[0].to_tensor(), a[1].to_tensor(),
+                       [f](T v, bool m) { return m ? f : v; });
+    });
+  });
+}
+
+}  // namespace aotgrad::ops

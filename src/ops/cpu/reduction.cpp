@@ -1,0 +1,270 @@
+// CPU kernels of the reduction family.
+//
+// Every reduction is brought to one of two contiguous layouts: reduced dims
+// last ("rows": one result per row) or first ("columns": results accumulate
+// across rows). Other layouts are permuted into the rows layout first.
+#include <cmath>
+#include <limits>
+
+#include "ops/cpu/loops.h"
+#include "ops/families.h"
+#include "ops/shape/shape_utils.h"
+
+namespace aotgrad::ops {
+
+using cpu::out0;
+using cpu::visit_floating;
+
+namespace {
+
+struct Plan {
+  Tensor in;          // contiguous, in the compute dtype
+  int64_t outer = 1;  // number of results
+  int64_t inner = 1;  // elements reduced per result
+  bool columns = false;
+};
+
+// Lays x out so the reduced dims are contiguous at the end (rows) or, when they
+// are already a leading block, at the front (columns).
+Plan plan(const Tensor& x, const std::vector<bool>& mask, DType dt) {
+  Plan p;
+  const int64_t nd = x.dim();
+  int64_t first_kept = nd;
+  for (int64_t d = 0; d < nd; ++d)
+    if (!mask[d]) { first_kept = d; break; }
+  bool prefix = true;
+  for (int64_t d = first_kept; d < nd; ++d)
+    if (mask[d]) prefix = false;
+  bool suffix = true;
+  bool seen_reduced = false;
+  for (int64_t d = 0; d < nd; ++d) {
+    if (mask[d]) seen_reduced = true;
+    else if (seen_reduced) suffix = false;
+  }
+  Tensor src = x;
+  if (!suffix && !(prefix && x.is_contiguous())) {
+    Shape perm_sizes, perm_strides;
+    for (int64_t d = 0; d < nd; ++d)
+      if (!mask[d]) { perm_sizes.push_back(x.sizes()[d]); perm_strides.push_back(x.strides()[d]); }
+    for (int64_t d = 0; d < nd; ++d)
+      if (mask[d]) { perm_sizes.push_back(x.sizes()[d]); perm_strides.push_back(x.strides()[d]); }
+    src = Tensor::alias(x, perm_sizes, perm_strides, x.storage_offset());
+    suffix = true;
+  }
+  p.in = cpu::as_contiguous(src, dt);
+  for (int64_t d = 0; d < nd; ++d) (mask[d] ? p.inner : p.outer) *= x.sizes()[d];
+  p.columns = !suffix;
+  return p;
+}
+
+// out[o] = finish(fold over the inner elements of result o).
+template <typename T, typename Acc, typename Fold, typename Finish>
+void reduce(const Plan& p, T* out, Acc init, Fold fold, Finish finish) {
+  const T* in = p.in.data_ptr<T>();
+  const int64_t inner = p.inner, outer = p.outer;
+  if (!p.columns) {
+    parallel_for(outer, inner, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        Acc acc = init;
+        const T* row = in + o * inner;
+        for (int64_t i = 0; i < inner; ++i) acc = fold(acc, row[i]);
+        out[o] = finish(acc);
+      }
+    });
+    return;
+  }
+  parallel_for(outer, inner, [&](int64_t b, int64_t e) {
+    std::vector<Acc> acc(static_cast<size_t>(e - b), init);
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* row = in + i * outer;
+      for (int64_t o = b; o < e; ++o) acc[o - b] = fold(acc[o - b], row[o]);
+    }
+    for (int64_t o = b; o < e; ++o) out[o] = finish(acc[o - b]);
+  });
+}
+
+std::vector<bool> mask_of(const Tensor& x, const IValue& dims) {
+  return reduction_mask(dims.is_none() ? IntList{} : dims.to_int_list(), x.dim(), "reduction");
+}
+
+void sum_kernel(const Tensor& x, const std::vector<bool>& mask, Tensor& out, double divide) {
+  visit_dtype(out.dtype(), [&]<typename T>() {
+    Plan p = plan(x, mask, out.dtype());
+    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+    reduce<T, Acc>(p, out.data_ptr<T>(), Acc(0), [](Acc a, T v) { return a + static_cast<Acc>(v); },
+                   [divide](Acc a) { return static_cast<T>(divide == 1 ? a : a / divide); });
+  });
+}
+
+double count(const Tensor& x, const std::vector<bool>& mask) {
+  double n = 1;
+  for (size_t d = 0; d < mask.size(); ++d)
+    if (mask[d]) n *= static_cast<double>(x.sizes()[d]);
+  return n;
+}
+
+template <bool IsMax>
+void minmax_kernel(const Args& a, Outputs& o) {
+  const Tensor& x = a[0].to_tensor();
+  Tensor& out = out0(o);
+  auto mask = reduction_mask(a[1].to_int_list(), x.dim(), "amax");
+  visit_dtype(out.dtype(), [&]<typename T>() {
+    Plan p = plan(x, mask, out.dtype());
+    const T init = IsMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    reduce<T, T>(p, out.data_ptr<T>(), init,
+                 [](T acc, T v) {
+                   if (v != v) return v;  // NaN propagates
+                   return IsMax ? (v > acc ? v : acc) : (v < acc ? v : acc);
+                 },
+                 [](T acc) { return acc; });
+  });
+}
+
+// Softmax-like ops over dim `dim` of a contiguous tensor viewed as [outer, D, inner].
+struct DimView {
+  int64_t outer = 1, d = 1, inner = 1;
+};
+DimView dim_view(const Shape& sizes, int64_t dim) {
+  DimView v;
+  if (sizes.empty()) return v;
+  for (int64_t i = 0; i < dim; ++i) v.outer *= sizes[i];
+  v.d = sizes[dim];
+  for (size_t i = dim + 1; i < sizes.size(); ++i) v.inner *= sizes[i];
+  return v;
+}
+
+template <bool Log>
+void softmax_kernel(const Args& a, Outputs& o) {
+  const Tensor& xin = a[0].to_tensor();
+  Tensor& out = out0(o);
+  int64_t dim = normalize_dim(a[1].to_int(), xin.dim(), "softmax");
+  DimView v = dim_view(xin.sizes(), dim);
+  visit_floating(out.dtype(), "softmax", [&]<typename T>() {
+    Tensor x = cpu::as_contiguous(xin);
+    const T* px = x.data_ptr<T>();
+    T* py = out.data_ptr<T>();
+    parallel_for(v.outer * v.inner, v.d * 8, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t oi = r / v.inner, ii = r % v.inner;
+        const T* xr = px + oi * v.d * v.inner + ii;
+        T* yr = py + oi * v.d * v.inner + ii;
+        T mx = -std::numeric_limits<T>::infinity();
+        for (int64_t k = 0; k < v.d; ++k) mx = std::max(mx, xr[k * v.inner]);
+        if (std::isinf(mx) && mx < 0) mx = 0;  // a fully masked row gives NaN below, as in PyTorch
+        double s = 0;
+        for (int64_t k = 0; k < v.d; ++k) {
+          T ev = std::exp(xr[k * v.inner] - mx);
+          if (!Log) yr[k * v.inner] = ev;
+          s += ev;
+        }
+        if (Log) {
+          T ls = static_cast<T>(std::log(s)) + mx;
+          for (int64_t k = 0; k < v.d; ++k) yr[k * v.inner] = xr[k * v.inner] - ls;
+        } else {
+          T inv = static_cast<T>(1.0 / s);
+          for (int64_t k = 0; k < v.d; ++k) yr[k * v.inner] *= inv;
+        }
+      }
+    });
+  });
+}
+
+template <bool Log>
+void softmax_backward_kernel(const Args& a, Outputs& o) {
+  Tensor& out = out0(o);
+  int64_t dim = normalize_dim(a[2].to_int(), out.dim(), "softmax backward");
+  DimView v = dim_view(out.sizes(), dim);
+  visit_floating(out.dtype(), "softmax backward", [&]<typename T>() {
+    Tensor g = cpu::as_contiguous(a[0].to_tensor(), out.dtype());
+    Tensor y = cpu::as_contiguous(a[1].to_tensor(), out.dtype());
+    const T *pg = g.data_ptr<T>(), *py = y.data_ptr<T>();
+    T* po = out.data_ptr<T>();
+    parallel_for(v.outer * v.inner, v.d * 6, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t base = (r / v.inner) * v.d * v.inner + r % v.inner;
+        double s = 0;
+        for (int64_t k = 0; k < v.d; ++k) {
+          int64_t i = base + k * v.inner;
+          s += Log ? pg[i] : pg[i] * py[i];
+        }
+        for (int64_t k = 0; k < v.d; ++k) {
+          int64_t i = base + k * v.inner;
+          po[i] = Log ? static_cast<T>(pg[i] - std::exp(py[i]) * s)
+                      : static_cast<T>(py[i] * (pg[i] - s));
+        }
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void register_reduction_kernels(Registry& r) {
+  r.kernel(OpId::sum, [](const Args& a, Outputs& o) {
+    const Tensor& x = a[0].to_tensor();
+    sum_kernel(x, std::vector<bool>(x.dim(), true), out0(o), 1);
+  });
+  r.kernel(OpId::sum_dim_IntList, [](const Args& a, Outputs& o) {
+    const Tensor& x = a[0].to_tensor();
+    sum_kernel(x, mask_of(x, a[1]), out0(o), 1);
+  });
+  r.kernel(OpId::mean, [](const Args& a, Outputs& o) {
+    const Tensor& x = a[0].to_tensor();
+    std::vector<bool> m(x.dim(), true);
+    sum_kernel(x, m, out0(o), count(x, m));
+  });
+  r.kernel(OpId::mean_dim, [](const Args& a, Outputs& o) {
+    const Tensor& x = a[0].to_tensor();
+    auto m = mask_of(x, a[1]);
+    sum_kernel(x, m, out0(o), count(x, m));
+  });
+  r.kernel(OpId::var_correction, [](const Args& a, Outputs& o) {
+    const Tensor& x = a[0].to_tensor();
+    Tensor& out = out0(o);
+    auto mask = mask_of(x, a[1]);
+    const double n = count(x, mask);
+    const double corr = a[2].is_none() ? 1.0 : a[2].to_scalar().to_double();
+    visit_floating(out.dtype(), "var", [&]<typename T>() {
+      Plan p = plan(x, mask, out.dtype());
+      // Welford's update keeps the variance accurate for large means.
+      struct W { double n, mean, m2; };
+      reduce<T, W>(p, out.data_ptr<T>(), W{0, 0, 0},
+                   [](W w, T v) {
+                     w.n += 1;
+                     double d = v - w.mean;
+                     w.mean += d / w.n;
+                     w.m2 += d * (v - w.mean);
+                     return w;
+                   },
+                   [n, corr](W w) { return static_cast<T>(w.m2 / std::max(n - corr, 0.0)); });
+    });
+  });
+  r.kernel(OpId::amax, minmax_kernel<true>);
+  r.kernel(OpId::amin, minmax_kernel<false>);
+  r.kernel(OpId::argmax, [](const Args& a, Outputs& o) {
+    const Tensor& x = a[0].to_tensor();
+    Tensor& out = out0(o);
+    std::vector<bool> mask =
+        a[1].is_none() ? std::vector<bool>(x.dim(), true) : reduction_mask({a[1].to_int()}, x.dim(), "argmax");
+    visit_dtype(x.dtype(), [&]<typename T>() {
+      Plan p = plan(x, mask, x.dtype());
+      const T* in = p.in.data_ptr<T>();
+      int64_t* po = out.data_ptr<int64_t>();
+      for (int64_t oi = 0; oi < p.outer; ++oi) {
+        int64_t best = 0;
+        for (int64_t i = 1; i < p.inner; ++i) {
+          T v = p.columns ? in[i * p.outer + oi] : in[oi * p.inner + i];
+          T bv = p.columns ? in[best * p.outer + oi] : in[oi * p.inner + best];
+          if (v > bv) best = i;
+        }
+        po[oi] = best;
+      }
+    });
+  });
+  r.kernel(OpId::_softmax, softmax_kernel<false>);
+  r.kernel(OpId::_log_softmax, softmax_kernel<true>);
+  r.kernel(OpId::_softmax_backward_data, softmax_backward_kernel<false>);
+  r.kernel(OpId::_log_softmax_backward_data, softmax_backward_kernel<true>);
+}
+
+}  // namespace aotgrad::ops

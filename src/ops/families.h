@@ -1,0 +1,29 @@
+// The op families: each registers its shape rules, kernels, derivatives and
+// decompositions into the op table (src/ops/registry.cpp calls these once).
+#pragma once
+
+#include "ops/registry.h"
+
+namespace aotgrad::ops {
+
+#define AG_FAMILY(name)                            \
+  void register_##name##_shapes(Registry& r);      \
+  void register_##name##_kernels(Registry& r);     \
+  void register_##name##_derivatives(Registry& r); \
+  void register_##name##_decompositions(Registry& r);
+AG_FAMILY(pointwise)
+AG_FAMILY(reduction)
+AG_FAMILY(view)
+AG_FAMILY(factory)
+AG_FAMILY(linalg)
+AG_FAMILY(conv)
+AG_FAMILY(norm)
+AG_FAMILY(pool)
+AG_FAMILY(loss)
+AG_FAMILY(index)
+#undef AG_FAMILY
+
+/// at::sum_to: sums the broadcast dims of g away to reach `shape` (grad/view.cpp).
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+}  // namespace aotgrad::ops

@@ -1,0 +1,149 @@
+// Derivatives of the view family, and the composite view ops' decompositions.
+#include "aotgrad/ops.h"
+#include "ops/dispatch.h"
+#include "ops/families.h"
+#include "ops/shape/shape_utils.h"
+
+namespace aotgrad::ops {
+
+namespace {
+using G = std::vector<Tensor>;
+
+// Gradients of a split: undefined pieces become zeros, then the pieces are joined.
+Tensor split_backward(const BackwardContext& c, int64_t dim) {
+  TensorList parts;
+  for (size_t i = 0; i < c.grads.size(); ++i) {
+    if (c.grads[i].defined()) parts.push_back(c.grads[i]);
+    else parts.push_back(new_zeros(c.outs[i], c.outs[i].sizes()));
+  }
+  return cat(parts, dim);
+}
+}  // namespace
+
+/// Reduces `g` to `shape` by summing broadcast dims (at::sum_to).
+Tensor sum_to(const Tensor& g, const Shape& shape) {
+  if (g.sizes() == shape) return g;
+  const int64_t lead = g.dim() - static_cast<int64_t>(shape.size());
+  IntList dims;
+  for (int64_t i = 0; i < lead; ++i) dims.push_back(i);
+  for (int64_t i = lead; i < g.dim(); ++i)
+    if (shape[i - lead] == 1 && g.sizes()[i] != 1) dims.push_back(i);
+  Tensor r = g;
+  if (!dims.empty()) r = sum(r, dims, true);
+  return lead > 0 ? view(r, shape) : r;
+}
+
+void register_view_kernels(Registry&) {}  // views alias their input; see run_kernel
+
+void register_view_derivatives(Registry& r) {
+  auto reshape_back = [](const BackwardContext& c) { return G{reshape(c.grad(), c.in(0).sizes())}; };
+  r.derivative(OpId::view, reshape_back);
+  r.derivative(OpId::_unsafe_view, reshape_back);
+  r.derivative(OpId::t, [](const BackwardContext& c) { return G{t(c.grad())}; });
+  r.derivative(OpId::transpose_int, [](const BackwardContext& c) {
+    return G{transpose(c.grad(), c.args[1].to_int(), c.args[2].to_int())};
+  });
+  r.derivative(OpId::permute, [](const BackwardContext& c) {
+    const IntList& dims = c.args[1].to_int_list();
+    IntList inv(dims.size());
+    for (size_t i = 0; i < dims.size(); ++i)
+      inv[normalize_dim(dims[i], static_cast<int64_t>(dims.size()), "permute")] = static_cast<int64_t>(i);
+    return G{permute(c.grad(), inv)};
+  });
+  r.derivative(OpId::expand, [](const BackwardContext& c) { return G{sum_to(c.grad(), c.in(0).sizes())}; });
+  r.derivative(OpId::unsqueeze, [](const BackwardContext& c) {
+    return G{squeeze(c.grad(), c.args[1].to_int())};
+  });
+  r.derivative(OpId::squeeze_dim, [](const BackwardContext& c) {
+    const Tensor& x = c.in(0);
+    if (x.dim() == 0) return G{c.grad()};
+    int64_t d = normalize_dim(c.args[1].to_int(), x.dim(), "squeeze");
+    return G{x.sizes()[d] == 1 ? unsqueeze(c.grad(), d) : c.grad()};
+  });
+  r.derivative(OpId::squeeze, [](const BackwardContext& c) {
+    Tensor g = c.grad();
+    for (int64_t d = 0; d < c.in(0).dim(); ++d)
+      if (c.in(0).sizes()[d] == 1) g = unsqueeze(g, d);
+    return G{g};
+  });
+  r.derivative(OpId::slice_Tensor, [](const BackwardContext& c) {
+    const Tensor& x = c.in(0);
+    int64_t d = normalize_dim(c.args[1].to_int(), x.dim(), "slice");
+    int64_t start = c.args[2].is_none() ? 0 : c.args[2].to_int();
+    int64_t end = c.args[3].is_none() ? INT64_MAX : c.args[3].to_int();
+    return G{slice_backward(c.grad(), x.sizes(), d, start, end, c.args[4].to_int())};
+  });
+  r.derivative(OpId::select_int, [](const BackwardContext& c) {
+    return G{select_backward(c.grad(), c.in(0).sizes(), c.args[1].to_int(), c.args[2].to_int())};
+  });
+  r.derivative(OpId::as_strided, [](const BackwardContext& c) {
+    // Scatter-add the gradient back through the strided map. Only views of a
+    // contiguous input are supported: each output element then names one input element.
+    const Tensor& x = c.in(0);
+    AG_CHECK(x.is_contiguous(),
+             "as_strided backward: only a contiguous input is supported, but got {} with strides {}",
+             x.describe(), shape_str(x.strides()));
+    const Tensor& y = c.out();
+    std::vector<int64_t> idx;
+    idx.reserve(static_cast<size_t>(y.numel()));
+    int64_t base = y.storage_offset() - x.storage_offset();
+    for_each_offset(y.sizes(), y.strides(), [&](int64_t o) { idx.push_back(base + o); });
+    Tensor index_t = Tensor::from_vector<int64_t>(idx, {static_cast<int64_t>(idx.size())});
+    Tensor flat = new_zeros(c.grad(), {x.numel()});
+    flat = index_put(flat, {index_t}, reshape(c.grad(), {-1}), true);
+    return G{view(flat, x.sizes())};
+  });
+  r.derivative(OpId::alias, [](const BackwardContext& c) { return G{c.grad()}; });
+  r.derivative(OpId::split_Tensor, [](const BackwardContext& c) {
+    return G{split_backward(c, normalize_dim(c.args[2].to_int(), c.in(0).dim(), "split"))};
+  });
+  r.derivative(OpId::split_with_sizes, [](const BackwardContext& c) {
+    return G{split_backward(c, normalize_dim(c.args[2].to_int(), c.in(0).dim(), "split"))};
+  });
+}
+
+void register_view_decompositions(Registry& r) {
+  r.decomposition(OpId::reshape, [](const Args& a) {
+    const Tensor& x = a[0].to_tensor();
+    Shape sizes = infer_size(a[1].to_int_list(), x.numel(), "reshape");
+    if (view_strides(x.sizes(), x.strides(), sizes)) return Outputs{view(x, sizes)};
+    return Outputs{_unsafe_view(clone(x), sizes)};
+  });
+  r.decomposition(OpId::narrow, [](const Args& a) {
+    const Tensor& x = a[0].to_tensor();
+    int64_t d = normalize_dim(a[1].to_int(), x.dim(), "narrow");
+    int64_t start = a[2].to_int(), len = a[3].to_int();
+    if (start < 0) start += x.sizes()[d];
+    AG_CHECK(start >= 0 && len >= 0 && start + len <= x.sizes()[d],
+             "narrow: start {} + length {} exceeds dim {} of size {}", start, len, d, x.sizes()[d]);
+    return Outputs{slice(x, d, start, start + len)};
+  });
+  r.decomposition(OpId::chunk, [](const Args& a) {
+    const Tensor& x = a[0].to_tensor();
+    int64_t chunks = a[1].to_int();
+    AG_CHECK(chunks > 0, "chunk: expected chunks > 0, but got {}", chunks);
+    int64_t d = normalize_dim(a[2].to_int(), x.dim(), "chunk");
+    int64_t size = (x.sizes()[d] + chunks - 1) / chunks;
+    return Outputs{IValue(split(x, std::max<int64_t>(size, 1), d))};
+  });
+  r.decomposition(OpId::flatten_using_ints, [](const Args& a) {
+    const Tensor& x = a[0].to_tensor();
+    if (x.dim() == 0) return Outputs{reshape(x, {1})};
+    int64_t s = normalize_dim(a[1].to_int(), x.dim(), "flatten", "start_dim");
+    int64_t e = normalize_dim(a[2].to_int(), x.dim(), "flatten", "end_dim");
+    AG_CHECK(s <= e, "flatten: start_dim {} must not come after end_dim {}", s, e);
+    if (s == e) return Outputs{x};
+    IntList sizes(x.sizes().begin(), x.sizes().begin() + s);
+    int64_t m = 1;
+    for (int64_t d = s; d <= e; ++d) m *= x.sizes()[d];
+    sizes.push_back(m);
+    sizes.insert(sizes.end(), x.sizes().begin() + e + 1, x.sizes().end());
+    return Outputs{reshape(x, sizes)};
+  });
+  r.decomposition(OpId::contiguous, [](const Args& a) {
+    const Tensor& x = a[0].to_tensor();
+    return Outputs{x.is_contiguous() ? x : clone(x)};
+  });
+}
+
+}  // namespace aotgrad::ops

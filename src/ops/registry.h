@@ -1,0 +1,85 @@
+// The op table: one OpInfo per op overload (STYLE.md rule 1).
+//
+// op_table.def lists every op once, with its kind and schema. The shape rule,
+// CPU kernel, derivative and decomposition of each are registered next to their
+// op family (shape/, cpu/, grad/, decomp/). Nothing else keeps a list of ops.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aotgrad/ivalue.h"
+#include "ops/schema.h"
+
+namespace aotgrad::ops {
+
+enum class OpId : uint16_t {
+#define AG_OP(id, kind, schema) id,
+#include "ops/op_table.def"
+#undef AG_OP
+  kCount
+};
+inline constexpr size_t kNumOps = static_cast<size_t>(OpId::kCount);
+
+enum class OpKind {
+  Compute,    // allocates fresh outputs and runs a kernel
+  View,       // outputs alias `self` (the first argument); the shape rule gives their layout
+  InPlace,    // writes into `self` and returns it
+  Composite,  // always replaced by its decomposition, before autograd (CompositeImplicitAutograd)
+};
+
+struct BackwardContext;
+
+/// Computes the outputs' metadata (meta tensors) from the arguments, checking them.
+using ShapeFn = Outputs (*)(const Args& args);
+/// Fills `outs`, already allocated from the shape rule (for InPlace ops: `self`).
+using KernelFn = void (*)(const Args& args, Outputs& outs);
+/// Gradients of the differentiable inputs (one per tensor slot, see BackwardContext).
+using DerivativeFn = std::vector<Tensor> (*)(const BackwardContext& ctx);
+/// The op written with simpler ops through the public tensor API.
+using DecompositionFn = Outputs (*)(const Args& args);
+
+struct OpInfo {
+  OpId id{};
+  OpKind kind = OpKind::Compute;
+  Schema schema;
+  ShapeFn shape = nullptr;
+  KernelFn kernel = nullptr;
+  DerivativeFn derivative = nullptr;
+  /// Explicitly no derivative (integer results, comparisons, backward helpers).
+  bool not_differentiable = false;
+  DecompositionFn decomposition = nullptr;
+  /// Only the first N flattened outputs carry gradients (-1: all floating ones);
+  /// e.g. batch norm's saved statistics and new running stats carry none.
+  int differentiable_outputs = -1;
+
+  const std::string& name() const { return schema.name; }
+  /// "aten::addmm.default"
+  std::string qualified_name() const { return schema.qualified_name(); }
+};
+
+/// The table, filled on first use by every family's registration function.
+const OpInfo& op_info(OpId id);
+const std::vector<OpInfo>& all_ops();
+/// Finds an op by "aten::addmm.default", "aten.addmm.default" or "addmm" (default overload).
+const OpInfo* find_op(std::string_view name);
+
+/// Used by the family files while the table is built.
+class Registry {
+ public:
+  OpInfo& operator[](OpId id);
+  void shape(OpId id, ShapeFn f) { (*this)[id].shape = f; }
+  void kernel(OpId id, KernelFn f) { (*this)[id].kernel = f; }
+  void derivative(OpId id, DerivativeFn f) { (*this)[id].derivative = f; }
+  void not_differentiable(OpId id) { (*this)[id].not_differentiable = true; }
+  void decomposition(OpId id, DecompositionFn f) { (*this)[id].decomposition = f; }
+  void differentiable_outputs(OpId id, int n) { (*this)[id].differentiable_outputs = n; }
+
+  explicit Registry(std::vector<OpInfo>& table) : table_(table) {}
+
+ private:
+  std::vector<OpInfo>& table_;
+};
+
+}  // namespace aotgrad::ops

@@ -1,0 +1,42 @@
+// Splitting loops over the machine's cores.
+//
+// One thread pool (OpenMP's) serves every kernel; OpenBLAS keeps its own, and
+// set_num_threads() sets both so that two pools never compete for two cores
+// (BENCHMARKS.md). Small loops run on the calling thread: waking a second
+// thread costs more than a few thousand flops.
+#pragma once
+
+#include <omp.h>
+
+#include <cstdint>
+
+namespace aotgrad {
+
+/// Number of threads kernels may use (OpenMP and OpenBLAS alike).
+int num_threads();
+/// Sets the thread count of every pool aotgrad uses.
+void set_num_threads(int n);
+
+/// Below this much work (elements times a rough cost per element) loops stay serial.
+inline constexpr int64_t kParallelGrain = 32768;
+
+/// Calls fn(begin, end) over [0, n) split into contiguous chunks, one per thread,
+/// when n * cost is large enough to pay for the threads; otherwise once, serially.
+template <typename F>
+void parallel_for(int64_t n, int64_t cost_per_item, F&& fn) {
+  if (n <= 0) return;
+  int threads = num_threads();
+  if (threads <= 1 || n < 2 || n * cost_per_item < kParallelGrain) {
+    fn(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t chunk = (n + nt - 1) / nt;
+    int64_t b = t * chunk, e = b + chunk < n ? b + chunk : n;
+    if (b < e) fn(b, e);
+  }
+}
+
+}  // namespace aotgrad

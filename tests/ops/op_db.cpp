@@ -1,0 +1,457 @@
+#include "op_db.h"
+
+#include <cmath>
+
+#include "aotgrad/ops.h"
+#include "aotgrad/random.h"
+
+namespace aotgrad::testing {
+
+using ops::OpId;
+
+namespace {
+
+Generator& gen() {
+  static Generator g(1234);
+  return g;
+}
+const DType F = DType::Float64;
+Tensor R(const Shape& s) { return randn(s, F, &gen()); }
+// Positive values away from 0 (log, sqrt, division).
+Tensor P(const Shape& s) { return add(abs(R(s)), Scalar(0.5)); }
+Tensor I(const Shape& s, int64_t lo, int64_t hi) { return randint(lo, hi, s, DType::Int64, &gen()); }
+Tensor B(const Shape& s) { return gt(R(s), Scalar(0.0)); }
+// A non-contiguous 2-d tensor of shape s (a transposed view).
+Tensor NC(const Shape& s) { return t(R({s[1], s[0]})); }
+Tensor ints(std::vector<int64_t> v) {
+  const auto n = static_cast<int64_t>(v.size());
+  return Tensor::from_vector<int64_t>(v, {n});
+}
+
+// Elementwise references computed in double from the flattened values.
+Tensor map_ref(const Tensor& x, const std::function<double(double)>& f) {
+  std::vector<double> v = x.to_vector<double>();
+  for (double& e : v) e = f(e);
+  return Tensor::from_vector<double>(v, x.sizes());
+}
+Tensor map2_ref(const IValue& a, const IValue& b, const std::function<double(double, double)>& f) {
+  Tensor x = a.is_tensor() ? a.to_tensor() : scalar_tensor(a.to_scalar(), F);
+  Tensor y = b.is_tensor() ? b.to_tensor() : scalar_tensor(b.to_scalar(), F);
+  Shape s = x.sizes().size() >= y.sizes().size() ? x.sizes() : y.sizes();
+  // Broadcast by expanding both (views), then read them out.
+  Shape out(std::max(x.dim(), y.dim()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t dx = i + x.dim() >= out.size() ? x.sizes()[i + x.dim() - out.size()] : 1;
+    int64_t dy = i + y.dim() >= out.size() ? y.sizes()[i + y.dim() - out.size()] : 1;
+    out[i] = std::max(dx, dy);
+  }
+  std::vector<double> vx = expand(x, out).to_vector<double>(), vy = expand(y, out).to_vector<double>();
+  for (size_t i = 0; i < vx.size(); ++i) vx[i] = f(vx[i], vy[i]);
+  return Tensor::from_vector<double>(vx, out);
+}
+std::function<Tensor(const Args&)> unary_ref(double (*f)(double)) {
+  return [f](const Args& a) { return map_ref(a[0].to_tensor(), f); };
+}
+
+std::vector<Sample> unary_samples() {
+  return {{"2d", {R({3, 4})}}, {"0-d", {R({})}}, {"non-contiguous", {NC({3, 4})}}, {"empty", {R({0, 3})}}};
+}
+std::vector<Sample> positive_samples() {
+  return {{"2d", {P({3, 4})}}, {"0-d", {P({})}}, {"non-contiguous", {t(P({4, 3}))}}};
+}
+std::vector<Sample> binary_samples() {
+  return {{"same shape", {R({3, 4}), R({3, 4})}},
+          {"broadcast", {R({3, 1}), R({4})}},
+          {"size-1 and 0-d", {R({1, 4}), R({})}},
+          {"non-contiguous", {NC({3, 4}), R({3, 4})}},
+          {"wrapped number", {R({2, 3}), IValue(1.5)}}};
+}
+std::vector<Sample> compare_samples() {
+  return {{"tensors", {R({3, 4}), R({4})}}, {"scalar", {R({3, 4}), IValue(0.25)}}};
+}
+std::vector<Sample> scalar_samples() {
+  return {{"2d", {R({3, 4}), IValue(1.5)}}, {"non-contiguous", {NC({3, 4}), IValue(-2.0)}}};
+}
+double gelu_ref(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+double sgn_ref(double x) { return (x > 0) - (x < 0); }
+
+Tensor mm_ref(const Tensor& a, const Tensor& b) {
+  const int64_t n = a.size(0), k = a.size(1), m = b.size(1);
+  std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>(), out(n * m, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < m; ++j)
+      for (int64_t p = 0; p < k; ++p) out[i * m + j] += va[i * k + p] * vb[p * m + j];
+  return Tensor::from_vector<double>(out, {n, m});
+}
+
+// Direct 2-d convolution: the definition, loop by loop.
+Tensor conv_ref(const Args& a) {
+  const Tensor &x = a[0].to_tensor(), &w = a[1].to_tensor();
+  Tensor b = a[2].to_opt_tensor();
+  IntList st = a[3].to_int_list(), pad = a[4].to_int_list(), dil = a[5].to_int_list();
+  const int64_t groups = a[8].to_int();
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  const int64_t oc = w.size(0), kh = w.size(2), kw = w.size(3), cg = c / groups, ocg = oc / groups;
+  const int64_t oh = (h + 2 * pad[0] - dil[0] * (kh - 1) - 1) / st[0] + 1;
+  const int64_t ow = (wd + 2 * pad[1] - dil[1] * (kw - 1) - 1) / st[1] + 1;
+  std::vector<double> vx = x.to_vector<double>(), vw = w.to_vector<double>(), out(n * oc * oh * ow);
+  std::vector<double> vb = b.defined() ? b.to_vector<double>() : std::vector<double>(oc, 0.0);
+  for (int64_t bi = 0; bi < n; ++bi)
+    for (int64_t o = 0; o < oc; ++o)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t xx = 0; xx < ow; ++xx) {
+          double s = vb[o];
+          const int64_t g = o / ocg;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t i = 0; i < kh; ++i)
+              for (int64_t j = 0; j < kw; ++j) {
+                int64_t iy = y * st[0] - pad[0] + i * dil[0], ix = xx * st[1] - pad[1] + j * dil[1];
+                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                s += vx[((bi * c + g * cg + ci) * h + iy) * wd + ix] * vw[((o * cg + ci) * kh + i) * kw + j];
+              }
+          out[((bi * oc + o) * oh + y) * ow + xx] = s;
+        }
+  return Tensor::from_vector<double>(out, {n, oc, oh, ow});
+}
+
+std::vector<OpEntry> build() {
+  std::vector<OpEntry> db;
+  db.reserve(256);  // entries are adjusted through pointers after they are added
+  auto add_entry = [&](OpId op, std::function<std::vector<Sample>()> s,
+                       std::function<Tensor(const Args&)> ref = nullptr) {
+    OpEntry e;
+    e.op = op;
+    e.samples = std::move(s);
+    e.reference = std::move(ref);
+    db.push_back(std::move(e));
+    return &db.back();
+  };
+  // ---- pointwise unary ----
+  add_entry(OpId::neg, unary_samples, unary_ref([](double x) { return -x; }));
+  add_entry(OpId::abs, unary_samples, unary_ref([](double x) { return std::fabs(x); }));
+  add_entry(OpId::sgn, unary_samples, unary_ref(sgn_ref));
+  add_entry(OpId::sign, unary_samples, unary_ref(sgn_ref));
+  add_entry(OpId::exp, unary_samples, unary_ref([](double x) { return std::exp(x); }));
+  add_entry(OpId::log, positive_samples, unary_ref([](double x) { return std::log(x); }));
+  add_entry(OpId::sin, unary_samples, unary_ref([](double x) { return std::sin(x); }));
+  add_entry(OpId::cos, unary_samples, unary_ref([](double x) { return std::cos(x); }));
+  add_entry(OpId::tanh, unary_samples, unary_ref([](double x) { return std::tanh(x); }));
+  add_entry(OpId::sigmoid, unary_samples, unary_ref([](double x) { return 1 / (1 + std::exp(-x)); }));
+  add_entry(OpId::sqrt, positive_samples, unary_ref([](double x) { return std::sqrt(x); }));
+  add_entry(OpId::rsqrt, positive_samples, unary_ref([](double x) { return 1 / std::sqrt(x); }));
+  add_entry(OpId::erf, unary_samples, unary_ref([](double x) { return std::erf(x); }));
+  add_entry(OpId::reciprocal, positive_samples, unary_ref([](double x) { return 1 / x; }));
+  add_entry(OpId::relu, unary_samples, unary_ref([](double x) { return x > 0 ? x : 0; }));
+  add_entry(OpId::gelu, unary_samples, unary_ref(gelu_ref));
+  add_entry(OpId::logical_not, [] { return std::vector<Sample>{{"bool", {B({3, 4})}}}; },
+            unary_ref([](double x) { return x == 0 ? 1.0 : 0.0; }));
+  add_entry(OpId::threshold_backward, [] { return std::vector<Sample>{{"2d", {R({3, 4}), R({3, 4}), IValue(0.0)}}}; },
+            [](const Args& a) {
+              return map2_ref(a[0], a[1], [](double g, double x) { return x <= 0 ? 0 : g; });
+            });
+  add_entry(OpId::gelu_backward, [] { return std::vector<Sample>{{"2d", {R({3, 4}), R({3, 4})}}}; },
+            [](const Args& a) {
+              return map2_ref(a[0], a[1], [](double g, double x) {
+                double h = 1e-6;
+                return g * (gelu_ref(x + h) - gelu_ref(x - h)) / (2 * h);
+              });
+            });
+  add_entry(OpId::sigmoid_backward, [] { return std::vector<Sample>{{"2d", {R({3, 4}), R({3, 4})}}}; },
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double g, double y) { return g * y * (1 - y); }); });
+  add_entry(OpId::tanh_backward, [] { return std::vector<Sample>{{"2d", {R({3, 4}), R({3, 4})}}}; },
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double g, double y) { return g * (1 - y * y); }); });
+  // ---- pointwise binary ----
+  add_entry(OpId::add_Tensor, binary_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x + y; }); });
+  add_entry(OpId::add_Scalar, scalar_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x + y; }); });
+  add_entry(OpId::sub_Tensor, binary_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x - y; }); });
+  add_entry(OpId::sub_Scalar, scalar_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x - y; }); });
+  add_entry(OpId::rsub_Scalar, scalar_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return y - x; }); });
+  add_entry(OpId::mul_Tensor, binary_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x * y; }); });
+  add_entry(OpId::mul_Scalar, scalar_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x * y; }); });
+  add_entry(OpId::div_Tensor, [] {
+    return std::vector<Sample>{{"broadcast", {R({3, 4}), P({4})}}, {"non-contiguous", {NC({3, 4}), P({3, 4})}}};
+  }, [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x / y; }); });
+  add_entry(OpId::div_Scalar, scalar_samples,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x / y; }); });
+  add_entry(OpId::pow_Tensor_Scalar, [] {
+    return std::vector<Sample>{{"cube", {R({3, 4}), IValue(int64_t{3})}}, {"fractional", {P({3, 4}), IValue(1.5)}}};
+  }, [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::pow(x, y); }); });
+  auto tensor_pairs = [] {
+    auto v = binary_samples();
+    v.pop_back();  // maximum/minimum take no wrapped numbers
+    return v;
+  };
+  add_entry(OpId::maximum, tensor_pairs,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::max(x, y); }); });
+  add_entry(OpId::minimum, tensor_pairs,
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::min(x, y); }); });
+  struct Cmp {
+    OpId t, s;
+    double (*f)(double, double);
+  };
+  for (Cmp c : {Cmp{OpId::eq_Tensor, OpId::eq_Scalar, [](double x, double y) { return double(x == y); }},
+                Cmp{OpId::ne_Tensor, OpId::ne_Scalar, [](double x, double y) { return double(x != y); }},
+                Cmp{OpId::gt_Tensor, OpId::gt_Scalar, [](double x, double y) { return double(x > y); }},
+                Cmp{OpId::ge_Tensor, OpId::ge_Scalar, [](double x, double y) { return double(x >= y); }},
+                Cmp{OpId::lt_Tensor, OpId::lt_Scalar, [](double x, double y) { return double(x < y); }},
+                Cmp{OpId::le_Tensor, OpId::le_Scalar, [](double x, double y) { return double(x <= y); }}}) {
+    auto f = c.f;
+    add_entry(c.t, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; },
+              [f](const Args& a) { return map2_ref(a[0], a[1], f); });
+    add_entry(c.s, [] { return std::vector<Sample>{{"scalar", {R({3, 4}), IValue(0.25)}}}; },
+              [f](const Args& a) { return map2_ref(a[0], a[1], f); });
+  }
+  add_entry(OpId::logical_and, [] { return std::vector<Sample>{{"bool", {B({3, 4}), B({4})}}}; },
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return double(x && y); }); });
+  add_entry(OpId::where_self, [] {
+    return std::vector<Sample>{{"broadcast", {B({3, 4}), R({3, 4}), R({4})}},
+                               {"scalar other", {B({3, 4}), R({3, 4}), IValue(0.0)}}};
+  });
+  add_entry(OpId::clamp, [] {
+    return std::vector<Sample>{{"both", {R({3, 4}), IValue(-0.5), IValue(0.5)}},
+                               {"min only", {NC({3, 4}), IValue(-0.3), None{}}}};
+  }, [](const Args& a) {
+    double lo = a[1].is_none() ? -INFINITY : a[1].to_double(), hi = a[2].is_none() ? INFINITY : a[2].to_double();
+    return map_ref(a[0].to_tensor(), [lo, hi](double x) { return std::min(std::max(x, lo), hi); });
+  });
+  add_entry(OpId::masked_fill_Scalar, [] {
+    return std::vector<Sample>{{"broadcast mask", {R({3, 4}), B({4}), IValue(-1.0)}}};
+  });
+  // ---- reductions ----
+  add_entry(OpId::sum, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}, {"empty", {R({0, 2})}}}; },
+            [](const Args& a) {
+              double s = 0;
+              for (double v : a[0].to_tensor().to_vector<double>()) s += v;
+              return Tensor::scalar<double>(s);
+            });
+  add_entry(OpId::sum_dim_IntList, [] {
+    return std::vector<Sample>{{"dim 0 keepdim", {R({3, 4}), IntList{0}, true}},
+                               {"dims 0,2", {R({2, 3, 4}), IntList{0, 2}, false}},
+                               {"last dim non-contiguous", {NC({3, 4}), IntList{-1}, false}},
+                               {"middle", {R({2, 3, 4}), IntList{1}, false}}};
+  });
+  add_entry(OpId::mean, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
+  add_entry(OpId::mean_dim, [] {
+    return std::vector<Sample>{{"dims 0,2", {R({2, 3, 4}), IntList{0, 2}, false}},
+                               {"keepdim", {R({3, 4}), IntList{1}, true}}};
+  });
+  add_entry(OpId::var_correction, [] {
+    return std::vector<Sample>{{"dim 1 unbiased", {R({2, 3, 4}), IntList{1}, None{}, false}},
+                               {"all biased", {R({3, 4}), None{}, IValue(int64_t{0}), true}}};
+  });
+  add_entry(OpId::amax, [] { return std::vector<Sample>{{"last", {R({2, 3, 4}), IntList{-1}, false}}}; });
+  add_entry(OpId::amin, [] { return std::vector<Sample>{{"first", {R({2, 3, 4}), IntList{0}, true}}}; });
+  add_entry(OpId::argmax, [] { return std::vector<Sample>{{"dim 1", {R({3, 4}), IValue(int64_t{1}), false}}}; });
+  add_entry(OpId::_softmax, [] {
+    return std::vector<Sample>{{"last", {R({3, 4}), IValue(int64_t{-1}), false}},
+                               {"middle", {R({2, 3, 4}), IValue(int64_t{1}), false}}};
+  });
+  add_entry(OpId::_log_softmax, [] {
+    return std::vector<Sample>{{"last", {R({3, 4}), IValue(int64_t{1}), false}},
+                               {"first", {NC({3, 4}), IValue(int64_t{0}), false}}};
+  });
+  add_entry(OpId::_softmax_backward_data, [] {
+    return std::vector<Sample>{{"last", {R({3, 4}), _softmax(R({3, 4}), 1), IValue(int64_t{1}), DType::Float64}}};
+  });
+  add_entry(OpId::_log_softmax_backward_data, [] {
+    return std::vector<Sample>{{"last", {R({3, 4}), _log_softmax(R({3, 4}), 1), IValue(int64_t{1}), DType::Float64}}};
+  });
+  add_entry(OpId::softmax_int, [] { return std::vector<Sample>{{"last", {R({3, 4}), IValue(int64_t{-1})}}}; });
+  add_entry(OpId::log_softmax_int, [] { return std::vector<Sample>{{"last", {R({3, 4}), IValue(int64_t{-1})}}}; });
+  // ---- views ----
+  add_entry(OpId::view, [] {
+    return std::vector<Sample>{{"merge", {R({2, 3, 4}), IntList{6, -1}}}, {"split", {R({6}), IntList{2, 3}}},
+                               {"0-d to 1", {R({}), IntList{1}}}};
+  });
+  add_entry(OpId::_unsafe_view, [] { return std::vector<Sample>{{"merge", {R({2, 3, 4}), IntList{6, 4}}}}; });
+  add_entry(OpId::t, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}, {"1d", {R({3})}}}; });
+  add_entry(OpId::transpose_int, [] { return std::vector<Sample>{{"3d", {R({2, 3, 4}), IValue(int64_t{0}), IValue(int64_t{2})}}}; });
+  add_entry(OpId::permute, [] { return std::vector<Sample>{{"3d", {R({2, 3, 4}), IntList{2, 0, 1}}}}; });
+  add_entry(OpId::expand, [] {
+    return std::vector<Sample>{{"new dim", {R({3, 1}), IntList{2, 3, 4}}}, {"keep -1", {R({1, 4}), IntList{3, -1}}}};
+  });
+  add_entry(OpId::unsqueeze, [] { return std::vector<Sample>{{"middle", {R({3, 4}), IValue(int64_t{1})}}, {"end", {R({3}), IValue(int64_t{-1})}}}; });
+  add_entry(OpId::squeeze_dim, [] { return std::vector<Sample>{{"size 1", {R({3, 1, 4}), IValue(int64_t{1})}}}; });
+  add_entry(OpId::squeeze, [] { return std::vector<Sample>{{"all", {R({1, 3, 1, 4})}}}; });
+  add_entry(OpId::slice_Tensor, [] {
+    return std::vector<Sample>{{"step 2", {R({5, 3}), IValue(int64_t{0}), IValue(int64_t{1}), IValue(int64_t{5}), IValue(int64_t{2})}},
+                               {"negative end", {R({3, 4}), IValue(int64_t{1}), None{}, IValue(int64_t{-1}), IValue(int64_t{1})}}};
+  });
+  add_entry(OpId::select_int, [] { return std::vector<Sample>{{"negative", {R({3, 4}), IValue(int64_t{1}), IValue(int64_t{-2})}}}; });
+  add_entry(OpId::as_strided, [] {
+    return std::vector<Sample>{{"window", {R({12}), IntList{3, 2}, IntList{3, 1}, IValue(int64_t{1})}}};
+  });
+  add_entry(OpId::alias, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
+  add_entry(OpId::split_Tensor, [] { return std::vector<Sample>{{"uneven", {R({5, 3}), IValue(int64_t{2}), IValue(int64_t{0})}}}; });
+  add_entry(OpId::split_with_sizes, [] { return std::vector<Sample>{{"sizes", {R({3, 5}), IntList{1, 4}, IValue(int64_t{1})}}}; });
+  add_entry(OpId::reshape, [] {
+    return std::vector<Sample>{{"view", {R({2, 6}), IntList{3, 4}}}, {"copy", {NC({3, 4}), IntList{12}}}};
+  });
+  add_entry(OpId::narrow, [] { return std::vector<Sample>{{"dim 1", {R({3, 5}), IValue(int64_t{1}), IValue(int64_t{1}), IValue(int64_t{3})}}}; });
+  add_entry(OpId::chunk, [] { return std::vector<Sample>{{"3 chunks", {R({2, 7}), IValue(int64_t{3}), IValue(int64_t{1})}}}; });
+  add_entry(OpId::flatten_using_ints, [] { return std::vector<Sample>{{"middle", {R({2, 3, 4}), IValue(int64_t{1}), IValue(int64_t{-1})}}}; });
+  add_entry(OpId::contiguous, [] { return std::vector<Sample>{{"transposed", {NC({3, 4})}}}; });
+  // ---- copies, joins, factories ----
+  add_entry(OpId::clone, [] { return std::vector<Sample>{{"non-contiguous", {NC({3, 4})}}}; });
+  // Finite differences through a float32 round trip are only good to ~1e-2 relative.
+  add_entry(OpId::_to_copy, [] { return std::vector<Sample>{{"to f32", {R({3, 4}), DType::Float32}}, {"same", {R({2})}}}; })
+      ->grad_rtol = 5e-2;
+  add_entry(OpId::cat, [] {
+    return std::vector<Sample>{{"dim 1", {TensorList{R({2, 3}), NC({2, 2})}, IValue(int64_t{1})}},
+                               {"with empty", {TensorList{R({0}), R({2, 3}), R({1, 3})}, IValue(int64_t{0})}}};
+  });
+  add_entry(OpId::stack, [] { return std::vector<Sample>{{"dim 1", {TensorList{R({2, 3}), R({2, 3})}, IValue(int64_t{1})}}}; });
+  add_entry(OpId::slice_backward, [] {
+    return std::vector<Sample>{{"step 2", {R({2, 3}), IntList{5, 3}, IValue(int64_t{0}), IValue(int64_t{1}), IValue(int64_t{5}), IValue(int64_t{2})}}};
+  });
+  add_entry(OpId::select_backward, [] { return std::vector<Sample>{{"dim 1", {R({3}), IntList{3, 4}, IValue(int64_t{1}), IValue(int64_t{2})}}}; });
+  add_entry(OpId::new_zeros, [] { return std::vector<Sample>{{"shape", {R({2}), IntList{3, 4}}}}; });
+  add_entry(OpId::new_empty, [] { return std::vector<Sample>{{"shape", {R({2}), IntList{3, 4}}}}; });
+  add_entry(OpId::zeros_like, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
+  add_entry(OpId::ones_like, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
+  add_entry(OpId::full, [] { return std::vector<Sample>{{"float", {IntList{2, 3}, IValue(1.5), DType::Float64}}}; });
+  add_entry(OpId::scalar_tensor, [] { return std::vector<Sample>{{"float", {IValue(2.5), DType::Float64}}}; });
+  add_entry(OpId::triu, [] { return std::vector<Sample>{{"diag 1", {R({2, 4, 4}), IValue(int64_t{1})}}}; });
+  add_entry(OpId::copy_, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
+  add_entry(OpId::add__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
+  add_entry(OpId::mul__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
+  add_entry(OpId::fill__Scalar, [] { return std::vector<Sample>{{"2d", {R({3, 4}), IValue(2.0)}}}; });
+  add_entry(OpId::zero_, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
+  add_entry(OpId::index_put_, [] {
+    return std::vector<Sample>{{"rows", {R({5, 3}), TensorList{ints({2, 0, 3})}, R({3, 3}), false}}};
+  });
+  // ---- matrix multiply ----
+  auto mm_entry = add_entry(OpId::mm, [] {
+    return std::vector<Sample>{{"plain", {R({3, 4}), R({4, 5})}}, {"transposed", {NC({3, 4}), NC({4, 2})}},
+                               {"empty k", {R({3, 0}), R({0, 2})}}};
+  }, [](const Args& a) { return mm_ref(a[0].to_tensor(), a[1].to_tensor()); });
+  mm_entry->errors.push_back({{Tensor::zeros({64, 128}), Tensor::zeros({64, 10})},
+                              {"mm", "mat2", "128 rows", "[64, 128]", "[64, 10]"}});
+  add_entry(OpId::addmm, [] {
+    return std::vector<Sample>{{"bias row", {R({5}), R({3, 4}), R({4, 5})}}, {"transposed", {R({3, 2}), R({3, 4}), NC({4, 2})}}};
+  }, [](const Args& a) { return add(mm_ref(a[1].to_tensor(), a[2].to_tensor()), a[0].to_tensor()); });
+  add_entry(OpId::bmm, [] { return std::vector<Sample>{{"batch", {R({2, 3, 4}), R({2, 4, 5})}}}; });
+  add_entry(OpId::matmul, [] {
+    return std::vector<Sample>{{"3d@2d", {R({2, 3, 4}), R({4, 5})}}, {"batched broadcast", {R({2, 3, 4}), R({1, 4, 2})}},
+                               {"vector", {R({4}), R({4, 3})}}};
+  });
+  add_entry(OpId::linear, [] {
+    return std::vector<Sample>{{"2d", {R({3, 4}), R({5, 4}), R({5})}}, {"3d", {R({2, 3, 4}), R({5, 4}), R({5})}},
+                               {"no bias", {R({3, 4}), R({5, 4}), None{}}}};
+  });
+  // ---- convolution ----
+  auto conv = [](Tensor x, Tensor w, Tensor b, IntList s, IntList p, IntList d, int64_t g) {
+    return Args{x, w, b.defined() ? IValue(b) : IValue(None{}), s, p, d, false, IntList{0, 0}, g};
+  };
+  add_entry(OpId::convolution, [conv] {
+    return std::vector<Sample>{{"pad 1", conv(R({2, 3, 5, 5}), R({4, 3, 3, 3}), R({4}), {1, 1}, {1, 1}, {1, 1}, 1)},
+                               {"stride 2", conv(R({1, 2, 6, 5}), R({3, 2, 3, 2}), Tensor(), {2, 1}, {1, 0}, {1, 1}, 1)},
+                               {"dilation 2 groups 2", conv(R({1, 4, 7, 7}), R({4, 2, 3, 3}), R({4}), {1, 1}, {2, 2}, {2, 2}, 2)},
+                               {"1x1", conv(R({2, 3, 4, 4}), R({5, 3, 1, 1}), R({5}), {1, 1}, {0, 0}, {1, 1}, 1)}};
+  }, conv_ref);
+  add_entry(OpId::convolution_backward, [] {
+    return std::vector<Sample>{{"pad 1", {R({2, 4, 5, 5}), R({2, 3, 5, 5}), R({4, 3, 3, 3}), IntList{4}, IntList{1, 1},
+                                          IntList{1, 1}, IntList{1, 1}, false, IntList{0, 0}, IValue(int64_t{1}),
+                                          BoolList{true, true, true}}}};
+  });
+  // ---- normalisation ----
+  auto bn = add_entry(OpId::_native_batch_norm_legit_functional, [] {
+    return std::vector<Sample>{{"train 4d", {R({3, 2, 3, 3}), P({2}), R({2}), R({2}), P({2}), true, 0.1, 1e-5}},
+                               {"eval", {R({4, 3}), P({3}), R({3}), R({3}), P({3}), false, 0.1, 1e-5}}};
+  });
+  bn->no_grad_args = {3, 4};
+  auto bn_eval = add_entry(OpId::_native_batch_norm_legit_no_training, [] {
+    return std::vector<Sample>{{"4d", {R({2, 3, 2, 2}), P({3}), R({3}), R({3}), P({3}), 0.1, 1e-5}}};
+  });
+  bn_eval->no_grad_args = {3, 4};
+  add_entry(OpId::native_batch_norm_backward, [] {
+    return std::vector<Sample>{{"train", {R({3, 2, 2}), R({3, 2, 2}), P({2}), R({2}), P({2}), R({2}), P({2}), true, 1e-5,
+                                          BoolList{true, true, true}}}};
+  });
+  add_entry(OpId::native_layer_norm, [] {
+    return std::vector<Sample>{{"last dim", {R({2, 3, 4}), IntList{4}, P({4}), R({4}), 1e-5}},
+                               {"two dims no affine", {R({2, 3, 4}), IntList{3, 4}, None{}, None{}, 1e-5}}};
+  });
+  add_entry(OpId::native_layer_norm_backward, [] {
+    auto [y, m, r] = native_layer_norm(R({2, 4}), {4}, Tensor(), Tensor(), 1e-5);
+    (void)y;
+    return std::vector<Sample>{{"2d", {R({2, 4}), R({2, 4}), IntList{4}, m, r, P({4}), R({4}), BoolList{true, true, true}}}};
+  });
+  // ---- pooling ----
+  add_entry(OpId::max_pool2d_with_indices, [] {
+    return std::vector<Sample>{{"2x2", {R({2, 3, 4, 4}), IntList{2, 2}}},
+                               {"3x3 stride 2 pad 1", {R({1, 2, 5, 5}), IntList{3, 3}, IntList{2, 2}, IntList{1, 1}}}};
+  });
+  add_entry(OpId::max_pool2d_with_indices_backward, [] {
+    auto [y, idx] = max_pool2d_with_indices(R({1, 2, 4, 4}), {2, 2});
+    (void)y;
+    return std::vector<Sample>{{"2x2", {R({1, 2, 2, 2}), R({1, 2, 4, 4}), IntList{2, 2}, IntList{2, 2}, IntList{0, 0},
+                                        IntList{1, 1}, false, idx}}};
+  });
+  add_entry(OpId::avg_pool2d, [] {
+    return std::vector<Sample>{{"2x2", {R({2, 3, 4, 4}), IntList{2, 2}}},
+                               {"pad exclude", {R({1, 2, 5, 5}), IntList{3, 3}, IntList{2, 2}, IntList{1, 1}, false, false}}};
+  });
+  add_entry(OpId::avg_pool2d_backward, [] {
+    return std::vector<Sample>{{"2x2", {R({1, 2, 2, 2}), R({1, 2, 4, 4}), IntList{2, 2}, IntList{2, 2}, IntList{0, 0},
+                                        false, true, None{}}}};
+  });
+  add_entry(OpId::_adaptive_avg_pool2d, [] {
+    return std::vector<Sample>{{"to 1", {R({2, 3, 4, 4}), IntList{1, 1}}}, {"uneven", {R({1, 2, 5, 7}), IntList{2, 3}}}};
+  });
+  add_entry(OpId::_adaptive_avg_pool2d_backward, [] {
+    return std::vector<Sample>{{"to 2x3", {R({1, 2, 2, 3}), R({1, 2, 5, 7})}}};
+  });
+  // ---- losses ----
+  auto nll = add_entry(OpId::nll_loss_forward, [] {
+    return std::vector<Sample>{{"mean", {_log_softmax(R({4, 3}), 1), ints({0, 2, 1, 2}), None{}, IValue(int64_t{1}), IValue(int64_t{-100})}},
+                               {"sum ignore", {R({4, 3}), ints({0, 2, 1, 2}), None{}, IValue(int64_t{2}), IValue(int64_t{2})}},
+                               {"none weighted", {R({4, 3}), ints({0, 2, 1, 0}), P({3}), IValue(int64_t{0}), IValue(int64_t{-100})}}};
+  });
+  nll->no_grad_args = {2};  // class weights take no gradient, as in PyTorch
+  add_entry(OpId::nll_loss_backward, [] {
+    return std::vector<Sample>{{"mean", {R({}), R({4, 3}), ints({0, 2, 1, 2}), None{}, IValue(int64_t{1}), IValue(int64_t{-100}),
+                                         Tensor::scalar<double>(4.0)}}};
+  });
+  add_entry(OpId::mse_loss, [] {
+    return std::vector<Sample>{{"mean", {R({3, 4}), R({3, 4})}}, {"none", {R({3, 4}), R({3, 4}), IValue(int64_t{0})}}};
+  });
+  add_entry(OpId::mse_loss_backward, [] { return std::vector<Sample>{{"mean", {R({}), R({3, 4}), R({3, 4}), IValue(int64_t{1})}}}; });
+  add_entry(OpId::cross_entropy_loss, [] { return std::vector<Sample>{{"mean", {R({4, 3}), ints({0, 2, 1, 2})}}}; });
+  // ---- indexing ----
+  add_entry(OpId::index_Tensor, [] {
+    return std::vector<Sample>{{"rows with repeats", {R({5, 3}), TensorList{ints({2, 0, 2})}}},
+                               {"second dim", {R({3, 4}), TensorList{Tensor(), ints({3, 1})}}}};
+  });
+  add_entry(OpId::index_put, [] {
+    return std::vector<Sample>{{"rows", {R({5, 3}), TensorList{ints({2, 0, 3})}, R({3, 3}), false}},
+                               {"accumulate repeats", {R({4, 2}), TensorList{ints({1, 1})}, R({2, 2}), true}}};
+  });
+  add_entry(OpId::embedding, [] { return std::vector<Sample>{{"2d ids", {R({6, 3}), I({2, 4}, 0, 6)}}}; });
+  add_entry(OpId::embedding_dense_backward, [] {
+    return std::vector<Sample>{{"pad 0", {R({2, 4, 3}), I({2, 4}, 0, 6), IValue(int64_t{6}), IValue(int64_t{0}), false}}};
+  });
+  return db;
+}
+
+}  // namespace
+
+const std::vector<OpEntry>& op_database() {
+  static const std::vector<OpEntry> db = build();
+  return db;
+}
+
+const OpEntry* find_entry(ops::OpId op) {
+  for (const OpEntry& e : op_database())
+    if (e.op == op) return &e;
+  return nullptr;
+}
+
+}  // namespace aotgrad::testing
