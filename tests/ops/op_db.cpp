@@ -66,9 +66,6 @@ std::vector<Sample> binary_samples() {
           {"non-contiguous", {NC({3, 4}), R({3, 4})}},
           {"wrapped number", {R({2, 3}), IValue(1.5)}}};
 }
-std::vector<Sample> compare_samples() {
-  return {{"tensors", {R({3, 4}), R({4})}}, {"scalar", {R({3, 4}), IValue(0.25)}}};
-}
 std::vector<Sample> scalar_samples() {
   return {{"2d", {R({3, 4}), IValue(1.5)}}, {"non-contiguous", {NC({3, 4}), IValue(-2.0)}}};
 }

@@ -1,0 +1,11 @@
+// The aotgrad command line: one file per subcommand, each registering itself here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace aotgrad::cli {
+
+void add_train_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
+
+}  // namespace aotgrad::cli
