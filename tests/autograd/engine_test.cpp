@@ -52,7 +52,7 @@ TEST(Autograd, UserFunctionRunsItsBackward) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{12, 27}));
 }
 
-TEST(Autograd, OpWithoutDerivativeNamesTheArgument) {
+TEST(Autograd, NotDifferentiableOpsRecordNothing) {
   Tensor x = Tensor::from_vector<double>({1, 2}, {2});
   x.set_requires_grad();
   // Comparisons are explicitly not differentiable: they run and record nothing.
