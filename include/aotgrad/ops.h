@@ -151,6 +151,8 @@ Tensor triu(const Tensor& x, int64_t diagonal = 0);
 // ---- in place (return self) ----
 Tensor copy_(const Tensor& self, const Tensor& src);
 Tensor add_(const Tensor& self, const Tensor& other, Scalar alpha = 1);
+/// self += other as Python writes it (aten.add_.Tensor with a wrapped number).
+Tensor add_(const Tensor& self, Scalar other, Scalar alpha = 1);
 Tensor mul_(const Tensor& self, const Tensor& other);
 Tensor fill_(const Tensor& self, Scalar value);
 Tensor zero_(const Tensor& self);

@@ -49,6 +49,27 @@ TensorList OpNode::apply(TensorList&& grads) {
   return result;
 }
 
+CopySlices::CopySlices(std::shared_ptr<OpNode> fn, TensorMeta base, Shape view_sizes,
+                       Shape view_strides, int64_t view_offset)
+    : Node(fn->seq_nr()), fn_(std::move(fn)), view_sizes_(std::move(view_sizes)),
+      view_strides_(std::move(view_strides)), view_offset_(view_offset) {
+  input_metas().push_back(base);
+}
+
+TensorList CopySlices::apply(TensorList&& grads) {
+  // result: the base's gradient, with the view's region replaced by what the
+  // in-place op passes back to its `self`.
+  Tensor result = clone(grads[0]);
+  Tensor region = as_strided(result, view_sizes_, view_strides_, view_offset_);
+  TensorList fn_grads = fn_->apply({clone(region)});
+  if (fn_grads[0].defined())
+    copy_(region, fn_grads[0]);
+  else
+    zero_(region);
+  fn_grads[0] = result;
+  return fn_grads;
+}
+
 AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
     : Node(UINT64_MAX), leaf_(std::move(leaf)) {
   input_metas().push_back(meta_of(Tensor(leaf_)));

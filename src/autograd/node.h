@@ -77,6 +77,23 @@ class OpNode final : public Node {
   TensorList outs_;
 };
 
+/// The base's new history after an in-place op wrote into one of its views
+/// (Note [In-place writes into views] in record.cpp). Its gradient is the base's:
+/// the view's region of it goes through the in-place op's backward (`fn`), the rest
+/// passes through unchanged.
+class CopySlices final : public Node {
+ public:
+  CopySlices(std::shared_ptr<OpNode> fn, TensorMeta base, Shape view_sizes, Shape view_strides,
+             int64_t view_offset);
+  std::string name() const override { return "CopySlices"; }
+  TensorList apply(TensorList&& grads) override;
+
+ private:
+  std::shared_ptr<OpNode> fn_;
+  Shape view_sizes_, view_strides_;
+  int64_t view_offset_;  // relative to the base's first element
+};
+
 /// Adds the incoming gradient into a leaf's .grad.
 class AccumulateGrad final : public Node {
  public:

@@ -25,6 +25,42 @@ std::string first_grad_arg(const ops::OpInfo& op, const Args& args) {
   return "?";
 }
 
+// Note [In-place writes into views]
+// `base[idx] = x` writes through a view: afterwards the *base* depends on x. As in
+// PyTorch, the base's history moves onto a CopySlices node that wraps the in-place
+// op's node (taking over its seq_nr), and the view's history becomes "as_strided of
+// the new base", so later uses of either see the write.
+void rebase_view_history(const std::shared_ptr<OpNode>& fn, const Tensor& view) {
+  Tensor base(view.impl()->view_base);
+  AG_CHECK(base.is_contiguous(),
+           "{}: in-place writes into a view are supported for contiguous bases only, got base {} "
+           "with strides {}",
+           fn->op().qualified_name(), base.describe(), shape_str(base.strides()));
+  // The in-place op's `self` edge is the base's old history (it only needs to be
+  // valid so the op computes the gradient for the overwritten region).
+  fn->next_edges()[0] = gradient_edge(base);
+  const int64_t offset = view.storage_offset() - base.storage_offset();
+  auto copy_slices = std::make_shared<CopySlices>(fn, meta_of(base), view.sizes(), view.strides(),
+                                                  offset);
+  copy_slices->next_edges() = fn->next_edges();
+  TensorImpl* b = base.impl();
+  b->requires_grad = true;
+  b->grad_fn = copy_slices;
+  b->output_nr = 0;
+
+  const ops::OpInfo& as_strided_op = ops::op_info(ops::OpId::as_strided);
+  Args view_args{base.detach(), view.sizes(), view.strides(), view.storage_offset()};
+  auto regen = std::make_shared<OpNode>(next_sequence_nr(), as_strided_op, std::move(view_args),
+                                        TensorList{view.detach()});
+  regen->next_edges().push_back({copy_slices, 0});
+  regen->edge_metas().push_back(meta_of(base));
+  regen->input_metas().push_back(meta_of(view));
+  TensorImpl* v = view.impl();
+  v->requires_grad = true;
+  v->grad_fn = regen;
+  v->output_nr = 0;
+}
+
 Outputs record(const ops::OpInfo& op, const Args& args) {
   if (op.derivative == nullptr) {
     AG_CHECK(op.not_differentiable,
@@ -41,9 +77,11 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
     AG_CHECK(!(self.is_leaf() && self.requires_grad()),
              "{}: a leaf tensor that requires grad ({}) is being used in an in-place operation",
              op.qualified_name(), self.describe());
-    AG_CHECK(!(self.impl()->view_base && self.requires_grad()),
-             "{}: in-place writes into a view of a tensor that requires grad are not supported",
-             op.qualified_name());
+    const auto& base = self.impl()->view_base;
+    AG_CHECK(!(base && base->requires_grad && !base->grad_fn),
+             "{}: a view of a leaf tensor that requires grad ({}) is being used in an in-place "
+             "operation",
+             op.qualified_name(), Tensor(base).describe());
   }
   // Edges first: an in-place op is about to replace self's history.
   std::vector<Edge> edges;
@@ -69,6 +107,10 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
   auto node = std::make_shared<OpNode>(next_sequence_nr(), op, std::move(saved), std::move(saved_outs));
   node->next_edges() = std::move(edges);
   node->edge_metas() = std::move(edge_metas);
+  if (inplace && args[0].to_tensor().impl()->view_base) {
+    rebase_view_history(node, args[0].to_tensor());
+    return outs;
+  }
   for (size_t i = 0; i < flat.size(); ++i) {
     node->input_metas().push_back(meta_of(flat[i]));
     if (!output_differentiable(op, i, flat[i])) continue;

@@ -90,13 +90,16 @@ Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, Scalar b) { return add(a, b); }
-Tensor operator-(const Tensor& a, Scalar b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, Scalar b) { return mul(a, b); }
-Tensor operator/(const Tensor& a, Scalar b) { return div(a, b); }
-Tensor operator+(Scalar a, const Tensor& b) { return add(b, a); }
+// Python evaluates `x + 1` as aten.add.Tensor(x, 1): the number travels as a wrapped
+// number in the Tensor slot. The operators do the same so graphs print as PyTorch's do;
+// the named functions (mul(x, 2.0)) keep ATen C++'s .Scalar overloads.
+Tensor operator+(const Tensor& a, Scalar b) { return c1(OpId::add_Tensor, {a, b, 1}); }
+Tensor operator-(const Tensor& a, Scalar b) { return c1(OpId::sub_Tensor, {a, b, 1}); }
+Tensor operator*(const Tensor& a, Scalar b) { return c1(OpId::mul_Tensor, {a, b}); }
+Tensor operator/(const Tensor& a, Scalar b) { return c1(OpId::div_Tensor, {a, b}); }
+Tensor operator+(Scalar a, const Tensor& b) { return c1(OpId::add_Tensor, {b, a, 1}); }
 Tensor operator-(Scalar a, const Tensor& b) { return rsub(b, a); }
-Tensor operator*(Scalar a, const Tensor& b) { return mul(b, a); }
+Tensor operator*(Scalar a, const Tensor& b) { return c1(OpId::mul_Tensor, {b, a}); }
 
 // ---- reductions ----
 Tensor sum(const Tensor& x, std::optional<DType> dtype) { return c1(OpId::sum, {x, opt(dtype)}); }
@@ -191,6 +194,9 @@ Tensor triu(const Tensor& x, int64_t d) { return c1(OpId::triu, {x, d}); }
 // ---- in place ----
 Tensor copy_(const Tensor& self, const Tensor& src) { return c1(OpId::copy_, {self, src}); }
 Tensor add_(const Tensor& self, const Tensor& o, Scalar alpha) {
+  return c1(OpId::add__Tensor, {self, o, alpha});
+}
+Tensor add_(const Tensor& self, Scalar o, Scalar alpha) {
   return c1(OpId::add__Tensor, {self, o, alpha});
 }
 Tensor mul_(const Tensor& self, const Tensor& o) { return c1(OpId::mul__Tensor, {self, o}); }

@@ -7,6 +7,8 @@
 int main(int argc, char** argv) {
   CLI::App app{"aotgrad: joint forward+backward graphs, ahead of time"};
   app.require_subcommand(1);
+  aotgrad::cli::add_models_command(app);
+  aotgrad::cli::add_conformance_command(app);
   aotgrad::cli::add_train_command(app);
   aotgrad::cli::add_demo_command(app);
   try {
