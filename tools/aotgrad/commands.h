@@ -8,6 +8,7 @@ namespace aotgrad::cli {
 void add_models_command(CLI::App& app);
 void add_conformance_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 
 }  // namespace aotgrad::cli

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   aotgrad::cli::add_models_command(app);
   aotgrad::cli::add_conformance_command(app);
   aotgrad::cli::add_train_command(app);
+  aotgrad::cli::add_bench_command(app);
   aotgrad::cli::add_demo_command(app);
   try {
     app.parse(argc, argv);

@@ -1,28 +1,40 @@
-// aotgrad train: train a built-in model on real data (eager for now).
+// aotgrad train: train a built-in digits model on the UCI digits data (eager for now).
 #include <cstdio>
 
 #include "commands.h"
 #include "support/error.h"
-#include "train_mlp.h"
+#include "support/parallel.h"
+#include "train_loop.h"
 
 namespace aotgrad::cli {
 
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a built-in model on the digits data");
-  auto model = std::make_shared<std::string>("digits_mlp");
+  auto opts = std::make_shared<TrainOptions>();
+  opts->data_file = AOTGRAD_DATA_DIR "/digits.csv.gz";
   auto data = std::make_shared<std::string>("digits");
-  auto file = std::make_shared<std::string>(AOTGRAD_DATA_DIR "/digits.csv.gz");
-  auto epochs = std::make_shared<int64_t>(20);
-  cmd->add_option("--model", *model, "model name (digits_mlp)");
-  cmd->add_option("--data", *data, "data set (digits)");
-  cmd->add_option("--data-file", *file, "path of digits.csv.gz");
-  cmd->add_option("--epochs", *epochs, "passes over the training set")->check(CLI::PositiveNumber);
+  auto threads = std::make_shared<int>(0);
+  auto eager = std::make_shared<bool>(false);
+  cmd->add_option("--model", opts->model, "digits_mlp or digits_cnn")->capture_default_str();
+  cmd->add_option("--data", *data, "data set (digits)")->capture_default_str();
+  cmd->add_option("--data-file", opts->data_file, "path of digits.csv.gz")->capture_default_str();
+  cmd->add_option("--epochs", opts->epochs, "passes over the training split")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--steps", opts->max_steps, "stop after this many steps (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", *threads, "worker threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--eager", *eager, "run eagerly (the only mode until compilation lands)");
   cmd->callback([=] {
     AG_CHECK(*data == "digits", "train: unknown data set '{}' (known: digits)", *data);
-    AG_CHECK(*model == "digits_mlp", "train: model '{}' cannot be trained yet (known: digits_mlp)", *model);
-    TrainResult r = train_digits_mlp(*file, *epochs, false);
-    std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s\n", model->c_str(),
-                100 * r.test_accuracy, static_cast<long long>(r.steps), r.seconds);
+    if (*threads > 0) set_num_threads(*threads);
+    std::printf("training %s on the UCI digits data (80/20 split), SGD lr %g momentum %g, batch %lld\n",
+                opts->model.c_str(), opts->lr, opts->momentum, static_cast<long long>(opts->batch));
+    TrainResult r = train_digits(*opts);
+    std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n",
+                opts->model.c_str(), 100 * r.test_accuracy, static_cast<long long>(r.steps),
+                r.seconds, r.final_loss);
   });
 }
 
