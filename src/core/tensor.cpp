@@ -3,18 +3,16 @@
 
 #include "aotgrad/tensor.h"
 #include "core/shape.h"
+#include "core/allocator.h"
 #include "support/error.h"
 
 namespace aotgrad {
 
 Storage::Storage(int64_t n) : nbytes(n) {
-  // aligned_alloc needs a size that is a multiple of the alignment.
-  size_t rounded = (static_cast<size_t>(std::max<int64_t>(n, 1)) + 63) / 64 * 64;
-  data = std::aligned_alloc(64, rounded);
-  AG_CHECK(data != nullptr, "out of memory: could not allocate {} bytes", n);
+  data = allocate_storage(static_cast<size_t>(std::max<int64_t>(n, 0)));
 }
 
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() { free_storage(data, static_cast<size_t>(std::max<int64_t>(nbytes, 0))); }
 
 Tensor Tensor::empty(const Shape& sizes, DType dtype) {
   for (int64_t d : sizes) AG_CHECK(d >= 0, "empty: expected non-negative sizes, but got {}", shape_str(sizes));

@@ -114,7 +114,8 @@ void register_pointwise_kernels(Registry& r) {
   });
   r.kernel(OpId::threshold_backward, [](const Args& a, Outputs& o) {
     const double th = a[2].to_scalar().to_double();
-    binary(a, o, [th](auto g, auto x) { return x <= th ? decltype(g)(0) : g; });
+    // Compare in the tensor's own type so the loop stays a branch-free vector blend.
+    binary(a, o, [th](auto g, auto x) { return x <= decltype(x)(th) ? decltype(g)(0) : g; });
   });
   r.kernel(OpId::gelu_backward, [](const Args& a, Outputs& o) {
     if (a[2].to_string() == "tanh") binary(a, o, [](auto g, auto x) { return g * gelu_grad_tanh(x); });
