@@ -22,7 +22,8 @@ Dataset load_digits(const std::string& path) {
   while (gzgets(f, buf, sizeof buf) != nullptr) {
     ++line;
     std::string s(buf);
-    if (s.find_first_not_of(" \r\n") == std::string::npos) continue;
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (s.find_first_not_of(' ') == std::string::npos) continue;
     std::stringstream ss(s);
     std::string cell;
     std::vector<double> row;

@@ -1,0 +1,52 @@
+#!/bin/sh
+# End-to-end checks of the aotgrad command line: exit statuses, one-line errors on
+# bad input, conformance on the golden cases, and a short training run.
+#   tests/e2e/cli_test.sh BUILD_DIR SOURCE_DIR
+set -u
+AOTGRAD=$1/aotgrad
+SRC=$2
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect_error STATUS PATTERN CMD...: the command exits with STATUS and prints one
+# line on stderr matching PATTERN.
+expect_error() {
+  want=$1 pattern=$2
+  shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err"
+  got=$?
+  [ "$got" -eq "$want" ] || fail "$*: exit status $got, expected $want"
+  grep -q -- "$pattern" "$TMP/err" || fail "$*: stderr lacks '$pattern': $(cat "$TMP/err")"
+  if [ "$want" -eq 1 ]; then
+    [ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "$*: expected a one-line error, got: $(cat "$TMP/err")"
+  fi
+}
+
+expect_error 1 "unknown model 'nope'" "$AOTGRAD" train --model nope
+expect_error 1 "cannot open" "$AOTGRAD" train --model digits_mlp --data-file "$TMP/missing.csv.gz"
+printf 'not gzip at all\n' >"$TMP/bad.csv.gz"
+expect_error 1 "bad.csv.gz" "$AOTGRAD" train --model digits_mlp --data-file "$TMP/bad.csv.gz"
+head -c 3000 "$SRC/tests/goldens/conv_bn.json" >"$TMP/truncated.json"
+expect_error 1 "1 golden case(s) failed" "$AOTGRAD" conformance "$TMP/truncated.json"
+grep -q "^FAIL .*truncated.json.*not valid JSON" "$TMP/out" || fail "conformance on a truncated file: $(cat "$TMP/out")"
+expect_error 2 "" "$AOTGRAD" bench --steps notanumber
+expect_error 2 "" "$AOTGRAD" frobnicate
+
+"$AOTGRAD" conformance "$SRC/tests/goldens" >"$TMP/conf" 2>&1 || fail "conformance: $(tail -3 "$TMP/conf")"
+tail -n1 "$TMP/conf" | grep -q "^15 passed, 0 failed$" || fail "conformance summary: $(tail -n1 "$TMP/conf")"
+
+[ "$("$AOTGRAD" models | wc -l)" -ge 21 ] || fail "models lists fewer than 21 models"
+"$AOTGRAD" models | grep -q "^transformer_block " || fail "models lacks transformer_block"
+
+"$AOTGRAD" train --model digits_mlp --epochs 5 >"$TMP/train" 2>&1 || fail "train: $(cat "$TMP/train")"
+acc=$(sed -n 's/.*test accuracy \([0-9.]*\) %.*/\1/p' "$TMP/train")
+awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 90) }' || fail "digits_mlp after 5 epochs: accuracy ${acc:-none} < 90"
+
+"$AOTGRAD" bench --model mlp_small --threads 1 --steps 3 --json >"$TMP/bench" 2>&1 || fail "bench: $(cat "$TMP/bench")"
+grep -q '"model": "mlp_small", "threads": 1, "export_ms": null' "$TMP/bench" || fail "bench json: $(cat "$TMP/bench")"
+
+[ "$failures" -eq 0 ] && echo "all CLI checks passed"
+exit "$failures"
