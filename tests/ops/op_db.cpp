@@ -316,6 +316,9 @@ std::vector<OpEntry> build() {
   add_entry(OpId::full, [] { return std::vector<Sample>{{"float", {IntList{2, 3}, IValue(1.5), DType::Float64}}}; });
   add_entry(OpId::scalar_tensor, [] { return std::vector<Sample>{{"float", {IValue(2.5), DType::Float64}}}; });
   add_entry(OpId::triu, [] { return std::vector<Sample>{{"diag 1", {R({2, 4, 4}), IValue(int64_t{1})}}}; });
+  add_entry(OpId::copy, [] { return std::vector<Sample>{{"non-contiguous src", {R({3, 4}), NC({3, 4})}}, {"broadcast", {R({3, 4}), R({4})}}}; });
+  add_entry(OpId::fill_Scalar, [] { return std::vector<Sample>{{"2d", {R({3, 4}), IValue(2.0)}}}; });
+  add_entry(OpId::zero, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
   add_entry(OpId::copy_, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
   add_entry(OpId::add__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
   add_entry(OpId::mul__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });

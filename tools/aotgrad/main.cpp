@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   aotgrad::cli::add_models_command(app);
   aotgrad::cli::add_conformance_command(app);
+  aotgrad::cli::add_export_command(app);
+  aotgrad::cli::add_print_command(app);
   aotgrad::cli::add_train_command(app);
   aotgrad::cli::add_bench_command(app);
   aotgrad::cli::add_demo_command(app);

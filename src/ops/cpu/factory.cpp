@@ -112,6 +112,11 @@ void register_factory_kernels(Registry& r) {
           for (int64_t j = 0; j < cols && j - i < diag; ++j) p[(m * rows + i) * cols + j] = T(0);
     });
   });
+  r.kernel(OpId::copy, [](const Args& a, Outputs& o) { cpu::copy_into(out0(o), a[1].to_tensor()); });
+  r.kernel(OpId::fill_Scalar, [](const Args& a, Outputs& o) {
+    cpu::fill(out0(o), a[1].to_scalar().to_double());
+  });
+  r.kernel(OpId::zero, [](const Args&, Outputs& o) { cpu::fill(out0(o), 0); });
   r.kernel(OpId::copy_, [](const Args& a, Outputs&) {
     const Tensor &self = a[0].to_tensor(), &src = a[1].to_tensor();
     if (self.impl()->storage == src.impl()->storage) {

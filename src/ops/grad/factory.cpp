@@ -66,6 +66,14 @@ void register_factory_derivatives(Registry& r) {
     Tensor gs = c.need(0) ? call1(OpId::mul_Tensor, {c.grad(), c.args[1]}) : Tensor();
     return G{gs, go};
   });
+  // The functional forms: self's old value never reaches the result.
+  r.derivative(OpId::copy, [](const BackwardContext& c) {
+    Tensor gs = c.need(1) ? (c.grad().dtype() == c.in(1).dtype() ? c.grad() : to(c.grad(), c.in(1).dtype()))
+                          : Tensor();
+    return G{c.need(0) ? zeros_like(c.grad()) : Tensor(), gs};
+  });
+  r.derivative(OpId::fill_Scalar, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
+  r.derivative(OpId::zero, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
   r.derivative(OpId::fill__Scalar, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
   r.derivative(OpId::zero_, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
 }

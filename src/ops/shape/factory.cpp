@@ -105,6 +105,9 @@ void register_factory_shapes(Registry& r) {
     return like(x, None{});
   });
   r.shape(OpId::copy_, [](const Args& a) { return write_into_self(a, "copy_"); });
+  r.shape(OpId::copy, [](const Args& a) { return write_into_self(a, "copy"); });
+  r.shape(OpId::fill_Scalar, [](const Args& a) { return like(a[0].to_tensor(), None{}); });
+  r.shape(OpId::zero, [](const Args& a) { return like(a[0].to_tensor(), None{}); });
   r.shape(OpId::add__Tensor, [](const Args& a) { return write_into_self(a, "add_"); });
   r.shape(OpId::mul__Tensor, [](const Args& a) { return write_into_self(a, "mul_"); });
   r.shape(OpId::fill__Scalar, [](const Args& a) { return like(a[0].to_tensor(), None{}); });

@@ -1,0 +1,81 @@
+// Joint export with descriptors (SPEC.md §7) and the fx_utils helpers.
+//
+// aot_export_joint_with_descriptors traces a live module's forward on proxy
+// tensors, then runs the eager autograd engine on the proxies to record the
+// backward — one autograd engine, two ways to dispatch. The result is one
+// functional graph whose inputs are the primals (parameters, buffers, flattened
+// user inputs) and tangents, and whose outputs are the new values of mutated
+// inputs, the user outputs and one gradient slot per primal, each labelled with a
+// Descriptor.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aotgrad/graph.h"
+#include "aotgrad/nn.h"
+#include "aotgrad/trace.h"
+
+namespace aotgrad::exporting {
+
+struct ExportOptions {
+  /// Ops to decompose while tracing; empty keeps ATen ops as they are.
+  trace::DecompositionTable decompositions;
+  bool record_stack_traces = true;
+};
+
+/// What the forward does, beyond its graph.
+struct ForwardMetadata {
+  std::vector<bool> input_mutated;          // per primal
+  std::vector<bool> output_requires_grad;   // per user output
+  int64_t num_forward_outputs = 0;          // mutated inputs + user outputs
+  int64_t num_mutated_inputs = 0;
+  int64_t num_primals = 0;
+  int64_t num_tangents = 0;
+};
+
+struct JointWithDescriptors {
+  std::shared_ptr<graph::GraphModule> graph_module;
+  /// The user call's (args, kwargs) structure and the forward's output structure.
+  pytree::TreeSpec in_spec, out_spec;
+  std::vector<std::string> params_spec, buffers_spec;
+  std::vector<int64_t> static_input_indices;
+  ForwardMetadata metadata;
+};
+
+JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const nn::Args& args,
+                                                       const nn::Kwargs& kwargs = {},
+                                                       const ExportOptions& options = {});
+
+/// The lossless JSON form of a joint (its graph module plus the export's fields).
+std::string joint_to_json(const JointWithDescriptors& joint);
+JointWithDescriptors joint_from_json(const std::string& text);
+
+// ---- fx_utils (SPEC.md §7, "The helpers") ----
+// Each fails with a clear error on a graph whose placeholders or output lack descriptors.
+
+struct InputWithGrad {
+  graph::Node* input;
+  graph::Node* grad;  // the node returned as its gradient, or null
+};
+struct OutputWithTangent {
+  graph::Node* output;
+  graph::Node* tangent;  // the tangent placeholder for it, or null
+};
+
+/// Every tensor input (primal or tangent) with its gradient node.
+std::vector<InputWithGrad> get_all_input_and_grad_nodes(const graph::GraphModule& gm);
+/// Every forward output (mutations and user outputs) with its tangent.
+std::vector<OutputWithTangent> get_all_output_and_tangent_nodes(const graph::GraphModule& gm);
+std::vector<InputWithGrad> get_param_and_grad_nodes(const graph::GraphModule& gm);
+std::vector<InputWithGrad> get_plain_input_and_grad_nodes(const graph::GraphModule& gm);
+std::vector<OutputWithTangent> get_plain_output_and_tangent_nodes(const graph::GraphModule& gm);
+/// Parameter / buffer placeholders by FQN, in graph order.
+std::vector<std::pair<std::string, graph::Node*>> get_named_param_nodes(const graph::GraphModule& gm);
+std::vector<std::pair<std::string, graph::Node*>> get_named_buffer_nodes(const graph::GraphModule& gm);
+/// The descriptor of each output value (None where a slot is empty).
+const std::vector<std::optional<Descriptor>>& output_descriptors(const graph::GraphModule& gm);
+
+}  // namespace aotgrad::exporting

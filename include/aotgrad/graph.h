@@ -1,0 +1,269 @@
+// The graph IR (SPEC.md §4): FX semantics in C++.
+//
+// A Graph is an ordered list of Nodes of four kinds (placeholder, get_attr,
+// call_function, output). A node has a unique FX-style name, a target, args and
+// kwargs (node references, numbers, strings, dtypes, None, lists of these), its
+// users, and typed meta (the fake value, descriptor, stack trace, annotations,
+// seq_nr, …). Invariants the verifier checks: every argument node is defined
+// earlier in the same graph, names are unique, users mirror args, exactly one
+// output node comes last, descriptors are consistent.
+//
+// A GraphModule owns a graph with its constants (tensors read by get_attr),
+// subgraphs and the pytree specs of its calling convention.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "aotgrad/descriptors.h"
+#include "aotgrad/ivalue.h"
+#include "aotgrad/pytree.h"
+#include "aotgrad/tensor.h"
+
+namespace aotgrad::ops {
+struct OpInfo;
+}
+
+namespace aotgrad::graph {
+
+class Node;
+class Graph;
+
+enum class NodeOp { Placeholder, GetAttr, CallFunction, Output };
+const char* node_op_name(NodeOp op);  // "placeholder", "call_function", …
+
+/// An argument of a node: FX's argument types, with ints, floats and bools kept apart.
+class Arg {
+ public:
+  using List = std::vector<Arg>;
+  Arg() : v_(None{}) {}
+  Arg(None) : v_(None{}) {}                      // NOLINT
+  Arg(Node* n) : v_(n) {}                        // NOLINT
+  Arg(int64_t i) : v_(i) {}                      // NOLINT
+  Arg(int i) : v_(int64_t{i}) {}                 // NOLINT
+  Arg(double d) : v_(d) {}                       // NOLINT
+  Arg(bool b) : v_(b) {}                         // NOLINT
+  Arg(std::string s) : v_(std::move(s)) {}       // NOLINT
+  Arg(const char* s) : v_(std::string(s)) {}     // NOLINT
+  Arg(DType d) : v_(d) {}                        // NOLINT
+  Arg(List l) : v_(std::move(l)) {}              // NOLINT
+
+  bool is_none() const { return std::holds_alternative<None>(v_); }
+  bool is_node() const { return std::holds_alternative<Node*>(v_); }
+  bool is_int() const { return std::holds_alternative<int64_t>(v_); }
+  bool is_double() const { return std::holds_alternative<double>(v_); }
+  bool is_bool() const { return std::holds_alternative<bool>(v_); }
+  bool is_string() const { return std::holds_alternative<std::string>(v_); }
+  bool is_dtype() const { return std::holds_alternative<DType>(v_); }
+  bool is_list() const { return std::holds_alternative<List>(v_); }
+  Node* node() const { return std::get<Node*>(v_); }
+  int64_t to_int() const { return std::get<int64_t>(v_); }
+  double to_double() const { return std::get<double>(v_); }
+  bool to_bool() const { return std::get<bool>(v_); }
+  const std::string& str() const { return std::get<std::string>(v_); }
+  DType dtype() const { return std::get<DType>(v_); }
+  const List& list() const { return std::get<List>(v_); }
+  List& list() { return std::get<List>(v_); }
+
+  /// Calls f(Node*&) for every node reference, recursively.
+  template <typename F>
+  void for_each_node(F&& f) {
+    if (is_node()) f(std::get<Node*>(v_));
+    else if (is_list())
+      for (Arg& a : list()) a.for_each_node(f);
+  }
+  template <typename F>
+  void for_each_node(F&& f) const {
+    if (is_node()) f(std::get<Node*>(v_));
+    else if (is_list())
+      for (const Arg& a : list()) a.for_each_node(f);
+  }
+  bool operator==(const Arg& o) const { return v_ == o.v_; }
+
+ private:
+  std::variant<None, Node*, int64_t, double, bool, std::string, DType, List> v_;
+};
+using Kwargs = std::vector<std::pair<std::string, Arg>>;
+
+/// Shape, strides, offset and dtype of a tensor value; what meta["val"] holds.
+struct TensorVal {
+  Shape sizes, strides;
+  int64_t offset = 0;
+  DType dtype = DType::Float32;
+  bool operator==(const TensorVal&) const = default;
+  static TensorVal of(const Tensor& t);
+  /// "f32[2, 3]"
+  std::string str() const;
+};
+
+/// meta["val"]: nothing, one tensor, or a tuple/list of tensors (entries may be None).
+struct FakeVal {
+  enum class Kind { None, Tensor, Tuple } kind = Kind::None;
+  std::vector<std::optional<TensorVal>> items;
+  static FakeVal tensor(TensorVal t) { return {Kind::Tensor, {std::move(t)}}; }
+  const TensorVal& as_tensor() const;
+  bool operator==(const FakeVal&) const = default;
+};
+
+/// An annotation value: meta["custom"] maps strings to these.
+using AnnotationValue = std::variant<int64_t, double, bool, std::string>;
+using Annotations = std::vector<std::pair<std::string, AnnotationValue>>;
+/// Python's dict repr: {'pp_stage': 0, 'name': 'x'}
+std::string annotations_str(const Annotations& a);
+
+struct NodeMeta {
+  FakeVal val;
+  std::optional<Descriptor> desc;                   // placeholders
+  std::vector<std::optional<Descriptor>> out_descs; // the output node: one per value
+  std::string stack_trace;                          // "File: model.cpp:42 in forward, code: …"
+  Annotations custom;
+  std::optional<int64_t> seq_nr;
+  bool is_gradient_acc = false;
+  bool is_backward = false;  // partitioner_tag: made while running the backward
+  bool operator==(const NodeMeta&) const = default;
+};
+
+/// What a call_function node calls.
+struct Target {
+  enum class Kind { None, Op, GetItem, Attribute, HigherOrder } kind = Kind::None;
+  const ops::OpInfo* op = nullptr;  // Kind::Op
+  std::string name;                 // attribute name (get_attr), HOP name, or ""
+  /// How FX prints the callee: "torch.ops.aten.addmm.default", "operator.getitem".
+  std::string qualified() const;
+  bool operator==(const Target& o) const { return kind == o.kind && op == o.op && name == o.name; }
+};
+
+class Node {
+ public:
+  NodeOp op() const { return op_; }
+  const std::string& name() const { return name_; }
+  const Target& target() const { return target_; }
+  const Arg::List& args() const { return args_; }
+  const Kwargs& kwargs() const { return kwargs_; }
+  /// Nodes whose args or kwargs refer to this one, in the order they were made.
+  const std::vector<Node*>& users() const { return users_; }
+  NodeMeta meta;
+
+  /// Replaces args/kwargs, keeping users of the old and new argument nodes right.
+  void set_args(Arg::List args, Kwargs kwargs);
+  /// Points every user of this node at `other` instead.
+  void replace_all_uses_with(Node* other);
+  /// The nodes this one reads, in argument order, each once.
+  std::vector<Node*> input_nodes() const;
+  Graph* graph() const { return graph_; }
+
+ private:
+  friend class Graph;
+  Node(Graph* g, NodeOp op, std::string name, Target target)
+      : graph_(g), op_(op), name_(std::move(name)), target_(std::move(target)) {}
+  void add_user(Node* u);
+  void remove_user(Node* u);
+
+  Graph* graph_;
+  NodeOp op_;
+  std::string name_;
+  Target target_;
+  Arg::List args_;
+  Kwargs kwargs_;
+  std::vector<Node*> users_;
+};
+
+/// FX's naming: a base name made unique with _1, _2, …; Python builtins and keywords
+/// are never used bare ("sum" becomes "sum_1").
+class Namespace {
+ public:
+  std::string create_name(const std::string& candidate);
+  bool is_used(const std::string& name) const { return used_.count(name) > 0; }
+
+ private:
+  std::set<std::string> used_;
+  std::unordered_map<std::string, int64_t> base_count_;
+};
+
+class Graph {
+ public:
+  Graph() = default;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  /// Appends a node named from `name_hint` (made unique). Placeholders are inserted
+  /// after the existing placeholders; everything else goes at the end, before the
+  /// output node if there is one.
+  Node* create_node(NodeOp op, const std::string& name_hint, Target target, Arg::List args = {},
+                    Kwargs kwargs = {});
+  Node* placeholder(const std::string& name);
+  /// `name` overrides the default name hint (the op's base name, "getitem", the attribute).
+  Node* call_function(const ops::OpInfo& op, Arg::List args, Kwargs kwargs = {},
+                      const std::string& name = "");
+  Node* getitem(Node* tuple, int64_t index, const std::string& name = "");
+  Node* get_attr(const std::string& attribute, const std::string& name = "");
+  Node* output(Arg::List values);
+  /// Removes a node without users.
+  void erase(Node* n);
+
+  const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
+  std::vector<Node*> placeholders() const;
+  Node* output_node() const;
+  Node* find(const std::string& name) const;
+  size_t size() const { return nodes_.size(); }
+
+ private:
+  Namespace names_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+/// The base name FX gives a node calling `op`: the overload packet's name ("addmm").
+std::string op_base_name(const ops::OpInfo& op);
+
+class GraphModule {
+ public:
+  GraphModule() : graph(std::make_unique<Graph>()) {}
+  std::string name = "inner_f";
+  std::unique_ptr<Graph> graph;
+  /// The names of the forward's arguments before flattening ("primals", "tangents"),
+  /// and the specs that flatten them into the placeholders and rebuild the outputs.
+  std::vector<std::string> arg_names;
+  std::optional<pytree::TreeSpec> in_spec, out_spec;
+  std::vector<std::pair<std::string, Tensor>> constants;  // get_attr targets, in order
+  std::vector<std::pair<std::string, std::shared_ptr<GraphModule>>> subgraphs;
+
+  /// Adds a tensor constant named "_tensor_constant<N>" and returns the name.
+  std::string add_constant(const Tensor& value);
+  const Tensor* constant(const std::string& name) const;
+};
+
+// ---- printing (src/graph/printer.cpp) ----
+enum class PrintFormat { Expanded, Compact };
+/// FX's print_readable: the class and its forward, with the subgraphs after it.
+std::string print_readable(const GraphModule& gm, PrintFormat format = PrintFormat::Expanded);
+/// Python's repr of a float: 1.0, 0.1, 1e-05, inf.
+std::string python_float_repr(double v);
+
+/// Graphviz text: forward and backward nodes in different colours, placeholders and
+/// outputs labelled with their descriptors.
+std::string to_dot(const GraphModule& gm);
+
+// ---- the file format (src/graph/serialize.cpp) ----
+/// The lossless, versioned JSON form (docs/GRAPH_FORMAT.md).
+std::string to_json(const GraphModule& gm);
+/// Parses JSON text; any malformed input is a user error naming what is wrong.
+/// Nothing in the file is executed.
+std::shared_ptr<GraphModule> from_json(const std::string& text);
+
+// ---- checking (src/graph/verify.cpp) ----
+/// Throws a user error describing the first broken invariant.
+void verify(const GraphModule& gm);
+
+// ---- running (src/graph/interpreter.cpp) ----
+/// Runs the graph on real inputs (one per placeholder) through the same ops as eager
+/// code; returns one value per output slot (None where the output is None).
+std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs);
+
+}  // namespace aotgrad::graph

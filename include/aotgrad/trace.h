@@ -1,0 +1,49 @@
+// Tracing (SPEC.md §5): run C++ code on proxy tensors and record every op it
+// dispatches into a graph.
+//
+// A proxy tensor is a meta tensor (shape, strides, dtype; no data) that knows the
+// graph node producing its current value. The tracer is a dispatch mode: it sits
+// below autograd, so autograd works on proxies exactly as on real tensors, and
+// running a backward while tracing records the backward's ops. Nothing is computed.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "aotgrad/graph.h"
+#include "aotgrad/ivalue.h"
+
+namespace aotgrad::ops {
+enum class OpId : uint16_t;
+}
+
+namespace aotgrad::trace {
+
+/// Ops to replace by their decomposition while tracing.
+class DecompositionTable {
+ public:
+  DecompositionTable() = default;
+  /// The default table (SPEC.md §7): every op with a decomposition except those
+  /// that stay as they are (mm, convolution, convolution_backward, as_strided, …).
+  static DecompositionTable core();
+  void add(ops::OpId op);
+  bool contains(ops::OpId op) const;
+  bool empty() const { return ops_.empty(); }
+
+ private:
+  std::set<uint16_t> ops_;
+};
+
+struct TraceOptions {
+  DecompositionTable decompositions;
+  bool record_stack_traces = true;
+};
+
+/// Traces `fn` on proxies standing for `inputs` (placeholders "arg0_1", …) and returns
+/// the graph: its output is the flat list of `fn`'s result tensors.
+std::shared_ptr<graph::GraphModule> make_fx(const std::function<TensorList(const TensorList&)>& fn,
+                                            const TensorList& inputs, const TraceOptions& options = {});
+
+}  // namespace aotgrad::trace

@@ -1,0 +1,189 @@
+// aot_export_joint_with_descriptors: Note [One engine, two dispatchers].
+//
+// The forward runs on proxy tensors under the tracer, with the module's parameters
+// and buffers swapped for placeholder proxies (a functional call). Then the ordinary
+// eager engine runs autograd::grad on those proxies: every op its derivative
+// formulas call is dispatched to the tracer too, so the backward lands in the same
+// graph in the engine's order (highest seq_nr first), exactly as eager runs it.
+#include "aotgrad/autograd.h"
+#include "aotgrad/export.h"
+#include "ops/dispatch.h"
+#include "support/error.h"
+#include "trace/tracer.h"
+
+namespace aotgrad::exporting {
+
+namespace {
+using graph::Arg;
+using graph::Node;
+
+/// Swaps a module's parameters and buffers for proxies; restores them however the
+/// trace ends, so the user's module is never left holding proxies.
+class SwappedTensors {
+ public:
+  void swap(Tensor* slot, Tensor proxy) {
+    saved_.emplace_back(slot, *slot);
+    *slot = std::move(proxy);
+  }
+  ~SwappedTensors() {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) *it->first = it->second;
+  }
+
+ private:
+  std::vector<std::pair<Tensor*, Tensor>> saved_;
+};
+
+std::string primal_name(size_t i) { return "primals_" + std::to_string(i + 1); }
+}  // namespace
+
+JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const nn::Args& args,
+                                                       const nn::Kwargs& kwargs,
+                                                       const ExportOptions& options) {
+  try {
+    JointWithDescriptors joint;
+    auto gm = std::make_shared<graph::GraphModule>();
+    gm->arg_names = {"primals", "tangents"};
+    trace::Tracer tracer(*gm, {options.decompositions, options.record_stack_traces});
+
+    // Primals: parameters, buffers, then the flattened (args, kwargs).
+    std::vector<Tensor> primals;
+    std::vector<Descriptor> primal_descs;
+    SwappedTensors swapped;
+    auto add_primal = [&](const Tensor& like, bool requires_grad, Descriptor desc) {
+      Tensor p = tracer.placeholder(primal_name(primals.size()), like, requires_grad);
+      gm->graph->placeholders().back()->meta.desc = desc;
+      primals.push_back(p);
+      primal_descs.push_back(std::move(desc));
+      return p;
+    };
+    for (auto& [name, slot] : module.parameter_slots()) {
+      joint.params_spec.push_back(name);
+      swapped.swap(slot, add_primal(*slot, slot->requires_grad(), Descriptor::param(name)));
+    }
+    for (auto& [name, slot] : module.buffer_slots()) {
+      joint.buffers_spec.push_back(name);
+      swapped.swap(slot, add_primal(*slot, false, Descriptor::buffer(name)));
+    }
+    for (int64_t i = 0; i < static_cast<int64_t>(primals.size()); ++i)
+      joint.static_input_indices.push_back(i);
+
+    pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(args), pytree::Value::dict(kwargs)});
+    auto [in_leaves, in_spec] = pytree::flatten(call);
+    joint.in_spec = in_spec;
+    std::vector<IValue> proxy_leaves;
+    for (size_t i = 0; i < in_leaves.size(); ++i) {
+      AG_CHECK(in_leaves[i].is_tensor() && in_leaves[i].to_tensor().defined(),
+               "export: user input {} (flattened, kwargs after args) is {}, but only tensors can be "
+               "graph inputs",
+               i, in_leaves[i].type_name());
+      const Tensor& t = in_leaves[i].to_tensor();
+      proxy_leaves.emplace_back(add_primal(t, t.requires_grad(), Descriptor::plain_input(int64_t(i))));
+    }
+    pytree::Value proxy_call = pytree::unflatten(proxy_leaves, in_spec);
+
+    // The forward.
+    std::vector<IValue> out_leaves;
+    {
+      ops::ModeGuard mode(&tracer);
+      autograd::EnableGradGuard grad_on;
+      pytree::Value out = module(proxy_call[0].items(), proxy_call[1].entries());
+      auto flat = pytree::flatten(out);
+      out_leaves = std::move(flat.first);
+      joint.out_spec = flat.second;
+    }
+    TensorList outputs;
+    for (size_t i = 0; i < out_leaves.size(); ++i) {
+      AG_CHECK(out_leaves[i].is_tensor() && out_leaves[i].to_tensor().defined(),
+               "export: output {} of the module is {}, but every output leaf must be a tensor",
+               i, out_leaves[i].type_name());
+      outputs.push_back(out_leaves[i].to_tensor());
+    }
+
+    // Forward outputs: new values of mutated inputs, then the user outputs.
+    std::vector<Tensor> fw_values;
+    std::vector<Descriptor> fw_descs;
+    ForwardMetadata& meta = joint.metadata;
+    for (size_t i = 0; i < primals.size(); ++i) {
+      const bool mutated = tracer.was_mutated(primals[i]);
+      meta.input_mutated.push_back(mutated);
+      if (!mutated) continue;
+      fw_values.push_back(primals[i]);
+      fw_descs.push_back(Descriptor::input_mutation(primal_descs[i]));
+      ++meta.num_mutated_inputs;
+    }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      fw_values.push_back(outputs[i]);
+      fw_descs.push_back(Descriptor::plain_output(int64_t(i)));
+      meta.output_requires_grad.push_back(outputs[i].requires_grad());
+    }
+    meta.num_forward_outputs = static_cast<int64_t>(fw_values.size());
+    meta.num_primals = static_cast<int64_t>(primals.size());
+
+    // One tangent per forward output that requires grad.
+    TensorList diff_outputs, tangents;
+    for (size_t i = 0; i < fw_values.size(); ++i) {
+      if (!fw_values[i].requires_grad() || !fw_values[i].is_floating_point()) continue;
+      Tensor tangent = tracer.placeholder("tangents_" + std::to_string(tangents.size() + 1),
+                                          fw_values[i], false);
+      gm->graph->placeholders().back()->meta.desc = Descriptor::tangent(fw_descs[i]);
+      diff_outputs.push_back(fw_values[i]);
+      tangents.push_back(tangent);
+    }
+    meta.num_tangents = static_cast<int64_t>(tangents.size());
+
+    // The backward: the eager engine on proxies.
+    TensorList wrt;
+    std::vector<size_t> wrt_index;
+    for (size_t i = 0; i < primals.size(); ++i) {
+      if (!primals[i].requires_grad()) continue;
+      wrt.push_back(primals[i]);
+      wrt_index.push_back(i);
+    }
+    TensorList grads(primals.size());
+    if (!wrt.empty() && !diff_outputs.empty()) {
+      ops::ModeGuard mode(&tracer);
+      TensorList g = autograd::grad(diff_outputs, wrt, tangents, /*allow_unused=*/true);
+      for (size_t k = 0; k < g.size(); ++k) grads[wrt_index[k]] = g[k];
+    }
+
+    Arg::List values;
+    std::vector<std::optional<Descriptor>> out_descs;
+    for (size_t i = 0; i < fw_values.size(); ++i) {
+      values.emplace_back(tracer.node_of(fw_values[i]));
+      out_descs.emplace_back(fw_descs[i]);
+    }
+    for (size_t i = 0; i < primals.size(); ++i) {
+      if (grads[i].defined()) {
+        values.emplace_back(tracer.node_of(grads[i]));
+        out_descs.emplace_back(Descriptor::grad(primal_descs[i]));
+      } else {
+        values.emplace_back();
+        out_descs.emplace_back(std::nullopt);
+      }
+    }
+    Node* out = gm->graph->output(std::move(values));
+    out->meta.out_descs = std::move(out_descs);
+
+    // The graph's own calling convention: ([primals…], [tangents…]) in, a flat list out.
+    pytree::TreeSpec leaf;
+    auto list_of = [&](size_t n) {
+      pytree::TreeSpec s;
+      s.kind = pytree::Value::Kind::List;
+      s.children.assign(n, leaf);
+      return s;
+    };
+    pytree::TreeSpec graph_in;
+    graph_in.kind = pytree::Value::Kind::List;
+    graph_in.children = {list_of(primals.size()), list_of(tangents.size())};
+    gm->in_spec = graph_in;
+    gm->out_spec = list_of(out->args()[0].list().size());
+    graph::verify(*gm);
+    joint.graph_module = std::move(gm);
+    return joint;
+  } catch (Error& e) {
+    e.add_context("while exporting module '" + module.type_name() + "'");
+    throw;
+  }
+}
+
+}  // namespace aotgrad::exporting

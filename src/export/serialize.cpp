@@ -1,0 +1,72 @@
+// The joint file: the graph module plus what the export knows about it.
+#include <nlohmann/json.hpp>
+
+#include "aotgrad/export.h"
+#include "graph/serialize_internal.h"
+#include "support/error.h"
+
+namespace aotgrad::exporting {
+
+using nlohmann::json;
+
+namespace {
+constexpr int kJointVersion = 1;
+
+template <typename T>
+T field(const json& j, const char* key) {
+  AG_CHECK(j.is_object() && j.contains(key), "joint file: missing field '{}'", key);
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    AG_FAIL("joint file: field '{}' has the wrong type", key);
+  }
+}
+}  // namespace
+
+std::string joint_to_json(const JointWithDescriptors& joint) {
+  const ForwardMetadata& m = joint.metadata;
+  json meta{{"input_mutated", m.input_mutated},
+            {"output_requires_grad", m.output_requires_grad},
+            {"num_forward_outputs", m.num_forward_outputs},
+            {"num_mutated_inputs", m.num_mutated_inputs},
+            {"num_primals", m.num_primals},
+            {"num_tangents", m.num_tangents}};
+  json j{{"format", "aotgrad-joint"},
+         {"version", kJointVersion},
+         {"graph_module", graph::module_to_json(*joint.graph_module)},
+         {"in_spec", graph::spec_to_json(joint.in_spec)},
+         {"out_spec", graph::spec_to_json(joint.out_spec)},
+         {"params_spec", joint.params_spec},
+         {"buffers_spec", joint.buffers_spec},
+         {"static_input_indices", joint.static_input_indices},
+         {"metadata", meta}};
+  return j.dump(1);
+}
+
+JointWithDescriptors joint_from_json(const std::string& text) {
+  json j = graph::parse_json_text(text, "joint file");
+  AG_CHECK(j.is_object() && j.value("format", "") == "aotgrad-joint",
+           "joint file: not an aotgrad joint file (format is not \"aotgrad-joint\")");
+  const auto version = field<int64_t>(j, "version");
+  AG_CHECK(version == kJointVersion, "joint file: format version {} is not supported (this build reads {})",
+           version, kJointVersion);
+  JointWithDescriptors joint;
+  AG_CHECK(j.contains("graph_module"), "joint file: missing field 'graph_module'");
+  joint.graph_module = graph::module_from_json(j["graph_module"]);
+  AG_CHECK(j.contains("in_spec") && j.contains("out_spec"), "joint file: missing in_spec or out_spec");
+  joint.in_spec = graph::spec_from_json(j["in_spec"], "in_spec");
+  joint.out_spec = graph::spec_from_json(j["out_spec"], "out_spec");
+  joint.params_spec = field<std::vector<std::string>>(j, "params_spec");
+  joint.buffers_spec = field<std::vector<std::string>>(j, "buffers_spec");
+  joint.static_input_indices = field<std::vector<int64_t>>(j, "static_input_indices");
+  const json& m = j.contains("metadata") ? j["metadata"] : json();
+  joint.metadata.input_mutated = field<std::vector<bool>>(m, "input_mutated");
+  joint.metadata.output_requires_grad = field<std::vector<bool>>(m, "output_requires_grad");
+  joint.metadata.num_forward_outputs = field<int64_t>(m, "num_forward_outputs");
+  joint.metadata.num_mutated_inputs = field<int64_t>(m, "num_mutated_inputs");
+  joint.metadata.num_primals = field<int64_t>(m, "num_primals");
+  joint.metadata.num_tangents = field<int64_t>(m, "num_tangents");
+  return joint;
+}
+
+}  // namespace aotgrad::exporting

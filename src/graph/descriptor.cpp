@@ -1,0 +1,199 @@
+#include <cctype>
+#include <iterator>
+
+#include "aotgrad/descriptors.h"
+#include "support/error.h"
+
+namespace aotgrad {
+
+namespace {
+using Kind = Descriptor::Kind;
+
+enum class Field { Idx, Target, Inner };
+
+struct KindInfo {
+  Kind kind;
+  const char* name;
+  Field field;
+  const char* field_name;
+};
+
+constexpr KindInfo kKinds[] = {
+    {Kind::PlainInput, "PlainAOTInput", Field::Idx, "idx"},
+    {Kind::ParamInput, "ParamAOTInput", Field::Target, "target"},
+    {Kind::BufferInput, "BufferAOTInput", Field::Target, "target"},
+    {Kind::TangentInput, "TangentAOTInput", Field::Inner, "output"},
+    {Kind::ViewBaseInput, "ViewBaseAOTInput", Field::Inner, "base_of"},
+    {Kind::SyntheticBaseInput, "SyntheticBaseAOTInput", Field::Inner, "base_of"},
+    {Kind::ForwardTokenInput, "ForwardTokenAOTInput", Field::Idx, "idx"},
+    {Kind::BackwardTokenInput, "BackwardTokenAOTInput", Field::Idx, "idx"},
+    {Kind::DummyInput, "DummyAOTInput", Field::Idx, "idx"},
+    {Kind::PlainOutput, "PlainAOTOutput", Field::Idx, "idx"},
+    {Kind::GradOutput, "GradAOTOutput", Field::Inner, "grad_of"},
+    {Kind::InputMutationOutput, "InputMutationAOTOutput", Field::Inner, "mutated_input"},
+    {Kind::IntermediateBaseOutput, "IntermediateBaseAOTOutput", Field::Inner, "base_of"},
+    {Kind::MetadataMutationOutput, "MetadataMutationAOTOutput", Field::Idx, "idx"},
+    {Kind::ForwardTokenOutput, "ForwardTokenAOTOutput", Field::Idx, "idx"},
+    {Kind::BackwardTokenOutput, "BackwardTokenAOTOutput", Field::Idx, "idx"},
+    {Kind::DummyOutput, "DummyAOTOutput", Field::Idx, "idx"},
+};
+
+constexpr bool kinds_in_enum_order() {
+  for (size_t i = 0; i < std::size(kKinds); ++i)
+    if (static_cast<size_t>(kKinds[i].kind) != i) return false;
+  return true;
+}
+static_assert(kinds_in_enum_order(), "kKinds must list the kinds in enum order");
+
+const KindInfo& info(Kind k) { return kKinds[static_cast<size_t>(k)]; }
+
+// Which side the wrapped descriptor must be on.
+bool inner_is_input(Kind k) {
+  switch (k) {
+    case Kind::TangentInput:
+    case Kind::IntermediateBaseOutput:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Parser for str()'s grammar: Name(field=value), value = int | 'text' | Name(...).
+struct Parser {
+  const std::string& text;
+  size_t pos = 0;
+
+  [[noreturn]] void fail(const std::string& what) const {
+    AG_FAIL("descriptor '{}': {} at position {}", text, what, pos);
+  }
+  void expect(char c) {
+    if (pos >= text.size() || text[pos] != c) fail(fmt::format("expected '{}'", c));
+    ++pos;
+  }
+  std::string ident() {
+    size_t start = pos;
+    while (pos < text.size() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_'))
+      ++pos;
+    if (start == pos) fail("expected a name");
+    return text.substr(start, pos - start);
+  }
+  Descriptor descriptor() {
+    const std::string name = ident();
+    auto kind = Descriptor::kind_from_name(name);
+    if (!kind) fail("unknown descriptor kind '" + name + "'");
+    const KindInfo& ki = info(*kind);
+    expect('(');
+    if (ident() != ki.field_name) fail(fmt::format("expected field '{}'", ki.field_name));
+    expect('=');
+    std::optional<Descriptor> d;
+    switch (ki.field) {
+      case Field::Idx: {
+        size_t start = pos;
+        if (pos < text.size() && text[pos] == '-') ++pos;
+        while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
+        if (start == pos) fail("expected an integer");
+        d = Descriptor::indexed(*kind, std::stoll(text.substr(start, pos - start)));
+        break;
+      }
+      case Field::Target: {
+        expect('\'');
+        size_t end = text.find('\'', pos);
+        if (end == std::string::npos) fail("unterminated string");
+        d = Descriptor::targeted(*kind, text.substr(pos, end - pos));
+        pos = end + 1;
+        break;
+      }
+      case Field::Inner:
+        d = Descriptor::wrapping(*kind, descriptor());
+        break;
+    }
+    expect(')');
+    return *d;
+  }
+};
+}  // namespace
+
+Descriptor Descriptor::tangent(const Descriptor& output) { return wrapping(Kind::TangentInput, output); }
+Descriptor Descriptor::grad(const Descriptor& input) { return wrapping(Kind::GradOutput, input); }
+Descriptor Descriptor::input_mutation(const Descriptor& input) {
+  return wrapping(Kind::InputMutationOutput, input);
+}
+
+Descriptor Descriptor::indexed(Kind kind, int64_t idx) {
+  AG_CHECK(info(kind).field == Field::Idx, "{} has no index", kind_name(kind));
+  return {kind, idx, {}, nullptr};
+}
+
+Descriptor Descriptor::targeted(Kind kind, std::string fqn) {
+  AG_CHECK(info(kind).field == Field::Target, "{} has no target", kind_name(kind));
+  return {kind, 0, std::move(fqn), nullptr};
+}
+
+Descriptor Descriptor::wrapping(Kind kind, const Descriptor& inner) {
+  AG_CHECK(info(kind).field == Field::Inner, "{} wraps no descriptor", kind_name(kind));
+  AG_CHECK(inner.is_input() == inner_is_input(kind), "{}: cannot wrap {} (expected an {} descriptor)",
+           kind_name(kind), inner.str(), inner_is_input(kind) ? "input" : "output");
+  return {kind, 0, {}, std::make_shared<const Descriptor>(inner)};
+}
+
+bool Descriptor::is_differentiable() const {
+  switch (kind_) {
+    case Kind::PlainInput:
+    case Kind::ParamInput:
+    case Kind::BufferInput:
+    case Kind::ViewBaseInput:
+    case Kind::SyntheticBaseInput:
+    case Kind::PlainOutput:
+    case Kind::InputMutationOutput:
+    case Kind::IntermediateBaseOutput:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const Descriptor& Descriptor::inner() const {
+  AG_CHECK(inner_ != nullptr, "{} wraps no descriptor", str());
+  return *inner_;
+}
+
+std::string Descriptor::str() const {
+  const KindInfo& ki = info(kind_);
+  switch (ki.field) {
+    case Field::Idx: return fmt::format("{}({}={})", ki.name, ki.field_name, idx_);
+    case Field::Target: return fmt::format("{}({}='{}')", ki.name, ki.field_name, target_);
+    case Field::Inner: return fmt::format("{}({}={})", ki.name, ki.field_name, inner_->str());
+  }
+  return ki.name;
+}
+
+const char* Descriptor::kind_name(Kind kind) { return info(kind).name; }
+
+std::optional<Descriptor::Kind> Descriptor::kind_from_name(const std::string& name) {
+  for (const KindInfo& ki : kKinds)
+    if (name == ki.name) return ki.kind;
+  return std::nullopt;
+}
+
+Descriptor Descriptor::parse(const std::string& text) {
+  Parser p{text};
+  Descriptor d = p.descriptor();
+  if (p.pos != text.size()) p.fail("unexpected trailing text");
+  return d;
+}
+
+bool Descriptor::operator==(const Descriptor& o) const {
+  if (kind_ != o.kind_ || idx_ != o.idx_ || target_ != o.target_) return false;
+  if ((inner_ == nullptr) != (o.inner_ == nullptr)) return false;
+  return inner_ == nullptr || *inner_ == *o.inner_;
+}
+
+size_t Descriptor::hash() const {
+  size_t h = std::hash<int>()(static_cast<int>(kind_));
+  h = h * 31 + std::hash<int64_t>()(idx_);
+  h = h * 31 + std::hash<std::string>()(target_);
+  if (inner_) h = h * 31 + inner_->hash();
+  return h;
+}
+
+}  // namespace aotgrad

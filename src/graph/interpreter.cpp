@@ -1,0 +1,108 @@
+// Runs a graph on real tensors, node by node, through ops::call — the same entry
+// eager code uses, so results match eager execution op for op.
+#include <unordered_map>
+
+#include "aotgrad/graph.h"
+#include "ops/dispatch.h"
+#include "support/error.h"
+
+namespace aotgrad::graph {
+
+namespace {
+IValue resolve(const Arg& a, const std::unordered_map<const Node*, IValue>& env) {
+  if (a.is_node()) return env.at(a.node());
+  if (a.is_none()) return IValue();
+  if (a.is_int()) return IValue(a.to_int());
+  if (a.is_double()) return IValue(a.to_double());
+  if (a.is_bool()) return IValue(a.to_bool());
+  if (a.is_string()) return IValue(a.str());
+  if (a.is_dtype()) return IValue(a.dtype());
+  // Lists: of nodes (tensors, None for an empty slot), of ints or of bools.
+  const Arg::List& l = a.list();
+  bool tensors = false, bools = !l.empty();
+  for (const Arg& x : l) {
+    tensors = tensors || x.is_node();
+    bools = bools && x.is_bool();
+  }
+  if (tensors) {
+    TensorList ts;
+    for (const Arg& x : l) ts.push_back(x.is_node() ? env.at(x.node()).to_tensor() : Tensor());
+    return IValue(ts);
+  }
+  if (bools) {
+    BoolList bs;
+    for (const Arg& x : l) bs.push_back(x.to_bool());
+    return IValue(bs);
+  }
+  IntList is;
+  for (const Arg& x : l) {
+    AG_CHECK(x.is_int(), "interpret: a list argument mixes ints with other values");
+    is.push_back(x.to_int());
+  }
+  return IValue(is);
+}
+}  // namespace
+
+std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs) {
+  const Graph& g = *gm.graph;
+  std::vector<Node*> ph = g.placeholders();
+  AG_CHECK(inputs.size() == ph.size(), "interpret: the graph takes {} inputs, but got {}", ph.size(),
+           inputs.size());
+  std::unordered_map<const Node*, IValue> env;
+  for (size_t i = 0; i < ph.size(); ++i) env[ph[i]] = inputs[i];
+  for (const auto& node : g.nodes()) {
+    const Node& n = *node;
+    try {
+      switch (n.op()) {
+        case NodeOp::Placeholder:
+          break;
+        case NodeOp::GetAttr: {
+          const Tensor* c = gm.constant(n.target().name);
+          AG_CHECK(c != nullptr, "interpret: no constant '{}'", n.target().name);
+          env[&n] = IValue(*c);
+          break;
+        }
+        case NodeOp::CallFunction: {
+          if (n.target().kind == Target::Kind::GetItem) {
+            const IValue& tuple = env.at(n.args()[0].node());
+            env[&n] = IValue(tuple.to_tensor_list().at(static_cast<size_t>(n.args()[1].to_int())));
+            break;
+          }
+          AG_CHECK(n.target().kind == Target::Kind::Op, "interpret: cannot run target {}",
+                   n.target().qualified());
+          const ops::OpInfo& op = *n.target().op;
+          Args args;
+          for (const Arg& a : n.args()) args.push_back(resolve(a, env));
+          // Keyword arguments go to their schema position (defaults fill the gaps).
+          for (const auto& [name, a] : n.kwargs()) {
+            int idx = op.schema.arg_index(name);
+            AG_CHECK(idx >= 0, "interpret: {} has no argument '{}'", op.qualified_name(), name);
+            while (args.size() < static_cast<size_t>(idx)) {
+              const auto& p = op.schema.args[args.size()];
+              AG_CHECK(p.default_value.has_value(), "interpret: {} misses argument '{}'",
+                       op.qualified_name(), p.name);
+              args.push_back(*p.default_value);
+            }
+            if (args.size() == static_cast<size_t>(idx)) args.push_back(resolve(a, env));
+            else args[static_cast<size_t>(idx)] = resolve(a, env);
+          }
+          Outputs outs = ops::call(op.id, std::move(args));
+          if (op.schema.returns.size() == 1) env[&n] = outs[0];
+          else env[&n] = IValue(ops::flatten_outputs(outs));
+          break;
+        }
+        case NodeOp::Output: {
+          std::vector<IValue> result;
+          for (const Arg& a : n.args()[0].list()) result.push_back(resolve(a, env));
+          return result;
+        }
+      }
+    } catch (Error& e) {
+      e.add_context("while interpreting node '" + n.name() + "'");
+      throw;
+    }
+  }
+  AG_FAIL("interpret: the graph has no output node");
+}
+
+}  // namespace aotgrad::graph

@@ -1,0 +1,277 @@
+// print_readable: the graph as FX prints it (SPEC.md §4, "Printing").
+//
+// The text follows FX's Python code generator: a class holding `forward`; with a
+// calling-convention spec the signature shows the unflattened arguments and a
+// tree_flatten_spec line binds the placeholders; each node is
+// `name: "f32[2, 3]" = torch.ops.aten.op.overload(args)` followed by
+// `;  a = b = None` for the values whose last use it is; the return rebuilds the
+// output structure. The expanded form puts each argument and returned value on its
+// own line with its descriptor; the compact form groups nodes under comment lines
+// showing their annotation and stack trace. Unlike FX, no line ends in spaces.
+#include <charconv>
+#include <cmath>
+#include <map>
+
+#include "aotgrad/graph.h"
+#include "ops/registry.h"
+#include "support/error.h"
+
+namespace aotgrad::graph {
+
+std::string python_float_repr(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  if (v == 0) return std::signbit(v) ? "-0.0" : "0.0";
+  // Shortest round-trip digits, then Python's choice of notation (repr uses
+  // scientific notation when the decimal exponent is < -4 or >= 16).
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string s(buf, res.ptr);
+  const bool neg = s[0] == '-';
+  if (neg) s.erase(0, 1);
+  const size_t e = s.find('e');
+  const int exp = std::stoi(s.substr(e + 1));
+  std::string digits = s.substr(0, e);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  std::string out;
+  if (exp < -4 || exp >= 16) {
+    out = digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    out += fmt::format("e{}{:02d}", exp < 0 ? '-' : '+', std::abs(exp));
+  } else if (exp < 0) {
+    out = "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+  } else {
+    const size_t int_len = static_cast<size_t>(exp) + 1;
+    if (digits.size() <= int_len) {
+      out = digits + std::string(int_len - digits.size(), '0') + ".0";
+    } else {
+      out = digits.substr(0, int_len) + "." + digits.substr(int_len);
+    }
+  }
+  return neg ? "-" + out : out;
+}
+
+namespace {
+
+std::string python_str_repr(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string arg_repr(const Arg& a) {
+  if (a.is_node()) return a.node()->name();
+  if (a.is_none()) return "None";
+  if (a.is_bool()) return a.to_bool() ? "True" : "False";
+  if (a.is_int()) return std::to_string(a.to_int());
+  if (a.is_double()) return python_float_repr(a.to_double());
+  if (a.is_string()) return python_str_repr(a.str());
+  if (a.is_dtype()) return "torch." + std::string(dtype_name(a.dtype()));
+  std::string out = "[";
+  for (size_t i = 0; i < a.list().size(); ++i) out += (i ? ", " : "") + arg_repr(a.list()[i]);
+  return out + "]";
+}
+
+std::string format_args(const Node& n) {
+  std::string out;
+  for (const Arg& a : n.args()) out += (out.empty() ? "" : ", ") + arg_repr(a);
+  for (const auto& [k, v] : n.kwargs()) out += (out.empty() ? "" : ", ") + k + " = " + arg_repr(v);
+  return out;
+}
+
+std::string type_annotation(const Node& n) {
+  if (n.meta.val.kind != FakeVal::Kind::Tensor || !n.meta.val.items[0]) return "";
+  return ": \"" + n.meta.val.items[0]->str() + "\"";
+}
+
+// "File: model.cpp:42 in forward, code: y = linear(x)" from a traceback whose
+// innermost frame is last: 'File "model.cpp", line 42, in forward' then the code.
+std::string stack_summary(const std::string& trace) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start <= trace.size()) {
+    size_t end = trace.find('\n', start);
+    if (end == std::string::npos) end = trace.size();
+    lines.push_back(trace.substr(start, end - start));
+    start = end + 1;
+  }
+  auto trim = [](std::string s) {
+    s.erase(0, s.find_first_not_of(" \t"));
+    s.erase(s.find_last_not_of(" \t\r") + 1);
+    return s;
+  };
+  for (size_t i = lines.size(); i-- > 0;) {
+    std::string l = trim(lines[i]);
+    if (l.rfind("File \"", 0) != 0 || i + 1 >= lines.size()) continue;
+    size_t q = l.find('"', 6);
+    size_t line_pos = l.find(", line ", q);
+    size_t in_pos = l.find(", in ", line_pos);
+    if (q == std::string::npos || line_pos == std::string::npos || in_pos == std::string::npos) continue;
+    return fmt::format("File: {}:{} in {}, code: {}", l.substr(6, q - 6),
+                       l.substr(line_pos + 7, in_pos - line_pos - 7), l.substr(in_pos + 5),
+                       trim(lines[i + 1]));
+  }
+  return "";
+}
+
+class Printer {
+ public:
+  Printer(const GraphModule& gm, PrintFormat format, std::string class_name)
+      : gm_(gm), g_(*gm.graph), expanded_(format == PrintFormat::Expanded),
+        class_name_(std::move(class_name)) {}
+
+  std::string print() {
+    compute_last_uses();
+    std::vector<std::string> lines;  // relative to the class body
+    emit_signature(lines);
+    std::string prev_summary;
+    for (const auto& node : g_.nodes()) {
+      const Node& n = *node;
+      if (n.op() == NodeOp::Placeholder) continue;
+      if (n.op() == NodeOp::Output) {
+        emit_output(n, lines);
+        continue;
+      }
+      if (!expanded_) {
+        std::string summary = summary_comment(n);
+        if (summary != prev_summary) {
+          lines.push_back("");
+          lines.push_back("    " + summary);
+          prev_summary = summary;
+        }
+      }
+      lines.push_back("    " + node_line(n) + deletions(n));
+    }
+    std::string out = "class " + class_name_ + "(torch.nn.Module):\n";
+    for (const std::string& l : lines) out += l.empty() ? "\n" : "    " + l + "\n";
+    for (const auto& [name, sub] : gm_.subgraphs) {
+      std::string text =
+          Printer(*sub, expanded_ ? PrintFormat::Expanded : PrintFormat::Compact, name).print();
+      out += "\n";
+      size_t start = 0;
+      while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        std::string l = text.substr(start, end - start);
+        out += l.empty() ? "\n" : "    " + l + "\n";
+        start = end + 1;
+      }
+    }
+    return out;
+  }
+
+ private:
+  void compute_last_uses() {
+    const auto& nodes = g_.nodes();
+    std::map<const Node*, bool> seen;
+    for (size_t i = nodes.size(); i-- > 0;) {
+      for (Node* in : nodes[i]->input_nodes()) {
+        if (seen[in]) continue;
+        seen[in] = true;
+        last_uses_[nodes[i].get()].push_back(in);
+      }
+    }
+  }
+
+  std::string deletions(const Node& n) {
+    std::vector<const Node*> dead = last_uses_[&n];
+    if (n.users().empty()) dead.push_back(&n);  // never used: freed at once
+    if (dead.empty()) return "";
+    std::string s = ";  ";
+    for (const Node* d : dead) s += d->name() + " = ";
+    return s + "None";
+  }
+
+  std::string node_line(const Node& n) {
+    if (n.op() == NodeOp::GetAttr) return n.name() + type_annotation(n) + " = self." + n.target().name;
+    if (n.target().kind == Target::Kind::GetItem)
+      return n.name() + type_annotation(n) + " = " + arg_repr(n.args()[0]) + "[" + arg_repr(n.args()[1]) + "]";
+    return n.name() + type_annotation(n) + " = " + n.target().qualified() + "(" + format_args(n) + ")";
+  }
+
+  std::string summary_comment(const Node& n) {
+    std::string annotation = n.meta.custom.empty() ? "" : " Annotation: " + annotations_str(n.meta.custom);
+    std::string trace = stack_summary(n.meta.stack_trace);
+    return "#" + annotation + " " + (trace.empty() ? "No stacktrace found for following nodes" : trace);
+  }
+
+  std::string free_var(const Node& p, bool with_desc) {
+    std::string s = p.name() + type_annotation(p);
+    if (with_desc && p.meta.desc) s += "  # " + p.meta.desc->str();
+    return s;
+  }
+
+  void emit_signature(std::vector<std::string>& lines) {
+    std::vector<Node*> ph = g_.placeholders();
+    const bool pytree_style = gm_.in_spec.has_value();
+    std::vector<std::string> params{"self"};
+    if (pytree_style) {
+      for (const auto& a : gm_.arg_names) params.push_back(a);
+    } else {
+      for (Node* p : ph) params.push_back(free_var(*p, expanded_));
+    }
+    if (expanded_) {
+      lines.push_back("def forward(");
+      for (const std::string& p : params) {
+        size_t hash = p.find("  # ");
+        lines.push_back("    " + (hash == std::string::npos ? p + "," : p.substr(0, hash) + "," + p.substr(hash)));
+      }
+      lines.push_back("):");
+    } else {
+      std::string sig = "def forward(";
+      for (size_t i = 0; i < params.size(); ++i) sig += (i ? ", " : "") + params[i];
+      lines.push_back(sig + "):");
+    }
+    if (!pytree_style || ph.empty()) return;
+    if (expanded_) {
+      for (Node* p : ph) lines.push_back("    " + free_var(*p, true));
+    } else {
+      std::string anns;
+      for (Node* p : ph) anns += free_var(*p, false) + "; ";
+      while (!anns.empty() && anns.back() == ' ') anns.pop_back();
+      lines.push_back("    " + anns);
+      lines.push_back("");
+    }
+    std::string names;
+    for (Node* p : ph) names += p->name() + ", ";
+    std::string args;
+    for (size_t i = 0; i < gm_.arg_names.size(); ++i) args += (i ? ", " : "") + gm_.arg_names[i];
+    lines.push_back("    " + names + "= fx_pytree.tree_flatten_spec([" + args + "], self._in_spec)");
+  }
+
+  void emit_output(const Node& n, std::vector<std::string>& lines) {
+    const Arg::List& values = n.args()[0].list();
+    const bool pytree_style = gm_.out_spec.has_value();
+    const std::string open = pytree_style ? "return pytree.tree_unflatten(" : "return ";
+    const std::string close = pytree_style ? ", self._out_spec)" : "";
+    const bool with_descs = expanded_ && !n.meta.out_descs.empty();
+    if (with_descs) {
+      lines.push_back("    " + open + "[");
+      for (size_t i = 0; i < values.size(); ++i) {
+        std::string desc = i < n.meta.out_descs.size() && n.meta.out_descs[i]
+                               ? n.meta.out_descs[i]->str()
+                               : "None";
+        lines.push_back("        " + arg_repr(values[i]) + ",  # " + desc);
+      }
+      lines.push_back("    ]" + close);
+    } else {
+      lines.push_back("    " + open + arg_repr(n.args()[0]) + close);
+    }
+  }
+
+  const GraphModule& gm_;
+  const Graph& g_;
+  bool expanded_;
+  std::string class_name_;
+  std::map<const Node*, std::vector<const Node*>> last_uses_;
+};
+
+}  // namespace
+
+std::string print_readable(const GraphModule& gm, PrintFormat format) {
+  return Printer(gm, format, gm.name).print();
+}
+
+}  // namespace aotgrad::graph

@@ -1,0 +1,380 @@
+// The graph file format: lossless, versioned JSON (docs/GRAPH_FORMAT.md).
+//
+// Loading validates everything before use and reports the first problem with the
+// node and field it is in; a file can name ops only from the op table, so loading
+// never runs anything the file says.
+#include <cmath>
+#include <limits>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "aotgrad/graph.h"
+#include "graph/serialize_internal.h"
+#include "ops/registry.h"
+#include "support/error.h"
+
+namespace aotgrad::graph {
+
+using nlohmann::json;
+
+namespace {
+constexpr int kFormatVersion = 1;
+
+json double_json(double v) {
+  if (std::isnan(v)) return json{{"float", "nan"}};
+  if (std::isinf(v)) return json{{"float", v > 0 ? "inf" : "-inf"}};
+  return json{{"float", v}};
+}
+
+json arg_json(const Arg& a) {
+  if (a.is_none()) return nullptr;
+  if (a.is_node()) return json{{"node", a.node()->name()}};
+  if (a.is_bool()) return a.to_bool();
+  if (a.is_int()) return a.to_int();
+  if (a.is_double()) return double_json(a.to_double());
+  if (a.is_string()) return a.str();
+  if (a.is_dtype()) return json{{"dtype", std::string(dtype_name(a.dtype()))}};
+  json l = json::array();
+  for (const Arg& x : a.list()) l.push_back(arg_json(x));
+  return l;
+}
+
+json tensor_val_json(const TensorVal& t) {
+  return json{{"dtype", std::string(dtype_name(t.dtype))}, {"sizes", t.sizes}, {"strides", t.strides},
+              {"offset", t.offset}};
+}
+
+json meta_json(const NodeMeta& m) {
+  json j = json::object();
+  if (m.val.kind != FakeVal::Kind::None) {
+    json items = json::array();
+    for (const auto& t : m.val.items) items.push_back(t ? tensor_val_json(*t) : json(nullptr));
+    j["val"] = {{"kind", m.val.kind == FakeVal::Kind::Tensor ? "tensor" : "tuple"}, {"items", items}};
+  }
+  if (m.desc) j["desc"] = m.desc->str();
+  if (!m.out_descs.empty()) {
+    json d = json::array();
+    for (const auto& x : m.out_descs) d.push_back(x ? json(x->str()) : json(nullptr));
+    j["out_descs"] = d;
+  }
+  if (!m.stack_trace.empty()) j["stack_trace"] = m.stack_trace;
+  if (!m.custom.empty()) {
+    json c = json::array();
+    for (const auto& [k, v] : m.custom) {
+      json val = std::visit(
+          [](const auto& x) -> json {
+            if constexpr (std::is_same_v<std::decay_t<decltype(x)>, double>) return double_json(x);
+            else return x;
+          },
+          v);
+      c.push_back(json::array({k, val}));
+    }
+    j["custom"] = c;
+  }
+  if (m.seq_nr) j["seq_nr"] = *m.seq_nr;
+  if (m.is_gradient_acc) j["is_gradient_acc"] = true;
+  if (m.is_backward) j["is_backward"] = true;
+  return j;
+}
+
+std::string target_string(const Node& n) {
+  switch (n.target().kind) {
+    case Target::Kind::Op: return n.target().op->qualified_name();
+    case Target::Kind::GetItem: return "operator.getitem";
+    default: return n.target().name;
+  }
+}
+
+// ---- reading ----
+
+struct Reader {
+  std::string where;  // "node 'addmm'", for messages
+
+  [[noreturn]] void fail(const std::string& what) const { AG_FAIL("graph file: {}: {}", where, what); }
+  const json& at(const json& o, const char* key) const {
+    if (!o.is_object() || !o.contains(key)) fail(fmt::format("missing field '{}'", key));
+    return o.at(key);
+  }
+  std::string str(const json& o, const char* key) const {
+    const json& v = at(o, key);
+    if (!v.is_string()) fail(fmt::format("field '{}' must be a string", key));
+    return v.get<std::string>();
+  }
+  int64_t integer(const json& v, const char* what) const {
+    if (!v.is_number_integer()) fail(fmt::format("{} must be an integer", what));
+    return v.get<int64_t>();
+  }
+  Shape ints(const json& v, const char* what) const {
+    if (!v.is_array()) fail(fmt::format("{} must be a list of integers", what));
+    Shape s;
+    for (const json& x : v) s.push_back(integer(x, what));
+    return s;
+  }
+  double floating(const json& v) const {
+    const json& f = at(v, "float");
+    if (f.is_number()) return f.get<double>();
+    if (f == "inf") return std::numeric_limits<double>::infinity();
+    if (f == "-inf") return -std::numeric_limits<double>::infinity();
+    if (f == "nan") return std::numeric_limits<double>::quiet_NaN();
+    fail("a float must be a number, \"inf\", \"-inf\" or \"nan\"");
+  }
+  DType dtype(const std::string& s) const {
+    DType d;
+    if (!parse_dtype(s, &d)) fail("unknown dtype '" + s + "'");
+    return d;
+  }
+  TensorVal tensor_val(const json& v) const {
+    TensorVal t;
+    t.dtype = dtype(str(v, "dtype"));
+    t.sizes = ints(at(v, "sizes"), "sizes");
+    t.strides = ints(at(v, "strides"), "strides");
+    t.offset = integer(at(v, "offset"), "offset");
+    if (t.strides.size() != t.sizes.size()) fail("sizes and strides differ in length");
+    return t;
+  }
+  Descriptor descriptor(const json& v) const {
+    if (!v.is_string()) fail("a descriptor must be a string");
+    try {
+      return Descriptor::parse(v.get<std::string>());
+    } catch (const Error& e) {
+      fail(e.message());
+    }
+  }
+};
+
+pytree::TreeSpec spec_from_json(const json& j, const Reader& r) {
+  pytree::TreeSpec s;
+  const std::string kind = r.str(j, "kind");
+  if (kind == "leaf") return s;
+  if (kind == "list") s.kind = pytree::Value::Kind::List;
+  else if (kind == "tuple") s.kind = pytree::Value::Kind::Tuple;
+  else if (kind == "dict") s.kind = pytree::Value::Kind::Dict;
+  else r.fail("unknown tree spec kind '" + kind + "'");
+  const json& children = r.at(j, "children");
+  if (!children.is_array()) r.fail("tree spec children must be a list");
+  for (const json& c : children) s.children.push_back(spec_from_json(c, r));
+  if (s.kind == pytree::Value::Kind::Dict) {
+    const json& keys = r.at(j, "keys");
+    if (!keys.is_array() || keys.size() != s.children.size()) r.fail("dict spec keys must match children");
+    for (const json& k : keys) {
+      if (!k.is_string()) r.fail("dict spec keys must be strings");
+      s.keys.push_back(k.get<std::string>());
+    }
+  }
+  return s;
+}
+
+Tensor constant_from_json(const json& j, const Reader& r) {
+  DType dt = r.dtype(r.str(j, "dtype"));
+  Shape sizes = r.ints(r.at(j, "sizes"), "sizes");
+  const json& data = r.at(j, "data");
+  if (!data.is_array() || static_cast<int64_t>(data.size()) != shape_numel(sizes))
+    r.fail(fmt::format("constant data must hold {} values", shape_numel(sizes)));
+  std::vector<double> v;
+  for (const json& x : data) {
+    if (x.is_number()) v.push_back(x.get<double>());
+    else if (x.is_boolean()) v.push_back(x.get<bool>());
+    else v.push_back(r.floating(x));
+  }
+  Tensor t = Tensor::empty(sizes, dt);
+  visit_dtype(dt, [&]<typename T>() {
+    T* p = t.data_ptr<T>();
+    for (size_t i = 0; i < v.size(); ++i) p[i] = static_cast<T>(v[i]);
+  });
+  return t;
+}
+}  // namespace
+
+json spec_to_json(const pytree::TreeSpec& s) {
+  static const char* names[] = {"leaf", "list", "tuple", "dict"};
+  json j{{"kind", names[static_cast<int>(s.kind)]}};
+  if (s.kind == pytree::Value::Kind::Leaf) return j;
+  json children = json::array();
+  for (const auto& c : s.children) children.push_back(spec_to_json(c));
+  j["children"] = children;
+  if (s.kind == pytree::Value::Kind::Dict) j["keys"] = s.keys;
+  return j;
+}
+
+pytree::TreeSpec spec_from_json(const json& j, const std::string& where) {
+  return spec_from_json(j, Reader{where});
+}
+
+json module_to_json(const GraphModule& gm) {
+  json nodes = json::array();
+  for (const auto& n : gm.graph->nodes()) {
+    json args = json::array();
+    for (const Arg& a : n->args()) args.push_back(arg_json(a));
+    json kwargs = json::array();
+    for (const auto& [k, v] : n->kwargs()) kwargs.push_back(json::array({k, arg_json(v)}));
+    nodes.push_back({{"name", n->name()}, {"op", node_op_name(n->op())}, {"target", target_string(*n)},
+                     {"args", args}, {"kwargs", kwargs}, {"meta", meta_json(n->meta)}});
+  }
+  json constants = json::array();
+  for (const auto& [name, t] : gm.constants)
+    constants.push_back({{"name", name}, {"dtype", std::string(dtype_name(t.dtype()))},
+                         {"sizes", t.sizes()}, {"data", t.to_vector<double>()}});
+  json subgraphs = json::array();
+  for (const auto& [name, sub] : gm.subgraphs) subgraphs.push_back({{"name", name}, {"module", module_to_json(*sub)}});
+  json j{{"name", gm.name}, {"arg_names", gm.arg_names}, {"nodes", nodes}, {"constants", constants},
+         {"subgraphs", subgraphs}};
+  j["in_spec"] = gm.in_spec ? spec_to_json(*gm.in_spec) : json(nullptr);
+  j["out_spec"] = gm.out_spec ? spec_to_json(*gm.out_spec) : json(nullptr);
+  return j;
+}
+
+std::shared_ptr<GraphModule> module_from_json(const json& j) {
+  Reader r{"module"};
+  auto gm = std::make_shared<GraphModule>();
+  gm->name = r.str(j, "name");
+  const json& arg_names = r.at(j, "arg_names");
+  if (!arg_names.is_array()) r.fail("arg_names must be a list");
+  for (const json& a : arg_names) {
+    if (!a.is_string()) r.fail("arg_names must hold strings");
+    gm->arg_names.push_back(a.get<std::string>());
+  }
+  if (!r.at(j, "in_spec").is_null()) gm->in_spec = spec_from_json(j["in_spec"], r);
+  if (!r.at(j, "out_spec").is_null()) gm->out_spec = spec_from_json(j["out_spec"], r);
+  const json& constants = r.at(j, "constants");
+  if (!constants.is_array()) r.fail("constants must be a list");
+  for (const json& c : constants) {
+    Reader cr{"constant '" + r.str(c, "name") + "'"};
+    gm->constants.emplace_back(cr.str(c, "name"), constant_from_json(c, cr));
+  }
+  const json& subgraphs = r.at(j, "subgraphs");
+  if (!subgraphs.is_array()) r.fail("subgraphs must be a list");
+  for (const json& s : subgraphs) gm->subgraphs.emplace_back(r.str(s, "name"), module_from_json(r.at(s, "module")));
+
+  const json& nodes = r.at(j, "nodes");
+  if (!nodes.is_array()) r.fail("nodes must be a list");
+  std::unordered_map<std::string, Node*> by_name;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const json& nj = nodes[i];
+    Reader nr{fmt::format("node {}", i)};
+    const std::string name = nr.str(nj, "name");
+    nr.where = "node '" + name + "'";
+    const std::string op = nr.str(nj, "op");
+    const std::string target = nr.str(nj, "target");
+    std::function<Arg(const json&)> arg = [&](const json& a) -> Arg {
+      if (a.is_null()) return Arg();
+      if (a.is_boolean()) return Arg(a.get<bool>());
+      if (a.is_number_integer()) return Arg(a.get<int64_t>());
+      if (a.is_string()) return Arg(a.get<std::string>());
+      if (a.is_array()) {
+        Arg::List l;
+        for (const json& x : a) l.push_back(arg(x));
+        return Arg(std::move(l));
+      }
+      if (a.is_object() && a.contains("node")) {
+        const std::string ref = nr.str(a, "node");
+        auto it = by_name.find(ref);
+        if (it == by_name.end())
+          nr.fail("refers to node '" + ref + "', which is not defined before it (dangling reference)");
+        return Arg(it->second);
+      }
+      if (a.is_object() && a.contains("float")) return Arg(nr.floating(a));
+      if (a.is_object() && a.contains("dtype")) return Arg(nr.dtype(nr.str(a, "dtype")));
+      nr.fail("has an argument of unknown form: " + a.dump());
+    };
+    Arg::List args;
+    const json& aj = nr.at(nj, "args");
+    if (!aj.is_array()) nr.fail("args must be a list");
+    for (const json& a : aj) args.push_back(arg(a));
+    Kwargs kwargs;
+    const json& kj = nr.at(nj, "kwargs");
+    if (!kj.is_array()) nr.fail("kwargs must be a list of [name, value] pairs");
+    for (const json& kv : kj) {
+      if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string()) nr.fail("kwargs must be [name, value] pairs");
+      kwargs.emplace_back(kv[0].get<std::string>(), arg(kv[1]));
+    }
+
+    Node* n = nullptr;
+    Graph& g = *gm->graph;
+    if (op == "placeholder") {
+      n = g.placeholder(name);
+    } else if (op == "get_attr") {
+      n = g.get_attr(target, name);
+    } else if (op == "output") {
+      if (args.size() != 1 || !args[0].is_list()) nr.fail("the output must have one list argument");
+      n = g.output(args[0].list());
+    } else if (op == "call_function") {
+      if (target == "operator.getitem") {
+        if (args.size() != 2 || !args[0].is_node() || !args[1].is_int()) nr.fail("getitem takes (node, index)");
+        n = g.getitem(args[0].node(), args[1].to_int(), name);
+      } else {
+        const ops::OpInfo* info = ops::find_op(target);
+        if (info == nullptr) nr.fail("unknown op '" + target + "'");
+        n = g.call_function(*info, std::move(args), std::move(kwargs), name);
+      }
+    } else {
+      nr.fail("unknown node kind '" + op + "'");
+    }
+    if (n->name() != name || by_name.count(name))
+      nr.fail("duplicate or reserved node name (it would be renamed '" + n->name() + "')");
+    by_name[name] = n;
+
+    const json& m = nr.at(nj, "meta");
+    if (!m.is_object()) nr.fail("meta must be an object");
+    if (m.contains("val")) {
+      const std::string kind = nr.str(m["val"], "kind");
+      const json& items = nr.at(m["val"], "items");
+      if (!items.is_array()) nr.fail("val items must be a list");
+      n->meta.val.kind = kind == "tensor" ? FakeVal::Kind::Tensor : FakeVal::Kind::Tuple;
+      if (kind != "tensor" && kind != "tuple") nr.fail("unknown val kind '" + kind + "'");
+      for (const json& t : items) n->meta.val.items.push_back(t.is_null() ? std::nullopt : std::optional(nr.tensor_val(t)));
+      if (kind == "tensor" && (items.size() != 1 || !n->meta.val.items[0])) nr.fail("a tensor val needs one item");
+    }
+    if (m.contains("desc")) n->meta.desc = nr.descriptor(m["desc"]);
+    if (m.contains("out_descs")) {
+      if (!m["out_descs"].is_array()) nr.fail("out_descs must be a list");
+      for (const json& d : m["out_descs"])
+        n->meta.out_descs.push_back(d.is_null() ? std::nullopt : std::optional(nr.descriptor(d)));
+    }
+    if (m.contains("stack_trace")) n->meta.stack_trace = nr.str(m, "stack_trace");
+    if (m.contains("custom")) {
+      if (!m["custom"].is_array()) nr.fail("custom must be a list of [key, value] pairs");
+      for (const json& kv : m["custom"]) {
+        if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string()) nr.fail("custom must be [key, value] pairs");
+        const json& v = kv[1];
+        AnnotationValue av;
+        if (v.is_boolean()) av = v.get<bool>();
+        else if (v.is_number_integer()) av = v.get<int64_t>();
+        else if (v.is_string()) av = v.get<std::string>();
+        else if (v.is_object()) av = nr.floating(v);
+        else nr.fail("annotation values must be ints, floats, bools or strings");
+        n->meta.custom.emplace_back(kv[0].get<std::string>(), std::move(av));
+      }
+    }
+    if (m.contains("seq_nr")) n->meta.seq_nr = nr.integer(m["seq_nr"], "seq_nr");
+    if (m.contains("is_gradient_acc")) n->meta.is_gradient_acc = m["is_gradient_acc"].get<bool>();
+    if (m.contains("is_backward")) n->meta.is_backward = m["is_backward"].get<bool>();
+  }
+  verify(*gm);
+  return gm;
+}
+
+json parse_json_text(const std::string& text, const char* what) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    AG_FAIL("{}: not valid JSON ({})", what, e.what());
+  }
+}
+
+std::string to_json(const GraphModule& gm) {
+  json j{{"format", "aotgrad-graph"}, {"version", kFormatVersion}, {"module", module_to_json(gm)}};
+  return j.dump(1);
+}
+
+std::shared_ptr<GraphModule> from_json(const std::string& text) {
+  json j = parse_json_text(text, "graph file");
+  Reader r{"top level"};
+  if (r.str(j, "format") != "aotgrad-graph") r.fail("not an aotgrad graph file (format is not \"aotgrad-graph\")");
+  int64_t version = r.integer(r.at(j, "version"), "version");
+  if (version != kFormatVersion)
+    r.fail(fmt::format("format version {} is not supported (this build reads version {})", version, kFormatVersion));
+  return module_from_json(r.at(j, "module"));
+}
+
+}  // namespace aotgrad::graph

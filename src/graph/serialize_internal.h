@@ -1,0 +1,20 @@
+// JSON pieces shared by the graph file format and the export's joint file format.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "aotgrad/graph.h"
+
+namespace aotgrad::graph {
+
+nlohmann::json module_to_json(const GraphModule& gm);
+std::shared_ptr<GraphModule> module_from_json(const nlohmann::json& j);
+nlohmann::json spec_to_json(const pytree::TreeSpec& s);
+pytree::TreeSpec spec_from_json(const nlohmann::json& j, const std::string& where);
+/// Parses text, turning a parse error into a user error that starts with `what`.
+nlohmann::json parse_json_text(const std::string& text, const char* what);
+
+}  // namespace aotgrad::graph

@@ -1,0 +1,192 @@
+#include "trace/tracer.h"
+
+#include "ops/registry.h"
+#include "support/error.h"
+
+namespace aotgrad::trace {
+
+using graph::Arg;
+using graph::FakeVal;
+using graph::Node;
+using graph::TensorVal;
+using ops::OpId;
+
+namespace {
+// Note [Functional tracing]: the op recorded in place of each in-place op.
+std::optional<OpId> functional_form(OpId id) {
+  switch (id) {
+    case OpId::add__Tensor: return OpId::add_Tensor;
+    case OpId::mul__Tensor: return OpId::mul_Tensor;
+    case OpId::copy_: return OpId::copy;
+    case OpId::fill__Scalar: return OpId::fill_Scalar;
+    case OpId::zero_: return OpId::zero;
+    case OpId::index_put_: return OpId::index_put;
+    default: return std::nullopt;
+  }
+}
+
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled) : prev_(ops::grad_mode_enabled()) { ops::set_grad_mode(enabled); }
+  ~GradModeGuard() { ops::set_grad_mode(prev_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+}  // namespace
+
+ProxyState* proxy_state(const Tensor& t) {
+  if (!t.defined()) return nullptr;
+  return dynamic_cast<ProxyState*>(t.impl()->extension.get());
+}
+
+Tracer::Tracer(graph::GraphModule& gm, TraceOptions options) : gm_(gm), options_(std::move(options)) {}
+
+Tensor Tracer::attach(const Tensor& meta, Node* node) {
+  auto state = std::make_shared<ProxyState>();
+  state->tracer = this;
+  state->node = node;
+  meta.impl()->extension = std::move(state);
+  return meta;
+}
+
+Tensor Tracer::placeholder(const std::string& name, const Tensor& like, bool requires_grad) {
+  Node* n = gm_.graph->placeholder(name);
+  Tensor proxy = Tensor::meta(like.sizes(), like.dtype(), like.strides(), 0);
+  n->meta.val = FakeVal::tensor(TensorVal::of(proxy));
+  attach(proxy, n);
+  if (requires_grad) proxy.set_requires_grad(true);
+  placeholder_of_[proxy.impl()] = n;
+  return proxy;
+}
+
+bool Tracer::is_proxy(const Tensor& t) const {
+  ProxyState* s = proxy_state(t);
+  return s != nullptr && s->tracer == this;
+}
+
+bool Tracer::was_mutated(const Tensor& p) const {
+  auto it = placeholder_of_.find(p.impl());
+  return it != placeholder_of_.end() && proxy_state(p)->node != it->second;
+}
+
+Node* Tracer::node_of(const Tensor& t) {
+  if (ProxyState* s = proxy_state(t)) {
+    AG_CHECK(s->tracer == this, "trace: a proxy tensor {} from another trace was used", t.describe());
+    return s->node;
+  }
+  AG_CHECK(!t.is_meta(), "trace: a meta tensor {} that is not a proxy of this trace was used",
+           t.describe());
+  // A real tensor the traced code captured (a module attribute, a constant it
+  // made): it becomes a graph constant read by get_attr.
+  auto it = constants_.find(t.impl());
+  if (it != constants_.end()) return it->second;
+  std::string name = gm_.add_constant(t);
+  Node* n = gm_.graph->get_attr(name);
+  n->meta.val = FakeVal::tensor(TensorVal::of(t));
+  constants_[t.impl()] = n;
+  return n;
+}
+
+Arg Tracer::to_arg(const IValue& v) {
+  if (v.is_none()) return Arg();
+  if (v.is_tensor()) return v.to_tensor().defined() ? Arg(node_of(v.to_tensor())) : Arg();
+  if (v.is_int()) return Arg(v.to_int());
+  if (v.is_double()) return Arg(v.to_double());
+  if (v.is_bool()) return Arg(v.to_bool());
+  if (v.is_string()) return Arg(v.to_string());
+  if (v.is_dtype()) return Arg(v.to_dtype());
+  Arg::List items;
+  if (v.is_int_list())
+    for (int64_t i : v.to_int_list()) items.emplace_back(i);
+  else if (v.is_bool_list())
+    for (bool b : v.to_bool_list()) items.emplace_back(b);
+  else if (v.is_tensor_list())
+    for (const Tensor& t : v.to_tensor_list()) items.push_back(t.defined() ? Arg(node_of(t)) : Arg());
+  else
+    AG_INTERNAL_CHECK(false, "trace: cannot record an argument of type {}", v.type_name());
+  return Arg(std::move(items));
+}
+
+Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
+  if (op.decomposition != nullptr && options_.decompositions.contains(op.id)) {
+    // Below autograd already: the decomposition's ops are recorded, not differentiated.
+    ops::ModeGuard resume(this);
+    GradModeGuard no_grad(false);
+    return op.decomposition(args);
+  }
+  if (op.kind == ops::OpKind::InPlace) {
+    const Tensor& self = args[0].to_tensor();
+    std::optional<OpId> functional = functional_form(op.id);
+    AG_INTERNAL_CHECK(functional.has_value(), "trace: in-place op {} has no functional form",
+                      op.qualified_name());
+    AG_CHECK(is_proxy(self), "trace: {} writes into {}, which is not a traced value (a constant "
+             "captured by the traced code cannot be mutated)", op.qualified_name(), self.describe());
+    AG_CHECK(self.impl()->view_base == nullptr,
+             "trace: {} writes into a view ({}); in-place writes through views are not supported "
+             "by the tracer yet",
+             op.qualified_name(), self.describe());
+    Outputs outs = record(ops::op_info(*functional), args);
+    // The written tensor now holds the new value (Note [Functional tracing]).
+    proxy_state(self)->node = node_of(outs[0].to_tensor());
+    return {args[0]};
+  }
+  return record(op, args);
+}
+
+Outputs Tracer::record(const ops::OpInfo& op, const Args& args) {
+  Outputs outs = ops::run_shape(op, args);
+  if (op.kind == ops::OpKind::View) {
+    const Tensor& self = args[0].to_tensor();
+    auto alias = [&](const Tensor& m) { return Tensor::alias(self, m.sizes(), m.strides(), m.storage_offset()); };
+    for (auto& o : outs) {
+      if (o.is_tensor()) o = alias(o.to_tensor());
+      else
+        for (auto& t : o.to_tensor_list()) t = alias(t);
+    }
+  }
+  // Arguments as a Python caller writes them: trailing defaults left out, keyword-only
+  // arguments as keywords (and only when they differ from their default).
+  const auto& params = op.schema.args;
+  auto is_default = [&](size_t i) {
+    return params[i].default_value.has_value() && *params[i].default_value == args[i];
+  };
+  size_t keep = 0;
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!params[i].kwarg_only && !is_default(i)) keep = i + 1;
+  Arg::List node_args;
+  graph::Kwargs node_kwargs;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (params[i].kwarg_only) {
+      if (!is_default(i)) node_kwargs.emplace_back(params[i].name, to_arg(args[i]));
+    } else if (i < keep) {
+      node_args.push_back(to_arg(args[i]));
+    }
+  }
+  Node* node = gm_.graph->call_function(op, std::move(node_args), std::move(node_kwargs));
+
+  const bool single = op.schema.returns.size() == 1;
+  if (single && outs[0].is_tensor()) {
+    node->meta.val = FakeVal::tensor(TensorVal::of(outs[0].to_tensor()));
+    attach(outs[0].to_tensor(), node);
+    return outs;
+  }
+  // A tuple (several returns) or a list (Tensor[]): one getitem per element, as
+  // make_fx makes them, right after the call and in order.
+  TensorList elems = single ? outs[0].to_tensor_list() : ops::flatten_outputs(outs);
+  node->meta.val.kind = FakeVal::Kind::Tuple;
+  for (size_t i = 0; i < elems.size(); ++i) {
+    const Tensor& e = elems[i];
+    node->meta.val.items.push_back(e.defined() ? std::optional(TensorVal::of(e)) : std::nullopt);
+    Node* item = gm_.graph->getitem(node, static_cast<int64_t>(i));
+    if (!e.defined()) continue;
+    item->meta.val = FakeVal::tensor(TensorVal::of(e));
+    attach(e, item);
+  }
+  if (single) outs[0] = IValue(elems);
+  return outs;
+}
+
+}  // namespace aotgrad::trace

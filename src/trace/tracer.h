@@ -1,0 +1,59 @@
+// The tracer: a DispatchMode that records ops into a GraphModule (internal API
+// shared by make_fx and the joint export).
+//
+// Note [Functional tracing]
+// Graphs are functional (SPEC.md §7): an in-place op is recorded as its functional
+// form (add_ as add, copy_ as copy, index_put_ as index_put) and the written tensor's
+// proxy is re-pointed at the new node, so later reads see the new value. The
+// tracer remembers which placeholders were written to; the export turns their
+// final values into InputMutationAOTOutputs. Writes through views are not
+// supported yet and fail with a clear error.
+#pragma once
+
+#include <unordered_map>
+
+#include "aotgrad/trace.h"
+#include "ops/dispatch.h"
+
+namespace aotgrad::trace {
+
+class Tracer;
+
+/// What the tracer attaches to each proxy tensor.
+struct ProxyState : TensorExtension {
+  Tracer* tracer = nullptr;
+  graph::Node* node = nullptr;
+};
+
+class Tracer : public ops::DispatchMode {
+ public:
+  Tracer(graph::GraphModule& gm, TraceOptions options);
+
+  /// A placeholder and the proxy tensor standing for it.
+  Tensor placeholder(const std::string& name, const Tensor& like, bool requires_grad);
+  /// The node producing `t`'s current value: its proxy's node, or for a real tensor,
+  /// a get_attr of a new graph constant.
+  graph::Node* node_of(const Tensor& t);
+  /// Whether `t` is a proxy of this tracer.
+  bool is_proxy(const Tensor& t) const;
+  /// The placeholder a proxy was made for, if it is one and was written to.
+  bool was_mutated(const Tensor& placeholder_proxy) const;
+
+  Outputs dispatch(const ops::OpInfo& op, const Args& args) override;
+  graph::GraphModule& module() { return gm_; }
+
+ private:
+  graph::Arg to_arg(const IValue& v);
+  Outputs record(const ops::OpInfo& op, const Args& args);
+  Tensor attach(const Tensor& meta, graph::Node* node);
+
+  graph::GraphModule& gm_;
+  TraceOptions options_;
+  std::unordered_map<const TensorImpl*, graph::Node*> constants_;
+  std::unordered_map<const TensorImpl*, graph::Node*> placeholder_of_;  // proxy impl -> placeholder
+};
+
+/// The proxy state of `t` if it is a proxy of any tracer.
+ProxyState* proxy_state(const Tensor& t);
+
+}  // namespace aotgrad::trace
