@@ -112,8 +112,11 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
     return outs;
   }
   for (size_t i = 0; i < flat.size(); ++i) {
-    node->input_metas().push_back(meta_of(flat[i]));
-    if (!output_differentiable(op, i, flat[i])) continue;
+    // A non-differentiable output never gets a gradient, so none is zero-filled for it
+    // (PyTorch passes undefined; a traced backward must not grow a dead `full`).
+    const bool differentiable = output_differentiable(op, i, flat[i]);
+    node->input_metas().push_back(differentiable ? meta_of(flat[i]) : TensorMeta{});
+    if (!differentiable) continue;
     TensorImpl* impl = flat[i].impl();
     impl->requires_grad = true;
     impl->grad_fn = node;

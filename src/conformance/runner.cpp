@@ -2,12 +2,22 @@
 
 #include <cmath>
 
+#include <set>
+
 #include "aotgrad/autograd.h"
+#include "aotgrad/export.h"
+#include "ops/registry.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
 #include "support/error.h"
 
 namespace aotgrad::conformance {
+
+static Tensor fresh_input(const GoldenInput& in) {
+  Tensor t = clone(in.value);
+  if (in.requires_grad) t.set_requires_grad(true);
+  return t;
+}
 
 std::optional<std::string> compare_tensors(const std::string& what, const Tensor& got,
                                            const Tensor& want, double rtol, double atol,
@@ -30,13 +40,6 @@ std::optional<std::string> compare_tensors(const std::string& what, const Tensor
   return std::nullopt;
 }
 
-namespace {
-Tensor fresh_input(const GoldenInput& in) {
-  Tensor t = clone(in.value);
-  if (in.requires_grad) t.set_requires_grad(true);
-  return t;
-}
-}  // namespace
 
 CaseResult check_eager(const GoldenCase& c) {
   CaseResult r{c.name, false, ""};
@@ -129,6 +132,176 @@ CaseResult check_eager(const GoldenCase& c) {
   }
   r.passed = true;
   r.detail = fmt::format("max |err| {:.2g} (atol {:.2g})", max_err, c.atol);
+  return r;
+}
+
+}  // namespace aotgrad::conformance
+
+namespace aotgrad::conformance {
+
+namespace {
+const models::ModelInfo* model_for(const std::string& name) {
+  for (const auto& m : models::all_models())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+// "aten.logical_and_.default" -> "aten.logical_and.default": the exported graph is
+// functional, so an in-place op of the golden list appears in its out-of-place form.
+std::string functional_target(const std::string& target) {
+  size_t last = target.rfind('.'), prev = target.rfind('.', last - 1);
+  if (last == std::string::npos || prev == std::string::npos) return target;
+  std::string op = target.substr(prev + 1, last - prev - 1);
+  if (op.size() > 1 && op.back() == '_' && op[op.size() - 2] != '_') {
+    return target.substr(0, prev + 1) + op.substr(0, op.size() - 1) + target.substr(last);
+  }
+  return target;
+}
+
+std::string functional_name(const std::string& name, const std::string& target) {
+  std::string ft = functional_target(target);
+  if (ft == target) return name;
+  size_t last = target.rfind('.'), prev = target.rfind('.', last - 1);
+  std::string op = target.substr(prev + 1, last - prev - 1);  // "logical_and_"
+  if (name.rfind(op, 0) == 0) return op.substr(0, op.size() - 1) + name.substr(op.size());
+  return name;
+}
+}  // namespace
+
+bool joint_graph_matches_golden(const std::string& case_name) {
+  static const std::set<std::string> cases = {"simple_linear",  "module_with_kwargs", "multi_output",
+                                              "two_linear_sub", "annotated_square",   "mlp_relu_ce",
+                                              "ops_elementwise"};
+  return cases.count(case_name) > 0;
+}
+
+std::optional<std::string> compare_node_lists(const graph::GraphModule& gm, const nlohmann::json& record) {
+  std::vector<const graph::Node*> ours;
+  for (const auto& n : gm.graph->nodes())
+    if (n->op() == graph::NodeOp::CallFunction) ours.push_back(n.get());
+  if (!record.is_object() || !record.contains("nodes") || !record["nodes"].is_array())
+    return "the golden case has no joint_aten node list";
+  const auto& want = record["nodes"];
+  for (size_t i = 0; i < std::max(ours.size(), want.size()); ++i) {
+    if (i >= ours.size())
+      return fmt::format("node {}: the graph ends, the golden list continues with {}", i,
+                         want[i].value("name", "?"));
+    if (i >= want.size()) return fmt::format("node {}: '{}' is not in the golden list", i, ours[i]->name());
+    const graph::Node& n = *ours[i];
+    const std::string target = want[i].value("target", "");
+    const std::string name = functional_name(want[i].value("name", ""), target);
+    std::string got_target = n.target().kind == graph::Target::Kind::GetItem
+                                 ? "operator.getitem"
+                                 : n.target().op->schema.dotted_name();
+    std::string got_shape = n.meta.val.kind == graph::FakeVal::Kind::Tensor
+                                ? shape_str(n.meta.val.as_tensor().sizes)
+                                : "None";
+    std::string want_shape = want[i]["shape"].is_null() ? "None" : shape_str(want[i]["shape"].get<Shape>());
+    if (n.name() != name || got_target != functional_target(target) || got_shape != want_shape)
+      return fmt::format("node {}: got {} = {} {}, golden has {} = {} {}", i, n.name(), got_target,
+                         got_shape, name, functional_target(target), want_shape);
+  }
+  return std::nullopt;
+}
+
+CaseResult check_joint(const GoldenCase& c) {
+  CaseResult r{c.name, false, ""};
+  const models::ModelInfo* info = model_for(c.name);
+  if (!info) {
+    r.detail = fmt::format("no built-in model named '{}' (the case's module is not built in)", c.name);
+    return r;
+  }
+  models::Instance inst = models::instantiate(*info);
+  inst.module->train(c.train_mode);
+  // Export with the case's inputs as the example (their shapes and requires_grad).
+  nn::Args args;
+  nn::Kwargs kwargs;
+  for (const GoldenInput& in : c.inputs) args.emplace_back(fresh_input(in));
+  for (const auto& [key, in] : c.kwargs) kwargs.emplace_back(key, pytree::Value(fresh_input(in)));
+  exporting::JointWithDescriptors joint;
+  try {
+    joint = exporting::aot_export_joint_with_descriptors(*inst.module, args, kwargs);
+  } catch (const Error& e) {
+    r.detail = std::string("export failed: ") + e.what();
+    return r;
+  }
+  if (joint_graph_matches_golden(c.name)) {
+    if (auto diff = compare_node_lists(*joint.graph_module, c.joint_aten)) {
+      r.detail = "graph differs from joint_aten: " + *diff;
+      return r;
+    }
+  }
+  // Primals by name: parameters and buffers from the case, then inputs and kwargs.
+  std::vector<IValue> inputs;
+  auto named = [&](const nn::NamedTensors& list, const std::string& name) -> Tensor {
+    for (const auto& [n, t] : list)
+      if (n == name) return t;
+    AG_FAIL("the case has no value for '{}'", name);
+  };
+  for (const auto& name : joint.params_spec) inputs.emplace_back(named(c.params, name));
+  for (const auto& name : joint.buffers_spec) inputs.emplace_back(clone(named(c.buffers, name)));
+  for (const GoldenInput& in : c.inputs) inputs.emplace_back(in.value);
+  for (const auto& [key, in] : c.kwargs) inputs.emplace_back(in.value);
+  const auto& descs = exporting::output_descriptors(*joint.graph_module);
+  // Tangents follow the forward outputs that got one, in order.
+  for (const graph::Node* p : joint.graph_module->graph->placeholders()) {
+    if (p->meta.desc->kind() != Descriptor::Kind::TangentInput) continue;
+    const Descriptor& of = p->meta.desc->inner();
+    if (of.kind() != Descriptor::Kind::PlainOutput || of.idx() >= static_cast<int64_t>(c.tangents.size())) {
+      r.detail = "a tangent for " + of.str() + " has no counterpart in the case";
+      return r;
+    }
+    inputs.emplace_back(c.tangents[static_cast<size_t>(of.idx())]);
+  }
+  std::vector<IValue> outs;
+  {
+    autograd::NoGradGuard no_grad;
+    outs = graph::interpret(*joint.graph_module, inputs);
+  }
+  double max_err = 0;
+  std::vector<std::string> primal_keys = joint.params_spec;
+  primal_keys.insert(primal_keys.end(), joint.buffers_spec.begin(), joint.buffers_spec.end());
+  for (const GoldenInput& in : c.inputs) primal_keys.push_back(in.name);
+  for (const auto& [key, in] : c.kwargs) primal_keys.push_back(in.name);
+  size_t grads_seen = 0;
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!descs[i]) continue;
+    const Descriptor& d = *descs[i];
+    const Tensor got = outs[i].to_tensor();
+    std::optional<std::string> e;
+    switch (d.kind()) {
+      case Descriptor::Kind::PlainOutput:
+        e = compare_tensors(fmt::format("joint output {}", d.idx()), got,
+                            c.outputs.at(static_cast<size_t>(d.idx())), c.rtol, c.atol, &max_err);
+        break;
+      case Descriptor::Kind::InputMutationOutput:
+        e = compare_tensors("joint buffer update '" + d.inner().target() + "'", got,
+                            named(c.buffers_after, d.inner().target()), c.rtol, c.atol, &max_err);
+        break;
+      case Descriptor::Kind::GradOutput: {
+        std::string key = d.inner().kind() == Descriptor::Kind::PlainInput
+                              ? primal_keys[joint.params_spec.size() + joint.buffers_spec.size() +
+                                            static_cast<size_t>(d.inner().idx())]
+                              : d.inner().target();
+        e = compare_tensors("joint grad '" + key + "'", got, named(c.grads, key), c.rtol, c.atol, &max_err);
+        ++grads_seen;
+        break;
+      }
+      default:
+        break;
+    }
+    if (e) {
+      r.detail = *e;
+      return r;
+    }
+  }
+  if (grads_seen != c.grads.size()) {
+    r.detail = fmt::format("the joint graph returns {} gradients, the case has {}", grads_seen, c.grads.size());
+    return r;
+  }
+  r.passed = true;
+  r.detail = fmt::format("max |err| {:.2g}{}", max_err,
+                         joint_graph_matches_golden(c.name) ? ", nodes = joint_aten" : "");
   return r;
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "aotgrad/graph.h"
 #include "conformance/golden.h"
 
 namespace aotgrad::conformance {
@@ -25,5 +26,20 @@ std::optional<std::string> compare_tensors(const std::string& what, const Tensor
 /// and backward eagerly with the case's inputs and tangents, and compares outputs,
 /// gradients and buffers after the forward.
 CaseResult check_eager(const GoldenCase& c);
+
+/// Exports the case's model (aot_export_joint_with_descriptors), runs the joint graph
+/// through the interpreter on the case's primals and tangents, and compares its
+/// outputs (buffer updates, forward outputs, gradients) with the case. For the cases
+/// whose golden graph comes from the same op set (`joint_graph_matches_golden`), the
+/// graph's call_function nodes must also equal the golden `joint_aten` list.
+CaseResult check_joint(const GoldenCase& c);
+
+/// The cases whose `joint_aten` node list is a target rather than a hint (see the
+/// golden README, "Graph records").
+bool joint_graph_matches_golden(const std::string& case_name);
+
+/// Compares a graph's call_function nodes (name, target, shape) with a golden
+/// `joint_aten` record; returns the first difference.
+std::optional<std::string> compare_node_lists(const graph::GraphModule& gm, const nlohmann::json& record);
 
 }  // namespace aotgrad::conformance

@@ -95,10 +95,25 @@ class OpsElementwise : public TensorModule {
   OpsElementwise() : TensorModule("OpsElementwise", {"x", "y"}) {}
   pytree::Value run(const TensorList& in) override {
     const Tensor &x = in[0], &y = in[1];
-    return stack({sin(x), cos(x), exp(x), log(abs(x) + 1), tanh(x), sigmoid(x), gelu(x),
-                  sqrt(abs(x) + 1), pow(x, 3), div(x, abs(y) + 0.5), neg(x), abs(x),
-                  clamp(x, -0.5, 0.5), where(gt(x, 0), x, 0.1 * x)},
-                 0);
+    // C++ leaves the order of function arguments open; Python evaluates the list left
+    // to right, so the ops are pushed one by one in that order.
+    TensorList outs;
+    outs.push_back(sin(x));
+    outs.push_back(cos(x));
+    outs.push_back(exp(x));
+    outs.push_back(log(abs(x) + 1));
+    outs.push_back(tanh(x));
+    outs.push_back(sigmoid(x));
+    outs.push_back(gelu(x));
+    outs.push_back(sqrt(abs(x) + 1));
+    outs.push_back(pow(x, 3));
+    outs.push_back(div(x, abs(y) + 0.5));
+    outs.push_back(neg(x));
+    outs.push_back(abs(x));
+    outs.push_back(clamp(x, -0.5, 0.5));
+    Tensor positive = gt(x, 0);
+    outs.push_back(where(positive, x, 0.1 * x));
+    return stack(outs, 0);
   }
 };
 
@@ -116,20 +131,25 @@ class OpsReductionShape : public TensorModule {
     Tensor e = expand(unsqueeze(b, 0), {2, 3, 4});
     Tensor st = stack({sm, lsm, e}, 0);
     Tensor p = permute(a, {2, 0, 1});
-    Tensor out1 = sum(st, {0}) * e + permute(p, {1, 2, 0}) - unsqueeze(squeeze(s, -1), -1) +
-                  view(m, {1, 3, 1});
+    Tensor out1 = sum(st, {0}) * e;  // one op per statement: Python's evaluation order
+    out1 = out1 + permute(p, {1, 2, 0});
+    out1 = out1 - unsqueeze(squeeze(s, -1), -1);
+    out1 = out1 + view(m, {1, 3, 1});
     Tensor c = cat({reshape(a, {6, 4}), b}, 0);
     TensorList c01 = split_with_sizes(c, {4, 5}, 0);
     Tensor t = transpose(b, 0, 1);
+    Tensor out2 = matmul(c01[0], t);
     // c1.mean(0, keepdim=True)[:, :3]
     Tensor tail = slice(slice(mean(c01[1], {0}, true), 0, 0, kSliceEnd), 1, 0, 3);
-    Tensor out2 = matmul(c01[0], t) + tail;
+    out2 = out2 + tail;
     TensorList k = chunk(view(a, {2, 12}), 3, 1);
     Tensor out3 = cat({k[0] * k[2] + v, k[1]}, 1);
     Tensor nw = narrow(a, 2, 1, 2);
     // a[:, ::2, 1::2]
     Tensor sl = slice(slice(slice(a, 0, 0, kSliceEnd), 1, 0, kSliceEnd, 2), 2, 1, kSliceEnd, 2);
-    Tensor out4 = sum(slice(slice(nw, 0, 0, kSliceEnd), 1, 0, 2) * sl, {1, 2}) + mean(mx, {1});
+    Tensor nw2 = slice(slice(nw, 0, 0, kSliceEnd), 1, 0, 2);
+    Tensor out4 = sum(nw2 * sl, {1, 2});
+    out4 = out4 + mean(mx, {1});
     return tuple_of({out1, out2, out3, out4});
   }
 };

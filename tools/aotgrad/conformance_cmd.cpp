@@ -14,15 +14,18 @@ void add_conformance_command(CLI::App& app) {
   cmd->callback([paths] {
     int passed = 0, failed = 0;
     for (const std::string& file : conformance::golden_files(*paths)) {
-      conformance::CaseResult r;
+      conformance::CaseResult eager, joint;
       try {
-        r = conformance::check_eager(conformance::load_golden(file));
+        conformance::GoldenCase c = conformance::load_golden(file);
+        eager = conformance::check_eager(c);
+        joint = conformance::check_joint(c);
       } catch (const Error& e) {
-        r = {file, false, e.what()};
+        eager = joint = {file, false, e.what()};
       }
-      std::printf("%s %-22s eager: %s\n", r.passed ? "PASS" : "FAIL", r.name.c_str(),
-                  r.detail.c_str());
-      (r.passed ? passed : failed)++;
+      const bool ok = eager.passed && joint.passed;
+      std::printf("%s %-22s eager: %s; joint graph: %s\n", ok ? "PASS" : "FAIL", eager.name.c_str(),
+                  eager.detail.c_str(), joint.detail.c_str());
+      (ok ? passed : failed)++;
     }
     std::printf("%d passed, %d failed\n", passed, failed);
     std::fflush(stdout);

@@ -6,6 +6,11 @@
 // (alphabetical by argument name: "other" before "self", "mat1" before "self"),
 // so traced backward graphs list their nodes in PyTorch's order. Broadcast
 // inputs are reduced by the engine (sum_to), not here.
+//
+// Note [Evaluation order]: C++ leaves the order in which a call's arguments are
+// evaluated unspecified (g++ goes right to left), while Python goes left to right.
+// A formula like logical_and(ge(x, a), le(x, b)) would record le before ge. Where
+// two arguments both dispatch ops, they get their own statements, in Python's order.
 #include <cmath>
 
 #include "aotgrad/ops.h"
@@ -128,8 +133,12 @@ void register_pointwise_derivatives(Registry& r) {
     const Tensor& x = c.in(0);
     Tensor zero = scalar_tensor(Scalar(0.0), c.grad().dtype());
     Tensor keep;
-    if (!c.args[1].is_none() && !c.args[2].is_none())
-      keep = logical_and(ge(x, c.args[1].to_scalar()), le(x, c.args[2].to_scalar()));
+    if (!c.args[1].is_none() && !c.args[2].is_none()) {
+      // Separate statements: the graph must list ge before le (Note [Evaluation order]).
+      Tensor above_min = ge(x, c.args[1].to_scalar());
+      Tensor below_max = le(x, c.args[2].to_scalar());
+      keep = logical_and(above_min, below_max);
+    }
     else if (!c.args[1].is_none())
       keep = ge(x, c.args[1].to_scalar());
     else
