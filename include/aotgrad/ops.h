@@ -120,6 +120,10 @@ Tensor slice(const Tensor& x, int64_t dim = 0, std::optional<int64_t> start = st
 Tensor select(const Tensor& x, int64_t dim, int64_t index);
 Tensor as_strided(const Tensor& x, const IntList& sizes, const IntList& strides,
                   std::optional<int64_t> storage_offset = std::nullopt);
+/// x with the window as_strided(x, sizes, strides, offset) replaced by src; the offset
+/// counts from x's first element, x taken as contiguous.
+Tensor as_strided_scatter(const Tensor& x, const Tensor& src, const IntList& sizes,
+                          const IntList& strides, std::optional<int64_t> storage_offset = std::nullopt);
 Tensor alias(const Tensor& x);
 TensorList split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 TensorList split_with_sizes(const Tensor& x, const IntList& sizes, int64_t dim = 0);

@@ -91,7 +91,9 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
     edge_metas.push_back(meta_of(t));
   }
   Args saved = args;
-  if (inplace) saved[0] = clone(args[0].to_tensor()).detach();  // self as it was before the write
+  // Of the in-place derivatives only mul_'s reads self as it was before the write;
+  // the others would save (and a traced graph would show) a dead clone.
+  if (op.id == ops::OpId::mul__Tensor) saved[0] = clone(args[0].to_tensor()).detach();
   Outputs outs;
   {
     NoGradGuard no_grad;

@@ -145,6 +145,10 @@ Tensor slice(const Tensor& x, int64_t dim, std::optional<int64_t> start, std::op
   return c1(OpId::slice_Tensor, {x, dim, opt(start), opt(end), step});
 }
 Tensor select(const Tensor& x, int64_t dim, int64_t i) { return c1(OpId::select_int, {x, dim, i}); }
+Tensor as_strided_scatter(const Tensor& x, const Tensor& src, const IntList& s, const IntList& st,
+                          std::optional<int64_t> off) {
+  return c1(OpId::as_strided_scatter, {x, src, s, st, opt(off)});
+}
 Tensor as_strided(const Tensor& x, const IntList& s, const IntList& st, std::optional<int64_t> off) {
   return c1(OpId::as_strided, {x, s, st, opt(off)});
 }

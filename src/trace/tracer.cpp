@@ -25,6 +25,12 @@ std::optional<OpId> functional_form(OpId id) {
   }
 }
 
+Arg::List IntList2Arg(const Shape& s) {
+  Arg::List l;
+  for (int64_t v : s) l.emplace_back(v);
+  return l;
+}
+
 class GradModeGuard {
  public:
   explicit GradModeGuard(bool enabled) : prev_(ops::grad_mode_enabled()) { ops::set_grad_mode(enabled); }
@@ -48,6 +54,7 @@ Tensor Tracer::attach(const Tensor& meta, Node* node) {
   auto state = std::make_shared<ProxyState>();
   state->tracer = this;
   state->node = node;
+  if (ProxyState* base = base_state(meta)) state->version = base->version;
   meta.impl()->extension = std::move(state);
   return meta;
 }
@@ -72,9 +79,31 @@ bool Tracer::was_mutated(const Tensor& p) const {
   return it != placeholder_of_.end() && proxy_state(p)->node != it->second;
 }
 
+ProxyState* Tracer::base_state(const Tensor& t) {
+  const auto& base = t.impl()->view_base;
+  if (!base) return nullptr;
+  auto* s = dynamic_cast<ProxyState*>(base->extension.get());
+  AG_CHECK(s != nullptr && s->tracer == this, "trace: {} is a view of a tensor this trace does not know",
+           t.describe());
+  return s;
+}
+
 Node* Tracer::node_of(const Tensor& t) {
   if (ProxyState* s = proxy_state(t)) {
     AG_CHECK(s->tracer == this, "trace: a proxy tensor {} from another trace was used", t.describe());
+    ProxyState* base = t.is_meta() ? base_state(t) : nullptr;
+    if (base != nullptr && base->version != s->version) {
+      // The base was written after this view was made: regenerate the view from it.
+      Tensor b(t.impl()->view_base);
+      AG_CHECK(b.is_contiguous(), "trace: cannot regenerate a view of the non-contiguous base {}", b.describe());
+      Node* n = gm_.graph->call_function(
+          ops::op_info(OpId::as_strided),
+          {Arg(base->node), Arg(IntList2Arg(t.sizes())), Arg(IntList2Arg(t.strides())),
+           Arg(t.storage_offset() - b.storage_offset())});
+      n->meta.val = FakeVal::tensor(TensorVal::of(t));
+      s->node = n;
+      s->version = base->version;
+    }
     return s->node;
   }
   AG_CHECK(!t.is_meta(), "trace: a meta tensor {} that is not a proxy of this trace was used",
@@ -124,16 +153,39 @@ Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
                       op.qualified_name());
     AG_CHECK(is_proxy(self), "trace: {} writes into {}, which is not a traced value (a constant "
              "captured by the traced code cannot be mutated)", op.qualified_name(), self.describe());
-    AG_CHECK(self.impl()->view_base == nullptr,
-             "trace: {} writes into a view ({}); in-place writes through views are not supported "
-             "by the tracer yet",
-             op.qualified_name(), self.describe());
+    if (self.impl()->view_base) return write_through_view(ops::op_info(*functional), args);
     Outputs outs = record(ops::op_info(*functional), args);
     // The written tensor now holds the new value (Note [Functional tracing]).
-    proxy_state(self)->node = node_of(outs[0].to_tensor());
+    ProxyState* s = proxy_state(self);
+    s->node = node_of(outs[0].to_tensor());
+    ++s->version;  // its views are now stale
     return {args[0]};
   }
   return record(op, args);
+}
+
+Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& args) {
+  const Tensor& view = args[0].to_tensor();
+  Tensor base(view.impl()->view_base);
+  AG_CHECK(base.is_contiguous(),
+           "trace: {} writes into a view of the non-contiguous tensor {} (strides {}); only views of "
+           "contiguous tensors can be written through",
+           functional.qualified_name(), base.describe(), shape_str(base.strides()));
+  // The view's new value, then the base with the view's window replaced by it.
+  Outputs outs = record(functional, args);
+  Node* value = node_of(outs[0].to_tensor());
+  ProxyState* bs = proxy_state(base);
+  Node* scatter = gm_.graph->call_function(
+      ops::op_info(OpId::as_strided_scatter),
+      {Arg(node_of(base)), Arg(value), Arg(IntList2Arg(view.sizes())), Arg(IntList2Arg(view.strides())),
+       Arg(view.storage_offset() - base.storage_offset())});
+  scatter->meta.val = FakeVal::tensor(TensorVal::of(base));
+  bs->node = scatter;
+  ++bs->version;
+  ProxyState* vs = proxy_state(view);
+  vs->node = value;  // the view holds exactly the written value
+  vs->version = bs->version;
+  return {args[0]};
 }
 
 Outputs Tracer::record(const ops::OpInfo& op, const Args& args) {

@@ -6,8 +6,13 @@
 // form (add_ as add, copy_ as copy, index_put_ as index_put) and the written tensor's
 // proxy is re-pointed at the new node, so later reads see the new value. The
 // tracer remembers which placeholders were written to; the export turns their
-// final values into InputMutationAOTOutputs. Writes through views are not
-// supported yet and fail with a clear error.
+// final values into InputMutationAOTOutputs.
+//
+// A write through a view records the functional op on the view's value, then
+// as_strided_scatter of that result into the base's value, which becomes the
+// base's new node. Every write bumps the base's version; a view whose recorded
+// version is behind is regenerated from the base (as_strided of its current value)
+// the next time it is read, so views made before a write see it.
 #pragma once
 
 #include <unordered_map>
@@ -23,6 +28,9 @@ class Tracer;
 struct ProxyState : TensorExtension {
   Tracer* tracer = nullptr;
   graph::Node* node = nullptr;
+  /// On a base: bumped by every write into it or into a view of it. On a view: the
+  /// base's version its node reflects.
+  int64_t version = 0;
 };
 
 class Tracer : public ops::DispatchMode {
@@ -46,6 +54,9 @@ class Tracer : public ops::DispatchMode {
   graph::Arg to_arg(const IValue& v);
   Outputs record(const ops::OpInfo& op, const Args& args);
   Tensor attach(const Tensor& meta, graph::Node* node);
+  Outputs write_through_view(const ops::OpInfo& functional, const Args& args);
+  /// The base a view's storage belongs to (null for a non-view), checked to be ours.
+  ProxyState* base_state(const Tensor& t);
 
   graph::GraphModule& gm_;
   TraceOptions options_;

@@ -318,6 +318,10 @@ std::vector<OpEntry> build() {
   add_entry(OpId::triu, [] { return std::vector<Sample>{{"diag 1", {R({2, 4, 4}), IValue(int64_t{1})}}}; });
   add_entry(OpId::copy, [] { return std::vector<Sample>{{"non-contiguous src", {R({3, 4}), NC({3, 4})}}, {"broadcast", {R({3, 4}), R({4})}}}; });
   add_entry(OpId::fill_Scalar, [] { return std::vector<Sample>{{"2d", {R({3, 4}), IValue(2.0)}}}; });
+  add_entry(OpId::as_strided_scatter, [] {
+    return std::vector<Sample>{{"window", {R({4, 3}), R({2, 2}), IntList{2, 2}, IntList{3, 1}, IValue(int64_t{4})}},
+                               {"strided rows", {R({5, 3}), R({2, 3}), IntList{2, 3}, IntList{6, 1}, None{}}}};
+  });
   add_entry(OpId::zero, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
   add_entry(OpId::copy_, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
   add_entry(OpId::add__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
 #include "commands.h"
@@ -54,6 +55,19 @@ double eager_step_ms(const models::ModelInfo& info, int steps) {
   for (int i = 0; i < steps; ++i) {
     auto start = std::chrono::steady_clock::now();
     t.step();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  return median(ms);
+}
+
+/// Median time to export the joint graph (no decompositions) from a built module.
+double export_ms(const models::ModelInfo& info, int repeats) {
+  models::Instance inst = models::instantiate(info);
+  std::vector<double> ms;
+  for (int i = 0; i < repeats; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    exporting::JointWithDescriptors joint =
+        exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   return median(ms);
@@ -125,13 +139,15 @@ void add_bench_command(CLI::App& app) {
         AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
         set_num_threads(t);
         double step = eager_step_ms(*m, *steps);
+        double export_time = export_ms(*m, 20);
         std::optional<double> rss = peak_rss_of_child(m->name, t, *steps);
         if (*json) {
-          std::printf("{\"model\": \"%s\", \"threads\": %d, \"export_ms\": null, \"compile_ms\": null, "
+          std::printf("{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": null, "
                       "\"eager_step_ms\": %s, \"compiled_step_ms\": null, \"peak_rss_mb\": %s}\n",
-                      m->name.c_str(), t, json_number(step).c_str(), json_number(rss).c_str());
+                      m->name.c_str(), t, json_number(export_time).c_str(), json_number(step).c_str(),
+                      json_number(rss).c_str());
         } else {
-          std::printf("%-18s %7d %12s %12s %14.3f %12s\n", m->name.c_str(), t, "-", "-", step,
+          std::printf("%-18s %7d %12.3f %12s %14.3f %12s\n", m->name.c_str(), t, export_time, "-", step,
                       rss ? fmt::format("{:.1f}", *rss).c_str() : "-");
         }
         std::fflush(stdout);

@@ -117,6 +117,13 @@ void register_factory_kernels(Registry& r) {
     cpu::fill(out0(o), a[1].to_scalar().to_double());
   });
   r.kernel(OpId::zero, [](const Args&, Outputs& o) { cpu::fill(out0(o), 0); });
+  r.kernel(OpId::as_strided_scatter, [](const Args& a, Outputs& o) {
+    Tensor& out = out0(o);  // contiguous, like self
+    cpu::copy_into(out, a[0].to_tensor());
+    const int64_t off = a[4].is_none() ? 0 : a[4].to_int();
+    Tensor window = Tensor::alias(out, a[2].to_int_list(), a[3].to_int_list(), out.storage_offset() + off);
+    cpu::copy_into(window, a[1].to_tensor());
+  });
   r.kernel(OpId::copy_, [](const Args& a, Outputs&) {
     const Tensor &self = a[0].to_tensor(), &src = a[1].to_tensor();
     if (self.impl()->storage == src.impl()->storage) {

@@ -73,6 +73,15 @@ void register_factory_derivatives(Registry& r) {
     return G{c.need(0) ? zeros_like(c.grad()) : Tensor(), gs};
   });
   r.derivative(OpId::fill_Scalar, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
+  r.derivative(OpId::as_strided_scatter, [](const BackwardContext& c) {
+    // self: the gradient outside the window; src: the gradient inside it.
+    const IntList &size = c.args[2].to_int_list(), &stride = c.args[3].to_int_list();
+    const int64_t off = c.args[4].is_none() ? 0 : c.args[4].to_int();
+    Tensor g = contiguous(c.grad());
+    Tensor gself = c.need(0) ? as_strided_scatter(g, zeros(size, g.dtype()), size, stride, off) : Tensor();
+    Tensor gsrc = c.need(1) ? as_strided(g, size, stride, g.storage_offset() + off) : Tensor();
+    return G{gself, gsrc};
+  });
   r.derivative(OpId::zero, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
   r.derivative(OpId::fill__Scalar, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
   r.derivative(OpId::zero_, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });

@@ -108,6 +108,27 @@ void register_factory_shapes(Registry& r) {
   r.shape(OpId::copy, [](const Args& a) { return write_into_self(a, "copy"); });
   r.shape(OpId::fill_Scalar, [](const Args& a) { return like(a[0].to_tensor(), None{}); });
   r.shape(OpId::zero, [](const Args& a) { return like(a[0].to_tensor(), None{}); });
+  r.shape(OpId::as_strided_scatter, [](const Args& a) {
+    const Tensor &self = a[0].to_tensor(), &src = a[1].to_tensor();
+    const IntList &size = a[2].to_int_list(), &stride = a[3].to_int_list();
+    const int64_t off = a[4].is_none() ? 0 : a[4].to_int();
+    AG_CHECK(size.size() == stride.size(),
+             "as_strided_scatter: expected size and stride of the same length, but got {} and {}",
+             shape_str(size), shape_str(stride));
+    AG_CHECK(src.sizes() == size, "as_strided_scatter: expected src of size {}, but got {}", shape_str(size),
+             src.describe());
+    AG_CHECK(src.dtype() == self.dtype(), "as_strided_scatter: expected src of dtype {} like self, but got {}",
+             dtype_name(self.dtype()), src.describe());
+    int64_t last = off;
+    for (size_t d = 0; d < size.size(); ++d) {
+      AG_CHECK(stride[d] >= 0, "as_strided_scatter: negative stride in {}", shape_str(stride));
+      if (size[d] > 0) last += (size[d] - 1) * stride[d];
+    }
+    AG_CHECK(off >= 0 && (shape_numel(size) == 0 || last < self.numel()),
+             "as_strided_scatter: the window (size {}, stride {}, offset {}) does not fit in self {}",
+             shape_str(size), shape_str(stride), off, self.describe());
+    return like(self, None{});
+  });
   r.shape(OpId::add__Tensor, [](const Args& a) { return write_into_self(a, "add_"); });
   r.shape(OpId::mul__Tensor, [](const Args& a) { return write_into_self(a, "mul_"); });
   r.shape(OpId::fill__Scalar, [](const Args& a) { return like(a[0].to_tensor(), None{}); });
