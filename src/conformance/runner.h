@@ -32,7 +32,7 @@ CaseResult check_eager(const GoldenCase& c);
 /// outputs (buffer updates, forward outputs, gradients) with the case. For the cases
 /// whose golden graph comes from the same op set (`joint_graph_matches_golden`), the
 /// graph's call_function nodes must also equal the golden `joint_aten` list.
-CaseResult check_joint(const GoldenCase& c);
+CaseResult check_joint(const GoldenCase& c, bool decompose = false);
 
 /// The cases whose `joint_aten` node list is a target rather than a hint (see the
 /// golden README, "Graph records").

@@ -14,6 +14,12 @@ void verify_descriptors(const Graph& g, const Node& out) {
   size_t with_desc = 0;
   for (Node* p : ph) with_desc += p->meta.desc.has_value();
   if (with_desc == 0 && out.meta.out_descs.empty()) return;  // a graph without descriptors
+  // A joint graph is functional: every mutation was turned into an output.
+  for (const auto& n : g.nodes())
+    if (n->op() == NodeOp::CallFunction && n->target().kind == Target::Kind::Op)
+      AG_CHECK(n->target().op->kind != ops::OpKind::InPlace,
+               "verify: node '{}' calls the in-place op {} in a functional (joint) graph", n->name(),
+               n->target().op->qualified_name());
   AG_CHECK(with_desc == ph.size(), "verify: {} of {} placeholders have descriptors; all or none must",
            with_desc, ph.size());
   std::unordered_set<Descriptor> inputs;

@@ -21,7 +21,15 @@ AG_FAMILY(norm)
 AG_FAMILY(pool)
 AG_FAMILY(loss)
 AG_FAMILY(index)
+AG_FAMILY(prims)
 #undef AG_FAMILY
+
+// Lowerings of ATen ops to prims (src/ops/decomp/): used when a trace asks for them.
+void register_pointwise_lowerings(Registry& r);
+void register_reduction_lowerings(Registry& r);
+void register_view_lowerings(Registry& r);
+void register_factory_lowerings(Registry& r);
+void register_norm_lowerings(Registry& r);
 
 /// at::sum_to: sums the broadcast dims of g away to reach `shape` (grad/view.cpp).
 Tensor sum_to(const Tensor& g, const Shape& shape);

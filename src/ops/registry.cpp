@@ -45,7 +45,13 @@ std::vector<OpInfo> build_table() {
   AG_FAMILY(pool)
   AG_FAMILY(loss)
   AG_FAMILY(index)
+  AG_FAMILY(prims)
 #undef AG_FAMILY
+  register_pointwise_lowerings(r);
+  register_reduction_lowerings(r);
+  register_view_lowerings(r);
+  register_factory_lowerings(r);
+  register_norm_lowerings(r);
   return table;
 }
 }  // namespace

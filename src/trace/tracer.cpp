@@ -139,13 +139,24 @@ Arg Tracer::to_arg(const IValue& v) {
   return Arg(std::move(items));
 }
 
-Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
-  if (op.decomposition != nullptr && options_.decompositions.contains(op.id)) {
-    // Below autograd already: the decomposition's ops are recorded, not differentiated.
+Outputs Tracer::decompose_or_record(const ops::OpInfo& op, const Args& args) {
+  if (op.decomposition == nullptr || !options_.decompositions.contains(op.id)) return record(op, args);
+  // Below autograd already: the decomposition's ops are recorded, not differentiated.
+  Outputs outs;
+  {
     ops::ModeGuard resume(this);
     GradModeGuard no_grad(false);
-    return op.decomposition(args);
+    outs = op.decomposition(args);
   }
+  // Autograd, above us, attaches history to what is returned: it must be new.
+  for (const Tensor& out : ops::flatten_outputs(outs))
+    for (const Tensor& in : ops::tensor_slots(op, args))
+      AG_INTERNAL_CHECK(!out.defined() || !out.is_same(in), "the decomposition of {} returned its input",
+                        op.qualified_name());
+  return outs;
+}
+
+Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
   if (op.kind == ops::OpKind::InPlace) {
     const Tensor& self = args[0].to_tensor();
     std::optional<OpId> functional = functional_form(op.id);
@@ -154,14 +165,14 @@ Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
     AG_CHECK(is_proxy(self), "trace: {} writes into {}, which is not a traced value (a constant "
              "captured by the traced code cannot be mutated)", op.qualified_name(), self.describe());
     if (self.impl()->view_base) return write_through_view(ops::op_info(*functional), args);
-    Outputs outs = record(ops::op_info(*functional), args);
+    Outputs outs = decompose_or_record(ops::op_info(*functional), args);
     // The written tensor now holds the new value (Note [Functional tracing]).
     ProxyState* s = proxy_state(self);
     s->node = node_of(outs[0].to_tensor());
     ++s->version;  // its views are now stale
     return {args[0]};
   }
-  return record(op, args);
+  return decompose_or_record(op, args);
 }
 
 Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& args) {
@@ -172,7 +183,7 @@ Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& ar
            "contiguous tensors can be written through",
            functional.qualified_name(), base.describe(), shape_str(base.strides()));
   // The view's new value, then the base with the view's window replaced by it.
-  Outputs outs = record(functional, args);
+  Outputs outs = decompose_or_record(functional, args);
   Node* value = node_of(outs[0].to_tensor());
   ProxyState* bs = proxy_state(base);
   Node* scatter = gm_.graph->call_function(

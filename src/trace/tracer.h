@@ -55,6 +55,8 @@ class Tracer : public ops::DispatchMode {
   Outputs record(const ops::OpInfo& op, const Args& args);
   Tensor attach(const Tensor& meta, graph::Node* node);
   Outputs write_through_view(const ops::OpInfo& functional, const Args& args);
+  /// The op's decomposition if the table asks for it, else one recorded node.
+  Outputs decompose_or_record(const ops::OpInfo& op, const Args& args);
   /// The base a view's storage belongs to (null for a non-view), checked to be ours.
   ProxyState* base_state(const Tensor& t);
 

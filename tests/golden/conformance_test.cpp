@@ -41,6 +41,26 @@ INSTANTIATE_TEST_SUITE_P(Cases, GoldenEager, ::testing::ValuesIn(case_files()),
                            return std::filesystem::path(info.param).stem().string();
                          });
 
+class GoldenJoint : public ::testing::TestWithParam<std::string> {};
+
+// The exported joint graph, run by the interpreter, reproduces PyTorch's outputs,
+// gradients and buffer updates (and for the target cases, joint_aten's node list).
+TEST_P(GoldenJoint, ExportedGraphMatchesPyTorch) {
+  conformance::CaseResult r = conformance::check_joint(conformance::load_golden(GetParam()));
+  EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+}
+
+// The same with the default decomposition table: the prims lowerings are exact too.
+TEST_P(GoldenJoint, DecomposedGraphMatchesPyTorch) {
+  conformance::CaseResult r = conformance::check_joint(conformance::load_golden(GetParam()), true);
+  EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GoldenJoint, ::testing::ValuesIn(case_files()),
+                         [](const auto& info) {
+                           return std::filesystem::path(info.param).stem().string();
+                         });
+
 TEST(GoldenFiles, AllFifteenVisibleCasesAreHere) { EXPECT_EQ(case_files().size(), 15u); }
 
 TEST(GoldenFiles, TruncatedFileIsAOneLineError) {

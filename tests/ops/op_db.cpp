@@ -1,4 +1,5 @@
 #include "op_db.h"
+#include "op_db_helpers.h"
 
 #include <cmath>
 
@@ -11,54 +12,6 @@ using ops::OpId;
 
 namespace {
 
-Generator& gen() {
-  static Generator g(1234);
-  return g;
-}
-const DType F = DType::Float64;
-Tensor R(const Shape& s) { return randn(s, F, &gen()); }
-// Positive values away from 0 (log, sqrt, division).
-Tensor P(const Shape& s) { return add(abs(R(s)), Scalar(0.5)); }
-Tensor I(const Shape& s, int64_t lo, int64_t hi) { return randint(lo, hi, s, DType::Int64, &gen()); }
-Tensor B(const Shape& s) { return gt(R(s), Scalar(0.0)); }
-// A non-contiguous 2-d tensor of shape s (a transposed view).
-Tensor NC(const Shape& s) { return t(R({s[1], s[0]})); }
-Tensor ints(std::vector<int64_t> v) {
-  const auto n = static_cast<int64_t>(v.size());
-  return Tensor::from_vector<int64_t>(v, {n});
-}
-
-// Elementwise references computed in double from the flattened values.
-Tensor map_ref(const Tensor& x, const std::function<double(double)>& f) {
-  std::vector<double> v = x.to_vector<double>();
-  for (double& e : v) e = f(e);
-  return Tensor::from_vector<double>(v, x.sizes());
-}
-Tensor map2_ref(const IValue& a, const IValue& b, const std::function<double(double, double)>& f) {
-  Tensor x = a.is_tensor() ? a.to_tensor() : scalar_tensor(a.to_scalar(), F);
-  Tensor y = b.is_tensor() ? b.to_tensor() : scalar_tensor(b.to_scalar(), F);
-  Shape s = x.sizes().size() >= y.sizes().size() ? x.sizes() : y.sizes();
-  // Broadcast by expanding both (views), then read them out.
-  Shape out(std::max(x.dim(), y.dim()));
-  for (size_t i = 0; i < out.size(); ++i) {
-    int64_t dx = i + x.dim() >= out.size() ? x.sizes()[i + x.dim() - out.size()] : 1;
-    int64_t dy = i + y.dim() >= out.size() ? y.sizes()[i + y.dim() - out.size()] : 1;
-    out[i] = std::max(dx, dy);
-  }
-  std::vector<double> vx = expand(x, out).to_vector<double>(), vy = expand(y, out).to_vector<double>();
-  for (size_t i = 0; i < vx.size(); ++i) vx[i] = f(vx[i], vy[i]);
-  return Tensor::from_vector<double>(vx, out);
-}
-std::function<Tensor(const Args&)> unary_ref(double (*f)(double)) {
-  return [f](const Args& a) { return map_ref(a[0].to_tensor(), f); };
-}
-
-std::vector<Sample> unary_samples() {
-  return {{"2d", {R({3, 4})}}, {"0-d", {R({})}}, {"non-contiguous", {NC({3, 4})}}, {"empty", {R({0, 3})}}};
-}
-std::vector<Sample> positive_samples() {
-  return {{"2d", {P({3, 4})}}, {"0-d", {P({})}}, {"non-contiguous", {t(P({4, 3}))}}};
-}
 std::vector<Sample> binary_samples() {
   return {{"same shape", {R({3, 4}), R({3, 4})}},
           {"broadcast", {R({3, 1}), R({4})}},
@@ -113,15 +66,10 @@ Tensor conv_ref(const Args& a) {
 
 std::vector<OpEntry> build() {
   std::vector<OpEntry> db;
-  db.reserve(256);  // entries are adjusted through pointers after they are added
+  db.reserve(512);  // entries are adjusted through pointers after they are added
   auto add_entry = [&](OpId op, std::function<std::vector<Sample>()> s,
                        std::function<Tensor(const Args&)> ref = nullptr) {
-    OpEntry e;
-    e.op = op;
-    e.samples = std::move(s);
-    e.reference = std::move(ref);
-    db.push_back(std::move(e));
-    return &db.back();
+    return testing::add_entry(db, op, std::move(s), std::move(ref));
   };
   // ---- pointwise unary ----
   add_entry(OpId::neg, unary_samples, unary_ref([](double x) { return -x; }));
@@ -442,6 +390,7 @@ std::vector<OpEntry> build() {
   add_entry(OpId::embedding_dense_backward, [] {
     return std::vector<Sample>{{"pad 0", {R({2, 4, 3}), I({2, 4}, 0, 6), IValue(int64_t{6}), IValue(int64_t{0}), false}}};
   });
+  add_prim_entries(db);
   return db;
 }
 

@@ -38,6 +38,8 @@ struct OpEntry {
 };
 
 const std::vector<OpEntry>& op_database();
+/// The prims' entries (op_db_prims.cpp).
+void add_prim_entries(std::vector<OpEntry>& db);
 const OpEntry* find_entry(ops::OpId op);
 
 }  // namespace aotgrad::testing

@@ -1,6 +1,6 @@
 // The generic op suites, driven by the op database (op_db.cpp): completeness,
-// shape rule vs kernel, kernel vs naive reference, float64 finite-difference
-// gradient checks, and error inputs.
+// shape rule vs kernel, kernel vs naive reference, decomposition vs kernel, float64
+// finite-difference gradient checks, and error inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -112,6 +112,37 @@ TEST(OpSuites, KernelMatchesReference) {
     }
   }
   EXPECT_GT(checked, 50);
+}
+
+// A lowering (an ATen op written with prims) computes what the op's kernel does.
+TEST(OpSuites, DecompositionMatchesKernel) {
+  int checked = 0;
+  for (const OpEntry& e : op_database()) {
+    const OpInfo& op = ops::op_info(e.op);
+    if (op.kind == OpKind::Composite || op.decomposition == nullptr) continue;
+    for (const Sample& s : e.samples()) {
+      SCOPED_TRACE(op_label(op) + " / " + s.label);
+      Args args = fresh(s.args);
+      ops::normalize_args(op, args);
+      TensorList want = ops::flatten_outputs(ops::run_kernel(op, args));
+      TensorList got;
+      try {
+        got = ops::flatten_outputs(op.decomposition(args));
+      } catch (const Error& err) {
+        FAIL() << op_label(op) << " / " << s.label << ": " << err.what();
+      }
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t k = 0; k < want.size(); ++k) {
+        if (!want[k].defined() || want[k].numel() == 0) continue;
+        ASSERT_TRUE(got[k].defined()) << "output " << k;
+        ASSERT_EQ(got[k].sizes(), want[k].sizes()) << "output " << k;
+        ASSERT_EQ(got[k].dtype(), want[k].dtype()) << "output " << k;
+        expect_close(got[k], want[k], 1e-9, 1e-9, "output " + std::to_string(k));
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 80);
 }
 
 // sum_k <out_k, gout_k> over the differentiable outputs, in double.

@@ -14,17 +14,18 @@ void add_conformance_command(CLI::App& app) {
   cmd->callback([paths] {
     int passed = 0, failed = 0;
     for (const std::string& file : conformance::golden_files(*paths)) {
-      conformance::CaseResult eager, joint;
+      conformance::CaseResult eager, joint, prims;
       try {
         conformance::GoldenCase c = conformance::load_golden(file);
         eager = conformance::check_eager(c);
         joint = conformance::check_joint(c);
+        prims = conformance::check_joint(c, /*decompose=*/true);
       } catch (const Error& e) {
-        eager = joint = {file, false, e.what()};
+        eager = joint = prims = {file, false, e.what()};
       }
-      const bool ok = eager.passed && joint.passed;
-      std::printf("%s %-22s eager: %s; joint graph: %s\n", ok ? "PASS" : "FAIL", eager.name.c_str(),
-                  eager.detail.c_str(), joint.detail.c_str());
+      const bool ok = eager.passed && joint.passed && prims.passed;
+      std::printf("%s %-22s eager: %s; joint graph: %s; decomposed: %s\n", ok ? "PASS" : "FAIL",
+                  eager.name.c_str(), eager.detail.c_str(), joint.detail.c_str(), prims.detail.c_str());
       (ok ? passed : failed)++;
     }
     std::printf("%d passed, %d failed\n", passed, failed);
