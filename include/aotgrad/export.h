@@ -24,6 +24,9 @@ struct ExportOptions {
   /// Ops to decompose while tracing; empty keeps ATen ops as they are.
   trace::DecompositionTable decompositions;
   bool record_stack_traces = true;
+  /// For inference graphs (nothing requires grad): write mutated inputs back with
+  /// copy_ nodes at the end of the graph instead of returning their new values.
+  bool keep_input_mutations = false;
 };
 
 /// What the forward does, beyond its graph.

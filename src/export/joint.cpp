@@ -8,6 +8,7 @@
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
 #include "ops/dispatch.h"
+#include "ops/registry.h"
 #include "support/error.h"
 #include "trace/tracer.h"
 
@@ -48,12 +49,14 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
     // Primals: parameters, buffers, then the flattened (args, kwargs).
     std::vector<Tensor> primals;
     std::vector<Descriptor> primal_descs;
+    std::vector<const Storage*> primal_storage;  // to find inputs that alias each other
     SwappedTensors swapped;
     auto add_primal = [&](const Tensor& like, bool requires_grad, Descriptor desc) {
       Tensor p = tracer.placeholder(primal_name(primals.size()), like, requires_grad);
       gm->graph->placeholders().back()->meta.desc = desc;
       primals.push_back(p);
       primal_descs.push_back(std::move(desc));
+      primal_storage.push_back(like.is_meta() ? nullptr : like.impl()->storage.get());
       return p;
     };
     for (auto& [name, slot] : module.parameter_slots()) {
@@ -104,9 +107,24 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
     std::vector<Descriptor> fw_descs;
     ForwardMetadata& meta = joint.metadata;
     for (size_t i = 0; i < primals.size(); ++i) {
+      if (!tracer.was_mutated(primals[i]) || primal_storage[i] == nullptr) continue;
+      // A write into an input that shares storage with another input would silently
+      // miss the other one in a functional graph.
+      for (size_t j = 0; j < primals.size(); ++j)
+        AG_CHECK(j == i || primal_storage[j] != primal_storage[i],
+                 "export: {} is written in place, but it shares storage with {}; a mutation of "
+                 "aliased inputs cannot be made functional (pass a clone of one of them)",
+                 primal_descs[i].str(), primal_descs[j].str());
+    }
+    std::vector<size_t> kept_mutations;  // written back in the graph (keep_input_mutations)
+    for (size_t i = 0; i < primals.size(); ++i) {
       const bool mutated = tracer.was_mutated(primals[i]);
       meta.input_mutated.push_back(mutated);
       if (!mutated) continue;
+      if (options.keep_input_mutations) {
+        kept_mutations.push_back(i);
+        continue;
+      }
       fw_values.push_back(primals[i]);
       fw_descs.push_back(Descriptor::input_mutation(primal_descs[i]));
       ++meta.num_mutated_inputs;
@@ -146,6 +164,16 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
       for (size_t k = 0; k < g.size(); ++k) grads[wrt_index[k]] = g[k];
     }
 
+    if (!kept_mutations.empty()) {
+      AG_CHECK(tangents.empty(), "export: keep_input_mutations is for inference graphs, but {} output(s) "
+               "require grad", tangents.size());
+      graph::Graph& g = *gm->graph;
+      for (size_t i : kept_mutations) {
+        Node* ph = g.placeholders()[i];
+        Node* write = g.call_function(ops::op_info(ops::OpId::copy_), {Arg(ph), Arg(tracer.node_of(primals[i]))});
+        write->meta.val = ph->meta.val;
+      }
+    }
     Arg::List values;
     std::vector<std::optional<Descriptor>> out_descs;
     for (size_t i = 0; i < fw_values.size(); ++i) {

@@ -261,12 +261,22 @@ class IndexPutUnpermute : public TensorModule {
   pytree::Value run(const TensorList& in) override {
     const Tensor& x = in[0];
     Tensor out_unpermuted = new_zeros(x, {5, 3});
-    // out_unpermuted[self.permuted_indices, :] = x
-    index_put_(slice(out_unpermuted, 1, 0, kSliceEnd), {permuted_indices}, x);
+    // out_unpermuted[self.permuted_indices, :] = x  (PyTorch 2 skips the full `:` slice)
+    index_put_(out_unpermuted, {permuted_indices}, x);
     Tensor out = slice(out_unpermuted, 0, 0, -1);
     return cos(out);
   }
   Tensor permuted_indices;
+};
+
+/// Mutates its input in place: the export must return x's new value.
+class InplaceInput : public TensorModule {
+ public:
+  InplaceInput() : TensorModule("InplaceInput", {"x"}) {}
+  pytree::Value run(const TensorList& x) override {
+    add_(x[0], 1);
+    return x[0] * 2;
+  }
 };
 
 Example randn_example(std::vector<Shape> shapes, std::vector<bool> requires_grad = {}) {
@@ -328,6 +338,13 @@ void add_golden_models(std::vector<ModelInfo>& out) {
       make<EmbeddingMeanLinear>(), [] { return tensors_example({randint(0, 20, {2, 5})}); });
   add("index_put_unpermute", "new_zeros, index_put_ with a constant index, slice, cos",
       make<IndexPutUnpermute>(), [] { return randn_example({{4, 3}}, {true}); });
+  out.push_back(out.back());
+  out.back().name = "unpermute";
+  out.back().kind = Kind::Demo;
+  out.back().description = "the index_put_unpermute model: a functionalized write through indexing";
+  add("inplace_input", "x.add_(1) on the user's input, then x * 2: a mutated user input",
+      make<InplaceInput>(), [] { return randn_example({{3, 4}}); });
+  out.back().kind = Kind::Demo;
 }
 
 }  // namespace aotgrad::models

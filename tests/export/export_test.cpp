@@ -174,3 +174,65 @@ TEST(JointExport, BadInputsAreClearErrors) {
   // The module is left as it was: its parameters are real tensors again.
   EXPECT_FALSE(inst.module->named_parameters()[0].second.is_meta());
 }
+
+TEST(Functionalization, MutatedUserInputBecomesAnOutput) {
+  JointWithDescriptors j = export_model("inplace_input");
+  auto d = descs(exporting::output_descriptors(*j.graph_module));
+  EXPECT_EQ(d[0], "InputMutationAOTOutput(mutated_input=PlainAOTInput(idx=0))");
+  EXPECT_EQ(d[1], "PlainAOTOutput(idx=0)");
+  EXPECT_EQ(j.metadata.input_mutated, (std::vector<bool>{true}));
+}
+
+TEST(Functionalization, KeepInputMutationsWritesBackInTheGraph) {
+  exporting::ExportOptions o;
+  o.keep_input_mutations = true;
+  JointWithDescriptors j = export_model("inplace_input", o);
+  auto d = descs(exporting::output_descriptors(*j.graph_module));
+  EXPECT_EQ(d[0], "PlainAOTOutput(idx=0)");
+  const graph::Node* last = j.graph_module->graph->nodes()[j.graph_module->graph->size() - 2].get();
+  EXPECT_EQ(last->target().qualified(), "torch.ops.aten.copy_.default");
+  EXPECT_EQ(last->args()[0].node()->name(), "primals_1");
+  // The interpreter writes the new value into the caller's tensor.
+  Tensor x = ones({3, 4});
+  std::vector<IValue> out = graph::interpret(*j.graph_module, {x});
+  EXPECT_EQ(x.to_vector<float>()[0], 2.0f);
+  EXPECT_EQ(out[0].to_tensor().to_vector<float>()[0], 4.0f);
+}
+
+TEST(Functionalization, WriteThroughIndexingHasOneSliceAndItsBackward) {
+  JointWithDescriptors j = export_model("unpermute");
+  int slices = 0, slice_backwards = 0;
+  for (const auto& n : j.graph_module->graph->nodes()) {
+    if (n->op() != graph::NodeOp::CallFunction || n->target().kind != graph::Target::Kind::Op) continue;
+    slices += n->target().op->schema.name == "slice";
+    slice_backwards += n->target().op->schema.name == "slice_backward";
+  }
+  EXPECT_EQ(slices, 1);
+  EXPECT_EQ(slice_backwards, 1);
+}
+
+TEST(Functionalization, AliasedInputsThatAreWrittenAreRejected) {
+  // Two user inputs viewing one storage, the first written in place.
+  struct WritesFirst : nn::Module {
+    WritesFirst() : Module("WritesFirst") {}
+    pytree::Value forward(const nn::Args& a, const nn::Kwargs&) override {
+      add_(a[0].tensor(), 1);
+      return a[0].tensor() + a[1].tensor();
+    }
+  } m;
+  Tensor base = zeros({2, 3});
+  std::string e = error_of([&] {
+    exporting::aot_export_joint_with_descriptors(m, {select(base, 0, 0), select(base, 0, 1)});
+  });
+  EXPECT_NE(e.find("PlainAOTInput(idx=0) is written in place, but it shares storage with PlainAOTInput(idx=1)"),
+            std::string::npos) << e;
+}
+
+TEST(JointExport, NonTensorOutputIsAnError) {
+  struct ReturnsInt : nn::Module {
+    ReturnsInt() : Module("ReturnsInt") {}
+    pytree::Value forward(const nn::Args&, const nn::Kwargs&) override { return pytree::Value(IValue(int64_t{3})); }
+  } m;
+  std::string e = error_of([&] { exporting::aot_export_joint_with_descriptors(m, {zeros({2})}); });
+  EXPECT_NE(e.find("output 0 of the module is int, but every output leaf must be a tensor"), std::string::npos) << e;
+}
