@@ -4,7 +4,7 @@
 BUILD ?= build
 SAN_BUILD ?= build-asan
 DEPS := cmake ninja-build g++ libopenblas-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
-        libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
+        libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libdw-dev
 
 .PHONY: deps configure build test demo sanitize format clean
 

@@ -78,6 +78,13 @@ std::vector<OutputWithTangent> get_plain_output_and_tangent_nodes(const graph::G
 /// Parameter / buffer placeholders by FQN, in graph order.
 std::vector<std::pair<std::string, graph::Node*>> get_named_param_nodes(const graph::GraphModule& gm);
 std::vector<std::pair<std::string, graph::Node*>> get_named_buffer_nodes(const graph::GraphModule& gm);
+/// One line per annotated node, in graph order: ('call_function', 'addmm', {'pp_stage': 0});
+/// a subgraph's lines follow as one bracketed list on one line.
+std::vector<std::string> get_custom_metadata(const graph::GraphModule& gm);
+/// The call_function node names grouped by seq_nr: groups in ascending seq_nr, names
+/// sorted within a group.
+std::vector<std::vector<std::string>> get_ordered_seq_nr_groups(const graph::GraphModule& gm);
+
 /// The descriptor of each output value (None where a slot is empty).
 const std::vector<std::optional<Descriptor>>& output_descriptors(const graph::GraphModule& gm);
 

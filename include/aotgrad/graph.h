@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "aotgrad/annotate.h"
 #include "aotgrad/descriptors.h"
 #include "aotgrad/ivalue.h"
 #include "aotgrad/pytree.h"
@@ -112,9 +113,8 @@ struct FakeVal {
   bool operator==(const FakeVal&) const = default;
 };
 
-/// An annotation value: meta["custom"] maps strings to these.
-using AnnotationValue = std::variant<int64_t, double, bool, std::string>;
-using Annotations = std::vector<std::pair<std::string, AnnotationValue>>;
+using aotgrad::AnnotationValue;
+using aotgrad::Annotations;
 /// Python's dict repr: {'pp_stage': 0, 'name': 'x'}
 std::string annotations_str(const Annotations& a);
 

@@ -12,6 +12,8 @@
 namespace aotgrad::autograd {
 
 void install_autograd_handler();
+extern thread_local const Node* t_current_backward_node;
+extern thread_local bool t_in_backward;
 
 namespace {
 
@@ -52,7 +54,23 @@ struct Target {
 
 // Runs the graph below `roots`. When `targets` is non-empty, gradients arriving
 // at them are captured (not applied) and only nodes leading to a target run.
+TensorList run_graph(const TensorList& roots, const TensorList& root_grads, const std::vector<Target>& targets);
+
+// Marks the thread as running the backward for the duration of one engine run.
 TensorList run(const TensorList& roots, const TensorList& root_grads, const std::vector<Target>& targets) {
+  const bool outer = t_in_backward;
+  t_in_backward = true;
+  try {
+    TensorList out = run_graph(roots, root_grads, targets);
+    t_in_backward = outer;
+    return out;
+  } catch (...) {
+    t_in_backward = outer;
+    throw;
+  }
+}
+
+TensorList run_graph(const TensorList& roots, const TensorList& root_grads, const std::vector<Target>& targets) {
   AG_CHECK(roots.size() == root_grads.size(), "backward: got {} roots but {} gradients", roots.size(),
            root_grads.size());
   std::vector<Edge> root_edges;
@@ -132,7 +150,16 @@ TensorList run(const TensorList& roots, const TensorList& root_grads, const std:
       for (size_t i = 0; i < grads.size(); ++i)
         if (!grads[i].defined() && i < n->input_metas().size() && n->input_metas()[i].defined)
           grads[i] = zeros_for(n->input_metas()[i]);
-      outs = n->apply(std::move(grads));
+      // Note [Backward inherits the forward's context]: whatever a node's backward
+      // records (a tracer, say) can read the node, its seq_nr and creation context.
+      t_current_backward_node = n;
+      try {
+        outs = n->apply(std::move(grads));
+      } catch (...) {
+        t_current_backward_node = nullptr;
+        throw;
+      }
+      t_current_backward_node = nullptr;
     }
     for (size_t i = 0; i < n->next_edges().size(); ++i) {
       const Edge& e = n->next_edges()[i];

@@ -50,6 +50,7 @@ TensorList apply_function(const std::string& name, const TensorList& inputs,
   }
   if (!any) return outs;
   auto node = std::make_shared<FunctionNode>(next_sequence_nr(), name, ctx, backward);
+  node->creation_context = capture_creation_context();
   for (const Tensor& t : inputs) {
     node->next_edges().push_back(gradient_edge(t));
     node->edge_metas().push_back(meta_of(t));

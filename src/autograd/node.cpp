@@ -1,5 +1,7 @@
 #include "autograd/node.h"
 
+#include <execinfo.h>
+
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
 #include "ops/families.h"
@@ -9,6 +11,31 @@ namespace aotgrad::autograd {
 
 namespace {
 thread_local uint64_t t_sequence_nr = 0;
+thread_local bool t_capture_stacks = false;
+}  // namespace
+
+// Set by the engine (engine.cpp) while it runs a node.
+thread_local const Node* t_current_backward_node = nullptr;
+thread_local bool t_in_backward = false;
+
+void set_capture_stacks(bool on) { t_capture_stacks = on; }
+bool capture_stacks() { return t_capture_stacks; }
+const Node* current_backward_node() { return t_current_backward_node; }
+bool in_backward() { return t_in_backward; }
+
+std::shared_ptr<const CreationContext> capture_creation_context() {
+  const Annotations& custom = current_annotations();
+  const std::string& trace = current_stack_trace_override();
+  if (custom.empty() && trace.empty() && !t_capture_stacks) return nullptr;
+  auto ctx = std::make_shared<CreationContext>();
+  ctx->custom = custom;
+  ctx->stack_trace = trace;
+  if (t_capture_stacks && trace.empty()) {
+    void* frames[64];
+    const int n = backtrace(frames, 64);
+    ctx->frames.assign(frames, frames + n);
+  }
+  return ctx;
 }
 
 uint64_t next_sequence_nr() { return t_sequence_nr++; }

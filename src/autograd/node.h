@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "aotgrad/annotate.h"
 #include "aotgrad/ivalue.h"
 #include "aotgrad/tensor.h"
 #include "ops/dispatch.h"
@@ -17,6 +18,24 @@
 namespace aotgrad::autograd {
 
 class Node;
+
+/// What the forward code had in force when an autograd node was made; its backward
+/// runs with it (Note [Backward inherits the forward's context] in engine.cpp).
+struct CreationContext {
+  Annotations custom;
+  std::vector<void*> frames;  // raw return addresses, when capture is on
+  std::string stack_trace;    // a given trace (replaying a captured graph)
+};
+
+/// Whether nodes made on this thread capture their call stack (the tracer turns it on).
+void set_capture_stacks(bool on);
+bool capture_stacks();
+/// The context to attach to a node made now.
+std::shared_ptr<const CreationContext> capture_creation_context();
+/// The node whose backward is running on this thread (null outside the engine).
+const Node* current_backward_node();
+/// True while the engine runs on this thread.
+bool in_backward();
 
 struct Edge {
   std::shared_ptr<Node> fn;
@@ -52,8 +71,8 @@ class Node : public std::enable_shared_from_this<Node> {
   /// (sum_to) and cast to match.
   std::vector<TensorMeta>& edge_metas() { return edge_metas_; }
 
-  /// Opaque state layers above attach at creation (the tracer's annotations).
-  std::shared_ptr<void> creation_context;
+  /// The forward's annotations and call stack at creation (null when there were none).
+  std::shared_ptr<const CreationContext> creation_context;
 
  private:
   uint64_t seq_nr_;

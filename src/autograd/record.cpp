@@ -42,6 +42,7 @@ void rebase_view_history(const std::shared_ptr<OpNode>& fn, const Tensor& view) 
   const int64_t offset = view.storage_offset() - base.storage_offset();
   auto copy_slices = std::make_shared<CopySlices>(fn, meta_of(base), view.sizes(), view.strides(),
                                                   offset);
+  copy_slices->creation_context = fn->creation_context;
   copy_slices->next_edges() = fn->next_edges();
   TensorImpl* b = base.impl();
   b->requires_grad = true;
@@ -52,6 +53,7 @@ void rebase_view_history(const std::shared_ptr<OpNode>& fn, const Tensor& view) 
   Args view_args{base.detach(), view.sizes(), view.strides(), view.storage_offset()};
   auto regen = std::make_shared<OpNode>(next_sequence_nr(), as_strided_op, std::move(view_args),
                                         TensorList{view.detach()});
+  regen->creation_context = fn->creation_context;
   regen->next_edges().push_back({copy_slices, 0});
   regen->edge_metas().push_back(meta_of(base));
   regen->input_metas().push_back(meta_of(view));
@@ -107,6 +109,7 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
   TensorList saved_outs;
   for (const Tensor& t : flat) saved_outs.push_back(t.defined() ? t.detach() : t);
   auto node = std::make_shared<OpNode>(next_sequence_nr(), op, std::move(saved), std::move(saved_outs));
+  node->creation_context = capture_creation_context();
   node->next_edges() = std::move(edges);
   node->edge_metas() = std::move(edge_metas);
   if (inplace && args[0].to_tensor().impl()->view_base) {

@@ -1,5 +1,7 @@
 // The fx_utils helpers: inputs with their gradients and outputs with their tangents,
 // found through the descriptors alone (so they work on loaded graphs too).
+#include <algorithm>
+#include <map>
 #include <unordered_map>
 
 #include "aotgrad/export.h"
@@ -102,6 +104,32 @@ std::vector<std::pair<std::string, Node*>> get_named_param_nodes(const graph::Gr
 
 std::vector<std::pair<std::string, Node*>> get_named_buffer_nodes(const graph::GraphModule& gm) {
   return named_placeholders(gm, Kind::BufferInput);
+}
+
+std::vector<std::string> get_custom_metadata(const graph::GraphModule& gm) {
+  std::vector<std::string> lines;
+  for (const auto& n : gm.graph->nodes()) {
+    if (n->meta.custom.empty()) continue;
+    lines.push_back(fmt::format("('{}', '{}', {})", graph::node_op_name(n->op()), n->name(),
+                                graph::annotations_str(n->meta.custom)));
+  }
+  for (const auto& [name, sub] : gm.subgraphs) {
+    std::vector<std::string> inner = get_custom_metadata(*sub);
+    if (!inner.empty()) lines.push_back("[" + fmt::format("{}", fmt::join(inner, ", ")) + "]");
+  }
+  return lines;
+}
+
+std::vector<std::vector<std::string>> get_ordered_seq_nr_groups(const graph::GraphModule& gm) {
+  std::map<int64_t, std::vector<std::string>> groups;
+  for (const auto& n : gm.graph->nodes())
+    if (n->op() == graph::NodeOp::CallFunction && n->meta.seq_nr) groups[*n->meta.seq_nr].push_back(n->name());
+  std::vector<std::vector<std::string>> out;
+  for (auto& [seq, names] : groups) {
+    std::sort(names.begin(), names.end());
+    out.push_back(std::move(names));
+  }
+  return out;
 }
 
 const std::vector<std::optional<Descriptor>>& output_descriptors(const graph::GraphModule& gm) {

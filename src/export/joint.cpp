@@ -205,6 +205,7 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
     graph_in.children = {list_of(primals.size()), list_of(tangents.size())};
     gm->in_spec = graph_in;
     gm->out_spec = list_of(out->args()[0].list().size());
+    tracer.finish();
     graph::verify(*gm);
     joint.graph_module = std::move(gm);
     return joint;

@@ -3,6 +3,9 @@
 // results and traced graphs line up with what PyTorch recorded.
 #include <cmath>
 
+#include <algorithm>
+
+#include "aotgrad/annotate.h"
 #include "model_util.h"
 #include "support/error.h"
 
@@ -27,8 +30,48 @@ class AnnotatedSquare : public TensorModule {
     linear = register_module("linear", make_shared<Linear>(3, 2));
   }
   pytree::Value run(const TensorList& x) override {
-    Tensor y = (*linear)(x[0]);
+    Tensor y;
+    {
+      annotate stage({{"pp_stage", 0}});
+      y = (*linear)(x[0]);
+    }
     y = y * y;
+    return y - 1;
+  }
+  std::shared_ptr<Linear> linear;
+};
+
+/// annotated_linear: a Linear(3, 2) inside annotate({"pp_stage": 0}), then y - 1.
+class AnnotatedLinear : public TensorModule {
+ public:
+  AnnotatedLinear() : TensorModule("AnnotatedLinear", {"x"}) {
+    linear = register_module("linear", make_shared<Linear>(3, 2));
+  }
+  pytree::Value run(const TensorList& x) override {
+    Tensor y;
+    {
+      annotate stage({{"pp_stage", 0}});
+      y = (*linear)(x[0]);
+    }
+    return y - 1;
+  }
+  std::shared_ptr<Linear> linear;
+};
+
+/// annotated_function: as annotated_linear, then y * y through annotate_fn({"pp_stage": 1}).
+class AnnotatedFunction : public TensorModule {
+ public:
+  AnnotatedFunction() : TensorModule("AnnotatedFunction", {"x"}) {
+    linear = register_module("linear", make_shared<Linear>(3, 2));
+  }
+  pytree::Value run(const TensorList& x) override {
+    Tensor y;
+    {
+      annotate stage({{"pp_stage", 0}});
+      y = (*linear)(x[0]);
+    }
+    auto square = annotate_fn({{"pp_stage", int64_t{1}}}, [](const Tensor& t) { return t * t; });
+    y = square(y);
     return y - 1;
   }
   std::shared_ptr<Linear> linear;
@@ -73,7 +116,12 @@ class TwoLinearSub : public TensorModule {
     linear = register_module("linear", make_shared<Linear>(3, 2));
     linear2 = register_module("linear2", make_shared<Linear>(3, 2));
   }
-  pytree::Value run(const TensorList& x) override { return (*linear)(x[0]) - (*linear2)(x[0]); }
+  pytree::Value run(const TensorList& x) override {
+    annotate region({{"test", 1}});
+    Tensor a = (*linear)(x[0]);  // one statement each: Python evaluates left to right
+    Tensor b = (*linear2)(x[0]);
+    return a - b;
+  }
   std::shared_ptr<Linear> linear, linear2;
 };
 
@@ -338,7 +386,13 @@ void add_golden_models(std::vector<ModelInfo>& out) {
       make<EmbeddingMeanLinear>(), [] { return tensors_example({randint(0, 20, {2, 5})}); });
   add("index_put_unpermute", "new_zeros, index_put_ with a constant index, slice, cos",
       make<IndexPutUnpermute>(), [] { return randn_example({{4, 3}}, {true}); });
-  out.push_back(out.back());
+  add("annotated_linear", "Linear(3, 2) inside annotate({'pp_stage': 0}), then y - 1",
+      make<AnnotatedLinear>(), [] { return randn_example({{4, 3}}); });
+  out.back().kind = Kind::Demo;
+  add("annotated_function", "annotated_linear, then y * y through annotate_fn({'pp_stage': 1}), then y - 1",
+      make<AnnotatedFunction>(), [] { return randn_example({{4, 3}}); });
+  out.back().kind = Kind::Demo;
+  out.push_back(*std::find_if(out.begin(), out.end(), [](const ModelInfo& m) { return m.name == "index_put_unpermute"; }));
   out.back().name = "unpermute";
   out.back().kind = Kind::Demo;
   out.back().description = "the index_put_unpermute model: a functionalized write through indexing";

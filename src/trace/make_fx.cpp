@@ -34,6 +34,7 @@ std::shared_ptr<graph::GraphModule> make_fx(const std::function<TensorList(const
   graph::Arg::List values;
   for (const Tensor& t : outs) values.push_back(t.defined() ? graph::Arg(tracer.node_of(t)) : graph::Arg());
   gm->graph->output(std::move(values));
+  tracer.finish();
   return gm;
 }
 

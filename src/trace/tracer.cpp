@@ -1,7 +1,12 @@
 #include "trace/tracer.h"
 
+#include <execinfo.h>
+
+#include "aotgrad/autograd.h"
+#include "autograd/node.h"
 #include "ops/registry.h"
 #include "support/error.h"
+#include "trace/symbolize.h"
 
 namespace aotgrad::trace {
 
@@ -48,12 +53,66 @@ ProxyState* proxy_state(const Tensor& t) {
   return dynamic_cast<ProxyState*>(t.impl()->extension.get());
 }
 
-Tracer::Tracer(graph::GraphModule& gm, TraceOptions options) : gm_(gm), options_(std::move(options)) {}
+Tracer::Tracer(graph::GraphModule& gm, TraceOptions options)
+    : gm_(gm), options_(std::move(options)), prev_capture_stacks_(autograd::capture_stacks()) {
+  // Autograd nodes made while tracing keep their call stack for their backward nodes.
+  autograd::set_capture_stacks(options_.record_stack_traces);
+}
+
+Tracer::~Tracer() { autograd::set_capture_stacks(prev_capture_stacks_); }
+
+void Tracer::stamp(Node* n, const ops::OpInfo* op) {
+  graph::NodeMeta& m = n->meta;
+  if (autograd::in_gradient_accumulation() && op != nullptr && op->id == OpId::add_Tensor) {
+    // The sum of two gradient contributions belongs to no single forward op.
+    m.is_gradient_acc = true;
+    m.is_backward = true;
+    return;
+  }
+  if (const autograd::Node* bw = autograd::current_backward_node();
+      bw != nullptr && bw->seq_nr() != UINT64_MAX) {
+    // Note [Backward inherits the forward's context] (engine.cpp).
+    m.is_backward = true;
+    m.seq_nr = static_cast<int64_t>(bw->seq_nr());
+    if (const auto& ctx = bw->creation_context) {
+      m.custom = ctx->custom;
+      if (!ctx->stack_trace.empty()) m.stack_trace = ctx->stack_trace;
+      else if (!ctx->frames.empty()) frames_[n] = ctx->frames;
+    }
+    return;
+  }
+  m.is_backward = autograd::in_backward();
+  m.seq_nr = static_cast<int64_t>(autograd::peek_sequence_nr());
+  m.custom = current_annotations();
+  if (!current_stack_trace_override().empty()) {
+    m.stack_trace = current_stack_trace_override();
+  } else if (options_.record_stack_traces) {
+    void* frames[64];
+    const int count = backtrace(frames, 64);
+    frames_[n].assign(frames, frames + count);
+  }
+}
+
+void Tracer::copy_stamp(Node* to, const Node* from) {
+  to->meta.custom = from->meta.custom;
+  to->meta.seq_nr = from->meta.seq_nr;
+  to->meta.is_backward = from->meta.is_backward;
+  to->meta.is_gradient_acc = from->meta.is_gradient_acc;
+  to->meta.stack_trace = from->meta.stack_trace;
+  auto it = frames_.find(const_cast<Node*>(from));
+  if (it != frames_.end()) frames_[to] = it->second;
+}
+
+void Tracer::finish() {
+  for (auto& [node, frames] : frames_) node->meta.stack_trace = format_stack_trace(user_frames(frames));
+  frames_.clear();
+}
 
 Tensor Tracer::attach(const Tensor& meta, Node* node) {
   auto state = std::make_shared<ProxyState>();
   state->tracer = this;
   state->node = node;
+  state->origin = node;
   if (ProxyState* base = base_state(meta)) state->version = base->version;
   meta.impl()->extension = std::move(state);
   return meta;
@@ -101,6 +160,7 @@ Node* Tracer::node_of(const Tensor& t) {
           {Arg(base->node), Arg(IntList2Arg(t.sizes())), Arg(IntList2Arg(t.strides())),
            Arg(t.storage_offset() - b.storage_offset())});
       n->meta.val = FakeVal::tensor(TensorVal::of(t));
+      if (s->origin != nullptr) copy_stamp(n, s->origin);  // the view's own code made it
       s->node = n;
       s->version = base->version;
     }
@@ -191,6 +251,7 @@ Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& ar
       {Arg(node_of(base)), Arg(value), Arg(IntList2Arg(view.sizes())), Arg(IntList2Arg(view.strides())),
        Arg(view.storage_offset() - base.storage_offset())});
   scatter->meta.val = FakeVal::tensor(TensorVal::of(base));
+  copy_stamp(scatter, value);
   bs->node = scatter;
   ++bs->version;
   ProxyState* vs = proxy_state(view);
@@ -229,6 +290,7 @@ Outputs Tracer::record(const ops::OpInfo& op, const Args& args) {
     }
   }
   Node* node = gm_.graph->call_function(op, std::move(node_args), std::move(node_kwargs));
+  stamp(node, &op);
 
   const bool single = op.schema.returns.size() == 1;
   if (single && outs[0].is_tensor()) {
@@ -244,6 +306,7 @@ Outputs Tracer::record(const ops::OpInfo& op, const Args& args) {
     const Tensor& e = elems[i];
     node->meta.val.items.push_back(e.defined() ? std::optional(TensorVal::of(e)) : std::nullopt);
     Node* item = gm_.graph->getitem(node, static_cast<int64_t>(i));
+    copy_stamp(item, node);
     if (!e.defined()) continue;
     item->meta.val = FakeVal::tensor(TensorVal::of(e));
     attach(e, item);

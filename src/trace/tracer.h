@@ -28,6 +28,8 @@ class Tracer;
 struct ProxyState : TensorExtension {
   Tracer* tracer = nullptr;
   graph::Node* node = nullptr;
+  /// The node that made this tensor (a regenerated view copies its metadata).
+  graph::Node* origin = nullptr;
   /// On a base: bumped by every write into it or into a view of it. On a view: the
   /// base's version its node reflects.
   int64_t version = 0;
@@ -36,6 +38,11 @@ struct ProxyState : TensorExtension {
 class Tracer : public ops::DispatchMode {
  public:
   Tracer(graph::GraphModule& gm, TraceOptions options);
+  ~Tracer() override;
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+  /// Symbolizes the captured stacks into meta["stack_trace"]; call once tracing is done.
+  void finish();
 
   /// A placeholder and the proxy tensor standing for it.
   Tensor placeholder(const std::string& name, const Tensor& like, bool requires_grad);
@@ -57,6 +64,9 @@ class Tracer : public ops::DispatchMode {
   Outputs write_through_view(const ops::OpInfo& functional, const Args& args);
   /// The op's decomposition if the table asks for it, else one recorded node.
   Outputs decompose_or_record(const ops::OpInfo& op, const Args& args);
+  /// Sets seq_nr, annotations, the backward flag and the call stack of a new node.
+  void stamp(graph::Node* n, const ops::OpInfo* op);
+  void copy_stamp(graph::Node* to, const graph::Node* from);
   /// The base a view's storage belongs to (null for a non-view), checked to be ours.
   ProxyState* base_state(const Tensor& t);
 
@@ -64,6 +74,8 @@ class Tracer : public ops::DispatchMode {
   TraceOptions options_;
   std::unordered_map<const TensorImpl*, graph::Node*> constants_;
   std::unordered_map<const TensorImpl*, graph::Node*> placeholder_of_;  // proxy impl -> placeholder
+  std::unordered_map<graph::Node*, std::vector<void*>> frames_;  // captured, not yet symbolized
+  bool prev_capture_stacks_ = false;
 };
 
 /// The proxy state of `t` if it is a proxy of any tracer.

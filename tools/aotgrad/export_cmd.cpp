@@ -13,20 +13,39 @@ void add_export_command(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto decompose = std::make_shared<bool>(false);
   auto summary = std::make_shared<bool>(false);
+  auto custom_metadata = std::make_shared<bool>(false);
+  auto seq_nr_groups = std::make_shared<bool>(false);
+  auto no_stack_traces = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)")->required();
   cmd->add_flag("--decompose", *decompose, "apply the default decomposition table");
   cmd->add_option("--format", *format, "expanded, compact, json or dot")
       ->check(CLI::IsMember({"expanded", "compact", "json", "dot"}))
       ->capture_default_str();
   cmd->add_flag("--summary", *summary, "list inputs with their grads and outputs with their tangents");
+  cmd->add_flag("--custom-metadata", *custom_metadata, "print get_custom_metadata's listing instead of the graph");
+  cmd->add_flag("--seq-nr-groups", *seq_nr_groups, "print get_ordered_seq_nr_groups instead of the graph");
+  cmd->add_flag("--no-stack-traces", *no_stack_traces, "do not record stack traces on the nodes");
   cmd->add_option("-o,--output", *out, "write to this file instead of stdout");
   cmd->callback([=] {
     models::Instance inst = models::instantiate(models::find_model(*model));
     exporting::ExportOptions options;
     if (*decompose) options.decompositions = trace::DecompositionTable::core();
+    options.record_stack_traces = !*no_stack_traces;
     exporting::JointWithDescriptors joint = exporting::aot_export_joint_with_descriptors(
         *inst.module, inst.example.args, inst.example.kwargs, options);
-    write_output(*summary ? joint_summary(joint) : render_joint(joint, *format), *out);
+    std::string text;
+    if (*custom_metadata) {
+      for (const std::string& line : exporting::get_custom_metadata(*joint.graph_module)) text += line + "\n";
+    } else if (*seq_nr_groups) {
+      for (const auto& group : exporting::get_ordered_seq_nr_groups(*joint.graph_module)) {
+        std::string items;
+        for (const std::string& n : group) items += (items.empty() ? "'" : ", '") + n + "'";
+        text += "[" + items + "]\n";
+      }
+    } else {
+      text = *summary ? joint_summary(joint) : render_joint(joint, *format);
+    }
+    write_output(text, *out);
   });
 }
 

@@ -1,0 +1,48 @@
+#include "aotgrad/annotate.h"
+
+namespace aotgrad {
+
+namespace {
+thread_local Annotations t_annotations;
+thread_local std::string t_stack_override;
+
+Annotations merged(Annotations base, const Annotations& inner) {
+  for (const auto& [k, v] : inner) {
+    bool replaced = false;
+    for (auto& [bk, bv] : base)
+      if (bk == k) {
+        bv = v;  // inner keys win, keeping the outer key's position
+        replaced = true;
+      }
+    if (!replaced) base.emplace_back(k, v);
+  }
+  return base;
+}
+
+Annotations from_ints(std::initializer_list<std::pair<const char*, int64_t>> values) {
+  Annotations a;
+  for (const auto& [k, v] : values) a.emplace_back(k, v);
+  return a;
+}
+}  // namespace
+
+annotate::annotate(const Annotations& values) : saved_(t_annotations) {
+  t_annotations = merged(t_annotations, values);
+}
+
+annotate::annotate(std::initializer_list<std::pair<const char*, int64_t>> values)
+    : annotate(from_ints(values)) {}
+
+annotate::~annotate() { t_annotations = std::move(saved_); }
+
+const Annotations& current_annotations() { return t_annotations; }
+
+const std::string& current_stack_trace_override() { return t_stack_override; }
+
+StackTraceOverride::StackTraceOverride(std::string trace) : saved_(std::move(t_stack_override)) {
+  t_stack_override = std::move(trace);
+}
+
+StackTraceOverride::~StackTraceOverride() { t_stack_override = std::move(saved_); }
+
+}  // namespace aotgrad
