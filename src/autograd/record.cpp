@@ -9,6 +9,15 @@ namespace aotgrad::autograd {
 
 namespace {
 
+// A value a node keeps for its backward: no history and no link to a view base, since
+// the base's grad_fn may be a node that holds this one (a reference cycle).
+Tensor saved_value(const Tensor& t) {
+  if (!t.defined()) return t;
+  Tensor s = t.detach();
+  s.impl()->view_base = nullptr;
+  return s;
+}
+
 // The outputs that carry gradients: floating ones, within the op's limit.
 bool output_differentiable(const ops::OpInfo& op, size_t i, const Tensor& t) {
   if (!t.defined() || !is_floating(t.dtype())) return false;
@@ -50,9 +59,9 @@ void rebase_view_history(const std::shared_ptr<OpNode>& fn, const Tensor& view) 
   b->output_nr = 0;
 
   const ops::OpInfo& as_strided_op = ops::op_info(ops::OpId::as_strided);
-  Args view_args{base.detach(), view.sizes(), view.strides(), view.storage_offset()};
+  Args view_args{saved_value(base), view.sizes(), view.strides(), view.storage_offset()};
   auto regen = std::make_shared<OpNode>(next_sequence_nr(), as_strided_op, std::move(view_args),
-                                        TensorList{view.detach()});
+                                        TensorList{saved_value(view)});
   regen->creation_context = fn->creation_context;
   regen->next_edges().push_back({copy_slices, 0});
   regen->edge_metas().push_back(meta_of(base));
@@ -95,7 +104,10 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
   Args saved = args;
   // Of the in-place derivatives only mul_'s reads self as it was before the write;
   // the others would save (and a traced graph would show) a dead clone.
+  // Either way self is saved detached: self's grad_fn becomes this node, and a node
+  // holding its own output's impl would be a reference cycle (a leak).
   if (op.id == ops::OpId::mul__Tensor) saved[0] = clone(args[0].to_tensor()).detach();
+  else if (inplace) saved[0] = saved_value(args[0].to_tensor());
   Outputs outs;
   {
     NoGradGuard no_grad;
@@ -107,7 +119,7 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
   if (!any) return outs;
 
   TensorList saved_outs;
-  for (const Tensor& t : flat) saved_outs.push_back(t.defined() ? t.detach() : t);
+  for (const Tensor& t : flat) saved_outs.push_back(saved_value(t));
   auto node = std::make_shared<OpNode>(next_sequence_nr(), op, std::move(saved), std::move(saved_outs));
   node->creation_context = capture_creation_context();
   node->next_edges() = std::move(edges);
