@@ -52,6 +52,23 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
                                                        const nn::Kwargs& kwargs = {},
                                                        const ExportOptions& options = {});
 
+/// Captures the module's forward alone (no backward) as a functional graph:
+/// placeholders for the parameters and buffers (ParamAOTInput / BufferAOTInput with
+/// their FQNs) and the flattened user inputs, outputs for mutated inputs
+/// (InputMutationAOTOutput) and user outputs; annotations and stack traces kept.
+/// Savable with graph::to_json.
+std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn::Args& args,
+                                                    const nn::Kwargs& kwargs = {},
+                                                    const ExportOptions& options = {});
+
+/// The joint graph of a captured forward graph: the same graph, descriptors,
+/// annotations and stack traces as exporting the live module it was captured from.
+/// `args` and `kwargs` are example inputs (their shapes and requires_grad).
+JointWithDescriptors aot_export_joint_with_descriptors(const graph::GraphModule& captured,
+                                                       const nn::Args& args,
+                                                       const nn::Kwargs& kwargs = {},
+                                                       const ExportOptions& options = {});
+
 /// The lossless JSON form of a joint (its graph module plus the export's fields).
 std::string joint_to_json(const JointWithDescriptors& joint);
 JointWithDescriptors joint_from_json(const std::string& text);

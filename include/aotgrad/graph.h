@@ -12,6 +12,7 @@
 // subgraphs and the pytree specs of its calling convention.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -231,6 +232,9 @@ class GraphModule {
   /// and the specs that flatten them into the placeholders and rebuild the outputs.
   std::vector<std::string> arg_names;
   std::optional<pytree::TreeSpec> in_spec, out_spec;
+  /// For a captured forward graph: the structure of the (args, kwargs) it was
+  /// captured with and of the module's result.
+  std::optional<pytree::TreeSpec> call_in_spec, call_out_spec;
   std::vector<std::pair<std::string, Tensor>> constants;  // get_attr targets, in order
   std::vector<std::pair<std::string, std::shared_ptr<GraphModule>>> subgraphs;
 
@@ -264,6 +268,10 @@ void verify(const GraphModule& gm);
 // ---- running (src/graph/interpreter.cpp) ----
 /// Runs the graph on real inputs (one per placeholder) through the same ops as eager
 /// code; returns one value per output slot (None where the output is None).
-std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs);
+/// `around`, if given, wraps the evaluation of each call_function node (it must call
+/// `run` once): a replay uses it to put the node's annotations in force.
+using NodeWrapper = std::function<void(const Node& node, const std::function<void()>& run)>;
+std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs,
+                              const NodeWrapper& around = nullptr);
 
 }  // namespace aotgrad::graph

@@ -53,5 +53,6 @@ Instance instantiate(const ModelInfo& info, uint64_t seed = 0);
 /// Registration hooks, one per source file of src/models (called by all_models()).
 void add_golden_models(std::vector<ModelInfo>& out);
 void add_benchmark_models(std::vector<ModelInfo>& out);
+void add_demo_models(std::vector<ModelInfo>& out);
 
 }  // namespace aotgrad::models

@@ -5,6 +5,9 @@
 // eager engine runs autograd::grad on those proxies: every op its derivative
 // formulas call is dispatched to the tracer too, so the backward lands in the same
 // graph in the engine's order (highest seq_nr first), exactly as eager runs it.
+#include <functional>
+
+#include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
 #include "ops/dispatch.h"
@@ -37,9 +40,25 @@ class SwappedTensors {
 std::string primal_name(size_t i) { return "primals_" + std::to_string(i + 1); }
 }  // namespace
 
-JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const nn::Args& args,
-                                                       const nn::Kwargs& kwargs,
-                                                       const ExportOptions& options) {
+/// Where the forward comes from: a live module or a captured graph. `run` executes
+/// it on the proxies (with the tracer active) and returns the output leaves, their
+/// spec, and the new values of written inputs (the captured case; a live module's
+/// writes reach the proxies directly).
+struct ForwardSource {
+  std::string name;
+  struct Named {
+    std::string fqn;
+    Tensor example;
+    bool requires_grad;
+  };
+  std::vector<Named> params, buffers;
+  std::function<std::pair<std::vector<IValue>, pytree::TreeSpec>(
+      const TensorList& params, const TensorList& buffers, const pytree::Value& call, trace::Tracer& tracer)>
+      run;
+};
+
+JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& args,
+                                  const nn::Kwargs& kwargs, const ExportOptions& options) {
   try {
     JointWithDescriptors joint;
     auto gm = std::make_shared<graph::GraphModule>();
@@ -50,7 +69,6 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
     std::vector<Tensor> primals;
     std::vector<Descriptor> primal_descs;
     std::vector<const Storage*> primal_storage;  // to find inputs that alias each other
-    SwappedTensors swapped;
     auto add_primal = [&](const Tensor& like, bool requires_grad, Descriptor desc) {
       Tensor p = tracer.placeholder(primal_name(primals.size()), like, requires_grad);
       gm->graph->placeholders().back()->meta.desc = desc;
@@ -59,13 +77,14 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
       primal_storage.push_back(like.is_meta() ? nullptr : like.impl()->storage.get());
       return p;
     };
-    for (auto& [name, slot] : module.parameter_slots()) {
-      joint.params_spec.push_back(name);
-      swapped.swap(slot, add_primal(*slot, slot->requires_grad(), Descriptor::param(name)));
+    TensorList param_proxies, buffer_proxies;
+    for (const auto& p : source.params) {
+      joint.params_spec.push_back(p.fqn);
+      param_proxies.push_back(add_primal(p.example, p.requires_grad, Descriptor::param(p.fqn)));
     }
-    for (auto& [name, slot] : module.buffer_slots()) {
-      joint.buffers_spec.push_back(name);
-      swapped.swap(slot, add_primal(*slot, false, Descriptor::buffer(name)));
+    for (const auto& b : source.buffers) {
+      joint.buffers_spec.push_back(b.fqn);
+      buffer_proxies.push_back(add_primal(b.example, false, Descriptor::buffer(b.fqn)));
     }
     for (int64_t i = 0; i < static_cast<int64_t>(primals.size()); ++i)
       joint.static_input_indices.push_back(i);
@@ -89,10 +108,9 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
     {
       ops::ModeGuard mode(&tracer);
       autograd::EnableGradGuard grad_on;
-      pytree::Value out = module(proxy_call[0].items(), proxy_call[1].entries());
-      auto flat = pytree::flatten(out);
-      out_leaves = std::move(flat.first);
-      joint.out_spec = flat.second;
+      auto result = source.run(param_proxies, buffer_proxies, proxy_call, tracer);
+      out_leaves = std::move(result.first);
+      joint.out_spec = result.second;
     }
     TensorList outputs;
     for (size_t i = 0; i < out_leaves.size(); ++i) {
@@ -210,7 +228,159 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
     joint.graph_module = std::move(gm);
     return joint;
   } catch (Error& e) {
-    e.add_context("while exporting module '" + module.type_name() + "'");
+    e.add_context("while exporting " + source.name);
+    throw;
+  }
+}
+
+}  // namespace aotgrad::exporting
+
+namespace aotgrad::exporting {
+
+namespace {
+ForwardSource module_source(nn::Module& module) {
+  ForwardSource s;
+  s.name = "module '" + module.type_name() + "'";
+  for (auto& [name, slot] : module.parameter_slots()) s.params.push_back({name, *slot, slot->requires_grad()});
+  for (auto& [name, slot] : module.buffer_slots()) s.buffers.push_back({name, *slot, false});
+  s.run = [&module](const TensorList& params, const TensorList& buffers, const pytree::Value& call,
+                    trace::Tracer&) {
+    // A functional call: the module reads proxies while it runs, and gets its own
+    // tensors back however the call ends.
+    SwappedTensors swapped;
+    size_t i = 0;
+    for (auto& [name, slot] : module.parameter_slots()) swapped.swap(slot, params[i++]);
+    i = 0;
+    for (auto& [name, slot] : module.buffer_slots()) swapped.swap(slot, buffers[i++]);
+    pytree::Value out = module(call[0].items(), call[1].entries());
+    return pytree::flatten(out);
+  };
+  return s;
+}
+
+// Runs a captured graph on proxies, each node with its recorded annotations and
+// stack trace in force, so the autograd nodes it makes carry them into the backward.
+ForwardSource captured_source(const graph::GraphModule& captured) {
+  ForwardSource s;
+  s.name = "the captured graph '" + captured.name + "'";
+  AG_CHECK(captured.call_in_spec && captured.call_out_spec,
+           "export: the graph was not made by capture_forward (it has no call specs)");
+  for (const graph::Node* p : captured.graph->placeholders()) {
+    AG_CHECK(p->meta.desc.has_value(), "export: captured placeholder '{}' has no descriptor", p->name());
+    const Descriptor& d = *p->meta.desc;
+    const graph::TensorVal& v = p->meta.val.as_tensor();
+    Tensor example = Tensor::meta(v.sizes, v.dtype, v.strides);
+    if (d.kind() == Descriptor::Kind::ParamInput) s.params.push_back({d.target(), example, true});
+    if (d.kind() == Descriptor::Kind::BufferInput) s.buffers.push_back({d.target(), example, false});
+  }
+  s.run = [&captured](const TensorList& params, const TensorList& buffers, const pytree::Value& call,
+                      trace::Tracer& tracer) {
+    auto [user, spec] = pytree::flatten(call);
+    AG_CHECK(spec == *captured.call_in_spec, "export: the inputs have the structure {}, but the graph was "
+             "captured with {}", spec.str(), captured.call_in_spec->str());
+    std::vector<IValue> inputs;
+    size_t pi = 0, bi = 0;
+    for (const graph::Node* p : captured.graph->placeholders()) {
+      const Descriptor& d = *p->meta.desc;
+      if (d.kind() == Descriptor::Kind::ParamInput) inputs.emplace_back(params.at(pi++));
+      else if (d.kind() == Descriptor::Kind::BufferInput) inputs.emplace_back(buffers.at(bi++));
+      else inputs.push_back(user.at(static_cast<size_t>(d.idx())));
+    }
+    std::vector<IValue> values = graph::interpret(captured, inputs, [](const graph::Node& n, const auto& run) {
+      annotate scope(n.meta.custom);
+      StackTraceOverride trace(n.meta.stack_trace);
+      run();
+    });
+    // Mutated inputs take their new values; the rest are the user's outputs.
+    std::vector<IValue> outputs;
+    const auto& descs = captured.graph->output_node()->meta.out_descs;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const Descriptor& d = *descs.at(i);
+      if (d.kind() == Descriptor::Kind::InputMutationOutput) {
+        const Descriptor& in = d.inner();
+        for (size_t k = 0; k < captured.graph->placeholders().size(); ++k)
+          if (*captured.graph->placeholders()[k]->meta.desc == in)
+            tracer.set_value(inputs[k].to_tensor(), values[i].to_tensor());
+      } else {
+        outputs.push_back(values[i]);
+      }
+    }
+    return std::make_pair(outputs, *captured.call_out_spec);
+  };
+  return s;
+}
+}  // namespace
+
+JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const nn::Args& args,
+                                                       const nn::Kwargs& kwargs,
+                                                       const ExportOptions& options) {
+  return export_joint(module_source(module), args, kwargs, options);
+}
+
+JointWithDescriptors aot_export_joint_with_descriptors(const graph::GraphModule& captured,
+                                                       const nn::Args& args, const nn::Kwargs& kwargs,
+                                                       const ExportOptions& options) {
+  return export_joint(captured_source(captured), args, kwargs, options);
+}
+
+std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn::Args& args,
+                                                    const nn::Kwargs& kwargs, const ExportOptions& options) {
+  try {
+    auto gm = std::make_shared<graph::GraphModule>();
+    gm->name = module.type_name();
+    trace::Tracer tracer(*gm, {options.decompositions, options.record_stack_traces});
+    std::vector<Tensor> inputs;
+    std::vector<Descriptor> descs;
+    SwappedTensors swapped;
+    auto lift = [&](const std::string& name, const Tensor& like, Descriptor d) {
+      Tensor p = tracer.placeholder(name, like, false);
+      gm->graph->placeholders().back()->meta.desc = d;
+      inputs.push_back(p);
+      descs.push_back(d);
+      return p;
+    };
+    // Placeholders named after the FQNs ("linear.weight" -> linear_weight).
+    for (auto& [name, slot] : module.parameter_slots()) swapped.swap(slot, lift(name, *slot, Descriptor::param(name)));
+    for (auto& [name, slot] : module.buffer_slots()) swapped.swap(slot, lift(name, *slot, Descriptor::buffer(name)));
+    pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(args), pytree::Value::dict(kwargs)});
+    auto [leaves, in_spec] = pytree::flatten(call);
+    std::vector<IValue> proxies;
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      AG_CHECK(leaves[i].is_tensor(), "capture: user input {} is {}, but only tensors can be graph inputs", i,
+               leaves[i].type_name());
+      proxies.emplace_back(lift("arg" + std::to_string(i), leaves[i].to_tensor(), Descriptor::plain_input(int64_t(i))));
+    }
+    pytree::Value proxy_call = pytree::unflatten(proxies, in_spec);
+    std::vector<IValue> out;
+    pytree::TreeSpec out_spec;
+    {
+      ops::ModeGuard mode(&tracer);
+      autograd::NoGradGuard no_grad;  // the forward alone
+      auto flat = pytree::flatten(module(proxy_call[0].items(), proxy_call[1].entries()));
+      out = std::move(flat.first);
+      out_spec = flat.second;
+    }
+    Arg::List values;
+    std::vector<std::optional<Descriptor>> out_descs;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!tracer.was_mutated(inputs[i])) continue;
+      values.emplace_back(tracer.node_of(inputs[i]));
+      out_descs.emplace_back(Descriptor::input_mutation(descs[i]));
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      AG_CHECK(out[i].is_tensor(), "capture: output {} is {}, but every output leaf must be a tensor", i,
+               out[i].type_name());
+      values.emplace_back(tracer.node_of(out[i].to_tensor()));
+      out_descs.emplace_back(Descriptor::plain_output(int64_t(i)));
+    }
+    gm->graph->output(std::move(values))->meta.out_descs = std::move(out_descs);
+    gm->call_in_spec = in_spec;
+    gm->call_out_spec = out_spec;
+    tracer.finish();
+    graph::verify(*gm);
+    return gm;
+  } catch (Error& e) {
+    e.add_context("while capturing module '" + module.type_name() + "'");
     throw;
   }
 }

@@ -43,7 +43,10 @@ IValue resolve(const Arg& a, const std::unordered_map<const Node*, IValue>& env)
 }
 }  // namespace
 
-std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs) {
+IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& env);
+
+std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs,
+                              const NodeWrapper& around) {
   const Graph& g = *gm.graph;
   std::vector<Node*> ph = g.placeholders();
   AG_CHECK(inputs.size() == ph.size(), "interpret: the graph takes {} inputs, but got {}", ph.size(),
@@ -63,32 +66,11 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
           break;
         }
         case NodeOp::CallFunction: {
-          if (n.target().kind == Target::Kind::GetItem) {
-            const IValue& tuple = env.at(n.args()[0].node());
-            env[&n] = IValue(tuple.to_tensor_list().at(static_cast<size_t>(n.args()[1].to_int())));
+          if (around) {
+            around(n, [&] { env[&n] = call_node(n, env); });
             break;
           }
-          AG_CHECK(n.target().kind == Target::Kind::Op, "interpret: cannot run target {}",
-                   n.target().qualified());
-          const ops::OpInfo& op = *n.target().op;
-          Args args;
-          for (const Arg& a : n.args()) args.push_back(resolve(a, env));
-          // Keyword arguments go to their schema position (defaults fill the gaps).
-          for (const auto& [name, a] : n.kwargs()) {
-            int idx = op.schema.arg_index(name);
-            AG_CHECK(idx >= 0, "interpret: {} has no argument '{}'", op.qualified_name(), name);
-            while (args.size() < static_cast<size_t>(idx)) {
-              const auto& p = op.schema.args[args.size()];
-              AG_CHECK(p.default_value.has_value(), "interpret: {} misses argument '{}'",
-                       op.qualified_name(), p.name);
-              args.push_back(*p.default_value);
-            }
-            if (args.size() == static_cast<size_t>(idx)) args.push_back(resolve(a, env));
-            else args[static_cast<size_t>(idx)] = resolve(a, env);
-          }
-          Outputs outs = ops::call(op.id, std::move(args));
-          if (op.schema.returns.size() == 1) env[&n] = outs[0];
-          else env[&n] = IValue(ops::flatten_outputs(outs));
+          env[&n] = call_node(n, env);
           break;
         }
         case NodeOp::Output: {
@@ -103,6 +85,33 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
     }
   }
   AG_FAIL("interpret: the graph has no output node");
+}
+
+// One call_function node on values from `env`.
+IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& env) {
+  if (n.target().kind == Target::Kind::GetItem) {
+    const IValue& tuple = env.at(n.args()[0].node());
+    return IValue(tuple.to_tensor_list().at(static_cast<size_t>(n.args()[1].to_int())));
+  }
+  AG_CHECK(n.target().kind == Target::Kind::Op, "interpret: cannot run target {}", n.target().qualified());
+  const ops::OpInfo& op = *n.target().op;
+  Args args;
+  for (const Arg& a : n.args()) args.push_back(resolve(a, env));
+  // Keyword arguments go to their schema position (defaults fill the gaps).
+  for (const auto& [name, a] : n.kwargs()) {
+    int idx = op.schema.arg_index(name);
+    AG_CHECK(idx >= 0, "interpret: {} has no argument '{}'", op.qualified_name(), name);
+    while (args.size() < static_cast<size_t>(idx)) {
+      const auto& p = op.schema.args[args.size()];
+      AG_CHECK(p.default_value.has_value(), "interpret: {} misses argument '{}'", op.qualified_name(), p.name);
+      args.push_back(*p.default_value);
+    }
+    if (args.size() == static_cast<size_t>(idx)) args.push_back(resolve(a, env));
+    else args[static_cast<size_t>(idx)] = resolve(a, env);
+  }
+  Outputs outs = ops::call(op.id, std::move(args));
+  if (op.schema.returns.size() == 1) return outs[0];
+  return IValue(ops::flatten_outputs(outs));
 }
 
 }  // namespace aotgrad::graph

@@ -221,6 +221,8 @@ json module_to_json(const GraphModule& gm) {
          {"subgraphs", subgraphs}};
   j["in_spec"] = gm.in_spec ? spec_to_json(*gm.in_spec) : json(nullptr);
   j["out_spec"] = gm.out_spec ? spec_to_json(*gm.out_spec) : json(nullptr);
+  if (gm.call_in_spec) j["call_in_spec"] = spec_to_json(*gm.call_in_spec);
+  if (gm.call_out_spec) j["call_out_spec"] = spec_to_json(*gm.call_out_spec);
   return j;
 }
 
@@ -236,6 +238,8 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
   }
   if (!r.at(j, "in_spec").is_null()) gm->in_spec = spec_from_json(j["in_spec"], r);
   if (!r.at(j, "out_spec").is_null()) gm->out_spec = spec_from_json(j["out_spec"], r);
+  if (j.contains("call_in_spec")) gm->call_in_spec = spec_from_json(j["call_in_spec"], r);
+  if (j.contains("call_out_spec")) gm->call_out_spec = spec_from_json(j["call_out_spec"], r);
   const json& constants = r.at(j, "constants");
   if (!constants.is_array()) r.fail("constants must be a list");
   for (const json& c : constants) {

@@ -8,6 +8,7 @@ const std::vector<ModelInfo>& all_models() {
     std::vector<ModelInfo> out;
     add_golden_models(out);
     add_benchmark_models(out);
+    add_demo_models(out);
     return out;
   }();
   return models;

@@ -1,5 +1,6 @@
 #include "ops/registry.h"
 
+#include <deque>
 #include <mutex>
 
 #include "ops/families.h"
@@ -61,25 +62,68 @@ const std::vector<OpInfo>& all_ops() {
   return table;
 }
 
-const OpInfo& op_info(OpId id) { return all_ops()[static_cast<size_t>(id)]; }
+namespace {
+// Custom ops live in a deque: their OpInfos never move once registered.
+struct RuntimeOps {
+  std::mutex mu;
+  std::deque<OpInfo> ops;
+};
+RuntimeOps& runtime_ops() {
+  static RuntimeOps* r = new RuntimeOps();  // outlives static destructors that may dispatch
+  return *r;
+}
+}  // namespace
+
+const OpInfo& op_info(OpId id) {
+  const size_t i = static_cast<size_t>(id);
+  if (i < kNumOps) return all_ops()[i];
+  RuntimeOps& r = runtime_ops();
+  std::lock_guard<std::mutex> lock(r.mu);
+  AG_INTERNAL_CHECK(i - kNumOps < r.ops.size(), "op id {} is not registered", i);
+  return r.ops[i - kNumOps];
+}
+
+const OpInfo& register_op(OpInfo info) {
+  const std::string name = info.qualified_name();
+  AG_CHECK(find_op(name) == nullptr, "register_op: an op named {} is already registered", name);
+  RuntimeOps& r = runtime_ops();
+  std::lock_guard<std::mutex> lock(r.mu);
+  info.id = static_cast<OpId>(kNumOps + r.ops.size());
+  r.ops.push_back(std::move(info));
+  return r.ops.back();
+}
+
+std::vector<const OpInfo*> registered_ops() {
+  RuntimeOps& r = runtime_ops();
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::vector<const OpInfo*> out;
+  for (const OpInfo& op : r.ops) out.push_back(&op);
+  return out;
+}
 
 const OpInfo* find_op(std::string_view name) {
   std::string n(name);
-  if (n.rfind("aten::", 0) != 0 && n.rfind("prims::", 0) != 0) {
-    // "aten.addmm.default" or "addmm"
-    auto dot = n.find('.');
-    std::string ns = "aten";
-    if (dot != std::string::npos && (n.substr(0, dot) == "aten" || n.substr(0, dot) == "prims")) {
-      ns = n.substr(0, dot);
-      n = n.substr(dot + 1);
+  // Accepted spellings: "ns::name[.overload]", "ns.name.overload" (FX's) and, for
+  // aten, "name[.overload]".
+  const size_t colons = n.find("::");
+  if (colons != std::string::npos) {
+    if (n.find('.', colons) == std::string::npos) n += ".default";
+  } else {
+    const size_t dot = n.find('.');
+    const std::string first = n.substr(0, dot);
+    const size_t second = dot == std::string::npos ? std::string::npos : n.find('.', dot + 1);
+    if (second != std::string::npos) {
+      n = first + "::" + n.substr(dot + 1);  // ns.name.overload
+    } else if (first == "aten" || first == "prims") {
+      n = first + "::" + n.substr(dot + 1) + ".default";  // ns.name
+    } else {
+      n = "aten::" + n + (dot == std::string::npos ? ".default" : "");
     }
-    if (n.find('.') == std::string::npos) n += ".default";
-    n = ns + "::" + n;
-  } else if (n.find('.') == std::string::npos) {
-    n += ".default";
   }
   for (const OpInfo& op : all_ops())
     if (op.qualified_name() == n) return &op;
+  for (const OpInfo* op : registered_ops())
+    if (op->qualified_name() == n) return op;
   return nullptr;
 }
 

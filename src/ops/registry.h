@@ -5,6 +5,7 @@
 // op family (shape/, cpu/, grad/, decomp/). Nothing else keeps a list of ops.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,13 +33,15 @@ enum class OpKind {
 struct BackwardContext;
 
 /// Computes the outputs' metadata (meta tensors) from the arguments, checking them.
-using ShapeFn = Outputs (*)(const Args& args);
+// std::function rather than plain pointers: custom ops (SPEC.md §8) register
+// closures over the user's functions.
+using ShapeFn = std::function<Outputs(const Args& args)>;
 /// Fills `outs`, already allocated from the shape rule (for InPlace ops: `self`).
-using KernelFn = void (*)(const Args& args, Outputs& outs);
+using KernelFn = std::function<void(const Args& args, Outputs& outs)>;
 /// Gradients of the differentiable inputs (one per tensor slot, see BackwardContext).
-using DerivativeFn = std::vector<Tensor> (*)(const BackwardContext& ctx);
+using DerivativeFn = std::function<std::vector<Tensor>(const BackwardContext& ctx)>;
 /// The op written with simpler ops through the public tensor API.
-using DecompositionFn = Outputs (*)(const Args& args);
+using DecompositionFn = std::function<Outputs(const Args& args)>;
 
 struct OpInfo {
   OpId id{};
@@ -61,7 +64,13 @@ struct OpInfo {
 
 /// The table, filled on first use by every family's registration function.
 const OpInfo& op_info(OpId id);
+/// The built-in ops (the table of op_table.def).
 const std::vector<OpInfo>& all_ops();
+/// Adds an op at run time (a custom op); its id follows the built-in ones. Throws if
+/// an op of that qualified name exists.
+const OpInfo& register_op(OpInfo info);
+/// The ops registered at run time, in registration order.
+std::vector<const OpInfo*> registered_ops();
 /// Finds an op by "aten::addmm.default", "aten.addmm.default" or "addmm" (default overload).
 const OpInfo* find_op(std::string_view name);
 

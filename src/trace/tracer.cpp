@@ -147,6 +147,14 @@ ProxyState* Tracer::base_state(const Tensor& t) {
   return s;
 }
 
+void Tracer::set_value(const Tensor& proxy, const Tensor& value) {
+  AG_CHECK(is_proxy(proxy) && proxy.impl()->view_base == nullptr,
+           "trace: set_value needs a proxy that is not a view, got {}", proxy.describe());
+  ProxyState* s = proxy_state(proxy);
+  s->node = node_of(value);
+  ++s->version;
+}
+
 Node* Tracer::node_of(const Tensor& t) {
   if (ProxyState* s = proxy_state(t)) {
     AG_CHECK(s->tracer == this, "trace: a proxy tensor {} from another trace was used", t.describe());

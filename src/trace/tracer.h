@@ -53,6 +53,9 @@ class Tracer : public ops::DispatchMode {
   bool is_proxy(const Tensor& t) const;
   /// The placeholder a proxy was made for, if it is one and was written to.
   bool was_mutated(const Tensor& placeholder_proxy) const;
+  /// Makes `value`'s node the new value of `proxy`, as an in-place copy would
+  /// (replaying a captured graph's InputMutationAOTOutputs).
+  void set_value(const Tensor& proxy, const Tensor& value);
 
   Outputs dispatch(const ops::OpInfo& op, const Args& args) override;
   graph::GraphModule& module() { return gm_; }

@@ -16,6 +16,7 @@ void add_export_command(CLI::App& app) {
   auto custom_metadata = std::make_shared<bool>(false);
   auto seq_nr_groups = std::make_shared<bool>(false);
   auto no_stack_traces = std::make_shared<bool>(false);
+  auto from_captured = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)")->required();
   cmd->add_flag("--decompose", *decompose, "apply the default decomposition table");
   cmd->add_option("--format", *format, "expanded, compact, json or dot")
@@ -24,6 +25,8 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--summary", *summary, "list inputs with their grads and outputs with their tangents");
   cmd->add_flag("--custom-metadata", *custom_metadata, "print get_custom_metadata's listing instead of the graph");
   cmd->add_flag("--seq-nr-groups", *seq_nr_groups, "print get_ordered_seq_nr_groups instead of the graph");
+  cmd->add_flag("--from-captured", *from_captured,
+                "capture the forward graph first (saved to JSON and loaded back), then export from it");
   cmd->add_flag("--no-stack-traces", *no_stack_traces, "do not record stack traces on the nodes");
   cmd->add_option("-o,--output", *out, "write to this file instead of stdout");
   cmd->callback([=] {
@@ -31,8 +34,19 @@ void add_export_command(CLI::App& app) {
     exporting::ExportOptions options;
     if (*decompose) options.decompositions = trace::DecompositionTable::core();
     options.record_stack_traces = !*no_stack_traces;
-    exporting::JointWithDescriptors joint = exporting::aot_export_joint_with_descriptors(
-        *inst.module, inst.example.args, inst.example.kwargs, options);
+    exporting::JointWithDescriptors joint;
+    if (*from_captured) {
+      // Through the file format, as a user who saved the capture would.
+      exporting::ExportOptions capture_options;
+      capture_options.record_stack_traces = options.record_stack_traces;
+      auto captured = graph::from_json(graph::to_json(
+          *exporting::capture_forward(*inst.module, inst.example.args, inst.example.kwargs, capture_options)));
+      joint = exporting::aot_export_joint_with_descriptors(*captured, inst.example.args, inst.example.kwargs,
+                                                           options);
+    } else {
+      joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args,
+                                                           inst.example.kwargs, options);
+    }
     std::string text;
     if (*custom_metadata) {
       for (const std::string& line : exporting::get_custom_metadata(*joint.graph_module)) text += line + "\n";
