@@ -6,6 +6,7 @@
 #include "aotgrad/ops.h"
 #include "ops/families.h"
 #include "support/error.h"
+#include "support/stack.h"
 
 namespace aotgrad::autograd {
 
@@ -31,8 +32,8 @@ std::shared_ptr<const CreationContext> capture_creation_context() {
   ctx->custom = custom;
   ctx->stack_trace = trace;
   if (t_capture_stacks && trace.empty()) {
-    void* frames[64];
-    const int n = backtrace(frames, 64);
+    void* frames[40];  // deep enough to reach the caller of the op (see the tracer)
+    const int n = capture_frames(frames, 40);
     ctx->frames.assign(frames, frames + n);
   }
   return ctx;

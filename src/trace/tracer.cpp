@@ -2,10 +2,13 @@
 
 #include <execinfo.h>
 
+#include <map>
+
 #include "aotgrad/autograd.h"
 #include "autograd/node.h"
 #include "ops/registry.h"
 #include "support/error.h"
+#include "support/stack.h"
 #include "trace/symbolize.h"
 
 namespace aotgrad::trace {
@@ -17,6 +20,8 @@ using graph::TensorVal;
 using ops::OpId;
 
 namespace {
+constexpr int kStackDepth = 40;
+
 // Note [Functional tracing]: the op recorded in place of each in-place op.
 std::optional<OpId> functional_form(OpId id) {
   switch (id) {
@@ -87,8 +92,9 @@ void Tracer::stamp(Node* n, const ops::OpInfo* op) {
   if (!current_stack_trace_override().empty()) {
     m.stack_trace = current_stack_trace_override();
   } else if (options_.record_stack_traces) {
-    void* frames[64];
-    const int count = backtrace(frames, 64);
+    // Deep enough to pass the dispatcher and reach the caller of the op.
+    void* frames[kStackDepth];
+    const int count = capture_frames(frames, kStackDepth);
     frames_[n].assign(frames, frames + count);
   }
 }
@@ -104,7 +110,13 @@ void Tracer::copy_stamp(Node* to, const Node* from) {
 }
 
 void Tracer::finish() {
-  for (auto& [node, frames] : frames_) node->meta.stack_trace = format_stack_trace(user_frames(frames));
+  // A backward node shares its forward op's stack: format each distinct stack once.
+  std::map<std::vector<void*>, std::string> formatted;
+  for (auto& [node, frames] : frames_) {
+    auto it = formatted.find(frames);
+    if (it == formatted.end()) it = formatted.emplace(frames, format_stack_trace(user_frames(frames))).first;
+    node->meta.stack_trace = it->second;
+  }
   frames_.clear();
 }
 
