@@ -192,8 +192,20 @@ std::vector<OpEntry> build() {
                                {"all biased", {R({3, 4}), None{}, IValue(int64_t{0}), true}}};
   });
   add_entry(OpId::amax, [] { return std::vector<Sample>{{"last", {R({2, 3, 4}), IntList{-1}, false}}}; });
-  add_entry(OpId::amin, [] { return std::vector<Sample>{{"first", {R({2, 3, 4}), IntList{0}, true}}}; });
-  add_entry(OpId::argmax, [] { return std::vector<Sample>{{"dim 1", {R({3, 4}), IValue(int64_t{1}), false}}}; });
+  add_entry(OpId::amin, [] { return std::vector<Sample>{{"first", {R({2, 3, 4}), IntList{0}, true}}}; },
+            [](const Args& a) {  // min over dim 0 of [2, 3, 4], kept
+              std::vector<double> v = a[0].to_tensor().to_vector<double>(), out(12);
+              for (int i = 0; i < 12; ++i) out[i] = std::min(v[i], v[12 + i]);
+              return Tensor::from_vector<double>(out, {1, 3, 4});
+            });
+  add_entry(OpId::argmax, [] { return std::vector<Sample>{{"dim 1", {R({3, 4}), IValue(int64_t{1}), false}}}; },
+            [](const Args& a) {
+              std::vector<double> v = a[0].to_tensor().to_vector<double>(), out(3);
+              for (int r = 0; r < 3; ++r)
+                for (int c = 1; c < 4; ++c)
+                  if (v[r * 4 + c] > v[r * 4 + static_cast<int>(out[r])]) out[r] = c;
+              return Tensor::from_vector<double>(out, {3});
+            });
   add_entry(OpId::_softmax, [] {
     return std::vector<Sample>{{"last", {R({3, 4}), IValue(int64_t{-1}), false}},
                                {"middle", {R({2, 3, 4}), IValue(int64_t{1}), false}}};
@@ -263,7 +275,15 @@ std::vector<OpEntry> build() {
   add_entry(OpId::ones_like, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
   add_entry(OpId::full, [] { return std::vector<Sample>{{"float", {IntList{2, 3}, IValue(1.5), DType::Float64}}}; });
   add_entry(OpId::scalar_tensor, [] { return std::vector<Sample>{{"float", {IValue(2.5), DType::Float64}}}; });
-  add_entry(OpId::triu, [] { return std::vector<Sample>{{"diag 1", {R({2, 4, 4}), IValue(int64_t{1})}}}; });
+  add_entry(OpId::triu, [] { return std::vector<Sample>{{"diag 1", {R({2, 4, 4}), IValue(int64_t{1})}}}; },
+            [](const Args& a) {
+              std::vector<double> v = a[0].to_tensor().to_vector<double>();
+              for (int m = 0; m < 2; ++m)
+                for (int i = 0; i < 4; ++i)
+                  for (int j = 0; j < 4; ++j)
+                    if (j - i < a[1].to_int()) v[(m * 4 + i) * 4 + j] = 0;
+              return Tensor::from_vector<double>(v, {2, 4, 4});
+            });
   add_entry(OpId::copy, [] { return std::vector<Sample>{{"non-contiguous src", {R({3, 4}), NC({3, 4})}}, {"broadcast", {R({3, 4}), R({4})}}}; });
   add_entry(OpId::fill_Scalar, [] { return std::vector<Sample>{{"2d", {R({3, 4}), IValue(2.0)}}}; });
   add_entry(OpId::as_strided_scatter, [] {
@@ -271,11 +291,17 @@ std::vector<OpEntry> build() {
                                {"strided rows", {R({5, 3}), R({2, 3}), IntList{2, 3}, IntList{6, 1}, None{}}}};
   });
   add_entry(OpId::zero, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
-  add_entry(OpId::copy_, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
-  add_entry(OpId::add__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
-  add_entry(OpId::mul__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; });
-  add_entry(OpId::fill__Scalar, [] { return std::vector<Sample>{{"2d", {R({3, 4}), IValue(2.0)}}}; });
-  add_entry(OpId::zero_, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
+  // In-place ops: the reference is the value self holds afterwards.
+  add_entry(OpId::copy_, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; },
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double, double y) { return y; }); });
+  add_entry(OpId::add__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; },
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x + y; }); });
+  add_entry(OpId::mul__Tensor, [] { return std::vector<Sample>{{"broadcast", {R({3, 4}), R({4})}}}; },
+            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x * y; }); });
+  add_entry(OpId::fill__Scalar, [] { return std::vector<Sample>{{"2d", {R({3, 4}), IValue(2.0)}}}; },
+            [](const Args& a) { return map_ref(a[0].to_tensor(), [](double) { return 2.0; }); });
+  add_entry(OpId::zero_, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; },
+            [](const Args& a) { return map_ref(a[0].to_tensor(), [](double) { return 0.0; }); });
   add_entry(OpId::index_put_, [] {
     return std::vector<Sample>{{"rows", {R({5, 3}), TensorList{ints({2, 0, 3})}, R({3, 3}), false}}};
   });
@@ -289,7 +315,15 @@ std::vector<OpEntry> build() {
   add_entry(OpId::addmm, [] {
     return std::vector<Sample>{{"bias row", {R({5}), R({3, 4}), R({4, 5})}}, {"transposed", {R({3, 2}), R({3, 4}), NC({4, 2})}}};
   }, [](const Args& a) { return add(mm_ref(a[1].to_tensor(), a[2].to_tensor()), a[0].to_tensor()); });
-  add_entry(OpId::bmm, [] { return std::vector<Sample>{{"batch", {R({2, 3, 4}), R({2, 4, 5})}}}; });
+  add_entry(OpId::bmm, [] { return std::vector<Sample>{{"batch", {R({2, 3, 4}), R({2, 4, 5})}}}; },
+            [](const Args& a) {
+              std::vector<double> out;
+              for (int64_t b = 0; b < 2; ++b) {
+                Tensor m = mm_ref(select(a[0].to_tensor(), 0, b), select(a[1].to_tensor(), 0, b));
+                for (double v : m.to_vector<double>()) out.push_back(v);
+              }
+              return Tensor::from_vector<double>(out, {2, 3, 5});
+            });
   add_entry(OpId::matmul, [] {
     return std::vector<Sample>{{"3d@2d", {R({2, 3, 4}), R({4, 5})}}, {"batched broadcast", {R({2, 3, 4}), R({1, 4, 2})}},
                                {"vector", {R({4}), R({4, 3})}}};
@@ -386,7 +420,13 @@ std::vector<OpEntry> build() {
     return std::vector<Sample>{{"rows", {R({5, 3}), TensorList{ints({2, 0, 3})}, R({3, 3}), false}},
                                {"accumulate repeats", {R({4, 2}), TensorList{ints({1, 1})}, R({2, 2}), true}}};
   });
-  add_entry(OpId::embedding, [] { return std::vector<Sample>{{"2d ids", {R({6, 3}), I({2, 4}, 0, 6)}}}; });
+  add_entry(OpId::embedding, [] { return std::vector<Sample>{{"2d ids", {R({6, 3}), I({2, 4}, 0, 6)}}}; },
+            [](const Args& a) {  // row ids[i] of the weight, for every id
+              std::vector<double> w = a[0].to_tensor().to_vector<double>(), out;
+              for (int64_t id : a[1].to_tensor().to_vector<int64_t>())
+                for (int64_t c = 0; c < 3; ++c) out.push_back(w[id * 3 + c]);
+              return Tensor::from_vector<double>(out, {2, 4, 3});
+            });
   add_entry(OpId::embedding_dense_backward, [] {
     return std::vector<Sample>{{"pad 0", {R({2, 4, 3}), I({2, 4}, 0, 6), IValue(int64_t{6}), IValue(int64_t{0}), false}}};
   });
