@@ -115,7 +115,11 @@ std::vector<std::string> get_custom_metadata(const graph::GraphModule& gm) {
   }
   for (const auto& [name, sub] : gm.subgraphs) {
     std::vector<std::string> inner = get_custom_metadata(*sub);
-    if (!inner.empty()) lines.push_back("[" + fmt::format("{}", fmt::join(inner, ", ")) + "]");
+    if (inner.empty()) continue;
+    std::string line = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + s + "]"
+    line += fmt::format("{}", fmt::join(inner, ", "));
+    line += "]";
+    lines.push_back(std::move(line));
   }
   return lines;
 }
