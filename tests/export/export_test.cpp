@@ -9,8 +9,10 @@
 #include "aotgrad/ops.h"
 #include "ops/registry.h"
 #include "support/error.h"
+#include "test_util.h"
 
 using namespace aotgrad;
+using aotgrad::testing::error_of;
 using exporting::JointWithDescriptors;
 
 namespace {
@@ -26,14 +28,6 @@ std::string read(const std::string& path) {
   return s.str();
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<std::string> descs(const std::vector<std::optional<Descriptor>>& ds) {
   std::vector<std::string> out;

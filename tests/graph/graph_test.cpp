@@ -6,20 +6,11 @@
 #include "aotgrad/trace.h"
 #include "ops/registry.h"
 #include "support/error.h"
+#include "test_util.h"
 
 using namespace aotgrad;
+using aotgrad::testing::error_of;
 using namespace aotgrad::graph;
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
 
 TEST(Namespace, FollowsFxRules) {
   Namespace ns;

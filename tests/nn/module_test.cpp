@@ -9,8 +9,10 @@
 #include "aotgrad/optim.h"
 #include "aotgrad/random.h"
 #include "support/error.h"
+#include "test_util.h"
 
 using namespace aotgrad;
+using aotgrad::testing::error_of;
 
 namespace {
 std::vector<std::string> names(const nn::NamedTensors& ts) {
@@ -19,14 +21,6 @@ std::vector<std::string> names(const nn::NamedTensors& ts) {
   return out;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 }  // namespace
 
 TEST(Module, NamesFollowRegistrationOrderDepthFirst) {
