@@ -39,6 +39,9 @@ struct Storage {
 class TensorExtension {
  public:
   virtual ~TensorExtension() = default;
+  /// What error messages call this tensor, if the owner knows better than its shape
+  /// ("primals_1, ParamAOTInput(target='linear.weight')"); empty otherwise.
+  virtual std::string label() const { return ""; }
 };
 
 struct TensorImpl {

@@ -85,9 +85,10 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
   const bool inplace = op.kind == ops::OpKind::InPlace;
   if (inplace) {
     const Tensor& self = args[0].to_tensor();
+    const std::string label = self.impl()->extension ? self.impl()->extension->label() : "";
     AG_CHECK(!(self.is_leaf() && self.requires_grad()),
-             "{}: a leaf tensor that requires grad ({}) is being used in an in-place operation",
-             op.qualified_name(), self.describe());
+             "{}: a leaf tensor that requires grad ({}{}) is being used in an in-place operation",
+             op.qualified_name(), self.describe(), label.empty() ? "" : ", " + label);
     const auto& base = self.impl()->view_base;
     AG_CHECK(!(base && base->requires_grad && !base->grad_fn),
              "{}: a view of a leaf tensor that requires grad ({}) is being used in an in-place "

@@ -53,6 +53,11 @@ class GradModeGuard {
 };
 }  // namespace
 
+std::string ProxyState::label() const {
+  if (origin == nullptr || origin->op() != graph::NodeOp::Placeholder) return "";
+  return origin->meta.desc ? origin->name() + ", " + origin->meta.desc->str() : origin->name();
+}
+
 ProxyState* proxy_state(const Tensor& t) {
   if (!t.defined()) return nullptr;
   return dynamic_cast<ProxyState*>(t.impl()->extension.get());

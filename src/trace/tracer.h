@@ -33,6 +33,8 @@ struct ProxyState : TensorExtension {
   /// On a base: bumped by every write into it or into a view of it. On a view: the
   /// base's version its node reflects.
   int64_t version = 0;
+  /// For a placeholder's proxy: its name and descriptor, for error messages.
+  std::string label() const override;
 };
 
 class Tracer : public ops::DispatchMode {

@@ -111,9 +111,11 @@ TEST(JointExport, BatchNormBufferUpdatesBecomeMutationOutputs) {
   EXPECT_EQ(d[2], "InputMutationAOTOutput(mutated_input=BufferAOTInput(target='bn.num_batches_tracked'))");
   EXPECT_EQ(d[3], "PlainAOTOutput(idx=0)");
   EXPECT_EQ(j.metadata.num_mutated_inputs, 3);
-  for (const auto& n : j.graph_module->graph->nodes())
-    if (n->op() == graph::NodeOp::CallFunction && n->target().kind == graph::Target::Kind::Op)
+  for (const auto& n : j.graph_module->graph->nodes()) {
+    if (n->op() == graph::NodeOp::CallFunction && n->target().kind == graph::Target::Kind::Op) {
       EXPECT_NE(n->target().op->kind, ops::OpKind::InPlace) << n->name() << " is in place";
+    }
+  }
 }
 
 namespace {
@@ -229,4 +231,22 @@ TEST(JointExport, NonTensorOutputIsAnError) {
   } m;
   std::string e = error_of([&] { exporting::aot_export_joint_with_descriptors(m, {zeros({2})}); });
   EXPECT_NE(e.find("output 0 of the module is int, but every output leaf must be a tensor"), std::string::npos) << e;
+}
+
+TEST(Functionalization, InPlaceOnAParameterNamesTheInput) {
+  struct ScalesWeight : nn::Module {
+    ScalesWeight() : Module("ScalesWeight") {
+      w = ones({3});
+      register_parameter("w", w);
+    }
+    pytree::Value forward(const nn::Args& a, const nn::Kwargs&) override {
+      mul_(w, scalar_tensor(2.0));
+      return a[0].tensor() * w;
+    }
+    Tensor w;
+  } m;
+  std::string e = error_of([&] { exporting::aot_export_joint_with_descriptors(m, {ones({3})}); });
+  EXPECT_NE(e.find("aten::mul_.Tensor: a leaf tensor that requires grad (f32[3], primals_1, "
+                   "ParamAOTInput(target='w')) is being used in an in-place operation"),
+            std::string::npos) << e;
 }
