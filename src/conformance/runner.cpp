@@ -13,6 +13,12 @@
 
 namespace aotgrad::conformance {
 
+static const models::ModelInfo* model_for(const std::string& name) {
+  for (const auto& m : models::all_models())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
 static Tensor fresh_input(const GoldenInput& in) {
   Tensor t = clone(in.value);
   if (in.requires_grad) t.set_requires_grad(true);
@@ -43,9 +49,7 @@ std::optional<std::string> compare_tensors(const std::string& what, const Tensor
 
 CaseResult check_eager(const GoldenCase& c) {
   CaseResult r{c.name, false, ""};
-  const models::ModelInfo* info = nullptr;
-  for (const auto& m : models::all_models())
-    if (m.name == c.name) info = &m;
+  const models::ModelInfo* info = model_for(c.name);
   if (!info) {
     r.detail = fmt::format("no built-in model named '{}' (the case's module is not built in)", c.name);
     return r;
@@ -140,11 +144,6 @@ CaseResult check_eager(const GoldenCase& c) {
 namespace aotgrad::conformance {
 
 namespace {
-const models::ModelInfo* model_for(const std::string& name) {
-  for (const auto& m : models::all_models())
-    if (m.name == name) return &m;
-  return nullptr;
-}
 
 // "aten.logical_and_.default" -> "aten.logical_and.default": the exported graph is
 // functional, so an in-place op of the golden list appears in its out-of-place form.

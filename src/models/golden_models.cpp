@@ -24,9 +24,13 @@ class SimpleLinear : public TensorModule {
   std::shared_ptr<Linear> linear;
 };
 
-class AnnotatedSquare : public TensorModule {
+/// A Linear(3, 2) inside annotate({"pp_stage": 0}), optionally squared (y * y, plainly
+/// or through annotate_fn({"pp_stage": 1})), then y - 1: annotated_linear,
+/// annotated_square and annotated_function.
+class StagedLinear : public TensorModule {
  public:
-  AnnotatedSquare() : TensorModule("AnnotatedSquare", {"x"}) {
+  enum class Square { No, Plain, ThroughAnnotateFn };
+  StagedLinear(const char* type_name, Square square) : TensorModule(type_name, {"x"}), square_(square) {
     linear = register_module("linear", make_shared<Linear>(3, 2));
   }
   pytree::Value run(const TensorList& x) override {
@@ -35,46 +39,17 @@ class AnnotatedSquare : public TensorModule {
       annotate stage({{"pp_stage", 0}});
       y = (*linear)(x[0]);
     }
-    y = y * y;
+    if (square_ == Square::Plain) y = y * y;
+    if (square_ == Square::ThroughAnnotateFn) {
+      auto square = annotate_fn({{"pp_stage", int64_t{1}}}, [](const Tensor& t) { return t * t; });
+      y = square(y);
+    }
     return y - 1;
   }
   std::shared_ptr<Linear> linear;
-};
 
-/// annotated_linear: a Linear(3, 2) inside annotate({"pp_stage": 0}), then y - 1.
-class AnnotatedLinear : public TensorModule {
- public:
-  AnnotatedLinear() : TensorModule("AnnotatedLinear", {"x"}) {
-    linear = register_module("linear", make_shared<Linear>(3, 2));
-  }
-  pytree::Value run(const TensorList& x) override {
-    Tensor y;
-    {
-      annotate stage({{"pp_stage", 0}});
-      y = (*linear)(x[0]);
-    }
-    return y - 1;
-  }
-  std::shared_ptr<Linear> linear;
-};
-
-/// annotated_function: as annotated_linear, then y * y through annotate_fn({"pp_stage": 1}).
-class AnnotatedFunction : public TensorModule {
- public:
-  AnnotatedFunction() : TensorModule("AnnotatedFunction", {"x"}) {
-    linear = register_module("linear", make_shared<Linear>(3, 2));
-  }
-  pytree::Value run(const TensorList& x) override {
-    Tensor y;
-    {
-      annotate stage({{"pp_stage", 0}});
-      y = (*linear)(x[0]);
-    }
-    auto square = annotate_fn({{"pp_stage", int64_t{1}}}, [](const Tensor& t) { return t * t; });
-    y = square(y);
-    return y - 1;
-  }
-  std::shared_ptr<Linear> linear;
+ private:
+  Square square_;
 };
 
 class ModuleWithKwargs : public nn::Module {
@@ -350,7 +325,7 @@ void add_golden_models(std::vector<ModelInfo>& out) {
   };
   add("simple_linear", "Linear(3, 2) on x [4, 3]", make<SimpleLinear>(),
       [] { return randn_example({{4, 3}}); });
-  add("annotated_square", "Linear(3, 2), then y * y - 1, on x [4, 3]", make<AnnotatedSquare>(),
+  add("annotated_square", "Linear(3, 2), then y * y - 1, on x [4, 3]", [] { return make_shared<StagedLinear>("AnnotatedSquare", StagedLinear::Square::Plain); },
       [] { return randn_example({{4, 3}}); });
   add("module_with_kwargs", "Linear(3, 2)(x) * scale, scale a keyword argument",
       make<ModuleWithKwargs>(), [] {
@@ -387,10 +362,10 @@ void add_golden_models(std::vector<ModelInfo>& out) {
   add("index_put_unpermute", "new_zeros, index_put_ with a constant index, slice, cos",
       make<IndexPutUnpermute>(), [] { return randn_example({{4, 3}}, {true}); });
   add("annotated_linear", "Linear(3, 2) inside annotate({'pp_stage': 0}), then y - 1",
-      make<AnnotatedLinear>(), [] { return randn_example({{4, 3}}); });
+      [] { return make_shared<StagedLinear>("AnnotatedLinear", StagedLinear::Square::No); }, [] { return randn_example({{4, 3}}); });
   out.back().kind = Kind::Demo;
   add("annotated_function", "annotated_linear, then y * y through annotate_fn({'pp_stage': 1}), then y - 1",
-      make<AnnotatedFunction>(), [] { return randn_example({{4, 3}}); });
+      [] { return make_shared<StagedLinear>("AnnotatedFunction", StagedLinear::Square::ThroughAnnotateFn); }, [] { return randn_example({{4, 3}}); });
   out.back().kind = Kind::Demo;
   out.push_back(*std::find_if(out.begin(), out.end(), [](const ModelInfo& m) { return m.name == "index_put_unpermute"; }));
   out.back().name = "unpermute";
