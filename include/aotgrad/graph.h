@@ -274,4 +274,9 @@ using NodeWrapper = std::function<void(const Node& node, const std::function<voi
 std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs,
                               const NodeWrapper& around = nullptr);
 
+/// The arguments of an op-calling node as its op takes them: positional, in schema
+/// order, keyword arguments moved to their position, defaults filled, types checked.
+/// Node references become `value_of(node)` (lists of nodes become tensor lists).
+Args bind_op_args(const Node& n, const std::function<IValue(const Node*)>& value_of);
+
 }  // namespace aotgrad::graph

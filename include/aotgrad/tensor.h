@@ -26,6 +26,9 @@ class Node;
 /// Owned, 64-byte aligned bytes. Never resized once made.
 struct Storage {
   explicit Storage(int64_t nbytes);
+  /// Bytes owned elsewhere (a compiled program's arena), kept alive by `owner` and
+  /// not freed here.
+  Storage(void* data, int64_t nbytes, std::shared_ptr<void> owner);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -33,6 +36,7 @@ struct Storage {
   int64_t nbytes = 0;
   /// Bumped by every in-place write; lets saved values detect later mutation.
   int64_t version = 0;
+  std::shared_ptr<void> owner;  // set for borrowed bytes
 };
 
 /// Per-tensor state owned by a layer above core (the tracer's proxy, say).
@@ -75,6 +79,9 @@ class Tensor {
   static Tensor zeros(const Shape& sizes, DType dtype = DType::Float32);
   /// A meta tensor (no data) with the given layout; contiguous strides if none given.
   static Tensor meta(const Shape& sizes, DType dtype, Shape strides = {}, int64_t offset = 0);
+  /// A tensor over `storage` with the given layout.
+  static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& sizes, const Shape& strides,
+                             int64_t offset, DType dtype);
   /// A tensor aliasing `base`'s storage with another layout.
   static Tensor alias(const Tensor& base, const Shape& sizes, const Shape& strides, int64_t offset);
   /// Copies `values` (row-major) into a new tensor of `sizes`.

@@ -2,9 +2,11 @@
 
 #include <cmath>
 
+#include <functional>
 #include <set>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/compile.h"
 #include "aotgrad/export.h"
 #include "ops/registry.h"
 #include "aotgrad/models.h"
@@ -47,7 +49,11 @@ std::optional<std::string> compare_tensors(const std::string& what, const Tensor
 }
 
 
-CaseResult check_eager(const GoldenCase& c) {
+using StepFn = std::function<pytree::Value(nn::Module&, const nn::Args&, const nn::Kwargs&)>;
+
+// Loads the case into its model, runs `step` (the forward) on the case's inputs, then
+// backward with the case's tangents, and compares outputs, buffers and gradients.
+static CaseResult check_step(const GoldenCase& c, const StepFn& step) {
   CaseResult r{c.name, false, ""};
   const models::ModelInfo* info = model_for(c.name);
   if (!info) {
@@ -92,7 +98,13 @@ CaseResult check_eager(const GoldenCase& c) {
     r.detail = std::move(why);
     return r;
   };
-  auto [leaves, spec] = pytree::flatten(module(args, kwargs));
+  pytree::Value result;
+  try {
+    result = step(module, args, kwargs);
+  } catch (const Error& e) {
+    return fail(e.what());
+  }
+  auto [leaves, spec] = pytree::flatten(result);
   TensorList outs;
   for (const IValue& leaf : leaves) {
     if (!leaf.is_tensor()) return fail("the model returned a non-tensor leaf");
@@ -137,6 +149,17 @@ CaseResult check_eager(const GoldenCase& c) {
   r.passed = true;
   r.detail = fmt::format("max |err| {:.2g} (atol {:.2g})", max_err, c.atol);
   return r;
+}
+
+CaseResult check_eager(const GoldenCase& c) {
+  return check_step(c, [](nn::Module& m, const nn::Args& args, const nn::Kwargs& kwargs) { return m(args, kwargs); });
+}
+
+CaseResult check_compiled(const GoldenCase& c, const compile::CompileOptions& options) {
+  return check_step(c, [&](nn::Module& m, const nn::Args& args, const nn::Kwargs& kwargs) {
+    auto joint = exporting::aot_export_joint_with_descriptors(m, args, kwargs);
+    return compile::aot_compile_joint_with_descriptors(joint, options).call_module(m, args, kwargs);
+  });
 }
 
 }  // namespace aotgrad::conformance

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "aotgrad/compile.h"
 #include "aotgrad/graph.h"
 #include "conformance/golden.h"
 
@@ -26,6 +27,11 @@ std::optional<std::string> compare_tensors(const std::string& what, const Tensor
 /// and backward eagerly with the case's inputs and tangents, and compares outputs,
 /// gradients and buffers after the forward.
 CaseResult check_eager(const GoldenCase& c);
+
+/// The same through the compiled path: export the joint graph, compile it
+/// (aot_compile_joint_with_descriptors), call it with the module's parameters and
+/// buffers, and run the caller's backward through the compiled backward graph.
+CaseResult check_compiled(const GoldenCase& c, const compile::CompileOptions& options = {});
 
 /// Exports the case's model (aot_export_joint_with_descriptors), runs the joint graph
 /// through the interpreter on the case's primals and tangents, and compares its

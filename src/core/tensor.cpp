@@ -12,7 +12,23 @@ Storage::Storage(int64_t n) : nbytes(n) {
   data = allocate_storage(static_cast<size_t>(std::max<int64_t>(n, 0)));
 }
 
-Storage::~Storage() { free_storage(data, static_cast<size_t>(std::max<int64_t>(nbytes, 0))); }
+Storage::Storage(void* borrowed, int64_t n, std::shared_ptr<void> keep_alive)
+    : data(borrowed), nbytes(n), owner(std::move(keep_alive)) {}
+
+Storage::~Storage() {
+  if (!owner) free_storage(data, static_cast<size_t>(std::max<int64_t>(nbytes, 0)));
+}
+
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& sizes, const Shape& strides,
+                            int64_t offset, DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->sizes = sizes;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = dtype;
+  impl->storage = std::move(storage);
+  return Tensor(std::move(impl));
+}
 
 Tensor Tensor::empty(const Shape& sizes, DType dtype) {
   for (int64_t d : sizes) AG_CHECK(d >= 0, "empty: expected non-negative sizes, but got {}", shape_str(sizes));

@@ -9,8 +9,10 @@
 namespace aotgrad::graph {
 
 namespace {
-IValue resolve(const Arg& a, const std::unordered_map<const Node*, IValue>& env) {
-  if (a.is_node()) return env.at(a.node());
+using ValueOf = std::function<IValue(const Node*)>;
+
+IValue resolve(const Arg& a, const ValueOf& value_of) {
+  if (a.is_node()) return value_of(a.node());
   if (a.is_none()) return IValue();
   if (a.is_int()) return IValue(a.to_int());
   if (a.is_double()) return IValue(a.to_double());
@@ -26,7 +28,7 @@ IValue resolve(const Arg& a, const std::unordered_map<const Node*, IValue>& env)
   }
   if (tensors) {
     TensorList ts;
-    for (const Arg& x : l) ts.push_back(x.is_node() ? env.at(x.node()).to_tensor() : Tensor());
+    for (const Arg& x : l) ts.push_back(x.is_node() ? value_of(x.node()).to_tensor() : Tensor());
     return IValue(ts);
   }
   if (bools) {
@@ -75,7 +77,8 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
         }
         case NodeOp::Output: {
           std::vector<IValue> result;
-          for (const Arg& a : n.args()[0].list()) result.push_back(resolve(a, env));
+          for (const Arg& a : n.args()[0].list())
+            result.push_back(resolve(a, [&](const Node* x) { return env.at(x); }));
           return result;
         }
       }
@@ -87,6 +90,28 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
   AG_FAIL("interpret: the graph has no output node");
 }
 
+Args bind_op_args(const Node& n, const ValueOf& value_of) {
+  AG_CHECK(n.target().kind == Target::Kind::Op, "bind_op_args: node '{}' calls {}, not an op", n.name(),
+           n.target().qualified());
+  const ops::OpInfo& op = *n.target().op;
+  Args args;
+  for (const Arg& a : n.args()) args.push_back(resolve(a, value_of));
+  // Keyword arguments go to their schema position (defaults fill the gaps).
+  for (const auto& [name, a] : n.kwargs()) {
+    int idx = op.schema.arg_index(name);
+    AG_CHECK(idx >= 0, "{} has no argument '{}'", op.qualified_name(), name);
+    while (args.size() < static_cast<size_t>(idx)) {
+      const auto& p = op.schema.args[args.size()];
+      AG_CHECK(p.default_value.has_value(), "{} misses argument '{}'", op.qualified_name(), p.name);
+      args.push_back(*p.default_value);
+    }
+    if (args.size() == static_cast<size_t>(idx)) args.push_back(resolve(a, value_of));
+    else args[static_cast<size_t>(idx)] = resolve(a, value_of);
+  }
+  ops::normalize_args(op, args);
+  return args;
+}
+
 // One call_function node on values from `env`.
 IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& env) {
   if (n.target().kind == Target::Kind::GetItem) {
@@ -95,21 +120,7 @@ IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& e
   }
   AG_CHECK(n.target().kind == Target::Kind::Op, "interpret: cannot run target {}", n.target().qualified());
   const ops::OpInfo& op = *n.target().op;
-  Args args;
-  for (const Arg& a : n.args()) args.push_back(resolve(a, env));
-  // Keyword arguments go to their schema position (defaults fill the gaps).
-  for (const auto& [name, a] : n.kwargs()) {
-    int idx = op.schema.arg_index(name);
-    AG_CHECK(idx >= 0, "interpret: {} has no argument '{}'", op.qualified_name(), name);
-    while (args.size() < static_cast<size_t>(idx)) {
-      const auto& p = op.schema.args[args.size()];
-      AG_CHECK(p.default_value.has_value(), "interpret: {} misses argument '{}'", op.qualified_name(), p.name);
-      args.push_back(*p.default_value);
-    }
-    if (args.size() == static_cast<size_t>(idx)) args.push_back(resolve(a, env));
-    else args[static_cast<size_t>(idx)] = resolve(a, env);
-  }
-  Outputs outs = ops::call(op.id, std::move(args));
+  Outputs outs = ops::call(op.id, bind_op_args(n, [&](const Node* x) { return env.at(x); }));
   if (op.schema.returns.size() == 1) return outs[0];
   return IValue(ops::flatten_outputs(outs));
 }

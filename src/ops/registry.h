@@ -56,6 +56,10 @@ struct OpInfo {
   /// Only the first N flattened outputs carry gradients (-1: all floating ones);
   /// e.g. batch norm's saved statistics and new running stats carry none.
   int differentiable_outputs = -1;
+  /// Elementwise: each output element depends only on the same (broadcast) element
+  /// of each input. The partitioner recomputes such ops freely and the executor may
+  /// write their output over an input that dies there (Tag.pointwise in PyTorch).
+  bool pointwise = false;
 
   const std::string& name() const { return schema.name; }
   /// "aten::addmm.default"
@@ -84,6 +88,7 @@ class Registry {
   void not_differentiable(OpId id) { (*this)[id].not_differentiable = true; }
   void decomposition(OpId id, DecompositionFn f) { (*this)[id].decomposition = f; }
   void differentiable_outputs(OpId id, int n) { (*this)[id].differentiable_outputs = n; }
+  void pointwise(OpId id) { (*this)[id].pointwise = true; }
 
   explicit Registry(std::vector<OpInfo>& table) : table_(table) {}
 

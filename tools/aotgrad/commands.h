@@ -10,6 +10,7 @@ void add_conformance_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_print_command(CLI::App& app);
 void add_partition_command(CLI::App& app);
+void add_run_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_demo_command(CLI::App& app);

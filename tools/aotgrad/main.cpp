@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   aotgrad::cli::add_export_command(app);
   aotgrad::cli::add_print_command(app);
   aotgrad::cli::add_partition_command(app);
+  aotgrad::cli::add_run_command(app);
   aotgrad::cli::add_train_command(app);
   aotgrad::cli::add_bench_command(app);
   aotgrad::cli::add_demo_command(app);

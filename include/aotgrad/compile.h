@@ -1,0 +1,71 @@
+// Compiling a joint graph back into a training step (SPEC.md §9).
+//
+// aot_compile_joint_with_descriptors partitions the joint graph into a forward and
+// a backward graph and compiles each into a Program: a linear schedule of kernels
+// called directly (no dispatch, no autograd at run time), every intermediate in one
+// arena laid out ahead of time by a memory planner, chains of elementwise ops fused
+// into one pass. The result is a CompiledFunction with the exported module's calling
+// convention; it records one autograd node, so the caller's backward() runs the
+// compiled backward graph and fills .grad.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "aotgrad/export.h"
+#include "aotgrad/nn.h"
+#include "aotgrad/partition.h"
+
+namespace aotgrad::compile {
+
+struct CompileOptions {
+  partition::PartitionOptions partition;
+  /// Fuse chains of elementwise ops into single loops.
+  bool fuse_pointwise = true;
+  /// Let an elementwise op write over an input that dies there.
+  bool reuse_buffers = true;
+};
+
+/// What compiling one graph produced (for reports and tests).
+struct ProgramStats {
+  int64_t nodes = 0;          // call_function nodes in the graph
+  int64_t kernels = 0;        // kernel calls per run (a fused group is one)
+  int64_t fused_groups = 0;   // fused elementwise loops
+  int64_t fused_ops = 0;      // ops inside them
+  int64_t arena_bytes = 0;    // the planned arena
+  int64_t unplanned_bytes = 0;  // what the arena's values would take without sharing
+  int64_t reused_in_place = 0;  // outputs written over a dying input
+};
+
+class CompiledFunctionImpl;
+
+class CompiledFunction {
+ public:
+  /// The exported module's calling convention: parameters…, buffers…, then the user
+  /// args (all positional), and the user kwargs. Returns the user's output
+  /// structure. Mutated buffers are written back into the tensors passed in.
+  pytree::Value operator()(const nn::Args& args, const nn::Kwargs& kwargs = {}) const;
+  /// Same, taking the parameters and buffers from `module` by their names.
+  pytree::Value call_module(nn::Module& module, const nn::Args& args, const nn::Kwargs& kwargs = {}) const;
+  /// The flat form: one tensor per primal in, the user outputs' leaves out.
+  TensorList call_flat(const TensorList& primals) const;
+
+  /// "(primals_1: f32[4, 3] ParamAOTInput(target='linear.weight'), …) -> (…)"
+  std::string signature() const;
+  const partition::Partition& partition() const;
+  ProgramStats forward_stats() const;
+  ProgramStats backward_stats() const;
+  /// Joint graph to ready callable, in milliseconds.
+  double compile_ms() const;
+
+ private:
+  friend CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors&,
+                                                             const CompileOptions&);
+  std::shared_ptr<const CompiledFunctionImpl> impl_;
+};
+
+CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors& joint,
+                                                    const CompileOptions& options = {});
+
+}  // namespace aotgrad::compile

@@ -1,0 +1,86 @@
+// Running a Program: patch the dynamic operands in, call the kernel, drop what died.
+#include "compile/program.h"
+#include "support/error.h"
+
+namespace aotgrad::compile {
+
+namespace {
+void set_arg(Args& args, const Instruction::Patch& p, Tensor t) {
+  IValue& a = args[static_cast<size_t>(p.arg)];
+  if (p.element < 0) a = IValue(std::move(t));
+  else a.to_tensor_list()[static_cast<size_t>(p.element)] = std::move(t);
+}
+
+Tensor& slot(Outputs& outs, std::pair<int, int> s) {
+  IValue& o = outs[static_cast<size_t>(s.first)];
+  if (s.second < 0) return const_cast<Tensor&>(o.to_tensor());
+  return o.to_tensor_list()[static_cast<size_t>(s.second)];
+}
+}  // namespace
+
+std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
+  std::lock_guard<std::mutex> lock(running_);
+  AG_INTERNAL_CHECK(inputs.size() == inputs_.size(), "program: {} inputs for {} placeholders", inputs.size(),
+                    inputs_.size());
+  std::vector<Tensor> vals(values_.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& v = values_[static_cast<size_t>(inputs_[i])];
+    const Tensor& t = inputs[i];
+    AG_CHECK(t.defined() && t.sizes() == v.layout.sizes && t.dtype() == v.layout.dtype && t.strides() == v.layout.strides,
+             "compiled graph: input '{}' must be {} with strides {}, but got {}", v.name, v.layout.str(),
+             shape_str(v.layout.strides), t.defined() ? t.describe() : "an undefined tensor");
+    vals[static_cast<size_t>(inputs_[i])] = std::move(inputs[i]);
+  }
+  for (int v : release_at_start_) vals[static_cast<size_t>(v)] = Tensor();
+  auto& instructions = const_cast<std::vector<Instruction>&>(instructions_);  // guarded by running_
+  for (Instruction& ins : instructions) {
+    try {
+      if (ins.view_of >= 0) {
+        const Tensor& base = vals[static_cast<size_t>(ins.view_of)];
+        const Value& planned_base = values_[static_cast<size_t>(ins.view_of)];
+        for (int r : ins.results) {
+          const Value& v = values_[static_cast<size_t>(r)];
+          // Offsets are planned relative to the base's; an input may start elsewhere.
+          vals[static_cast<size_t>(r)] = Tensor::alias(base, v.layout.sizes, v.layout.strides,
+                                                        base.storage_offset() + v.layout.offset - planned_base.layout.offset);
+        }
+      } else {
+        for (const auto& p : ins.patches) set_arg(ins.args, p, vals[static_cast<size_t>(p.value)]);
+        if (ins.op != nullptr && ins.op->kind == ops::OpKind::InPlace) {
+          ins.outs = {ins.args[0]};
+        } else {
+          for (size_t r = 0; r < ins.results.size(); ++r) {
+            const int id = ins.results[r];
+            if (id < 0) continue;
+            const Value& v = values_[static_cast<size_t>(id)];
+            if (v.is_static()) continue;
+            Tensor fresh = Tensor::empty(v.layout.sizes, v.layout.dtype);
+            vals[static_cast<size_t>(id)] = fresh;
+            slot(ins.outs, ins.result_slots[r]) = std::move(fresh);
+          }
+        }
+        ins.kernel(ins.args, ins.outs);
+        // Drop this run's tensors from the reusable argument lists.
+        for (const auto& p : ins.patches) set_arg(ins.args, p, Tensor());
+        for (size_t r = 0; r < ins.results.size(); ++r)
+          if (ins.results[r] >= 0 && !values_[static_cast<size_t>(ins.results[r])].is_static() &&
+              !(ins.op != nullptr && ins.op->kind == ops::OpKind::InPlace))
+            slot(ins.outs, ins.result_slots[r]) = Tensor();
+      }
+    } catch (Error& e) {
+      e.add_context("while running node '" + ins.node + "' of a compiled graph");
+      throw;
+    }
+    for (int v : ins.release) vals[static_cast<size_t>(v)] = Tensor();
+  }
+  std::vector<Tensor> result;
+  result.reserve(outputs_.size());
+  for (int v : outputs_) {
+    if (v < 0) result.emplace_back();
+    else result.push_back(values_[static_cast<size_t>(v)].is_static() ? values_[static_cast<size_t>(v)].fixed
+                                                                     : vals[static_cast<size_t>(v)]);
+  }
+  return result;
+}
+
+}  // namespace aotgrad::compile

@@ -1,0 +1,86 @@
+// A graph compiled for the executor: values, instructions and the memory plan.
+//
+// Note [Static and dynamic values]: every tensor a graph makes has a layout known
+// at compile time. Intermediates that do not escape the run live in the program's
+// arena at planned offsets, so their tensors (and every argument list that reads
+// only them and constants) are built once, at compile time. Only the graph inputs,
+// the values that escape (graph outputs, which need storage of their own) and views
+// of those change from run to run; instructions patch them into their argument
+// lists before calling the kernel and drop them after their last use.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "aotgrad/compile.h"
+#include "aotgrad/graph.h"
+#include "ops/registry.h"
+
+namespace aotgrad::compile {
+
+enum class ValueKind {
+  Input,     // a placeholder: given to run()
+  Constant,  // a get_attr tensor
+  Arena,     // an intermediate at a planned offset in the arena
+  Fresh,     // escapes the run: allocated per run
+  View,      // aliases another value's storage
+};
+
+struct Value {
+  ValueKind kind = ValueKind::Arena;
+  graph::TensorVal layout;   // sizes, strides, offset and dtype it has at run time
+  int base = -1;             // View: the value it aliases
+  int input_index = -1;      // Input: which input
+  Tensor fixed;              // Constant, Arena and views of those: the tensor itself
+  bool is_static() const { return fixed.defined(); }
+  int64_t bytes() const;
+  std::string name;          // the graph node it comes from
+};
+
+/// One step of the schedule.
+struct Instruction {
+  const ops::OpInfo* op = nullptr;  // the kernel's op (null for a view or fused group)
+  ops::KernelFn kernel;             // what runs: op->kernel or a fused loop
+  Args args;                        // static parts filled at compile time
+  Outputs outs;                     // the shape rule's structure, static outputs filled
+  /// Dynamic operands: (argument index, list element or -1, value).
+  struct Patch {
+    int arg, element, value;
+  };
+  std::vector<Patch> patches;
+  /// Flattened outputs: one value per output tensor (-1 for an undefined one), and
+  /// where each sits in `outs` (output index, list element or -1).
+  std::vector<int> results;
+  std::vector<std::pair<int, int>> result_slots;
+  int view_of = -1;                 // a dynamic view: `results[0]` aliases this value
+  std::vector<int> release;         // dynamic values whose last use is here
+  std::string node;                 // the graph node (the first one, for a fused group)
+};
+
+class Program {
+ public:
+  /// Compiles `gm`; its placeholders are the inputs of run(), its output values the results.
+  static std::unique_ptr<Program> build(const graph::GraphModule& gm, const CompileOptions& options);
+
+  /// Runs the schedule. Inputs are taken by value and released after their last use.
+  std::vector<Tensor> run(std::vector<Tensor> inputs) const;
+
+  const std::vector<Value>& values() const { return values_; }
+  const std::vector<int>& inputs() const { return inputs_; }
+  const ProgramStats& stats() const { return stats_; }
+
+ private:
+  friend class ProgramBuilder;
+  std::vector<Value> values_;
+  std::vector<int> inputs_;                // value per placeholder
+  std::vector<int> outputs_;               // value per output slot (-1: None)
+  std::vector<Instruction> instructions_;
+  std::vector<int> release_at_start_;      // inputs nobody reads
+  std::shared_ptr<void> arena_;
+  ProgramStats stats_;
+  mutable std::mutex running_;  // the arena serves one run at a time
+};
+
+}  // namespace aotgrad::compile

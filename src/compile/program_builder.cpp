@@ -1,0 +1,338 @@
+// Graph -> Program: bind every node's arguments once, propagate run-time layouts
+// through the shape rules, fuse elementwise chains, plan memory, and freeze the
+// static half of every instruction (Note [Static and dynamic values]).
+#include <unordered_map>
+
+#include "compile/fusion.h"
+#include "compile/memory_plan.h"
+#include "compile/program.h"
+#include "core/allocator.h"
+#include "ops/dispatch.h"
+#include "support/error.h"
+
+namespace aotgrad::compile {
+
+using graph::Node;
+using graph::NodeOp;
+
+int64_t Value::bytes() const { return shape_numel(layout.sizes) * static_cast<int64_t>(dtype_size(layout.dtype)); }
+
+class ProgramBuilder {
+ public:
+  ProgramBuilder(const graph::GraphModule& gm, const CompileOptions& options, Program& p)
+      : gm_(gm), options_(options), p_(p) {}
+
+  void build() {
+    for (const auto& n : gm_.graph->nodes()) {
+      try {
+        lower(*n);
+      } catch (Error& e) {
+        e.add_context("while compiling node '" + n->name() + "' of " + gm_.name);
+        throw;
+      }
+    }
+    mark_escaping();
+    if (options_.fuse_pointwise) {
+      FusionStats fs = fuse_pointwise_chains(p_.values_, p_.instructions_, operands_, p_.outputs_);
+      p_.stats_.fused_groups = fs.groups;
+      p_.stats_.fused_ops = fs.ops;
+    }
+    plan_memory();
+    freeze();
+  }
+
+ private:
+  int add_value(Value v) {
+    p_.values_.push_back(std::move(v));
+    return static_cast<int>(p_.values_.size()) - 1;
+  }
+  Tensor meta_of(int v) const {
+    const graph::TensorVal& l = p_.values_[static_cast<size_t>(v)].layout;
+    return Tensor::meta(l.sizes, l.dtype, l.strides, l.offset);
+  }
+
+  void lower(const Node& n) {
+    switch (n.op()) {
+      case NodeOp::Placeholder: {
+        AG_CHECK(n.meta.val.kind == graph::FakeVal::Kind::Tensor, "placeholder '{}' has no tensor value (meta val)",
+                 n.name());
+        Value v;
+        v.kind = ValueKind::Input;
+        v.layout = n.meta.val.as_tensor();
+        v.input_index = static_cast<int>(p_.inputs_.size());
+        v.name = n.name();
+        int id = add_value(std::move(v));
+        p_.inputs_.push_back(id);
+        single_[&n] = id;
+        return;
+      }
+      case NodeOp::GetAttr: {
+        const Tensor* c = gm_.constant(n.target().name);
+        AG_CHECK(c != nullptr, "no constant '{}'", n.target().name);
+        Value v;
+        v.kind = ValueKind::Constant;
+        v.layout = graph::TensorVal::of(*c);
+        v.fixed = *c;
+        v.name = n.name();
+        single_[&n] = add_value(std::move(v));
+        return;
+      }
+      case NodeOp::Output: {
+        for (const graph::Arg& a : n.args()[0].list()) p_.outputs_.push_back(a.is_node() ? value_of(a.node()) : -1);
+        return;
+      }
+      case NodeOp::CallFunction:
+        break;
+    }
+    if (n.target().kind == graph::Target::Kind::GetItem) {
+      const auto& items = tuples_.at(n.args()[0].node());
+      const auto i = static_cast<size_t>(n.args()[1].to_int());
+      AG_CHECK(i < items.size(), "getitem {} of '{}', which has {} results", i, n.args()[0].node()->name(), items.size());
+      single_[&n] = items[i];  // -1: an output the op did not compute (None)
+      return;
+    }
+    AG_CHECK(n.target().kind == graph::Target::Kind::Op, "cannot compile a call to {}", n.target().qualified());
+    const ops::OpInfo& op = *n.target().op;
+    AG_CHECK(op.kind != ops::OpKind::Composite,
+             "{} is a composite op; graphs hold only the ops it decomposes into (re-export the graph)",
+             op.qualified_name());
+    AG_CHECK(op.kind == ops::OpKind::View || op.kernel != nullptr, "{} has no CPU kernel", op.qualified_name());
+
+    // Bind arguments on meta tensors carrying each operand's run-time layout.
+    std::unordered_map<const TensorImpl*, int> operand_of;
+    std::vector<int> operands;
+    Instruction ins;
+    ins.op = &op;
+    ins.node = n.name();
+    ins.args = graph::bind_op_args(n, [&](const Node* x) {
+      int id = value_of(x);
+      if (id < 0) return IValue(Tensor());
+      Tensor t = meta_of(id);
+      operand_of[t.impl()] = id;
+      operands.push_back(id);
+      return IValue(t);
+    });
+    ins.outs = ops::run_shape(op, ins.args);
+    // Remember where every operand sits, to patch or freeze it later.
+    for (size_t a = 0; a < ins.args.size(); ++a) {
+      if (ins.args[a].is_tensor() && ins.args[a].to_tensor().defined()) {
+        ins.patches.push_back({static_cast<int>(a), -1, operand_of.at(ins.args[a].to_tensor().impl())});
+      } else if (ins.args[a].is_tensor_list()) {
+        const TensorList& l = ins.args[a].to_tensor_list();
+        for (size_t e = 0; e < l.size(); ++e)
+          if (l[e].defined())
+            ins.patches.push_back({static_cast<int>(a), static_cast<int>(e), operand_of.at(l[e].impl())});
+      }
+    }
+    // One value per output tensor.
+    const int self = op.kind == ops::OpKind::Compute ? -1 : ins.patches.at(0).value;
+    auto result_of = [&](const Tensor& t) -> int {
+      if (!t.defined()) return -1;
+      if (op.kind == ops::OpKind::InPlace) return self;
+      Value v;
+      v.name = n.name();
+      if (op.kind == ops::OpKind::View) {
+        v.kind = ValueKind::View;
+        v.base = self;
+        v.layout = graph::TensorVal::of(t);
+      } else {
+        v.kind = ValueKind::Arena;
+        v.layout = {t.sizes(), contiguous_strides(t.sizes()), 0, t.dtype()};
+      }
+      return add_value(std::move(v));
+    };
+    for (size_t o = 0; o < ins.outs.size(); ++o) {
+      const IValue& out = ins.outs[o];
+      if (out.is_tensor()) {
+        ins.results.push_back(result_of(out.to_tensor()));
+        ins.result_slots.emplace_back(static_cast<int>(o), -1);
+      } else if (out.is_tensor_list()) {
+        const TensorList& l = out.to_tensor_list();
+        for (size_t e = 0; e < l.size(); ++e) {
+          ins.results.push_back(result_of(l[e]));
+          ins.result_slots.emplace_back(static_cast<int>(o), static_cast<int>(e));
+        }
+      } else {
+        ins.results.push_back(-1);
+        ins.result_slots.emplace_back(static_cast<int>(o), -1);
+      }
+    }
+    check_against_graph(n, ins);
+    if (op.schema.returns.size() == 1 && ins.outs.size() == 1 && ins.outs[0].is_tensor()) single_[&n] = ins.results[0];
+    else tuples_[&n] = ins.results;
+    if (op.kind == ops::OpKind::View) ins.view_of = self;
+    else ins.kernel = op.kernel;
+    p_.instructions_.push_back(std::move(ins));
+    operands_.push_back(std::move(operands));
+  }
+
+  // An edited graph may carry a stale meta["val"]; the shape rules are the truth.
+  void check_against_graph(const Node& n, const Instruction& ins) const {
+    const auto& items = n.meta.val.items;
+    if (items.size() != ins.results.size()) return;  // no (or differently shaped) record: nothing to compare
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!items[i] || ins.results[i] < 0) continue;
+      const graph::TensorVal& got = p_.values_[static_cast<size_t>(ins.results[i])].layout;
+      AG_CHECK(got.sizes == items[i]->sizes && got.dtype == items[i]->dtype,
+               "the graph records output {} as {}, but the op's shape rule gives {}{} (was the graph edited "
+               "without updating meta['val']?)",
+               i, items[i]->str(), dtype_abbrev(got.dtype), shape_str(got.sizes));
+    }
+  }
+
+  int value_of(const Node* n) const {
+    auto it = single_.find(n);
+    AG_CHECK(it != single_.end(), "'{}' is used as a tensor, but it is {}", n->name(),
+             tuples_.count(n) ? "a tuple (read it with getitem)" : "not a tensor value");
+    return it->second;
+  }
+
+  int root_of(int v) const {
+    while (p_.values_[static_cast<size_t>(v)].kind == ValueKind::View) v = p_.values_[static_cast<size_t>(v)].base;
+    return v;
+  }
+
+  // Outputs leave the run: their storage must be their own, not the arena's.
+  void mark_escaping() {
+    for (int v : p_.outputs_) {
+      if (v < 0) continue;
+      Value& root = p_.values_[static_cast<size_t>(root_of(v))];
+      if (root.kind == ValueKind::Arena) root.kind = ValueKind::Fresh;
+    }
+  }
+
+  void plan_memory() {
+    const auto& ins = p_.instructions_;
+    const size_t end = ins.size();
+    std::vector<size_t> def(p_.values_.size(), end), last(p_.values_.size(), 0);
+    std::vector<bool> used(p_.values_.size(), false);
+    for (size_t i = 0; i < ins.size(); ++i) {
+      for (int r : ins[i].results)
+        if (r >= 0 && def[static_cast<size_t>(r)] == end) def[static_cast<size_t>(r)] = i;
+      for (int v : operands_[i]) {
+        last[static_cast<size_t>(v)] = i;
+        used[static_cast<size_t>(v)] = true;
+        const auto root = static_cast<size_t>(root_of(v));
+        last[root] = std::max(last[root], i);
+      }
+    }
+    std::vector<bool> is_output(p_.values_.size(), false);
+    for (int v : p_.outputs_)
+      if (v >= 0) is_output[static_cast<size_t>(v)] = true;
+    // Arena values: lifetimes, and the elementwise ops that may write over a dying input.
+    std::vector<PlannedBuffer> buffers;
+    std::vector<int> buffer_value;
+    for (size_t v = 0; v < p_.values_.size(); ++v) {
+      if (p_.values_[v].kind != ValueKind::Arena) continue;
+      buffers.push_back({p_.values_[v].bytes(), def[v], std::max(last[v], def[v]), -1});
+      buffer_value.push_back(static_cast<int>(v));
+    }
+    std::unordered_map<int, size_t> buffer_of;
+    for (size_t b = 0; b < buffer_value.size(); ++b) buffer_of[buffer_value[b]] = b;
+    if (options_.reuse_buffers) {
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (!writes_elementwise(ins[i])) continue;
+        const int out = ins[i].results[0];
+        if (!buffer_of.count(out)) continue;
+        const Value& o = p_.values_[static_cast<size_t>(out)];
+        for (int v : operands_[i]) {
+          const Value& in = p_.values_[static_cast<size_t>(v)];
+          if (!buffer_of.count(v) || last[static_cast<size_t>(v)] != i || in.layout != o.layout) continue;
+          PlannedBuffer& src = buffers[buffer_of.at(v)];
+          if (src.reused_by >= 0) continue;
+          buffers[buffer_of.at(out)].reuse_of = static_cast<int64_t>(buffer_of.at(v));
+          src.reused_by = static_cast<int64_t>(buffer_of.at(out));
+          ++p_.stats_.reused_in_place;
+          break;
+        }
+      }
+    }
+    MemoryPlan plan = plan_arena(buffers);
+    p_.stats_.arena_bytes = plan.arena_bytes;
+    for (const PlannedBuffer& b : buffers) p_.stats_.unplanned_bytes += b.bytes;
+    void* arena = allocate_storage(static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, 1)));
+    const auto arena_bytes = static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, 1));
+    p_.arena_ = std::shared_ptr<void>(arena, [arena_bytes](void* d) { free_storage(d, arena_bytes); });
+    for (size_t b = 0; b < buffers.size(); ++b) {
+      Value& v = p_.values_[static_cast<size_t>(buffer_value[b])];
+      auto storage = std::make_shared<Storage>(static_cast<char*>(arena) + plan.offsets[b], v.bytes(), p_.arena_);
+      v.fixed = Tensor::from_storage(std::move(storage), v.layout.sizes, v.layout.strides, 0, v.layout.dtype);
+    }
+    // Release dynamic values after their last read (outputs are returned instead).
+    for (size_t v = 0; v < p_.values_.size(); ++v) {
+      if (is_output[v] || !is_dynamic(static_cast<int>(v))) continue;
+      if (used[v]) p_.instructions_[last[v]].release.push_back(static_cast<int>(v));
+      else if (p_.values_[v].kind == ValueKind::Input) p_.release_at_start_.push_back(static_cast<int>(v));
+    }
+  }
+
+  // Inputs, per-run allocations and views of them (Note [Static and dynamic values]).
+  bool is_dynamic(int v) const {
+    const ValueKind k = p_.values_[static_cast<size_t>(root_of(v))].kind;
+    return k == ValueKind::Input || k == ValueKind::Fresh;
+  }
+
+  // Whether an instruction reads element i of each same-layout operand before writing
+  // element i of its single output, so the output may share a dying operand's buffer.
+  bool writes_elementwise(const Instruction& ins) const {
+    if (ins.results.size() != 1 || ins.results[0] < 0) return false;
+    if (ins.op == nullptr) return ins.view_of < 0;  // a fused elementwise group
+    return ins.op->pointwise && ins.op->kind == ops::OpKind::Compute;
+  }
+
+  // Static values get their tensors; instructions keep only dynamic patches.
+  void freeze() {
+    for (Value& v : p_.values_) {
+      if (v.kind != ValueKind::View || v.fixed.defined()) continue;
+      const Value& base = p_.values_[static_cast<size_t>(v.base)];
+      if (base.fixed.defined()) v.fixed = Tensor::alias(base.fixed, v.layout.sizes, v.layout.strides, v.layout.offset);
+    }
+    std::vector<Instruction> kept;
+    for (Instruction& ins : p_.instructions_) {
+      if (ins.view_of >= 0 && p_.values_[static_cast<size_t>(ins.view_of)].is_static()) {
+        AG_INTERNAL_CHECK(ins.release.empty(), "a static view releases values");
+        continue;  // computed once, above
+      }
+      std::vector<Instruction::Patch> dynamic;
+      for (const auto& patch : ins.patches) {
+        const Value& v = p_.values_[static_cast<size_t>(patch.value)];
+        Tensor t = v.is_static() ? v.fixed : Tensor();
+        if (patch.element < 0) ins.args[static_cast<size_t>(patch.arg)] = IValue(t);
+        else ins.args[static_cast<size_t>(patch.arg)].to_tensor_list()[static_cast<size_t>(patch.element)] = t;
+        if (!v.is_static()) dynamic.push_back(patch);
+      }
+      ins.patches = std::move(dynamic);
+      for (size_t r = 0; r < ins.results.size(); ++r) {
+        if (ins.results[r] < 0) continue;
+        const Value& v = p_.values_[static_cast<size_t>(ins.results[r])];
+        if (ins.view_of >= 0 || (ins.op != nullptr && ins.op->kind != ops::OpKind::Compute)) continue;
+        set_slot(ins.outs, ins.result_slots[r], v.is_static() ? v.fixed : Tensor());
+      }
+      kept.push_back(std::move(ins));
+    }
+    p_.instructions_ = std::move(kept);
+    for (const Instruction& ins : p_.instructions_) p_.stats_.kernels += ins.view_of < 0 ? 1 : 0;
+  }
+
+  static void set_slot(Outputs& outs, std::pair<int, int> slot, const Tensor& t) {
+    IValue& o = outs[static_cast<size_t>(slot.first)];
+    if (slot.second < 0) o = IValue(t);
+    else o.to_tensor_list()[static_cast<size_t>(slot.second)] = t;
+  }
+
+  const graph::GraphModule& gm_;
+  const CompileOptions& options_;
+  Program& p_;
+  std::unordered_map<const Node*, int> single_;
+  std::unordered_map<const Node*, std::vector<int>> tuples_;
+  std::vector<std::vector<int>> operands_;  // per instruction: every value it reads
+};
+
+std::unique_ptr<Program> Program::build(const graph::GraphModule& gm, const CompileOptions& options) {
+  auto p = std::make_unique<Program>();
+  ProgramBuilder(gm, options, *p).build();
+  for (const auto& n : gm.graph->nodes()) p->stats_.nodes += n->op() == NodeOp::CallFunction ? 1 : 0;
+  return p;
+}
+
+}  // namespace aotgrad::compile

@@ -1,0 +1,101 @@
+#include "conformance/compiled_step.h"
+
+#include <cmath>
+
+#include "aotgrad/autograd.h"
+#include "aotgrad/export.h"
+#include "aotgrad/ops.h"
+#include "support/error.h"
+
+namespace aotgrad::conformance {
+
+namespace {
+struct StepResult {
+  TensorList outputs;
+  nn::NamedTensors grads;  // parameters, then inputs that require grad ("input 0")
+  nn::NamedTensors buffers;
+};
+
+TensorList leaves_of(const pytree::Value& v) {
+  TensorList out;
+  for (const IValue& leaf : pytree::flatten(v).first)
+    if (leaf.is_tensor()) out.push_back(leaf.to_tensor());
+  return out;
+}
+
+// Forward with `run`, then backward seeded with ones for every floating output.
+StepResult step(models::Instance& inst, const std::function<pytree::Value(nn::Module&, const nn::Args&,
+                                                                          const nn::Kwargs&)>& run) {
+  StepResult r;
+  r.outputs = leaves_of(run(*inst.module, inst.example.args, inst.example.kwargs));
+  TensorList roots, seeds;
+  for (const Tensor& o : r.outputs) {
+    if (!o.requires_grad()) continue;
+    roots.push_back(o);
+    seeds.push_back(ones_like(o));
+  }
+  if (!roots.empty()) autograd::backward(roots, seeds);
+  for (const auto& [name, p] : inst.module->named_parameters()) r.grads.emplace_back("grad '" + name + "'", p.grad());
+  TensorList inputs = leaves_of(pytree::Value::tuple({pytree::Value::tuple(inst.example.args),
+                                                     pytree::Value::dict(inst.example.kwargs)}));
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].requires_grad()) r.grads.emplace_back("grad of input " + std::to_string(i), inputs[i].grad());
+  for (const auto& [name, b] : inst.module->named_buffers()) r.buffers.emplace_back("buffer '" + name + "'", b);
+  return r;
+}
+
+TensorDiff diff(const std::string& what, const Tensor& got, const Tensor& want, double rtol, double atol) {
+  TensorDiff d{what, 0, true};
+  if (!got.defined() || !want.defined()) {
+    d.ok = got.defined() == want.defined();
+    d.max_abs_diff = d.ok ? 0 : INFINITY;
+    return d;
+  }
+  if (got.sizes() != want.sizes() || got.dtype() != want.dtype()) {
+    d.ok = false;
+    d.max_abs_diff = INFINITY;
+    return d;
+  }
+  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double e = std::abs(g[i] - w[i]);
+    if (std::isnan(g[i]) != std::isnan(w[i]) || e > atol + rtol * std::abs(w[i])) d.ok = false;
+    if (!std::isnan(e)) d.max_abs_diff = std::max(d.max_abs_diff, e);
+  }
+  return d;
+}
+}  // namespace
+
+StepComparison compare_compiled_step(const models::ModelInfo& info, const compile::CompileOptions& options,
+                                     double rtol, double atol) {
+  StepComparison c;
+  models::Instance eager = models::instantiate(info), compiled = models::instantiate(info);
+  StepResult want = step(eager, [](nn::Module& m, const nn::Args& a, const nn::Kwargs& k) { return m(a, k); });
+  StepResult got = step(compiled, [&](nn::Module& m, const nn::Args& a, const nn::Kwargs& k) {
+    auto joint = exporting::aot_export_joint_with_descriptors(m, a, k);
+    compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, options);
+    c.compile_ms = f.compile_ms();
+    return f.call_module(m, a, k);
+  });
+  c.passed = true;
+  auto compare = [&](const char* kind, const nn::NamedTensors& g, const nn::NamedTensors& w) {
+    if (g.size() != w.size()) {
+      c.passed = false;
+      c.problem = fmt::format("the compiled step gives {} {}, eager {}", g.size(), kind, w.size());
+      return;
+    }
+    for (size_t i = 0; i < g.size(); ++i) {
+      c.diffs.push_back(diff(w[i].first, g[i].second, w[i].second, rtol, atol));
+      c.passed = c.passed && c.diffs.back().ok;
+    }
+  };
+  nn::NamedTensors go, wo;
+  for (size_t i = 0; i < got.outputs.size(); ++i) go.emplace_back("output " + std::to_string(i), got.outputs[i]);
+  for (size_t i = 0; i < want.outputs.size(); ++i) wo.emplace_back("output " + std::to_string(i), want.outputs[i]);
+  compare("outputs", go, wo);
+  compare("gradients", got.grads, want.grads);
+  compare("buffers", got.buffers, want.buffers);
+  return c;
+}
+
+}  // namespace aotgrad::conformance

@@ -1,0 +1,33 @@
+// One training step of a built-in model, eager and compiled, compared tensor by
+// tensor (what `aotgrad run --check` prints).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "aotgrad/compile.h"
+#include "aotgrad/models.h"
+
+namespace aotgrad::conformance {
+
+struct TensorDiff {
+  std::string what;  // "output 0", "grad 'fc1.weight'", "buffer 'bn.running_mean'"
+  double max_abs_diff = 0;
+  bool ok = false;   // within atol + rtol * |eager|
+};
+
+struct StepComparison {
+  std::vector<TensorDiff> diffs;
+  bool passed = false;
+  std::string problem;  // what failed besides a difference (a missing gradient, say)
+  double compile_ms = 0;
+};
+
+/// Builds the model twice with the same seed; one instance runs its forward and
+/// backward eagerly, the other exports its joint graph, compiles it and runs the
+/// compiled step. The backward seeds every floating output with ones. Compares
+/// outputs, the gradients of parameters and of inputs that require grad, and buffers.
+StepComparison compare_compiled_step(const models::ModelInfo& info, const compile::CompileOptions& options = {},
+                                     double rtol = 1e-4, double atol = 1e-5);
+
+}  // namespace aotgrad::conformance
