@@ -38,6 +38,29 @@ struct ProgramStats {
   int64_t reused_in_place = 0;  // outputs written over a dying input
 };
 
+/// Time spent per kernel while a ProfileScope is active on this thread.
+struct KernelProfile {
+  struct Entry {
+    std::string kernel;  // "aten.mm.default", "fused[add, relu]"
+    int64_t calls = 0;
+    double ms = 0;
+  };
+  std::vector<Entry> entries;  // in order of first call
+  void add(const std::string& kernel, double ms);
+};
+
+/// Profiles the compiled programs run on this thread while alive.
+class ProfileScope {
+ public:
+  explicit ProfileScope(KernelProfile& sink);
+  ~ProfileScope();
+  ProfileScope(const ProfileScope&) = delete;
+  ProfileScope& operator=(const ProfileScope&) = delete;
+
+ private:
+  KernelProfile* prev_;
+};
+
 class CompiledFunctionImpl;
 
 class CompiledFunction {

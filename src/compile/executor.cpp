@@ -1,10 +1,14 @@
 // Running a Program: patch the dynamic operands in, call the kernel, drop what died.
+#include <chrono>
+
 #include "compile/program.h"
 #include "support/error.h"
 
 namespace aotgrad::compile {
 
 namespace {
+thread_local KernelProfile* t_profile = nullptr;
+
 void set_arg(Args& args, const Instruction::Patch& p, Tensor t) {
   IValue& a = args[static_cast<size_t>(p.arg)];
   if (p.element < 0) a = IValue(std::move(t));
@@ -17,6 +21,20 @@ Tensor& slot(Outputs& outs, std::pair<int, int> s) {
   return o.to_tensor_list()[static_cast<size_t>(s.second)];
 }
 }  // namespace
+
+void KernelProfile::add(const std::string& kernel, double ms) {
+  for (Entry& e : entries) {
+    if (e.kernel == kernel) {
+      ++e.calls;
+      e.ms += ms;
+      return;
+    }
+  }
+  entries.push_back({kernel, 1, ms});
+}
+
+ProfileScope::ProfileScope(KernelProfile& sink) : prev_(t_profile) { t_profile = &sink; }
+ProfileScope::~ProfileScope() { t_profile = prev_; }
 
 std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
   std::lock_guard<std::mutex> lock(running_);
@@ -59,7 +77,13 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
             slot(ins.outs, ins.result_slots[r]) = std::move(fresh);
           }
         }
-        ins.kernel(ins.args, ins.outs);
+        if (t_profile != nullptr) {
+          const auto start = std::chrono::steady_clock::now();
+          ins.kernel(ins.args, ins.outs);
+          t_profile->add(ins.label, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        } else {
+          ins.kernel(ins.args, ins.outs);
+        }
         // Drop this run's tensors from the reusable argument lists.
         for (const auto& p : ins.patches) set_arg(ins.args, p, Tensor());
         for (size_t r = 0; r < ins.results.size(); ++r)

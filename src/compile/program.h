@@ -57,6 +57,7 @@ struct Instruction {
   int view_of = -1;                 // a dynamic view: `results[0]` aliases this value
   std::vector<int> release;         // dynamic values whose last use is here
   std::string node;                 // the graph node (the first one, for a fused group)
+  std::string label;                // what profiles call it: "aten.mm.default", "fused[add, relu]"
 };
 
 class Program {

@@ -104,6 +104,7 @@ class ProgramBuilder {
     Instruction ins;
     ins.op = &op;
     ins.node = n.name();
+    ins.label = op.schema.dotted_name();
     ins.args = graph::bind_op_args(n, [&](const Node* x) {
       int id = value_of(x);
       if (id < 0) return IValue(Tensor());

@@ -32,7 +32,8 @@ void set_num_threads(int n) {
   if (n < 1) n = 1;
   g_threads.store(n);
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  // BLAS calls are split over our own threads (Note [One thread pool] in gemm.cpp).
+  openblas_set_num_threads(1);
 }
 
 }  // namespace aotgrad

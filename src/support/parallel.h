@@ -26,7 +26,8 @@ template <typename F>
 void parallel_for(int64_t n, int64_t cost_per_item, F&& fn) {
   if (n <= 0) return;
   int threads = num_threads();
-  if (threads <= 1 || n < 2 || n * cost_per_item < kParallelGrain) {
+  // Inside a parallel region (a batch of products, say) the work stays on this thread.
+  if (threads <= 1 || n < 2 || n * cost_per_item < kParallelGrain || omp_in_parallel()) {
     fn(int64_t{0}, n);
     return;
   }

@@ -46,7 +46,16 @@ acc=$(sed -n 's/.*test accuracy \([0-9.]*\) %.*/\1/p' "$TMP/train")
 awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 90) }' || fail "digits_mlp after 5 epochs: accuracy ${acc:-none} < 90"
 
 "$AOTGRAD" bench --model mlp_small --threads 1 --steps 3 --json >"$TMP/bench" 2>&1 || fail "bench: $(cat "$TMP/bench")"
-grep -q '"model": "mlp_small", "threads": 1, "export_ms": [0-9.]*, "compile_ms": null, "eager_step_ms": [0-9.]*' "$TMP/bench" || fail "bench json: $(cat "$TMP/bench")"
+grep -q '"model": "mlp_small", "threads": 1, "export_ms": [0-9.]*, "compile_ms": [0-9.]*, "eager_step_ms": [0-9.]*, "compiled_step_ms": [0-9.]*, "peak_rss_mb": [0-9.]*}' "$TMP/bench" || fail "bench json: $(cat "$TMP/bench")"
+
+# Compile and run: every built-in model's compiled step matches eager.
+for m in $("$AOTGRAD" models | awk '{print $1}'); do
+  "$AOTGRAD" run --model "$m" --check >"$TMP/run" 2>&1 || fail "run --check $m: $(cat "$TMP/run")"
+  grep -q "^$m: compiled step matches eager" "$TMP/run" || fail "run --check $m: $(cat "$TMP/run")"
+done
+"$AOTGRAD" run --model transformer_block --check --policy min-cut >"$TMP/run" 2>&1 || fail "min-cut run: $(cat "$TMP/run")"
+"$AOTGRAD" partition --model convnet --report >"$TMP/part" 2>&1 || fail "partition report: $(cat "$TMP/part")"
+grep -q "^policy: min-cut" "$TMP/part" || fail "partition report lacks the min-cut policy: $(cat "$TMP/part")"
 
 [ "$failures" -eq 0 ] && echo "all CLI checks passed"
 exit "$failures"

@@ -1,7 +1,8 @@
 // aotgrad bench: the four benchmark models of BENCHMARKS.md, measured side by side.
 //
 // Step time is the median of N training steps (zero grads, forward + loss, backward,
-// SGD lr 0.01) after 5 warm-up steps, at each thread count. Peak memory needs a
+// SGD lr 0.01) after 5 warm-up steps, at each thread count, eager and compiled
+// (peak memory: of the compiled path; the table shows eager's beside it). Peak memory needs a
 // fresh process per model (a process's high-water mark never goes down), so the
 // command re-runs itself with the hidden --measure-memory option and reads the
 // child's VmHWM.
@@ -19,28 +20,16 @@
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
+#include "bench_step.h"
 #include "commands.h"
+#include "compile_flags.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
 namespace aotgrad::cli {
 
 namespace {
-constexpr double kLearningRate = 0.01;
 constexpr int kWarmupSteps = 5;
-
-struct EagerTrainer {
-  models::Instance inst;
-  optim::SGD sgd;
-  explicit EagerTrainer(const models::ModelInfo& info)
-      : inst(models::instantiate(info)), sgd(optim::parameters_of(*inst.module), kLearningRate) {}
-  void step() {
-    sgd.zero_grad();
-    Tensor loss = (*inst.module)(inst.example.args, inst.example.kwargs).tensor();
-    autograd::backward(loss);
-    sgd.step();
-  }
-};
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -48,16 +37,34 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-double eager_step_ms(const models::ModelInfo& info, int steps) {
-  EagerTrainer t(info);
-  for (int i = 0; i < kWarmupSteps; ++i) t.step();
-  std::vector<double> ms;
-  for (int i = 0; i < steps; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    t.step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+struct StepTimes {
+  double eager_ms = 0, compiled_ms = 0, compile_ms = 0;
+};
+
+/// Median eager and compiled step times, the two alternating in rounds so that a
+/// noisy neighbour slows both alike.
+StepTimes step_times(const models::ModelInfo& info, int steps, const compile::CompileOptions& options) {
+  BenchStep eager(info, std::nullopt), compiled(info, options);
+  StepTimes t;
+  t.compile_ms = compiled.compiled()->compile_ms();
+  for (int i = 0; i < kWarmupSteps; ++i) {
+    eager.run();
+    compiled.run();
   }
-  return median(ms);
+  std::vector<double> e, c;
+  constexpr int kRound = 5;
+  for (int done = 0; done < steps; done += kRound) {
+    for (auto [trainer, times] : {std::pair{&eager, &e}, std::pair{&compiled, &c}}) {
+      for (int i = 0; i < kRound && done + i < steps; ++i) {
+        auto start = std::chrono::steady_clock::now();
+        trainer->run();
+        times->push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      }
+    }
+  }
+  t.eager_ms = median(e);
+  t.compiled_ms = median(c);
+  return t;
 }
 
 /// Median time to export the joint graph (no decompositions) from a built module.
@@ -84,9 +91,12 @@ std::optional<double> peak_rss_mb() {
   return std::nullopt;
 }
 
-std::optional<double> peak_rss_of_child(const std::string& model, int threads, int steps) {
-  std::string cmd = fmt::format("/proc/{}/exe bench --measure-memory {} --threads {} --steps {}",
-                                getpid(), model, threads, steps);
+std::optional<double> peak_rss_of_child(const std::string& model, int threads, int steps, bool eager,
+                                        const CompileFlags& flags) {
+  std::string cmd = fmt::format("/proc/{}/exe bench --measure-memory {} --threads {} --steps {}{} --policy {} "
+                                "--memory-budget {}{}",
+                                getpid(), model, threads, steps, eager ? " --eager" : "", flags.policy,
+                                flags.memory_budget, flags.no_fuse ? " --no-fuse" : "");
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return std::nullopt;
   char buf[128] = {0};
@@ -108,17 +118,21 @@ void add_bench_command(CLI::App& app) {
   auto steps = std::make_shared<int>(50);
   auto json = std::make_shared<bool>(false);
   auto measure = std::make_shared<std::string>();
+  auto eager_only = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "one benchmark model (default: all four)");
   cmd->add_option("--threads", *threads, "thread counts to measure")->capture_default_str();
   cmd->add_option("--steps", *steps, "timed steps per measurement")->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--json", *json, "one JSON object per line per (model, threads)");
   cmd->add_option("--measure-memory", *measure)->group("");  // internal: child process mode
+  cmd->add_flag("--eager", *eager_only)->group("");          // internal: the child measures eager
+  auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
     if (!measure->empty()) {
       set_num_threads(threads->front());
-      EagerTrainer t(models::find_model(*measure));
-      for (int i = 0; i < *steps; ++i) t.step();
+      BenchStep t(models::find_model(*measure),
+                  *eager_only ? std::nullopt : std::optional<compile::CompileOptions>(flags->options()));
+      for (int i = 0; i < *steps; ++i) t.run();
       std::printf("%.3f\n", peak_rss_mb().value_or(-1));
       return;
     }
@@ -134,24 +148,29 @@ void add_bench_command(CLI::App& app) {
       todo.push_back(&m);
     }
     if (!*json)
-      std::printf("%-18s %7s %12s %14s %12s %14s %12s\n", "model", "threads", "export_ms",
-                  "(no traces)", "compile_ms", "eager_step_ms", "peak_rss_mb");
+      std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms",
+                  "(no traces)", "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb",
+                  "compiled_rss");
     for (const models::ModelInfo* m : todo) {
       for (int t : *threads) {
         AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
         set_num_threads(t);
-        double step = eager_step_ms(*m, *steps);
+        StepTimes st = step_times(*m, *steps, flags->options());
         double export_time = export_ms(*m, 20);
         double export_plain = *json ? 0.0 : export_ms(*m, 20, false);
-        std::optional<double> rss = peak_rss_of_child(m->name, t, *steps);
+        std::optional<double> rss = peak_rss_of_child(m->name, t, *steps, false, *flags);
         if (*json) {
-          std::printf("{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": null, "
-                      "\"eager_step_ms\": %s, \"compiled_step_ms\": null, \"peak_rss_mb\": %s}\n",
-                      m->name.c_str(), t, json_number(export_time).c_str(), json_number(step).c_str(),
+          std::printf("{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
+                      "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s}\n",
+                      m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
+                      json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(),
                       json_number(rss).c_str());
         } else {
-          std::printf("%-18s %7d %12.3f %14.3f %12s %14.3f %12s\n", m->name.c_str(), t, export_time,
-                      export_plain, "-", step, rss ? fmt::format("{:.1f}", *rss).c_str() : "-");
+          std::optional<double> eager_rss = peak_rss_of_child(m->name, t, *steps, true, *flags);
+          auto mb = [](std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : std::string("-"); };
+          std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s\n", m->name.c_str(), t,
+                      export_time, export_plain, st.compile_ms, st.eager_ms, st.compiled_ms,
+                      st.eager_ms / st.compiled_ms, mb(eager_rss).c_str(), mb(rss).c_str());
         }
         std::fflush(stdout);
       }

@@ -1,4 +1,6 @@
 // aotgrad run --model NAME [--check]: compile the joint graph and run one training step.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "aotgrad/autograd.h"
@@ -21,14 +23,47 @@ void print_stats(const char* which, const compile::ProgramStats& s) {
               static_cast<long long>(s.arena_bytes), static_cast<long long>(s.unplanned_bytes),
               static_cast<long long>(s.reused_in_place));
 }
+// Runs `steps` forward+backward steps under a ProfileScope and prints the kernels
+// by total time.
+void print_profile(const compile::CompiledFunction& f, models::Instance& inst, int steps) {
+  compile::KernelProfile prof;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    compile::ProfileScope scope(prof);
+    for (int i = 0; i < steps; ++i) {
+      for (auto [name, p] : inst.module->named_parameters()) p.set_grad(Tensor());
+      auto [leaves, spec] = pytree::flatten(f.call_module(*inst.module, inst.example.args, inst.example.kwargs));
+      TensorList roots, seeds;
+      for (const IValue& l : leaves) {
+        if (!l.to_tensor().requires_grad()) continue;
+        roots.push_back(l.to_tensor());
+        seeds.push_back(ones_like(l.to_tensor()));
+      }
+      if (!roots.empty()) autograd::backward(roots, seeds);
+    }
+  }
+  const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::sort(prof.entries.begin(), prof.entries.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+  double kernels = 0;
+  for (const auto& e : prof.entries) kernels += e.ms;
+  std::printf("\n%-48s %8s %12s %8s\n", "kernel", "calls", "ms/step", "share");
+  for (const auto& e : prof.entries)
+    std::printf("%-48s %8lld %12.4f %7.1f%%\n", e.kernel.c_str(), static_cast<long long>(e.calls / steps), e.ms / steps,
+                100 * e.ms / wall);
+  std::printf("kernels %.4f ms/step of %.4f ms/step wall (the rest: calling convention, autograd, allocation)\n",
+              kernels / steps, wall / steps);
+}
 }  // namespace
 
 void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "compile a model's joint graph and run one training step");
   auto model = std::make_shared<std::string>();
   auto check = std::make_shared<bool>(false);
+  auto profile = std::make_shared<int>(0);
   cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)")->required();
   cmd->add_flag("--check", *check, "compare outputs, gradients and buffer updates with eager execution");
+  cmd->add_option("--profile", *profile, "run N more training steps and print the time spent in each kernel")
+      ->check(CLI::NonNegativeNumber);
   auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
     const models::ModelInfo& info = models::find_model(*model);
@@ -66,6 +101,7 @@ void add_run_command(CLI::App& app) {
     int64_t with_grad = 0;
     for (const auto& [name, p] : inst.module->named_parameters()) with_grad += p.grad().defined() ? 1 : 0;
     std::printf("backward filled .grad of %lld parameters\n", static_cast<long long>(with_grad));
+    if (*profile > 0) print_profile(f, inst, *profile);
   });
 }
 

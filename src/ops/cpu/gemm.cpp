@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "ops/cpu/loops.h"
+#include "support/parallel.h"
 
 namespace aotgrad::ops::cpu {
 
@@ -26,18 +27,56 @@ BlasView blas_view(const Tensor& x, DType dt) {
 }
 }  // namespace
 
+namespace {
+// Note [One thread pool]: OpenBLAS runs single-threaded (set_num_threads keeps it
+// at 1) and large products are split here, over our own OpenMP threads, into
+// independent row or column blocks of C. Two pools on two cores — OpenBLAS's
+// workers spinning while OpenMP's run, and the other way round — made a 2-thread
+// step several times slower than a 1-thread one.
+template <typename T, typename Blas>
+void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                int64_t ldb, T* c, int64_t ldc, Blas&& blas) {
+  const int threads = num_threads();
+  constexpr int64_t kMinFlopsPerThread = int64_t{1} << 20;
+  if (threads <= 1 || m * n * k < kMinFlopsPerThread * threads) {
+    blas(m, n, a, b, c);
+    return;
+  }
+  // Split the longer side of C into one block per thread (columns in multiples of 16
+  // keep the BLAS kernels' panels whole).
+  if (m >= n) {
+    parallel_for(m, n * k, [&](int64_t r0, int64_t r1) {
+      blas(r1 - r0, n, a + (ta ? r0 : r0 * lda), b, c + r0 * ldc);
+    });
+  } else {
+    const int64_t blocks = (n + 15) / 16;
+    parallel_for(blocks, 16 * m * k, [&](int64_t b0, int64_t b1) {
+      const int64_t c0 = b0 * 16, c1 = std::min(n, b1 * 16);
+      blas(m, c1 - c0, a, b + (tb ? c0 * ldb : c0), c + c0);
+    });
+  }
+  (void)lda;
+}
+}  // namespace
+
 void sgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+  split_gemm<float>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                    [&](int64_t mm, int64_t nn, const float* pa, const float* pb, float* pc) {
+                      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                                  static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(k), alpha, pa,
+                                  static_cast<int>(lda), pb, static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
+                    });
 }
 
 void dgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
                int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
-              static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+  split_gemm<double>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
+                     [&](int64_t mm, int64_t nn, const double* pa, const double* pb, double* pc) {
+                       cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                                   static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(k), alpha, pa,
+                                   static_cast<int>(lda), pb, static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
+                     });
 }
 
 void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, double beta) {

@@ -2,6 +2,7 @@
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
+#include "support/parallel.h"
 
 namespace aotgrad::ops {
 
@@ -25,7 +26,12 @@ void register_linalg_kernels(Registry& r) {
       return Tensor::alias(t, {t.sizes()[1], t.sizes()[2]}, {t.strides()[1], t.strides()[2]},
                            t.storage_offset() + i * t.strides()[0]);
     };
-    for (int64_t i = 0; i < batch; ++i) cpu::gemm(mat(x, i), mat(y, i), mat(out, i), 1.0, 0.0);
+    // Batches in parallel; each product runs on one thread (gemm does not split
+    // inside a parallel region).
+    const int64_t flops = x.sizes()[1] * x.sizes()[2] * y.sizes()[2];
+    parallel_for(batch, flops, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) cpu::gemm(mat(x, i), mat(y, i), mat(out, i), 1.0, 0.0);
+    });
   });
 }
 

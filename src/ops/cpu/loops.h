@@ -2,7 +2,9 @@
 // operands written into a contiguous output, split over threads by rows.
 //
 // Outputs made by run_kernel are always contiguous; inputs may be any view.
-// The contiguous same-shape case is a flat loop the compiler vectorises.
+// The contiguous same-shape case is a flat loop vectorised with `omp simd`: an
+// output either is an input exactly (a compiled program's in-place reuse) or does
+// not overlap it, so element i never reads what another lane wrote.
 #pragma once
 
 #include <array>
@@ -14,6 +16,10 @@
 #include "support/parallel.h"
 
 namespace aotgrad::ops::cpu {
+
+// On the loop bodies below: inline the element function (and what it calls) into
+// the loop, however big the kernel around it, so that the loop can vectorise.
+#define AG_FLATTEN __attribute__((flatten))
 
 /// A copy of `t` converted to `dtype` and made contiguous (returns `t` itself if it
 /// already is both). Kernels use it to compute in one type.
@@ -69,13 +75,14 @@ void map1(const Tensor& out, const Tensor& x, F f) {
   const A* px = static_cast<const A*>(x.raw_data());
   const int64_t n = out.numel();
   if (x.is_contiguous()) {
-    parallel_for(n, 4, [&](int64_t b, int64_t e) {
+    parallel_for(n, 4, [&](int64_t b, int64_t e) AG_FLATTEN {
+#pragma omp simd
       for (int64_t i = b; i < e; ++i) po[i] = f(px[i]);
     });
     return;
   }
   std::array<Shape, 2> st{out.strides(), x.strides()};
-  for_each_row<2>(out.sizes(), st, 4, [&](int64_t cnt, const auto& off, const auto& s) {
+  for_each_row<2>(out.sizes(), st, 4, [&](int64_t cnt, const auto& off, const auto& s) AG_FLATTEN {
     R* o = po + off[0];
     const A* a = px + off[1];
     for (int64_t i = 0; i < cnt; ++i) o[i] = f(a[i * s[1]]);
@@ -92,28 +99,31 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const bool a_full = a.sizes() == out.sizes() && a.is_contiguous();
   const bool b_full = b.sizes() == out.sizes() && b.is_contiguous();
   if (a_full && b_full) {
-    parallel_for(n, 2, [&](int64_t s, int64_t e) {
+    parallel_for(n, 2, [&](int64_t s, int64_t e) AG_FLATTEN {
+#pragma omp simd
       for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
     });
     return;
   }
   if (a_full && b.numel() == 1) {
     const B bv = *pb;
-    parallel_for(n, 2, [&](int64_t s, int64_t e) {
+    parallel_for(n, 2, [&](int64_t s, int64_t e) AG_FLATTEN {
+#pragma omp simd
       for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], bv);
     });
     return;
   }
   if (b_full && a.numel() == 1) {
     const A av = *pa;
-    parallel_for(n, 2, [&](int64_t s, int64_t e) {
+    parallel_for(n, 2, [&](int64_t s, int64_t e) AG_FLATTEN {
+#pragma omp simd
       for (int64_t i = s; i < e; ++i) po[i] = f(av, pb[i]);
     });
     return;
   }
   std::array<Shape, 3> st{out.strides(), broadcast_strides(a.sizes(), a.strides(), out.sizes()),
                           broadcast_strides(b.sizes(), b.strides(), out.sizes())};
-  for_each_row<3>(out.sizes(), st, 2, [&](int64_t cnt, const auto& off, const auto& s) {
+  for_each_row<3>(out.sizes(), st, 2, [&](int64_t cnt, const auto& off, const auto& s) AG_FLATTEN {
     R* o = po + off[0];
     const A* x = pa + off[1];
     const B* y = pb + off[2];
@@ -141,7 +151,7 @@ void map3(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c, 
   std::array<Shape, 4> st{out.strides(), broadcast_strides(a.sizes(), a.strides(), out.sizes()),
                           broadcast_strides(b.sizes(), b.strides(), out.sizes()),
                           broadcast_strides(c.sizes(), c.strides(), out.sizes())};
-  for_each_row<4>(out.sizes(), st, 3, [&](int64_t cnt, const auto& off, const auto& s) {
+  for_each_row<4>(out.sizes(), st, 3, [&](int64_t cnt, const auto& off, const auto& s) AG_FLATTEN {
     R* o = po + off[0];
     for (int64_t i = 0; i < cnt; ++i)
       o[i] = f(pa[off[1] + i * s[1]], pb[off[2] + i * s[2]], pc[off[3] + i * s[3]]);

@@ -1,6 +1,7 @@
 // CPU kernels of the pointwise family.
 #include <cmath>
 
+#include "ops/cpu/fast_math.h"
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
 #include "ops/shape/shape_utils.h"
@@ -49,28 +50,48 @@ void compare(const Args& a, Outputs& o, F f) {
   });
 }
 
+// Integer tensors compute in double (libm); float and double take cpu::fast::.
 template <typename T>
-T sgn_of(T v) {
-  return static_cast<T>((T(0) < v) - (v < T(0)));
+[[gnu::always_inline]] inline T exp_of(T v) {
+  if constexpr (std::is_floating_point_v<T>) return cpu::fast::exp(v);
+  else return static_cast<T>(std::exp(static_cast<double>(v)));
+}
+template <typename T>
+[[gnu::always_inline]] inline T erf_of(T v) {
+  if constexpr (std::is_floating_point_v<T>) return cpu::fast::erf(v);
+  else return static_cast<T>(std::erf(static_cast<double>(v)));
 }
 
 template <typename T>
-T gelu_exact(T x) {
-  return static_cast<T>(0.5 * x * (1.0 + std::erf(x * M_SQRT1_2)));
+[[gnu::always_inline]] inline T sgn_of(T v) {
+  return static_cast<T>((T(0) < v) - (v < T(0)));
+}
+
+// Computed in T: float goes through the vectorisable cpu::fast:: functions.
+template <typename T>
+using compute_t = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+
+template <typename T>
+[[gnu::always_inline]] inline T gelu_exact(T xv) {
+  using C = compute_t<T>;
+  const C x = static_cast<C>(xv);
+  return static_cast<T>(C(0.5) * x * (C(1) + cpu::fast::erf(x * C(M_SQRT1_2))));
 }
 template <typename T>
-T gelu_tanh(T x) {
+[[gnu::always_inline]] inline T gelu_tanh(T x) {
   const double k = std::sqrt(2.0 / M_PI);
   return static_cast<T>(0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x))));
 }
 template <typename T>
-T gelu_grad_exact(T x) {
-  const double cdf = 0.5 * (1.0 + std::erf(x * M_SQRT1_2));
-  const double pdf = std::exp(-0.5 * x * x) * (M_2_SQRTPI * M_SQRT1_2 * 0.5);
+[[gnu::always_inline]] inline T gelu_grad_exact(T xv) {
+  using C = compute_t<T>;
+  const C x = static_cast<C>(xv);
+  const C cdf = C(0.5) * (C(1) + cpu::fast::erf(x * C(M_SQRT1_2)));
+  const C pdf = cpu::fast::exp(C(-0.5) * x * x) * C(M_2_SQRTPI * M_SQRT1_2 * 0.5);
   return static_cast<T>(cdf + x * pdf);
 }
 template <typename T>
-T gelu_grad_tanh(T x) {
+[[gnu::always_inline]] inline T gelu_grad_tanh(T x) {
   const double k = std::sqrt(2.0 / M_PI), c = 0.044715;
   const double inner = k * (x + c * x * x * x);
   const double th = std::tanh(inner);
@@ -89,19 +110,19 @@ void register_pointwise_kernels(Registry& r) {
   });
   r.kernel(OpId::sgn, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
   r.kernel(OpId::sign, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
-  r.kernel(OpId::exp, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::exp(v); }); });
+  r.kernel(OpId::exp, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return exp_of(v); }); });
   r.kernel(OpId::log, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::log(v); }); });
   r.kernel(OpId::sin, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sin(v); }); });
   r.kernel(OpId::cos, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::cos(v); }); });
   r.kernel(OpId::tanh, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::tanh(v); }); });
   r.kernel(OpId::sigmoid, [](const Args& a, Outputs& o) {
-    unary(a, o, [](auto v) { return 1 / (1 + std::exp(-v)); });
+    unary(a, o, [](auto v) { return 1 / (1 + exp_of(-v)); });
   });
   r.kernel(OpId::sqrt, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sqrt(v); }); });
   r.kernel(OpId::rsqrt, [](const Args& a, Outputs& o) {
     unary(a, o, [](auto v) { return 1 / std::sqrt(v); });
   });
-  r.kernel(OpId::erf, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::erf(v); }); });
+  r.kernel(OpId::erf, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return erf_of(v); }); });
   r.kernel(OpId::reciprocal, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / v; }); });
   r.kernel(OpId::relu, [](const Args& a, Outputs& o) {
     unary(a, o, [](auto v) { return v > 0 ? v : decltype(v)(0); });

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ops/cpu/fast_math.h"
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
 #include "ops/shape/shape_utils.h"
@@ -152,10 +153,22 @@ void softmax_kernel(const Args& a, Outputs& o) {
         for (int64_t k = 0; k < v.d; ++k) mx = std::max(mx, xr[k * v.inner]);
         if (std::isinf(mx) && mx < 0) mx = 0;  // a fully masked row gives NaN below, as in PyTorch
         double s = 0;
-        for (int64_t k = 0; k < v.d; ++k) {
-          T ev = std::exp(xr[k * v.inner] - mx);
-          if (!Log) yr[k * v.inner] = ev;
-          s += ev;
+        if (v.inner == 1 && !Log) {
+          // Contiguous rows: a vectorised exp pass, then eight partial sums (as
+          // PyTorch's vectorised softmax accumulates).
+          for (int64_t k = 0; k < v.d; ++k) yr[k] = cpu::fast::exp(xr[k] - mx);
+          T part[8] = {};
+          int64_t k = 0;
+          for (; k + 8 <= v.d; k += 8)
+            for (int j = 0; j < 8; ++j) part[j] += yr[k + j];
+          for (; k < v.d; ++k) part[0] += yr[k];
+          for (T p : part) s += p;
+        } else {
+          for (int64_t k = 0; k < v.d; ++k) {
+            T ev = cpu::fast::exp(xr[k * v.inner] - mx);
+            if (!Log) yr[k * v.inner] = ev;
+            s += ev;
+          }
         }
         if (Log) {
           T ls = static_cast<T>(std::log(s)) + mx;
@@ -189,7 +202,7 @@ void softmax_backward_kernel(const Args& a, Outputs& o) {
         }
         for (int64_t k = 0; k < v.d; ++k) {
           int64_t i = base + k * v.inner;
-          po[i] = Log ? static_cast<T>(pg[i] - std::exp(py[i]) * s)
+          po[i] = Log ? static_cast<T>(pg[i] - cpu::fast::exp(py[i]) * s)
                       : static_cast<T>(py[i] * (pg[i] - s));
         }
       }
