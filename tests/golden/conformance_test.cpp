@@ -56,6 +56,27 @@ TEST_P(GoldenJoint, DecomposedGraphMatchesPyTorch) {
   EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
 }
 
+class GoldenCompiled : public ::testing::TestWithParam<std::string> {};
+
+// Through the compiled path: the partitioned, memory-planned programs run as the
+// module's forward, the caller's backward runs the compiled backward graph.
+TEST_P(GoldenCompiled, CompiledStepMatchesPyTorch) {
+  conformance::CaseResult r = conformance::check_compiled(conformance::load_golden(GetParam()));
+  EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+}
+
+TEST_P(GoldenCompiled, MinCutCompiledStepMatchesPyTorch) {
+  compile::CompileOptions options;
+  options.partition.policy = partition::Policy::MinCut;
+  conformance::CaseResult r = conformance::check_compiled(conformance::load_golden(GetParam()), options);
+  EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, GoldenCompiled, ::testing::ValuesIn(case_files()),
+                         [](const auto& info) {
+                           return std::filesystem::path(info.param).stem().string();
+                         });
+
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenJoint, ::testing::ValuesIn(case_files()),
                          [](const auto& info) {
                            return std::filesystem::path(info.param).stem().string();

@@ -1,5 +1,6 @@
 // CPU kernels of 2-d convolution: im2col + GEMM per image and group, split over
 // the batch across threads (each thread runs single-threaded GEMMs on its images).
+#include <algorithm>
 #include <cstring>
 
 #include "ops/cpu/gemm.h"
@@ -52,6 +53,15 @@ void im2col(const ConvGeom& g, const T* x, T* col) {
             continue;
           }
           const T* src = plane + iy * g.w;
+          if (g.sw == 1) {
+            // Unit stride: zeros left of the input, one contiguous copy, zeros right.
+            const int64_t shift = kj * g.dw - g.pw;  // ix = ox + shift
+            const int64_t lo = std::clamp<int64_t>(-shift, 0, g.ow), hi = std::clamp<int64_t>(g.w - shift, lo, g.ow);
+            std::fill(dst, dst + lo, T(0));
+            std::memcpy(dst + lo, src + lo + shift, sizeof(T) * static_cast<size_t>(hi - lo));
+            std::fill(dst + hi, dst + g.ow, T(0));
+            continue;
+          }
           for (int64_t ox = 0; ox < g.ow; ++ox) {
             const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
             dst[ox] = (ix >= 0 && ix < g.w) ? src[ix] : T(0);
@@ -72,6 +82,15 @@ void col2im(const ConvGeom& g, const T* col, T* x) {
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
           if (iy < 0 || iy >= g.h) continue;
+          if (g.sw == 1) {
+            const int64_t shift = kj * g.dw - g.pw;
+            const int64_t lo = std::clamp<int64_t>(-shift, 0, g.ow), hi = std::clamp<int64_t>(g.w - shift, lo, g.ow);
+            T* dst = plane + iy * g.w + shift;
+            const T* src = row + oy * g.ow;
+#pragma omp simd
+            for (int64_t ox = lo; ox < hi; ++ox) dst[ox] += src[ox];
+            continue;
+          }
           for (int64_t ox = 0; ox < g.ow; ++ox) {
             const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
             if (ix >= 0 && ix < g.w) plane[iy * g.w + ix] += row[oy * g.ow + ox];

@@ -1,4 +1,6 @@
-// CPU kernels of batch norm and layer norm. Statistics accumulate in double.
+// CPU kernels of batch norm and layer norm. Statistics accumulate in double across
+// rows; within a row, in vector lanes of the tensor's type (as PyTorch's
+// vectorised reductions do), which lets the loops vectorise.
 #include <cmath>
 
 #include "ops/cpu/loops.h"
@@ -9,6 +11,33 @@ namespace aotgrad::ops {
 std::pair<int64_t, int64_t> layer_norm_split(const Tensor& x, const IntList& shape, std::string_view op);
 
 namespace {
+
+// sum_i x[i] and sum_i (x[i] - m)^2 over one contiguous row, in simd lanes.
+template <typename T>
+double row_sum(const T* x, int64_t n) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += x[i];
+  return acc;
+}
+template <typename T>
+double row_sq_dev(const T* x, int64_t n, T m) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += (x[i] - m) * (x[i] - m);
+  return acc;
+}
+// sum_i g[i] and sum_i g[i] (x[i] - m) over one contiguous row.
+template <typename T>
+std::pair<double, double> row_grad_sums(const T* g, const T* x, int64_t n, T m) {
+  T sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
+  for (int64_t i = 0; i < n; ++i) {
+    sg += g[i];
+    sgx += g[i] * (x[i] - m);
+  }
+  return {sg, sgx};
+}
 
 // Input viewed as [n, c, inner].
 struct BnGeom {
@@ -60,18 +89,9 @@ void bn_train(const Args& a, Outputs& o) {
   parallel_for(g.c, g.n * g.inner * 2, [&](int64_t s, int64_t e) {
     for (int64_t c = s; c < e; ++c) {
       double sum = 0, sq = 0;
-      for (int64_t n = 0; n < g.n; ++n) {
-        const T* row = px + (n * g.c + c) * g.inner;
-        for (int64_t i = 0; i < g.inner; ++i) sum += row[i];
-      }
+      for (int64_t n = 0; n < g.n; ++n) sum += row_sum(px + (n * g.c + c) * g.inner, g.inner);
       const double m = sum / count;
-      for (int64_t n = 0; n < g.n; ++n) {
-        const T* row = px + (n * g.c + c) * g.inner;
-        for (int64_t i = 0; i < g.inner; ++i) {
-          double d = row[i] - m;
-          sq += d * d;
-        }
-      }
+      for (int64_t n = 0; n < g.n; ++n) sq += row_sq_dev(px + (n * g.c + c) * g.inner, g.inner, static_cast<T>(m));
       mean[c] = m;
       var[c] = sq / count;
       invstd[c] = 1.0 / std::sqrt(var[c] + eps);
@@ -147,10 +167,9 @@ void bn_backward(const Args& a, Outputs& o) {
       double sum_g = 0, sum_gx = 0;
       for (int64_t n = 0; n < g.n; ++n) {
         const int64_t base = (n * g.c + c) * g.inner;
-        for (int64_t i = 0; i < g.inner; ++i) {
-          sum_g += pg[base + i];
-          sum_gx += pg[base + i] * (px[base + i] - mean[c]);
-        }
+        auto [sg, sgx] = row_grad_sums(pg + base, px + base, g.inner, static_cast<T>(mean[c]));
+        sum_g += sg;
+        sum_gx += sgx;
       }
       const double wc = pw ? pw[c] : 1.0;
       if (gw) gw[c] = static_cast<T>(sum_gx * invstd[c]);
@@ -160,12 +179,15 @@ void bn_backward(const Args& a, Outputs& o) {
         const int64_t base = (n * g.c + c) * g.inner;
         if (train) {
           const double k = sum_gx * invstd[c] * invstd[c] / count, gm = sum_g / count;
-          for (int64_t i = 0; i < g.inner; ++i)
-            gx[base + i] = static_cast<T>((pg[base + i] - gm - (px[base + i] - mean[c]) * k) *
-                                          invstd[c] * wc);
+          // gx = (g - gm - (x - mean) k) invstd w, folded into gx = g a + x b + d.
+          const T ta = static_cast<T>(invstd[c] * wc), tb = static_cast<T>(-k * invstd[c] * wc);
+          const T td = static_cast<T>((-gm + mean[c] * k) * invstd[c] * wc);
+#pragma omp simd
+          for (int64_t i = 0; i < g.inner; ++i) gx[base + i] = pg[base + i] * ta + px[base + i] * tb + td;
         } else {
-          for (int64_t i = 0; i < g.inner; ++i)
-            gx[base + i] = static_cast<T>(pg[base + i] * invstd[c] * wc);
+          const T ta = static_cast<T>(invstd[c] * wc);
+#pragma omp simd
+          for (int64_t i = 0; i < g.inner; ++i) gx[base + i] = pg[base + i] * ta;
         }
       }
     }
@@ -185,10 +207,9 @@ void ln_forward(const Args& a, Outputs& o) {
   parallel_for(rows, cols * 4, [&](int64_t s, int64_t e) {
     for (int64_t r = s; r < e; ++r) {
       const T* xr = px + r * cols;
-      double sum = 0, sq = 0;
-      for (int64_t i = 0; i < cols; ++i) sum += xr[i];
+      const double sum = row_sum(xr, cols);
       const double m = cols ? sum / cols : 0;
-      for (int64_t i = 0; i < cols; ++i) sq += (xr[i] - m) * (xr[i] - m);
+      const double sq = row_sq_dev(xr, cols, static_cast<T>(m));
       const double rs = 1.0 / std::sqrt((cols ? sq / cols : 0) + eps);
       pm[r] = static_cast<T>(m);
       pr[r] = static_cast<T>(rs);

@@ -48,9 +48,33 @@ void register_pool_kernels(Registry& r) {
       const T* px = x.data_ptr<T>();
       T* py = y.data_ptr<T>();
       int64_t* pi = o[1].to_tensor().data_ptr<int64_t>();
+      // Every window inside the input (no padding, no ceil-mode overhang): the
+      // comparisons need no bounds checks and run as branch-free selects.
+      const bool inside = p.ph == 0 && p.pw == 0 && (pl.oh - 1) * p.sh + (p.kh - 1) * p.dh < pl.h &&
+                          (pl.ow - 1) * p.sw + (p.kw - 1) * p.dw < pl.w;
       parallel_for(pl.planes, pl.oh * pl.ow * p.kh * p.kw, [&](int64_t b, int64_t e) {
         for (int64_t q = b; q < e; ++q) {
           const T* xp = px + q * pl.h * pl.w;
+          if (inside) {
+            for (int64_t oy = 0; oy < pl.oh; ++oy) {
+              for (int64_t ox = 0; ox < pl.ow; ++ox) {
+                int64_t arg = oy * p.sh * pl.w + ox * p.sw;
+                T best = xp[arg];
+                for (int64_t ki = 0; ki < p.kh; ++ki) {
+                  for (int64_t kj = 0; kj < p.kw; ++kj) {
+                    const int64_t at = (oy * p.sh + ki * p.dh) * pl.w + ox * p.sw + kj * p.dw;
+                    const T v = xp[at];
+                    const bool take = v > best || v != v;  // the first maximum wins; NaN propagates
+                    best = take ? v : best;
+                    arg = take ? at : arg;
+                  }
+                }
+                py[(q * pl.oh + oy) * pl.ow + ox] = best;
+                pi[(q * pl.oh + oy) * pl.ow + ox] = arg;
+              }
+            }
+            continue;
+          }
           for (int64_t oy = 0; oy < pl.oh; ++oy)
             for (int64_t ox = 0; ox < pl.ow; ++ox) {
               T best = -std::numeric_limits<T>::infinity();
