@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <fstream>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -107,7 +108,7 @@ double time_steps(M model, const torch::Tensor& x, const torch::Tensor& y, int s
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::fprintf(stderr, "usage: libtorch_bench MODEL THREADS STEPS\n");
+    std::fprintf(stderr, "usage: libtorch_bench MODEL THREADS STEPS  (prints: median_step_ms peak_rss_mb)\n");
     return 2;
   }
   const std::string model = argv[1];
@@ -127,6 +128,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "libtorch_bench: unknown model '%s'\n", model.c_str());
     return 1;
   }
-  std::printf("%.4f\n", ms);
+  // The median step time, then this process's peak resident memory (VmHWM) in MiB.
+  double rss_mb = -1;
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) rss_mb = std::stod(line.substr(6)) / 1024.0;
+  std::printf("%.4f %.1f\n", ms, rss_mb);
   return 0;
 }

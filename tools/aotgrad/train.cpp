@@ -1,7 +1,8 @@
-// aotgrad train: train a built-in digits model on the UCI digits data (eager for now).
+// aotgrad train: train a built-in digits model on the UCI digits data (compiled step by default).
 #include <cstdio>
 
 #include "commands.h"
+#include "compile_flags.h"
 #include "support/error.h"
 #include "support/parallel.h"
 #include "train_loop.h"
@@ -25,12 +26,16 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", *threads, "worker threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--eager", *eager, "run eagerly (the only mode until compilation lands)");
+  cmd->add_flag("--eager", *eager, "run the eager module instead of the compiled training step");
+  auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
     AG_CHECK(*data == "digits", "train: unknown data set '{}' (known: digits)", *data);
     if (*threads > 0) set_num_threads(*threads);
-    std::printf("training %s on the UCI digits data (80/20 split), SGD lr %g momentum %g, batch %lld\n",
-                opts->model.c_str(), opts->lr, opts->momentum, static_cast<long long>(opts->batch));
+    opts->compiled = !*eager;
+    opts->compile_options = flags->options();
+    std::printf("training %s (%s) on the UCI digits data (80/20 split), SGD lr %g momentum %g, batch %lld\n",
+                opts->model.c_str(), *eager ? "eager" : "compiled step", opts->lr, opts->momentum,
+                static_cast<long long>(opts->batch));
     TrainResult r = train_digits(*opts);
     std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n",
                 opts->model.c_str(), 100 * r.test_accuracy, static_cast<long long>(r.steps),

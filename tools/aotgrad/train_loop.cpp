@@ -6,7 +6,10 @@
 #include <numeric>
 #include <random>
 
+#include <optional>
+
 #include "aotgrad/autograd.h"
+#include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/optim.h"
@@ -43,6 +46,20 @@ TrainResult train_digits(const TrainOptions& o) {
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 shuffle_rng(1);
   TrainResult r;
+  // The compiled step: the joint graph of the model on one batch's shape. Batches
+  // are always full, so one graph serves every step. Stack traces are for people
+  // reading graphs, not for training.
+  std::optional<compile::CompiledFunction> step;
+  if (o.compiled) {
+    const auto t0 = std::chrono::steady_clock::now();
+    exporting::ExportOptions export_options;
+    export_options.record_stack_traces = false;
+    Tensor example = index(train.images, {Tensor::from_vector<int64_t>(std::vector<int64_t>(o.batch, 0), {o.batch})});
+    auto joint = exporting::aot_export_joint_with_descriptors(model, {example}, {}, export_options);
+    step = compile::aot_compile_joint_with_descriptors(joint, o.compile_options);
+    r.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  auto forward = [&](const Tensor& x) { return step ? step->call_module(model, {x}).tensor() : logits_of(model, x); };
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -54,8 +71,7 @@ TrainResult train_digits(const TrainOptions& o) {
       Tensor idx = Tensor::from_vector<int64_t>(
           std::vector<int64_t>(order.begin() + b, order.begin() + b + o.batch), {o.batch});
       sgd.zero_grad();
-      Tensor loss = cross_entropy(logits_of(model, index(train.images, {idx})),
-                                  index(train.labels, {idx}));
+      Tensor loss = cross_entropy(forward(index(train.images, {idx})), index(train.labels, {idx}));
       autograd::backward(loss);
       sgd.step();
       ++r.steps;

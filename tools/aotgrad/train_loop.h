@@ -1,8 +1,11 @@
-// Training a built-in digits model on the UCI digits data (eager execution).
+// Training a built-in digits model on the UCI digits data, through the compiled
+// training step (the default) or eagerly.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "aotgrad/compile.h"
 
 namespace aotgrad::cli {
 
@@ -14,6 +17,9 @@ struct TrainOptions {
   int64_t batch = 64;
   double lr = 0.05, momentum = 0.9;
   bool quiet = false;
+  /// Run the model's forward and backward through aot_compile_joint_with_descriptors.
+  bool compiled = true;
+  compile::CompileOptions compile_options;
 };
 
 struct TrainResult {
@@ -21,11 +27,12 @@ struct TrainResult {
   double seconds = 0;
   int64_t steps = 0;
   double final_loss = 0;
+  double compile_ms = 0;  // export + compile, when compiled
 };
 
 /// Splits the data 80/20 (seed 0), trains with SGD + momentum on shuffled mini-batches,
 /// prints a progress line (step, loss, samples/s) unless quiet, and evaluates the test
-/// split in eval mode.
+/// split in eval mode (eagerly: the compiled graph is the training-mode one).
 TrainResult train_digits(const TrainOptions& options);
 
 }  // namespace aotgrad::cli

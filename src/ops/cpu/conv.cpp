@@ -7,7 +7,6 @@
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
 
-extern "C" void openblas_set_num_threads(int);
 
 namespace aotgrad::ops {
 
@@ -110,20 +109,12 @@ void gemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const 
   else cpu::dgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// Runs fn(first_image, last_image) over the batch; with more than one thread each
-// gets whole images and BLAS runs single-threaded inside, so pools do not compete.
+// Runs fn(first_image, last_image) over the batch, whole images per thread; the
+// GEMMs inside then run on their thread alone (Note [One thread pool] in gemm.cpp).
 template <typename F>
 void over_images(int64_t n, int64_t cost, F&& fn) {
-  if (num_threads() > 1 && n > 1 && n * cost >= kParallelGrain) {
-    int threads = num_threads();
-    openblas_set_num_threads(1);
-    parallel_for(n, cost, fn);
-    openblas_set_num_threads(threads);
-  } else {
-    fn(int64_t{0}, n);
-  }
+  parallel_for(n, cost, fn);
 }
-
 
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
