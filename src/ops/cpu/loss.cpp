@@ -1,4 +1,5 @@
 // CPU kernels of the losses.
+#include <algorithm>
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
 
@@ -66,6 +67,22 @@ void register_loss_kernels(Registry& r) {
     const int64_t red = a[2].to_int();
     cpu::visit_floating(x.dtype(), "mse_loss", [&]<typename T>() {
       Shape s = broadcast_shapes(x.sizes(), t.sizes(), "mse_loss");
+      if (red != 0 && x.sizes() == t.sizes() && x.is_contiguous() && t.is_contiguous() && t.dtype() == x.dtype()) {
+        // One pass, no temporary: vector-lane sums over blocks, blocks summed in double.
+        const T *px = x.data_ptr<T>(), *pt = t.data_ptr<T>();
+        const int64_t n = x.numel();
+        constexpr int64_t kBlock = 1024;
+        double acc = 0;
+        for (int64_t b = 0; b < n; b += kBlock) {
+          const int64_t e = std::min(n, b + kBlock);
+          T part = 0;
+#pragma omp simd reduction(+ : part)
+          for (int64_t i = b; i < e; ++i) part += (px[i] - pt[i]) * (px[i] - pt[i]);
+          acc += part;
+        }
+        out.data_ptr<T>()[0] = static_cast<T>(red == 1 ? acc / static_cast<double>(n) : acc);
+        return;
+      }
       Tensor sq = red == 0 ? out : Tensor::empty(s, x.dtype());
       cpu::map2<T, T, T>(sq, x, cpu::as_contiguous(t, x.dtype()), [](T u, T v) { return (u - v) * (u - v); });
       if (red == 0) return;
