@@ -7,6 +7,7 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/partition.h"
 #include "aotgrad/random.h"
+#include "support/error.h"
 
 using namespace aotgrad;
 
@@ -31,7 +32,9 @@ TEST(Partition, ForwardThenBackwardEqualsTheJointGraph) {
     models::Instance inst = models::instantiate(models::find_model(name));
     auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs);
     const graph::GraphModule& gm = *joint.graph_module;
-    partition::Partition p = partition::partition_joint(gm);
+    for (auto policy : {partition::Policy::SaveAll, partition::Policy::MinCut}) {
+    SCOPED_TRACE(policy == partition::Policy::MinCut ? "min-cut" : "save-all");
+    partition::Partition p = partition::partition_joint(gm, {policy, 1.0});
     std::vector<IValue> in = random_inputs(gm);
     autograd::NoGradGuard no_grad;
     std::vector<IValue> want = graph::interpret(gm, in);
@@ -51,7 +54,31 @@ TEST(Partition, ForwardThenBackwardEqualsTheJointGraph) {
       EXPECT_EQ(got.to_tensor().to_vector<double>(), want[i].to_tensor().to_vector<double>()) << "output " << i;
     }
     EXPECT_FALSE(p.saved.empty());
+    if (policy == partition::Policy::MinCut) {
+      partition::Partition all = partition::partition_joint(gm);
+      EXPECT_LE(p.saved_activation_bytes(), all.saved_activation_bytes());
+      // (Not the peak: recomputed values live in the backward, so it can be higher.)
+    }
+    }
   }
+}
+
+TEST(Partition, MinCutRecomputesCheapOpsAndSaysWhy) {
+  models::Instance inst = models::instantiate(models::find_model("layernorm_gelu"));
+  auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args);
+  partition::Partition p = partition::partition_joint(*joint.graph_module, {partition::Policy::MinCut, 1.0});
+  ASSERT_FALSE(p.recomputed.empty());
+  for (const auto& r : p.recomputed) EXPECT_FALSE(r.reason.empty()) << r.name;
+  // Every saved value made by the user's code names its source line.
+  for (const auto& s : p.saved) {
+    if (!s.is_primal) EXPECT_NE(s.source.find(".cpp:"), std::string::npos) << s.name;
+  }
+}
+
+TEST(Partition, AMemoryBudgetOutsideZeroToOneIsAnError) {
+  models::Instance inst = models::instantiate(models::find_model("simple_linear"));
+  auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args);
+  EXPECT_THROW(partition::partition_joint(*joint.graph_module, {partition::Policy::MinCut, 1.5}), Error);
 }
 
 TEST(Partition, SimpleLinearSavesTheInputAndTheTransposedWeight) {
