@@ -71,7 +71,9 @@ TEST(Partition, MinCutRecomputesCheapOpsAndSaysWhy) {
   for (const auto& r : p.recomputed) EXPECT_FALSE(r.reason.empty()) << r.name;
   // Every saved value made by the user's code names its source line.
   for (const auto& s : p.saved) {
-    if (!s.is_primal) EXPECT_NE(s.source.find(".cpp:"), std::string::npos) << s.name;
+    if (!s.is_primal) {
+      EXPECT_NE(s.source.find(".cpp:"), std::string::npos) << s.name;
+    }
   }
 }
 
