@@ -1,4 +1,4 @@
-// Fusing chains of elementwise ops into one loop (see fusion.cpp).
+// Fusing chains of elementwise ops into one loop (the rules: fusion.cpp's header).
 #pragma once
 
 #include <vector>

@@ -224,7 +224,8 @@ class ProgramBuilder {
     std::vector<PlannedBuffer> buffers;
     std::vector<int> buffer_value;
     for (size_t v = 0; v < p_.values_.size(); ++v) {
-      if (p_.values_[v].kind != ValueKind::Arena) continue;
+      // (A value no instruction makes was fused away: it lives in a loop's registers.)
+      if (p_.values_[v].kind != ValueKind::Arena || def[v] == end) continue;
       buffers.push_back({p_.values_[v].bytes(), def[v], std::max(last[v], def[v]), -1});
       buffer_value.push_back(static_cast<int>(v));
     }

@@ -67,14 +67,18 @@ TensorDiff diff(const std::string& what, const Tensor& got, const Tensor& want, 
 }  // namespace
 
 StepComparison compare_compiled_step(const models::ModelInfo& info, const compile::CompileOptions& options,
-                                     double rtol, double atol) {
+                                     bool decompose, double rtol, double atol) {
   StepComparison c;
   models::Instance eager = models::instantiate(info), compiled = models::instantiate(info);
   StepResult want = step(eager, [](nn::Module& m, const nn::Args& a, const nn::Kwargs& k) { return m(a, k); });
   StepResult got = step(compiled, [&](nn::Module& m, const nn::Args& a, const nn::Kwargs& k) {
-    auto joint = exporting::aot_export_joint_with_descriptors(m, a, k);
+    exporting::ExportOptions export_options;
+    if (decompose) export_options.decompositions = trace::DecompositionTable::core();
+    auto joint = exporting::aot_export_joint_with_descriptors(m, a, k, export_options);
     compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, options);
     c.compile_ms = f.compile_ms();
+    c.forward = f.forward_stats();
+    c.backward = f.backward_stats();
     return f.call_module(m, a, k);
   });
   c.passed = true;

@@ -21,13 +21,16 @@ struct StepComparison {
   bool passed = false;
   std::string problem;  // what failed besides a difference (a missing gradient, say)
   double compile_ms = 0;
+  compile::ProgramStats forward, backward;
 };
 
 /// Builds the model twice with the same seed; one instance runs its forward and
 /// backward eagerly, the other exports its joint graph, compiles it and runs the
 /// compiled step. The backward seeds every floating output with ones. Compares
 /// outputs, the gradients of parameters and of inputs that require grad, and buffers.
+/// With `decompose`, the joint graph is exported with the default decomposition
+/// table (prims), so the compiled programs run the lowered ops.
 StepComparison compare_compiled_step(const models::ModelInfo& info, const compile::CompileOptions& options = {},
-                                     double rtol = 1e-4, double atol = 1e-5);
+                                     bool decompose = false, double rtol = 1e-4, double atol = 1e-5);
 
 }  // namespace aotgrad::conformance

@@ -12,13 +12,15 @@ namespace aotgrad {
 namespace {
 constexpr size_t kAlignment = 64;
 // Blocks below this size are malloc's business (see the header).
-constexpr size_t kCacheMinBytes = size_t{1} << 16;
+constexpr size_t kCacheMinBytes = size_t{1} << 12;
+// Blocks from this size up are rounded to whole pages, so near sizes share a bin.
+constexpr size_t kPageRoundBytes = size_t{1} << 16;
 // The cache never holds more than this; beyond it, freed blocks go back to the system.
 constexpr size_t kCacheMaxBytes = size_t{1} << 30;
 
 size_t rounded(size_t nbytes) {
   size_t n = nbytes == 0 ? 1 : nbytes;
-  if (n >= kCacheMinBytes) return (n + 4095) / 4096 * 4096;  // page granularity for reuse
+  if (n >= kPageRoundBytes) return (n + 4095) / 4096 * 4096;  // page granularity for reuse
   return (n + kAlignment - 1) / kAlignment * kAlignment;
 }
 

@@ -3,12 +3,15 @@
 // wiring and input checks.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "aotgrad/autograd.h"
 #include "aotgrad/compile.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
+#include "aotgrad/trace.h"
 #include "conformance/compiled_step.h"
 #include "test_util.h"
 
@@ -66,6 +69,14 @@ TEST_P(CompiledModel, MinCutStepEqualsEager) {
 TEST_P(CompiledModel, UnfusedUnsharedStepEqualsEager) {
   auto c = conformance::compare_compiled_step(models::find_model(GetParam()),
                                               with(partition::Policy::SaveAll, false, false));
+  EXPECT_TRUE(c.passed) << failures(c);
+}
+
+// The decomposed (prims) graphs: long elementwise chains, which the fusion pass
+// turns into loops; eager is compared at a float32 reduction's tolerance.
+TEST_P(CompiledModel, DecomposedStepEqualsEager) {
+  auto c = conformance::compare_compiled_step(models::find_model(GetParam()), with(partition::Policy::SaveAll), true,
+                                              1e-3, 1e-4);
   EXPECT_TRUE(c.passed) << failures(c);
 }
 
@@ -190,6 +201,38 @@ TEST(Compile, TheArenaIsSmallerThanItsValuesAndElementwiseOpsReuseDyingInputs) {
     EXPECT_LE(s.kernels, s.nodes);
   }
   EXPECT_GT(c.fn.forward_stats().reused_in_place + c.fn.backward_stats().reused_in_place, 0);
+}
+
+TEST(Compile, FusedLoopsComputeWhatTheUnfusedOpsDo) {
+  for (const char* name : {"layernorm_gelu", "convnet", "transformer_block", "ops_elementwise"}) {
+    SCOPED_TRACE(name);
+    auto run = [&](bool fuse, compile::ProgramStats* fw) {
+      models::Instance inst = models::instantiate(models::find_model(name));
+      exporting::ExportOptions eo;
+      eo.decompositions = trace::DecompositionTable::core();
+      auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, eo);
+      auto fn = compile::aot_compile_joint_with_descriptors(joint, with(partition::Policy::SaveAll, fuse));
+      if (fw) *fw = fn.forward_stats();
+      TensorList outs;
+      for (const IValue& leaf : pytree::flatten(fn.call_module(*inst.module, inst.example.args,
+                                                               inst.example.kwargs)).first)
+        outs.push_back(leaf.to_tensor());
+      autograd::backward(sum(outs[0]));
+      for (const auto& [n, p] : inst.module->named_parameters()) outs.push_back(p.grad());
+      return outs;
+    };
+    compile::ProgramStats fused_stats;
+    TensorList fused = run(true, &fused_stats), plain = run(false, nullptr);
+    EXPECT_GT(fused_stats.fused_groups, 0);
+    EXPECT_LT(fused_stats.kernels, fused_stats.nodes);
+    ASSERT_EQ(fused.size(), plain.size());
+    for (size_t i = 0; i < fused.size(); ++i) {
+      if (!plain[i].defined()) continue;
+      std::vector<double> a = fused[i].to_vector<double>(), b = plain[i].to_vector<double>();
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t k = 0; k < a.size(); ++k) ASSERT_NEAR(a[k], b[k], 1e-6 + 1e-6 * std::abs(b[k])) << "tensor " << i;
+    }
+  }
 }
 
 TEST(Compile, TransformerBlockCompilesInUnder50Milliseconds) {
