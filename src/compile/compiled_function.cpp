@@ -88,7 +88,10 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
       autograd::NoGradGuard no_grad;
       aotgrad::copy_(inputs[i].detach(), out[m++]);
     }
-    saved.assign(out.begin() + static_cast<std::ptrdiff_t>(num_fw), out.end());
+    // Saved values get handles of their own: a saved value that is also returned
+    // would otherwise carry the autograd node its own context belongs to (a cycle).
+    saved.clear();
+    for (size_t k = num_fw; k < out.size(); ++k) saved.push_back(out[k].defined() ? out[k].detach() : Tensor());
     return TensorList(out.begin() + static_cast<std::ptrdiff_t>(num_mutated), out.begin() + static_cast<std::ptrdiff_t>(num_fw));
   };
 
