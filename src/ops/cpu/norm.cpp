@@ -253,13 +253,22 @@ void ln_backward(const Args& a, Outputs& o) {
     });
   }
   if (gw || gb) {
+    // Column sums: vector lanes run across columns, each column still adding its rows
+    // in order, in double.
     std::vector<double> aw(cols, 0), ab(cols, 0);
-    for (int64_t r = 0; r < rows; ++r)
+    double* paw = aw.data();
+    double* pab = ab.data();
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* g = pg + r * cols;
+      const T* xr = px + r * cols;
+      const double m = pm[r], rs = pr[r];
+#pragma omp simd
       for (int64_t i = 0; i < cols; ++i) {
-        double g = pg[r * cols + i];
-        aw[i] += g * (px[r * cols + i] - pm[r]) * pr[r];
-        ab[i] += g;
+        const double gi = g[i];
+        paw[i] += gi * (xr[i] - m) * rs;
+        pab[i] += gi;
       }
+    }
     for (int64_t i = 0; i < cols; ++i) {
       if (gw) gw[i] = static_cast<T>(aw[i]);
       if (gb) gb[i] = static_cast<T>(ab[i]);

@@ -150,7 +150,12 @@ void softmax_kernel(const Args& a, Outputs& o) {
         const T* xr = px + oi * v.d * v.inner + ii;
         T* yr = py + oi * v.d * v.inner + ii;
         T mx = -std::numeric_limits<T>::infinity();
-        for (int64_t k = 0; k < v.d; ++k) mx = std::max(mx, xr[k * v.inner]);
+        if (v.inner == 1) {
+#pragma omp simd reduction(max : mx)
+          for (int64_t k = 0; k < v.d; ++k) mx = std::max(mx, xr[k]);
+        } else {
+          for (int64_t k = 0; k < v.d; ++k) mx = std::max(mx, xr[k * v.inner]);
+        }
         if (std::isinf(mx) && mx < 0) mx = 0;  // a fully masked row gives NaN below, as in PyTorch
         double s = 0;
         if (v.inner == 1 && !Log) {
