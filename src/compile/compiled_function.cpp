@@ -1,5 +1,6 @@
 // aot_compile_joint_with_descriptors: partition, compile both halves, and wrap them
 // in the module's calling convention with one autograd node.
+#include <algorithm>
 #include <chrono>
 
 #include "aotgrad/autograd.h"
@@ -169,15 +170,23 @@ pytree::Value CompiledFunction::operator()(const nn::Args& args, const nn::Kwarg
 
 pytree::Value CompiledFunction::call_module(nn::Module& module, const nn::Args& args, const nn::Kwargs& kwargs) const {
   const CompiledFunctionImpl& f = *impl_;
-  auto lookup = [&](const nn::NamedTensors& named, const std::string& fqn, const char* what) {
-    for (const auto& [n, t] : named)
-      if (n == fqn) return pytree::Value(t);
-    AG_FAIL("compiled {}: the module has no {} '{}', which the function was exported with", f.name, what, fqn);
-  };
   nn::Args all;
-  const nn::NamedTensors params = module.named_parameters(), buffers = module.named_buffers();
-  for (const auto& fqn : f.joint.params_spec) all.push_back(lookup(params, fqn, "parameter"));
-  for (const auto& fqn : f.joint.buffers_spec) all.push_back(lookup(buffers, fqn, "buffer"));
+  all.reserve(f.primals.size());
+  // The module lists its tensors in the order the export saw them, unless it changed.
+  auto add = [&](const nn::NamedTensors& named, const std::vector<std::string>& spec, const char* what) {
+    for (size_t i = 0; i < spec.size(); ++i) {
+      if (i < named.size() && named[i].first == spec[i]) {
+        all.emplace_back(named[i].second);
+        continue;
+      }
+      auto it = std::find_if(named.begin(), named.end(), [&](const auto& n) { return n.first == spec[i]; });
+      AG_CHECK(it != named.end(), "compiled {}: the module has no {} '{}', which the function was exported with",
+               f.name, what, spec[i]);
+      all.emplace_back(it->second);
+    }
+  };
+  add(module.named_parameters(), f.joint.params_spec, "parameter");
+  add(module.named_buffers(), f.joint.buffers_spec, "buffer");
   all.insert(all.end(), args.begin(), args.end());
   return (*this)(all, kwargs);
 }

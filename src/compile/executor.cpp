@@ -40,7 +40,8 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
   std::lock_guard<std::mutex> lock(running_);
   AG_INTERNAL_CHECK(inputs.size() == inputs_.size(), "program: {} inputs for {} placeholders", inputs.size(),
                     inputs_.size());
-  std::vector<Tensor> vals(values_.size());
+  std::vector<Tensor>& vals = scratch_;  // every slot is empty between runs
+  vals.resize(values_.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = values_[static_cast<size_t>(inputs_[i])];
     const Tensor& t = inputs[i];
@@ -92,6 +93,9 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
             slot(ins.outs, ins.result_slots[r]) = Tensor();
       }
     } catch (Error& e) {
+      // Leave nothing of this run behind for the next one.
+      for (const auto& p : ins.patches) set_arg(ins.args, p, Tensor());
+      for (Tensor& t : vals) t = Tensor();
       e.add_context("while running node '" + ins.node + "' of a compiled graph");
       throw;
     }
@@ -104,6 +108,7 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
     else result.push_back(values_[static_cast<size_t>(v)].is_static() ? values_[static_cast<size_t>(v)].fixed
                                                                      : vals[static_cast<size_t>(v)]);
   }
+  for (Tensor& t : vals) t = Tensor();
   return result;
 }
 

@@ -82,6 +82,7 @@ class Program {
   std::shared_ptr<void> arena_;
   ProgramStats stats_;
   mutable std::mutex running_;  // the arena serves one run at a time
+  mutable std::vector<Tensor> scratch_;  // the run's values; kept so a run allocates no table
 };
 
 }  // namespace aotgrad::compile
