@@ -12,13 +12,16 @@
 
 namespace aotgrad {
 
-/// Number of threads kernels may use (OpenMP and OpenBLAS alike).
+/// Number of threads kernels may use (our OpenMP pool; OpenBLAS stays single-threaded,
+/// see Note [One thread pool] in ops/cpu/gemm.cpp).
 int num_threads();
 /// Sets the thread count of every pool aotgrad uses.
 void set_num_threads(int n);
 
-/// Below this much work (elements times a rough cost per element) loops stay serial.
-inline constexpr int64_t kParallelGrain = 32768;
+/// Below this much work (elements times a rough cost per element, about cycles) loops
+/// stay serial: an OpenMP fork and join costs a few microseconds, which at 32K made
+/// 2-thread relu on mlp_small's 8K elements ten times slower than 1 thread.
+inline constexpr int64_t kParallelGrain = 131072;
 
 /// Calls fn(begin, end) over [0, n) split into contiguous chunks, one per thread,
 /// when n * cost is large enough to pay for the threads; otherwise once, serially.
