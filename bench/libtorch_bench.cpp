@@ -9,10 +9,10 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <fstream>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,9 +20,8 @@ namespace nn = torch::nn;
 
 struct MlpImpl : nn::Module {
   MlpImpl(int64_t in, int64_t hidden) {
-    net = register_module("net", nn::Sequential(nn::Linear(in, hidden), nn::ReLU(),
-                                                nn::Linear(hidden, hidden), nn::ReLU(),
-                                                nn::Linear(hidden, 10)));
+    net = register_module("net", nn::Sequential(nn::Linear(in, hidden), nn::ReLU(), nn::Linear(hidden, hidden),
+                                                nn::ReLU(), nn::Linear(hidden, 10)));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& y) {
     return torch::nn::functional::cross_entropy(net->forward(x), y);
@@ -32,8 +31,7 @@ struct MlpImpl : nn::Module {
 TORCH_MODULE(Mlp);
 
 nn::Sequential conv_bn_relu(int64_t in, int64_t out) {
-  return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1)), nn::BatchNorm2d(out),
-                        nn::ReLU());
+  return nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1)), nn::BatchNorm2d(out), nn::ReLU());
 }
 
 struct ConvNetImpl : nn::Module {

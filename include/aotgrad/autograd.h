@@ -51,8 +51,8 @@ inline void backward(const Tensor& root, const Tensor& grad = Tensor()) {
 /// d(sum_i <outputs_i, grad_outputs_i>)/d(inputs), without touching .grad.
 /// An input the outputs do not depend on gets an undefined tensor when allow_unused,
 /// else an error.
-TensorList grad(const TensorList& outputs, const TensorList& inputs,
-                const TensorList& grad_outputs = {}, bool allow_unused = true);
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs = {},
+                bool allow_unused = true);
 
 /// True while the engine adds two gradient contributions for the same input
 /// (the tracer marks that add with is_gradient_acc).
@@ -76,7 +76,7 @@ using FunctionBackward = std::function<TensorList(FunctionContext&, const Tensor
 /// Runs `forward` without recording, then records one node named `name` whose
 /// backward is `backward` (torch.autograd.Function). backward returns one
 /// gradient per input (undefined for none).
-TensorList apply_function(const std::string& name, const TensorList& inputs,
-                          const FunctionForward& forward, const FunctionBackward& backward);
+TensorList apply_function(const std::string& name, const TensorList& inputs, const FunctionForward& forward,
+                          const FunctionBackward& backward);
 
 }  // namespace aotgrad::autograd

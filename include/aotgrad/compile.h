@@ -29,11 +29,11 @@ struct CompileOptions {
 
 /// What compiling one graph produced (for reports and tests).
 struct ProgramStats {
-  int64_t nodes = 0;          // call_function nodes in the graph
-  int64_t kernels = 0;        // kernel calls per run (a fused group is one)
-  int64_t fused_groups = 0;   // fused elementwise loops
-  int64_t fused_ops = 0;      // ops inside them
-  int64_t arena_bytes = 0;    // the planned arena
+  int64_t nodes = 0;            // call_function nodes in the graph
+  int64_t kernels = 0;          // kernel calls per run (a fused group is one)
+  int64_t fused_groups = 0;     // fused elementwise loops
+  int64_t fused_ops = 0;        // ops inside them
+  int64_t arena_bytes = 0;      // the planned arena
   int64_t unplanned_bytes = 0;  // what the arena's values would take without sharing
   int64_t reused_in_place = 0;  // outputs written over a dying input
 };

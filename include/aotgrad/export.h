@@ -31,9 +31,9 @@ struct ExportOptions {
 
 /// What the forward does, beyond its graph.
 struct ForwardMetadata {
-  std::vector<bool> input_mutated;          // per primal
-  std::vector<bool> output_requires_grad;   // per user output
-  int64_t num_forward_outputs = 0;          // mutated inputs + user outputs
+  std::vector<bool> input_mutated;         // per primal
+  std::vector<bool> output_requires_grad;  // per user output
+  int64_t num_forward_outputs = 0;         // mutated inputs + user outputs
   int64_t num_mutated_inputs = 0;
   int64_t num_primals = 0;
   int64_t num_tangents = 0;
@@ -58,14 +58,12 @@ JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const
 /// (InputMutationAOTOutput) and user outputs; annotations and stack traces kept.
 /// Savable with graph::to_json.
 std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn::Args& args,
-                                                    const nn::Kwargs& kwargs = {},
-                                                    const ExportOptions& options = {});
+                                                    const nn::Kwargs& kwargs = {}, const ExportOptions& options = {});
 
 /// The joint graph of a captured forward graph: the same graph, descriptors,
 /// annotations and stack traces as exporting the live module it was captured from.
 /// `args` and `kwargs` are example inputs (their shapes and requires_grad).
-JointWithDescriptors aot_export_joint_with_descriptors(const graph::GraphModule& captured,
-                                                       const nn::Args& args,
+JointWithDescriptors aot_export_joint_with_descriptors(const graph::GraphModule& captured, const nn::Args& args,
                                                        const nn::Kwargs& kwargs = {},
                                                        const ExportOptions& options = {});
 

@@ -46,16 +46,16 @@ class Arg {
  public:
   using List = std::vector<Arg>;
   Arg() : v_(None{}) {}
-  Arg(None) : v_(None{}) {}                      // NOLINT
-  Arg(Node* n) : v_(n) {}                        // NOLINT
-  Arg(int64_t i) : v_(i) {}                      // NOLINT
-  Arg(int i) : v_(int64_t{i}) {}                 // NOLINT
-  Arg(double d) : v_(d) {}                       // NOLINT
-  Arg(bool b) : v_(b) {}                         // NOLINT
-  Arg(std::string s) : v_(std::move(s)) {}       // NOLINT
-  Arg(const char* s) : v_(std::string(s)) {}     // NOLINT
-  Arg(DType d) : v_(d) {}                        // NOLINT
-  Arg(List l) : v_(std::move(l)) {}              // NOLINT
+  Arg(None) : v_(None{}) {}                   // NOLINT
+  Arg(Node* n) : v_(n) {}                     // NOLINT
+  Arg(int64_t i) : v_(i) {}                   // NOLINT
+  Arg(int i) : v_(int64_t{i}) {}              // NOLINT
+  Arg(double d) : v_(d) {}                    // NOLINT
+  Arg(bool b) : v_(b) {}                      // NOLINT
+  Arg(std::string s) : v_(std::move(s)) {}    // NOLINT
+  Arg(const char* s) : v_(std::string(s)) {}  // NOLINT
+  Arg(DType d) : v_(d) {}                     // NOLINT
+  Arg(List l) : v_(std::move(l)) {}           // NOLINT
 
   bool is_none() const { return std::holds_alternative<None>(v_); }
   bool is_node() const { return std::holds_alternative<Node*>(v_); }
@@ -77,13 +77,15 @@ class Arg {
   /// Calls f(Node*&) for every node reference, recursively.
   template <typename F>
   void for_each_node(F&& f) {
-    if (is_node()) f(std::get<Node*>(v_));
+    if (is_node())
+      f(std::get<Node*>(v_));
     else if (is_list())
       for (Arg& a : list()) a.for_each_node(f);
   }
   template <typename F>
   void for_each_node(F&& f) const {
-    if (is_node()) f(std::get<Node*>(v_));
+    if (is_node())
+      f(std::get<Node*>(v_));
     else if (is_list())
       for (const Arg& a : list()) a.for_each_node(f);
   }
@@ -114,16 +116,16 @@ struct FakeVal {
   bool operator==(const FakeVal&) const = default;
 };
 
-using aotgrad::AnnotationValue;
 using aotgrad::Annotations;
+using aotgrad::AnnotationValue;
 /// Python's dict repr: {'pp_stage': 0, 'name': 'x'}
 std::string annotations_str(const Annotations& a);
 
 struct NodeMeta {
   FakeVal val;
-  std::optional<Descriptor> desc;                   // placeholders
-  std::vector<std::optional<Descriptor>> out_descs; // the output node: one per value
-  std::string stack_trace;                          // "File: model.cpp:42 in forward, code: …"
+  std::optional<Descriptor> desc;                    // placeholders
+  std::vector<std::optional<Descriptor>> out_descs;  // the output node: one per value
+  std::string stack_trace;                           // "File: model.cpp:42 in forward, code: …"
   Annotations custom;
   std::optional<int64_t> seq_nr;
   bool is_gradient_acc = false;
@@ -197,12 +199,10 @@ class Graph {
   /// Appends a node named from `name_hint` (made unique). Placeholders are inserted
   /// after the existing placeholders; everything else goes at the end, before the
   /// output node if there is one.
-  Node* create_node(NodeOp op, const std::string& name_hint, Target target, Arg::List args = {},
-                    Kwargs kwargs = {});
+  Node* create_node(NodeOp op, const std::string& name_hint, Target target, Arg::List args = {}, Kwargs kwargs = {});
   Node* placeholder(const std::string& name);
   /// `name` overrides the default name hint (the op's base name, "getitem", the attribute).
-  Node* call_function(const ops::OpInfo& op, Arg::List args, Kwargs kwargs = {},
-                      const std::string& name = "");
+  Node* call_function(const ops::OpInfo& op, Arg::List args, Kwargs kwargs = {}, const std::string& name = "");
   Node* getitem(Node* tuple, int64_t index, const std::string& name = "");
   Node* get_attr(const std::string& attribute, const std::string& name = "");
   Node* output(Arg::List values);

@@ -18,11 +18,11 @@ namespace aotgrad {
 class Scalar {
  public:
   Scalar() : v_(int64_t{0}) {}
-  Scalar(double d) : v_(d) {}            // NOLINT(google-explicit-constructor)
-  Scalar(float d) : v_(double{d}) {}     // NOLINT
-  Scalar(int64_t i) : v_(i) {}           // NOLINT
-  Scalar(int i) : v_(int64_t{i}) {}      // NOLINT
-  Scalar(bool b) : v_(b) {}              // NOLINT
+  Scalar(double d) : v_(d) {}         // NOLINT(google-explicit-constructor)
+  Scalar(float d) : v_(double{d}) {}  // NOLINT
+  Scalar(int64_t i) : v_(i) {}        // NOLINT
+  Scalar(int i) : v_(int64_t{i}) {}   // NOLINT
+  Scalar(bool b) : v_(b) {}           // NOLINT
   bool is_floating() const { return std::holds_alternative<double>(v_); }
   bool is_integral() const { return std::holds_alternative<int64_t>(v_); }
   bool is_bool() const { return std::holds_alternative<bool>(v_); }
@@ -46,19 +46,19 @@ using BoolList = std::vector<bool>;
 class IValue {
  public:
   IValue() : v_(None{}) {}
-  IValue(None) : v_(None{}) {}                                 // NOLINT
-  IValue(Tensor t) : v_(std::move(t)) {}                       // NOLINT
-  IValue(int64_t i) : v_(i) {}                                 // NOLINT
-  IValue(int i) : v_(int64_t{i}) {}                            // NOLINT
-  IValue(double d) : v_(d) {}                                  // NOLINT
-  IValue(bool b) : v_(b) {}                                    // NOLINT
-  IValue(std::string s) : v_(std::move(s)) {}                  // NOLINT
-  IValue(const char* s) : v_(std::string(s)) {}                // NOLINT
-  IValue(IntList l) : v_(std::move(l)) {}                      // NOLINT
-  IValue(TensorList l) : v_(std::move(l)) {}                   // NOLINT
-  IValue(BoolList l) : v_(std::move(l)) {}                     // NOLINT
-  IValue(DType d) : v_(d) {}                                   // NOLINT
-  IValue(const Scalar& s);                                     // NOLINT
+  IValue(None) : v_(None{}) {}                   // NOLINT
+  IValue(Tensor t) : v_(std::move(t)) {}         // NOLINT
+  IValue(int64_t i) : v_(i) {}                   // NOLINT
+  IValue(int i) : v_(int64_t{i}) {}              // NOLINT
+  IValue(double d) : v_(d) {}                    // NOLINT
+  IValue(bool b) : v_(b) {}                      // NOLINT
+  IValue(std::string s) : v_(std::move(s)) {}    // NOLINT
+  IValue(const char* s) : v_(std::string(s)) {}  // NOLINT
+  IValue(IntList l) : v_(std::move(l)) {}        // NOLINT
+  IValue(TensorList l) : v_(std::move(l)) {}     // NOLINT
+  IValue(BoolList l) : v_(std::move(l)) {}       // NOLINT
+  IValue(DType d) : v_(d) {}                     // NOLINT
+  IValue(const Scalar& s);                       // NOLINT
 
   bool is_none() const { return std::holds_alternative<None>(v_); }
   bool is_tensor() const { return std::holds_alternative<Tensor>(v_); }
@@ -91,8 +91,7 @@ class IValue {
   bool operator==(const IValue& o) const;
 
  private:
-  std::variant<None, Tensor, int64_t, double, bool, std::string, IntList, TensorList, BoolList, DType>
-      v_;
+  std::variant<None, Tensor, int64_t, double, bool, std::string, IntList, TensorList, BoolList, DType> v_;
 };
 
 using Args = std::vector<IValue>;

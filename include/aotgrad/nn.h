@@ -37,9 +37,7 @@ class Module {
 
   /// The generic call: positional and keyword arguments in, any pytree out.
   virtual pytree::Value forward(const Args& args, const Kwargs& kwargs) = 0;
-  pytree::Value operator()(const Args& args, const Kwargs& kwargs = {}) {
-    return forward(args, kwargs);
-  }
+  pytree::Value operator()(const Args& args, const Kwargs& kwargs = {}) { return forward(args, kwargs); }
 
   /// The class name, as PyTorch's repr prints it ("Linear").
   const std::string& type_name() const { return type_name_; }
@@ -73,6 +71,7 @@ class Module {
     children_.emplace_back(std::move(name), module);
     return module;
   }
+
  private:
   void collect(const std::string& prefix, bool params, NamedSlots& out) const;
 
@@ -85,11 +84,9 @@ class Module {
 
 /// The positional tensor argument `index` of a generic call, with a clear error
 /// naming the module when it is missing or not a tensor.
-const Tensor& tensor_arg(const std::string& module, const Args& args, size_t index,
-                         const char* name);
+const Tensor& tensor_arg(const std::string& module, const Args& args, size_t index, const char* name);
 /// Fails unless exactly `count` positional arguments and no keywords were passed.
-void expect_args(const std::string& module, const Args& args, const Kwargs& kwargs, size_t count,
-                 const char* names);
+void expect_args(const std::string& module, const Args& args, const Kwargs& kwargs, size_t count, const char* names);
 
 /// A module of one tensor in, one tensor out (every layer below).
 class UnaryModule : public Module {
@@ -160,8 +157,7 @@ class ReLU : public UnaryModule {
 
 class GELU : public UnaryModule {
  public:
-  explicit GELU(std::string approximate = "none")
-      : UnaryModule("GELU"), approximate(std::move(approximate)) {}
+  explicit GELU(std::string approximate = "none") : UnaryModule("GELU"), approximate(std::move(approximate)) {}
   Tensor apply(const Tensor& x) override;
   std::string approximate;
 };

@@ -87,21 +87,19 @@ Tensor operator*(Scalar a, const Tensor& b);
 
 // ---- reductions ----
 Tensor sum(const Tensor& x, std::optional<DType> dtype = std::nullopt);
-Tensor sum(const Tensor& x, const IntList& dims, bool keepdim = false,
-           std::optional<DType> dtype = std::nullopt);
+Tensor sum(const Tensor& x, const IntList& dims, bool keepdim = false, std::optional<DType> dtype = std::nullopt);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const IntList& dims, bool keepdim = false);
 /// correction 1 = unbiased (the default), 0 = biased. No dims: all of them.
-Tensor var(const Tensor& x, std::optional<IntList> dims = std::nullopt,
-           std::optional<Scalar> correction = std::nullopt, bool keepdim = false);
+Tensor var(const Tensor& x, std::optional<IntList> dims = std::nullopt, std::optional<Scalar> correction = std::nullopt,
+           bool keepdim = false);
 Tensor amax(const Tensor& x, const IntList& dims = {}, bool keepdim = false);
 Tensor amin(const Tensor& x, const IntList& dims = {}, bool keepdim = false);
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor _softmax(const Tensor& x, int64_t dim, bool half_to_float = false);
 Tensor _log_softmax(const Tensor& x, int64_t dim, bool half_to_float = false);
 Tensor _softmax_backward_data(const Tensor& grad, const Tensor& output, int64_t dim, DType input_dtype);
-Tensor _log_softmax_backward_data(const Tensor& grad, const Tensor& output, int64_t dim,
-                                  DType input_dtype);
+Tensor _log_softmax_backward_data(const Tensor& grad, const Tensor& output, int64_t dim, DType input_dtype);
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 
@@ -122,8 +120,8 @@ Tensor as_strided(const Tensor& x, const IntList& sizes, const IntList& strides,
                   std::optional<int64_t> storage_offset = std::nullopt);
 /// x with the window as_strided(x, sizes, strides, offset) replaced by src; the offset
 /// counts from x's first element, x taken as contiguous.
-Tensor as_strided_scatter(const Tensor& x, const Tensor& src, const IntList& sizes,
-                          const IntList& strides, std::optional<int64_t> storage_offset = std::nullopt);
+Tensor as_strided_scatter(const Tensor& x, const Tensor& src, const IntList& sizes, const IntList& strides,
+                          std::optional<int64_t> storage_offset = std::nullopt);
 Tensor alias(const Tensor& x);
 TensorList split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 TensorList split_with_sizes(const Tensor& x, const IntList& sizes, int64_t dim = 0);
@@ -139,8 +137,8 @@ Tensor clone(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
 Tensor cat(const TensorList& tensors, int64_t dim = 0);
 Tensor stack(const TensorList& tensors, int64_t dim = 0);
-Tensor slice_backward(const Tensor& grad, const IntList& input_sizes, int64_t dim, int64_t start,
-                      int64_t end, int64_t step);
+Tensor slice_backward(const Tensor& grad, const IntList& input_sizes, int64_t dim, int64_t start, int64_t end,
+                      int64_t step);
 Tensor select_backward(const Tensor& grad, const IntList& input_sizes, int64_t dim, int64_t index);
 Tensor new_zeros(const Tensor& like, const IntList& sizes, std::optional<DType> dtype = std::nullopt);
 Tensor new_empty(const Tensor& like, const IntList& sizes, std::optional<DType> dtype = std::nullopt);
@@ -161,8 +159,7 @@ Tensor mul_(const Tensor& self, const Tensor& other);
 Tensor fill_(const Tensor& self, Scalar value);
 Tensor zero_(const Tensor& self);
 /// `indices` entries may be undefined tensors, standing for ':' (None).
-Tensor index_put_(const Tensor& self, const TensorList& indices, const Tensor& values,
-                  bool accumulate = false);
+Tensor index_put_(const Tensor& self, const TensorList& indices, const Tensor& values, bool accumulate = false);
 
 // ---- matrix multiply ----
 Tensor mm(const Tensor& a, const Tensor& b);
@@ -172,37 +169,31 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- convolution ----
-Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor& bias,
-                   const IntList& stride, const IntList& padding, const IntList& dilation,
-                   bool transposed, const IntList& output_padding, int64_t groups);
+Tensor convolution(const Tensor& input, const Tensor& weight, const Tensor& bias, const IntList& stride,
+                   const IntList& padding, const IntList& dilation, bool transposed, const IntList& output_padding,
+                   int64_t groups);
 Tensor3 convolution_backward(const Tensor& grad, const Tensor& input, const Tensor& weight,
-                             std::optional<IntList> bias_sizes, const IntList& stride,
-                             const IntList& padding, const IntList& dilation, bool transposed,
-                             const IntList& output_padding, int64_t groups,
+                             std::optional<IntList> bias_sizes, const IntList& stride, const IntList& padding,
+                             const IntList& dilation, bool transposed, const IntList& output_padding, int64_t groups,
                              const BoolList& output_mask);
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
-              IntList stride = {1, 1}, IntList padding = {0, 0}, IntList dilation = {1, 1},
-              int64_t groups = 1);
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(), IntList stride = {1, 1},
+              IntList padding = {0, 0}, IntList dilation = {1, 1}, int64_t groups = 1);
 
 // ---- normalisation ----
 /// Returns (output, save_mean, save_rstd, new_running_mean, new_running_var).
-Tensor5 _native_batch_norm_legit_functional(const Tensor& input, const Tensor& weight,
-                                            const Tensor& bias, const Tensor& running_mean,
-                                            const Tensor& running_var, bool training,
+Tensor5 _native_batch_norm_legit_functional(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                            const Tensor& running_mean, const Tensor& running_var, bool training,
                                             double momentum, double eps);
-Tensor3 _native_batch_norm_legit_no_training(const Tensor& input, const Tensor& weight,
-                                             const Tensor& bias, const Tensor& running_mean,
-                                             const Tensor& running_var, double momentum,
+Tensor3 _native_batch_norm_legit_no_training(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                             const Tensor& running_mean, const Tensor& running_var, double momentum,
                                              double eps);
 Tensor3 native_batch_norm_backward(const Tensor& grad, const Tensor& input, const Tensor& weight,
-                                   const Tensor& running_mean, const Tensor& running_var,
-                                   const Tensor& save_mean, const Tensor& save_invstd, bool train,
-                                   double eps, const BoolList& output_mask);
-Tensor3 native_layer_norm(const Tensor& input, const IntList& normalized_shape,
-                          const Tensor& weight, const Tensor& bias, double eps);
-Tensor3 native_layer_norm_backward(const Tensor& grad, const Tensor& input,
-                                   const IntList& normalized_shape, const Tensor& mean,
-                                   const Tensor& rstd, const Tensor& weight, const Tensor& bias,
+                                   const Tensor& running_mean, const Tensor& running_var, const Tensor& save_mean,
+                                   const Tensor& save_invstd, bool train, double eps, const BoolList& output_mask);
+Tensor3 native_layer_norm(const Tensor& input, const IntList& normalized_shape, const Tensor& weight,
+                          const Tensor& bias, double eps);
+Tensor3 native_layer_norm_backward(const Tensor& grad, const Tensor& input, const IntList& normalized_shape,
+                                   const Tensor& mean, const Tensor& rstd, const Tensor& weight, const Tensor& bias,
                                    const BoolList& output_mask);
 
 // ---- pooling ----
@@ -210,36 +201,29 @@ Tensor2 max_pool2d_with_indices(const Tensor& x, const IntList& kernel, const In
                                 const IntList& padding = {0, 0}, const IntList& dilation = {1, 1},
                                 bool ceil_mode = false);
 Tensor max_pool2d_with_indices_backward(const Tensor& grad, const Tensor& x, const IntList& kernel,
-                                        const IntList& stride, const IntList& padding,
-                                        const IntList& dilation, bool ceil_mode,
-                                        const Tensor& indices);
-Tensor avg_pool2d(const Tensor& x, const IntList& kernel, const IntList& stride = {},
-                  const IntList& padding = {0, 0}, bool ceil_mode = false,
-                  bool count_include_pad = true);
-Tensor avg_pool2d_backward(const Tensor& grad, const Tensor& x, const IntList& kernel,
-                           const IntList& stride, const IntList& padding, bool ceil_mode,
-                           bool count_include_pad);
+                                        const IntList& stride, const IntList& padding, const IntList& dilation,
+                                        bool ceil_mode, const Tensor& indices);
+Tensor avg_pool2d(const Tensor& x, const IntList& kernel, const IntList& stride = {}, const IntList& padding = {0, 0},
+                  bool ceil_mode = false, bool count_include_pad = true);
+Tensor avg_pool2d_backward(const Tensor& grad, const Tensor& x, const IntList& kernel, const IntList& stride,
+                           const IntList& padding, bool ceil_mode, bool count_include_pad);
 Tensor _adaptive_avg_pool2d(const Tensor& x, const IntList& output_size);
 Tensor _adaptive_avg_pool2d_backward(const Tensor& grad, const Tensor& x);
 
 // ---- losses (reduction: 0 none, 1 mean, 2 sum) ----
-Tensor2 nll_loss_forward(const Tensor& x, const Tensor& target, const Tensor& weight,
-                         int64_t reduction, int64_t ignore_index);
-Tensor nll_loss_backward(const Tensor& grad, const Tensor& x, const Tensor& target,
-                         const Tensor& weight, int64_t reduction, int64_t ignore_index,
-                         const Tensor& total_weight);
+Tensor2 nll_loss_forward(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t reduction,
+                         int64_t ignore_index);
+Tensor nll_loss_backward(const Tensor& grad, const Tensor& x, const Tensor& target, const Tensor& weight,
+                         int64_t reduction, int64_t ignore_index, const Tensor& total_weight);
 Tensor mse_loss(const Tensor& x, const Tensor& target, int64_t reduction = 1);
-Tensor mse_loss_backward(const Tensor& grad, const Tensor& x, const Tensor& target,
-                         int64_t reduction);
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t reduction = 1,
-                     int64_t ignore_index = -100);
+Tensor mse_loss_backward(const Tensor& grad, const Tensor& x, const Tensor& target, int64_t reduction);
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t reduction = 1, int64_t ignore_index = -100);
 
 // ---- indexing ----
 Tensor index(const Tensor& x, const TensorList& indices);
-Tensor index_put(const Tensor& x, const TensorList& indices, const Tensor& values,
-                 bool accumulate = false);
+Tensor index_put(const Tensor& x, const TensorList& indices, const Tensor& values, bool accumulate = false);
 Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx = -1);
-Tensor embedding_dense_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights,
-                                int64_t padding_idx, bool scale_grad_by_freq);
+Tensor embedding_dense_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights, int64_t padding_idx,
+                                bool scale_grad_by_freq);
 
 }  // namespace aotgrad

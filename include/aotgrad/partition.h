@@ -34,11 +34,11 @@ struct PartitionOptions {
 };
 
 struct SavedValue {
-  std::string name;    // the joint graph's node (or placeholder) name
-  std::string val;     // "f32[4, 3]"
+  std::string name;  // the joint graph's node (or placeholder) name
+  std::string val;   // "f32[4, 3]"
   int64_t bytes = 0;
   bool is_primal = false;  // a graph input (held by the caller anyway)
-  std::string source;  // "model.py:12 in forward" — the user line that made it, if known
+  std::string source;      // "model.py:12 in forward" — the user line that made it, if known
 };
 
 struct RecomputedValue {

@@ -11,7 +11,10 @@ namespace aotgrad {
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : engine_(seed) {}
-  void seed(uint64_t s) { engine_.seed(s); has_spare_ = false; }
+  void seed(uint64_t s) {
+    engine_.seed(s);
+    has_spare_ = false;
+  }
   /// Uniform in [0, 1).
   double uniform();
   /// Standard normal (Box–Muller, pairs cached).
@@ -31,10 +34,8 @@ void manual_seed(uint64_t seed);
 
 Tensor randn(const Shape& sizes, DType dtype = DType::Float32, Generator* gen = nullptr);
 Tensor rand(const Shape& sizes, DType dtype = DType::Float32, Generator* gen = nullptr);
-Tensor randint(int64_t low, int64_t high, const Shape& sizes, DType dtype = DType::Int64,
-               Generator* gen = nullptr);
+Tensor randint(int64_t low, int64_t high, const Shape& sizes, DType dtype = DType::Int64, Generator* gen = nullptr);
 /// Uniform in [low, high): the initialiser of Linear and Conv2d.
-Tensor uniform(const Shape& sizes, double low, double high, DType dtype = DType::Float32,
-               Generator* gen = nullptr);
+Tensor uniform(const Shape& sizes, double low, double high, DType dtype = DType::Float32, Generator* gen = nullptr);
 
 }  // namespace aotgrad

@@ -80,8 +80,8 @@ class Tensor {
   /// A meta tensor (no data) with the given layout; contiguous strides if none given.
   static Tensor meta(const Shape& sizes, DType dtype, Shape strides = {}, int64_t offset = 0);
   /// A tensor over `storage` with the given layout.
-  static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& sizes, const Shape& strides,
-                             int64_t offset, DType dtype);
+  static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& sizes, const Shape& strides, int64_t offset,
+                             DType dtype);
   /// A tensor aliasing `base`'s storage with another layout.
   static Tensor alias(const Tensor& base, const Shape& sizes, const Shape& strides, int64_t offset);
   /// Copies `values` (row-major) into a new tensor of `sizes`.
@@ -89,7 +89,9 @@ class Tensor {
   static Tensor from_vector(const std::vector<T>& values, const Shape& sizes);
   /// A 0-d tensor.
   template <typename T>
-  static Tensor scalar(T value) { return from_vector<T>({value}, {}); }
+  static Tensor scalar(T value) {
+    return from_vector<T>({value}, {});
+  }
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& sizes() const { return impl_->sizes; }

@@ -29,7 +29,9 @@ struct ByPriority {
   bool operator()(const Node* a, const Node* b) const { return a->seq_nr() < b->seq_nr(); }
 };
 
-Tensor zeros_for(const TensorMeta& m) { return zeros(m.sizes, m.dtype); }
+Tensor zeros_for(const TensorMeta& m) {
+  return zeros(m.sizes, m.dtype);
+}
 
 // Adds g into slot `i` of a node's input buffer.
 void accumulate(TensorList& buffer, size_t i, const Tensor& g) {
@@ -179,8 +181,7 @@ TensorList default_grads(const TensorList& roots, const TensorList& grads) {
   if (!grads.empty()) return grads;
   TensorList out;
   for (const Tensor& r : roots) {
-    AG_CHECK(r.defined() && r.numel() == 1,
-             "backward: a gradient can be implied only for scalar outputs, but got {}",
+    AG_CHECK(r.defined() && r.numel() == 1, "backward: a gradient can be implied only for scalar outputs, but got {}",
              r.defined() ? r.describe() : "an undefined tensor");
     out.push_back(ones_like(r));
   }
@@ -189,12 +190,24 @@ TensorList default_grads(const TensorList& roots, const TensorList& grads) {
 
 }  // namespace
 
-NoGradGuard::NoGradGuard() : prev_(ops::grad_mode_enabled()) { ops::set_grad_mode(false); }
-NoGradGuard::~NoGradGuard() { ops::set_grad_mode(prev_); }
-EnableGradGuard::EnableGradGuard() : prev_(ops::grad_mode_enabled()) { ops::set_grad_mode(true); }
-EnableGradGuard::~EnableGradGuard() { ops::set_grad_mode(prev_); }
-bool is_grad_enabled() { return ops::grad_mode_enabled(); }
-bool in_gradient_accumulation() { return t_in_accumulation; }
+NoGradGuard::NoGradGuard() : prev_(ops::grad_mode_enabled()) {
+  ops::set_grad_mode(false);
+}
+NoGradGuard::~NoGradGuard() {
+  ops::set_grad_mode(prev_);
+}
+EnableGradGuard::EnableGradGuard() : prev_(ops::grad_mode_enabled()) {
+  ops::set_grad_mode(true);
+}
+EnableGradGuard::~EnableGradGuard() {
+  ops::set_grad_mode(prev_);
+}
+bool is_grad_enabled() {
+  return ops::grad_mode_enabled();
+}
+bool in_gradient_accumulation() {
+  return t_in_accumulation;
+}
 
 void backward(const TensorList& roots, const TensorList& grads) {
   (void)g_installed;
@@ -209,8 +222,7 @@ TensorList grad(const TensorList& outputs, const TensorList& inputs, const Tenso
   TensorList g = default_grads(outputs, grad_outputs);
   std::vector<Target> targets;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    AG_CHECK(inputs[i].defined() && inputs[i].requires_grad(),
-             "grad: input {} ({}) does not require grad", i,
+    AG_CHECK(inputs[i].defined() && inputs[i].requires_grad(), "grad: input {} ({}) does not require grad", i,
              inputs[i].defined() ? inputs[i].describe() : "undefined");
     Edge e = gradient_edge(inputs[i]);
     targets.push_back({e.fn.get(), e.input_nr});

@@ -15,17 +15,16 @@ class FunctionNode final : public Node {
     ctx_->needs_input_grad.clear();
     for (const Edge& e : next_edges()) ctx_->needs_input_grad.push_back(e.valid());
     TensorList result = backward_(*ctx_, grads);
-    AG_CHECK(result.size() == next_edges().size(),
-             "{}: backward returned {} gradients, but the function has {} inputs", name_,
-             result.size(), next_edges().size());
+    AG_CHECK(result.size() == next_edges().size(), "{}: backward returned {} gradients, but the function has {} inputs",
+             name_, result.size(), next_edges().size());
     for (size_t i = 0; i < result.size(); ++i) {
       if (!next_edges()[i].valid() || !result[i].defined()) {
         result[i] = Tensor();
         continue;
       }
       AG_CHECK(result[i].sizes() == edge_metas()[i].sizes,
-               "{}: backward returned a gradient {} for input {}, whose shape is {}", name_,
-               result[i].describe(), i, shape_str(edge_metas()[i].sizes));
+               "{}: backward returned a gradient {} for input {}, whose shape is {}", name_, result[i].describe(), i,
+               shape_str(edge_metas()[i].sizes));
     }
     return result;
   }
@@ -37,8 +36,8 @@ class FunctionNode final : public Node {
 };
 }  // namespace
 
-TensorList apply_function(const std::string& name, const TensorList& inputs,
-                          const FunctionForward& forward, const FunctionBackward& backward) {
+TensorList apply_function(const std::string& name, const TensorList& inputs, const FunctionForward& forward,
+                          const FunctionBackward& backward) {
   auto ctx = std::make_shared<FunctionContext>();
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());

@@ -19,10 +19,18 @@ thread_local bool t_capture_stacks = false;
 thread_local const Node* t_current_backward_node = nullptr;
 thread_local bool t_in_backward = false;
 
-void set_capture_stacks(bool on) { t_capture_stacks = on; }
-bool capture_stacks() { return t_capture_stacks; }
-const Node* current_backward_node() { return t_current_backward_node; }
-bool in_backward() { return t_in_backward; }
+void set_capture_stacks(bool on) {
+  t_capture_stacks = on;
+}
+bool capture_stacks() {
+  return t_capture_stacks;
+}
+const Node* current_backward_node() {
+  return t_current_backward_node;
+}
+bool in_backward() {
+  return t_in_backward;
+}
 
 std::shared_ptr<const CreationContext> capture_creation_context() {
   const Annotations& custom = current_annotations();
@@ -39,15 +47,21 @@ std::shared_ptr<const CreationContext> capture_creation_context() {
   return ctx;
 }
 
-uint64_t next_sequence_nr() { return t_sequence_nr++; }
-uint64_t peek_sequence_nr() { return t_sequence_nr; }
+uint64_t next_sequence_nr() {
+  return t_sequence_nr++;
+}
+uint64_t peek_sequence_nr() {
+  return t_sequence_nr;
+}
 
 TensorMeta meta_of(const Tensor& t) {
   if (!t.defined()) return {};
   return {t.sizes(), t.dtype(), true};
 }
 
-std::string OpNode::name() const { return op_.qualified_name() + " backward"; }
+std::string OpNode::name() const {
+  return op_.qualified_name() + " backward";
+}
 
 TensorList OpNode::apply(TensorList&& grads) {
   std::vector<bool> needs;
@@ -71,16 +85,19 @@ TensorList OpNode::apply(TensorList&& grads) {
     if (!g.defined() || !m.defined) continue;
     if (g.sizes() != m.sizes) g = ops::sum_to(g, m.sizes);
     if (g.dtype() != m.dtype) g = to(g, m.dtype);
-    AG_INTERNAL_CHECK(g.sizes() == m.sizes, "{}: gradient {} for input {} does not match its shape {}",
-                      name(), g.describe(), i, shape_str(m.sizes));
+    AG_INTERNAL_CHECK(g.sizes() == m.sizes, "{}: gradient {} for input {} does not match its shape {}", name(),
+                      g.describe(), i, shape_str(m.sizes));
   }
   return result;
 }
 
-CopySlices::CopySlices(std::shared_ptr<OpNode> fn, TensorMeta base, Shape view_sizes,
-                       Shape view_strides, int64_t view_offset)
-    : Node(fn->seq_nr()), fn_(std::move(fn)), view_sizes_(std::move(view_sizes)),
-      view_strides_(std::move(view_strides)), view_offset_(view_offset) {
+CopySlices::CopySlices(std::shared_ptr<OpNode> fn, TensorMeta base, Shape view_sizes, Shape view_strides,
+                       int64_t view_offset)
+    : Node(fn->seq_nr()),
+      fn_(std::move(fn)),
+      view_sizes_(std::move(view_sizes)),
+      view_strides_(std::move(view_strides)),
+      view_offset_(view_offset) {
   input_metas().push_back(base);
 }
 
@@ -98,8 +115,7 @@ TensorList CopySlices::apply(TensorList&& grads) {
   return fn_grads;
 }
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
-    : Node(UINT64_MAX), leaf_(std::move(leaf)) {
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node(UINT64_MAX), leaf_(std::move(leaf)) {
   input_metas().push_back(meta_of(Tensor(leaf_)));
 }
 

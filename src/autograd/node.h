@@ -102,8 +102,7 @@ class OpNode final : public Node {
 /// passes through unchanged.
 class CopySlices final : public Node {
  public:
-  CopySlices(std::shared_ptr<OpNode> fn, TensorMeta base, Shape view_sizes, Shape view_strides,
-             int64_t view_offset);
+  CopySlices(std::shared_ptr<OpNode> fn, TensorMeta base, Shape view_sizes, Shape view_strides, int64_t view_offset);
   std::string name() const override { return "CopySlices"; }
   TensorList apply(TensorList&& grads) override;
 

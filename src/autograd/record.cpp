@@ -49,8 +49,7 @@ void rebase_view_history(const std::shared_ptr<OpNode>& fn, const Tensor& view) 
   // valid so the op computes the gradient for the overwritten region).
   fn->next_edges()[0] = gradient_edge(base);
   const int64_t offset = view.storage_offset() - base.storage_offset();
-  auto copy_slices = std::make_shared<CopySlices>(fn, meta_of(base), view.sizes(), view.strides(),
-                                                  offset);
+  auto copy_slices = std::make_shared<CopySlices>(fn, meta_of(base), view.sizes(), view.strides(), offset);
   copy_slices->creation_context = fn->creation_context;
   copy_slices->next_edges() = fn->next_edges();
   TensorImpl* b = base.impl();
@@ -60,8 +59,8 @@ void rebase_view_history(const std::shared_ptr<OpNode>& fn, const Tensor& view) 
 
   const ops::OpInfo& as_strided_op = ops::op_info(ops::OpId::as_strided);
   Args view_args{saved_value(base), view.sizes(), view.strides(), view.storage_offset()};
-  auto regen = std::make_shared<OpNode>(next_sequence_nr(), as_strided_op, std::move(view_args),
-                                        TensorList{saved_value(view)});
+  auto regen =
+      std::make_shared<OpNode>(next_sequence_nr(), as_strided_op, std::move(view_args), TensorList{saved_value(view)});
   regen->creation_context = fn->creation_context;
   regen->next_edges().push_back({copy_slices, 0});
   regen->edge_metas().push_back(meta_of(base));
@@ -87,8 +86,8 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
     const Tensor& self = args[0].to_tensor();
     const std::string label = self.impl()->extension ? self.impl()->extension->label() : "";
     AG_CHECK(!(self.is_leaf() && self.requires_grad()),
-             "{}: a leaf tensor that requires grad ({}{}) is being used in an in-place operation",
-             op.qualified_name(), self.describe(), label.empty() ? "" : ", " + label);
+             "{}: a leaf tensor that requires grad ({}{}) is being used in an in-place operation", op.qualified_name(),
+             self.describe(), label.empty() ? "" : ", " + label);
     const auto& base = self.impl()->view_base;
     AG_CHECK(!(base && base->requires_grad && !base->grad_fn),
              "{}: a view of a leaf tensor that requires grad ({}) is being used in an in-place "
@@ -107,8 +106,10 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
   // the others would save (and a traced graph would show) a dead clone.
   // Either way self is saved detached: self's grad_fn becomes this node, and a node
   // holding its own output's impl would be a reference cycle (a leak).
-  if (op.id == ops::OpId::mul__Tensor) saved[0] = clone(args[0].to_tensor()).detach();
-  else if (inplace) saved[0] = saved_value(args[0].to_tensor());
+  if (op.id == ops::OpId::mul__Tensor)
+    saved[0] = clone(args[0].to_tensor()).detach();
+  else if (inplace)
+    saved[0] = saved_value(args[0].to_tensor());
   Outputs outs;
   {
     NoGradGuard no_grad;
@@ -149,6 +150,8 @@ struct Installer {
 }  // namespace
 
 // Referenced from engine.cpp so that linking the engine links the handler too.
-void install_autograd_handler() { static Installer installer; }
+void install_autograd_handler() {
+  static Installer installer;
+}
 
 }  // namespace aotgrad::autograd

@@ -36,8 +36,10 @@ std::string describe_placeholder(const graph::Node* p) {
 Tensor with_layout(const Tensor& t, const graph::TensorVal& want) {
   if (t.strides() == want.strides) return t;
   Tensor c = aotgrad::contiguous(t);
-  AG_CHECK(c.strides() == want.strides, "compiled function: an input laid out with strides {} is needed, but the "
-           "tensor passed has strides {}", shape_str(want.strides), shape_str(t.strides()));
+  AG_CHECK(c.strides() == want.strides,
+           "compiled function: an input laid out with strides {} is needed, but the "
+           "tensor passed has strides {}",
+           shape_str(want.strides), shape_str(t.strides()));
   return c;
 }
 }  // namespace
@@ -70,8 +72,10 @@ void CompiledFunctionImpl::check_primal(size_t i, const Tensor& t) const {
 }
 
 TensorList CompiledFunctionImpl::call(const TensorList& given) const {
-  AG_CHECK(given.size() == primals.size(), "compiled {}: expected {} tensors (parameters, buffers, then inputs), but "
-           "got {}; the compiled function takes {}", name, primals.size(), given.size(), signature());
+  AG_CHECK(given.size() == primals.size(),
+           "compiled {}: expected {} tensors (parameters, buffers, then inputs), but "
+           "got {}; the compiled function takes {}",
+           name, primals.size(), given.size(), signature());
   for (size_t i = 0; i < given.size(); ++i) check_primal(i, given[i]);
   const auto& meta = joint.metadata;
   const auto num_mutated = static_cast<size_t>(meta.num_mutated_inputs);
@@ -80,7 +84,8 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
   auto run_forward = [this, num_mutated, &meta](const TensorList& inputs, TensorList& saved) {
     std::vector<Tensor> in;
     in.reserve(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) in.push_back(with_layout(inputs[i].detach(), primals[i]->meta.val.as_tensor()));
+    for (size_t i = 0; i < inputs.size(); ++i)
+      in.push_back(with_layout(inputs[i].detach(), primals[i]->meta.val.as_tensor()));
     std::vector<Tensor> out = forward->run(std::move(in));
     const auto num_fw = static_cast<size_t>(partition.num_forward_outputs);
     size_t m = 0;
@@ -93,7 +98,8 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
     // would otherwise carry the autograd node its own context belongs to (a cycle).
     saved.clear();
     for (size_t k = num_fw; k < out.size(); ++k) saved.push_back(out[k].defined() ? out[k].detach() : Tensor());
-    return TensorList(out.begin() + static_cast<std::ptrdiff_t>(num_mutated), out.begin() + static_cast<std::ptrdiff_t>(num_fw));
+    return TensorList(out.begin() + static_cast<std::ptrdiff_t>(num_mutated),
+                      out.begin() + static_cast<std::ptrdiff_t>(num_fw));
   };
 
   bool needs_grad = autograd::is_grad_enabled() && meta.num_tangents > 0;
@@ -118,15 +124,15 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
       // The node outlives this call (and maybe the CompiledFunction): it owns the program.
       [this, self = shared_from_this(), num_mutated](autograd::FunctionContext& ctx, const TensorList& grad_outputs) {
         AG_CHECK(ctx.values.empty(),
-                 "compiled {}: backward ran twice through one call; its saved values are freed after the first",
-                 name);
+                 "compiled {}: backward ran twice through one call; its saved values are freed after the first", name);
         ctx.values.emplace_back(true);  // the saved values are handed to the backward program below
         std::vector<Tensor> in = std::move(ctx.saved);
         ctx.saved.clear();
         const auto& phs = partition.backward->graph->placeholders();
         for (size_t o = 0; o < tangent_of.size(); ++o) {
           if (tangent_of[o] < 0) continue;
-          const graph::TensorVal& want = phs[partition.saved.size() + static_cast<size_t>(tangent_of[o])]->meta.val.as_tensor();
+          const graph::TensorVal& want =
+              phs[partition.saved.size() + static_cast<size_t>(tangent_of[o])]->meta.val.as_tensor();
           Tensor g = o >= num_mutated ? grad_outputs[o - num_mutated] : Tensor();
           if (!g.defined()) g = Tensor::zeros(want.sizes, want.dtype);
           in.push_back(with_layout(g, want));
@@ -140,24 +146,32 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
   return outs;
 }
 
-TensorList CompiledFunction::call_flat(const TensorList& primals) const { return impl_->call(primals); }
+TensorList CompiledFunction::call_flat(const TensorList& primals) const {
+  return impl_->call(primals);
+}
 
 pytree::Value CompiledFunction::operator()(const nn::Args& args, const nn::Kwargs& kwargs) const {
   const CompiledFunctionImpl& f = *impl_;
   const size_t num_state = f.joint.params_spec.size() + f.joint.buffers_spec.size();
-  AG_CHECK(args.size() >= num_state, "compiled {}: expected {} parameters and {} buffers before the inputs, but got "
-           "{} arguments; the compiled function takes {}", f.name, f.joint.params_spec.size(),
-           f.joint.buffers_spec.size(), args.size(), f.signature());
+  AG_CHECK(args.size() >= num_state,
+           "compiled {}: expected {} parameters and {} buffers before the inputs, but got "
+           "{} arguments; the compiled function takes {}",
+           f.name, f.joint.params_spec.size(), f.joint.buffers_spec.size(), args.size(), f.signature());
   TensorList primals;
   for (size_t i = 0; i < num_state; ++i) {
-    AG_CHECK(args[i].is_leaf() && args[i].leaf().is_tensor(), "compiled {}: argument {} ({}) must be a tensor; the "
-             "compiled function takes {}", f.name, i, f.primals[i]->meta.desc->str(), f.signature());
+    AG_CHECK(args[i].is_leaf() && args[i].leaf().is_tensor(),
+             "compiled {}: argument {} ({}) must be a tensor; the "
+             "compiled function takes {}",
+             f.name, i, f.primals[i]->meta.desc->str(), f.signature());
     primals.push_back(args[i].tensor());
   }
   nn::Args user(args.begin() + static_cast<std::ptrdiff_t>(num_state), args.end());
-  auto [leaves, spec] = pytree::flatten(pytree::Value::tuple({pytree::Value::tuple(user), pytree::Value::dict(kwargs)}));
-  AG_CHECK(spec == f.joint.in_spec, "compiled {}: the inputs have the structure {}, but the function was exported "
-           "with {}; the compiled function takes {}", f.name, spec.str(), f.joint.in_spec.str(), f.signature());
+  auto [leaves, spec] =
+      pytree::flatten(pytree::Value::tuple({pytree::Value::tuple(user), pytree::Value::dict(kwargs)}));
+  AG_CHECK(spec == f.joint.in_spec,
+           "compiled {}: the inputs have the structure {}, but the function was exported "
+           "with {}; the compiled function takes {}",
+           f.name, spec.str(), f.joint.in_spec.str(), f.signature());
   for (size_t i = 0; i < leaves.size(); ++i) {
     AG_CHECK(leaves[i].is_tensor(), "compiled {}: user input {} is {}, but only tensors are inputs", f.name, i,
              leaves[i].type_name());
@@ -191,11 +205,21 @@ pytree::Value CompiledFunction::call_module(nn::Module& module, const nn::Args& 
   return (*this)(all, kwargs);
 }
 
-std::string CompiledFunction::signature() const { return impl_->signature(); }
-const partition::Partition& CompiledFunction::partition() const { return impl_->partition; }
-ProgramStats CompiledFunction::forward_stats() const { return impl_->forward->stats(); }
-ProgramStats CompiledFunction::backward_stats() const { return impl_->backward->stats(); }
-double CompiledFunction::compile_ms() const { return impl_->compile_ms; }
+std::string CompiledFunction::signature() const {
+  return impl_->signature();
+}
+const partition::Partition& CompiledFunction::partition() const {
+  return impl_->partition;
+}
+ProgramStats CompiledFunction::forward_stats() const {
+  return impl_->forward->stats();
+}
+ProgramStats CompiledFunction::backward_stats() const {
+  return impl_->backward->stats();
+}
+double CompiledFunction::compile_ms() const {
+  return impl_->compile_ms;
+}
 
 CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors& joint,
                                                     const CompileOptions& options) {

@@ -11,8 +11,10 @@ thread_local KernelProfile* t_profile = nullptr;
 
 void set_arg(Args& args, const Instruction::Patch& p, Tensor t) {
   IValue& a = args[static_cast<size_t>(p.arg)];
-  if (p.element < 0) a = IValue(std::move(t));
-  else a.to_tensor_list()[static_cast<size_t>(p.element)] = std::move(t);
+  if (p.element < 0)
+    a = IValue(std::move(t));
+  else
+    a.to_tensor_list()[static_cast<size_t>(p.element)] = std::move(t);
 }
 
 Tensor& slot(Outputs& outs, std::pair<int, int> s) {
@@ -33,8 +35,12 @@ void KernelProfile::add(const std::string& kernel, double ms) {
   entries.push_back({kernel, 1, ms});
 }
 
-ProfileScope::ProfileScope(KernelProfile& sink) : prev_(t_profile) { t_profile = &sink; }
-ProfileScope::~ProfileScope() { t_profile = prev_; }
+ProfileScope::ProfileScope(KernelProfile& sink) : prev_(t_profile) {
+  t_profile = &sink;
+}
+ProfileScope::~ProfileScope() {
+  t_profile = prev_;
+}
 
 std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
   std::lock_guard<std::mutex> lock(running_);
@@ -45,9 +51,10 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = values_[static_cast<size_t>(inputs_[i])];
     const Tensor& t = inputs[i];
-    AG_CHECK(t.defined() && t.sizes() == v.layout.sizes && t.dtype() == v.layout.dtype && t.strides() == v.layout.strides,
-             "compiled graph: input '{}' must be {} with strides {}, but got {}", v.name, v.layout.str(),
-             shape_str(v.layout.strides), t.defined() ? t.describe() : "an undefined tensor");
+    AG_CHECK(
+        t.defined() && t.sizes() == v.layout.sizes && t.dtype() == v.layout.dtype && t.strides() == v.layout.strides,
+        "compiled graph: input '{}' must be {} with strides {}, but got {}", v.name, v.layout.str(),
+        shape_str(v.layout.strides), t.defined() ? t.describe() : "an undefined tensor");
     vals[static_cast<size_t>(inputs_[i])] = std::move(inputs[i]);
   }
   for (int v : release_at_start_) vals[static_cast<size_t>(v)] = Tensor();
@@ -60,8 +67,9 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
         for (int r : ins.results) {
           const Value& v = values_[static_cast<size_t>(r)];
           // Offsets are planned relative to the base's; an input may start elsewhere.
-          vals[static_cast<size_t>(r)] = Tensor::alias(base, v.layout.sizes, v.layout.strides,
-                                                        base.storage_offset() + v.layout.offset - planned_base.layout.offset);
+          vals[static_cast<size_t>(r)] =
+              Tensor::alias(base, v.layout.sizes, v.layout.strides,
+                            base.storage_offset() + v.layout.offset - planned_base.layout.offset);
         }
       } else {
         for (const auto& p : ins.patches) set_arg(ins.args, p, vals[static_cast<size_t>(p.value)]);
@@ -81,7 +89,8 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
         if (t_profile != nullptr) {
           const auto start = std::chrono::steady_clock::now();
           ins.kernel(ins.args, ins.outs);
-          t_profile->add(ins.label, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+          t_profile->add(ins.label,
+                         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
         } else {
           ins.kernel(ins.args, ins.outs);
         }
@@ -104,9 +113,11 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
   std::vector<Tensor> result;
   result.reserve(outputs_.size());
   for (int v : outputs_) {
-    if (v < 0) result.emplace_back();
-    else result.push_back(values_[static_cast<size_t>(v)].is_static() ? values_[static_cast<size_t>(v)].fixed
-                                                                     : vals[static_cast<size_t>(v)]);
+    if (v < 0)
+      result.emplace_back();
+    else
+      result.push_back(values_[static_cast<size_t>(v)].is_static() ? values_[static_cast<size_t>(v)].fixed
+                                                                   : vals[static_cast<size_t>(v)]);
   }
   for (Tensor& t : vals) t = Tensor();
   return result;

@@ -24,8 +24,26 @@ using ops::OpId;
 namespace {
 constexpr int64_t kBlock = 512;
 
-enum class Code { Add, Sub, Mul, Div, Neg, Exp, Relu, Sigmoid, Tanh, Sqrt, Rsqrt, Reciprocal, Square, Gelu,
-                  GeluBackward, ThresholdBackward, SigmoidBackward, TanhBackward };
+enum class Code {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Neg,
+  Exp,
+  Relu,
+  Sigmoid,
+  Tanh,
+  Sqrt,
+  Rsqrt,
+  Reciprocal,
+  Square,
+  Gelu,
+  GeluBackward,
+  ThresholdBackward,
+  SigmoidBackward,
+  TanhBackward
+};
 
 // An operand of a step: an input block, a scalar input, an immediate, or an earlier step.
 struct Operand {
@@ -75,28 +93,40 @@ bool decode(const Instruction& ins, Decoded& d) {
       if (!a[2].is_scalar()) return false;
       d.alpha = static_cast<float>(a[2].to_scalar().to_double());
       return two(ins.op->id == OpId::add_Tensor || ins.op->id == OpId::add_Scalar ? Code::Add : Code::Sub);
-    case OpId::prims_add: return two(Code::Add);
-    case OpId::prims_sub: return two(Code::Sub);
+    case OpId::prims_add:
+      return two(Code::Add);
+    case OpId::prims_sub:
+      return two(Code::Sub);
     case OpId::mul_Tensor:
     case OpId::mul_Scalar:
-    case OpId::prims_mul: return two(Code::Mul);
+    case OpId::prims_mul:
+      return two(Code::Mul);
     case OpId::div_Tensor:
     case OpId::div_Scalar:
-    case OpId::prims_div: return two(Code::Div);
+    case OpId::prims_div:
+      return two(Code::Div);
     case OpId::neg:
-    case OpId::prims_neg: return one(Code::Neg);
+    case OpId::prims_neg:
+      return one(Code::Neg);
     case OpId::exp:
-    case OpId::prims_exp: return one(Code::Exp);
-    case OpId::relu: return one(Code::Relu);
-    case OpId::sigmoid: return one(Code::Sigmoid);
+    case OpId::prims_exp:
+      return one(Code::Exp);
+    case OpId::relu:
+      return one(Code::Relu);
+    case OpId::sigmoid:
+      return one(Code::Sigmoid);
     case OpId::tanh:
-    case OpId::prims_tanh: return one(Code::Tanh);
+    case OpId::prims_tanh:
+      return one(Code::Tanh);
     case OpId::sqrt:
-    case OpId::prims_sqrt: return one(Code::Sqrt);
+    case OpId::prims_sqrt:
+      return one(Code::Sqrt);
     case OpId::rsqrt:
-    case OpId::prims_rsqrt: return one(Code::Rsqrt);
+    case OpId::prims_rsqrt:
+      return one(Code::Rsqrt);
     case OpId::reciprocal:
-    case OpId::prims_reciprocal: return one(Code::Reciprocal);
+    case OpId::prims_reciprocal:
+      return one(Code::Reciprocal);
     case OpId::pow_Tensor_Scalar:
       if (!a[1].is_scalar() || a[1].to_scalar().to_double() != 2) return false;
       return one(Code::Square);
@@ -109,8 +139,10 @@ bool decode(const Instruction& ins, Decoded& d) {
     case OpId::threshold_backward:
       d.threshold = static_cast<float>(a[2].to_scalar().to_double());
       return two(Code::ThresholdBackward);
-    case OpId::sigmoid_backward: return two(Code::SigmoidBackward);
-    case OpId::tanh_backward: return two(Code::TanhBackward);
+    case OpId::sigmoid_backward:
+      return two(Code::SigmoidBackward);
+    case OpId::tanh_backward:
+      return two(Code::TanhBackward);
     default:
       return false;
   }
@@ -126,27 +158,48 @@ inline void block2(float* out, const float* x, const float* y, int64_t n, F f) {
 void run_step(const Step& s, float* out, const float* x, const float* y, int64_t n) {
   const float alpha = s.alpha, th = s.threshold;
   switch (s.code) {
-    case Code::Add: block2(out, x, y, n, [alpha](float u, float v) { return u + alpha * v; }); break;
-    case Code::Sub: block2(out, x, y, n, [alpha](float u, float v) { return u - alpha * v; }); break;
-    case Code::Mul: block2(out, x, y, n, [](float u, float v) { return u * v; }); break;
-    case Code::Div: block2(out, x, y, n, [](float u, float v) { return u / v; }); break;
-    case Code::Neg: block2(out, x, x, n, [](float u, float) { return -u; }); break;
-    case Code::Exp: block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::exp(u); }); break;
-    case Code::Relu: block2(out, x, x, n, [](float u, float) { return u > 0 ? u : 0.0f; }); break;
+    case Code::Add:
+      block2(out, x, y, n, [alpha](float u, float v) { return u + alpha * v; });
+      break;
+    case Code::Sub:
+      block2(out, x, y, n, [alpha](float u, float v) { return u - alpha * v; });
+      break;
+    case Code::Mul:
+      block2(out, x, y, n, [](float u, float v) { return u * v; });
+      break;
+    case Code::Div:
+      block2(out, x, y, n, [](float u, float v) { return u / v; });
+      break;
+    case Code::Neg:
+      block2(out, x, x, n, [](float u, float) { return -u; });
+      break;
+    case Code::Exp:
+      block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::exp(u); });
+      break;
+    case Code::Relu:
+      block2(out, x, x, n, [](float u, float) { return u > 0 ? u : 0.0f; });
+      break;
     case Code::Sigmoid:
       block2(out, x, x, n, [](float u, float) { return 1 / (1 + ops::cpu::fast::exp(-u)); });
       break;
     case Code::Tanh:
       for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x[i]);
       break;
-    case Code::Sqrt: block2(out, x, x, n, [](float u, float) { return std::sqrt(u); }); break;
-    case Code::Rsqrt: block2(out, x, x, n, [](float u, float) { return 1 / std::sqrt(u); }); break;
-    case Code::Reciprocal: block2(out, x, x, n, [](float u, float) { return 1 / u; }); break;
-    case Code::Square: block2(out, x, x, n, [](float u, float) { return u * u; }); break;
+    case Code::Sqrt:
+      block2(out, x, x, n, [](float u, float) { return std::sqrt(u); });
+      break;
+    case Code::Rsqrt:
+      block2(out, x, x, n, [](float u, float) { return 1 / std::sqrt(u); });
+      break;
+    case Code::Reciprocal:
+      block2(out, x, x, n, [](float u, float) { return 1 / u; });
+      break;
+    case Code::Square:
+      block2(out, x, x, n, [](float u, float) { return u * u; });
+      break;
     case Code::Gelu:
-      block2(out, x, x, n, [](float u, float) {
-        return 0.5f * u * (1.0f + ops::cpu::fast::erf(u * static_cast<float>(M_SQRT1_2)));
-      });
+      block2(out, x, x, n,
+             [](float u, float) { return 0.5f * u * (1.0f + ops::cpu::fast::erf(u * static_cast<float>(M_SQRT1_2))); });
       break;
     case Code::GeluBackward:
       block2(out, x, y, n, [](float g, float u) {
@@ -158,8 +211,12 @@ void run_step(const Step& s, float* out, const float* x, const float* y, int64_t
     case Code::ThresholdBackward:
       block2(out, x, y, n, [th](float g, float u) { return u <= th ? 0.0f : g; });
       break;
-    case Code::SigmoidBackward: block2(out, x, y, n, [](float g, float v) { return g * (1 - v) * v; }); break;
-    case Code::TanhBackward: block2(out, x, y, n, [](float g, float v) { return g * (1 - v * v); }); break;
+    case Code::SigmoidBackward:
+      block2(out, x, y, n, [](float g, float v) { return g * (1 - v) * v; });
+      break;
+    case Code::TanhBackward:
+      block2(out, x, y, n, [](float g, float v) { return g * (1 - v * v); });
+      break;
   }
 }
 
@@ -190,10 +247,14 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
         const Step& st = steps[s];
         auto ptr = [&](const Operand& o, size_t slot) -> const float* {
           switch (o.kind) {
-            case Operand::Kind::Input: return in[static_cast<size_t>(o.index)] + start;
-            case Operand::Kind::ScalarInput: return constant_block(2 * s + slot, scalar[static_cast<size_t>(o.index)]);
-            case Operand::Kind::Immediate: return constant_block(2 * s + slot, o.value);
-            case Operand::Kind::Step: return regs.data() + kBlock * static_cast<size_t>(o.index);
+            case Operand::Kind::Input:
+              return in[static_cast<size_t>(o.index)] + start;
+            case Operand::Kind::ScalarInput:
+              return constant_block(2 * s + slot, scalar[static_cast<size_t>(o.index)]);
+            case Operand::Kind::Immediate:
+              return constant_block(2 * s + slot, o.value);
+            case Operand::Kind::Step:
+              return regs.data() + kBlock * static_cast<size_t>(o.index);
           }
           return nullptr;
         };
@@ -233,9 +294,12 @@ FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instru
     bool ok = true;
     for (const IValue& o : decoded[i].operands) {
       if (o.is_scalar()) continue;
-      if (!o.is_tensor() || !o.to_tensor().defined() || o.to_tensor().dtype() != DType::Float32) ok = false;
-      else if (o.to_tensor().numel() != n && o.to_tensor().numel() != 1) ok = false;
-      else if (o.to_tensor().numel() == n && !o.to_tensor().is_contiguous()) ok = false;
+      if (!o.is_tensor() || !o.to_tensor().defined() || o.to_tensor().dtype() != DType::Float32)
+        ok = false;
+      else if (o.to_tensor().numel() != n && o.to_tensor().numel() != 1)
+        ok = false;
+      else if (o.to_tensor().numel() == n && !o.to_tensor().is_contiguous())
+        ok = false;
     }
     fusible[i] = ok;
   }
@@ -277,7 +341,7 @@ FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instru
     std::vector<int> order = members[c];
     std::sort(order.begin(), order.end());  // schedule order: producers first
     auto loop = std::make_shared<FusedLoop>();
-    std::vector<int> inputs;           // external values, by input index
+    std::vector<int> inputs;  // external values, by input index
     std::vector<int> step_of_value(values.size(), -1);
     std::string label = "fused[";
     for (int m : order) {

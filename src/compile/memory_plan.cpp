@@ -6,7 +6,9 @@ namespace aotgrad::compile {
 
 namespace {
 constexpr int64_t kAlignment = 64;
-int64_t aligned(int64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+int64_t aligned(int64_t n) {
+  return (n + kAlignment - 1) / kAlignment * kAlignment;
+}
 
 struct Group {
   int64_t bytes = 0;

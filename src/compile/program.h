@@ -30,13 +30,13 @@ enum class ValueKind {
 
 struct Value {
   ValueKind kind = ValueKind::Arena;
-  graph::TensorVal layout;   // sizes, strides, offset and dtype it has at run time
-  int base = -1;             // View: the value it aliases
-  int input_index = -1;      // Input: which input
-  Tensor fixed;              // Constant, Arena and views of those: the tensor itself
+  graph::TensorVal layout;  // sizes, strides, offset and dtype it has at run time
+  int base = -1;            // View: the value it aliases
+  int input_index = -1;     // Input: which input
+  Tensor fixed;             // Constant, Arena and views of those: the tensor itself
   bool is_static() const { return fixed.defined(); }
   int64_t bytes() const;
-  std::string name;          // the graph node it comes from
+  std::string name;  // the graph node it comes from
 };
 
 /// One step of the schedule.
@@ -54,10 +54,10 @@ struct Instruction {
   /// where each sits in `outs` (output index, list element or -1).
   std::vector<int> results;
   std::vector<std::pair<int, int>> result_slots;
-  int view_of = -1;                 // a dynamic view: `results[0]` aliases this value
-  std::vector<int> release;         // dynamic values whose last use is here
-  std::string node;                 // the graph node (the first one, for a fused group)
-  std::string label;                // what profiles call it: "aten.mm.default", "fused[add, relu]"
+  int view_of = -1;          // a dynamic view: `results[0]` aliases this value
+  std::vector<int> release;  // dynamic values whose last use is here
+  std::string node;          // the graph node (the first one, for a fused group)
+  std::string label;         // what profiles call it: "aten.mm.default", "fused[add, relu]"
 };
 
 class Program {
@@ -75,13 +75,13 @@ class Program {
  private:
   friend class ProgramBuilder;
   std::vector<Value> values_;
-  std::vector<int> inputs_;                // value per placeholder
-  std::vector<int> outputs_;               // value per output slot (-1: None)
+  std::vector<int> inputs_;   // value per placeholder
+  std::vector<int> outputs_;  // value per output slot (-1: None)
   std::vector<Instruction> instructions_;
-  std::vector<int> release_at_start_;      // inputs nobody reads
+  std::vector<int> release_at_start_;  // inputs nobody reads
   std::shared_ptr<void> arena_;
   ProgramStats stats_;
-  mutable std::mutex running_;  // the arena serves one run at a time
+  mutable std::mutex running_;           // the arena serves one run at a time
   mutable std::vector<Tensor> scratch_;  // the run's values; kept so a run allocates no table
 };
 

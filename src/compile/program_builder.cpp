@@ -15,7 +15,9 @@ namespace aotgrad::compile {
 using graph::Node;
 using graph::NodeOp;
 
-int64_t Value::bytes() const { return shape_numel(layout.sizes) * static_cast<int64_t>(dtype_size(layout.dtype)); }
+int64_t Value::bytes() const {
+  return shape_numel(layout.sizes) * static_cast<int64_t>(dtype_size(layout.dtype));
+}
 
 class ProgramBuilder {
  public:
@@ -87,7 +89,8 @@ class ProgramBuilder {
     if (n.target().kind == graph::Target::Kind::GetItem) {
       const auto& items = tuples_.at(n.args()[0].node());
       const auto i = static_cast<size_t>(n.args()[1].to_int());
-      AG_CHECK(i < items.size(), "getitem {} of '{}', which has {} results", i, n.args()[0].node()->name(), items.size());
+      AG_CHECK(i < items.size(), "getitem {} of '{}', which has {} results", i, n.args()[0].node()->name(),
+               items.size());
       single_[&n] = items[i];  // -1: an output the op did not compute (None)
       return;
     }
@@ -159,10 +162,14 @@ class ProgramBuilder {
       }
     }
     check_against_graph(n, ins);
-    if (op.schema.returns.size() == 1 && ins.outs.size() == 1 && ins.outs[0].is_tensor()) single_[&n] = ins.results[0];
-    else tuples_[&n] = ins.results;
-    if (op.kind == ops::OpKind::View) ins.view_of = self;
-    else ins.kernel = op.kernel;
+    if (op.schema.returns.size() == 1 && ins.outs.size() == 1 && ins.outs[0].is_tensor())
+      single_[&n] = ins.results[0];
+    else
+      tuples_[&n] = ins.results;
+    if (op.kind == ops::OpKind::View)
+      ins.view_of = self;
+    else
+      ins.kernel = op.kernel;
     p_.instructions_.push_back(std::move(ins));
     operands_.push_back(std::move(operands));
   }
@@ -263,8 +270,10 @@ class ProgramBuilder {
     // Release dynamic values after their last read (outputs are returned instead).
     for (size_t v = 0; v < p_.values_.size(); ++v) {
       if (is_output[v] || !is_dynamic(static_cast<int>(v))) continue;
-      if (used[v]) p_.instructions_[last[v]].release.push_back(static_cast<int>(v));
-      else if (p_.values_[v].kind == ValueKind::Input) p_.release_at_start_.push_back(static_cast<int>(v));
+      if (used[v])
+        p_.instructions_[last[v]].release.push_back(static_cast<int>(v));
+      else if (p_.values_[v].kind == ValueKind::Input)
+        p_.release_at_start_.push_back(static_cast<int>(v));
     }
   }
 
@@ -299,8 +308,10 @@ class ProgramBuilder {
       for (const auto& patch : ins.patches) {
         const Value& v = p_.values_[static_cast<size_t>(patch.value)];
         Tensor t = v.is_static() ? v.fixed : Tensor();
-        if (patch.element < 0) ins.args[static_cast<size_t>(patch.arg)] = IValue(t);
-        else ins.args[static_cast<size_t>(patch.arg)].to_tensor_list()[static_cast<size_t>(patch.element)] = t;
+        if (patch.element < 0)
+          ins.args[static_cast<size_t>(patch.arg)] = IValue(t);
+        else
+          ins.args[static_cast<size_t>(patch.arg)].to_tensor_list()[static_cast<size_t>(patch.element)] = t;
         if (!v.is_static()) dynamic.push_back(patch);
       }
       ins.patches = std::move(dynamic);
@@ -318,8 +329,10 @@ class ProgramBuilder {
 
   static void set_slot(Outputs& outs, std::pair<int, int> slot, const Tensor& t) {
     IValue& o = outs[static_cast<size_t>(slot.first)];
-    if (slot.second < 0) o = IValue(t);
-    else o.to_tensor_list()[static_cast<size_t>(slot.second)] = t;
+    if (slot.second < 0)
+      o = IValue(t);
+    else
+      o.to_tensor_list()[static_cast<size_t>(slot.second)] = t;
   }
 
   const graph::GraphModule& gm_;

@@ -24,8 +24,8 @@ TensorList leaves_of(const pytree::Value& v) {
 }
 
 // Forward with `run`, then backward seeded with ones for every floating output.
-StepResult step(models::Instance& inst, const std::function<pytree::Value(nn::Module&, const nn::Args&,
-                                                                          const nn::Kwargs&)>& run) {
+StepResult step(models::Instance& inst,
+                const std::function<pytree::Value(nn::Module&, const nn::Args&, const nn::Kwargs&)>& run) {
   StepResult r;
   r.outputs = leaves_of(run(*inst.module, inst.example.args, inst.example.kwargs));
   TensorList roots, seeds;
@@ -36,8 +36,8 @@ StepResult step(models::Instance& inst, const std::function<pytree::Value(nn::Mo
   }
   if (!roots.empty()) autograd::backward(roots, seeds);
   for (const auto& [name, p] : inst.module->named_parameters()) r.grads.emplace_back("grad '" + name + "'", p.grad());
-  TensorList inputs = leaves_of(pytree::Value::tuple({pytree::Value::tuple(inst.example.args),
-                                                     pytree::Value::dict(inst.example.kwargs)}));
+  TensorList inputs = leaves_of(
+      pytree::Value::tuple({pytree::Value::tuple(inst.example.args), pytree::Value::dict(inst.example.kwargs)}));
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].requires_grad()) r.grads.emplace_back("grad of input " + std::to_string(i), inputs[i].grad());
   for (const auto& [name, b] : inst.module->named_buffers()) r.buffers.emplace_back("buffer '" + name + "'", b);

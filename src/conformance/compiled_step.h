@@ -13,7 +13,7 @@ namespace aotgrad::conformance {
 struct TensorDiff {
   std::string what;  // "output 0", "grad 'fc1.weight'", "buffer 'bn.running_mean'"
   double max_abs_diff = 0;
-  bool ok = false;   // within atol + rtol * |eager|
+  bool ok = false;  // within atol + rtol * |eager|
 };
 
 struct StepComparison {

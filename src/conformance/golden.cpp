@@ -47,16 +47,15 @@ struct Reader {
     if (!shape_j.is_array()) fail(field + ".shape", "must be a list of ints");
     Shape shape;
     for (const json& d : shape_j) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0)
-        fail(field + ".shape", "must be a list of non-negative ints");
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) fail(field + ".shape", "must be a list of non-negative ints");
       shape.push_back(d.get<int64_t>());
     }
     const std::string dtype = str(t, "dtype", field + ".");
     const json& data = at(t, "data", field + ".");
     if (!data.is_array()) fail(field + ".data", "must be a list");
     if (static_cast<int64_t>(data.size()) != shape_numel(shape))
-      fail(field + ".data", fmt::format("has {} elements but shape {} needs {}", data.size(),
-                                        shape_str(shape), shape_numel(shape)));
+      fail(field + ".data",
+           fmt::format("has {} elements but shape {} needs {}", data.size(), shape_str(shape), shape_numel(shape)));
     if (dtype == "float32" || dtype == "float64") {
       std::vector<double> v;
       for (const json& x : data) v.push_back(number(x, field + ".data"));

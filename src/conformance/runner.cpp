@@ -8,9 +8,9 @@
 #include "aotgrad/autograd.h"
 #include "aotgrad/compile.h"
 #include "aotgrad/export.h"
-#include "ops/registry.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
+#include "ops/registry.h"
 #include "support/error.h"
 
 namespace aotgrad::conformance {
@@ -27,9 +27,8 @@ static Tensor fresh_input(const GoldenInput& in) {
   return t;
 }
 
-std::optional<std::string> compare_tensors(const std::string& what, const Tensor& got,
-                                           const Tensor& want, double rtol, double atol,
-                                           double* max_err) {
+std::optional<std::string> compare_tensors(const std::string& what, const Tensor& got, const Tensor& want, double rtol,
+                                           double atol, double* max_err) {
   if (!got.defined()) return fmt::format("{}: got no tensor, expected {}", what, want.describe());
   if (got.sizes() != want.sizes())
     return fmt::format("{}: got shape {}, expected {}", what, got.describe(), want.describe());
@@ -42,12 +41,11 @@ std::optional<std::string> compare_tensors(const std::string& what, const Tensor
     if (max_err && err > *max_err) *max_err = err;
     const bool ok = floating ? err <= atol + rtol * std::abs(w[i]) : g[i] == w[i];
     if (!ok || std::isnan(g[i]) != std::isnan(w[i]))
-      return fmt::format("{}: element {} is {:.9g}, expected {:.9g} (|diff| {:.3g}, tolerance {:.3g})",
-                         what, i, g[i], w[i], err, floating ? atol + rtol * std::abs(w[i]) : 0.0);
+      return fmt::format("{}: element {} is {:.9g}, expected {:.9g} (|diff| {:.3g}, tolerance {:.3g})", what, i, g[i],
+                         w[i], err, floating ? atol + rtol * std::abs(w[i]) : 0.0);
   }
   return std::nullopt;
 }
-
 
 using StepFn = std::function<pytree::Value(nn::Module&, const nn::Args&, const nn::Kwargs&)>;
 
@@ -111,11 +109,9 @@ static CaseResult check_step(const GoldenCase& c, const StepFn& step) {
     outs.push_back(leaf.to_tensor());
   }
   if (outs.size() != c.outputs.size())
-    return fail(fmt::format("the model returned {} outputs, the case has {}", outs.size(),
-                            c.outputs.size()));
+    return fail(fmt::format("the model returned {} outputs, the case has {}", outs.size(), c.outputs.size()));
   for (size_t i = 0; i < outs.size(); ++i)
-    if (auto e = compare_tensors(fmt::format("output {}", i), outs[i], c.outputs[i], c.rtol, c.atol,
-                                 &max_err))
+    if (auto e = compare_tensors(fmt::format("output {}", i), outs[i], c.outputs[i], c.rtol, c.atol, &max_err))
       return fail(*e);
 
   nn::NamedTensors buffers = module.named_buffers();
@@ -124,8 +120,7 @@ static CaseResult check_step(const GoldenCase& c, const StepFn& step) {
     for (const auto& [n, b] : buffers)
       if (n == name) got = &b;
     if (!got) return fail(fmt::format("buffer '{}' is not registered by the model", name));
-    if (auto e = compare_tensors("buffer '" + name + "'", *got, want, c.rtol, c.atol, &max_err))
-      return fail(*e);
+    if (auto e = compare_tensors("buffer '" + name + "'", *got, want, c.rtol, c.atol, &max_err)) return fail(*e);
   }
 
   TensorList grads = autograd::grad(outs, wrt, c.tangents, /*allow_unused=*/true);
@@ -137,8 +132,7 @@ static CaseResult check_step(const GoldenCase& c, const StepFn& step) {
       if (grads[i].defined()) return fail(fmt::format("grad '{}': the case has none", wrt_keys[i]));
       continue;
     }
-    if (auto e = compare_tensors("grad '" + wrt_keys[i] + "'", grads[i], *want, c.rtol, c.atol,
-                                 &max_err))
+    if (auto e = compare_tensors("grad '" + wrt_keys[i] + "'", grads[i], *want, c.rtol, c.atol, &max_err))
       return fail(*e);
   }
   for (const auto& [key, g] : c.grads) {
@@ -206,22 +200,19 @@ std::optional<std::string> compare_node_lists(const graph::GraphModule& gm, cons
   const auto& want = record["nodes"];
   for (size_t i = 0; i < std::max(ours.size(), want.size()); ++i) {
     if (i >= ours.size())
-      return fmt::format("node {}: the graph ends, the golden list continues with {}", i,
-                         want[i].value("name", "?"));
+      return fmt::format("node {}: the graph ends, the golden list continues with {}", i, want[i].value("name", "?"));
     if (i >= want.size()) return fmt::format("node {}: '{}' is not in the golden list", i, ours[i]->name());
     const graph::Node& n = *ours[i];
     const std::string target = want[i].value("target", "");
     const std::string name = functional_name(want[i].value("name", ""), target);
-    std::string got_target = n.target().kind == graph::Target::Kind::GetItem
-                                 ? "operator.getitem"
-                                 : n.target().op->schema.dotted_name();
-    std::string got_shape = n.meta.val.kind == graph::FakeVal::Kind::Tensor
-                                ? shape_str(n.meta.val.as_tensor().sizes)
-                                : "None";
+    std::string got_target =
+        n.target().kind == graph::Target::Kind::GetItem ? "operator.getitem" : n.target().op->schema.dotted_name();
+    std::string got_shape =
+        n.meta.val.kind == graph::FakeVal::Kind::Tensor ? shape_str(n.meta.val.as_tensor().sizes) : "None";
     std::string want_shape = want[i]["shape"].is_null() ? "None" : shape_str(want[i]["shape"].get<Shape>());
     if (n.name() != name || got_target != functional_target(target) || got_shape != want_shape)
-      return fmt::format("node {}: got {} = {} {}, golden has {} = {} {}", i, n.name(), got_target,
-                         got_shape, name, functional_target(target), want_shape);
+      return fmt::format("node {}: got {} = {} {}, golden has {} = {} {}", i, n.name(), got_target, got_shape, name,
+                         functional_target(target), want_shape);
   }
   return std::nullopt;
 }
@@ -295,8 +286,8 @@ CaseResult check_joint(const GoldenCase& c, bool decompose) {
     std::optional<std::string> e;
     switch (d.kind()) {
       case Descriptor::Kind::PlainOutput:
-        e = compare_tensors(fmt::format("joint output {}", d.idx()), got,
-                            c.outputs.at(static_cast<size_t>(d.idx())), c.rtol, c.atol, &max_err);
+        e = compare_tensors(fmt::format("joint output {}", d.idx()), got, c.outputs.at(static_cast<size_t>(d.idx())),
+                            c.rtol, c.atol, &max_err);
         break;
       case Descriptor::Kind::InputMutationOutput:
         e = compare_tensors("joint buffer update '" + d.inner().target() + "'", got,

@@ -19,9 +19,8 @@ struct CaseResult {
 
 /// Compares `got` with `want` elementwise: |got - want| <= atol + rtol |want| for floats,
 /// exact for integers and bools. Returns a description of the first mismatch, if any.
-std::optional<std::string> compare_tensors(const std::string& what, const Tensor& got,
-                                           const Tensor& want, double rtol, double atol,
-                                           double* max_err = nullptr);
+std::optional<std::string> compare_tensors(const std::string& what, const Tensor& got, const Tensor& want, double rtol,
+                                           double atol, double* max_err = nullptr);
 
 /// Builds the case's model, loads its parameters and buffers by name, runs forward
 /// and backward eagerly with the case's inputs and tangents, and compares outputs,

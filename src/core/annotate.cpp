@@ -30,19 +30,26 @@ annotate::annotate(const Annotations& values) : saved_(t_annotations) {
   t_annotations = merged(t_annotations, values);
 }
 
-annotate::annotate(std::initializer_list<std::pair<const char*, int64_t>> values)
-    : annotate(from_ints(values)) {}
+annotate::annotate(std::initializer_list<std::pair<const char*, int64_t>> values) : annotate(from_ints(values)) {}
 
-annotate::~annotate() { t_annotations = std::move(saved_); }
+annotate::~annotate() {
+  t_annotations = std::move(saved_);
+}
 
-const Annotations& current_annotations() { return t_annotations; }
+const Annotations& current_annotations() {
+  return t_annotations;
+}
 
-const std::string& current_stack_trace_override() { return t_stack_override; }
+const std::string& current_stack_trace_override() {
+  return t_stack_override;
+}
 
 StackTraceOverride::StackTraceOverride(std::string trace) : saved_(std::move(t_stack_override)) {
   t_stack_override = std::move(trace);
 }
 
-StackTraceOverride::~StackTraceOverride() { t_stack_override = std::move(saved_); }
+StackTraceOverride::~StackTraceOverride() {
+  t_stack_override = std::move(saved_);
+}
 
 }  // namespace aotgrad

@@ -6,7 +6,9 @@
 
 namespace aotgrad {
 
-double Generator::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+double Generator::uniform() {
+  return static_cast<double>(engine_() >> 11) * 0x1.0p-53;
+}
 
 double Generator::normal() {
   if (has_spare_) {
@@ -31,7 +33,9 @@ Generator& default_generator() {
   return gen;
 }
 
-void manual_seed(uint64_t seed) { default_generator().seed(seed); }
+void manual_seed(uint64_t seed) {
+  default_generator().seed(seed);
+}
 
 namespace {
 template <typename F>

@@ -4,7 +4,9 @@
 
 namespace aotgrad {
 
-std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string shape_str(const Shape& s) {
+  return fmt::format("[{}]", fmt::join(s, ", "));
+}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
@@ -25,15 +27,14 @@ Shape contiguous_strides(const Shape& sizes) {
 int64_t normalize_dim(int64_t dim, int64_t ndim, std::string_view op, std::string_view arg) {
   int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1
   AG_CHECK(dim >= -n && dim < n,
-           "{}: {} out of range: expected a value in [{}, {}] for a tensor with {} dims, but got {}",
-           op, arg, -n, n - 1, ndim, dim);
+           "{}: {} out of range: expected a value in [{}, {}] for a tensor with {} dims, but got {}", op, arg, -n,
+           n - 1, ndim, dim);
   return dim < 0 ? dim + n : dim;
 }
 
 int64_t normalize_insert_dim(int64_t dim, int64_t ndim, std::string_view op) {
-  AG_CHECK(dim >= -(ndim + 1) && dim <= ndim,
-           "{}: dim out of range: expected a value in [{}, {}], but got {}", op, -(ndim + 1), ndim,
-           dim);
+  AG_CHECK(dim >= -(ndim + 1) && dim <= ndim, "{}: dim out of range: expected a value in [{}, {}], but got {}", op,
+           -(ndim + 1), ndim, dim);
   return dim < 0 ? dim + ndim + 1 : dim;
 }
 
@@ -44,8 +45,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
     int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     AG_CHECK(da == db || da == 1 || db == 1,
-             "{}: shapes {} and {} cannot be broadcast together: size {} vs {} at dim {}", op,
-             shape_str(a), shape_str(b), da, db, i);
+             "{}: shapes {} and {} cannot be broadcast together: size {} vs {} at dim {}", op, shape_str(a),
+             shape_str(b), da, db, i);
     out[i] = da == 1 ? db : da;
   }
   return out;

@@ -2,8 +2,8 @@
 #include <cstring>
 
 #include "aotgrad/tensor.h"
-#include "core/shape.h"
 #include "core/allocator.h"
+#include "core/shape.h"
 #include "support/error.h"
 
 namespace aotgrad {
@@ -19,8 +19,8 @@ Storage::~Storage() {
   if (!owner) free_storage(data, static_cast<size_t>(std::max<int64_t>(nbytes, 0)));
 }
 
-Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& sizes, const Shape& strides,
-                            int64_t offset, DType dtype) {
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& sizes, const Shape& strides, int64_t offset,
+                            DType dtype) {
   auto impl = std::make_shared<TensorImpl>();
   impl->sizes = sizes;
   impl->strides = strides;
@@ -69,20 +69,26 @@ Tensor Tensor::alias(const Tensor& base, const Shape& sizes, const Shape& stride
 template <typename T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& sizes) {
   AG_CHECK(static_cast<int64_t>(values.size()) == shape_numel(sizes),
-           "from_vector: expected {} values for shape {}, but got {}", shape_numel(sizes),
-           shape_str(sizes), values.size());
+           "from_vector: expected {} values for shape {}, but got {}", shape_numel(sizes), shape_str(sizes),
+           values.size());
   Tensor t = empty(sizes, dtype_of<T>());
   T* p = t.data_ptr<T>();
   for (size_t i = 0; i < values.size(); ++i) p[i] = values[i];
   return t;
 }
 
-int64_t Tensor::size(int64_t d) const { return impl_->sizes[normalize_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+  return impl_->sizes[normalize_dim(d, dim(), "size")];
+}
 int64_t Tensor::stride(int64_t d) const {
   return impl_->strides[normalize_dim(d, dim(), "stride")];
 }
-int64_t Tensor::numel() const { return shape_numel(impl_->sizes); }
-bool Tensor::is_contiguous() const { return is_contiguous_layout(impl_->sizes, impl_->strides); }
+int64_t Tensor::numel() const {
+  return shape_numel(impl_->sizes);
+}
+bool Tensor::is_contiguous() const {
+  return is_contiguous_layout(impl_->sizes, impl_->strides);
+}
 
 void* Tensor::raw_data() const {
   AG_CHECK(impl_ && impl_->storage, "data access on a {} tensor {}", impl_ ? "meta" : "undefined",
@@ -99,8 +105,8 @@ T* Tensor::data_ptr() const {
 
 template <typename T>
 T Tensor::item() const {
-  AG_CHECK(defined() && numel() == 1,
-           "item: expected a tensor with one element, but got {}", defined() ? describe() : "an undefined tensor");
+  AG_CHECK(defined() && numel() == 1, "item: expected a tensor with one element, but got {}",
+           defined() ? describe() : "an undefined tensor");
   return visit_dtype(dtype(), [&]<typename S>() { return static_cast<T>(*static_cast<S*>(raw_data())); });
 }
 
@@ -117,10 +123,8 @@ std::vector<T> Tensor::to_vector() const {
 
 Tensor& Tensor::set_requires_grad(bool value) {
   AG_CHECK(!value || is_floating(dtype()),
-           "set_requires_grad: only floating-point tensors can require gradients, but got {}",
-           describe());
-  AG_CHECK(is_leaf() || value,
-           "set_requires_grad(false) on a non-leaf tensor {}; use detach() instead", describe());
+           "set_requires_grad: only floating-point tensors can require gradients, but got {}", describe());
+  AG_CHECK(is_leaf() || value, "set_requires_grad(false) on a non-leaf tensor {}; use detach() instead", describe());
   impl_->requires_grad = value;
   return *this;
 }
@@ -153,10 +157,10 @@ std::string Tensor::to_string(int64_t max_elements) const {
   return fmt::format("tensor([{}], {})", body, describe());
 }
 
-#define AG_INSTANTIATE(T)                                                            \
-  template Tensor Tensor::from_vector<T>(const std::vector<T>&, const Shape&);      \
-  template T* Tensor::data_ptr<T>() const;                                          \
-  template T Tensor::item<T>() const;                                               \
+#define AG_INSTANTIATE(T)                                                      \
+  template Tensor Tensor::from_vector<T>(const std::vector<T>&, const Shape&); \
+  template T* Tensor::data_ptr<T>() const;                                     \
+  template T Tensor::item<T>() const;                                          \
   template std::vector<T> Tensor::to_vector<T>() const;
 AG_INSTANTIATE(float)
 AG_INSTANTIATE(double)

@@ -37,8 +37,7 @@ Dataset load_digits(const std::string& path) {
     }
     if (row.size() != 65) {
       gzclose(f);
-      AG_FAIL("digits: '{}' line {}: expected 65 values (64 pixels and a label), but got {}", path,
-              line, row.size());
+      AG_FAIL("digits: '{}' line {}: expected 65 values (64 pixels and a label), but got {}", path, line, row.size());
     }
     for (int i = 0; i < 64; ++i) pixels.push_back(static_cast<float>(row[i] / 16.0));
     labels.push_back(static_cast<int64_t>(row[64]));

@@ -51,8 +51,7 @@ std::vector<InputWithGrad> inputs_with_grads(const graph::GraphModule& gm, bool 
   return result;
 }
 
-std::vector<OutputWithTangent> outputs_with_tangents(const graph::GraphModule& gm,
-                                                     bool (*keep)(const Descriptor&)) {
+std::vector<OutputWithTangent> outputs_with_tangents(const graph::GraphModule& gm, bool (*keep)(const Descriptor&)) {
   const Node& out = output_of(gm);
   std::unordered_map<Descriptor, Node*> tangent_of;
   for (Node* p : gm.graph->placeholders()) {

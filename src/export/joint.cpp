@@ -37,7 +37,9 @@ class SwappedTensors {
   std::vector<std::pair<Tensor*, Tensor>> saved_;
 };
 
-std::string primal_name(size_t i) { return "primals_" + std::to_string(i + 1); }
+std::string primal_name(size_t i) {
+  return "primals_" + std::to_string(i + 1);
+}
 }  // namespace
 
 /// Where the forward comes from: a live module or a captured graph. `run` executes
@@ -52,13 +54,13 @@ struct ForwardSource {
     bool requires_grad;
   };
   std::vector<Named> params, buffers;
-  std::function<std::pair<std::vector<IValue>, pytree::TreeSpec>(
-      const TensorList& params, const TensorList& buffers, const pytree::Value& call, trace::Tracer& tracer)>
+  std::function<std::pair<std::vector<IValue>, pytree::TreeSpec>(const TensorList& params, const TensorList& buffers,
+                                                                 const pytree::Value& call, trace::Tracer& tracer)>
       run;
 };
 
-JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& args,
-                                  const nn::Kwargs& kwargs, const ExportOptions& options) {
+JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& args, const nn::Kwargs& kwargs,
+                                  const ExportOptions& options) {
   try {
     JointWithDescriptors joint;
     auto gm = std::make_shared<graph::GraphModule>();
@@ -86,8 +88,7 @@ JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& a
       joint.buffers_spec.push_back(b.fqn);
       buffer_proxies.push_back(add_primal(b.example, false, Descriptor::buffer(b.fqn)));
     }
-    for (int64_t i = 0; i < static_cast<int64_t>(primals.size()); ++i)
-      joint.static_input_indices.push_back(i);
+    for (int64_t i = 0; i < static_cast<int64_t>(primals.size()); ++i) joint.static_input_indices.push_back(i);
 
     pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(args), pytree::Value::dict(kwargs)});
     auto [in_leaves, in_spec] = pytree::flatten(call);
@@ -115,8 +116,8 @@ JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& a
     TensorList outputs;
     for (size_t i = 0; i < out_leaves.size(); ++i) {
       AG_CHECK(out_leaves[i].is_tensor() && out_leaves[i].to_tensor().defined(),
-               "export: output {} of the module is {}, but every output leaf must be a tensor",
-               i, out_leaves[i].type_name());
+               "export: output {} of the module is {}, but every output leaf must be a tensor", i,
+               out_leaves[i].type_name());
       outputs.push_back(out_leaves[i].to_tensor());
     }
 
@@ -159,8 +160,7 @@ JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& a
     TensorList diff_outputs, tangents;
     for (size_t i = 0; i < fw_values.size(); ++i) {
       if (!fw_values[i].requires_grad() || !fw_values[i].is_floating_point()) continue;
-      Tensor tangent = tracer.placeholder("tangents_" + std::to_string(tangents.size() + 1),
-                                          fw_values[i], false);
+      Tensor tangent = tracer.placeholder("tangents_" + std::to_string(tangents.size() + 1), fw_values[i], false);
       gm->graph->placeholders().back()->meta.desc = Descriptor::tangent(fw_descs[i]);
       diff_outputs.push_back(fw_values[i]);
       tangents.push_back(tangent);
@@ -183,8 +183,10 @@ JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& a
     }
 
     if (!kept_mutations.empty()) {
-      AG_CHECK(tangents.empty(), "export: keep_input_mutations is for inference graphs, but {} output(s) "
-               "require grad", tangents.size());
+      AG_CHECK(tangents.empty(),
+               "export: keep_input_mutations is for inference graphs, but {} output(s) "
+               "require grad",
+               tangents.size());
       graph::Graph& g = *gm->graph;
       for (size_t i : kept_mutations) {
         Node* ph = g.placeholders()[i];
@@ -243,8 +245,7 @@ ForwardSource module_source(nn::Module& module) {
   s.name = "module '" + module.type_name() + "'";
   for (auto& [name, slot] : module.parameter_slots()) s.params.push_back({name, *slot, slot->requires_grad()});
   for (auto& [name, slot] : module.buffer_slots()) s.buffers.push_back({name, *slot, false});
-  s.run = [&module](const TensorList& params, const TensorList& buffers, const pytree::Value& call,
-                    trace::Tracer&) {
+  s.run = [&module](const TensorList& params, const TensorList& buffers, const pytree::Value& call, trace::Tracer&) {
     // A functional call: the module reads proxies while it runs, and gets its own
     // tensors back however the call ends.
     SwappedTensors swapped;
@@ -276,15 +277,20 @@ ForwardSource captured_source(const graph::GraphModule& captured) {
   s.run = [&captured](const TensorList& params, const TensorList& buffers, const pytree::Value& call,
                       trace::Tracer& tracer) {
     auto [user, spec] = pytree::flatten(call);
-    AG_CHECK(spec == *captured.call_in_spec, "export: the inputs have the structure {}, but the graph was "
-             "captured with {}", spec.str(), captured.call_in_spec->str());
+    AG_CHECK(spec == *captured.call_in_spec,
+             "export: the inputs have the structure {}, but the graph was "
+             "captured with {}",
+             spec.str(), captured.call_in_spec->str());
     std::vector<IValue> inputs;
     size_t pi = 0, bi = 0;
     for (const graph::Node* p : captured.graph->placeholders()) {
       const Descriptor& d = *p->meta.desc;
-      if (d.kind() == Descriptor::Kind::ParamInput) inputs.emplace_back(params.at(pi++));
-      else if (d.kind() == Descriptor::Kind::BufferInput) inputs.emplace_back(buffers.at(bi++));
-      else inputs.push_back(user.at(static_cast<size_t>(d.idx())));
+      if (d.kind() == Descriptor::Kind::ParamInput)
+        inputs.emplace_back(params.at(pi++));
+      else if (d.kind() == Descriptor::Kind::BufferInput)
+        inputs.emplace_back(buffers.at(bi++));
+      else
+        inputs.push_back(user.at(static_cast<size_t>(d.idx())));
     }
     std::vector<IValue> values = graph::interpret(captured, inputs, [](const graph::Node& n, const auto& run) {
       annotate scope(n.meta.custom);
@@ -312,19 +318,17 @@ ForwardSource captured_source(const graph::GraphModule& captured) {
 }  // namespace
 
 JointWithDescriptors aot_export_joint_with_descriptors(nn::Module& module, const nn::Args& args,
-                                                       const nn::Kwargs& kwargs,
-                                                       const ExportOptions& options) {
+                                                       const nn::Kwargs& kwargs, const ExportOptions& options) {
   return export_joint(module_source(module), args, kwargs, options);
 }
 
-JointWithDescriptors aot_export_joint_with_descriptors(const graph::GraphModule& captured,
-                                                       const nn::Args& args, const nn::Kwargs& kwargs,
-                                                       const ExportOptions& options) {
+JointWithDescriptors aot_export_joint_with_descriptors(const graph::GraphModule& captured, const nn::Args& args,
+                                                       const nn::Kwargs& kwargs, const ExportOptions& options) {
   return export_joint(captured_source(captured), args, kwargs, options);
 }
 
-std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn::Args& args,
-                                                    const nn::Kwargs& kwargs, const ExportOptions& options) {
+std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn::Args& args, const nn::Kwargs& kwargs,
+                                                    const ExportOptions& options) {
   try {
     auto gm = std::make_shared<graph::GraphModule>();
     gm->name = module.type_name();

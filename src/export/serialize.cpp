@@ -48,8 +48,8 @@ JointWithDescriptors joint_from_json(const std::string& text) {
   AG_CHECK(j.is_object() && j.value("format", "") == "aotgrad-joint",
            "joint file: not an aotgrad joint file (format is not \"aotgrad-joint\")");
   const auto version = field<int64_t>(j, "version");
-  AG_CHECK(version == kJointVersion, "joint file: format version {} is not supported (this build reads {})",
-           version, kJointVersion);
+  AG_CHECK(version == kJointVersion, "joint file: format version {} is not supported (this build reads {})", version,
+           kJointVersion);
   JointWithDescriptors joint;
   AG_CHECK(j.contains("graph_module"), "joint file: missing field 'graph_module'");
   joint.graph_module = graph::module_from_json(j["graph_module"]);

@@ -45,7 +45,9 @@ constexpr bool kinds_in_enum_order() {
 }
 static_assert(kinds_in_enum_order(), "kKinds must list the kinds in enum order");
 
-const KindInfo& info(Kind k) { return kKinds[static_cast<size_t>(k)]; }
+const KindInfo& info(Kind k) {
+  return kKinds[static_cast<size_t>(k)];
+}
 
 // Which side the wrapped descriptor must be on.
 bool inner_is_input(Kind k) {
@@ -72,8 +74,7 @@ struct Parser {
   }
   std::string ident() {
     size_t start = pos;
-    while (pos < text.size() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_'))
-      ++pos;
+    while (pos < text.size() && (std::isalnum(static_cast<unsigned char>(text[pos])) || text[pos] == '_')) ++pos;
     if (start == pos) fail("expected a name");
     return text.substr(start, pos - start);
   }
@@ -113,8 +114,12 @@ struct Parser {
 };
 }  // namespace
 
-Descriptor Descriptor::tangent(const Descriptor& output) { return wrapping(Kind::TangentInput, output); }
-Descriptor Descriptor::grad(const Descriptor& input) { return wrapping(Kind::GradOutput, input); }
+Descriptor Descriptor::tangent(const Descriptor& output) {
+  return wrapping(Kind::TangentInput, output);
+}
+Descriptor Descriptor::grad(const Descriptor& input) {
+  return wrapping(Kind::GradOutput, input);
+}
 Descriptor Descriptor::input_mutation(const Descriptor& input) {
   return wrapping(Kind::InputMutationOutput, input);
 }
@@ -131,8 +136,8 @@ Descriptor Descriptor::targeted(Kind kind, std::string fqn) {
 
 Descriptor Descriptor::wrapping(Kind kind, const Descriptor& inner) {
   AG_CHECK(info(kind).field == Field::Inner, "{} wraps no descriptor", kind_name(kind));
-  AG_CHECK(inner.is_input() == inner_is_input(kind), "{}: cannot wrap {} (expected an {} descriptor)",
-           kind_name(kind), inner.str(), inner_is_input(kind) ? "input" : "output");
+  AG_CHECK(inner.is_input() == inner_is_input(kind), "{}: cannot wrap {} (expected an {} descriptor)", kind_name(kind),
+           inner.str(), inner_is_input(kind) ? "input" : "output");
   return {kind, 0, {}, std::make_shared<const Descriptor>(inner)};
 }
 
@@ -160,14 +165,19 @@ const Descriptor& Descriptor::inner() const {
 std::string Descriptor::str() const {
   const KindInfo& ki = info(kind_);
   switch (ki.field) {
-    case Field::Idx: return fmt::format("{}({}={})", ki.name, ki.field_name, idx_);
-    case Field::Target: return fmt::format("{}({}='{}')", ki.name, ki.field_name, target_);
-    case Field::Inner: return fmt::format("{}({}={})", ki.name, ki.field_name, inner_->str());
+    case Field::Idx:
+      return fmt::format("{}({}={})", ki.name, ki.field_name, idx_);
+    case Field::Target:
+      return fmt::format("{}({}='{}')", ki.name, ki.field_name, target_);
+    case Field::Inner:
+      return fmt::format("{}({}={})", ki.name, ki.field_name, inner_->str());
   }
   return ki.name;
 }
 
-const char* Descriptor::kind_name(Kind kind) { return info(kind).name; }
+const char* Descriptor::kind_name(Kind kind) {
+  return info(kind).name;
+}
 
 std::optional<Descriptor::Kind> Descriptor::kind_from_name(const std::string& name) {
   for (const KindInfo& ki : kKinds)

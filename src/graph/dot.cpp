@@ -16,7 +16,8 @@ std::string escape(const std::string& s) {
 }  // namespace
 
 std::string to_dot(const GraphModule& gm) {
-  std::string out = "digraph " + gm.name + " {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n";
+  std::string out =
+      "digraph " + gm.name + " {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n";
   for (const auto& node : gm.graph->nodes()) {
     const Node& n = *node;
     std::string label = n.name();
@@ -53,8 +54,9 @@ std::string to_dot(const GraphModule& gm) {
     }
     for (Node* in : n.input_nodes()) out += "  \"" + in->name() + "\" -> \"" + n.name() + "\";\n";
   }
-  out += "  subgraph cluster_legend { label=\"legend\"; fontsize=9; "
-         "\"forward\" [style=filled, fillcolor=\"#cfe2f3\"]; \"backward\" [style=filled, fillcolor=\"#fce5cd\"]; }\n";
+  out +=
+      "  subgraph cluster_legend { label=\"legend\"; fontsize=9; "
+      "\"forward\" [style=filled, fillcolor=\"#cfe2f3\"]; \"backward\" [style=filled, fillcolor=\"#fce5cd\"]; }\n";
   return out + "}\n";
 }
 

@@ -10,10 +10,14 @@ namespace aotgrad::graph {
 
 const char* node_op_name(NodeOp op) {
   switch (op) {
-    case NodeOp::Placeholder: return "placeholder";
-    case NodeOp::GetAttr: return "get_attr";
-    case NodeOp::CallFunction: return "call_function";
-    case NodeOp::Output: return "output";
+    case NodeOp::Placeholder:
+      return "placeholder";
+    case NodeOp::GetAttr:
+      return "get_attr";
+    case NodeOp::CallFunction:
+      return "call_function";
+    case NodeOp::Output:
+      return "output";
   }
   return "?";
 }
@@ -22,11 +26,12 @@ TensorVal TensorVal::of(const Tensor& t) {
   return {t.sizes(), t.strides(), t.storage_offset(), t.dtype()};
 }
 
-std::string TensorVal::str() const { return std::string(dtype_abbrev(dtype)) + shape_str(sizes); }
+std::string TensorVal::str() const {
+  return std::string(dtype_abbrev(dtype)) + shape_str(sizes);
+}
 
 const TensorVal& FakeVal::as_tensor() const {
-  AG_CHECK(kind == Kind::Tensor && !items.empty() && items[0],
-           "expected a node whose value is a single tensor");
+  AG_CHECK(kind == Kind::Tensor && !items.empty() && items[0], "expected a node whose value is a single tensor");
   return *items[0];
 }
 
@@ -37,10 +42,14 @@ std::string annotations_str(const Annotations& a) {
     std::visit(
         [&](const auto& v) {
           using V = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<V, std::string>) out += "'" + v + "'";
-          else if constexpr (std::is_same_v<V, bool>) out += v ? "True" : "False";
-          else if constexpr (std::is_same_v<V, double>) out += python_float_repr(v);
-          else out += std::to_string(v);
+          if constexpr (std::is_same_v<V, std::string>)
+            out += "'" + v + "'";
+          else if constexpr (std::is_same_v<V, bool>)
+            out += v ? "True" : "False";
+          else if constexpr (std::is_same_v<V, double>)
+            out += python_float_repr(v);
+          else
+            out += std::to_string(v);
         },
         a[i].second);
   }
@@ -49,16 +58,23 @@ std::string annotations_str(const Annotations& a) {
 
 std::string Target::qualified() const {
   switch (kind) {
-    case Kind::Op: return "torch.ops." + op->schema.dotted_name();
-    case Kind::GetItem: return "operator.getitem";
-    case Kind::HigherOrder: return "torch.ops.higher_order." + name;
-    case Kind::Attribute: return name;
-    case Kind::None: return "";
+    case Kind::Op:
+      return "torch.ops." + op->schema.dotted_name();
+    case Kind::GetItem:
+      return "operator.getitem";
+    case Kind::HigherOrder:
+      return "torch.ops.higher_order." + name;
+    case Kind::Attribute:
+      return name;
+    case Kind::None:
+      return "";
   }
   return "";
 }
 
-std::string op_base_name(const ops::OpInfo& op) { return op.schema.name; }
+std::string op_base_name(const ops::OpInfo& op) {
+  return op.schema.name;
+}
 
 // ---- Node ----
 
@@ -66,7 +82,9 @@ void Node::add_user(Node* u) {
   if (std::find(users_.begin(), users_.end(), u) == users_.end()) users_.push_back(u);
 }
 
-void Node::remove_user(Node* u) { users_.erase(std::remove(users_.begin(), users_.end(), u), users_.end()); }
+void Node::remove_user(Node* u) {
+  users_.erase(std::remove(users_.begin(), users_.end(), u), users_.end());
+}
 
 std::vector<Node*> Node::input_nodes() const {
   std::vector<Node*> out;
@@ -108,19 +126,17 @@ namespace {
 // Python keywords and builtins: FX never names a value after one of these.
 const std::set<std::string>& illegal_names() {
   static const std::set<std::string> names = {
-      "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
-      "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
-      "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
-      "try", "while", "with", "yield",
+      "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+      "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+      "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
       // builtins
-      "abs", "all", "any", "ascii", "bin", "bool", "breakpoint", "bytearray", "bytes",
-      "callable", "chr", "classmethod", "compile", "complex", "copyright", "credits", "delattr",
-      "dict", "dir", "divmod", "enumerate", "eval", "exec", "exit", "filter", "float", "format",
-      "frozenset", "getattr", "globals", "hasattr", "hash", "help", "hex", "id", "input", "int",
-      "isinstance", "issubclass", "iter", "len", "license", "list", "locals", "map", "max",
-      "memoryview", "min", "next", "object", "oct", "open", "ord", "pow", "print", "property",
-      "quit", "range", "repr", "reversed", "round", "set", "setattr", "slice", "sorted",
-      "staticmethod", "str", "sum", "super", "tuple", "type", "vars", "zip",
+      "abs", "all", "any", "ascii", "bin", "bool", "breakpoint", "bytearray", "bytes", "callable", "chr", "classmethod",
+      "compile", "complex", "copyright", "credits", "delattr", "dict", "dir", "divmod", "enumerate", "eval", "exec",
+      "exit", "filter", "float", "format", "frozenset", "getattr", "globals", "hasattr", "hash", "help", "hex", "id",
+      "input", "int", "isinstance", "issubclass", "iter", "len", "license", "list", "locals", "map", "max",
+      "memoryview", "min", "next", "object", "oct", "open", "ord", "pow", "print", "property", "quit", "range", "repr",
+      "reversed", "round", "set", "setattr", "slice", "sorted", "staticmethod", "str", "sum", "super", "tuple", "type",
+      "vars", "zip",
       // names the printed code itself uses
       "self", "torch", "inf", "nan", "fx_pytree", "pytree", "operator", "device", "NoneType"};
   return names;
@@ -154,14 +170,12 @@ std::string Namespace::create_name(const std::string& hint) {
 
 // ---- Graph ----
 
-Node* Graph::create_node(NodeOp op, const std::string& name_hint, Target target, Arg::List args,
-                         Kwargs kwargs) {
+Node* Graph::create_node(NodeOp op, const std::string& name_hint, Target target, Arg::List args, Kwargs kwargs) {
   std::unique_ptr<Node> node(new Node(this, op, names_.create_name(name_hint), std::move(target)));
   Node* n = node.get();
   auto pos = nodes_.end();
   if (op == NodeOp::Placeholder) {
-    pos = std::find_if(nodes_.begin(), nodes_.end(),
-                       [](const auto& x) { return x->op() != NodeOp::Placeholder; });
+    pos = std::find_if(nodes_.begin(), nodes_.end(), [](const auto& x) { return x->op() != NodeOp::Placeholder; });
   } else if (!nodes_.empty() && nodes_.back()->op() == NodeOp::Output) {
     AG_INTERNAL_CHECK(op != NodeOp::Output, "graph already has an output node");
     pos = nodes_.end() - 1;
@@ -175,15 +189,14 @@ Node* Graph::placeholder(const std::string& name) {
   return create_node(NodeOp::Placeholder, name, Target{Target::Kind::Attribute, nullptr, name});
 }
 
-Node* Graph::call_function(const ops::OpInfo& op, Arg::List args, Kwargs kwargs,
-                           const std::string& name) {
-  return create_node(NodeOp::CallFunction, name.empty() ? op_base_name(op) : name,
-                     Target{Target::Kind::Op, &op, ""}, std::move(args), std::move(kwargs));
+Node* Graph::call_function(const ops::OpInfo& op, Arg::List args, Kwargs kwargs, const std::string& name) {
+  return create_node(NodeOp::CallFunction, name.empty() ? op_base_name(op) : name, Target{Target::Kind::Op, &op, ""},
+                     std::move(args), std::move(kwargs));
 }
 
 Node* Graph::getitem(Node* tuple, int64_t index, const std::string& name) {
-  return create_node(NodeOp::CallFunction, name.empty() ? "getitem" : name,
-                     Target{Target::Kind::GetItem, nullptr, ""}, {tuple, index});
+  return create_node(NodeOp::CallFunction, name.empty() ? "getitem" : name, Target{Target::Kind::GetItem, nullptr, ""},
+                     {tuple, index});
 }
 
 Node* Graph::get_attr(const std::string& attribute, const std::string& name) {

@@ -47,12 +47,10 @@ IValue resolve(const Arg& a, const ValueOf& value_of) {
 
 IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& env);
 
-std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs,
-                              const NodeWrapper& around) {
+std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs, const NodeWrapper& around) {
   const Graph& g = *gm.graph;
   std::vector<Node*> ph = g.placeholders();
-  AG_CHECK(inputs.size() == ph.size(), "interpret: the graph takes {} inputs, but got {}", ph.size(),
-           inputs.size());
+  AG_CHECK(inputs.size() == ph.size(), "interpret: the graph takes {} inputs, but got {}", ph.size(), inputs.size());
   std::unordered_map<const Node*, IValue> env;
   for (size_t i = 0; i < ph.size(); ++i) env[ph[i]] = inputs[i];
   for (const auto& node : g.nodes()) {
@@ -105,8 +103,10 @@ Args bind_op_args(const Node& n, const ValueOf& value_of) {
       AG_CHECK(p.default_value.has_value(), "{} misses argument '{}'", op.qualified_name(), p.name);
       args.push_back(*p.default_value);
     }
-    if (args.size() == static_cast<size_t>(idx)) args.push_back(resolve(a, value_of));
-    else args[static_cast<size_t>(idx)] = resolve(a, value_of);
+    if (args.size() == static_cast<size_t>(idx))
+      args.push_back(resolve(a, value_of));
+    else
+      args[static_cast<size_t>(idx)] = resolve(a, value_of);
   }
   ops::normalize_args(op, args);
   return args;

@@ -110,9 +110,8 @@ std::string stack_summary(const std::string& trace) {
     size_t line_pos = l.find(", line ", q);
     size_t in_pos = l.find(", in ", line_pos);
     if (q == std::string::npos || line_pos == std::string::npos || in_pos == std::string::npos) continue;
-    return fmt::format("File: {}:{} in {}, code: {}", l.substr(6, q - 6),
-                       l.substr(line_pos + 7, in_pos - line_pos - 7), l.substr(in_pos + 5),
-                       trim(lines[i + 1]));
+    return fmt::format("File: {}:{} in {}, code: {}", l.substr(6, q - 6), l.substr(line_pos + 7, in_pos - line_pos - 7),
+                       l.substr(in_pos + 5), trim(lines[i + 1]));
   }
   return "";
 }
@@ -120,8 +119,7 @@ std::string stack_summary(const std::string& trace) {
 class Printer {
  public:
   Printer(const GraphModule& gm, PrintFormat format, std::string class_name)
-      : gm_(gm), g_(*gm.graph), expanded_(format == PrintFormat::Expanded),
-        class_name_(std::move(class_name)) {}
+      : gm_(gm), g_(*gm.graph), expanded_(format == PrintFormat::Expanded), class_name_(std::move(class_name)) {}
 
   std::string print() {
     compute_last_uses();
@@ -148,8 +146,7 @@ class Printer {
     std::string out = "class " + class_name_ + "(torch.nn.Module):\n";
     for (const std::string& l : lines) out += l.empty() ? "\n" : "    " + l + "\n";
     for (const auto& [name, sub] : gm_.subgraphs) {
-      std::string text =
-          Printer(*sub, expanded_ ? PrintFormat::Expanded : PrintFormat::Compact, name).print();
+      std::string text = Printer(*sub, expanded_ ? PrintFormat::Expanded : PrintFormat::Compact, name).print();
       out += "\n";
       size_t start = 0;
       while (start < text.size()) {
@@ -250,9 +247,7 @@ class Printer {
     if (with_descs) {
       lines.push_back("    " + open + "[");
       for (size_t i = 0; i < values.size(); ++i) {
-        std::string desc = i < n.meta.out_descs.size() && n.meta.out_descs[i]
-                               ? n.meta.out_descs[i]->str()
-                               : "None";
+        std::string desc = i < n.meta.out_descs.size() && n.meta.out_descs[i] ? n.meta.out_descs[i]->str() : "None";
         lines.push_back("        " + arg_repr(values[i]) + ",  # " + desc);
       }
       lines.push_back("    ]" + close);

@@ -41,8 +41,8 @@ json arg_json(const Arg& a) {
 }
 
 json tensor_val_json(const TensorVal& t) {
-  return json{{"dtype", std::string(dtype_name(t.dtype))}, {"sizes", t.sizes}, {"strides", t.strides},
-              {"offset", t.offset}};
+  return json{
+      {"dtype", std::string(dtype_name(t.dtype))}, {"sizes", t.sizes}, {"strides", t.strides}, {"offset", t.offset}};
 }
 
 json meta_json(const NodeMeta& m) {
@@ -64,8 +64,10 @@ json meta_json(const NodeMeta& m) {
     for (const auto& [k, v] : m.custom) {
       json val = std::visit(
           [](const auto& x) -> json {
-            if constexpr (std::is_same_v<std::decay_t<decltype(x)>, double>) return double_json(x);
-            else return x;
+            if constexpr (std::is_same_v<std::decay_t<decltype(x)>, double>)
+              return double_json(x);
+            else
+              return x;
           },
           v);
       c.push_back(json::array({k, val}));
@@ -80,9 +82,12 @@ json meta_json(const NodeMeta& m) {
 
 std::string target_string(const Node& n) {
   switch (n.target().kind) {
-    case Target::Kind::Op: return n.target().op->qualified_name();
-    case Target::Kind::GetItem: return "operator.getitem";
-    default: return n.target().name;
+    case Target::Kind::Op:
+      return n.target().op->qualified_name();
+    case Target::Kind::GetItem:
+      return "operator.getitem";
+    default:
+      return n.target().name;
   }
 }
 
@@ -147,10 +152,14 @@ pytree::TreeSpec spec_from_json(const json& j, const Reader& r) {
   pytree::TreeSpec s;
   const std::string kind = r.str(j, "kind");
   if (kind == "leaf") return s;
-  if (kind == "list") s.kind = pytree::Value::Kind::List;
-  else if (kind == "tuple") s.kind = pytree::Value::Kind::Tuple;
-  else if (kind == "dict") s.kind = pytree::Value::Kind::Dict;
-  else r.fail("unknown tree spec kind '" + kind + "'");
+  if (kind == "list")
+    s.kind = pytree::Value::Kind::List;
+  else if (kind == "tuple")
+    s.kind = pytree::Value::Kind::Tuple;
+  else if (kind == "dict")
+    s.kind = pytree::Value::Kind::Dict;
+  else
+    r.fail("unknown tree spec kind '" + kind + "'");
   const json& children = r.at(j, "children");
   if (!children.is_array()) r.fail("tree spec children must be a list");
   for (const json& c : children) s.children.push_back(spec_from_json(c, r));
@@ -173,9 +182,12 @@ Tensor constant_from_json(const json& j, const Reader& r) {
     r.fail(fmt::format("constant data must hold {} values", shape_numel(sizes)));
   std::vector<double> v;
   for (const json& x : data) {
-    if (x.is_number()) v.push_back(x.get<double>());
-    else if (x.is_boolean()) v.push_back(x.get<bool>());
-    else v.push_back(r.floating(x));
+    if (x.is_number())
+      v.push_back(x.get<double>());
+    else if (x.is_boolean())
+      v.push_back(x.get<bool>());
+    else
+      v.push_back(r.floating(x));
   }
   Tensor t = Tensor::empty(sizes, dt);
   visit_dtype(dt, [&]<typename T>() {
@@ -208,16 +220,25 @@ json module_to_json(const GraphModule& gm) {
     for (const Arg& a : n->args()) args.push_back(arg_json(a));
     json kwargs = json::array();
     for (const auto& [k, v] : n->kwargs()) kwargs.push_back(json::array({k, arg_json(v)}));
-    nodes.push_back({{"name", n->name()}, {"op", node_op_name(n->op())}, {"target", target_string(*n)},
-                     {"args", args}, {"kwargs", kwargs}, {"meta", meta_json(n->meta)}});
+    nodes.push_back({{"name", n->name()},
+                     {"op", node_op_name(n->op())},
+                     {"target", target_string(*n)},
+                     {"args", args},
+                     {"kwargs", kwargs},
+                     {"meta", meta_json(n->meta)}});
   }
   json constants = json::array();
   for (const auto& [name, t] : gm.constants)
-    constants.push_back({{"name", name}, {"dtype", std::string(dtype_name(t.dtype()))},
-                         {"sizes", t.sizes()}, {"data", t.to_vector<double>()}});
+    constants.push_back({{"name", name},
+                         {"dtype", std::string(dtype_name(t.dtype()))},
+                         {"sizes", t.sizes()},
+                         {"data", t.to_vector<double>()}});
   json subgraphs = json::array();
   for (const auto& [name, sub] : gm.subgraphs) subgraphs.push_back({{"name", name}, {"module", module_to_json(*sub)}});
-  json j{{"name", gm.name}, {"arg_names", gm.arg_names}, {"nodes", nodes}, {"constants", constants},
+  json j{{"name", gm.name},
+         {"arg_names", gm.arg_names},
+         {"nodes", nodes},
+         {"constants", constants},
          {"subgraphs", subgraphs}};
   j["in_spec"] = gm.in_spec ? spec_to_json(*gm.in_spec) : json(nullptr);
   j["out_spec"] = gm.out_spec ? spec_to_json(*gm.out_spec) : json(nullptr);
@@ -326,7 +347,8 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
       if (!items.is_array()) nr.fail("val items must be a list");
       n->meta.val.kind = kind == "tensor" ? FakeVal::Kind::Tensor : FakeVal::Kind::Tuple;
       if (kind != "tensor" && kind != "tuple") nr.fail("unknown val kind '" + kind + "'");
-      for (const json& t : items) n->meta.val.items.push_back(t.is_null() ? std::nullopt : std::optional(nr.tensor_val(t)));
+      for (const json& t : items)
+        n->meta.val.items.push_back(t.is_null() ? std::nullopt : std::optional(nr.tensor_val(t)));
       if (kind == "tensor" && (items.size() != 1 || !n->meta.val.items[0])) nr.fail("a tensor val needs one item");
     }
     if (m.contains("desc")) n->meta.desc = nr.descriptor(m["desc"]);
@@ -342,11 +364,16 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
         if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string()) nr.fail("custom must be [key, value] pairs");
         const json& v = kv[1];
         AnnotationValue av;
-        if (v.is_boolean()) av = v.get<bool>();
-        else if (v.is_number_integer()) av = v.get<int64_t>();
-        else if (v.is_string()) av = v.get<std::string>();
-        else if (v.is_object()) av = nr.floating(v);
-        else nr.fail("annotation values must be ints, floats, bools or strings");
+        if (v.is_boolean())
+          av = v.get<bool>();
+        else if (v.is_number_integer())
+          av = v.get<int64_t>();
+        else if (v.is_string())
+          av = v.get<std::string>();
+        else if (v.is_object())
+          av = nr.floating(v);
+        else
+          nr.fail("annotation values must be ints, floats, bools or strings");
         n->meta.custom.emplace_back(kv[0].get<std::string>(), std::move(av));
       }
     }

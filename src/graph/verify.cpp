@@ -20,13 +20,13 @@ void verify_descriptors(const Graph& g, const Node& out) {
   for (const auto& n : g.nodes()) {
     if (n->op() != NodeOp::CallFunction || n->target().kind != Target::Kind::Op) continue;
     if (n->target().op->kind != ops::OpKind::InPlace) continue;
-    const bool write_back = n->target().op->schema.name == "copy_" && !n->args().empty() &&
-                            n->args()[0].is_node() && n->args()[0].node()->op() == NodeOp::Placeholder;
-    AG_CHECK(write_back, "verify: node '{}' calls the in-place op {} in a functional (joint) graph",
-             n->name(), n->target().op->qualified_name());
+    const bool write_back = n->target().op->schema.name == "copy_" && !n->args().empty() && n->args()[0].is_node() &&
+                            n->args()[0].node()->op() == NodeOp::Placeholder;
+    AG_CHECK(write_back, "verify: node '{}' calls the in-place op {} in a functional (joint) graph", n->name(),
+             n->target().op->qualified_name());
   }
-  AG_CHECK(with_desc == ph.size(), "verify: {} of {} placeholders have descriptors; all or none must",
-           with_desc, ph.size());
+  AG_CHECK(with_desc == ph.size(), "verify: {} of {} placeholders have descriptors; all or none must", with_desc,
+           ph.size());
   std::unordered_set<Descriptor> inputs;
   for (Node* p : ph) {
     const Descriptor& d = *p->meta.desc;
@@ -34,8 +34,8 @@ void verify_descriptors(const Graph& g, const Node& out) {
     AG_CHECK(inputs.insert(d).second, "verify: placeholders share the descriptor {}", d.str());
   }
   const size_t n_values = out.args()[0].list().size();
-  AG_CHECK(out.meta.out_descs.size() == n_values, "verify: the output has {} values but {} descriptors",
-           n_values, out.meta.out_descs.size());
+  AG_CHECK(out.meta.out_descs.size() == n_values, "verify: the output has {} values but {} descriptors", n_values,
+           out.meta.out_descs.size());
   std::unordered_set<Descriptor> outputs;
   for (size_t i = 0; i < n_values; ++i) {
     const auto& d = out.meta.out_descs[i];
@@ -47,8 +47,7 @@ void verify_descriptors(const Graph& g, const Node& out) {
     AG_CHECK(d->is_output(), "verify: output {} has the input descriptor {}", i, d->str());
     AG_CHECK(outputs.insert(*d).second, "verify: two outputs share the descriptor {}", d->str());
     if (d->kind() == Descriptor::Kind::GradOutput || d->kind() == Descriptor::Kind::InputMutationOutput) {
-      AG_CHECK(inputs.count(d->inner()), "verify: output {} is {}, but no input is {}", i, d->str(),
-               d->inner().str());
+      AG_CHECK(inputs.count(d->inner()), "verify: output {} is {}, but no input is {}", i, d->str(), d->inner().str());
       AG_CHECK(d->inner().is_differentiable() || d->kind() != Descriptor::Kind::GradOutput,
                "verify: output {} is a gradient of {}, which is not differentiable", i, d->inner().str());
     }
@@ -56,10 +55,10 @@ void verify_descriptors(const Graph& g, const Node& out) {
   for (Node* p : ph) {
     const Descriptor& d = *p->meta.desc;
     if (d.kind() != Descriptor::Kind::TangentInput) continue;
-    AG_CHECK(outputs.count(d.inner()), "verify: tangent '{}' is for {}, which is not an output",
-             p->name(), d.inner().str());
-    AG_CHECK(d.inner().is_differentiable(), "verify: tangent '{}' is for {}, which is not differentiable",
-             p->name(), d.inner().str());
+    AG_CHECK(outputs.count(d.inner()), "verify: tangent '{}' is for {}, which is not an output", p->name(),
+             d.inner().str());
+    AG_CHECK(d.inner().is_differentiable(), "verify: tangent '{}' is for {}, which is not differentiable", p->name(),
+             d.inner().str());
   }
 }
 }  // namespace
@@ -80,8 +79,8 @@ void verify(const GraphModule& gm) {
     if (n.op() == NodeOp::Output)
       AG_CHECK(i + 1 == nodes.size(), "verify: the output node '{}' is not the last node", n.name());
     for (Node* in : n.input_nodes()) {
-      AG_CHECK(in->graph() == &g && position.count(in),
-               "verify: node '{}' uses '{}' before it is defined", n.name(), in->name());
+      AG_CHECK(in->graph() == &g && position.count(in), "verify: node '{}' uses '{}' before it is defined", n.name(),
+               in->name());
       const auto& users = in->users();
       AG_CHECK(std::find(users.begin(), users.end(), &n) != users.end(),
                "verify: '{}' uses '{}' but is not among its users", n.name(), in->name());
@@ -99,12 +98,10 @@ void verify(const GraphModule& gm) {
         AG_CHECK(gm.constant(n.target().name) != nullptr ||
                      std::any_of(gm.subgraphs.begin(), gm.subgraphs.end(),
                                  [&](const auto& s) { return s.first == n.target().name; }),
-                 "verify: get_attr '{}' reads '{}', which the module does not have", n.name(),
-                 n.target().name);
+                 "verify: get_attr '{}' reads '{}', which the module does not have", n.name(), n.target().name);
         break;
       case NodeOp::Output:
-        AG_CHECK(n.args().size() == 1 && n.args()[0].is_list(),
-                 "verify: the output node must return a list");
+        AG_CHECK(n.args().size() == 1 && n.args()[0].is_list(), "verify: the output node must return a list");
         break;
       case NodeOp::Placeholder:
         break;

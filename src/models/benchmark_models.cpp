@@ -29,8 +29,8 @@ class MlpClassifier : public TensorModule {
 
 std::shared_ptr<nn::Sequential> conv_bn_relu(int64_t in, int64_t out) {
   return make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::UnaryModule>>{
-      make_shared<nn::Conv2d>(in, out, 3, nn::Conv2d::Options{.padding = {1, 1}}),
-      make_shared<nn::BatchNorm2d>(out), make_shared<nn::ReLU>()});
+      make_shared<nn::Conv2d>(in, out, 3, nn::Conv2d::Options{.padding = {1, 1}}), make_shared<nn::BatchNorm2d>(out),
+      make_shared<nn::ReLU>()});
 }
 
 class ConvNet : public TensorModule {
@@ -88,9 +88,9 @@ class TransformerBlock : public TensorModule {
     ln1 = register_module("ln1", make_shared<nn::LayerNorm>(IntList{128}));
     attn = register_module("attn", make_shared<CausalSelfAttention>(128, 4, 64));
     ln2 = register_module("ln2", make_shared<nn::LayerNorm>(IntList{128}));
-    mlp = register_module("mlp", make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::UnaryModule>>{
-                                     make_shared<Linear>(128, 512), make_shared<nn::GELU>(),
-                                     make_shared<Linear>(512, 128)}));
+    mlp = register_module("mlp",
+                          make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::UnaryModule>>{
+                              make_shared<Linear>(128, 512), make_shared<nn::GELU>(), make_shared<Linear>(512, 128)}));
   }
   pytree::Value run(const TensorList& x) override {
     Tensor h = x[0] + (*attn)((*ln1)(x[0]));
@@ -140,26 +140,37 @@ Example classification_batch(Shape x_shape) {
 }  // namespace
 
 void add_benchmark_models(std::vector<ModelInfo>& out) {
-  out.push_back({"mlp_small", "benchmark: MLP 64-128-128-10 with cross-entropy, batch 64",
-                 Kind::Benchmark, true, [] { return make_shared<MlpClassifier>(64, 128); },
-                 [] { return classification_batch({64, 64}); }});
-  out.push_back({"mlp_large", "benchmark: MLP 784-1024-1024-10 with cross-entropy, batch 256",
-                 Kind::Benchmark, true, [] { return make_shared<MlpClassifier>(784, 1024); },
-                 [] { return classification_batch({256, 784}); }});
+  out.push_back({"mlp_small", "benchmark: MLP 64-128-128-10 with cross-entropy, batch 64", Kind::Benchmark, true,
+                 [] { return make_shared<MlpClassifier>(64, 128); },
+                 [] {
+                   return classification_batch({64, 64});
+                 }});
+  out.push_back({"mlp_large", "benchmark: MLP 784-1024-1024-10 with cross-entropy, batch 256", Kind::Benchmark, true,
+                 [] { return make_shared<MlpClassifier>(784, 1024); },
+                 [] {
+                   return classification_batch({256, 784});
+                 }});
   out.push_back({"convnet", "benchmark: 3 conv-BN-ReLU blocks, max pool, mean, Linear, batch 32x3x32x32",
                  Kind::Benchmark, true, [] { return make_shared<ConvNet>(); },
-                 [] { return classification_batch({32, 3, 32, 32}); }});
+                 [] {
+                   return classification_batch({32, 3, 32, 32});
+                 }});
   out.push_back({"transformer_block",
                  "benchmark: pre-norm causal attention (4 heads of 32) + GELU MLP, MSE, batch 8x64x128",
                  Kind::Benchmark, true, [] { return make_shared<TransformerBlock>(); },
-                 [] { return tensors_example({randn({8, 64, 128}), randn({8, 64, 128})}); }});
-  out.push_back({"digits_mlp", "digits classifier: Linear(64, 128) -> ReLU -> Linear(128, 10)",
-                 Kind::Digits, true, [] { return make_shared<DigitsMlp>(); },
-                 [] { return tensors_example({rand({64, 64})}); }});
-  out.push_back({"digits_cnn",
-                 "digits classifier: 2 conv-BN-ReLU blocks (16, 32 channels), max pool, Linear(512, 10)",
+                 [] {
+                   return tensors_example({randn({8, 64, 128}), randn({8, 64, 128})});
+                 }});
+  out.push_back({"digits_mlp", "digits classifier: Linear(64, 128) -> ReLU -> Linear(128, 10)", Kind::Digits, true,
+                 [] { return make_shared<DigitsMlp>(); },
+                 [] {
+                   return tensors_example({rand({64, 64})});
+                 }});
+  out.push_back({"digits_cnn", "digits classifier: 2 conv-BN-ReLU blocks (16, 32 channels), max pool, Linear(512, 10)",
                  Kind::Digits, true, [] { return make_shared<DigitsCnn>(); },
-                 [] { return tensors_example({rand({64, 64})}); }});
+                 [] {
+                   return tensors_example({rand({64, 64})});
+                 }});
 }
 
 }  // namespace aotgrad::models

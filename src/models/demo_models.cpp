@@ -37,8 +37,9 @@ class CustomOpModel : public TensorModule {
 }  // namespace
 
 void add_demo_models(std::vector<ModelInfo>& out) {
-  out.push_back({"custom_op", "my_lib::foo(x, y) = x + y (a custom op with backward (g, g)), times x",
-                 Kind::Demo, true, [] { return std::make_shared<CustomOpModel>(); }, [] {
+  out.push_back({"custom_op", "my_lib::foo(x, y) = x + y (a custom op with backward (g, g)), times x", Kind::Demo, true,
+                 [] { return std::make_shared<CustomOpModel>(); },
+                 [] {
                    Tensor x = randn({3, 4}), y = randn({3, 4});
                    x.set_requires_grad(true);
                    y.set_requires_grad(true);

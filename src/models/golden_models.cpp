@@ -54,19 +54,16 @@ class StagedLinear : public TensorModule {
 
 class ModuleWithKwargs : public nn::Module {
  public:
-  ModuleWithKwargs() : Module("ModuleWithKwargs") {
-    linear = register_module("linear", make_shared<Linear>(3, 2));
-  }
+  ModuleWithKwargs() : Module("ModuleWithKwargs") { linear = register_module("linear", make_shared<Linear>(3, 2)); }
   pytree::Value forward(const nn::Args& args, const nn::Kwargs& kwargs) override {
-    AG_CHECK(args.size() == 1, "ModuleWithKwargs.forward: expected 1 positional argument (x), got {}",
-             args.size());
+    AG_CHECK(args.size() == 1, "ModuleWithKwargs.forward: expected 1 positional argument (x), got {}", args.size());
     AG_CHECK(kwargs.size() == 1 && kwargs[0].first == "scale",
              "ModuleWithKwargs.forward: expected exactly the keyword argument 'scale'");
     const Tensor& x = nn::tensor_arg(type_name(), args, 0, "x");
     const pytree::Value& scale = kwargs[0].second;
     AG_CHECK(scale.is_leaf() && scale.leaf().is_tensor(),
              "ModuleWithKwargs.forward: keyword argument 'scale' must be a tensor");
-    return (*linear)(x) * scale.tensor();
+    return (*linear)(x)*scale.tensor();
   }
   std::shared_ptr<Linear> linear;
 };
@@ -180,8 +177,7 @@ class OpsReductionShape : public TensorModule {
 class ConvBN : public TensorModule {
  public:
   ConvBN() : TensorModule("ConvBN", {"x"}) {
-    conv = register_module("conv", make_shared<nn::Conv2d>(1, 3, 3, nn::Conv2d::Options{
-                                                                        .padding = {1, 1}}));
+    conv = register_module("conv", make_shared<nn::Conv2d>(1, 3, 3, nn::Conv2d::Options{.padding = {1, 1}}));
     bn = register_module("bn", make_shared<nn::BatchNorm2d>(3));
   }
   pytree::Value run(const TensorList& x) override { return relu((*bn)((*conv)(x[0]))); }
@@ -206,9 +202,7 @@ class LayerNormGelu : public TensorModule {
     act = register_module("act", make_shared<nn::GELU>());
     fc2 = register_module("fc2", make_shared<Linear>(32, 16));
   }
-  pytree::Value run(const TensorList& x) override {
-    return (*fc2)((*act)((*fc1)((*norm)(x[0]))));
-  }
+  pytree::Value run(const TensorList& x) override { return (*fc2)((*act)((*fc1)((*norm)(x[0])))); }
   std::shared_ptr<nn::LayerNorm> norm;
   std::shared_ptr<Linear> fc1, fc2;
   std::shared_ptr<nn::GELU> act;
@@ -239,12 +233,9 @@ class ConvVariants : public TensorModule {
  public:
   ConvVariants() : TensorModule("ConvVariants", {"x"}) {
     using Opt = nn::Conv2d::Options;
-    conv_s2 = register_module("conv_s2", make_shared<nn::Conv2d>(
-                                             4, 4, 3, Opt{.stride = {2, 2}, .padding = {1, 1}}));
-    conv_d2 = register_module("conv_d2", make_shared<nn::Conv2d>(
-                                             4, 4, 3, Opt{.padding = {2, 2}, .dilation = {2, 2}}));
-    conv_g2 = register_module("conv_g2",
-                              make_shared<nn::Conv2d>(4, 4, 3, Opt{.padding = {1, 1}, .groups = 2}));
+    conv_s2 = register_module("conv_s2", make_shared<nn::Conv2d>(4, 4, 3, Opt{.stride = {2, 2}, .padding = {1, 1}}));
+    conv_d2 = register_module("conv_d2", make_shared<nn::Conv2d>(4, 4, 3, Opt{.padding = {2, 2}, .dilation = {2, 2}}));
+    conv_g2 = register_module("conv_g2", make_shared<nn::Conv2d>(4, 4, 3, Opt{.padding = {1, 1}, .groups = 2}));
     maxpool = register_module("maxpool", make_shared<nn::MaxPool2d>(2));
     avgpool = register_module("avgpool", make_shared<nn::AvgPool2d>(2));
     gap = register_module("gap", make_shared<nn::AdaptiveAvgPool2d>(IntList{1}));
@@ -319,60 +310,85 @@ std::function<std::shared_ptr<nn::Module>()> make() {
 }  // namespace
 
 void add_golden_models(std::vector<ModelInfo>& out) {
-  auto add = [&](std::string name, std::string desc, auto build, std::function<Example()> ex,
-                 bool train = true) {
+  auto add = [&](std::string name, std::string desc, auto build, std::function<Example()> ex, bool train = true) {
     out.push_back({std::move(name), std::move(desc), Kind::Golden, train, build, std::move(ex)});
   };
-  add("simple_linear", "Linear(3, 2) on x [4, 3]", make<SimpleLinear>(),
-      [] { return randn_example({{4, 3}}); });
-  add("annotated_square", "Linear(3, 2), then y * y - 1, on x [4, 3]", [] { return make_shared<StagedLinear>("AnnotatedSquare", StagedLinear::Square::Plain); },
-      [] { return randn_example({{4, 3}}); });
-  add("module_with_kwargs", "Linear(3, 2)(x) * scale, scale a keyword argument",
-      make<ModuleWithKwargs>(), [] {
-        Example e = randn_example({{4, 3}});
-        e.kwargs.emplace_back("scale", Tensor::scalar<float>(2.0f));
-        return e;
+  add("simple_linear", "Linear(3, 2) on x [4, 3]", make<SimpleLinear>(), [] { return randn_example({{4, 3}}); });
+  add(
+      "annotated_square", "Linear(3, 2), then y * y - 1, on x [4, 3]",
+      [] { return make_shared<StagedLinear>("AnnotatedSquare", StagedLinear::Square::Plain); },
+      [] {
+        return randn_example({{4, 3}});
       });
-  add("multi_output", "(Linear(3, 2)(x), Linear(3, 4)(x)): two outputs", make<MultiOutput>(),
-      [] { return randn_example({{4, 3}}); });
-  add("two_linear_sub", "Linear(3, 2)(x) - Linear(3, 2)(x), x requires grad",
-      make<TwoLinearSub>(), [] { return randn_example({{4, 3}}, {true}); });
-  add("mlp_relu_ce", "Linear(8, 16) -> ReLU -> Linear(16, 4) -> cross-entropy with labels",
-      make<MlpReluCE>(), [] {
-        Example e = randn_example({{6, 8}});
-        e.args.emplace_back(randint(0, 4, {6}));
-        return e;
-      });
-  add("ops_elementwise", "14 elementwise ops of x, y [3, 5] stacked", make<OpsElementwise>(),
-      [] { return randn_example({{3, 5}, {3, 5}}, {true, true}); });
+  add("module_with_kwargs", "Linear(3, 2)(x) * scale, scale a keyword argument", make<ModuleWithKwargs>(), [] {
+    Example e = randn_example({{4, 3}});
+    e.kwargs.emplace_back("scale", Tensor::scalar<float>(2.0f));
+    return e;
+  });
+  add("multi_output", "(Linear(3, 2)(x), Linear(3, 4)(x)): two outputs", make<MultiOutput>(), [] {
+    return randn_example({{4, 3}});
+  });
+  add("two_linear_sub", "Linear(3, 2)(x) - Linear(3, 2)(x), x requires grad", make<TwoLinearSub>(), [] {
+    return randn_example({{4, 3}}, {true});
+  });
+  add("mlp_relu_ce", "Linear(8, 16) -> ReLU -> Linear(16, 4) -> cross-entropy with labels", make<MlpReluCE>(), [] {
+    Example e = randn_example({{6, 8}});
+    e.args.emplace_back(randint(0, 4, {6}));
+    return e;
+  });
+  add("ops_elementwise", "14 elementwise ops of x, y [3, 5] stacked", make<OpsElementwise>(), [] {
+    return randn_example({{3, 5}, {3, 5}}, {true, true});
+  });
   add("ops_reduction_shape", "reductions, softmax, views, cat/split/chunk of a [2, 3, 4], b [3, 4]",
-      make<OpsReductionShape>(), [] { return randn_example({{2, 3, 4}, {3, 4}}, {true, true}); });
-  add("conv_bn", "Conv2d(1, 3, 3, padding 1) -> BatchNorm2d(3) (train) -> ReLU", make<ConvBN>(),
-      [] { return randn_example({{2, 1, 4, 4}}); });
-  add("batchnorm_eval", "BatchNorm2d(3) in eval mode -> ReLU, x requires grad",
-      make<BatchNormEval>(), [] { return randn_example({{2, 3, 4, 4}}, {true}); }, false);
-  add("layernorm_gelu", "LayerNorm(16) -> Linear(16, 32) -> GELU -> Linear(32, 16)",
-      make<LayerNormGelu>(), [] { return randn_example({{2, 5, 16}}); });
-  add("attention_causal", "single-head causal self-attention, d 16, on x [2, 6, 16]",
-      make<AttentionCausal>(), [] { return randn_example({{2, 6, 16}}); });
-  add("conv_variants", "strided, dilated and grouped Conv2d, max/avg/adaptive pooling",
-      make<ConvVariants>(), [] { return randn_example({{2, 4, 8, 8}}, {true}); });
-  add("embedding_bag", "Embedding(20, 8) -> mean over the sequence -> Linear(8, 3)",
-      make<EmbeddingMeanLinear>(), [] { return tensors_example({randint(0, 20, {2, 5})}); });
-  add("index_put_unpermute", "new_zeros, index_put_ with a constant index, slice, cos",
-      make<IndexPutUnpermute>(), [] { return randn_example({{4, 3}}, {true}); });
-  add("annotated_linear", "Linear(3, 2) inside annotate({'pp_stage': 0}), then y - 1",
-      [] { return make_shared<StagedLinear>("AnnotatedLinear", StagedLinear::Square::No); }, [] { return randn_example({{4, 3}}); });
+      make<OpsReductionShape>(), [] {
+        return randn_example({{2, 3, 4}, {3, 4}}, {true, true});
+      });
+  add("conv_bn", "Conv2d(1, 3, 3, padding 1) -> BatchNorm2d(3) (train) -> ReLU", make<ConvBN>(), [] {
+    return randn_example({{2, 1, 4, 4}});
+  });
+  add(
+      "batchnorm_eval", "BatchNorm2d(3) in eval mode -> ReLU, x requires grad", make<BatchNormEval>(),
+      [] {
+        return randn_example({{2, 3, 4, 4}}, {true});
+      },
+      false);
+  add("layernorm_gelu", "LayerNorm(16) -> Linear(16, 32) -> GELU -> Linear(32, 16)", make<LayerNormGelu>(), [] {
+    return randn_example({{2, 5, 16}});
+  });
+  add("attention_causal", "single-head causal self-attention, d 16, on x [2, 6, 16]", make<AttentionCausal>(), [] {
+    return randn_example({{2, 6, 16}});
+  });
+  add("conv_variants", "strided, dilated and grouped Conv2d, max/avg/adaptive pooling", make<ConvVariants>(), [] {
+    return randn_example({{2, 4, 8, 8}}, {true});
+  });
+  add("embedding_bag", "Embedding(20, 8) -> mean over the sequence -> Linear(8, 3)", make<EmbeddingMeanLinear>(), [] {
+    return tensors_example({randint(0, 20, {2, 5})});
+  });
+  add("index_put_unpermute", "new_zeros, index_put_ with a constant index, slice, cos", make<IndexPutUnpermute>(), [] {
+    return randn_example({{4, 3}}, {true});
+  });
+  add(
+      "annotated_linear", "Linear(3, 2) inside annotate({'pp_stage': 0}), then y - 1",
+      [] { return make_shared<StagedLinear>("AnnotatedLinear", StagedLinear::Square::No); },
+      [] {
+        return randn_example({{4, 3}});
+      });
   out.back().kind = Kind::Demo;
-  add("annotated_function", "annotated_linear, then y * y through annotate_fn({'pp_stage': 1}), then y - 1",
-      [] { return make_shared<StagedLinear>("AnnotatedFunction", StagedLinear::Square::ThroughAnnotateFn); }, [] { return randn_example({{4, 3}}); });
+  add(
+      "annotated_function", "annotated_linear, then y * y through annotate_fn({'pp_stage': 1}), then y - 1",
+      [] { return make_shared<StagedLinear>("AnnotatedFunction", StagedLinear::Square::ThroughAnnotateFn); },
+      [] {
+        return randn_example({{4, 3}});
+      });
   out.back().kind = Kind::Demo;
-  out.push_back(*std::find_if(out.begin(), out.end(), [](const ModelInfo& m) { return m.name == "index_put_unpermute"; }));
+  out.push_back(
+      *std::find_if(out.begin(), out.end(), [](const ModelInfo& m) { return m.name == "index_put_unpermute"; }));
   out.back().name = "unpermute";
   out.back().kind = Kind::Demo;
   out.back().description = "the index_put_unpermute model: a functionalized write through indexing";
-  add("inplace_input", "x.add_(1) on the user's input, then x * 2: a mutated user input",
-      make<InplaceInput>(), [] { return randn_example({{3, 4}}); });
+  add("inplace_input", "x.add_(1) on the user's input, then x * 2: a mutated user input", make<InplaceInput>(), [] {
+    return randn_example({{3, 4}});
+  });
   out.back().kind = Kind::Demo;
 }
 

@@ -25,8 +25,7 @@ class TensorModule : public nn::Module {
     for (const auto& n : arg_names_) names += (names.empty() ? "" : ", ") + n;
     nn::expect_args(type_name(), args, kwargs, arg_names_.size(), names.c_str());
     TensorList xs;
-    for (size_t i = 0; i < args.size(); ++i)
-      xs.push_back(nn::tensor_arg(type_name(), args, i, arg_names_[i].c_str()));
+    for (size_t i = 0; i < args.size(); ++i) xs.push_back(nn::tensor_arg(type_name(), args, i, arg_names_[i].c_str()));
     return run(xs);
   }
 

@@ -1,5 +1,5 @@
-#include "support/error.h"
 #include "model_util.h"
+#include "support/error.h"
 
 namespace aotgrad::models {
 

@@ -21,13 +21,11 @@ Tensor fan_in_uniform(const Shape& sizes, int64_t fan_in) {
 }
 
 void expect_rank(const std::string& layer, const Tensor& x, int64_t rank, const char* layout) {
-  AG_CHECK(x.dim() == rank, "{}: expected a {}-d input ({}), got {}", layer, rank, layout,
-           x.describe());
+  AG_CHECK(x.dim() == rank, "{}: expected a {}-d input ({}), got {}", layer, rank, layout, x.describe());
 }
 }  // namespace
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias)
-    : UnaryModule("Linear"), in_features(in), out_features(out) {
+Linear::Linear(int64_t in, int64_t out, bool with_bias) : UnaryModule("Linear"), in_features(in), out_features(out) {
   weight = fan_in_uniform({out, in}, in);
   if (with_bias) bias = fan_in_uniform({out}, in);
   register_parameter("weight", weight);
@@ -45,8 +43,7 @@ Tensor Linear::apply(const Tensor& x) {
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Options opts)
     : UnaryModule("Conv2d"), in_channels(in), out_channels(out), options(std::move(opts)) {
   AG_CHECK(options.groups > 0 && in % options.groups == 0 && out % options.groups == 0,
-           "Conv2d: in_channels ({}) and out_channels ({}) must be divisible by groups ({})", in,
-           out, options.groups);
+           "Conv2d: in_channels ({}) and out_channels ({}) must be divisible by groups ({})", in, out, options.groups);
   int64_t fan_in = in / options.groups * k * k;
   weight = fan_in_uniform({out, in / options.groups, k, k}, fan_in);
   if (options.bias) bias = fan_in_uniform({out}, fan_in);
@@ -56,8 +53,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Options opts)
 
 Tensor Conv2d::apply(const Tensor& x) {
   expect_rank("Conv2d", x, 4, "N, C, H, W");
-  AG_CHECK(x.size(1) == in_channels, "Conv2d(in_channels={}): expected input with {} channels, got {}",
-           in_channels, in_channels, x.describe());
+  AG_CHECK(x.size(1) == in_channels, "Conv2d(in_channels={}): expected input with {} channels, got {}", in_channels,
+           in_channels, x.describe());
   return conv2d(x, weight, bias, options.stride, options.padding, options.dilation, options.groups);
 }
 
@@ -77,12 +74,10 @@ BatchNorm2d::BatchNorm2d(int64_t n, double eps_, double momentum_)
 
 Tensor BatchNorm2d::apply(const Tensor& x) {
   expect_rank("BatchNorm2d", x, 4, "N, C, H, W");
-  AG_CHECK(x.size(1) == num_features,
-           "BatchNorm2d({}): expected input with {} channels, got {}", num_features,
+  AG_CHECK(x.size(1) == num_features, "BatchNorm2d({}): expected input with {} channels, got {}", num_features,
            num_features, x.describe());
   if (!is_training()) {
-    return std::get<0>(_native_batch_norm_legit_no_training(x, weight, bias, running_mean,
-                                                            running_var, momentum, eps));
+    return std::get<0>(_native_batch_norm_legit_no_training(x, weight, bias, running_mean, running_var, momentum, eps));
   }
   // PyTorch counts the batch first, then normalises; the functional kernel returns
   // the new running statistics, which are written back into the buffers here (the
@@ -91,8 +86,8 @@ Tensor BatchNorm2d::apply(const Tensor& x) {
     autograd::NoGradGuard no_grad;
     add_(num_batches_tracked, 1);
   }
-  auto [out, save_mean, save_rstd, new_mean, new_var] = _native_batch_norm_legit_functional(
-      x, weight, bias, running_mean, running_var, true, momentum, eps);
+  auto [out, save_mean, save_rstd, new_mean, new_var] =
+      _native_batch_norm_legit_functional(x, weight, bias, running_mean, running_var, true, momentum, eps);
   autograd::NoGradGuard no_grad;
   copy_(running_mean, new_mean);
   copy_(running_var, new_var);
@@ -116,22 +111,26 @@ Tensor LayerNorm::apply(const Tensor& x) {
   return std::get<0>(native_layer_norm(x, normalized_shape, weight, bias, eps));
 }
 
-Embedding::Embedding(int64_t num, int64_t dim)
-    : UnaryModule("Embedding"), num_embeddings(num), embedding_dim(dim) {
+Embedding::Embedding(int64_t num, int64_t dim) : UnaryModule("Embedding"), num_embeddings(num), embedding_dim(dim) {
   weight = randn({num, dim});
   register_parameter("weight", weight);
 }
 
 Tensor Embedding::apply(const Tensor& indices) {
   AG_CHECK(indices.dtype() == DType::Int64 || indices.dtype() == DType::Int32,
-           "Embedding({}, {}): expected integer indices, got {}", num_embeddings, embedding_dim,
-           indices.describe());
+           "Embedding({}, {}): expected integer indices, got {}", num_embeddings, embedding_dim, indices.describe());
   return embedding(weight, indices);
 }
 
-Tensor ReLU::apply(const Tensor& x) { return relu(x); }
-Tensor GELU::apply(const Tensor& x) { return gelu(x, approximate); }
-Tensor Flatten::apply(const Tensor& x) { return flatten(x, start_dim, end_dim); }
+Tensor ReLU::apply(const Tensor& x) {
+  return relu(x);
+}
+Tensor GELU::apply(const Tensor& x) {
+  return gelu(x, approximate);
+}
+Tensor Flatten::apply(const Tensor& x) {
+  return flatten(x, start_dim, end_dim);
+}
 
 MaxPool2d::MaxPool2d(int64_t k, int64_t s, int64_t p)
     : UnaryModule("MaxPool2d"), kernel{k, k}, stride{s ? s : k, s ? s : k}, padding{p, p} {}
@@ -149,8 +148,7 @@ Tensor AvgPool2d::apply(const Tensor& x) {
   return avg_pool2d(x, kernel, stride, padding);
 }
 
-AdaptiveAvgPool2d::AdaptiveAvgPool2d(IntList size)
-    : UnaryModule("AdaptiveAvgPool2d"), output_size(std::move(size)) {
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(IntList size) : UnaryModule("AdaptiveAvgPool2d"), output_size(std::move(size)) {
   if (output_size.size() == 1) output_size.push_back(output_size[0]);
   AG_CHECK(output_size.size() == 2, "AdaptiveAvgPool2d: output_size must have 1 or 2 entries, got {}",
            shape_str(output_size));

@@ -67,8 +67,7 @@ void Module::train(bool on) {
 NamedTensors Module::state_dict() const {
   // PyTorch's order: each module's own parameters, then its buffers, then children.
   NamedTensors out;
-  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m,
-                                                                   const std::string& prefix) {
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& prefix) {
     for (const auto& [name, slot] : m.params_) out.emplace_back(prefix + name, *slot);
     for (const auto& [name, slot] : m.buffers_) out.emplace_back(prefix + name, *slot);
     for (const auto& [name, child] : m.children_) walk(*child, prefix + name + ".");
@@ -85,12 +84,13 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   for (const auto& [name, value] : state) {
     size_t i = 0;
     while (i < slots.size() && slots[i].first != name) ++i;
-    AG_CHECK(i < slots.size(), "{}.load_state_dict: unexpected key '{}' (the module has no such "
-             "parameter or buffer)", type_name_, name);
+    AG_CHECK(i < slots.size(),
+             "{}.load_state_dict: unexpected key '{}' (the module has no such "
+             "parameter or buffer)",
+             type_name_, name);
     Tensor& dst = *slots[i].second;
     AG_CHECK(dst.sizes() == value.sizes() && dst.dtype() == value.dtype(),
-             "{}.load_state_dict: '{}' expects {}, got {}", type_name_, name, dst.describe(),
-             value.describe());
+             "{}.load_state_dict: '{}' expects {}, got {}", type_name_, name, dst.describe(), value.describe());
     autograd::NoGradGuard no_grad;
     copy_(dst, value);
     seen[i] = true;
@@ -104,22 +104,17 @@ void Module::zero_grad() {
   for (auto& [name, slot] : parameter_slots()) slot->set_grad(Tensor());
 }
 
-const Tensor& tensor_arg(const std::string& module, const Args& args, size_t index,
-                         const char* name) {
-  AG_CHECK(index < args.size(), "{}.forward: missing positional argument {} ('{}')", module, index,
-           name);
+const Tensor& tensor_arg(const std::string& module, const Args& args, size_t index, const char* name) {
+  AG_CHECK(index < args.size(), "{}.forward: missing positional argument {} ('{}')", module, index, name);
   const pytree::Value& v = args[index];
-  AG_CHECK(v.is_leaf() && v.leaf().is_tensor(),
-           "{}.forward: argument {} ('{}') must be a tensor", module, index, name);
+  AG_CHECK(v.is_leaf() && v.leaf().is_tensor(), "{}.forward: argument {} ('{}') must be a tensor", module, index, name);
   return v.leaf().to_tensor();
 }
 
-void expect_args(const std::string& module, const Args& args, const Kwargs& kwargs, size_t count,
-                 const char* names) {
-  AG_CHECK(args.size() == count, "{}.forward: expected {} positional argument(s) ({}), got {}",
-           module, count, names, args.size());
-  AG_CHECK(kwargs.empty(), "{}.forward: unexpected keyword argument '{}'", module,
-           kwargs.front().first);
+void expect_args(const std::string& module, const Args& args, const Kwargs& kwargs, size_t count, const char* names) {
+  AG_CHECK(args.size() == count, "{}.forward: expected {} positional argument(s) ({}), got {}", module, count, names,
+           args.size());
+  AG_CHECK(kwargs.empty(), "{}.forward: unexpected keyword argument '{}'", module, kwargs.front().first);
 }
 
 pytree::Value UnaryModule::forward(const Args& args, const Kwargs& kwargs) {

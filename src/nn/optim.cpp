@@ -22,7 +22,10 @@ void Optimizer::zero_grad() {
 }
 
 SGD::SGD(std::vector<Tensor> params, double lr, double momentum, double weight_decay)
-    : Optimizer(std::move(params)), lr_(lr), momentum_(momentum), weight_decay_(weight_decay),
+    : Optimizer(std::move(params)),
+      lr_(lr),
+      momentum_(momentum),
+      weight_decay_(weight_decay),
       momentum_buffers_(params_.size()) {}
 
 void SGD::step() {
@@ -47,10 +50,15 @@ void SGD::step() {
   }
 }
 
-AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps,
-             double weight_decay)
-    : Optimizer(std::move(params)), lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps),
-      weight_decay_(weight_decay), exp_avg_(params_.size()), exp_avg_sq_(params_.size()) {}
+AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay)
+    : Optimizer(std::move(params)),
+      lr_(lr),
+      beta1_(beta1),
+      beta2_(beta2),
+      eps_(eps),
+      weight_decay_(weight_decay),
+      exp_avg_(params_.size()),
+      exp_avg_sq_(params_.size()) {}
 
 void AdamW::step() {
   autograd::NoGradGuard no_grad;

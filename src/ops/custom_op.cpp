@@ -36,8 +36,8 @@ void register_custom_op(const CustomOpDef& def) {
   auto cpu = def.cpu;
   info.kernel = [cpu, name](const Args& args, Outputs& outs) {
     TensorList results = cpu(args);
-    AG_CHECK(results.size() == outs.size(), "{}: the CPU implementation returned {} results, the fake one {}",
-             name, results.size(), outs.size());
+    AG_CHECK(results.size() == outs.size(), "{}: the CPU implementation returned {} results, the fake one {}", name,
+             results.size(), outs.size());
     for (size_t i = 0; i < results.size(); ++i) {
       const Tensor& out = outs[i].to_tensor();
       AG_CHECK(results[i].sizes() == out.sizes() && results[i].dtype() == out.dtype(),

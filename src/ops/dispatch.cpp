@@ -9,7 +9,9 @@ thread_local DispatchMode* t_mode = nullptr;
 thread_local bool t_grad_enabled = true;
 AutogradHandler g_autograd = nullptr;
 
-std::string arg_what(const Argument& a) { return fmt::format("argument '{}' ({})", a.name, a.type_text); }
+std::string arg_what(const Argument& a) {
+  return fmt::format("argument '{}' ({})", a.name, a.type_text);
+}
 
 // Checks (and where PyTorch would, converts) one argument against its declared type.
 void check_arg(const OpInfo& op, const Argument& a, IValue& v) {
@@ -45,8 +47,7 @@ void check_arg(const OpInfo& op, const Argument& a, IValue& v) {
       if (v.is_int()) v = IntList(std::max(a.fixed_length, 1), v.to_int());
       if (a.type == ArgType::OptIntList && v.is_none()) break;
       if (!v.is_int_list()) fail("a list of ints");
-      if (a.fixed_length > 1 && v.to_int_list().size() == 1)
-        v = IntList(a.fixed_length, v.to_int_list()[0]);
+      if (a.fixed_length > 1 && v.to_int_list().size() == 1) v = IntList(a.fixed_length, v.to_int_list()[0]);
       break;
     case ArgType::Float:
     case ArgType::OptFloat:
@@ -85,11 +86,11 @@ void check_arg(const OpInfo& op, const Argument& a, IValue& v) {
 
 void normalize_args(const OpInfo& op, Args& args) {
   const auto& params = op.schema.args;
-  AG_CHECK(args.size() <= params.size(), "{}: expected at most {} arguments, but got {} ({})",
-           op.name(), params.size(), args.size(), op.schema.text);
+  AG_CHECK(args.size() <= params.size(), "{}: expected at most {} arguments, but got {} ({})", op.name(), params.size(),
+           args.size(), op.schema.text);
   for (size_t i = args.size(); i < params.size(); ++i) {
-    AG_CHECK(params[i].default_value.has_value(), "{}: missing argument '{}' ({})", op.name(),
-             params[i].name, op.schema.text);
+    AG_CHECK(params[i].default_value.has_value(), "{}: missing argument '{}' ({})", op.name(), params[i].name,
+             op.schema.text);
     args.push_back(*params[i].default_value);
   }
   for (size_t i = 0; i < params.size(); ++i) check_arg(op, params[i], args[i]);
@@ -117,10 +118,12 @@ std::vector<Tensor> tensor_slots(const OpInfo& op, const Args& args) {
 std::vector<Tensor> flatten_outputs(const Outputs& outs) {
   std::vector<Tensor> flat;
   for (const auto& o : outs) {
-    if (o.is_tensor()) flat.push_back(o.to_tensor());
+    if (o.is_tensor())
+      flat.push_back(o.to_tensor());
     else if (o.is_tensor_list())
       for (const auto& t : o.to_tensor_list()) flat.push_back(t);
-    else if (o.is_none()) flat.emplace_back();
+    else if (o.is_none())
+      flat.emplace_back();
   }
   return flat;
 }
@@ -144,11 +147,10 @@ Outputs run_kernel(const OpInfo& op, const Args& args) {
   switch (op.kind) {
     case OpKind::View: {
       const Tensor& self = args[0].to_tensor();
-      auto make = [&](const Tensor& m) {
-        return Tensor::alias(self, m.sizes(), m.strides(), m.storage_offset());
-      };
+      auto make = [&](const Tensor& m) { return Tensor::alias(self, m.sizes(), m.strides(), m.storage_offset()); };
       for (auto& o : outs) {
-        if (o.is_tensor()) o = make(o.to_tensor());
+        if (o.is_tensor())
+          o = make(o.to_tensor());
         else
           for (auto& t : o.to_tensor_list()) t = make(t);
       }
@@ -186,8 +188,7 @@ Outputs call(OpId id, Args args) {
   const OpInfo& op = op_info(id);
   normalize_args(op, args);
   if (op.kind == OpKind::Composite) {
-    AG_INTERNAL_CHECK(op.decomposition != nullptr, "composite op {} has no decomposition",
-                      op.qualified_name());
+    AG_INTERNAL_CHECK(op.decomposition != nullptr, "composite op {} has no decomposition", op.qualified_name());
     return op.decomposition(args);
   }
   if (t_grad_enabled && g_autograd != nullptr) {
@@ -203,12 +204,24 @@ Tensor call1(OpId id, Args args) {
   return outs[0].to_tensor();
 }
 
-DispatchMode* current_mode() { return t_mode; }
-ModeGuard::ModeGuard(DispatchMode* mode) : prev_(t_mode) { t_mode = mode; }
-ModeGuard::~ModeGuard() { t_mode = prev_; }
+DispatchMode* current_mode() {
+  return t_mode;
+}
+ModeGuard::ModeGuard(DispatchMode* mode) : prev_(t_mode) {
+  t_mode = mode;
+}
+ModeGuard::~ModeGuard() {
+  t_mode = prev_;
+}
 
-bool grad_mode_enabled() { return t_grad_enabled; }
-void set_grad_mode(bool enabled) { t_grad_enabled = enabled; }
-void set_autograd_handler(AutogradHandler handler) { g_autograd = handler; }
+bool grad_mode_enabled() {
+  return t_grad_enabled;
+}
+void set_grad_mode(bool enabled) {
+  t_grad_enabled = enabled;
+}
+void set_autograd_handler(AutogradHandler handler) {
+  g_autograd = handler;
+}
 
 }  // namespace aotgrad::ops

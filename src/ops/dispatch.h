@@ -66,10 +66,10 @@ std::vector<Tensor> flatten_outputs(const Outputs& outs);
 /// What a derivative formula sees.
 struct BackwardContext {
   const OpInfo& op;
-  const Args& args;                 // the inputs as the op got them
-  const std::vector<Tensor>& outs;  // the outputs, flattened (no autograd history)
-  const std::vector<Tensor>& grads; // one per flattened output; undefined means zero
-  const std::vector<bool>& needs;   // per input slot: is its gradient wanted?
+  const Args& args;                  // the inputs as the op got them
+  const std::vector<Tensor>& outs;   // the outputs, flattened (no autograd history)
+  const std::vector<Tensor>& grads;  // one per flattened output; undefined means zero
+  const std::vector<bool>& needs;    // per input slot: is its gradient wanted?
 
   const Tensor& in(size_t i) const { return args[i].to_tensor(); }
   const Tensor& out(size_t i = 0) const { return outs[i]; }

@@ -38,7 +38,10 @@ static std::string python_float_repr(double d) {
       int digits = 0;
       for (int prec = 1; prec <= 17; ++prec) {
         std::snprintf(buf, sizeof buf, "%.*g", prec, d);
-        if (std::strtod(buf, nullptr) == d) { digits = prec; break; }
+        if (std::strtod(buf, nullptr) == d) {
+          digits = prec;
+          break;
+        }
       }
       int exp10 = static_cast<int>(std::floor(std::log10(a)));
       int decimals = std::max(0, digits - 1 - exp10);
@@ -65,34 +68,46 @@ std::string Scalar::repr() const {
 }
 
 IValue::IValue(const Scalar& s) {
-  if (s.is_floating()) v_ = s.to_double();
-  else if (s.is_bool()) v_ = s.to_int() != 0;
-  else v_ = s.to_int();
+  if (s.is_floating())
+    v_ = s.to_double();
+  else if (s.is_bool())
+    v_ = s.to_int() != 0;
+  else
+    v_ = s.to_int();
 }
 
 std::string IValue::type_name() const {
   switch (v_.index()) {
-    case 0: return "None";
-    case 1: return "Tensor " + std::get<Tensor>(v_).describe();
-    case 2: return "int";
-    case 3: return "float";
-    case 4: return "bool";
-    case 5: return "str";
-    case 6: return "int[]";
-    case 7: return "Tensor[]";
-    case 8: return "bool[]";
-    case 9: return "ScalarType";
+    case 0:
+      return "None";
+    case 1:
+      return "Tensor " + std::get<Tensor>(v_).describe();
+    case 2:
+      return "int";
+    case 3:
+      return "float";
+    case 4:
+      return "bool";
+    case 5:
+      return "str";
+    case 6:
+      return "int[]";
+    case 7:
+      return "Tensor[]";
+    case 8:
+      return "bool[]";
+    case 9:
+      return "ScalarType";
   }
   return "?";
 }
 
-#define AG_IVALUE_GET(T, what)                                                       \
-  auto* p = std::get_if<T>(&v_);                                                     \
-  AG_CHECK(p != nullptr, "expected {} but got {}", what, type_name());               \
+#define AG_IVALUE_GET(T, what)                                         \
+  auto* p = std::get_if<T>(&v_);                                       \
+  AG_CHECK(p != nullptr, "expected {} but got {}", what, type_name()); \
   return *p;
 
-const Tensor& IValue::to_tensor() const { AG_IVALUE_GET(Tensor, "a Tensor") }
-Tensor IValue::to_opt_tensor() const {
+const Tensor& IValue::to_tensor() const {AG_IVALUE_GET(Tensor, "a Tensor")} Tensor IValue::to_opt_tensor() const {
   if (is_none()) return Tensor();
   return to_tensor();
 }
@@ -104,19 +119,26 @@ double IValue::to_double() const {
   if (auto* i = std::get_if<int64_t>(&v_)) return static_cast<double>(*i);
   AG_IVALUE_GET(double, "a float")
 }
-bool IValue::to_bool() const { AG_IVALUE_GET(bool, "a bool") }
-Scalar IValue::to_scalar() const {
+bool IValue::to_bool() const {AG_IVALUE_GET(bool, "a bool")} Scalar IValue::to_scalar() const {
   if (auto* d = std::get_if<double>(&v_)) return Scalar(*d);
   if (auto* i = std::get_if<int64_t>(&v_)) return Scalar(*i);
   if (auto* b = std::get_if<bool>(&v_)) return Scalar(*b);
   AG_FAIL("expected a Scalar (int, float or bool) but got {}", type_name());
 }
-const std::string& IValue::to_string() const { AG_IVALUE_GET(std::string, "a str") }
-const IntList& IValue::to_int_list() const { AG_IVALUE_GET(IntList, "a list of ints") }
-const TensorList& IValue::to_tensor_list() const { AG_IVALUE_GET(TensorList, "a list of Tensors") }
-TensorList& IValue::to_tensor_list() { AG_IVALUE_GET(TensorList, "a list of Tensors") }
-const BoolList& IValue::to_bool_list() const { AG_IVALUE_GET(BoolList, "a list of bools") }
-DType IValue::to_dtype() const { AG_IVALUE_GET(DType, "a ScalarType") }
+const std::string& IValue::to_string() const {
+  AG_IVALUE_GET(std::string, "a str")
+}
+const IntList& IValue::to_int_list() const {
+  AG_IVALUE_GET(IntList, "a list of ints")
+}
+const TensorList& IValue::to_tensor_list() const {
+    AG_IVALUE_GET(TensorList, "a list of Tensors")} TensorList& IValue::to_tensor_list() {
+  AG_IVALUE_GET(TensorList, "a list of Tensors")
+}
+const BoolList& IValue::to_bool_list() const {
+    AG_IVALUE_GET(BoolList, "a list of bools")} DType IValue::to_dtype() const {
+  AG_IVALUE_GET(DType, "a ScalarType")
+}
 #undef AG_IVALUE_GET
 
 bool IValue::operator==(const IValue& o) const {

@@ -31,10 +31,10 @@ std::vector<OpInfo> build_table() {
     table.push_back(std::move(info));
   }
   Registry r(table);
-#define AG_FAMILY(name)                 \
-  register_##name##_shapes(r);          \
-  register_##name##_kernels(r);         \
-  register_##name##_derivatives(r);     \
+#define AG_FAMILY(name)             \
+  register_##name##_shapes(r);      \
+  register_##name##_kernels(r);     \
+  register_##name##_derivatives(r); \
   register_##name##_decompositions(r);
   AG_FAMILY(pointwise)
   AG_FAMILY(reduction)
@@ -127,6 +127,8 @@ const OpInfo* find_op(std::string_view name) {
   return nullptr;
 }
 
-OpInfo& Registry::operator[](OpId id) { return table_[static_cast<size_t>(id)]; }
+OpInfo& Registry::operator[](OpId id) {
+  return table_[static_cast<size_t>(id)];
+}
 
 }  // namespace aotgrad::ops

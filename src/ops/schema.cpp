@@ -6,8 +6,12 @@
 
 namespace aotgrad::ops {
 
-std::string Schema::qualified_name() const { return ns + "::" + name + "." + overload; }
-std::string Schema::dotted_name() const { return ns + "." + name + "." + overload; }
+std::string Schema::qualified_name() const {
+  return ns + "::" + name + "." + overload;
+}
+std::string Schema::dotted_name() const {
+  return ns + "." + name + "." + overload;
+}
 
 int Schema::arg_index(std::string_view n) const {
   for (size_t i = 0; i < args.size(); ++i)
@@ -16,8 +20,7 @@ int Schema::arg_index(std::string_view n) const {
 }
 
 bool is_tensor_like(ArgType t) {
-  return t == ArgType::Tensor || t == ArgType::OptTensor || t == ArgType::TensorList ||
-         t == ArgType::OptTensorList;
+  return t == ArgType::Tensor || t == ArgType::OptTensor || t == ArgType::TensorList || t == ArgType::OptTensorList;
 }
 
 namespace {
@@ -75,11 +78,9 @@ ParsedType parse_type(std::string t, const std::string& schema) {
   if (opt) t.pop_back();
   // "Tensor?[]" has the ? before the brackets: handled since we removed [] first.
   if (t == "Tensor") {
-    p.type = list ? (opt ? ArgType::OptTensorList : ArgType::TensorList)
-                  : (opt ? ArgType::OptTensor : ArgType::Tensor);
+    p.type = list ? (opt ? ArgType::OptTensorList : ArgType::TensorList) : (opt ? ArgType::OptTensor : ArgType::Tensor);
   } else if (t == "int" || t == "SymInt") {
-    p.type = list ? (opt ? ArgType::OptIntList : ArgType::IntList)
-                  : (opt ? ArgType::OptInt : ArgType::Int);
+    p.type = list ? (opt ? ArgType::OptIntList : ArgType::IntList) : (opt ? ArgType::OptInt : ArgType::Int);
   } else if (t == "float") {
     p.type = opt ? ArgType::OptFloat : ArgType::Float;
   } else if (t == "bool") {

@@ -45,7 +45,7 @@ struct Argument {
   bool is_write = false;  // Tensor(a!): mutated in place
   bool is_alias = false;  // Tensor(a): the result may alias it
   std::optional<IValue> default_value;
-  int fixed_length = 0;   // int[2] → 2: a single int is repeated
+  int fixed_length = 0;  // int[2] → 2: a single int is repeated
 };
 
 struct Return {

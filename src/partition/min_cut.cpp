@@ -25,9 +25,12 @@ using ops::OpId;
 
 const char* level_name(RecomputeLevel level) {
   switch (level) {
-    case RecomputeLevel::Cheap: return "cheap ops (pointwise, views, normalisations, size-keeping reductions)";
-    case RecomputeLevel::Reductions: return "cheap ops, reductions and pools";
-    case RecomputeLevel::Everything: return "every deterministic op";
+    case RecomputeLevel::Cheap:
+      return "cheap ops (pointwise, views, normalisations, size-keeping reductions)";
+    case RecomputeLevel::Reductions:
+      return "cheap ops, reductions and pools";
+    case RecomputeLevel::Everything:
+      return "every deterministic op";
   }
   return "";
 }
@@ -215,7 +218,8 @@ std::vector<const Node*> min_cut_saved(const JointView& view, RecomputeLevel lev
   std::vector<bool> reach = net.reachable(source);
   std::vector<const Node*> saved;
   for (int i = 0; i < count; ++i)
-    if (reach[static_cast<size_t>(in(i))] && !reach[static_cast<size_t>(out(i))]) saved.push_back(forward[static_cast<size_t>(i)]);
+    if (reach[static_cast<size_t>(in(i))] && !reach[static_cast<size_t>(out(i))])
+      saved.push_back(forward[static_cast<size_t>(i)]);
   return saved;
 }
 

@@ -132,8 +132,8 @@ std::vector<const Node*> choose_saved(const JointView& view, const PartitionOpti
     if (n->op() != NodeOp::Placeholder) save_all += tensor_bytes(n);
   const auto target = static_cast<int64_t>(options.memory_budget * static_cast<double>(save_all));
   std::vector<const Node*> saved;
-  for (auto level : {detail::RecomputeLevel::Cheap, detail::RecomputeLevel::Reductions,
-                     detail::RecomputeLevel::Everything}) {
+  for (auto level :
+       {detail::RecomputeLevel::Cheap, detail::RecomputeLevel::Reductions, detail::RecomputeLevel::Everything}) {
     saved = detail::min_cut_saved(view, level);
     p.recompute_level = detail::level_name(level);
     int64_t bytes = 0;
@@ -184,8 +184,10 @@ Partition partition_joint(const graph::GraphModule& joint, const PartitionOption
   std::unordered_map<const Node*, Node*> fmap;
   for (const auto& n : jg.nodes()) {
     if (n->op() == NodeOp::Output || view.backward.count(n.get())) continue;
-    if (n->op() == NodeOp::Placeholder) placeholder_like(*p.forward->graph, *n, fmap);
-    else if (live.count(n.get())) copy_node(*p.forward->graph, *n, fmap);
+    if (n->op() == NodeOp::Placeholder)
+      placeholder_like(*p.forward->graph, *n, fmap);
+    else if (live.count(n.get()))
+      copy_node(*p.forward->graph, *n, fmap);
   }
   Arg::List fw_out;
   for (const Node* n : fw_results) fw_out.emplace_back(fmap.at(n));
@@ -214,8 +216,8 @@ Partition partition_joint(const graph::GraphModule& joint, const PartitionOption
     for (const Node* in : n->input_nodes()) ensure(in);
     copy_node(bg, *n, bmap);
     if (n->op() == NodeOp::CallFunction && !view.backward.count(n)) {
-      p.recomputed.push_back({n->name(), n->target().qualified(),
-                              detail::recompute_reason(n, detail::RecomputeLevel::Everything)});
+      p.recomputed.push_back(
+          {n->name(), n->target().qualified(), detail::recompute_reason(n, detail::RecomputeLevel::Everything)});
     }
   };
   for (const auto& n : jg.nodes())

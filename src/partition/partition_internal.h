@@ -29,9 +29,9 @@ int64_t tensor_bytes(const graph::Node* n);
 
 /// Ops the min cut may recompute in the backward, by how far the budget pushes it.
 enum class RecomputeLevel {
-  Cheap = 1,     // pointwise ops, views, normalisations, reductions that keep most of their input
-  Reductions,    // + every reduction and pooling op
-  Everything,    // + matrix multiplies and convolutions (random ops never)
+  Cheap = 1,   // pointwise ops, views, normalisations, reductions that keep most of their input
+  Reductions,  // + every reduction and pooling op
+  Everything,  // + matrix multiplies and convolutions (random ops never)
 };
 const char* level_name(RecomputeLevel level);
 

@@ -67,8 +67,10 @@ std::string TreeSpec::str() const {
   std::string kids;
   for (size_t i = 0; i < children.size(); ++i) kids += (i ? ", " : "") + children[i].str();
   switch (kind) {
-    case Value::Kind::List: return fmt::format("TreeSpec(list, None, [{}])", kids);
-    case Value::Kind::Tuple: return fmt::format("TreeSpec(tuple, None, [{}])", kids);
+    case Value::Kind::List:
+      return fmt::format("TreeSpec(list, None, [{}])", kids);
+    case Value::Kind::Tuple:
+      return fmt::format("TreeSpec(tuple, None, [{}])", kids);
     default: {
       std::string ks;
       for (size_t i = 0; i < keys.size(); ++i) ks += fmt::format("{}'{}'", i ? ", " : "", keys[i]);
@@ -106,8 +108,7 @@ Value build(const std::vector<IValue>& leaves, size_t& at, const TreeSpec& spec)
   if (spec.kind == Value::Kind::Leaf) return Value(leaves[at++]);
   if (spec.kind == Value::Kind::Dict) {
     Dict d;
-    for (size_t i = 0; i < spec.children.size(); ++i)
-      d.emplace_back(spec.keys[i], build(leaves, at, spec.children[i]));
+    for (size_t i = 0; i < spec.children.size(); ++i) d.emplace_back(spec.keys[i], build(leaves, at, spec.children[i]));
     return Value::dict(std::move(d));
   }
   List l;
@@ -124,8 +125,8 @@ std::pair<std::vector<IValue>, TreeSpec> flatten(const Value& v) {
 }
 
 Value unflatten(const std::vector<IValue>& leaves, const TreeSpec& spec) {
-  AG_CHECK(leaves.size() == spec.num_leaves(), "unflatten: the spec {} has {} leaves, but got {}",
-           spec.str(), spec.num_leaves(), leaves.size());
+  AG_CHECK(leaves.size() == spec.num_leaves(), "unflatten: the spec {} has {} leaves, but got {}", spec.str(),
+           spec.num_leaves(), leaves.size());
   size_t at = 0;
   return build(leaves, at, spec);
 }

@@ -19,9 +19,7 @@ enum class ErrorKind { User, Internal };
 
 class Error : public std::exception {
  public:
-  Error(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) {
-    rebuild();
-  }
+  Error(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) { rebuild(); }
   ErrorKind kind() const { return kind_; }
   /// The first line: what went wrong, without the context lines.
   const std::string& message() const { return message_; }
@@ -47,16 +45,16 @@ class Error : public std::exception {
 }  // namespace aotgrad
 
 /// A check on user input: throws aotgrad::Error(User) with a fmt-formatted message.
-#define AG_CHECK(cond, ...)                                                                 \
-  do {                                                                                      \
+#define AG_CHECK(cond, ...)                                                                    \
+  do {                                                                                         \
     if (!(cond)) throw ::aotgrad::Error(::aotgrad::ErrorKind::User, fmt::format(__VA_ARGS__)); \
   } while (0)
 
 /// An invariant of aotgrad itself; failing it is a bug in aotgrad, not in the caller.
-#define AG_INTERNAL_CHECK(cond, ...)                                                          \
-  do {                                                                                        \
-    if (!(cond))                                                                              \
-      throw ::aotgrad::Error(::aotgrad::ErrorKind::Internal,                                  \
+#define AG_INTERNAL_CHECK(cond, ...)                                                                 \
+  do {                                                                                               \
+    if (!(cond))                                                                                     \
+      throw ::aotgrad::Error(::aotgrad::ErrorKind::Internal,                                         \
                              fmt::format("{}:{}: ", __FILE__, __LINE__) + fmt::format(__VA_ARGS__)); \
   } while (0)
 

@@ -12,8 +12,12 @@ DecompositionTable DecompositionTable::core() {
   return t;
 }
 
-void DecompositionTable::add(ops::OpId op) { ops_.insert(static_cast<uint16_t>(op)); }
-bool DecompositionTable::contains(ops::OpId op) const { return ops_.count(static_cast<uint16_t>(op)) > 0; }
+void DecompositionTable::add(ops::OpId op) {
+  ops_.insert(static_cast<uint16_t>(op));
+}
+bool DecompositionTable::contains(ops::OpId op) const {
+  return ops_.count(static_cast<uint16_t>(op)) > 0;
+}
 
 std::shared_ptr<graph::GraphModule> make_fx(const std::function<TensorList(const TensorList&)>& fn,
                                             const TensorList& inputs, const TraceOptions& options) {
@@ -23,8 +27,7 @@ std::shared_ptr<graph::GraphModule> make_fx(const std::function<TensorList(const
   TensorList proxies;
   for (size_t i = 0; i < inputs.size(); ++i) {
     AG_CHECK(inputs[i].defined(), "make_fx: input {} is an undefined tensor", i);
-    proxies.push_back(tracer.placeholder("arg" + std::to_string(i) + "_1", inputs[i],
-                                         inputs[i].requires_grad()));
+    proxies.push_back(tracer.placeholder("arg" + std::to_string(i) + "_1", inputs[i], inputs[i].requires_grad()));
   }
   TensorList outs;
   {

@@ -5,8 +5,8 @@
 #include <elfutils/libdwfl.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <cxxabi.h>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <unordered_map>
@@ -155,8 +155,7 @@ std::vector<SourceFrame> user_frames(const std::vector<void*>& addresses, size_t
   for (void* a : addresses) {
     for (const SourceFrame& f : symbolizer->frames_at(a)) {
       // Only files with absolute paths outside the system and the library count.
-      if (f.file.empty() || f.file[0] != '/' || is_library_source(f.file) || f.file.rfind("/usr/", 0) == 0)
-        continue;
+      if (f.file.empty() || f.file[0] != '/' || is_library_source(f.file) || f.file.rfind("/usr/", 0) == 0) continue;
       inner_first.push_back(f);
       if (inner_first.size() == max_frames) break;
     }

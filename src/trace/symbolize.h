@@ -14,7 +14,7 @@
 namespace aotgrad::trace {
 
 struct SourceFrame {
-  std::string file;      // as recorded in the debug info (usually absolute)
+  std::string file;  // as recorded in the debug info (usually absolute)
   int line = 0;
   std::string function;  // short name ("forward", "run")
   std::string code;      // the source line's text, trimmed, if the file is readable

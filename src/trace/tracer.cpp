@@ -25,13 +25,20 @@ constexpr int kStackDepth = 40;
 // Note [Functional tracing]: the op recorded in place of each in-place op.
 std::optional<OpId> functional_form(OpId id) {
   switch (id) {
-    case OpId::add__Tensor: return OpId::add_Tensor;
-    case OpId::mul__Tensor: return OpId::mul_Tensor;
-    case OpId::copy_: return OpId::copy;
-    case OpId::fill__Scalar: return OpId::fill_Scalar;
-    case OpId::zero_: return OpId::zero;
-    case OpId::index_put_: return OpId::index_put;
-    default: return std::nullopt;
+    case OpId::add__Tensor:
+      return OpId::add_Tensor;
+    case OpId::mul__Tensor:
+      return OpId::mul_Tensor;
+    case OpId::copy_:
+      return OpId::copy;
+    case OpId::fill__Scalar:
+      return OpId::fill_Scalar;
+    case OpId::zero_:
+      return OpId::zero;
+    case OpId::index_put_:
+      return OpId::index_put;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -69,7 +76,9 @@ Tracer::Tracer(graph::GraphModule& gm, TraceOptions options)
   autograd::set_capture_stacks(options_.record_stack_traces);
 }
 
-Tracer::~Tracer() { autograd::set_capture_stacks(prev_capture_stacks_); }
+Tracer::~Tracer() {
+  autograd::set_capture_stacks(prev_capture_stacks_);
+}
 
 void Tracer::stamp(Node* n, const ops::OpInfo* op) {
   graph::NodeMeta& m = n->meta;
@@ -79,15 +88,16 @@ void Tracer::stamp(Node* n, const ops::OpInfo* op) {
     m.is_backward = true;
     return;
   }
-  if (const autograd::Node* bw = autograd::current_backward_node();
-      bw != nullptr && bw->seq_nr() != UINT64_MAX) {
+  if (const autograd::Node* bw = autograd::current_backward_node(); bw != nullptr && bw->seq_nr() != UINT64_MAX) {
     // Note [Backward inherits the forward's context] (engine.cpp).
     m.is_backward = true;
     m.seq_nr = static_cast<int64_t>(bw->seq_nr());
     if (const auto& ctx = bw->creation_context) {
       m.custom = ctx->custom;
-      if (!ctx->stack_trace.empty()) m.stack_trace = ctx->stack_trace;
-      else if (!ctx->frames.empty()) frames_[n] = ctx->frames;
+      if (!ctx->stack_trace.empty())
+        m.stack_trace = ctx->stack_trace;
+      else if (!ctx->frames.empty())
+        frames_[n] = ctx->frames;
     }
     return;
   }
@@ -159,8 +169,7 @@ ProxyState* Tracer::base_state(const Tensor& t) {
   const auto& base = t.impl()->view_base;
   if (!base) return nullptr;
   auto* s = dynamic_cast<ProxyState*>(base->extension.get());
-  AG_CHECK(s != nullptr && s->tracer == this, "trace: {} is a view of a tensor this trace does not know",
-           t.describe());
+  AG_CHECK(s != nullptr && s->tracer == this, "trace: {} is a view of a tensor this trace does not know", t.describe());
   return s;
 }
 
@@ -180,10 +189,9 @@ Node* Tracer::node_of(const Tensor& t) {
       // The base was written after this view was made: regenerate the view from it.
       Tensor b(t.impl()->view_base);
       AG_CHECK(b.is_contiguous(), "trace: cannot regenerate a view of the non-contiguous base {}", b.describe());
-      Node* n = gm_.graph->call_function(
-          ops::op_info(OpId::as_strided),
-          {Arg(base->node), Arg(IntList2Arg(t.sizes())), Arg(IntList2Arg(t.strides())),
-           Arg(t.storage_offset() - b.storage_offset())});
+      Node* n = gm_.graph->call_function(ops::op_info(OpId::as_strided),
+                                         {Arg(base->node), Arg(IntList2Arg(t.sizes())), Arg(IntList2Arg(t.strides())),
+                                          Arg(t.storage_offset() - b.storage_offset())});
       n->meta.val = FakeVal::tensor(TensorVal::of(t));
       if (s->origin != nullptr) copy_stamp(n, s->origin);  // the view's own code made it
       s->node = n;
@@ -191,8 +199,7 @@ Node* Tracer::node_of(const Tensor& t) {
     }
     return s->node;
   }
-  AG_CHECK(!t.is_meta(), "trace: a meta tensor {} that is not a proxy of this trace was used",
-           t.describe());
+  AG_CHECK(!t.is_meta(), "trace: a meta tensor {} that is not a proxy of this trace was used", t.describe());
   // A real tensor the traced code captured (a module attribute, a constant it
   // made): it becomes a graph constant read by get_attr.
   auto it = constants_.find(t.impl());
@@ -245,10 +252,11 @@ Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
   if (op.kind == ops::OpKind::InPlace) {
     const Tensor& self = args[0].to_tensor();
     std::optional<OpId> functional = functional_form(op.id);
-    AG_INTERNAL_CHECK(functional.has_value(), "trace: in-place op {} has no functional form",
-                      op.qualified_name());
-    AG_CHECK(is_proxy(self), "trace: {} writes into {}, which is not a traced value (a constant "
-             "captured by the traced code cannot be mutated)", op.qualified_name(), self.describe());
+    AG_INTERNAL_CHECK(functional.has_value(), "trace: in-place op {} has no functional form", op.qualified_name());
+    AG_CHECK(is_proxy(self),
+             "trace: {} writes into {}, which is not a traced value (a constant "
+             "captured by the traced code cannot be mutated)",
+             op.qualified_name(), self.describe());
     if (self.impl()->view_base) return write_through_view(ops::op_info(*functional), args);
     Outputs outs = decompose_or_record(ops::op_info(*functional), args);
     // The written tensor now holds the new value (Note [Functional tracing]).
@@ -271,10 +279,10 @@ Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& ar
   Outputs outs = decompose_or_record(functional, args);
   Node* value = node_of(outs[0].to_tensor());
   ProxyState* bs = proxy_state(base);
-  Node* scatter = gm_.graph->call_function(
-      ops::op_info(OpId::as_strided_scatter),
-      {Arg(node_of(base)), Arg(value), Arg(IntList2Arg(view.sizes())), Arg(IntList2Arg(view.strides())),
-       Arg(view.storage_offset() - base.storage_offset())});
+  Node* scatter =
+      gm_.graph->call_function(ops::op_info(OpId::as_strided_scatter),
+                               {Arg(node_of(base)), Arg(value), Arg(IntList2Arg(view.sizes())),
+                                Arg(IntList2Arg(view.strides())), Arg(view.storage_offset() - base.storage_offset())});
   scatter->meta.val = FakeVal::tensor(TensorVal::of(base));
   copy_stamp(scatter, value);
   bs->node = scatter;
@@ -291,7 +299,8 @@ Outputs Tracer::record(const ops::OpInfo& op, const Args& args) {
     const Tensor& self = args[0].to_tensor();
     auto alias = [&](const Tensor& m) { return Tensor::alias(self, m.sizes(), m.strides(), m.storage_offset()); };
     for (auto& o : outs) {
-      if (o.is_tensor()) o = alias(o.to_tensor());
+      if (o.is_tensor())
+        o = alias(o.to_tensor());
       else
         for (auto& t : o.to_tensor_list()) t = alias(t);
     }

@@ -79,7 +79,7 @@ class Tracer : public ops::DispatchMode {
   TraceOptions options_;
   std::unordered_map<const TensorImpl*, graph::Node*> constants_;
   std::unordered_map<const TensorImpl*, graph::Node*> placeholder_of_;  // proxy impl -> placeholder
-  std::unordered_map<graph::Node*, std::vector<void*>> frames_;  // captured, not yet symbolized
+  std::unordered_map<graph::Node*, std::vector<void*>> frames_;         // captured, not yet symbolized
   bool prev_capture_stacks_ = false;
 };
 

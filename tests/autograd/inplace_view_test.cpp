@@ -44,7 +44,6 @@ TEST(InplaceView, WriteIntoViewOfLeafRequiringGradIsAnError) {
     add_(v, Tensor::from_vector<double>({1, 1}, {2}));
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("a view of a leaf tensor that requires grad"),
-              std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("a view of a leaf tensor that requires grad"), std::string::npos);
   }
 }

@@ -115,8 +115,9 @@ TEST(Compile, TheBackwardOutlivesTheCompiledFunction) {
   Tensor loss;
   {
     auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs);
-    loss = compile::aot_compile_joint_with_descriptors(joint).call_module(*inst.module, inst.example.args,
-                                                                          inst.example.kwargs).tensor();
+    loss = compile::aot_compile_joint_with_descriptors(joint)
+               .call_module(*inst.module, inst.example.args, inst.example.kwargs)
+               .tensor();
   }
   autograd::backward(loss);
   for (const auto& [name, p] : inst.module->named_parameters()) EXPECT_TRUE(p.grad().defined()) << name;
@@ -153,8 +154,7 @@ TEST(Compile, WrongCallsNameTheExpectedSignature) {
   EXPECT_NE(e.find(sig), std::string::npos) << e;
   // A wrong shape names the argument and its descriptor.
   e = error_of([&] { c.fn.call_module(*c.inst.module, {randn({5, 7})}); });
-  EXPECT_NE(e.find("argument 2 (PlainAOTInput(idx=0)) must be f32[4, 3], but got f32[5, 7]"), std::string::npos)
-      << e;
+  EXPECT_NE(e.find("argument 2 (PlainAOTInput(idx=0)) must be f32[4, 3], but got f32[5, 7]"), std::string::npos) << e;
   // A wrong dtype.
   e = error_of([&] { c.fn.call_module(*c.inst.module, {Tensor::zeros({4, 3}, DType::Float64)}); });
   EXPECT_NE(e.find("must be f32[4, 3], but got f64[4, 3]"), std::string::npos) << e;
@@ -210,12 +210,13 @@ TEST(Compile, FusedLoopsComputeWhatTheUnfusedOpsDo) {
       models::Instance inst = models::instantiate(models::find_model(name));
       exporting::ExportOptions eo;
       eo.decompositions = trace::DecompositionTable::core();
-      auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, eo);
+      auto joint =
+          exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, eo);
       auto fn = compile::aot_compile_joint_with_descriptors(joint, with(partition::Policy::SaveAll, fuse));
       if (fw) *fw = fn.forward_stats();
       TensorList outs;
-      for (const IValue& leaf : pytree::flatten(fn.call_module(*inst.module, inst.example.args,
-                                                               inst.example.kwargs)).first)
+      for (const IValue& leaf :
+           pytree::flatten(fn.call_module(*inst.module, inst.example.args, inst.example.kwargs)).first)
         outs.push_back(leaf.to_tensor());
       autograd::backward(sum(outs[0]));
       for (const auto& [n, p] : inst.module->named_parameters()) outs.push_back(p.grad());

@@ -51,7 +51,8 @@ TEST(Annotate, AnnotatedFunctionCarriesBothStagesIntoTheBackward) {
   auto lines = exporting::get_custom_metadata(*export_model("annotated_function").graph_module);
   std::vector<std::string> want;
   for (const char* n : {"t", "addmm"}) want.push_back(std::string("('call_function', '") + n + "', {'pp_stage': 0})");
-  for (const char* n : {"mul", "mul_1", "mul_2"}) want.push_back(std::string("('call_function', '") + n + "', {'pp_stage': 1})");
+  for (const char* n : {"mul", "mul_1", "mul_2"})
+    want.push_back(std::string("('call_function', '") + n + "', {'pp_stage': 1})");
   for (const char* n : {"t_1", "mm", "t_2", "sum_1", "view", "t_3"})
     want.push_back(std::string("('call_function', '") + n + "', {'pp_stage': 0})");
   EXPECT_EQ(lines, want);

@@ -28,7 +28,6 @@ std::string read(const std::string& path) {
   return s.str();
 }
 
-
 std::vector<std::string> descs(const std::vector<std::optional<Descriptor>>& ds) {
   std::vector<std::string> out;
   for (const auto& d : ds) out.push_back(d ? d->str() : "None");
@@ -54,11 +53,11 @@ TEST(JointExport, MultiOutputDescriptors) {
   JointWithDescriptors j = export_model("multi_output");
   std::vector<std::string> in;
   for (auto* p : j.graph_module->graph->placeholders()) in.push_back(p->meta.desc->str());
-  EXPECT_EQ(in, (std::vector<std::string>{
-                    "ParamAOTInput(target='linear1.weight')", "ParamAOTInput(target='linear1.bias')",
-                    "ParamAOTInput(target='linear2.weight')", "ParamAOTInput(target='linear2.bias')",
-                    "PlainAOTInput(idx=0)", "TangentAOTInput(output=PlainAOTOutput(idx=0))",
-                    "TangentAOTInput(output=PlainAOTOutput(idx=1))"}));
+  EXPECT_EQ(in,
+            (std::vector<std::string>{"ParamAOTInput(target='linear1.weight')", "ParamAOTInput(target='linear1.bias')",
+                                      "ParamAOTInput(target='linear2.weight')", "ParamAOTInput(target='linear2.bias')",
+                                      "PlainAOTInput(idx=0)", "TangentAOTInput(output=PlainAOTOutput(idx=0))",
+                                      "TangentAOTInput(output=PlainAOTOutput(idx=1))"}));
   EXPECT_EQ(descs(exporting::output_descriptors(*j.graph_module)),
             (std::vector<std::string>{"PlainAOTOutput(idx=0)", "PlainAOTOutput(idx=1)",
                                       "GradAOTOutput(grad_of=ParamAOTInput(target='linear1.weight'))",
@@ -158,11 +157,14 @@ TEST(JointExport, JsonRoundTripPrintsTheSameForEveryModel) {
 
 TEST(JointExport, BadInputsAreClearErrors) {
   models::Instance inst = models::instantiate(models::find_model("simple_linear"));
-  EXPECT_NE(error_of([&] { exporting::aot_export_joint_with_descriptors(*inst.module, {zeros({4, 5})}); })
-                .find("Linear(in_features=3, out_features=2): expected an input whose last dimension is 3, got f32[4, 5]"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { exporting::aot_export_joint_with_descriptors(*inst.module, {}); })
-                .find("expected 1 positional argument(s) (x), got 0"),
+  EXPECT_NE(
+      error_of([&] {
+        exporting::aot_export_joint_with_descriptors(*inst.module, {zeros({4, 5})});
+      }).find("Linear(in_features=3, out_features=2): expected an input whose last dimension is 3, got f32[4, 5]"),
+      std::string::npos);
+  EXPECT_NE(error_of([&] {
+              exporting::aot_export_joint_with_descriptors(*inst.module, {});
+            }).find("expected 1 positional argument(s) (x), got 0"),
             std::string::npos);
   std::string e = error_of([&] { exporting::aot_export_joint_with_descriptors(*inst.module, {IValue(int64_t{3})}); });
   EXPECT_NE(e.find("user input 0"), std::string::npos) << e;
@@ -221,7 +223,8 @@ TEST(Functionalization, AliasedInputsThatAreWrittenAreRejected) {
     exporting::aot_export_joint_with_descriptors(m, {select(base, 0, 0), select(base, 0, 1)});
   });
   EXPECT_NE(e.find("PlainAOTInput(idx=0) is written in place, but it shares storage with PlainAOTInput(idx=1)"),
-            std::string::npos) << e;
+            std::string::npos)
+      << e;
 }
 
 TEST(JointExport, NonTensorOutputIsAnError) {
@@ -248,5 +251,6 @@ TEST(Functionalization, InPlaceOnAParameterNamesTheInput) {
   std::string e = error_of([&] { exporting::aot_export_joint_with_descriptors(m, {ones({3})}); });
   EXPECT_NE(e.find("aten::mul_.Tensor: a leaf tensor that requires grad (f32[3], primals_1, "
                    "ParamAOTInput(target='w')) is being used in an in-place operation"),
-            std::string::npos) << e;
+            std::string::npos)
+      << e;
 }

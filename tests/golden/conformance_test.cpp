@@ -11,7 +11,9 @@
 using namespace aotgrad;
 
 namespace {
-std::vector<std::string> case_files() { return conformance::golden_files({AOTGRAD_GOLDENS_DIR}); }
+std::vector<std::string> case_files() {
+  return conformance::golden_files({AOTGRAD_GOLDENS_DIR});
+}
 
 std::string write_temp(const std::string& name, const std::string& text) {
   auto path = std::filesystem::temp_directory_path() / name;
@@ -37,9 +39,7 @@ TEST_P(GoldenEager, MatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenEager, ::testing::ValuesIn(case_files()),
-                         [](const auto& info) {
-                           return std::filesystem::path(info.param).stem().string();
-                         });
+                         [](const auto& info) { return std::filesystem::path(info.param).stem().string(); });
 
 class GoldenJoint : public ::testing::TestWithParam<std::string> {};
 
@@ -73,16 +73,14 @@ TEST_P(GoldenCompiled, MinCutCompiledStepMatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenCompiled, ::testing::ValuesIn(case_files()),
-                         [](const auto& info) {
-                           return std::filesystem::path(info.param).stem().string();
-                         });
+                         [](const auto& info) { return std::filesystem::path(info.param).stem().string(); });
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenJoint, ::testing::ValuesIn(case_files()),
-                         [](const auto& info) {
-                           return std::filesystem::path(info.param).stem().string();
-                         });
+                         [](const auto& info) { return std::filesystem::path(info.param).stem().string(); });
 
-TEST(GoldenFiles, AllFifteenVisibleCasesAreHere) { EXPECT_EQ(case_files().size(), 15u); }
+TEST(GoldenFiles, AllFifteenVisibleCasesAreHere) {
+  EXPECT_EQ(case_files().size(), 15u);
+}
 
 TEST(GoldenFiles, TruncatedFileIsAOneLineError) {
   std::ifstream in(std::string(AOTGRAD_GOLDENS_DIR) + "/simple_linear.json");
@@ -94,9 +92,9 @@ TEST(GoldenFiles, TruncatedFileIsAOneLineError) {
 }
 
 TEST(GoldenFiles, BadFieldsAreNamed) {
-  EXPECT_NE(load_error(write_temp("aotgrad_g1.json", R"({"case": "x", "mode": "train"})"))
-                .find("field 'params' is missing"),
-            std::string::npos);
+  EXPECT_NE(
+      load_error(write_temp("aotgrad_g1.json", R"({"case": "x", "mode": "train"})")).find("field 'params' is missing"),
+      std::string::npos);
   std::string bad_data = R"({"case": "x", "mode": "train", "params": [
       {"name": "w", "shape": [2, 2], "dtype": "float32", "data": [1, 2, 3]}]})";
   EXPECT_NE(load_error(write_temp("aotgrad_g2.json", bad_data))
@@ -106,8 +104,7 @@ TEST(GoldenFiles, BadFieldsAreNamed) {
 }
 
 TEST(GoldenFiles, CaseWithoutBuiltInModelFailsWithReason) {
-  conformance::GoldenCase c = conformance::load_golden(std::string(AOTGRAD_GOLDENS_DIR) +
-                                                       "/simple_linear.json");
+  conformance::GoldenCase c = conformance::load_golden(std::string(AOTGRAD_GOLDENS_DIR) + "/simple_linear.json");
   c.name = "not_a_model";
   conformance::CaseResult r = conformance::check_eager(c);
   EXPECT_FALSE(r.passed);
@@ -115,8 +112,7 @@ TEST(GoldenFiles, CaseWithoutBuiltInModelFailsWithReason) {
 }
 
 TEST(GoldenFiles, WrongNumbersFailTheComparison) {
-  conformance::GoldenCase c = conformance::load_golden(std::string(AOTGRAD_GOLDENS_DIR) +
-                                                       "/conv_bn.json");
+  conformance::GoldenCase c = conformance::load_golden(std::string(AOTGRAD_GOLDENS_DIR) + "/conv_bn.json");
   // Perturb one expected gradient element by far more than the tolerance.
   Tensor& g = c.grads[0].second;
   g.data_ptr<float>()[0] += 0.01f;

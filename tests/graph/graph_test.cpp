@@ -48,8 +48,9 @@ TEST(Descriptor, PrintsParsesComparesAndHashes) {
   EXPECT_NE(Descriptor::param("a"), Descriptor::buffer("a"));
   EXPECT_TRUE(w.is_differentiable());
   EXPECT_FALSE(t.is_differentiable());
-  EXPECT_NE(error_of([] { Descriptor::parse("GradAOTOutput(grad_of=Nope(idx=1))"); }).find("unknown descriptor kind 'Nope'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([] { Descriptor::parse("GradAOTOutput(grad_of=Nope(idx=1))"); }).find("unknown descriptor kind 'Nope'"),
+      std::string::npos);
   // A gradient is of an input, never of an output.
   EXPECT_NE(error_of([] { Descriptor::grad(Descriptor::plain_output(0)); }).find("cannot wrap"), std::string::npos);
 }
@@ -59,8 +60,7 @@ namespace {
 std::shared_ptr<GraphModule> small_graph() {
   Tensor x = Tensor::from_vector<float>({1, 2, 3}, {3});
   Tensor y = Tensor::from_vector<float>({4, 5, 6}, {3});
-  return trace::make_fx([](const TensorList& in) { return TensorList{add(mul(in[0], in[1]), in[0])}; },
-                        {x, y});
+  return trace::make_fx([](const TensorList& in) { return TensorList{add(mul(in[0], in[1]), in[0])}; }, {x, y});
 }
 }  // namespace
 
@@ -69,8 +69,8 @@ TEST(MakeFx, RecordsOpsAndInterpreterReproducesThem) {
   std::vector<std::string> names;
   for (const auto& n : gm->graph->nodes()) names.push_back(n->name());
   EXPECT_EQ(names, (std::vector<std::string>{"arg0_1", "arg1_1", "mul", "add", "output"}));
-  std::vector<IValue> out = interpret(*gm, {Tensor::from_vector<float>({1, 1, 1}, {3}),
-                                            Tensor::from_vector<float>({2, 3, 4}, {3})});
+  std::vector<IValue> out =
+      interpret(*gm, {Tensor::from_vector<float>({1, 1, 1}, {3}), Tensor::from_vector<float>({2, 3, 4}, {3})});
   EXPECT_EQ(out[0].to_tensor().to_vector<float>(), (std::vector<float>{3, 4, 5}));
 }
 
@@ -99,8 +99,7 @@ TEST(Json, RoundTripIsLossless) {
 
 TEST(Json, MalformedFilesAreClearErrors) {
   std::string text = to_json(*small_graph());
-  EXPECT_NE(error_of([&] { from_json(text.substr(0, text.size() / 2)); }).find("not valid JSON"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { from_json(text.substr(0, text.size() / 2)); }).find("not valid JSON"), std::string::npos);
   std::string dangling = text;
   size_t pos = dangling.find("\"node\": \"mul\"");
   ASSERT_NE(pos, std::string::npos);
@@ -111,8 +110,9 @@ TEST(Json, MalformedFilesAreClearErrors) {
   ASSERT_NE(pos, std::string::npos);
   bad_op.replace(pos, 16, "os::system.default");
   EXPECT_NE(error_of([&] { from_json(bad_op); }).find("unknown op 'os::system.default'"), std::string::npos);
-  EXPECT_NE(error_of([] { from_json("{\"format\": \"aotgrad-graph\", \"version\": 99, \"module\": {}}"); })
-                .find("format version 99 is not supported"),
+  EXPECT_NE(error_of([] {
+              from_json("{\"format\": \"aotgrad-graph\", \"version\": 99, \"module\": {}}");
+            }).find("format version 99 is not supported"),
             std::string::npos);
 }
 

@@ -31,15 +31,14 @@ TEST(Module, NamesFollowRegistrationOrderDepthFirst) {
             (std::vector<std::string>{"bn.running_mean", "bn.running_var", "bn.num_batches_tracked"}));
   // state_dict interleaves each module's parameters and buffers, like PyTorch.
   EXPECT_EQ(names(inst.module->state_dict()),
-            (std::vector<std::string>{"conv.weight", "conv.bias", "bn.weight", "bn.bias",
-                                      "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"}));
+            (std::vector<std::string>{"conv.weight", "conv.bias", "bn.weight", "bn.bias", "bn.running_mean",
+                                      "bn.running_var", "bn.num_batches_tracked"}));
 }
 
 TEST(Module, SequentialNamesChildrenByIndex) {
-  nn::Sequential seq({std::make_shared<nn::Linear>(2, 3), std::make_shared<nn::ReLU>(),
-                      std::make_shared<nn::Linear>(3, 1, false)});
-  EXPECT_EQ(names(seq.named_parameters()),
-            (std::vector<std::string>{"0.weight", "0.bias", "2.weight"}));
+  nn::Sequential seq(
+      {std::make_shared<nn::Linear>(2, 3), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(3, 1, false)});
+  EXPECT_EQ(names(seq.named_parameters()), (std::vector<std::string>{"0.weight", "0.bias", "2.weight"}));
 }
 
 TEST(Module, LoadStateDictCopiesValuesAndRejectsMismatches) {
@@ -47,28 +46,34 @@ TEST(Module, LoadStateDictCopiesValuesAndRejectsMismatches) {
   b.load_state_dict(a.state_dict());
   EXPECT_EQ(b.weight.to_vector<float>(), a.weight.to_vector<float>());
   EXPECT_TRUE(b.weight.requires_grad());
-  EXPECT_NE(error_of([&] { b.load_state_dict({{"weight", zeros({3, 3})}}, false); })
-                .find("'weight' expects f32[2, 3], got f32[3, 3]"),
+  EXPECT_NE(error_of([&] {
+              b.load_state_dict({{"weight", zeros({3, 3})}}, false);
+            }).find("'weight' expects f32[2, 3], got f32[3, 3]"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { b.load_state_dict({{"wieght", zeros({2, 3})}}, false); })
-                .find("unexpected key 'wieght'"),
+  EXPECT_NE(error_of([&] {
+              b.load_state_dict({{"wieght", zeros({2, 3})}}, false);
+            }).find("unexpected key 'wieght'"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { b.load_state_dict({{"weight", zeros({2, 3})}}); }).find("missing key 'bias'"),
+  EXPECT_NE(error_of([&] {
+              b.load_state_dict({{"weight", zeros({2, 3})}});
+            }).find("missing key 'bias'"),
             std::string::npos);
 }
 
 TEST(Module, WrongInputsNameTheLayerAndWhatItExpected) {
   nn::Linear lin(3, 2);
-  EXPECT_NE(error_of([&] { lin(zeros({4, 5})); })
+  EXPECT_NE(error_of([&] {
+              lin(zeros({4, 5}));
+            })
                 .find("Linear(in_features=3, out_features=2): expected an input whose last dimension "
                       "is 3, got f32[4, 5]"),
             std::string::npos);
   auto inst = models::instantiate(models::find_model("simple_linear"));
-  EXPECT_NE(error_of([&] { (*inst.module)({zeros({4, 3}), zeros({4, 3})}); })
-                .find("SimpleLinear.forward: expected 1 positional argument(s) (x), got 2"),
+  EXPECT_NE(error_of([&] {
+              (*inst.module)({zeros({4, 3}), zeros({4, 3})});
+            }).find("SimpleLinear.forward: expected 1 positional argument(s) (x), got 2"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { models::find_model("resnet"); }).find("unknown model 'resnet'"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { models::find_model("resnet"); }).find("unknown model 'resnet'"), std::string::npos);
 }
 
 TEST(BatchNorm2d, TrainModeUpdatesRunningStatsWithUnbiasedVariance) {

@@ -15,13 +15,23 @@ inline Generator& gen() {
   return g;
 }
 inline const DType F = DType::Float64;
-inline Tensor R(const Shape& s) { return randn(s, F, &gen()); }
+inline Tensor R(const Shape& s) {
+  return randn(s, F, &gen());
+}
 // Positive values away from 0 (log, sqrt, division).
-inline Tensor P(const Shape& s) { return add(abs(R(s)), Scalar(0.5)); }
-inline Tensor I(const Shape& s, int64_t lo, int64_t hi) { return randint(lo, hi, s, DType::Int64, &gen()); }
-inline Tensor B(const Shape& s) { return gt(R(s), Scalar(0.0)); }
+inline Tensor P(const Shape& s) {
+  return add(abs(R(s)), Scalar(0.5));
+}
+inline Tensor I(const Shape& s, int64_t lo, int64_t hi) {
+  return randint(lo, hi, s, DType::Int64, &gen());
+}
+inline Tensor B(const Shape& s) {
+  return gt(R(s), Scalar(0.0));
+}
 // A non-contiguous 2-d tensor of shape s (a transposed view).
-inline Tensor NC(const Shape& s) { return t(R({s[1], s[0]})); }
+inline Tensor NC(const Shape& s) {
+  return t(R({s[1], s[0]}));
+}
 inline Tensor ints(std::vector<int64_t> v) {
   const auto n = static_cast<int64_t>(v.size());
   return Tensor::from_vector<int64_t>(v, {n});

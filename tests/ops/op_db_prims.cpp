@@ -46,8 +46,7 @@ void add_prim_entries(std::vector<OpEntry>& db) {
       {OpId::prims_sign, [](double x) { return double((x > 0) - (x < 0)); }, true},
       {OpId::prims_reciprocal, [](double x) { return 1 / x; }, true},
   };
-  for (const Unary& u : unary)
-    add_entry(db, u.op, u.positive ? positive_samples : unary_samples, unary_ref(u.f));
+  for (const Unary& u : unary) add_entry(db, u.op, u.positive ? positive_samples : unary_samples, unary_ref(u.f));
 
   struct Binary {
     OpId op;
@@ -68,23 +67,29 @@ void add_prim_entries(std::vector<OpEntry>& db) {
   };
   for (const Binary& b : binary) {
     auto f = b.f;
-    add_entry(db, b.op, same_shape_pair, [f](const Args& a) { return map2_ref(a[0], a[1], f); })
-        ->errors = {{{R({3, 4}), R({4})}, {"prims." , "one shape", "[3, 4]", "[4]"}}};
+    add_entry(db, b.op, same_shape_pair, [f](const Args& a) { return map2_ref(a[0], a[1], f); })->errors = {
+        {{R({3, 4}), R({4})}, {"prims.", "one shape", "[3, 4]", "[4]"}}};
   }
   add_entry(db, OpId::prims_div, positive_pair,
             [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x / y; }); });
   add_entry(db, OpId::prims_pow, positive_pair,
             [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::pow(x, y); }); });
-  add_entry(db, OpId::prims_bitwise_and, [] { return std::vector<Sample>{{"bools", {B({3, 4}), B({3, 4})}}}; },
-            [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return double(x && y); }); });
-  add_entry(db, OpId::prims_where, [] { return std::vector<Sample>{{"2d", {B({3, 4}), R({3, 4}), NC({3, 4})}}}; })
-      ->errors = {{{B({3}), R({3, 4}), R({3, 4})}, {"prims.where", "one shape", "[3]"}}};
-  add_entry(db, OpId::prims_convert_element_type,
-            [] { return std::vector<Sample>{{"to f32", {R({3, 4}), DType::Float32}}, {"same", {R({2}), DType::Float64}}}; })
-      ->grad_rtol = 5e-2;  // finite differences through float32 are only good to ~1e-2
+  add_entry(
+      db, OpId::prims_bitwise_and,
+      [] {
+        return std::vector<Sample>{{"bools", {B({3, 4}), B({3, 4})}}};
+      },
+      [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return double(x && y); }); });
+  add_entry(db, OpId::prims_where, [] {
+    return std::vector<Sample>{{"2d", {B({3, 4}), R({3, 4}), NC({3, 4})}}};
+  })->errors = {{{B({3}), R({3, 4}), R({3, 4})}, {"prims.where", "one shape", "[3]"}}};
+  add_entry(db, OpId::prims_convert_element_type, [] {
+    return std::vector<Sample>{{"to f32", {R({3, 4}), DType::Float32}}, {"same", {R({2}), DType::Float64}}};
+  })->grad_rtol = 5e-2;  // finite differences through float32 are only good to ~1e-2
   add_entry(db, OpId::prims_clone, [] { return std::vector<Sample>{{"non-contiguous", {NC({3, 4})}}}; });
   add_entry(db, OpId::prims_full, [] {
-    return std::vector<Sample>{{"2d", {IntList{2, 3}, IValue(1.5), DType::Float64}}, {"0-d", {IntList{}, IValue(2), DType::Int64}}};
+    return std::vector<Sample>{{"2d", {IntList{2, 3}, IValue(1.5), DType::Float64}},
+                               {"0-d", {IntList{}, IValue(2), DType::Int64}}};
   });
   add_entry(db, OpId::prims_broadcast_in_dim, [] {
     return std::vector<Sample>{{"new leading dim", {R({3}), IntList{2, 3}, IntList{1}}},
@@ -96,21 +101,29 @@ void add_prim_entries(std::vector<OpEntry>& db) {
   add_entry(db, OpId::prims_slice, [] {
     return std::vector<Sample>{{"strided", {R({5, 4}), IntList{1, 0}, IntList{5, 3}, IntList{2, 1}}}};
   });
-  add_entry(db, OpId::prims_reshape, [] { return std::vector<Sample>{{"split dims", {R({3, 4}), IntList{2, 6}}}}; })
-      ->errors = {{{NC({3, 4}), IntList{2, 6}}, {"prims.reshape", "[3, 4]", "cannot be viewed as [2, 6]"}}};
-  add_entry(db, OpId::prims_cat, [] { return std::vector<Sample>{{"dim 1", {TensorList{R({2, 3}), NC({2, 2})}, IValue(int64_t{1})}}}; });
-  add_entry(db, OpId::prims_sum, [] { return std::vector<Sample>{{"dim 0", {R({3, 4}), IntList{0}}}, {"all", {R({3, 4}), None{}}}}; },
-            [](const Args& a) {
-              if (a[1].is_none()) {
-                double total = 0;
-                for (double v : a[0].to_tensor().to_vector<double>()) total += v;
-                return Tensor::scalar<double>(total);
-              }
-              return sum_ref(a[0].to_tensor(), a[1].to_int_list()[0]);
-            });
+  add_entry(db, OpId::prims_reshape, [] {
+    return std::vector<Sample>{{"split dims", {R({3, 4}), IntList{2, 6}}}};
+  })->errors = {{{NC({3, 4}), IntList{2, 6}}, {"prims.reshape", "[3, 4]", "cannot be viewed as [2, 6]"}}};
+  add_entry(db, OpId::prims_cat, [] {
+    return std::vector<Sample>{{"dim 1", {TensorList{R({2, 3}), NC({2, 2})}, IValue(int64_t{1})}}};
+  });
+  add_entry(
+      db, OpId::prims_sum,
+      [] {
+        return std::vector<Sample>{{"dim 0", {R({3, 4}), IntList{0}}}, {"all", {R({3, 4}), None{}}}};
+      },
+      [](const Args& a) {
+        if (a[1].is_none()) {
+          double total = 0;
+          for (double v : a[0].to_tensor().to_vector<double>()) total += v;
+          return Tensor::scalar<double>(total);
+        }
+        return sum_ref(a[0].to_tensor(), a[1].to_int_list()[0]);
+      });
   add_entry(db, OpId::prims_amax, [] { return std::vector<Sample>{{"dim 1", {R({3, 4}), IntList{1}}}}; });
   add_entry(db, OpId::prims_var, [] {
-    return std::vector<Sample>{{"dim 1", {R({3, 4}), IntList{1}, IValue(1.0)}}, {"biased", {R({3, 4}), IntList{0}, IValue(0.0)}}};
+    return std::vector<Sample>{{"dim 1", {R({3, 4}), IntList{1}, IValue(1.0)}},
+                               {"biased", {R({3, 4}), IntList{0}, IValue(0.0)}}};
   });
 }
 

@@ -9,9 +9,9 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
 #include "core/shape.h"
-#include "support/error.h"
 #include "op_db.h"
 #include "ops/dispatch.h"
+#include "support/error.h"
 
 namespace aotgrad::testing {
 namespace {
@@ -19,7 +19,9 @@ namespace {
 using ops::OpInfo;
 using ops::OpKind;
 
-std::string op_label(const OpInfo& op) { return op.qualified_name(); }
+std::string op_label(const OpInfo& op) {
+  return op.qualified_name();
+}
 
 TEST(OpTable, EveryOpIsComplete) {
   std::vector<std::string> problems;

@@ -75,8 +75,8 @@ double export_ms(const models::ModelInfo& info, int repeats, bool stack_traces =
   std::vector<double> ms;
   for (int i = 0; i < repeats; ++i) {
     auto start = std::chrono::steady_clock::now();
-    exporting::JointWithDescriptors joint = exporting::aot_export_joint_with_descriptors(
-        *inst.module, inst.example.args, inst.example.kwargs, options);
+    exporting::JointWithDescriptors joint =
+        exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, options);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   return median(ms);
@@ -93,10 +93,11 @@ std::optional<double> peak_rss_mb() {
 
 std::optional<double> peak_rss_of_child(const std::string& model, int threads, int steps, bool eager,
                                         const CompileFlags& flags) {
-  std::string cmd = fmt::format("/proc/{}/exe bench --measure-memory {} --threads {} --steps {}{} --policy {} "
-                                "--memory-budget {}{}",
-                                getpid(), model, threads, steps, eager ? " --eager" : "", flags.policy,
-                                flags.memory_budget, flags.no_fuse ? " --no-fuse" : "");
+  std::string cmd = fmt::format(
+      "/proc/{}/exe bench --measure-memory {} --threads {} --steps {}{} --policy {} "
+      "--memory-budget {}{}",
+      getpid(), model, threads, steps, eager ? " --eager" : "", flags.policy, flags.memory_budget,
+      flags.no_fuse ? " --no-fuse" : "");
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return std::nullopt;
   char buf[128] = {0};
@@ -121,8 +122,7 @@ void add_bench_command(CLI::App& app) {
   auto eager_only = std::make_shared<bool>(false);
   cmd->add_option("--model", *model, "one benchmark model (default: all four)");
   cmd->add_option("--threads", *threads, "thread counts to measure")->capture_default_str();
-  cmd->add_option("--steps", *steps, "timed steps per measurement")->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  cmd->add_option("--steps", *steps, "timed steps per measurement")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--json", *json, "one JSON object per line per (model, threads)");
   cmd->add_option("--measure-memory", *measure)->group("");  // internal: child process mode
   cmd->add_flag("--eager", *eager_only)->group("");          // internal: the child measures eager
@@ -143,14 +143,12 @@ void add_bench_command(CLI::App& app) {
     } else {
       const models::ModelInfo& m = models::find_model(*model);
       AG_CHECK(m.kind == models::Kind::Benchmark,
-               "bench: '{}' is not a benchmark model (mlp_small, mlp_large, convnet, transformer_block)",
-               *model);
+               "bench: '{}' is not a benchmark model (mlp_small, mlp_large, convnet, transformer_block)", *model);
       todo.push_back(&m);
     }
     if (!*json)
-      std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms",
-                  "(no traces)", "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb",
-                  "compiled_rss");
+      std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms", "(no traces)",
+                  "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb", "compiled_rss");
     for (const models::ModelInfo* m : todo) {
       for (int t : *threads) {
         AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
@@ -160,11 +158,11 @@ void add_bench_command(CLI::App& app) {
         double export_plain = *json ? 0.0 : export_ms(*m, 20, false);
         std::optional<double> rss = peak_rss_of_child(m->name, t, *steps, false, *flags);
         if (*json) {
-          std::printf("{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
-                      "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s}\n",
-                      m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
-                      json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(),
-                      json_number(rss).c_str());
+          std::printf(
+              "{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
+              "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s}\n",
+              m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
+              json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(), json_number(rss).c_str());
         } else {
           std::optional<double> eager_rss = peak_rss_of_child(m->name, t, *steps, true, *flags);
           auto mb = [](std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : std::string("-"); };

@@ -24,8 +24,8 @@ class BenchStep {
       // debug info, which a training process does not need to hold.
       exporting::ExportOptions export_options;
       export_options.record_stack_traces = false;
-      auto joint = exporting::aot_export_joint_with_descriptors(*inst_.module, inst_.example.args,
-                                                                inst_.example.kwargs, export_options);
+      auto joint = exporting::aot_export_joint_with_descriptors(*inst_.module, inst_.example.args, inst_.example.kwargs,
+                                                                export_options);
       compiled_ = compile::aot_compile_joint_with_descriptors(joint, *compile_options);
     }
   }

@@ -24,8 +24,8 @@ void add_conformance_command(CLI::App& app) {
         eager = joint = prims = {file, false, e.what()};
       }
       const bool ok = eager.passed && joint.passed && prims.passed;
-      std::printf("%s %-22s eager: %s; joint graph: %s; decomposed: %s\n", ok ? "PASS" : "FAIL",
-                  eager.name.c_str(), eager.detail.c_str(), joint.detail.c_str(), prims.detail.c_str());
+      std::printf("%s %-22s eager: %s; joint graph: %s; decomposed: %s\n", ok ? "PASS" : "FAIL", eager.name.c_str(),
+                  eager.detail.c_str(), joint.detail.c_str(), prims.detail.c_str());
       (ok ? passed : failed)++;
     }
     std::printf("%d passed, %d failed\n", passed, failed);

@@ -31,8 +31,8 @@ void add_demo_command(CLI::App& app) {
       o.quiet = true;
       TrainResult r = train_digits(o);
       std::printf("%-9s test accuracy %.2f %% after %lld steps in %.2f s (%.0f samples/s)%s\n",
-                  compiled ? "compiled:" : "eager:", 100 * r.test_accuracy, static_cast<long long>(r.steps),
-                  r.seconds, static_cast<double>(r.steps * o.batch) / r.seconds,
+                  compiled ? "compiled:" : "eager:", 100 * r.test_accuracy, static_cast<long long>(r.steps), r.seconds,
+                  static_cast<double>(r.steps * o.batch) / r.seconds,
                   compiled ? fmt::format("; export + compile {:.1f} ms", r.compile_ms).c_str() : "");
       runs[compiled ? 0 : 1] = r;
     }

@@ -41,11 +41,10 @@ void add_export_command(CLI::App& app) {
       capture_options.record_stack_traces = options.record_stack_traces;
       auto captured = graph::from_json(graph::to_json(
           *exporting::capture_forward(*inst.module, inst.example.args, inst.example.kwargs, capture_options)));
-      joint = exporting::aot_export_joint_with_descriptors(*captured, inst.example.args, inst.example.kwargs,
-                                                           options);
+      joint = exporting::aot_export_joint_with_descriptors(*captured, inst.example.args, inst.example.kwargs, options);
     } else {
-      joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args,
-                                                           inst.example.kwargs, options);
+      joint =
+          exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, options);
     }
     std::string text;
     if (*custom_metadata) {

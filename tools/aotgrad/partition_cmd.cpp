@@ -23,10 +23,11 @@ void print_report(const char* title, const partition::Partition& p) {
     for (const auto& r : p.recomputed)
       std::printf("    %-24s %-40s %s\n", r.name.c_str(), r.op.c_str(), r.reason.c_str());
   }
-  std::printf("  %zu saved values, %lld bytes of activations saved (%lld with graph inputs), "
-              "peak activation memory %lld bytes\n\n",
-              p.saved.size(), static_cast<long long>(p.saved_activation_bytes()),
-              static_cast<long long>(p.saved_bytes()), static_cast<long long>(partition::peak_activation_bytes(p)));
+  std::printf(
+      "  %zu saved values, %lld bytes of activations saved (%lld with graph inputs), "
+      "peak activation memory %lld bytes\n\n",
+      p.saved.size(), static_cast<long long>(p.saved_activation_bytes()), static_cast<long long>(p.saved_bytes()),
+      static_cast<long long>(partition::peak_activation_bytes(p)));
 }
 }  // namespace
 

@@ -16,12 +16,12 @@ namespace aotgrad::cli {
 
 namespace {
 void print_stats(const char* which, const compile::ProgramStats& s) {
-  std::printf("%s: %lld nodes -> %lld kernel calls (%lld fused loops covering %lld ops), arena %lld bytes "
-              "(%lld unshared), %lld outputs written in place\n",
-              which, static_cast<long long>(s.nodes), static_cast<long long>(s.kernels),
-              static_cast<long long>(s.fused_groups), static_cast<long long>(s.fused_ops),
-              static_cast<long long>(s.arena_bytes), static_cast<long long>(s.unplanned_bytes),
-              static_cast<long long>(s.reused_in_place));
+  std::printf(
+      "%s: %lld nodes -> %lld kernel calls (%lld fused loops covering %lld ops), arena %lld bytes "
+      "(%lld unshared), %lld outputs written in place\n",
+      which, static_cast<long long>(s.nodes), static_cast<long long>(s.kernels), static_cast<long long>(s.fused_groups),
+      static_cast<long long>(s.fused_ops), static_cast<long long>(s.arena_bytes),
+      static_cast<long long>(s.unplanned_bytes), static_cast<long long>(s.reused_in_place));
 }
 // Runs `steps` forward+backward steps under a ProfileScope and prints the kernels
 // by total time.

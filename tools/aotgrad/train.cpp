@@ -24,8 +24,7 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--steps", opts->max_steps, "stop after this many steps (0: no limit)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", *threads, "worker threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", *threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--eager", *eager, "run the eager module instead of the compiled training step");
   auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
@@ -37,9 +36,8 @@ void add_train_command(CLI::App& app) {
                 opts->model.c_str(), *eager ? "eager" : "compiled step", opts->lr, opts->momentum,
                 static_cast<long long>(opts->batch));
     TrainResult r = train_digits(*opts);
-    std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n",
-                opts->model.c_str(), 100 * r.test_accuracy, static_cast<long long>(r.steps),
-                r.seconds, r.final_loss);
+    std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n", opts->model.c_str(),
+                100 * r.test_accuracy, static_cast<long long>(r.steps), r.seconds, r.final_loss);
   });
 }
 

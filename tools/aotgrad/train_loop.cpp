@@ -19,7 +19,9 @@
 namespace aotgrad::cli {
 
 namespace {
-Tensor logits_of(nn::Module& model, const Tensor& x) { return model({x}).tensor(); }
+Tensor logits_of(nn::Module& model, const Tensor& x) {
+  return model({x}).tensor();
+}
 
 double accuracy(nn::Module& model, const data::Dataset& d) {
   autograd::NoGradGuard no_grad;
@@ -61,15 +63,13 @@ TrainResult train_digits(const TrainOptions& o) {
   }
   auto forward = [&](const Tensor& x) { return step ? step->call_module(model, {x}).tensor() : logits_of(model, x); };
   const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   bool done = false;
   for (int64_t epoch = 0; epoch < o.epochs && !done; ++epoch) {
     std::shuffle(order.begin(), order.end(), shuffle_rng);
     for (int64_t b = 0; b + o.batch <= n; b += o.batch) {
-      Tensor idx = Tensor::from_vector<int64_t>(
-          std::vector<int64_t>(order.begin() + b, order.begin() + b + o.batch), {o.batch});
+      Tensor idx =
+          Tensor::from_vector<int64_t>(std::vector<int64_t>(order.begin() + b, order.begin() + b + o.batch), {o.batch});
       sgd.zero_grad();
       Tensor loss = cross_entropy(forward(index(train.images, {idx})), index(train.labels, {idx}));
       autograd::backward(loss);
@@ -77,9 +77,9 @@ TrainResult train_digits(const TrainOptions& o) {
       ++r.steps;
       r.final_loss = loss.item<double>();
       if (!o.quiet && (r.steps % 25 == 0 || r.steps == 1)) {
-        std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s",
-                    static_cast<long long>(epoch + 1), static_cast<long long>(r.steps),
-                    r.final_loss, static_cast<double>(r.steps * o.batch) / std::max(elapsed(), 1e-9));
+        std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
+                    static_cast<long long>(r.steps), r.final_loss,
+                    static_cast<double>(r.steps * o.batch) / std::max(elapsed(), 1e-9));
         std::fflush(stdout);
       }
       if (o.max_steps > 0 && r.steps >= o.max_steps) {

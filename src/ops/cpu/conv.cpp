@@ -7,15 +7,14 @@
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
 
-
 namespace aotgrad::ops {
 
 namespace {
 
 struct ConvGeom {
-  int64_t n, c, h, w;      // input
-  int64_t oc, kh, kw;      // weight [oc, c/groups, kh, kw]
-  int64_t oh, ow;          // output
+  int64_t n, c, h, w;  // input
+  int64_t oc, kh, kw;  // weight [oc, c/groups, kh, kw]
+  int64_t oh, ow;      // output
   int64_t sh, sw, ph, pw, dh, dw, groups;
   int64_t cg() const { return c / groups; }
   int64_t ocg() const { return oc / groups; }
@@ -23,16 +22,16 @@ struct ConvGeom {
   int64_t col_cols() const { return oh * ow; }
 };
 
-ConvGeom geom(const Tensor& x, const Tensor& w, const IValue& st, const IValue& pad,
-              const IValue& dil, int64_t groups, const Shape& out) {
+ConvGeom geom(const Tensor& x, const Tensor& w, const IValue& st, const IValue& pad, const IValue& dil, int64_t groups,
+              const Shape& out) {
   auto two = [](const IValue& v) {
     IntList l = v.to_int_list();
     if (l.size() == 1) l.push_back(l[0]);
     return l;
   };
   IntList s = two(st), p = two(pad), d = two(dil);
-  return {x.sizes()[0], x.sizes()[1], x.sizes()[2], x.sizes()[3], w.sizes()[0], w.sizes()[2],
-          w.sizes()[3], out[2], out[3], s[0], s[1], p[0], p[1], d[0], d[1], groups};
+  return {x.sizes()[0], x.sizes()[1], x.sizes()[2], x.sizes()[3], w.sizes()[0], w.sizes()[2], w.sizes()[3], out[2],
+          out[3],       s[0],         s[1],         p[0],         p[1],         d[0],         d[1],         groups};
 }
 
 // col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside).
@@ -103,10 +102,12 @@ bool is_pointwise(const ConvGeom& g) {
 }
 
 template <typename T>
-void gemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-              const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>) cpu::sgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else cpu::dgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+void gemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+              int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    cpu::sgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    cpu::dgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // Runs fn(first_image, last_image) over the batch, whole images per thread; the
@@ -131,8 +132,7 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
           src = col.data();
         }
         T* out = y + (b * g.oc + gi * g.ocg()) * cols;
-        gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, src, cols, T(0),
-                    out, cols);
+        gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, src, cols, T(0), out, cols);
         if (bias)
           for (int64_t o = 0; o < g.ocg(); ++o) {
             const T bv = bias[gi * g.ocg() + o];
@@ -174,8 +174,7 @@ void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx
           src = col.data();
         }
         const T* go = gy + (b * g.oc + gi * g.ocg()) * cols;
-        gemm_raw<T>(false, true, g.ocg(), K, cols, T(1), go, cols, src, cols, T(1),
-                    gw + gi * g.ocg() * K, K);
+        gemm_raw<T>(false, true, g.ocg(), K, cols, T(1), go, cols, src, cols, T(1), gw + gi * g.ocg() * K, K);
       }
   }
   if (gb) {
@@ -200,8 +199,7 @@ void register_conv_kernels(Registry& r) {
     cpu::visit_floating(out.dtype(), "convolution", [&]<typename T>() {
       Tensor x = cpu::as_contiguous(x0), w = cpu::as_contiguous(a[1].to_tensor());
       Tensor b = a[2].is_none() ? Tensor() : cpu::as_contiguous(a[2].to_tensor());
-      conv_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr,
-                      out.data_ptr<T>());
+      conv_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr, out.data_ptr<T>());
     });
   });
   r.kernel(OpId::convolution_backward, [](const Args& a, Outputs& o) {
@@ -210,7 +208,9 @@ void register_conv_kernels(Registry& r) {
     cpu::visit_floating(gy0.dtype(), "convolution_backward", [&]<typename T>() {
       Tensor gy = cpu::as_contiguous(gy0), x = cpu::as_contiguous(a[1].to_tensor()),
              w = cpu::as_contiguous(a[2].to_tensor());
-      auto ptr = [&](int i) { return o[i].is_tensor() && o[i].to_tensor().defined() ? o[i].to_tensor().template data_ptr<T>() : nullptr; };
+      auto ptr = [&](int i) {
+        return o[i].is_tensor() && o[i].to_tensor().defined() ? o[i].to_tensor().template data_ptr<T>() : nullptr;
+      };
       conv_backward<T>(g, gy.data_ptr<T>(), x.data_ptr<T>(), w.data_ptr<T>(), ptr(0), ptr(1), ptr(2));
     });
   });

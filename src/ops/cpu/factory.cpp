@@ -11,8 +11,8 @@ using cpu::out0;
 
 namespace {
 // out (fresh, zero-filled) with grad written into the region the forward view read.
-void scatter_view(const Tensor& out, const Tensor& grad, int64_t dim, int64_t start, int64_t step,
-                  int64_t len, bool keep_dim) {
+void scatter_view(const Tensor& out, const Tensor& grad, int64_t dim, int64_t start, int64_t step, int64_t len,
+                  bool keep_dim) {
   cpu::fill(out, 0);
   Shape sizes = out.sizes(), strides = out.strides();
   int64_t offset = start * strides[dim];
@@ -98,9 +98,7 @@ void register_factory_kernels(Registry& r) {
   r.kernel(OpId::zeros_like, [](const Args&, Outputs& o) { cpu::fill(out0(o), 0); });
   r.kernel(OpId::ones_like, [](const Args&, Outputs& o) { cpu::fill(out0(o), 1); });
   r.kernel(OpId::full, [](const Args& a, Outputs& o) { cpu::fill(out0(o), a[1].to_scalar().to_double()); });
-  r.kernel(OpId::scalar_tensor, [](const Args& a, Outputs& o) {
-    cpu::fill(out0(o), a[0].to_scalar().to_double());
-  });
+  r.kernel(OpId::scalar_tensor, [](const Args& a, Outputs& o) { cpu::fill(out0(o), a[0].to_scalar().to_double()); });
   r.kernel(OpId::triu, [](const Args& a, Outputs& o) {
     Tensor& out = out0(o);
     cpu::copy_into(out, a[0].to_tensor());
@@ -115,9 +113,7 @@ void register_factory_kernels(Registry& r) {
     });
   });
   r.kernel(OpId::copy, [](const Args& a, Outputs& o) { cpu::copy_into(out0(o), a[1].to_tensor()); });
-  r.kernel(OpId::fill_Scalar, [](const Args& a, Outputs& o) {
-    cpu::fill(out0(o), a[1].to_scalar().to_double());
-  });
+  r.kernel(OpId::fill_Scalar, [](const Args& a, Outputs& o) { cpu::fill(out0(o), a[1].to_scalar().to_double()); });
   r.kernel(OpId::zero, [](const Args&, Outputs& o) { cpu::fill(out0(o), 0); });
   r.kernel(OpId::as_strided_scatter, [](const Args& a, Outputs& o) {
     Tensor& out = out0(o);  // contiguous, like self
@@ -138,9 +134,8 @@ void register_factory_kernels(Registry& r) {
   });
   r.kernel(OpId::add__Tensor, [](const Args& a, Outputs& o) { inplace_binary(a, o, false); });
   r.kernel(OpId::mul__Tensor, [](const Args& a, Outputs& o) { inplace_binary(a, o, true); });
-  r.kernel(OpId::fill__Scalar, [](const Args& a, Outputs&) {
-    cpu::fill(a[0].to_tensor(), a[1].to_scalar().to_double());
-  });
+  r.kernel(OpId::fill__Scalar,
+           [](const Args& a, Outputs&) { cpu::fill(a[0].to_tensor(), a[1].to_scalar().to_double()); });
   r.kernel(OpId::zero_, [](const Args& a, Outputs&) { cpu::fill(a[0].to_tensor(), 0); });
 }
 

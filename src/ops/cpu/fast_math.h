@@ -43,7 +43,9 @@ namespace aotgrad::ops::cpu::fast {
   out = x > 88.7f ? INFINITY : out;
   return x != x ? x : out;
 }
-inline double exp(double x) { return std::exp(x); }
+inline double exp(double x) {
+  return std::exp(x);
+}
 
 /// erf: a Taylor polynomial in x^2 below |x| = 0.5; above, 1 - t P(t) e^{-x^2} with
 /// t = 1 / (1 + p |x|) (Abramowitz & Stegun 7.1.26).
@@ -68,6 +70,8 @@ inline double exp(double x) { return std::exp(x); }
   const float large = x < 0 ? -tail : tail;
   return ax < 0.5f ? small : large;
 }
-inline double erf(double x) { return std::erf(x); }
+inline double erf(double x) {
+  return std::erf(x);
+}
 
 }  // namespace aotgrad::ops::cpu::fast

@@ -34,8 +34,8 @@ namespace {
 // workers spinning while OpenMP's run, and the other way round — made a 2-thread
 // step several times slower than a 1-thread one.
 template <typename T, typename Blas>
-void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
-                int64_t ldb, T* c, int64_t ldc, Blas&& blas) {
+void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
+                T* c, int64_t ldc, Blas&& blas) {
   const int threads = num_threads();
   constexpr int64_t kMinFlopsPerThread = int64_t{1} << 20;
   if (threads <= 1 || m * n * k < kMinFlopsPerThread * threads) {
@@ -45,9 +45,8 @@ void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
   // Split the longer side of C into one block per thread (columns in multiples of 16
   // keep the BLAS kernels' panels whole).
   if (m >= n) {
-    parallel_for(m, n * k, [&](int64_t r0, int64_t r1) {
-      blas(r1 - r0, n, a + (ta ? r0 : r0 * lda), b, c + r0 * ldc);
-    });
+    parallel_for(m, n * k,
+                 [&](int64_t r0, int64_t r1) { blas(r1 - r0, n, a + (ta ? r0 : r0 * lda), b, c + r0 * ldc); });
   } else {
     const int64_t blocks = (n + 15) / 16;
     parallel_for(blocks, 16 * m * k, [&](int64_t b0, int64_t b1) {
@@ -59,8 +58,8 @@ void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
 }
 }  // namespace
 
-void sgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-               int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+void sgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   split_gemm<float>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
                     [&](int64_t mm, int64_t nn, const float* pa, const float* pb, float* pc) {
                       cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
@@ -69,8 +68,8 @@ void sgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, c
                     });
 }
 
-void dgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
-               int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+void dgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
+               const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   split_gemm<double>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
                      [&](int64_t mm, int64_t nn, const double* pa, const double* pb, double* pc) {
                        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
@@ -83,7 +82,8 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, doubl
   const int64_t n = a.sizes()[0], k = a.sizes()[1], m = b.sizes()[1];
   if (n == 0 || m == 0) return;
   if (k == 0) {
-    if (beta == 0) fill(c, 0);
+    if (beta == 0)
+      fill(c, 0);
     else if (beta != 1)
       visit_dtype(c.dtype(), [&]<typename T>() {
         T* p = c.data_ptr<T>();
@@ -98,8 +98,8 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, doubl
       sgemm_raw(va.trans, vb.trans, n, m, k, static_cast<float>(alpha), va.t.data_ptr<float>(), va.ld,
                 vb.t.data_ptr<float>(), vb.ld, static_cast<float>(beta), c.data_ptr<float>(), m);
     else
-      dgemm_raw(va.trans, vb.trans, n, m, k, alpha, va.t.data_ptr<double>(), va.ld,
-                vb.t.data_ptr<double>(), vb.ld, beta, c.data_ptr<double>(), m);
+      dgemm_raw(va.trans, vb.trans, n, m, k, alpha, va.t.data_ptr<double>(), va.ld, vb.t.data_ptr<double>(), vb.ld,
+                beta, c.data_ptr<double>(), m);
     return;
   }
   visit_dtype(dt, [&]<typename T>() {

@@ -11,11 +11,9 @@ namespace aotgrad::ops::cpu {
 void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, double beta);
 
 /// Raw single-precision GEMM on row-major buffers (used by convolution).
-void sgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-               int64_t ldc);
-void dgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-               const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
-               int64_t ldc);
+void sgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+void dgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
+               const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
 
 }  // namespace aotgrad::ops::cpu

@@ -15,8 +15,10 @@ void put_into(const Tensor& dst, const TensorList& indices, const Tensor& values
     const T* pv = v.data_ptr<T>();
     T* pd = static_cast<T*>(dst.raw_data());
     for_each_indexed(dst, p, "index_put", [&](int64_t lin, int64_t off) {
-      if (acc) pd[off] = static_cast<T>(pd[off] + pv[lin]);
-      else pd[off] = pv[lin];
+      if (acc)
+        pd[off] = static_cast<T>(pd[off] + pv[lin]);
+      else
+        pd[off] = pv[lin];
     });
   });
 }

@@ -9,9 +9,8 @@ namespace aotgrad::ops {
 using cpu::out0;
 
 void register_linalg_kernels(Registry& r) {
-  r.kernel(OpId::mm, [](const Args& a, Outputs& o) {
-    cpu::gemm(a[0].to_tensor(), a[1].to_tensor(), out0(o), 1.0, 0.0);
-  });
+  r.kernel(OpId::mm,
+           [](const Args& a, Outputs& o) { cpu::gemm(a[0].to_tensor(), a[1].to_tensor(), out0(o), 1.0, 0.0); });
   r.kernel(OpId::addmm, [](const Args& a, Outputs& o) {
     Tensor& out = out0(o);
     const double beta = a[3].to_scalar().to_double(), alpha = a[4].to_scalar().to_double();

@@ -17,11 +17,9 @@ void copy_into(const Tensor& dst, const Tensor& src) {
         }
         return;
       }
-      std::array<Shape, 2> st{dst.strides(),
-                              broadcast_strides(src.sizes(), src.strides(), dst.sizes())};
+      std::array<Shape, 2> st{dst.strides(), broadcast_strides(src.sizes(), src.strides(), dst.sizes())};
       for_each_row<2>(dst.sizes(), st, 1, [&](int64_t cnt, const auto& off, const auto& s) {
-        for (int64_t i = 0; i < cnt; ++i)
-          pd[off[0] + i * s[0]] = static_cast<D>(ps[off[1] + i * s[1]]);
+        for (int64_t i = 0; i < cnt; ++i) pd[off[0] + i * s[0]] = static_cast<D>(ps[off[1] + i * s[1]]);
       });
     });
   });

@@ -24,7 +24,9 @@ namespace aotgrad::ops::cpu {
 /// A copy of `t` converted to `dtype` and made contiguous (returns `t` itself if it
 /// already is both). Kernels use it to compute in one type.
 Tensor as_contiguous(const Tensor& t, DType dtype);
-inline Tensor as_contiguous(const Tensor& t) { return as_contiguous(t, t.dtype()); }
+inline Tensor as_contiguous(const Tensor& t) {
+  return as_contiguous(t, t.dtype());
+}
 /// Copies src into dst elementwise (broadcasting src, converting dtype).
 void copy_into(const Tensor& dst, const Tensor& src);
 /// Fills every element of `t` (any layout) with `v`.
@@ -34,8 +36,7 @@ void fill(const Tensor& t, double v);
 /// inner(n, offsets, inner_strides) where offsets[k] is operand k's element
 /// offset at the row start. Rows are split over threads when there is enough work.
 template <size_t K, typename Inner>
-void for_each_row(const Shape& sizes, const std::array<Shape, K>& strides, int64_t cost,
-                  Inner&& inner) {
+void for_each_row(const Shape& sizes, const std::array<Shape, K>& strides, int64_t cost, Inner&& inner) {
   const int64_t nd = static_cast<int64_t>(sizes.size());
   std::array<int64_t, K> st{};
   if (nd == 0) {
@@ -153,8 +154,7 @@ void map3(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c, 
                           broadcast_strides(c.sizes(), c.strides(), out.sizes())};
   for_each_row<4>(out.sizes(), st, 3, [&](int64_t cnt, const auto& off, const auto& s) AG_FLATTEN {
     R* o = po + off[0];
-    for (int64_t i = 0; i < cnt; ++i)
-      o[i] = f(pa[off[1] + i * s[1]], pb[off[2] + i * s[2]], pc[off[3] + i * s[3]]);
+    for (int64_t i = 0; i < cnt; ++i) o[i] = f(pa[off[1] + i * s[1]], pb[off[2] + i * s[2]], pc[off[3] + i * s[3]]);
   });
 }
 
@@ -162,8 +162,8 @@ void map3(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c, 
 template <typename F>
 decltype(auto) visit_floating(DType t, const char* op, F&& f) {
   if (t == DType::Float64) return f.template operator()<double>();
-  AG_CHECK(t == DType::Float32, "{}: expected a floating-point tensor (float32 or float64), but got {}",
-           op, dtype_name(t));
+  AG_CHECK(t == DType::Float32, "{}: expected a floating-point tensor (float32 or float64), but got {}", op,
+           dtype_name(t));
   return f.template operator()<float>();
 }
 
@@ -171,14 +171,21 @@ decltype(auto) visit_floating(DType t, const char* op, F&& f) {
 template <typename F>
 decltype(auto) visit_numeric(DType t, const char* op, F&& f) {
   switch (t) {
-    case DType::Float64: return f.template operator()<double>();
-    case DType::Int64: return f.template operator()<int64_t>();
-    case DType::Int32: return f.template operator()<int32_t>();
-    case DType::Bool: AG_FAIL("{}: arithmetic on bool tensors is not supported", op);
-    default: return f.template operator()<float>();
+    case DType::Float64:
+      return f.template operator()<double>();
+    case DType::Int64:
+      return f.template operator()<int64_t>();
+    case DType::Int32:
+      return f.template operator()<int32_t>();
+    case DType::Bool:
+      AG_FAIL("{}: arithmetic on bool tensors is not supported", op);
+    default:
+      return f.template operator()<float>();
   }
 }
 
-inline Tensor& out0(Outputs& o) { return const_cast<Tensor&>(o[0].to_tensor()); }
+inline Tensor& out0(Outputs& o) {
+  return const_cast<Tensor&>(o[0].to_tensor());
+}
 
 }  // namespace aotgrad::ops::cpu

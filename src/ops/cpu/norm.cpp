@@ -60,8 +60,7 @@ Tensor cont_opt(const IValue& v, DType dt) {
 
 // y = (x - mean) * invstd * w + b per channel.
 template <typename T>
-void bn_apply(const BnGeom& g, const T* x, const double* mean, const double* invstd, const T* w,
-              const T* b, T* y) {
+void bn_apply(const BnGeom& g, const T* x, const double* mean, const double* invstd, const T* w, const T* b, T* y) {
   parallel_for(g.n * g.c, g.inner, [&](int64_t s, int64_t e) {
     for (int64_t r = s; r < e; ++r) {
       const int64_t c = r % g.c;
@@ -97,8 +96,7 @@ void bn_train(const Args& a, Outputs& o) {
       invstd[c] = 1.0 / std::sqrt(var[c] + eps);
     }
   });
-  bn_apply<T>(g, px, mean.data(), invstd.data(), ptr_or_null<T>(w), ptr_or_null<T>(b),
-              cpu::out0(o).data_ptr<T>());
+  bn_apply<T>(g, px, mean.data(), invstd.data(), ptr_or_null<T>(w), ptr_or_null<T>(b), cpu::out0(o).data_ptr<T>());
   T* sm = o[1].to_tensor().data_ptr<T>();
   T* si = o[2].to_tensor().data_ptr<T>();
   const Tensor &nrm = o[3].to_tensor(), &nrv = o[4].to_tensor();
@@ -129,8 +127,8 @@ void bn_eval(const Args& a, Outputs& o) {
   const double eps = a[6].to_double();
   std::vector<double> invstd(g.c);
   for (int64_t c = 0; c < g.c; ++c) invstd[c] = 1.0 / std::sqrt(rv.data_ptr<double>()[c] + eps);
-  bn_apply<T>(g, x.data_ptr<T>(), rm.data_ptr<double>(), invstd.data(), ptr_or_null<T>(w),
-              ptr_or_null<T>(b), cpu::out0(o).data_ptr<T>());
+  bn_apply<T>(g, x.data_ptr<T>(), rm.data_ptr<double>(), invstd.data(), ptr_or_null<T>(w), ptr_or_null<T>(b),
+              cpu::out0(o).data_ptr<T>());
 }
 
 template <typename T>
@@ -228,8 +226,8 @@ void ln_backward(const Args& a, Outputs& o) {
   auto [rows, cols] = layer_norm_split(x, a[2].to_int_list(), "layer_norm_backward");
   Tensor mean = cpu::as_contiguous(a[3].to_tensor()), rstd = cpu::as_contiguous(a[4].to_tensor());
   Tensor w = cont_opt(a[5], x.dtype());
-  const T *pg = gy.data_ptr<T>(), *px = x.data_ptr<T>(), *pm = mean.data_ptr<T>(),
-          *pr = rstd.data_ptr<T>(), *pw = ptr_or_null<T>(w);
+  const T *pg = gy.data_ptr<T>(), *px = x.data_ptr<T>(), *pm = mean.data_ptr<T>(), *pr = rstd.data_ptr<T>(),
+          *pw = ptr_or_null<T>(w);
   T* gx = o[0].to_opt_tensor().defined() ? o[0].to_tensor().data_ptr<T>() : nullptr;
   T* gw = o[1].to_opt_tensor().defined() ? o[1].to_tensor().data_ptr<T>() : nullptr;
   T* gb = o[2].to_opt_tensor().defined() ? o[2].to_tensor().data_ptr<T>() : nullptr;
@@ -303,15 +301,13 @@ void register_norm_kernels(Registry& r) {
     cpu::visit_floating(a[0].to_tensor().dtype(), "batch_norm", [&]<typename T>() { bn_eval<T>(a, o); });
   });
   r.kernel(OpId::native_batch_norm_backward, [](const Args& a, Outputs& o) {
-    cpu::visit_floating(a[1].to_tensor().dtype(), "batch_norm_backward",
-                        [&]<typename T>() { bn_backward<T>(a, o); });
+    cpu::visit_floating(a[1].to_tensor().dtype(), "batch_norm_backward", [&]<typename T>() { bn_backward<T>(a, o); });
   });
   r.kernel(OpId::native_layer_norm, [](const Args& a, Outputs& o) {
     cpu::visit_floating(a[0].to_tensor().dtype(), "layer_norm", [&]<typename T>() { ln_forward<T>(a, o); });
   });
   r.kernel(OpId::native_layer_norm_backward, [](const Args& a, Outputs& o) {
-    cpu::visit_floating(a[1].to_tensor().dtype(), "layer_norm_backward",
-                        [&]<typename T>() { ln_backward<T>(a, o); });
+    cpu::visit_floating(a[1].to_tensor().dtype(), "layer_norm_backward", [&]<typename T>() { ln_backward<T>(a, o); });
   });
 }
 

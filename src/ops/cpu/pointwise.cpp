@@ -53,13 +53,17 @@ void compare(const Args& a, Outputs& o, F f) {
 // Integer tensors compute in double (libm); float and double take cpu::fast::.
 template <typename T>
 [[gnu::always_inline]] inline T exp_of(T v) {
-  if constexpr (std::is_floating_point_v<T>) return cpu::fast::exp(v);
-  else return static_cast<T>(std::exp(static_cast<double>(v)));
+  if constexpr (std::is_floating_point_v<T>)
+    return cpu::fast::exp(v);
+  else
+    return static_cast<T>(std::exp(static_cast<double>(v)));
 }
 template <typename T>
 [[gnu::always_inline]] inline T erf_of(T v) {
-  if constexpr (std::is_floating_point_v<T>) return cpu::fast::erf(v);
-  else return static_cast<T>(std::erf(static_cast<double>(v)));
+  if constexpr (std::is_floating_point_v<T>)
+    return cpu::fast::erf(v);
+  else
+    return static_cast<T>(std::erf(static_cast<double>(v)));
 }
 
 template <typename T>
@@ -105,9 +109,7 @@ void register_pointwise_kernels(Registry& r) {
   for (auto id = static_cast<size_t>(OpId::neg); id <= static_cast<size_t>(OpId::masked_fill_Scalar); ++id)
     r.pointwise(static_cast<OpId>(id));
   r.kernel(OpId::neg, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return -v; }); });
-  r.kernel(OpId::abs, [](const Args& a, Outputs& o) {
-    unary(a, o, [](auto v) { return v < 0 ? -v : v; });
-  });
+  r.kernel(OpId::abs, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v < 0 ? -v : v; }); });
   r.kernel(OpId::sgn, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
   r.kernel(OpId::sign, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
   r.kernel(OpId::exp, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return exp_of(v); }); });
@@ -115,26 +117,22 @@ void register_pointwise_kernels(Registry& r) {
   r.kernel(OpId::sin, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sin(v); }); });
   r.kernel(OpId::cos, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::cos(v); }); });
   r.kernel(OpId::tanh, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::tanh(v); }); });
-  r.kernel(OpId::sigmoid, [](const Args& a, Outputs& o) {
-    unary(a, o, [](auto v) { return 1 / (1 + exp_of(-v)); });
-  });
+  r.kernel(OpId::sigmoid, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / (1 + exp_of(-v)); }); });
   r.kernel(OpId::sqrt, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sqrt(v); }); });
-  r.kernel(OpId::rsqrt, [](const Args& a, Outputs& o) {
-    unary(a, o, [](auto v) { return 1 / std::sqrt(v); });
-  });
+  r.kernel(OpId::rsqrt, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / std::sqrt(v); }); });
   r.kernel(OpId::erf, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return erf_of(v); }); });
   r.kernel(OpId::reciprocal, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / v; }); });
-  r.kernel(OpId::relu, [](const Args& a, Outputs& o) {
-    unary(a, o, [](auto v) { return v > 0 ? v : decltype(v)(0); });
-  });
+  r.kernel(OpId::relu,
+           [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v > 0 ? v : decltype(v)(0); }); });
   r.kernel(OpId::gelu, [](const Args& a, Outputs& o) {
-    if (a[1].to_string() == "tanh") unary(a, o, [](auto v) { return gelu_tanh(v); });
-    else unary(a, o, [](auto v) { return gelu_exact(v); });
+    if (a[1].to_string() == "tanh")
+      unary(a, o, [](auto v) { return gelu_tanh(v); });
+    else
+      unary(a, o, [](auto v) { return gelu_exact(v); });
   });
   r.kernel(OpId::logical_not, [](const Args& a, Outputs& o) {
-    visit_dtype(a[0].to_tensor().dtype(), [&]<typename T>() {
-      map1<bool, T>(out0(o), a[0].to_tensor(), [](T v) { return v == T(0); });
-    });
+    visit_dtype(a[0].to_tensor().dtype(),
+                [&]<typename T>() { map1<bool, T>(out0(o), a[0].to_tensor(), [](T v) { return v == T(0); }); });
   });
   r.kernel(OpId::threshold_backward, [](const Args& a, Outputs& o) {
     const double th = a[2].to_scalar().to_double();
@@ -142,52 +140,53 @@ void register_pointwise_kernels(Registry& r) {
     binary(a, o, [th](auto g, auto x) { return x <= decltype(x)(th) ? decltype(g)(0) : g; });
   });
   r.kernel(OpId::gelu_backward, [](const Args& a, Outputs& o) {
-    if (a[2].to_string() == "tanh") binary(a, o, [](auto g, auto x) { return g * gelu_grad_tanh(x); });
-    else binary(a, o, [](auto g, auto x) { return g * gelu_grad_exact(x); });
+    if (a[2].to_string() == "tanh")
+      binary(a, o, [](auto g, auto x) { return g * gelu_grad_tanh(x); });
+    else
+      binary(a, o, [](auto g, auto x) { return g * gelu_grad_exact(x); });
   });
-  r.kernel(OpId::sigmoid_backward, [](const Args& a, Outputs& o) {
-    binary(a, o, [](auto g, auto y) { return g * (1 - y) * y; });
-  });
-  r.kernel(OpId::tanh_backward, [](const Args& a, Outputs& o) {
-    binary(a, o, [](auto g, auto y) { return g * (1 - y * y); });
-  });
+  r.kernel(OpId::sigmoid_backward,
+           [](const Args& a, Outputs& o) { binary(a, o, [](auto g, auto y) { return g * (1 - y) * y; }); });
+  r.kernel(OpId::tanh_backward,
+           [](const Args& a, Outputs& o) { binary(a, o, [](auto g, auto y) { return g * (1 - y * y); }); });
 
   r.kernel(OpId::add_Tensor, [](const Args& a, Outputs& o) {
     const double alpha = a[2].to_scalar().to_double();
-    if (alpha == 1) binary(a, o, [](auto x, auto y) { return x + y; });
-    else binary(a, o, [alpha](auto x, auto y) { return x + alpha * y; });
+    if (alpha == 1)
+      binary(a, o, [](auto x, auto y) { return x + y; });
+    else
+      binary(a, o, [alpha](auto x, auto y) { return x + alpha * y; });
   });
   r[OpId::add_Scalar].kernel = r[OpId::add_Tensor].kernel;
   r.kernel(OpId::sub_Tensor, [](const Args& a, Outputs& o) {
     const double alpha = a[2].to_scalar().to_double();
-    if (alpha == 1) binary(a, o, [](auto x, auto y) { return x - y; });
-    else binary(a, o, [alpha](auto x, auto y) { return x - alpha * y; });
+    if (alpha == 1)
+      binary(a, o, [](auto x, auto y) { return x - y; });
+    else
+      binary(a, o, [alpha](auto x, auto y) { return x - alpha * y; });
   });
   r[OpId::sub_Scalar].kernel = r[OpId::sub_Tensor].kernel;
   r.kernel(OpId::rsub_Scalar, [](const Args& a, Outputs& o) {
     const double alpha = a[2].to_scalar().to_double();
     binary(a, o, [alpha](auto x, auto y) { return y - alpha * x; });
   });
-  r.kernel(OpId::mul_Tensor, [](const Args& a, Outputs& o) {
-    binary(a, o, [](auto x, auto y) { return x * y; });
-  });
+  r.kernel(OpId::mul_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x * y; }); });
   r[OpId::mul_Scalar].kernel = r[OpId::mul_Tensor].kernel;
-  r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) {
-    binary(a, o, [](auto x, auto y) { return x / y; });
-  });
+  r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x / y; }); });
   r[OpId::div_Scalar].kernel = r[OpId::div_Tensor].kernel;
   r.kernel(OpId::pow_Tensor_Scalar, [](const Args& a, Outputs& o) {
     const double e = a[1].to_scalar().to_double();
-    if (e == 2) unary(a, o, [](auto x) { return x * x; });
-    else if (e == 3) unary(a, o, [](auto x) { return x * x * x; });
-    else unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
+    if (e == 2)
+      unary(a, o, [](auto x) { return x * x; });
+    else if (e == 3)
+      unary(a, o, [](auto x) { return x * x * x; });
+    else
+      unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
   });
-  r.kernel(OpId::maximum, [](const Args& a, Outputs& o) {
-    binary(a, o, [](auto x, auto y) { return (x != x || x > y) ? x : y; });
-  });
-  r.kernel(OpId::minimum, [](const Args& a, Outputs& o) {
-    binary(a, o, [](auto x, auto y) { return (x != x || x < y) ? x : y; });
-  });
+  r.kernel(OpId::maximum,
+           [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return (x != x || x > y) ? x : y; }); });
+  r.kernel(OpId::minimum,
+           [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return (x != x || x < y) ? x : y; }); });
   auto eq = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x == y; }); };
   auto ne = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x != y; }); };
   auto gt = [](const Args& a, Outputs& o) { compare(a, o, [](auto x, auto y) { return x > y; }); };
@@ -216,8 +215,7 @@ void register_pointwise_kernels(Registry& r) {
     visit_dtype(out.dtype(), [&]<typename T>() {
       Tensor x = cpu::as_contiguous(operand(a[1]), out.dtype());
       Tensor y = cpu::as_contiguous(operand(a[2]), out.dtype());
-      cpu::map3<T, bool, T, T>(out, a[0].to_tensor(), x, y,
-                               [](bool c, T u, T v) { return c ? u : v; });
+      cpu::map3<T, bool, T, T>(out, a[0].to_tensor(), x, y, [](bool c, T u, T v) { return c ? u : v; });
     });
   });
   r.kernel(OpId::clamp, [](const Args& a, Outputs& o) {
@@ -233,8 +231,7 @@ void register_pointwise_kernels(Registry& r) {
     const double fillv = a[2].to_scalar().to_double();
     visit_dtype(out.dtype(), [&]<typename T>() {
       const T f = static_cast<T>(fillv);
-      map2<T, T, bool>(out, a[0].to_tensor(), a[1].to_tensor(),
-                       [f](T v, bool m) { return m ? f : v; });
+      map2<T, T, bool>(out, a[0].to_tensor(), a[1].to_tensor(), [f](T v, bool m) { return m ? f : v; });
     });
   });
 }

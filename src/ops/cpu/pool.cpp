@@ -7,24 +7,27 @@
 
 namespace aotgrad::ops {
 
-
 namespace {
 struct Planes {
   int64_t planes, h, w, oh, ow;
 };
 Planes planes_of(const Tensor& x, const Tensor& y) {
   const int64_t nd = x.dim();
-  return {x.numel() / (x.sizes()[nd - 2] * x.sizes()[nd - 1]), x.sizes()[nd - 2], x.sizes()[nd - 1],
-          y.sizes()[nd - 2], y.sizes()[nd - 1]};
+  return {x.numel() / (x.sizes()[nd - 2] * x.sizes()[nd - 1]), x.sizes()[nd - 2], x.sizes()[nd - 1], y.sizes()[nd - 2],
+          y.sizes()[nd - 1]};
 }
 
 // Adaptive pooling window [start, end) of output index i.
-inline int64_t win_start(int64_t i, int64_t out, int64_t in) { return (i * in) / out; }
-inline int64_t win_end(int64_t i, int64_t out, int64_t in) { return ((i + 1) * in + out - 1) / out; }
+inline int64_t win_start(int64_t i, int64_t out, int64_t in) {
+  return (i * in) / out;
+}
+inline int64_t win_end(int64_t i, int64_t out, int64_t in) {
+  return ((i + 1) * in + out - 1) / out;
+}
 
 template <typename T>
-void avg_window(const PoolParams& p, bool count_pad, const IValue& divisor, int64_t oy, int64_t ox,
-                int64_t h, int64_t w, int64_t* y0, int64_t* y1, int64_t* x0, int64_t* x1, double* div) {
+void avg_window(const PoolParams& p, bool count_pad, const IValue& divisor, int64_t oy, int64_t ox, int64_t h,
+                int64_t w, int64_t* y0, int64_t* y1, int64_t* x0, int64_t* x1, double* div) {
   int64_t hs = oy * p.sh - p.ph, ws = ox * p.sw - p.pw;
   int64_t he = std::min(hs + p.kh, h + p.ph), we = std::min(ws + p.kw, w + p.pw);
   int64_t pool = (he - hs) * (we - ws);
@@ -32,9 +35,12 @@ void avg_window(const PoolParams& p, bool count_pad, const IValue& divisor, int6
   *x0 = std::max<int64_t>(ws, 0);
   *y1 = std::min(he, h);
   *x1 = std::min(we, w);
-  if (!divisor.is_none()) *div = static_cast<double>(divisor.to_int());
-  else if (count_pad) *div = static_cast<double>(pool);
-  else *div = static_cast<double>((*y1 - *y0) * (*x1 - *x0));
+  if (!divisor.is_none())
+    *div = static_cast<double>(divisor.to_int());
+  else if (count_pad)
+    *div = static_cast<double>(pool);
+  else
+    *div = static_cast<double>((*y1 - *y0) * (*x1 - *x0));
 }
 }  // namespace
 

@@ -7,7 +7,9 @@ namespace aotgrad::ops {
 
 namespace {
 // The ATen kernel `id` on arguments `args`, writing into `o`.
-void run(OpId id, const Args& args, Outputs& o) { op_info(id).kernel(args, o); }
+void run(OpId id, const Args& args, Outputs& o) {
+  op_info(id).kernel(args, o);
+}
 }  // namespace
 
 void register_prims_kernels(Registry& r) {
@@ -16,8 +18,7 @@ void register_prims_kernels(Registry& r) {
     r.pointwise(static_cast<OpId>(id));
   r.pointwise(OpId::prims_convert_element_type);
   r.pointwise(OpId::prims_clone);
-#define AG_PRIM_AS(prim, aten) \
-  r.kernel(OpId::prim, [](const Args& a, Outputs& o) { run(OpId::aten, a, o); });
+#define AG_PRIM_AS(prim, aten) r.kernel(OpId::prim, [](const Args& a, Outputs& o) { run(OpId::aten, a, o); });
   AG_PRIM_AS(prims_neg, neg)
   AG_PRIM_AS(prims_abs, abs)
   AG_PRIM_AS(prims_exp, exp)
@@ -57,12 +58,13 @@ void register_prims_kernels(Registry& r) {
       cpu::map2<T, T, T>(cpu::out0(o), x, e, [](T b, T p) { return static_cast<T>(std::pow(b, p)); });
     });
   });
-  r.kernel(OpId::prims_convert_element_type, [](const Args& a, Outputs& o) {
-    cpu::copy_into(cpu::out0(o), a[0].to_tensor());
-  });
+  r.kernel(OpId::prims_convert_element_type,
+           [](const Args& a, Outputs& o) { cpu::copy_into(cpu::out0(o), a[0].to_tensor()); });
   r.kernel(OpId::prims_clone, [](const Args& a, Outputs& o) { cpu::copy_into(cpu::out0(o), a[0].to_tensor()); });
   r.kernel(OpId::prims_full, [](const Args& a, Outputs& o) { cpu::fill(cpu::out0(o), a[1].to_scalar().to_double()); });
-  r.kernel(OpId::prims_sum, [](const Args& a, Outputs& o) { run(OpId::sum_dim_IntList, {a[0], a[1], false, a[2]}, o); });
+  r.kernel(OpId::prims_sum, [](const Args& a, Outputs& o) {
+    run(OpId::sum_dim_IntList, {a[0], a[1], false, a[2]}, o);
+  });
   r.kernel(OpId::prims_amax, [](const Args& a, Outputs& o) {
     run(OpId::amax, {a[0], a[1].is_none() ? IValue(IntList{}) : a[1], false}, o);
   });

@@ -32,23 +32,34 @@ Plan plan(const Tensor& x, const std::vector<bool>& mask, DType dt) {
   const int64_t nd = x.dim();
   int64_t first_kept = nd;
   for (int64_t d = 0; d < nd; ++d)
-    if (!mask[d]) { first_kept = d; break; }
+    if (!mask[d]) {
+      first_kept = d;
+      break;
+    }
   bool prefix = true;
   for (int64_t d = first_kept; d < nd; ++d)
     if (mask[d]) prefix = false;
   bool suffix = true;
   bool seen_reduced = false;
   for (int64_t d = 0; d < nd; ++d) {
-    if (mask[d]) seen_reduced = true;
-    else if (seen_reduced) suffix = false;
+    if (mask[d])
+      seen_reduced = true;
+    else if (seen_reduced)
+      suffix = false;
   }
   Tensor src = x;
   if (!suffix && !(prefix && x.is_contiguous())) {
     Shape perm_sizes, perm_strides;
     for (int64_t d = 0; d < nd; ++d)
-      if (!mask[d]) { perm_sizes.push_back(x.sizes()[d]); perm_strides.push_back(x.strides()[d]); }
+      if (!mask[d]) {
+        perm_sizes.push_back(x.sizes()[d]);
+        perm_strides.push_back(x.strides()[d]);
+      }
     for (int64_t d = 0; d < nd; ++d)
-      if (mask[d]) { perm_sizes.push_back(x.sizes()[d]); perm_strides.push_back(x.strides()[d]); }
+      if (mask[d]) {
+        perm_sizes.push_back(x.sizes()[d]);
+        perm_strides.push_back(x.strides()[d]);
+      }
     src = Tensor::alias(x, perm_sizes, perm_strides, x.storage_offset());
     suffix = true;
   }
@@ -92,8 +103,9 @@ void sum_kernel(const Tensor& x, const std::vector<bool>& mask, Tensor& out, dou
   visit_dtype(out.dtype(), [&]<typename T>() {
     Plan p = plan(x, mask, out.dtype());
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-    reduce<T, Acc>(p, out.data_ptr<T>(), Acc(0), [](Acc a, T v) { return a + static_cast<Acc>(v); },
-                   [divide](Acc a) { return static_cast<T>(divide == 1 ? a : a / divide); });
+    reduce<T, Acc>(
+        p, out.data_ptr<T>(), Acc(0), [](Acc a, T v) { return a + static_cast<Acc>(v); },
+        [divide](Acc a) { return static_cast<T>(divide == 1 ? a : a / divide); });
   });
 }
 
@@ -112,12 +124,13 @@ void minmax_kernel(const Args& a, Outputs& o) {
   visit_dtype(out.dtype(), [&]<typename T>() {
     Plan p = plan(x, mask, out.dtype());
     const T init = IsMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
-    reduce<T, T>(p, out.data_ptr<T>(), init,
-                 [](T acc, T v) {
-                   if (v != v) return v;  // NaN propagates
-                   return IsMax ? (v > acc ? v : acc) : (v < acc ? v : acc);
-                 },
-                 [](T acc) { return acc; });
+    reduce<T, T>(
+        p, out.data_ptr<T>(), init,
+        [](T acc, T v) {
+          if (v != v) return v;  // NaN propagates
+          return IsMax ? (v > acc ? v : acc) : (v < acc ? v : acc);
+        },
+        [](T acc) { return acc; });
   });
 }
 
@@ -207,8 +220,7 @@ void softmax_backward_kernel(const Args& a, Outputs& o) {
         }
         for (int64_t k = 0; k < v.d; ++k) {
           int64_t i = base + k * v.inner;
-          po[i] = Log ? static_cast<T>(pg[i] - cpu::fast::exp(py[i]) * s)
-                      : static_cast<T>(py[i] * (pg[i] - s));
+          po[i] = Log ? static_cast<T>(pg[i] - cpu::fast::exp(py[i]) * s) : static_cast<T>(py[i] * (pg[i] - s));
         }
       }
     });
@@ -245,16 +257,19 @@ void register_reduction_kernels(Registry& r) {
     visit_floating(out.dtype(), "var", [&]<typename T>() {
       Plan p = plan(x, mask, out.dtype());
       // Welford's update keeps the variance accurate for large means.
-      struct W { double n, mean, m2; };
-      reduce<T, W>(p, out.data_ptr<T>(), W{0, 0, 0},
-                   [](W w, T v) {
-                     w.n += 1;
-                     double d = v - w.mean;
-                     w.mean += d / w.n;
-                     w.m2 += d * (v - w.mean);
-                     return w;
-                   },
-                   [n, corr](W w) { return static_cast<T>(w.m2 / std::max(n - corr, 0.0)); });
+      struct W {
+        double n, mean, m2;
+      };
+      reduce<T, W>(
+          p, out.data_ptr<T>(), W{0, 0, 0},
+          [](W w, T v) {
+            w.n += 1;
+            double d = v - w.mean;
+            w.mean += d / w.n;
+            w.m2 += d * (v - w.mean);
+            return w;
+          },
+          [n, corr](W w) { return static_cast<T>(w.m2 / std::max(n - corr, 0.0)); });
     });
   });
   r.kernel(OpId::amax, minmax_kernel<true>);

@@ -13,8 +13,7 @@ Outputs full_of(OpId op, const Args& a, const Shape& shape, const Scalar& value)
 }
 
 // The window of a contiguous tensor of `sizes` that slicing/selecting `dim` reads.
-Tensor scatter_window(const Tensor& g, const IntList& sizes, int64_t dim, int64_t start, int64_t step,
-                      bool drop_dim) {
+Tensor scatter_window(const Tensor& g, const IntList& sizes, int64_t dim, int64_t start, int64_t step, bool drop_dim) {
   Shape contig = contiguous_strides(sizes);
   IntList strides;
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -49,14 +48,14 @@ void register_factory_lowerings(Registry& r) {
   });
   r.decomposition(OpId::new_zeros, [](const Args& a) { return full_of(OpId::new_zeros, a, a[1].to_int_list(), 0); });
   r.decomposition(OpId::new_empty, [](const Args& a) { return full_of(OpId::new_empty, a, a[1].to_int_list(), 0); });
-  r.decomposition(OpId::zeros_like, [](const Args& a) {
-    return full_of(OpId::zeros_like, a, a[0].to_tensor().sizes(), 0);
-  });
-  r.decomposition(OpId::ones_like, [](const Args& a) {
-    return full_of(OpId::ones_like, a, a[0].to_tensor().sizes(), 1);
-  });
-  r.decomposition(OpId::full, [](const Args& a) { return full_of(OpId::full, a, a[0].to_int_list(), a[1].to_scalar()); });
-  r.decomposition(OpId::scalar_tensor, [](const Args& a) { return full_of(OpId::scalar_tensor, a, {}, a[0].to_scalar()); });
+  r.decomposition(OpId::zeros_like,
+                  [](const Args& a) { return full_of(OpId::zeros_like, a, a[0].to_tensor().sizes(), 0); });
+  r.decomposition(OpId::ones_like,
+                  [](const Args& a) { return full_of(OpId::ones_like, a, a[0].to_tensor().sizes(), 1); });
+  r.decomposition(OpId::full,
+                  [](const Args& a) { return full_of(OpId::full, a, a[0].to_int_list(), a[1].to_scalar()); });
+  r.decomposition(OpId::scalar_tensor,
+                  [](const Args& a) { return full_of(OpId::scalar_tensor, a, {}, a[0].to_scalar()); });
   r.decomposition(OpId::cat, [](const Args& a) {
     const DType dt = out_dtype(OpId::cat, a);
     TensorList parts;

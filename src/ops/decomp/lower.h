@@ -55,6 +55,8 @@ inline Tensor keep_dims(const Tensor& r, const Shape& shape, const std::vector<b
 }
 
 /// A fresh copy when `t` is one of the inputs (see the header comment).
-inline Tensor fresh(const Tensor& t, const Tensor& input) { return t.is_same(input) ? prims::clone(t) : t; }
+inline Tensor fresh(const Tensor& t, const Tensor& input) {
+  return t.is_same(input) ? prims::clone(t) : t;
+}
 
 }  // namespace aotgrad::ops::lower

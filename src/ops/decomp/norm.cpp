@@ -18,7 +18,9 @@ std::pair<Tensor, Tensor> moments(const Tensor& x, const std::vector<bool>& mask
 }
 
 // Per-channel vector (dim 1 of x) broadcast to x.
-Tensor per_channel(const Tensor& v, const Shape& shape) { return prims::broadcast_in_dim(v, shape, {1}); }
+Tensor per_channel(const Tensor& v, const Shape& shape) {
+  return prims::broadcast_in_dim(v, shape, {1});
+}
 
 std::vector<bool> all_but_channel(int64_t ndim) {
   std::vector<bool> m(ndim, true);
@@ -26,7 +28,9 @@ std::vector<bool> all_but_channel(int64_t ndim) {
   return m;
 }
 
-double channel_count(const Tensor& x) { return static_cast<double>(x.numel() / std::max<int64_t>(x.size(1), 1)); }
+double channel_count(const Tensor& x) {
+  return static_cast<double>(x.numel() / std::max<int64_t>(x.size(1), 1));
+}
 
 Tensor affine(Tensor y, const IValue& w, const IValue& b, const Shape& shape, bool channel) {
   auto spread = [&](const Tensor& v) { return channel ? per_channel(v, shape) : bcast(v, shape); };
@@ -49,9 +53,12 @@ void register_norm_lowerings(Registry& r) {
     Tensor d = prims::sub(x, bcast(t, x.sizes()));
     Tensor sq = prims::mul(d, d);
     switch (a[2].to_int()) {
-      case 0: return single(sq);
-      case 2: return single(prims::sum(sq, {}));
-      default: return single(prims::div(prims::sum(sq, {}), static_cast<double>(x.numel())));
+      case 0:
+        return single(sq);
+      case 2:
+        return single(prims::sum(sq, {}));
+      default:
+        return single(prims::div(prims::sum(sq, {}), static_cast<double>(x.numel())));
     }
   });
   r.decomposition(OpId::mse_loss_backward, [](const Args& a) {  // 2 (x - t) g [/ n]
@@ -114,8 +121,7 @@ void register_norm_lowerings(Registry& r) {
       Tensor mean = to_type(rm, x.dtype());
       Tensor rstd = prims::rsqrt(prims::add(to_type(rv, x.dtype()), a[7].to_double()));
       Tensor y = prims::mul(prims::sub(x, per_channel(mean, x.sizes())), per_channel(rstd, x.sizes()));
-      return Outputs{affine(y, a[1], a[2], x.sizes(), true), fresh(mean, rm), rstd, prims::clone(rm),
-                     prims::clone(rv)};
+      return Outputs{affine(y, a[1], a[2], x.sizes(), true), fresh(mean, rm), rstd, prims::clone(rm), prims::clone(rv)};
     }
     auto [mean, rstd] = moments(x, mask, a[7].to_double());
     Tensor y = prims::mul(prims::sub(x, per_channel(mean, x.sizes())), per_channel(rstd, x.sizes()));
@@ -160,8 +166,8 @@ void register_norm_lowerings(Registry& r) {
         // (g - mean(g) - centered * sum_gx * rstd^2 / n) * rstd * w
         Tensor k = prims::mul(prims::mul(prims::mul(sum_gx, rstd), rstd), 1.0 / n);
         Tensor gm = prims::mul(sum_g, 1.0 / n);
-        Tensor inner = prims::sub(prims::sub(g, per_channel(gm, x.sizes())),
-                                  prims::mul(centered, per_channel(k, x.sizes())));
+        Tensor inner =
+            prims::sub(prims::sub(g, per_channel(gm, x.sizes())), prims::mul(centered, per_channel(k, x.sizes())));
         out[0] = prims::mul(inner, per_channel(scale, x.sizes()));
       } else {
         out[0] = prims::mul(g, per_channel(scale, x.sizes()));

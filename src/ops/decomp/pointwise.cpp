@@ -26,7 +26,8 @@ Tensor arith(OpId aten, Tensor (*prim)(const Tensor&, const IValue&), const Args
   Tensor x = bcast(to_type(a[0].to_tensor(), dt), s);
   IValue y = operand_as(a[1], dt, s);
   if (a.size() > 2 && !(a[2].to_scalar() == Scalar(1))) {  // alpha
-    y = y.is_tensor() ? IValue(prims::mul(y.to_tensor(), a[2])) : IValue(a[1].to_scalar().to_double() * a[2].to_scalar().to_double());
+    y = y.is_tensor() ? IValue(prims::mul(y.to_tensor(), a[2]))
+                      : IValue(a[1].to_scalar().to_double() * a[2].to_scalar().to_double());
   }
   return prim(x, y);
 }
@@ -42,7 +43,9 @@ Tensor unary(OpId aten, Tensor (*prim)(const Tensor&), const Args& a) {
   return prim(to_type(a[0].to_tensor(), out_dtype(aten, a)));
 }
 
-Tensor zeros_of(const Tensor& like) { return bcast(prims::full({}, 0, like.dtype()), like.sizes()); }
+Tensor zeros_of(const Tensor& like) {
+  return bcast(prims::full({}, 0, like.dtype()), like.sizes());
+}
 
 Tensor erf_cdf(const Tensor& x) {  // 0.5 * (1 + erf(x / sqrt(2)))
   return prims::mul(prims::add(prims::erf(prims::mul(x, M_SQRT1_2)), 1), 0.5);
@@ -159,8 +162,8 @@ void register_pointwise_lowerings(Registry& r) {
   r.decomposition(OpId::gelu, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     if (a[1].to_string() == "tanh") {  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-      Tensor inner = prims::mul(prims::add(x, prims::mul(prims::mul(prims::mul(x, x), x), 0.044715)),
-                                std::sqrt(2.0 / M_PI));
+      Tensor inner =
+          prims::mul(prims::add(x, prims::mul(prims::mul(prims::mul(x, x), x), 0.044715)), std::sqrt(2.0 / M_PI));
       Tensor half_x = prims::mul(x, 0.5);
       return single(prims::mul(half_x, prims::add(prims::tanh(inner), 1)));
     }

@@ -30,7 +30,9 @@ std::vector<bool> one_dim(const Tensor& x, int64_t dim, const char* op) {
   return m;
 }
 
-Tensor sum_over(const Tensor& x, const std::vector<bool>& m) { return prims::sum(x, dims_of(m)); }
+Tensor sum_over(const Tensor& x, const std::vector<bool>& m) {
+  return prims::sum(x, dims_of(m));
+}
 }  // namespace
 
 void register_reduction_lowerings(Registry& r) {

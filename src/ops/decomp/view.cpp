@@ -108,8 +108,7 @@ void register_view_lowerings(Registry& r) {
     const int64_t d = normalize_dim(a[1].to_int(), x.dim(), "select");
     int64_t i = a[2].to_int();
     if (i < 0) i += x.size(d);
-    AG_CHECK(i >= 0 && i < x.size(d), "select: index {} out of range for dim {} of {}", a[2].to_int(), d,
-             x.describe());
+    AG_CHECK(i >= 0 && i < x.size(d), "select: index {} out of range for dim {} of {}", a[2].to_int(), d, x.describe());
     return single(prims::squeeze(slice_dim(x, d, i, i + 1, 1), {d}));
   });
   r.decomposition(OpId::split_Tensor, [](const Args& a) {

@@ -40,20 +40,16 @@ void register_factory_derivatives(Registry& r) {
     return grads;
   });
   r.derivative(OpId::slice_backward, [](const BackwardContext& c) {
-    return G{slice(c.grad(), c.args[2].to_int(), c.args[3].to_int(), c.args[4].to_int(),
-                   c.args[5].to_int())};
+    return G{slice(c.grad(), c.args[2].to_int(), c.args[3].to_int(), c.args[4].to_int(), c.args[5].to_int())};
   });
-  r.derivative(OpId::select_backward, [](const BackwardContext& c) {
-    return G{select(c.grad(), c.args[2].to_int(), c.args[3].to_int())};
-  });
-  for (OpId id : {OpId::new_zeros, OpId::new_empty, OpId::zeros_like, OpId::ones_like, OpId::full,
-                  OpId::scalar_tensor})
+  r.derivative(OpId::select_backward,
+               [](const BackwardContext& c) { return G{select(c.grad(), c.args[2].to_int(), c.args[3].to_int())}; });
+  for (OpId id : {OpId::new_zeros, OpId::new_empty, OpId::zeros_like, OpId::ones_like, OpId::full, OpId::scalar_tensor})
     r.not_differentiable(id);
   r.derivative(OpId::triu, [](const BackwardContext& c) { return G{triu(c.grad(), c.args[1].to_int())}; });
   // In-place ops: args[0] is self as it was before the write (see the autograd handler).
   r.derivative(OpId::copy_, [](const BackwardContext& c) {
-    Tensor gs = c.need(1) ? (c.grad().dtype() == c.in(1).dtype() ? c.grad() : to(c.grad(), c.in(1).dtype()))
-                          : Tensor();
+    Tensor gs = c.need(1) ? (c.grad().dtype() == c.in(1).dtype() ? c.grad() : to(c.grad(), c.in(1).dtype())) : Tensor();
     return G{c.need(0) ? zeros_like(c.grad()) : Tensor(), gs};
   });
   r.derivative(OpId::add__Tensor, [](const BackwardContext& c) {
@@ -68,8 +64,7 @@ void register_factory_derivatives(Registry& r) {
   });
   // The functional forms: self's old value never reaches the result.
   r.derivative(OpId::copy, [](const BackwardContext& c) {
-    Tensor gs = c.need(1) ? (c.grad().dtype() == c.in(1).dtype() ? c.grad() : to(c.grad(), c.in(1).dtype()))
-                          : Tensor();
+    Tensor gs = c.need(1) ? (c.grad().dtype() == c.in(1).dtype() ? c.grad() : to(c.grad(), c.in(1).dtype())) : Tensor();
     return G{c.need(0) ? zeros_like(c.grad()) : Tensor(), gs};
   });
   r.derivative(OpId::fill_Scalar, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });

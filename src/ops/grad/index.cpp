@@ -32,8 +32,7 @@ void register_index_derivatives(Registry& r) {
   r.derivative(OpId::index_put, put_backward);
   r.derivative(OpId::index_put_, put_backward);
   r.derivative(OpId::embedding, [](const BackwardContext& c) {
-    return G{embedding_dense_backward(c.grad(), c.in(1), c.in(0).sizes()[0], c.args[2].to_int(),
-                                      c.args[3].to_bool())};
+    return G{embedding_dense_backward(c.grad(), c.in(1), c.in(0).sizes()[0], c.args[2].to_int(), c.args[3].to_bool())};
   });
   r.not_differentiable(OpId::embedding_dense_backward);
 }

@@ -51,8 +51,8 @@ void register_linalg_decompositions(Registry& r) {
   r.decomposition(OpId::matmul, [](const Args& a) {
     const Tensor &x = a[0].to_tensor(), &y = a[1].to_tensor();
     const int64_t dx = x.dim(), dy = y.dim();
-    AG_CHECK(dx > 0 && dy > 0, "matmul: both arguments need at least 1 dim, but got {} and {}",
-             x.describe(), y.describe());
+    AG_CHECK(dx > 0 && dy > 0, "matmul: both arguments need at least 1 dim, but got {} and {}", x.describe(),
+             y.describe());
     if (dx == 1 && dy == 1) {
       AG_CHECK(x.sizes()[0] == y.sizes()[0], "matmul: inconsistent sizes {} and {}", x.describe(), y.describe());
       return Outputs{sum(mul(x, y))};
@@ -74,8 +74,8 @@ void register_linalg_decompositions(Registry& r) {
     Shape bx(x3.sizes().begin(), x3.sizes().end() - 2), by(y3.sizes().begin(), y3.sizes().end() - 2);
     Shape batch = broadcast_shapes(bx, by, "matmul");
     const int64_t n = x3.sizes()[x3.dim() - 2], k = x3.sizes().back(), m = y3.sizes().back();
-    AG_CHECK(y3.sizes()[y3.dim() - 2] == k, "matmul: expected other to have {} rows to match self {}, but got {}",
-             k, x.describe(), y.describe());
+    AG_CHECK(y3.sizes()[y3.dim() - 2] == k, "matmul: expected other to have {} rows to match self {}, but got {}", k,
+             x.describe(), y.describe());
     const int64_t b = shape_numel(batch);
     IntList ex = batch, ey = batch;
     ex.push_back(n);
@@ -94,8 +94,8 @@ void register_linalg_decompositions(Registry& r) {
     Tensor b = a[2].to_opt_tensor();
     AG_CHECK(w.dim() == 2, "linear: expected weight to have 2 dims, but got {}", w.describe());
     AG_CHECK(x.dim() >= 1 && x.sizes().back() == w.sizes()[1],
-             "linear: expected input with last dim {} to match weight {}, but got input {}",
-             w.sizes()[1], w.describe(), x.describe());
+             "linear: expected input with last dim {} to match weight {}, but got input {}", w.sizes()[1], w.describe(),
+             x.describe());
     if (x.dim() == 2 && b.defined()) return Outputs{addmm(b, x, t(w))};
     if (x.dim() >= 3 && b.defined() && x.is_contiguous()) {
       IntList out(x.sizes().begin(), x.sizes().end() - 1);

@@ -12,8 +12,8 @@ using G = std::vector<Tensor>;
 
 void register_loss_derivatives(Registry& r) {
   r.derivative(OpId::nll_loss_forward, [](const BackwardContext& c) {
-    return G{nll_loss_backward(c.grad(0), c.in(0), c.in(1), c.args[2].to_opt_tensor(),
-                               c.args[3].to_int(), c.args[4].to_int(), c.out(1))};
+    return G{nll_loss_backward(c.grad(0), c.in(0), c.in(1), c.args[2].to_opt_tensor(), c.args[3].to_int(),
+                               c.args[4].to_int(), c.out(1))};
   });
   r.differentiable_outputs(OpId::nll_loss_forward, 1);
   r.derivative(OpId::mse_loss, [](const BackwardContext& c) {
@@ -28,11 +28,9 @@ void register_loss_derivatives(Registry& r) {
 void register_loss_decompositions(Registry& r) {
   r.decomposition(OpId::cross_entropy_loss, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
-    AG_CHECK(a[5].to_double() == 0.0, "cross_entropy: label_smoothing is not supported, got {}",
-             a[5].to_double());
+    AG_CHECK(a[5].to_double() == 0.0, "cross_entropy: label_smoothing is not supported, got {}", a[5].to_double());
     Tensor lsm = log_softmax(x, x.dim() == 1 ? 0 : 1);
-    auto [loss, total] = nll_loss_forward(lsm, a[1].to_tensor(), a[2].to_opt_tensor(), a[3].to_int(),
-                                          a[4].to_int());
+    auto [loss, total] = nll_loss_forward(lsm, a[1].to_tensor(), a[2].to_opt_tensor(), a[3].to_int(), a[4].to_int());
     return Outputs{loss};
   });
 }

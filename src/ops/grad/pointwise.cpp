@@ -34,16 +34,10 @@ void register_pointwise_derivatives(Registry& r) {
   r.derivative(OpId::exp, [](const BackwardContext& c) { return G{mul(c.grad(), c.out())}; });
   r.derivative(OpId::log, [](const BackwardContext& c) { return G{div(c.grad(), c.in(0))}; });
   r.derivative(OpId::sin, [](const BackwardContext& c) { return G{mul(c.grad(), cos(c.in(0)))}; });
-  r.derivative(OpId::cos, [](const BackwardContext& c) {
-    return G{mul(c.grad(), neg(sin(c.in(0))))};
-  });
+  r.derivative(OpId::cos, [](const BackwardContext& c) { return G{mul(c.grad(), neg(sin(c.in(0))))}; });
   r.derivative(OpId::tanh, [](const BackwardContext& c) { return G{tanh_backward(c.grad(), c.out())}; });
-  r.derivative(OpId::sigmoid, [](const BackwardContext& c) {
-    return G{sigmoid_backward(c.grad(), c.out())};
-  });
-  r.derivative(OpId::sqrt, [](const BackwardContext& c) {
-    return G{div(c.grad(), mul(c.out(), Scalar(2)))};
-  });
+  r.derivative(OpId::sigmoid, [](const BackwardContext& c) { return G{sigmoid_backward(c.grad(), c.out())}; });
+  r.derivative(OpId::sqrt, [](const BackwardContext& c) { return G{div(c.grad(), mul(c.out(), Scalar(2)))}; });
   r.derivative(OpId::rsqrt, [](const BackwardContext& c) {
     Tensor cube = pow(c.out(), Scalar(3));
     return G{mul(mul(c.grad(), Scalar(-0.5)), cube)};
@@ -52,19 +46,14 @@ void register_pointwise_derivatives(Registry& r) {
     Tensor e = exp(neg(pow(c.in(0), Scalar(2))));
     return G{mul(mul(e, Scalar(2.0 / std::sqrt(M_PI))), c.grad())};
   });
-  r.derivative(OpId::reciprocal, [](const BackwardContext& c) {
-    return G{mul(neg(c.grad()), mul(c.out(), c.out()))};
-  });
-  r.derivative(OpId::relu, [](const BackwardContext& c) {
-    return G{threshold_backward(c.grad(), c.out(), Scalar(0))};
-  });
-  r.derivative(OpId::gelu, [](const BackwardContext& c) {
-    return G{gelu_backward(c.grad(), c.in(0), c.args[1].to_string())};
-  });
-  for (OpId id : {OpId::logical_not, OpId::threshold_backward, OpId::gelu_backward,
-                  OpId::sigmoid_backward, OpId::tanh_backward, OpId::eq_Tensor, OpId::eq_Scalar,
-                  OpId::ne_Tensor, OpId::ne_Scalar, OpId::gt_Tensor, OpId::gt_Scalar,
-                  OpId::ge_Tensor, OpId::ge_Scalar, OpId::lt_Tensor, OpId::lt_Scalar,
+  r.derivative(OpId::reciprocal, [](const BackwardContext& c) { return G{mul(neg(c.grad()), mul(c.out(), c.out()))}; });
+  r.derivative(OpId::relu,
+               [](const BackwardContext& c) { return G{threshold_backward(c.grad(), c.out(), Scalar(0))}; });
+  r.derivative(OpId::gelu,
+               [](const BackwardContext& c) { return G{gelu_backward(c.grad(), c.in(0), c.args[1].to_string())}; });
+  for (OpId id : {OpId::logical_not, OpId::threshold_backward, OpId::gelu_backward, OpId::sigmoid_backward,
+                  OpId::tanh_backward, OpId::eq_Tensor, OpId::eq_Scalar, OpId::ne_Tensor, OpId::ne_Scalar,
+                  OpId::gt_Tensor, OpId::gt_Scalar, OpId::ge_Tensor, OpId::ge_Scalar, OpId::lt_Tensor, OpId::lt_Scalar,
                   OpId::le_Tensor, OpId::le_Scalar, OpId::logical_and})
     r.not_differentiable(id);
 
@@ -78,17 +67,14 @@ void register_pointwise_derivatives(Registry& r) {
     return G{c.grad(), go};
   });
   r.derivative(OpId::sub_Scalar, [](const BackwardContext& c) { return G{c.grad()}; });
-  r.derivative(OpId::rsub_Scalar, [](const BackwardContext& c) {
-    return G{scale(neg(c.grad()), c.args[2].to_scalar())};
-  });
+  r.derivative(OpId::rsub_Scalar,
+               [](const BackwardContext& c) { return G{scale(neg(c.grad()), c.args[2].to_scalar())}; });
   r.derivative(OpId::mul_Tensor, [](const BackwardContext& c) {
     Tensor go = c.need(1) ? mul(c.grad(), c.in(0)) : Tensor();
     Tensor gs = c.need(0) ? call1(OpId::mul_Tensor, {c.grad(), c.args[1]}) : Tensor();
     return G{gs, go};
   });
-  r.derivative(OpId::mul_Scalar, [](const BackwardContext& c) {
-    return G{mul(c.grad(), c.args[1].to_scalar())};
-  });
+  r.derivative(OpId::mul_Scalar, [](const BackwardContext& c) { return G{mul(c.grad(), c.args[1].to_scalar())}; });
   r.derivative(OpId::div_Tensor, [](const BackwardContext& c) {
     Tensor go;
     if (c.need(1)) {
@@ -98,9 +84,7 @@ void register_pointwise_derivatives(Registry& r) {
     Tensor gs = c.need(0) ? call1(OpId::div_Tensor, {c.grad(), c.args[1]}) : Tensor();
     return G{gs, go};
   });
-  r.derivative(OpId::div_Scalar, [](const BackwardContext& c) {
-    return G{div(c.grad(), c.args[1].to_scalar())};
-  });
+  r.derivative(OpId::div_Scalar, [](const BackwardContext& c) { return G{div(c.grad(), c.args[1].to_scalar())}; });
   r.derivative(OpId::pow_Tensor_Scalar, [](const BackwardContext& c) {
     const double e = c.args[1].to_scalar().to_double();
     if (e == 0) return G{zeros_like(c.in(0))};
@@ -138,16 +122,14 @@ void register_pointwise_derivatives(Registry& r) {
       Tensor above_min = ge(x, c.args[1].to_scalar());
       Tensor below_max = le(x, c.args[2].to_scalar());
       keep = logical_and(above_min, below_max);
-    }
-    else if (!c.args[1].is_none())
+    } else if (!c.args[1].is_none())
       keep = ge(x, c.args[1].to_scalar());
     else
       keep = le(x, c.args[2].to_scalar());
     return G{where(keep, c.grad(), zero)};
   });
-  r.derivative(OpId::masked_fill_Scalar, [](const BackwardContext& c) {
-    return G{masked_fill(c.grad(), c.in(1), Scalar(0))};
-  });
+  r.derivative(OpId::masked_fill_Scalar,
+               [](const BackwardContext& c) { return G{masked_fill(c.grad(), c.in(1), Scalar(0))}; });
 }
 
 void register_pointwise_decompositions(Registry&) {}

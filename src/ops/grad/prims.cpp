@@ -5,8 +5,8 @@
 
 #include "aotgrad/ops.h"
 #include "aotgrad/prims.h"
-#include "ops/dispatch.h"
 #include "core/shape.h"
+#include "ops/dispatch.h"
 #include "ops/families.h"
 
 namespace aotgrad::ops {
@@ -14,7 +14,9 @@ namespace aotgrad::ops {
 namespace {
 using G = std::vector<Tensor>;
 
-bool other_is_tensor(const BackwardContext& c) { return c.args[1].is_tensor(); }
+bool other_is_tensor(const BackwardContext& c) {
+  return c.args[1].is_tensor();
+}
 
 // The gradient of a reduction over `dims` (no kept dims), spread back over x.
 Tensor unreduce(const Tensor& g, const Tensor& x, const IValue& dims_arg) {
@@ -56,9 +58,8 @@ void register_prims_derivatives(Registry& r) {
   r.derivative(OpId::prims_erf, [](const BackwardContext& c) {
     return G{mul(c.grad(), mul(exp(neg(mul(c.in(0), c.in(0)))), 2.0 / std::sqrt(M_PI)))};
   });
-  r.derivative(OpId::prims_reciprocal, [](const BackwardContext& c) {
-    return G{mul(c.grad(), neg(mul(c.out(), c.out())))};
-  });
+  r.derivative(OpId::prims_reciprocal,
+               [](const BackwardContext& c) { return G{mul(c.grad(), neg(mul(c.out(), c.out())))}; });
   r.derivative(OpId::prims_sign, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
   r.derivative(OpId::prims_add, [](const BackwardContext& c) {
     return G{c.grad(), other_is_tensor(c) && c.need(1) ? c.grad() : Tensor()};
@@ -93,8 +94,8 @@ void register_prims_derivatives(Registry& r) {
     Tensor gs = c.need(0) ? mul(c.grad(), mul(e, call1(OpId::prims_pow, {x, sub(e, 1)}))) : Tensor();
     return G{gs, ge};
   });
-  for (OpId id : {OpId::prims_eq, OpId::prims_ne, OpId::prims_gt, OpId::prims_ge, OpId::prims_lt,
-                  OpId::prims_le, OpId::prims_bitwise_and, OpId::prims_full})
+  for (OpId id : {OpId::prims_eq, OpId::prims_ne, OpId::prims_gt, OpId::prims_ge, OpId::prims_lt, OpId::prims_le,
+                  OpId::prims_bitwise_and, OpId::prims_full})
     r.not_differentiable(id);
   r.derivative(OpId::prims_where, [](const BackwardContext& c) {
     Tensor zero = zeros_like(c.grad());
@@ -102,9 +103,8 @@ void register_prims_derivatives(Registry& r) {
     Tensor gb = c.need(2) ? where(c.in(0), zero, c.grad()) : Tensor();
     return G{Tensor(), ga, gb};
   });
-  r.derivative(OpId::prims_convert_element_type, [](const BackwardContext& c) {
-    return G{to(c.grad(), c.in(0).dtype())};
-  });
+  r.derivative(OpId::prims_convert_element_type,
+               [](const BackwardContext& c) { return G{to(c.grad(), c.in(0).dtype())}; });
   r.derivative(OpId::prims_clone, [](const BackwardContext& c) { return G{c.grad()}; });
   r.derivative(OpId::prims_broadcast_in_dim, [](const BackwardContext& c) {
     // Sum over the new dims and over the input's size-1 dims that were expanded.

@@ -11,7 +11,9 @@ namespace aotgrad::ops {
 namespace {
 using G = std::vector<Tensor>;
 
-IntList dims_of(const IValue& v) { return v.is_none() ? IntList{} : v.to_int_list(); }
+IntList dims_of(const IValue& v) {
+  return v.is_none() ? IntList{} : v.to_int_list();
+}
 
 // Puts back the reduced dims (size 1) that keepdim=False removed.
 Tensor restore_dims(const Tensor& g, const Tensor& x, const IntList& dims, bool keepdim) {

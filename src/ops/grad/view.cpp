@@ -13,8 +13,10 @@ using G = std::vector<Tensor>;
 Tensor split_backward(const BackwardContext& c, int64_t dim) {
   TensorList parts;
   for (size_t i = 0; i < c.grads.size(); ++i) {
-    if (c.grads[i].defined()) parts.push_back(c.grads[i]);
-    else parts.push_back(new_zeros(c.outs[i], c.outs[i].sizes()));
+    if (c.grads[i].defined())
+      parts.push_back(c.grads[i]);
+    else
+      parts.push_back(new_zeros(c.outs[i], c.outs[i].sizes()));
   }
   return cat(parts, dim);
 }
@@ -40,9 +42,8 @@ void register_view_derivatives(Registry& r) {
   r.derivative(OpId::view, reshape_back);
   r.derivative(OpId::_unsafe_view, reshape_back);
   r.derivative(OpId::t, [](const BackwardContext& c) { return G{t(c.grad())}; });
-  r.derivative(OpId::transpose_int, [](const BackwardContext& c) {
-    return G{transpose(c.grad(), c.args[1].to_int(), c.args[2].to_int())};
-  });
+  r.derivative(OpId::transpose_int,
+               [](const BackwardContext& c) { return G{transpose(c.grad(), c.args[1].to_int(), c.args[2].to_int())}; });
   r.derivative(OpId::permute, [](const BackwardContext& c) {
     const IntList& dims = c.args[1].to_int_list();
     IntList inv(dims.size());
@@ -51,9 +52,7 @@ void register_view_derivatives(Registry& r) {
     return G{permute(c.grad(), inv)};
   });
   r.derivative(OpId::expand, [](const BackwardContext& c) { return G{sum_to(c.grad(), c.in(0).sizes())}; });
-  r.derivative(OpId::unsqueeze, [](const BackwardContext& c) {
-    return G{squeeze(c.grad(), c.args[1].to_int())};
-  });
+  r.derivative(OpId::unsqueeze, [](const BackwardContext& c) { return G{squeeze(c.grad(), c.args[1].to_int())}; });
   r.derivative(OpId::squeeze_dim, [](const BackwardContext& c) {
     const Tensor& x = c.in(0);
     if (x.dim() == 0) return G{c.grad()};
@@ -80,8 +79,7 @@ void register_view_derivatives(Registry& r) {
     // Scatter-add the gradient back through the strided map. Only views of a
     // contiguous input are supported: each output element then names one input element.
     const Tensor& x = c.in(0);
-    AG_CHECK(x.is_contiguous(),
-             "as_strided backward: only a contiguous input is supported, but got {} with strides {}",
+    AG_CHECK(x.is_contiguous(), "as_strided backward: only a contiguous input is supported, but got {} with strides {}",
              x.describe(), shape_str(x.strides()));
     const Tensor& y = c.out();
     std::vector<int64_t> idx;

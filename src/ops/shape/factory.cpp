@@ -15,13 +15,11 @@ Outputs write_into_self(const Args& a, std::string_view op) {
   const Tensor& self = a[0].to_tensor();
   Tensor src = operand(a[1]);
   Shape s = broadcast_shapes(self.sizes(), src.sizes(), op);
-  AG_CHECK(s == self.sizes(), "{}: the source {} cannot be broadcast to self {}", op, src.describe(),
-           self.describe());
+  AG_CHECK(s == self.sizes(), "{}: the source {} cannot be broadcast to self {}", op, src.describe(), self.describe());
   if (op != "copy_") {
     DType rt = result_type(a[0], a[1]);
     AG_CHECK(promote_types(rt, self.dtype()) == self.dtype(),
-             "{}: the result type {} cannot be cast to the dtype of self {}", op, dtype_name(rt),
-             self.describe());
+             "{}: the result type {} cannot be cast to the dtype of self {}", op, dtype_name(rt), self.describe());
   }
   return single(meta(self.sizes(), self.dtype()));
 }
@@ -40,7 +38,10 @@ void register_factory_shapes(Registry& r) {
     // Legacy rule: 1-d empty tensors are skipped.
     const Tensor* ref = nullptr;
     for (const Tensor& t : ts)
-      if (!(t.dim() == 1 && t.numel() == 0)) { ref = &t; break; }
+      if (!(t.dim() == 1 && t.numel() == 0)) {
+        ref = &t;
+        break;
+      }
     if (!ref) return single(meta({0}, ts[0].dtype()));
     int64_t d = normalize_dim(a[1].to_int(), ref->dim(), "cat");
     Shape out = ref->sizes();
@@ -50,12 +51,13 @@ void register_factory_shapes(Registry& r) {
       const Tensor& t = ts[i];
       dt = promote_types(dt, t.dtype());
       if (t.dim() == 1 && t.numel() == 0) continue;
-      AG_CHECK(t.dim() == ref->dim(), "cat: expected every tensor to have {} dims, but tensor {} is {}",
-               ref->dim(), i, t.describe());
+      AG_CHECK(t.dim() == ref->dim(), "cat: expected every tensor to have {} dims, but tensor {} is {}", ref->dim(), i,
+               t.describe());
       for (int64_t k = 0; k < t.dim(); ++k)
         AG_CHECK(k == d || t.sizes()[k] == ref->sizes()[k],
                  "cat: sizes of tensors must match except in dim {}: expected size {} at dim {} "
-                 "but got {} for tensor {} {}", d, ref->sizes()[k], k, t.sizes()[k], i, t.describe());
+                 "but got {} for tensor {} {}",
+                 d, ref->sizes()[k], k, t.sizes()[k], i, t.describe());
       out[d] += t.sizes()[d];
     }
     return single(meta(out, dt));
@@ -84,7 +86,8 @@ void register_factory_shapes(Registry& r) {
   r.shape(OpId::slice_backward, scatter_back);
   r.shape(OpId::select_backward, scatter_back);
   auto new_rule = [](const Args& a) {
-    for (int64_t s : a[1].to_int_list()) AG_CHECK(s >= 0, "new_zeros: negative size in {}", shape_str(a[1].to_int_list()));
+    for (int64_t s : a[1].to_int_list())
+      AG_CHECK(s >= 0, "new_zeros: negative size in {}", shape_str(a[1].to_int_list()));
     return single(meta(a[1].to_int_list(), a[2].is_none() ? a[0].to_tensor().dtype() : a[2].to_dtype()));
   };
   r.shape(OpId::new_zeros, new_rule);
@@ -96,9 +99,8 @@ void register_factory_shapes(Registry& r) {
     DType dt = a[2].is_none() ? scalar_dtype(a[1].to_scalar()) : a[2].to_dtype();
     return single(meta(a[0].to_int_list(), dt));
   });
-  r.shape(OpId::scalar_tensor, [](const Args& a) {
-    return single(meta({}, a[1].is_none() ? DType::Float32 : a[1].to_dtype()));
-  });
+  r.shape(OpId::scalar_tensor,
+          [](const Args& a) { return single(meta({}, a[1].is_none() ? DType::Float32 : a[1].to_dtype())); });
   r.shape(OpId::triu, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     AG_CHECK(x.dim() >= 2, "triu: expected a tensor with at least 2 dims, but got {}", x.describe());
@@ -113,8 +115,8 @@ void register_factory_shapes(Registry& r) {
     const IntList &size = a[2].to_int_list(), &stride = a[3].to_int_list();
     const int64_t off = a[4].is_none() ? 0 : a[4].to_int();
     AG_CHECK(size.size() == stride.size(),
-             "as_strided_scatter: expected size and stride of the same length, but got {} and {}",
-             shape_str(size), shape_str(stride));
+             "as_strided_scatter: expected size and stride of the same length, but got {} and {}", shape_str(size),
+             shape_str(stride));
     AG_CHECK(src.sizes() == size, "as_strided_scatter: expected src of size {}, but got {}", shape_str(size),
              src.describe());
     AG_CHECK(src.dtype() == self.dtype(), "as_strided_scatter: expected src of dtype {} like self, but got {}",
@@ -125,8 +127,8 @@ void register_factory_shapes(Registry& r) {
       if (size[d] > 0) last += (size[d] - 1) * stride[d];
     }
     AG_CHECK(off >= 0 && (shape_numel(size) == 0 || last < self.numel()),
-             "as_strided_scatter: the window (size {}, stride {}, offset {}) does not fit in self {}",
-             shape_str(size), shape_str(stride), off, self.describe());
+             "as_strided_scatter: the window (size {}, stride {}, offset {}) does not fit in self {}", shape_str(size),
+             shape_str(stride), off, self.describe());
     return like(self, None{});
   });
   r.shape(OpId::add__Tensor, [](const Args& a) { return write_into_self(a, "add_"); });

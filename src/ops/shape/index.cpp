@@ -7,8 +7,8 @@
 namespace aotgrad::ops {
 
 IndexPlan plan_index(const Tensor& self, const TensorList& indices, std::string_view op, bool materialize) {
-  AG_CHECK(static_cast<int64_t>(indices.size()) <= self.dim(),
-           "{}: too many indices ({}) for a tensor {} of {} dims", op, indices.size(), self.describe(), self.dim());
+  AG_CHECK(static_cast<int64_t>(indices.size()) <= self.dim(), "{}: too many indices ({}) for a tensor {} of {} dims",
+           op, indices.size(), self.describe(), self.dim());
   IndexPlan p;
   Shape b;
   bool first = true;
@@ -16,8 +16,8 @@ IndexPlan plan_index(const Tensor& self, const TensorList& indices, std::string_
     if (d < indices.size() && indices[d].defined()) {
       const Tensor& idx = indices[d];
       AG_CHECK(is_integral(idx.dtype()),
-               "{}: expected index {} to be an int64 or int32 tensor, but got {} (bool masks are not supported)",
-               op, d, idx.describe());
+               "{}: expected index {} to be an int64 or int32 tensor, but got {} (bool masks are not supported)", op, d,
+               idx.describe());
       b = first ? idx.sizes() : broadcast_shapes(b, idx.sizes(), op);
       first = false;
       p.indexed.push_back(static_cast<int64_t>(d));
@@ -89,8 +89,8 @@ void register_index_shapes(Registry& r) {
     const Tensor &x = a[0].to_tensor(), &v = a[2].to_tensor();
     IndexPlan p = plan_index(x, a[1].to_tensor_list(), "index_put", false);
     Shape b = broadcast_shapes(v.sizes(), p.result, "index_put");
-    AG_CHECK(b == p.result, "index_put: values {} cannot be broadcast to the indexed shape {}",
-             v.describe(), shape_str(p.result));
+    AG_CHECK(b == p.result, "index_put: values {} cannot be broadcast to the indexed shape {}", v.describe(),
+             shape_str(p.result));
     return single(meta(x.sizes(), x.dtype()));
   };
   r.shape(OpId::index_put, put);

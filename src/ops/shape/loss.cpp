@@ -15,11 +15,11 @@ void check_nll(const Tensor& x, const Tensor& target, const Tensor& w) {
            target.describe());
   const int64_t n = x.dim() == 2 ? x.sizes()[0] : 1;
   AG_CHECK(target.numel() == n && target.dim() == x.dim() - 1,
-           "nll_loss: expected target of shape [{}] to match input {}, but got target {}", n,
-           x.describe(), target.describe());
+           "nll_loss: expected target of shape [{}] to match input {}, but got target {}", n, x.describe(),
+           target.describe());
   if (w.defined())
-    AG_CHECK(w.dim() == 1 && w.sizes()[0] == x.sizes().back(),
-             "nll_loss: expected weight of shape [{}], but got {}", x.sizes().back(), w.describe());
+    AG_CHECK(w.dim() == 1 && w.sizes()[0] == x.sizes().back(), "nll_loss: expected weight of shape [{}], but got {}",
+             x.sizes().back(), w.describe());
 }
 }  // namespace
 

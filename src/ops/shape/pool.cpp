@@ -5,7 +5,6 @@
 
 namespace aotgrad::ops {
 
-
 PoolParams pool_params(const IValue& k, const IValue& s, const IValue& p, const IValue* d, bool ceil,
                        std::string_view op) {
   auto two = [&](const IValue& v, std::string_view arg) {
@@ -20,8 +19,8 @@ PoolParams pool_params(const IValue& k, const IValue& s, const IValue& p, const 
   IntList dd = d ? two(*d, "dilation") : IntList{1, 1};
   for (int i = 0; i < 2; ++i) {
     AG_CHECK(kk[i] > 0 && ss[i] > 0 && dd[i] > 0, "{}: kernel_size, stride and dilation must be positive", op);
-    AG_CHECK(pp[i] >= 0 && pp[i] * 2 <= kk[i],
-             "{}: padding {} should be at most half of kernel_size {}", op, shape_str(pp), shape_str(kk));
+    AG_CHECK(pp[i] >= 0 && pp[i] * 2 <= kk[i], "{}: padding {} should be at most half of kernel_size {}", op,
+             shape_str(pp), shape_str(kk));
   }
   return {kk[0], kk[1], ss[0], ss[1], pp[0], pp[1], dd[0], dd[1], ceil};
 }

@@ -76,35 +76,34 @@ void register_prims_shapes(Registry& r) {
     const Tensor &p = a[0].to_tensor(), &x = a[1].to_tensor(), &y = a[2].to_tensor();
     AG_CHECK(p.dtype() == DType::Bool, "prims.where: expected a bool pred, got {}", p.describe());
     AG_CHECK(p.sizes() == x.sizes() && x.sizes() == y.sizes(),
-             "prims.where: expected pred, a and b of one shape, got {}, {} and {}", p.describe(),
-             x.describe(), y.describe());
+             "prims.where: expected pred, a and b of one shape, got {}, {} and {}", p.describe(), x.describe(),
+             y.describe());
     check_same_dtype(x, y, "prims.where", "a", "b");
     return single(meta(x.sizes(), x.dtype()));
   });
-  r.shape(OpId::prims_convert_element_type, [](const Args& a) {
-    return single(meta(a[0].to_tensor().sizes(), a[1].to_dtype()));
-  });
+  r.shape(OpId::prims_convert_element_type,
+          [](const Args& a) { return single(meta(a[0].to_tensor().sizes(), a[1].to_dtype())); });
   r.shape(OpId::prims_clone, [](const Args& a) { return same_as_self(a); });
   r.shape(OpId::prims_full, [](const Args& a) {
-    for (int64_t d : a[0].to_int_list()) AG_CHECK(d >= 0, "prims.full: negative size in {}", shape_str(a[0].to_int_list()));
+    for (int64_t d : a[0].to_int_list())
+      AG_CHECK(d >= 0, "prims.full: negative size in {}", shape_str(a[0].to_int_list()));
     return single(meta(a[0].to_int_list(), a[2].to_dtype()));
   });
   r.shape(OpId::prims_broadcast_in_dim, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     const IntList &shape = a[1].to_int_list(), &dims = a[2].to_int_list();
     AG_CHECK(static_cast<int64_t>(dims.size()) == x.dim(),
-             "prims.broadcast_in_dim: expected one broadcast dimension per input dim ({}), got {}",
-             x.dim(), shape_str(dims));
+             "prims.broadcast_in_dim: expected one broadcast dimension per input dim ({}), got {}", x.dim(),
+             shape_str(dims));
     Shape strides(shape.size(), 0);
     int64_t prev = -1;
     for (size_t i = 0; i < dims.size(); ++i) {
       const int64_t d = dims[i];
       AG_CHECK(d > prev && d < static_cast<int64_t>(shape.size()),
-               "prims.broadcast_in_dim: broadcast_dimensions {} must increase and index shape {}",
-               shape_str(dims), shape_str(shape));
+               "prims.broadcast_in_dim: broadcast_dimensions {} must increase and index shape {}", shape_str(dims),
+               shape_str(shape));
       AG_CHECK(x.size(i) == shape[d] || x.size(i) == 1,
-               "prims.broadcast_in_dim: input dim {} (size {}) cannot broadcast to size {}", i, x.size(i),
-               shape[d]);
+               "prims.broadcast_in_dim: input dim {} (size {}) cannot broadcast to size {}", i, x.size(i), shape[d]);
       strides[d] = x.size(i) == shape[d] ? x.stride(i) : 0;
       prev = d;
     }
@@ -145,15 +144,15 @@ void register_prims_shapes(Registry& r) {
     const Tensor& x = a[0].to_tensor();
     const IntList &start = a[1].to_int_list(), &limit = a[2].to_int_list();
     IntList step = a[3].is_none() ? IntList(x.dim(), 1) : a[3].to_int_list();
-    AG_CHECK(static_cast<int64_t>(start.size()) == x.dim() && limit.size() == start.size() &&
-                 step.size() == start.size(),
-             "prims.slice: expected start, limit and strides with {} entries each", x.dim());
+    AG_CHECK(
+        static_cast<int64_t>(start.size()) == x.dim() && limit.size() == start.size() && step.size() == start.size(),
+        "prims.slice: expected start, limit and strides with {} entries each", x.dim());
     Shape sizes, strides;
     int64_t offset = x.storage_offset();
     for (int64_t i = 0; i < x.dim(); ++i) {
       AG_CHECK(0 <= start[i] && start[i] <= limit[i] && limit[i] <= x.size(i) && step[i] > 0,
-               "prims.slice: dim {}: start {}, limit {}, stride {} do not fit size {}", i, start[i], limit[i],
-               step[i], x.size(i));
+               "prims.slice: dim {}: start {}, limit {}, stride {} do not fit size {}", i, start[i], limit[i], step[i],
+               x.size(i));
       sizes.push_back((limit[i] - start[i] + step[i] - 1) / step[i]);
       strides.push_back(x.stride(i) * step[i]);
       offset += start[i] * x.stride(i);
@@ -163,8 +162,7 @@ void register_prims_shapes(Registry& r) {
   r.shape(OpId::prims_reshape, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     const IntList& shape = a[1].to_int_list();
-    AG_CHECK(shape_numel(shape) == x.numel(), "prims.reshape: cannot reshape {} to {}", x.describe(),
-             shape_str(shape));
+    AG_CHECK(shape_numel(shape) == x.numel(), "prims.reshape: cannot reshape {} to {}", x.describe(), shape_str(shape));
     std::optional<Shape> strides = view_strides(x.sizes(), x.strides(), shape);
     AG_CHECK(strides.has_value(), "prims.reshape: {} with strides {} cannot be viewed as {}", x.describe(),
              shape_str(x.strides()), shape_str(shape));
@@ -180,8 +178,8 @@ void register_prims_shapes(Registry& r) {
       AG_CHECK(ts[i].dim() == ts[0].dim() && ts[i].dtype() == ts[0].dtype(),
                "prims.cat: tensor {} is {}, but tensor 0 is {}", i, ts[i].describe(), ts[0].describe());
       for (int64_t k = 0; k < ts[0].dim(); ++k)
-        AG_CHECK(k == d || ts[i].size(k) == out[k], "prims.cat: tensor {} is {}, which does not match {} off dim {}",
-                 i, ts[i].describe(), ts[0].describe(), d);
+        AG_CHECK(k == d || ts[i].size(k) == out[k], "prims.cat: tensor {} is {}, which does not match {} off dim {}", i,
+                 ts[i].describe(), ts[0].describe(), d);
       out[d] += ts[i].size(d);
     }
     return single(meta(out, ts[0].dtype()));

@@ -9,7 +9,9 @@ DType sum_type(const Tensor& x, const IValue& dtype) {
   if (!dtype.is_none()) return dtype.to_dtype();
   return is_floating(x.dtype()) ? x.dtype() : DType::Int64;
 }
-IntList dims_or_all(const IValue& v) { return v.is_none() ? IntList{} : v.to_int_list(); }
+IntList dims_or_all(const IValue& v) {
+  return v.is_none() ? IntList{} : v.to_int_list();
+}
 
 Outputs reduce(const Tensor& x, const IntList& dims, bool keepdim, DType dt, std::string_view op) {
   auto mask = reduction_mask(dims, x.dim(), op);

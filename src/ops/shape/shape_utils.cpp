@@ -3,7 +3,9 @@
 namespace aotgrad::ops {
 
 namespace {
-int category(DType t) { return t == DType::Bool ? 0 : is_integral(t) ? 1 : 2; }
+int category(DType t) {
+  return t == DType::Bool ? 0 : is_integral(t) ? 1 : 2;
+}
 }  // namespace
 
 DType result_type(const Tensor& a, const Tensor& b) {
@@ -37,19 +39,16 @@ DType result_type(const IValue& a, const IValue& b) {
 }
 
 void check_floating(const Tensor& t, std::string_view op, std::string_view arg) {
-  AG_CHECK(is_floating(t.dtype()), "{}: expected {} to be a floating-point tensor, but got {}", op,
-           arg, t.describe());
+  AG_CHECK(is_floating(t.dtype()), "{}: expected {} to be a floating-point tensor, but got {}", op, arg, t.describe());
 }
 
 void check_dim(const Tensor& t, int64_t ndim, std::string_view op, std::string_view arg) {
-  AG_CHECK(t.dim() == ndim, "{}: expected {} to have {} dims, but got {}", op, arg, ndim,
-           t.describe());
+  AG_CHECK(t.dim() == ndim, "{}: expected {} to have {} dims, but got {}", op, arg, ndim, t.describe());
 }
 
-void check_same_dtype(const Tensor& a, const Tensor& b, std::string_view op, std::string_view an,
-                      std::string_view bn) {
-  AG_CHECK(a.dtype() == b.dtype(), "{}: expected {} and {} to have the same dtype, but got {} and {}",
-           op, an, bn, a.describe(), b.describe());
+void check_same_dtype(const Tensor& a, const Tensor& b, std::string_view op, std::string_view an, std::string_view bn) {
+  AG_CHECK(a.dtype() == b.dtype(), "{}: expected {} and {} to have the same dtype, but got {} and {}", op, an, bn,
+           a.describe(), b.describe());
 }
 
 std::vector<bool> reduction_mask(const IntList& dims, int64_t ndim, std::string_view op) {
@@ -66,8 +65,10 @@ std::vector<bool> reduction_mask(const IntList& dims, int64_t ndim, std::string_
 Shape reduced_shape(const Shape& sizes, const std::vector<bool>& mask, bool keepdim) {
   Shape out;
   for (size_t d = 0; d < sizes.size(); ++d) {
-    if (!mask[d]) out.push_back(sizes[d]);
-    else if (keepdim) out.push_back(1);
+    if (!mask[d])
+      out.push_back(sizes[d]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }

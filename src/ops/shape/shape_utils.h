@@ -20,18 +20,23 @@ Tensor operand(const IValue& v);
 /// Result dtype of a binary op whose operands may be wrapped numbers.
 DType result_type(const IValue& a, const IValue& b);
 /// The dtype float ops compute in: the tensor's if floating, else float32.
-inline DType float_type(DType t) { return is_floating(t) ? t : DType::Float32; }
+inline DType float_type(DType t) {
+  return is_floating(t) ? t : DType::Float32;
+}
 
-inline Tensor meta(const Shape& sizes, DType dtype) { return Tensor::meta(sizes, dtype); }
-inline Outputs single(Tensor t) { return {IValue(std::move(t))}; }
+inline Tensor meta(const Shape& sizes, DType dtype) {
+  return Tensor::meta(sizes, dtype);
+}
+inline Outputs single(Tensor t) {
+  return {IValue(std::move(t))};
+}
 
 /// Throws unless `t` has a floating dtype.
 void check_floating(const Tensor& t, std::string_view op, std::string_view arg);
 /// Throws unless `t` has exactly `ndim` dims.
 void check_dim(const Tensor& t, int64_t ndim, std::string_view op, std::string_view arg);
 /// Throws unless both tensors have the same dtype.
-void check_same_dtype(const Tensor& a, const Tensor& b, std::string_view op, std::string_view an,
-                      std::string_view bn);
+void check_same_dtype(const Tensor& a, const Tensor& b, std::string_view op, std::string_view an, std::string_view bn);
 /// Wraps each dim of `dims` (empty = all dims) and returns a mask over t's dims.
 std::vector<bool> reduction_mask(const IntList& dims, int64_t ndim, std::string_view op);
 /// The shape left after reducing the masked dims.

@@ -22,8 +22,7 @@ Shape infer_size(const IntList& sizes, int64_t numel, std::string_view op) {
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
-      AG_CHECK(infer < 0, "{}: only one dimension can be inferred (-1), but got shape {}", op,
-               shape_str(out));
+      AG_CHECK(infer < 0, "{}: only one dimension can be inferred (-1), but got shape {}", op, shape_str(out));
       infer = static_cast<int64_t>(i);
     } else {
       AG_CHECK(out[i] >= 0, "{}: invalid size {} in shape {}", op, out[i], shape_str(out));
@@ -31,12 +30,11 @@ Shape infer_size(const IntList& sizes, int64_t numel, std::string_view op) {
     }
   }
   if (infer >= 0) {
-    AG_CHECK(known != 0 && numel % known == 0, "{}: shape {} is invalid for input of size {}", op,
-             shape_str(out), numel);
+    AG_CHECK(known != 0 && numel % known == 0, "{}: shape {} is invalid for input of size {}", op, shape_str(out),
+             numel);
     out[infer] = numel / known;
   } else {
-    AG_CHECK(known == numel, "{}: shape {} is invalid for input of size {}", op, shape_str(out),
-             numel);
+    AG_CHECK(known == numel, "{}: shape {} is invalid for input of size {}", op, shape_str(out), numel);
   }
   return out;
 }
@@ -83,8 +81,7 @@ Outputs view_rule(const Args& a, std::string_view op) {
 
 Outputs permute_rule(const Tensor& x, const IntList& dims) {
   AG_CHECK(static_cast<int64_t>(dims.size()) == x.dim(),
-           "permute: expected dims of length {} to match self {}, but got {}", x.dim(), x.describe(),
-           shape_str(dims));
+           "permute: expected dims of length {} to match self {}, but got {}", x.dim(), x.describe(), shape_str(dims));
   Shape sizes(dims.size()), strides(dims.size());
   std::vector<bool> seen(dims.size(), false);
   for (size_t i = 0; i < dims.size(); ++i) {
@@ -130,16 +127,16 @@ void register_view_shapes(Registry& r) {
     AG_CHECK(x.dim() <= 2, "t: expected a tensor with at most 2 dims, but got {}", x.describe());
     return transpose_rule(x, 0, x.dim() < 2 ? 0 : 1);
   });
-  r.shape(OpId::transpose_int, [](const Args& a) {
-    return transpose_rule(a[0].to_tensor(), a[1].to_int(), a[2].to_int());
-  });
+  r.shape(OpId::transpose_int,
+          [](const Args& a) { return transpose_rule(a[0].to_tensor(), a[1].to_int(), a[2].to_int()); });
   r.shape(OpId::permute, [](const Args& a) { return permute_rule(a[0].to_tensor(), a[1].to_int_list()); });
   r.shape(OpId::expand, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     const IntList& want = a[1].to_int_list();
     AG_CHECK(want.size() >= static_cast<size_t>(x.dim()),
              "expand: the number of sizes provided ({}) must be at least the number of dims of "
-             "self {} ({})", want.size(), x.describe(), x.dim());
+             "self {} ({})",
+             want.size(), x.describe(), x.dim());
     size_t lead = want.size() - x.dim();
     Shape sizes(want.size()), strides(want.size());
     for (size_t i = 0; i < want.size(); ++i) {
@@ -153,7 +150,8 @@ void register_view_shapes(Registry& r) {
       int64_t w = want[i] == -1 ? have : want[i];
       AG_CHECK(have == w || have == 1,
                "expand: the expanded size {} must match the existing size {} at non-singleton dim "
-               "{} (self {}, sizes {})", w, have, i, x.describe(), shape_str(want));
+               "{} (self {}, sizes {})",
+               w, have, i, x.describe(), shape_str(want));
       sizes[i] = w;
       strides[i] = have == w ? x.strides()[i - lead] : 0;
     }
@@ -212,8 +210,7 @@ void register_view_shapes(Registry& r) {
     AG_CHECK(x.dim() > 0, "select: cannot select from a 0-d tensor");
     int64_t d = normalize_dim(a[1].to_int(), x.dim(), "select");
     int64_t n = x.sizes()[d], i = a[2].to_int();
-    AG_CHECK(i >= -n && i < n, "select: index {} out of range for dim {} of size {} (self {})", i,
-             d, n, x.describe());
+    AG_CHECK(i >= -n && i < n, "select: index {} out of range for dim {} of size {} (self {})", i, d, n, x.describe());
     if (i < 0) i += n;
     Shape sizes = x.sizes(), strides = x.strides();
     sizes.erase(sizes.begin() + d);
@@ -224,8 +221,8 @@ void register_view_shapes(Registry& r) {
     const Tensor& x = a[0].to_tensor();
     const IntList &sizes = a[1].to_int_list(), &strides = a[2].to_int_list();
     AG_CHECK(sizes.size() == strides.size(),
-             "as_strided: expected size and stride of the same length, but got {} and {}",
-             shape_str(sizes), shape_str(strides));
+             "as_strided: expected size and stride of the same length, but got {} and {}", shape_str(sizes),
+             shape_str(strides));
     int64_t off = a[3].is_none() ? x.storage_offset() : a[3].to_int();
     AG_CHECK(off >= 0, "as_strided: negative storage_offset {}", off);
     return single(view_meta(x, sizes, strides, off));
@@ -253,7 +250,8 @@ void register_view_shapes(Registry& r) {
     for (int64_t l : lengths) total += l;
     AG_CHECK(total == x.sizes()[d],
              "split_with_sizes: expected split_sizes {} to sum to the size {} of dim {} of self {}, "
-             "but they sum to {}", shape_str(lengths), x.sizes()[d], d, x.describe(), total);
+             "but they sum to {}",
+             shape_str(lengths), x.sizes()[d], d, x.describe(), total);
     return split_rule(x, lengths, d);
   });
 }
