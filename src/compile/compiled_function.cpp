@@ -84,8 +84,7 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
   auto run_forward = [this, num_mutated, &meta](const TensorList& inputs, TensorList& saved) {
     std::vector<Tensor> in;
     in.reserve(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i)
-      in.push_back(with_layout(inputs[i].detach(), primals[i]->meta.val.as_tensor()));
+    for (size_t i = 0; i < inputs.size(); ++i) in.push_back(with_layout(inputs[i], primals[i]->meta.val.as_tensor()));
     std::vector<Tensor> out = forward->run(std::move(in));
     const auto num_fw = static_cast<size_t>(partition.num_forward_outputs);
     size_t m = 0;

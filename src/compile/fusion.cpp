@@ -198,15 +198,10 @@ void run_step(const Step& s, float* out, const float* x, const float* y, int64_t
       block2(out, x, x, n, [](float u, float) { return u * u; });
       break;
     case Code::Gelu:
-      block2(out, x, x, n,
-             [](float u, float) { return 0.5f * u * (1.0f + ops::cpu::fast::erf(u * static_cast<float>(M_SQRT1_2))); });
+      block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::gelu(u); });
       break;
     case Code::GeluBackward:
-      block2(out, x, y, n, [](float g, float u) {
-        const float cdf = 0.5f * (1.0f + ops::cpu::fast::erf(u * static_cast<float>(M_SQRT1_2)));
-        const float pdf = ops::cpu::fast::exp(-0.5f * u * u) * static_cast<float>(M_2_SQRTPI * M_SQRT1_2 * 0.5);
-        return g * (cdf + u * pdf);
-      });
+      block2(out, x, y, n, [](float g, float u) { return g * ops::cpu::fast::gelu_grad(u); });
       break;
     case Code::ThresholdBackward:
       block2(out, x, y, n, [th](float g, float u) { return u <= th ? 0.0f : g; });

@@ -1,5 +1,7 @@
 #include "conformance/compiled_step.h"
 
+#include "conformance/runner.h"
+
 #include <cmath>
 
 #include "aotgrad/autograd.h"
@@ -45,23 +47,13 @@ StepResult step(models::Instance& inst,
 }
 
 TensorDiff diff(const std::string& what, const Tensor& got, const Tensor& want, double rtol, double atol) {
-  TensorDiff d{what, 0, true};
   if (!got.defined() || !want.defined()) {
-    d.ok = got.defined() == want.defined();
-    d.max_abs_diff = d.ok ? 0 : INFINITY;
-    return d;
+    const bool same = got.defined() == want.defined();
+    return {what, same ? 0.0 : INFINITY, same};
   }
-  if (got.sizes() != want.sizes() || got.dtype() != want.dtype()) {
-    d.ok = false;
-    d.max_abs_diff = INFINITY;
-    return d;
-  }
-  std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
-  for (size_t i = 0; i < g.size(); ++i) {
-    const double e = std::abs(g[i] - w[i]);
-    if (std::isnan(g[i]) != std::isnan(w[i]) || e > atol + rtol * std::abs(w[i])) d.ok = false;
-    if (!std::isnan(e)) d.max_abs_diff = std::max(d.max_abs_diff, e);
-  }
+  TensorDiff d{what, 0, true};
+  d.ok = !compare_tensors(what, got, want, rtol, atol, &d.max_abs_diff).has_value();
+  if (!d.ok && got.sizes() != want.sizes()) d.max_abs_diff = INFINITY;
   return d;
 }
 }  // namespace

@@ -36,14 +36,17 @@ std::optional<std::string> compare_tensors(const std::string& what, const Tensor
   if (floating != got.is_floating_point() && !(want.dtype() == DType::Bool))
     return fmt::format("{}: got dtype {}, expected {}", what, got.describe(), want.describe());
   std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
+  // The first mismatch is reported; the scan goes on so that max_err covers every element.
+  std::optional<std::string> first;
   for (size_t i = 0; i < g.size(); ++i) {
     const double err = std::abs(g[i] - w[i]);
     if (max_err && err > *max_err) *max_err = err;
     const bool ok = floating ? err <= atol + rtol * std::abs(w[i]) : g[i] == w[i];
-    if (!ok || std::isnan(g[i]) != std::isnan(w[i]))
-      return fmt::format("{}: element {} is {:.9g}, expected {:.9g} (|diff| {:.3g}, tolerance {:.3g})", what, i, g[i],
-                         w[i], err, floating ? atol + rtol * std::abs(w[i]) : 0.0);
+    if (!first && (!ok || std::isnan(g[i]) != std::isnan(w[i])))
+      first = fmt::format("{}: element {} is {:.9g}, expected {:.9g} (|diff| {:.3g}, tolerance {:.3g})", what, i, g[i],
+                          w[i], err, floating ? atol + rtol * std::abs(w[i]) : 0.0);
   }
+  if (first) return first;
   return std::nullopt;
 }
 

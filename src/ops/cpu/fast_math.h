@@ -74,4 +74,17 @@ inline double erf(double x) {
   return std::erf(x);
 }
 
+/// GELU (erf form) and its derivative, in T (float or double); the eager kernels and
+/// the compiler's fused loops both compute them here.
+template <typename T>
+[[gnu::always_inline]] inline T gelu(T x) {
+  return T(0.5) * x * (T(1) + fast::erf(x * T(M_SQRT1_2)));
+}
+template <typename T>
+[[gnu::always_inline]] inline T gelu_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + fast::erf(x * T(M_SQRT1_2)));
+  const T pdf = fast::exp(T(-0.5) * x * x) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
+  return cdf + x * pdf;
+}
+
 }  // namespace aotgrad::ops::cpu::fast

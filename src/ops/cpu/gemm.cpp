@@ -54,28 +54,32 @@ void split_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
       blas(m, c1 - c0, a, b + (tb ? c0 * ldb : c0), c + c0);
     });
   }
-  (void)lda;
 }
 }  // namespace
 
+template <typename T>
+void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+               int64_t ldb, T beta, T* c, int64_t ldc) {
+  split_gemm<T>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, [&](int64_t mm, int64_t nn, const T* pa, const T* pb, T* pc) {
+    const auto trans_a = ta ? CblasTrans : CblasNoTrans, trans_b = tb ? CblasTrans : CblasNoTrans;
+    const auto im = static_cast<int>(mm), in = static_cast<int>(nn), ik = static_cast<int>(k);
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasRowMajor, trans_a, trans_b, im, in, ik, alpha, pa, static_cast<int>(lda), pb,
+                  static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
+    else
+      cblas_dgemm(CblasRowMajor, trans_a, trans_b, im, in, ik, alpha, pa, static_cast<int>(lda), pb,
+                  static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
+  });
+}
+
 void sgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  split_gemm<float>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-                    [&](int64_t mm, int64_t nn, const float* pa, const float* pb, float* pc) {
-                      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                                  static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(k), alpha, pa,
-                                  static_cast<int>(lda), pb, static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
-                    });
+  blas_gemm<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void dgemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
                const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  split_gemm<double>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-                     [&](int64_t mm, int64_t nn, const double* pa, const double* pb, double* pc) {
-                       cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                                   static_cast<int>(mm), static_cast<int>(nn), static_cast<int>(k), alpha, pa,
-                                   static_cast<int>(lda), pb, static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
-                     });
+  blas_gemm<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, double beta) {

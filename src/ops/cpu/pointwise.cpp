@@ -76,10 +76,8 @@ template <typename T>
 using compute_t = std::conditional_t<std::is_floating_point_v<T>, T, double>;
 
 template <typename T>
-[[gnu::always_inline]] inline T gelu_exact(T xv) {
-  using C = compute_t<T>;
-  const C x = static_cast<C>(xv);
-  return static_cast<T>(C(0.5) * x * (C(1) + cpu::fast::erf(x * C(M_SQRT1_2))));
+[[gnu::always_inline]] inline T gelu_exact(T x) {
+  return static_cast<T>(cpu::fast::gelu(static_cast<compute_t<T>>(x)));
 }
 template <typename T>
 [[gnu::always_inline]] inline T gelu_tanh(T x) {
@@ -87,12 +85,8 @@ template <typename T>
   return static_cast<T>(0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x))));
 }
 template <typename T>
-[[gnu::always_inline]] inline T gelu_grad_exact(T xv) {
-  using C = compute_t<T>;
-  const C x = static_cast<C>(xv);
-  const C cdf = C(0.5) * (C(1) + cpu::fast::erf(x * C(M_SQRT1_2)));
-  const C pdf = cpu::fast::exp(C(-0.5) * x * x) * C(M_2_SQRTPI * M_SQRT1_2 * 0.5);
-  return static_cast<T>(cdf + x * pdf);
+[[gnu::always_inline]] inline T gelu_grad_exact(T x) {
+  return static_cast<T>(cpu::fast::gelu_grad(static_cast<compute_t<T>>(x)));
 }
 template <typename T>
 [[gnu::always_inline]] inline T gelu_grad_tanh(T x) {
