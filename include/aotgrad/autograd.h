@@ -67,6 +67,9 @@ struct FunctionContext {
   std::vector<IValue> values;
   /// Which inputs need a gradient (set before backward runs).
   std::vector<bool> needs_input_grad;
+  /// When false, backward gets undefined gradients for outputs nothing used, instead
+  /// of zeros (ctx.set_materialize_grads(False)).
+  bool materialize_grads = true;
   void save_for_backward(TensorList tensors) { saved = std::move(tensors); }
 };
 

@@ -205,6 +205,9 @@ class Graph {
   Node* call_function(const ops::OpInfo& op, Arg::List args, Kwargs kwargs = {}, const std::string& name = "");
   Node* getitem(Node* tuple, int64_t index, const std::string& name = "");
   Node* get_attr(const std::string& attribute, const std::string& name = "");
+  /// A call of the higher-order op `hop` ("invoke_subgraph", "flex_attention", …; see
+  /// graph/higher_order.h): its subgraphs are get_attr nodes among the arguments.
+  Node* call_higher_order(const std::string& hop, Arg::List args, const std::string& name = "");
   Node* output(Arg::List values);
   /// Removes a node without users.
   void erase(Node* n);
@@ -241,6 +244,12 @@ class GraphModule {
   /// Adds a tensor constant named "_tensor_constant<N>" and returns the name.
   std::string add_constant(const Tensor& value);
   const Tensor* constant(const std::string& name) const;
+  /// Adds a subgraph named `prefix` followed by the first free number
+  /// ("repeated_subgraph0", "sdpa_score0") and returns the name; a module already
+  /// held under that prefix keeps its name.
+  std::string add_subgraph(const std::string& prefix, std::shared_ptr<GraphModule> module);
+  /// The subgraph called `name`, or null.
+  std::shared_ptr<GraphModule> subgraph(const std::string& name) const;
 };
 
 // ---- printing (src/graph/printer.cpp) ----
@@ -277,6 +286,7 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
 /// The arguments of an op-calling node as its op takes them: positional, in schema
 /// order, keyword arguments moved to their position, defaults filled, types checked.
 /// Node references become `value_of(node)` (lists of nodes become tensor lists).
+/// Higher-order op nodes have no schema: see graph/higher_order.h.
 Args bind_op_args(const Node& n, const std::function<IValue(const Node*)>& value_of);
 
 }  // namespace aotgrad::graph

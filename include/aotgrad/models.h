@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "aotgrad/hop.h"
 #include "aotgrad/nn.h"
 
 namespace aotgrad::models {
@@ -42,6 +43,10 @@ const std::vector<ModelInfo>& all_models();
 /// The model called `name`; a user error listing the known names otherwise.
 const ModelInfo& find_model(const std::string& name);
 
+/// The flex_attention model's mask: `documents` equal documents packed into one
+/// sequence, each query attending causally within its own document.
+MaskMod flex_document_mask(int64_t seq_len, int64_t documents);
+
 /// A built model with its example inputs, made with the default generator seeded to
 /// `seed` (so two instances are identical), in the model's train/eval mode.
 struct Instance {
@@ -54,5 +59,6 @@ Instance instantiate(const ModelInfo& info, uint64_t seed = 0);
 void add_golden_models(std::vector<ModelInfo>& out);
 void add_benchmark_models(std::vector<ModelInfo>& out);
 void add_demo_models(std::vector<ModelInfo>& out);
+void add_hop_models(std::vector<ModelInfo>& out);
 
 }  // namespace aotgrad::models

@@ -149,7 +149,7 @@ TensorList run_graph(const TensorList& roots, const TensorList& root_grads, cons
     for (const Tensor& g : grads) any = any || g.defined();
     const bool run_node = any && is_needed(n) && !(is_target && dynamic_cast<AccumulateGrad*>(n));
     if (run_node) {
-      for (size_t i = 0; i < grads.size(); ++i)
+      for (size_t i = 0; i < grads.size() && n->materialize_grads(); ++i)
         if (!grads[i].defined() && i < n->input_metas().size() && n->input_metas()[i].defined)
           grads[i] = zeros_for(n->input_metas()[i]);
       // Note [Backward inherits the forward's context]: whatever a node's backward

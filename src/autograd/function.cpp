@@ -11,6 +11,7 @@ class FunctionNode final : public Node {
   FunctionNode(uint64_t seq, std::string name, std::shared_ptr<FunctionContext> ctx, FunctionBackward bw)
       : Node(seq), name_(std::move(name)), ctx_(std::move(ctx)), backward_(std::move(bw)) {}
   std::string name() const override { return name_; }
+  bool materialize_grads() const override { return ctx_->materialize_grads; }
   TensorList apply(TensorList&& grads) override {
     ctx_->needs_input_grad.clear();
     for (const Edge& e : next_edges()) ctx_->needs_input_grad.push_back(e.valid());

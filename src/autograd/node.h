@@ -66,6 +66,8 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<Edge>& next_edges() { return next_edges_; }
   const std::vector<Edge>& next_edges() const { return next_edges_; }
   /// Metadata of the forward outputs, for zero-filling missing gradients.
+  /// Whether the engine replaces undefined output gradients with zeros before apply().
+  virtual bool materialize_grads() const { return true; }
   std::vector<TensorMeta>& input_metas() { return input_metas_; }
   /// Metadata of the forward inputs, one per edge: gradients are reduced
   /// (sum_to) and cast to match.

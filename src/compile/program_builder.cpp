@@ -1,12 +1,15 @@
 // Graph -> Program: bind every node's arguments once, propagate run-time layouts
 // through the shape rules, fuse elementwise chains, plan memory, and freeze the
 // static half of every instruction (Note [Static and dynamic values]).
+#include <functional>
 #include <unordered_map>
 
+#include "aotgrad/ops.h"
 #include "compile/fusion.h"
 #include "compile/memory_plan.h"
 #include "compile/program.h"
 #include "core/allocator.h"
+#include "graph/higher_order.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
 
@@ -69,6 +72,7 @@ class ProgramBuilder {
         return;
       }
       case NodeOp::GetAttr: {
+        if (gm_.subgraph(n.target().name) != nullptr) return;  // read by a higher-order op's lowering
         const Tensor* c = gm_.constant(n.target().name);
         AG_CHECK(c != nullptr, "no constant '{}'", n.target().name);
         Value v;
@@ -92,6 +96,10 @@ class ProgramBuilder {
       AG_CHECK(i < items.size(), "getitem {} of '{}', which has {} results", i, n.args()[0].node()->name(),
                items.size());
       single_[&n] = items[i];  // -1: an output the op did not compute (None)
+      return;
+    }
+    if (n.target().kind == graph::Target::Kind::HigherOrder) {
+      lower_higher_order(n);
       return;
     }
     AG_CHECK(n.target().kind == graph::Target::Kind::Op, "cannot compile a call to {}", n.target().qualified());
@@ -172,6 +180,79 @@ class ProgramBuilder {
       ins.kernel = op.kernel;
     p_.instructions_.push_back(std::move(ins));
     operands_.push_back(std::move(operands));
+  }
+
+  // A higher-order op becomes one instruction: its tensor operands are patched in like
+  // any op's, its results get arena values shaped as the node records them, and the
+  // kernel runs the op (an invoke_subgraph through a Program of its own).
+  void lower_higher_order(const Node& n) {
+    auto call = std::make_shared<const graph::HigherOrderCall>(gm_, n);
+    Instruction ins;
+    ins.higher_order = true;
+    ins.node = n.name();
+    ins.label = "higher_order." + call->op();
+    std::vector<int> operands;
+    for (const Node* x : call->operands()) {
+      const int id = value_of(x);
+      ins.patches.push_back({static_cast<int>(ins.args.size()), -1, id});
+      ins.args.emplace_back(meta_of(id));
+      operands.push_back(id);
+    }
+    AG_CHECK(n.meta.val.kind == graph::FakeVal::Kind::Tuple,
+             "higher-order node '{}' has no tuple value (meta val) to shape its results", n.name());
+    for (size_t i = 0; i < n.meta.val.items.size(); ++i) {
+      const auto& item = n.meta.val.items[i];
+      ins.outs.emplace_back(Tensor());
+      ins.result_slots.emplace_back(static_cast<int>(i), -1);
+      if (!item) {
+        ins.results.push_back(-1);
+        continue;
+      }
+      Value v;
+      v.kind = ValueKind::Arena;
+      v.name = n.name();
+      v.layout = {item->sizes, contiguous_strides(item->sizes), 0, item->dtype};
+      ins.results.push_back(add_value(std::move(v)));
+    }
+    std::function<std::vector<Tensor>(const std::vector<Tensor>&)> run = [call](const std::vector<Tensor>& in) {
+      return call->run(in);
+    };
+    if (call->invoked() != nullptr && subgraph_takes_layouts(*call->invoked(), operands)) {
+      std::shared_ptr<const Program> body = Program::build(*call->invoked(), options_);
+      run = [body](const std::vector<Tensor>& in) { return body->run(in); };
+    }
+    ins.kernel = [run, node = n.name()](const Args& args, Outputs& outs) {
+      std::vector<Tensor> in;
+      for (const IValue& a : args) in.push_back(a.to_tensor());
+      std::vector<Tensor> results = run(in);
+      AG_CHECK(results.size() == outs.size(), "higher-order node '{}' returned {} results, but the graph records {}",
+               node, results.size(), outs.size());
+      for (size_t i = 0; i < outs.size(); ++i) {
+        const Tensor& dst = outs[i].to_tensor();
+        if (!dst.defined()) continue;
+        AG_CHECK(results[i].defined() && results[i].sizes() == dst.sizes() && results[i].dtype() == dst.dtype(),
+                 "higher-order node '{}': result {} is {}, but the graph records {}", node, i,
+                 results[i].defined() ? results[i].describe() : "None", dst.describe());
+        copy_(dst, results[i]);
+      }
+    };
+    tuples_[&n] = ins.results;
+    p_.instructions_.push_back(std::move(ins));
+    operands_.push_back(std::move(operands));
+  }
+
+  // Whether a subgraph's placeholders have exactly the operands' run-time layouts (a
+  // Program checks its inputs' strides).
+  bool subgraph_takes_layouts(const graph::GraphModule& sub, const std::vector<int>& operands) const {
+    const auto ph = sub.graph->placeholders();
+    if (ph.size() != operands.size()) return false;
+    for (size_t i = 0; i < ph.size(); ++i) {
+      if (ph[i]->meta.val.kind != graph::FakeVal::Kind::Tensor) return false;
+      const graph::TensorVal& want = ph[i]->meta.val.as_tensor();
+      const graph::TensorVal& got = p_.values_[static_cast<size_t>(operands[i])].layout;
+      if (want.sizes != got.sizes || want.strides != got.strides || want.dtype != got.dtype) return false;
+    }
+    return true;
   }
 
   // An edited graph may carry a stale meta["val"]; the shape rules are the truth.
@@ -287,7 +368,7 @@ class ProgramBuilder {
   // element i of its single output, so the output may share a dying operand's buffer.
   bool writes_elementwise(const Instruction& ins) const {
     if (ins.results.size() != 1 || ins.results[0] < 0) return false;
-    if (ins.op == nullptr) return ins.view_of < 0;  // a fused elementwise group
+    if (ins.op == nullptr) return ins.view_of < 0 && !ins.higher_order;  // a fused elementwise group
     return ins.op->pointwise && ins.op->kind == ops::OpKind::Compute;
   }
 

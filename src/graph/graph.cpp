@@ -204,6 +204,11 @@ Node* Graph::get_attr(const std::string& attribute, const std::string& name) {
                      Target{Target::Kind::Attribute, nullptr, attribute});
 }
 
+Node* Graph::call_higher_order(const std::string& hop, Arg::List args, const std::string& name) {
+  return create_node(NodeOp::CallFunction, name.empty() ? hop : name, Target{Target::Kind::HigherOrder, nullptr, hop},
+                     std::move(args));
+}
+
 Node* Graph::output(Arg::List values) {
   return create_node(NodeOp::Output, "output", Target{Target::Kind::Attribute, nullptr, "output"},
                      {Arg(std::move(values))});
@@ -238,6 +243,24 @@ std::string GraphModule::add_constant(const Tensor& value) {
   std::string name = "_tensor_constant" + std::to_string(constants.size());
   constants.emplace_back(name, value);
   return name;
+}
+
+std::string GraphModule::add_subgraph(const std::string& prefix, std::shared_ptr<GraphModule> module) {
+  for (const auto& [n, m] : subgraphs)
+    if (m == module && n.rfind(prefix, 0) == 0) return n;
+  for (int64_t i = 0;; ++i) {
+    std::string name = prefix + std::to_string(i);
+    if (subgraph(name) == nullptr && constant(name) == nullptr) {
+      subgraphs.emplace_back(name, std::move(module));
+      return name;
+    }
+  }
+}
+
+std::shared_ptr<GraphModule> GraphModule::subgraph(const std::string& name) const {
+  for (const auto& [n, m] : subgraphs)
+    if (n == name) return m;
+  return nullptr;
 }
 
 const Tensor* GraphModule::constant(const std::string& name) const {

@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "aotgrad/graph.h"
+#include "graph/higher_order.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
 
@@ -60,12 +61,24 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
         case NodeOp::Placeholder:
           break;
         case NodeOp::GetAttr: {
+          if (gm.subgraph(n.target().name) != nullptr) break;  // read by the higher-order op that uses it
           const Tensor* c = gm.constant(n.target().name);
           AG_CHECK(c != nullptr, "interpret: no constant '{}'", n.target().name);
           env[&n] = IValue(*c);
           break;
         }
         case NodeOp::CallFunction: {
+          if (n.target().kind == Target::Kind::HigherOrder) {
+            HigherOrderCall call(gm, n);
+            std::vector<Tensor> operands;
+            for (const Node* x : call.operands()) operands.push_back(env.at(x).to_tensor());
+            auto run = [&] { env[&n] = IValue(call.run(operands)); };
+            if (around)
+              around(n, run);
+            else
+              run();
+            break;
+          }
           if (around) {
             around(n, [&] { env[&n] = call_node(n, env); });
             break;

@@ -86,6 +86,8 @@ std::string target_string(const Node& n) {
       return n.target().op->qualified_name();
     case Target::Kind::GetItem:
       return "operator.getitem";
+    case Target::Kind::HigherOrder:
+      return n.target().qualified();
     default:
       return n.target().name;
   }
@@ -327,6 +329,9 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
       if (target == "operator.getitem") {
         if (args.size() != 2 || !args[0].is_node() || !args[1].is_int()) nr.fail("getitem takes (node, index)");
         n = g.getitem(args[0].node(), args[1].to_int(), name);
+      } else if (const std::string hop = "torch.ops.higher_order."; target.rfind(hop, 0) == 0) {
+        if (!kwargs.empty()) nr.fail("a higher-order op call takes no keyword arguments");
+        n = g.call_higher_order(target.substr(hop.size()), std::move(args), name);
       } else {
         const ops::OpInfo* info = ops::find_op(target);
         if (info == nullptr) nr.fail("unknown op '" + target + "'");

@@ -4,6 +4,7 @@
 
 #include "aotgrad/graph.h"
 #include "ops/registry.h"
+#include "graph/higher_order.h"
 #include "support/error.h"
 
 namespace aotgrad::graph {
@@ -92,6 +93,8 @@ void verify(const GraphModule& gm) {
         } else if (n.target().kind == Target::Kind::GetItem) {
           AG_CHECK(n.args().size() == 2 && n.args()[0].is_node() && n.args()[1].is_int(),
                    "verify: getitem node '{}' must take (node, index)", n.name());
+        } else if (n.target().kind == Target::Kind::HigherOrder) {
+          HigherOrderCall resolved(gm, n);  // checks the op's argument form and its subgraphs
         }
         break;
       case NodeOp::GetAttr:

@@ -9,6 +9,7 @@ const std::vector<ModelInfo>& all_models() {
     add_golden_models(out);
     add_benchmark_models(out);
     add_demo_models(out);
+    add_hop_models(out);
     return out;
   }();
   return models;

@@ -218,7 +218,9 @@ std::vector<const Node*> min_cut_saved(const JointView& view, RecomputeLevel lev
   std::vector<bool> reach = net.reachable(source);
   std::vector<const Node*> saved;
   for (int i = 0; i < count; ++i)
-    if (reach[static_cast<size_t>(in(i))] && !reach[static_cast<size_t>(out(i))])
+    // get_attr nodes cost nothing to cut, but the backward reads them again itself.
+    if (reach[static_cast<size_t>(in(i))] && !reach[static_cast<size_t>(out(i))] &&
+        forward[static_cast<size_t>(i)]->op() != NodeOp::GetAttr)
       saved.push_back(forward[static_cast<size_t>(i)]);
   return saved;
 }

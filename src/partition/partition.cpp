@@ -181,6 +181,7 @@ Partition partition_joint(const graph::GraphModule& joint, const PartitionOption
   p.forward = std::make_shared<graph::GraphModule>();
   p.forward->name = "fw_graph";
   p.forward->constants = joint.constants;
+  p.forward->subgraphs = joint.subgraphs;
   std::unordered_map<const Node*, Node*> fmap;
   for (const auto& n : jg.nodes()) {
     if (n->op() == NodeOp::Output || view.backward.count(n.get())) continue;
@@ -204,6 +205,7 @@ Partition partition_joint(const graph::GraphModule& joint, const PartitionOption
   p.backward = std::make_shared<graph::GraphModule>();
   p.backward->name = "bw_graph";
   p.backward->constants = joint.constants;
+  p.backward->subgraphs = joint.subgraphs;
   graph::Graph& bg = *p.backward->graph;
   std::unordered_map<const Node*, Node*> bmap;
   for (const Node* s : saved) placeholder_like(bg, *s, bmap);

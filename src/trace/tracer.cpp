@@ -211,6 +211,38 @@ Node* Tracer::node_of(const Tensor& t) {
   return n;
 }
 
+Node* Tracer::subgraph_attr(const std::string& prefix, std::shared_ptr<graph::GraphModule> module) {
+  const std::string name = gm_.add_subgraph(prefix, std::move(module));
+  Node* n = gm_.graph->get_attr(name);
+  stamp(n, nullptr);
+  return n;
+}
+
+TensorList Tracer::record_higher_order(const std::string& hop, graph::Arg::List args, const TensorList& results) {
+  Node* n = gm_.graph->call_higher_order(hop, std::move(args));
+  stamp(n, nullptr);
+  n->meta.val.kind = FakeVal::Kind::Tuple;
+  for (const Tensor& r : results)
+    n->meta.val.items.push_back(r.defined() ? std::optional<TensorVal>(TensorVal::of(r)) : std::nullopt);
+  TensorList proxies;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].defined()) {
+      proxies.emplace_back();
+      continue;
+    }
+    Node* item = gm_.graph->getitem(n, static_cast<int64_t>(i));
+    copy_stamp(item, n);
+    Tensor proxy = Tensor::meta(results[i].sizes(), results[i].dtype(), results[i].strides());
+    item->meta.val = FakeVal::tensor(TensorVal::of(proxy));
+    proxies.push_back(attach(proxy, item));
+  }
+  return proxies;
+}
+
+Tracer* active_tracer() {
+  return dynamic_cast<Tracer*>(ops::current_mode());
+}
+
 Arg Tracer::to_arg(const IValue& v) {
   if (v.is_none()) return Arg();
   if (v.is_tensor()) return v.to_tensor().defined() ? Arg(node_of(v.to_tensor())) : Arg();

@@ -15,6 +15,8 @@
 // the next time it is read, so views made before a write see it.
 #pragma once
 
+#include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "aotgrad/trace.h"
@@ -59,6 +61,21 @@ class Tracer : public ops::DispatchMode {
   /// (replaying a captured graph's InputMutationAOTOutputs).
   void set_value(const Tensor& proxy, const Tensor& value);
 
+  /// A get_attr node (stamped like an op's node) reading `module`, which the traced
+  /// module holds as a subgraph named `prefix`N.
+  graph::Node* subgraph_attr(const std::string& prefix, std::shared_ptr<graph::GraphModule> module);
+  /// Records one call of the higher-order op `hop` whose results have the layouts of
+  /// `results` (meta tensors; undefined for None). The node returns a tuple read with
+  /// getitem nodes; the proxies of those come back, undefined where `results` is.
+  TensorList record_higher_order(const std::string& hop, graph::Arg::List args, const TensorList& results);
+
+  /// State a higher-order op keeps for the length of this trace (traced subgraphs to
+  /// reuse), by key; empty until the op fills it.
+  std::shared_ptr<void>& hop_cache(const std::string& key) { return hop_cache_[key]; }
+  /// 0, 1, 2, … per kind: numbers the regions of one trace ("fw_subgraph_0").
+  int64_t next_hop_index(const std::string& kind) { return hop_counts_[kind]++; }
+  const TraceOptions& options() const { return options_; }
+
   Outputs dispatch(const ops::OpInfo& op, const Args& args) override;
   graph::GraphModule& module() { return gm_; }
 
@@ -81,9 +98,14 @@ class Tracer : public ops::DispatchMode {
   std::unordered_map<const TensorImpl*, graph::Node*> placeholder_of_;  // proxy impl -> placeholder
   std::unordered_map<graph::Node*, std::vector<void*>> frames_;         // captured, not yet symbolized
   bool prev_capture_stacks_ = false;
+  std::unordered_map<std::string, std::shared_ptr<void>> hop_cache_;
+  std::unordered_map<std::string, int64_t> hop_counts_;
 };
 
 /// The proxy state of `t` if it is a proxy of any tracer.
 ProxyState* proxy_state(const Tensor& t);
+
+/// The tracer handling ops on this thread, if one is active.
+Tracer* active_tracer();
 
 }  // namespace aotgrad::trace

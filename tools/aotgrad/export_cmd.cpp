@@ -50,10 +50,18 @@ void add_export_command(CLI::App& app) {
     if (*custom_metadata) {
       for (const std::string& line : exporting::get_custom_metadata(*joint.graph_module)) text += line + "\n";
     } else if (*seq_nr_groups) {
-      for (const auto& group : exporting::get_ordered_seq_nr_groups(*joint.graph_module)) {
-        std::string items;
-        for (const std::string& n : group) items += (items.empty() ? "'" : ", '") + n + "'";
-        text += "[" + items + "]\n";
+      // The top-level groups, then each subgraph's under a header line.
+      auto print_groups = [&text](const graph::GraphModule& gm) {
+        for (const auto& group : exporting::get_ordered_seq_nr_groups(gm)) {
+          std::string items;
+          for (const std::string& n : group) items += (items.empty() ? "'" : ", '") + n + "'";
+          text += "[" + items + "]\n";
+        }
+      };
+      print_groups(*joint.graph_module);
+      for (const auto& [name, sub] : joint.graph_module->subgraphs) {
+        text += "# " + name + "\n";
+        print_groups(*sub);
       }
     } else {
       text = *summary ? joint_summary(joint) : render_joint(joint, *format);
