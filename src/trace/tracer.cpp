@@ -207,6 +207,7 @@ Node* Tracer::node_of(const Tensor& t) {
   std::string name = gm_.add_constant(t);
   Node* n = gm_.graph->get_attr(name);
   n->meta.val = FakeVal::tensor(TensorVal::of(t));
+  n->meta.custom = current_annotations();  // annotations reach get_attr nodes too
   constants_[t.impl()] = n;
   return n;
 }
