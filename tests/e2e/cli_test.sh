@@ -57,5 +57,28 @@ done
 "$AOTGRAD" partition --model convnet --report >"$TMP/part" 2>&1 || fail "partition report: $(cat "$TMP/part")"
 grep -q "^policy: min-cut" "$TMP/part" || fail "partition report lacks the min-cut policy: $(cat "$TMP/part")"
 
+# Higher-order ops (issue 8's commands).
+"$AOTGRAD" export --model invoke_subgraph --seq-nr-groups >"$TMP/groups" 2>&1 || fail "seq-nr-groups: $(cat "$TMP/groups")"
+cat >"$TMP/groups.want" <<'WANT'
+['getitem', 'getitem_1', 'invoke_subgraph', 'invoke_subgraph_1']
+['sub']
+# repeated_subgraph0
+['sin']
+['mul']
+# repeated_subgraph1
+['cos', 'mul_2', 'sin']
+['mul', 'mul_1']
+WANT
+cmp -s "$TMP/groups" "$TMP/groups.want" || fail "invoke_subgraph seq-nr groups: $(cat "$TMP/groups")"
+"$AOTGRAD" export --model flex_attention --custom-metadata >"$TMP/meta" 2>&1 || fail "custom-metadata: $(cat "$TMP/meta")"
+for line in "('get_attr', 'sdpa_score0'" "('get_attr', 'sdpa_mask0'" "('call_function', 'flex_attention'" \
+            "('get_attr', 'fw_graph0'" "('get_attr', 'joint_graph0'" "('get_attr', 'mask_graph0'" \
+            "('call_function', 'flex_attention_backward'"; do
+  grep -qF "$line, {'compile_with_inductor': 'flex_attention'})" "$TMP/meta" || fail "flex custom metadata lacks $line"
+done
+"$AOTGRAD" export --model flex_attention --format json -o "$TMP/flex.json" || fail "export flex json"
+"$AOTGRAD" print "$TMP/flex.json" >"$TMP/flex.txt" 2>&1 || fail "print flex json: $(cat "$TMP/flex.txt")"
+grep -q "torch.ops.higher_order.flex_attention_backward(" "$TMP/flex.txt" || fail "printed flex graph lacks the backward"
+
 [ "$failures" -eq 0 ] && echo "all CLI checks passed"
 exit "$failures"
