@@ -279,9 +279,14 @@ void verify(const GraphModule& gm);
 /// code; returns one value per output slot (None where the output is None).
 /// `around`, if given, wraps the evaluation of each call_function node (it must call
 /// `run` once): a replay uses it to put the node's annotations in force.
+///
+/// `run_higher_order`, if given, runs the higher-order nodes instead of the kernels
+/// (a replay under a trace records them again as higher-order ops).
 using NodeWrapper = std::function<void(const Node& node, const std::function<void()>& run)>;
+using HigherOrderRunner =
+    std::function<std::vector<Tensor>(const GraphModule& owner, const Node& node, const std::vector<Tensor>& operands)>;
 std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs,
-                              const NodeWrapper& around = nullptr);
+                              const NodeWrapper& around = nullptr, const HigherOrderRunner& run_higher_order = nullptr);
 
 /// The arguments of an op-calling node as its op takes them: positional, in schema
 /// order, keyword arguments moved to their position, defaults filled, types checked.

@@ -10,6 +10,7 @@
 #include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
+#include "hop/hop_internal.h"
 #include "ops/dispatch.h"
 #include "ops/registry.h"
 #include "support/error.h"
@@ -292,11 +293,17 @@ ForwardSource captured_source(const graph::GraphModule& captured) {
       else
         inputs.push_back(user.at(static_cast<size_t>(d.idx())));
     }
-    std::vector<IValue> values = graph::interpret(captured, inputs, [](const graph::Node& n, const auto& run) {
+    graph::NodeWrapper in_context = [](const graph::Node& n, const std::function<void()>& run) {
       annotate scope(n.meta.custom);
       StackTraceOverride trace(n.meta.stack_trace);
       run();
-    });
+    };
+    // Higher-order nodes are called again as higher-order ops, not run as kernels.
+    auto replay = [in_context](const graph::GraphModule& owner, const graph::Node& n,
+                               const std::vector<Tensor>& operands) {
+      return hop_detail::replay_higher_order(owner, n, operands, in_context);
+    };
+    std::vector<IValue> values = graph::interpret(captured, inputs, in_context, replay);
     // Mutated inputs take their new values; the rest are the user's outputs.
     std::vector<IValue> outputs;
     const auto& descs = captured.graph->output_node()->meta.out_descs;

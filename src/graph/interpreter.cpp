@@ -48,7 +48,8 @@ IValue resolve(const Arg& a, const ValueOf& value_of) {
 
 IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& env);
 
-std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs, const NodeWrapper& around) {
+std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& inputs, const NodeWrapper& around,
+                              const HigherOrderRunner& run_higher_order) {
   const Graph& g = *gm.graph;
   std::vector<Node*> ph = g.placeholders();
   AG_CHECK(inputs.size() == ph.size(), "interpret: the graph takes {} inputs, but got {}", ph.size(), inputs.size());
@@ -72,7 +73,9 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
             HigherOrderCall call(gm, n);
             std::vector<Tensor> operands;
             for (const Node* x : call.operands()) operands.push_back(env.at(x).to_tensor());
-            auto run = [&] { env[&n] = IValue(call.run(operands)); };
+            auto run = [&] {
+              env[&n] = IValue(run_higher_order ? run_higher_order(gm, n, operands) : call.run(operands));
+            };
             if (around)
               around(n, run);
             else

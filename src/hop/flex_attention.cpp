@@ -16,6 +16,7 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/trace.h"
 #include "graph/higher_order.h"
+#include "hop/hop_internal.h"
 #include "ops/cpu/flex_attention.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
@@ -83,8 +84,10 @@ std::shared_ptr<graph::GraphModule> trace_mask_mod(const MaskMod& mask_mod) {
   auto g = trace::make_fx(
       [&](const TensorList& a) {
         Tensor m = mask_mod(a[0], a[1], a[2], a[3]);
-        AG_CHECK(m.defined() && m.dtype() == DType::Bool, "flex_attention: mask_mod must return a bool tensor, but "
-                 "returned {}", m.defined() ? m.describe() : "an undefined tensor");
+        AG_CHECK(m.defined() && m.dtype() == DType::Bool,
+                 "flex_attention: mask_mod must return a bool tensor, but "
+                 "returned {}",
+                 m.defined() ? m.describe() : "an undefined tensor");
         return TensorList{m};
       },
       {scalar_meta(i32), scalar_meta(i32), scalar_meta(i32), scalar_meta(i32)}, mod_trace_options());
@@ -93,17 +96,16 @@ std::shared_ptr<graph::GraphModule> trace_mask_mod(const MaskMod& mask_mod) {
 }
 
 ops::flex::BlockMaskTables tables_of(const BlockMask& m) {
-  return {m.q_len, m.kv_len, m.q_block, m.kv_block, m.kv_num_blocks, m.kv_indices, m.full_kv_num_blocks,
+  return {m.q_len,          m.kv_len, m.q_block, m.kv_block, m.kv_num_blocks, m.kv_indices, m.full_kv_num_blocks,
           m.full_kv_indices};
 }
 
 // The block mask as flex_attention's argument list (graph/higher_order.h).
 Arg block_mask_arg(trace::Tracer& t, const BlockMask& m, graph::Node* mask_graph) {
   auto tensor = [&](const Tensor& x) { return x.defined() ? Arg(t.node_of(x)) : Arg(); };
-  return Arg(Arg::List{m.kv_len, m.q_len, tensor(m.kv_num_blocks), tensor(m.kv_indices),
-                       tensor(m.full_kv_num_blocks), tensor(m.full_kv_indices), tensor(m.q_num_blocks),
-                       tensor(m.q_indices), tensor(m.full_q_num_blocks), tensor(m.full_q_indices), m.q_block,
-                       m.kv_block, Arg(mask_graph)});
+  return Arg(Arg::List{m.kv_len, m.q_len, tensor(m.kv_num_blocks), tensor(m.kv_indices), tensor(m.full_kv_num_blocks),
+                       tensor(m.full_kv_indices), tensor(m.q_num_blocks), tensor(m.q_indices),
+                       tensor(m.full_q_num_blocks), tensor(m.full_q_indices), m.q_block, m.kv_block, Arg(mask_graph)});
 }
 
 struct FlexGraphs {
@@ -144,7 +146,8 @@ BlockMask create_block_mask(const MaskMod& mask_mod, int64_t B, int64_t H, int64
   std::vector<int32_t> qs(static_cast<size_t>(q_len)), ks(static_cast<size_t>(kv_len));
   for (int64_t i = 0; i < q_len; ++i) qs[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   for (int64_t i = 0; i < kv_len; ++i) ks[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-  const Tensor q_idx = Tensor::from_vector<int32_t>(qs, {q_len, 1}), kv_idx = Tensor::from_vector<int32_t>(ks, {1, kv_len});
+  const Tensor q_idx = Tensor::from_vector<int32_t>(qs, {q_len, 1}),
+               kv_idx = Tensor::from_vector<int32_t>(ks, {1, kv_len});
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < H; ++h) {
       Tensor keep = mask_mod(Tensor::scalar<int32_t>(static_cast<int32_t>(b)),
@@ -186,8 +189,9 @@ BlockMask create_block_mask(const MaskMod& mask_mod, int64_t B, int64_t H, int64
   return m;
 }
 
-Tensor flex_attention(const Tensor& q, const Tensor& k, const Tensor& v, const ScoreMod& score_mod,
-                      const BlockMask& block_mask, std::optional<double> scale) {
+namespace hop_detail {
+TensorList flex_attention_outputs(const Tensor& q, const Tensor& k, const Tensor& v, const ScoreMod& score_mod,
+                                  const BlockMask& block_mask, std::optional<double> scale) {
   const ops::flex::BlockMaskTables tables = tables_of(block_mask);
   ops::flex::check_inputs(q, k, v, tables);
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(3))));
@@ -203,8 +207,14 @@ Tensor flex_attention(const Tensor& q, const Tensor& k, const Tensor& v, const S
     if (trace::Tracer* t = trace::active_tracer()) {
       graph::Node* score = t->subgraph_attr("sdpa_score", graphs->score);
       graph::Node* mask = t->subgraph_attr("sdpa_mask", graphs->mask);
-      Arg::List args{Arg(t->node_of(in[0])), Arg(t->node_of(in[1])), Arg(t->node_of(in[2])), Arg(score),
-                     block_mask_arg(*t, block_mask, mask), s, Arg(Arg::List{}), Arg(Arg::List{})};
+      Arg::List args{Arg(t->node_of(in[0])),
+                     Arg(t->node_of(in[1])),
+                     Arg(t->node_of(in[2])),
+                     Arg(score),
+                     block_mask_arg(*t, block_mask, mask),
+                     s,
+                     Arg(Arg::List{}),
+                     Arg(Arg::List{})};
       results = t->record_higher_order(graph::kFlexAttention, std::move(args), {out_meta, lse_meta});
     } else {
       const Tensor qc = contiguous(in[0]), kc = contiguous(in[1]), vc = contiguous(in[2]);
@@ -245,7 +255,13 @@ Tensor flex_attention(const Tensor& q, const Tensor& k, const Tensor& v, const S
                         d[2]);
     return d;
   };
-  return autograd::apply_function("FlexAttentionAutogradOp", {q, k, v}, forward, backward)[0];
+  return autograd::apply_function("FlexAttentionAutogradOp", {q, k, v}, forward, backward);
+}
+}  // namespace hop_detail
+
+Tensor flex_attention(const Tensor& q, const Tensor& k, const Tensor& v, const ScoreMod& score_mod,
+                      const BlockMask& block_mask, std::optional<double> scale) {
+  return hop_detail::flex_attention_outputs(q, k, v, score_mod, block_mask, scale)[0];
 }
 
 Tensor explicit_masked_attention(const Tensor& q, const Tensor& k, const Tensor& v, const ScoreMod& score_mod,

@@ -16,6 +16,7 @@
 #include "aotgrad/hop.h"
 #include "aotgrad/ops.h"
 #include "graph/higher_order.h"
+#include "hop/hop_internal.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
 #include "trace/tracer.h"
@@ -63,16 +64,14 @@ std::string layout_key(const TensorList& operands) {
   return key;
 }
 
-TensorList run_body(const NestedCompileRegion& region, const std::function<TensorList(const TensorList&)>& body,
-                    const TensorList& args) {
+TensorList run_body(const std::string& region, const NestedCompileRegion::Fn& body, const TensorList& args) {
   TensorList outs = body(args);
   for (size_t i = 0; i < outs.size(); ++i)
-    AG_CHECK(outs[i].defined(), "nested compile region '{}': output {} is an undefined tensor", region.name(), i);
+    AG_CHECK(outs[i].defined(), "nested compile region '{}': output {} is an undefined tensor", region, i);
   return outs;
 }
 
-std::shared_ptr<RegionGraphs> trace_region(const NestedCompileRegion& region,
-                                           const std::function<TensorList(const TensorList&)>& body,
+std::shared_ptr<RegionGraphs> trace_region(const std::string& region, const NestedCompileRegion::Fn& body,
                                            const TensorList& operands, const trace::TraceOptions& options,
                                            int64_t index) {
   auto r = std::make_shared<RegionGraphs>();
@@ -144,14 +143,14 @@ std::shared_ptr<RegionGraphs> trace_region(const NestedCompileRegion& region,
 }
 
 // The region's call under a trace: Note [Tracing a region].
-TensorList invoke_traced(trace::Tracer& outer, const NestedCompileRegion& region, const std::string& cache_key,
-                         const std::function<TensorList(const TensorList&)>& body, const TensorList& operands) {
+TensorList invoke_traced(trace::Tracer& outer, const std::string& region, const std::string& cache_key,
+                         const NestedCompileRegion::Fn& body, const TensorList& operands) {
   std::shared_ptr<void>& slot = outer.hop_cache("invoke_subgraph:" + cache_key + ":" + layout_key(operands));
   if (!slot) {
     try {
       slot = trace_region(region, body, operands, outer.options(), outer.next_hop_index("invoke_subgraph"));
     } catch (Error& e) {
-      e.add_context("while tracing nested compile region '" + region.name() + "'");
+      e.add_context("while tracing nested compile region '" + region + "'");
       throw;
     }
   }
@@ -164,7 +163,7 @@ TensorList invoke_traced(trace::Tracer& outer, const NestedCompileRegion& region
     ctx.materialize_grads = false;
     return outer.record_higher_order(graph::kInvokeSubgraph, std::move(args), graphs->output_metas);
   };
-  auto backward = [graphs, id, name = region.name()](autograd::FunctionContext& ctx, const TensorList& grads) {
+  auto backward = [graphs, id, name = region](autograd::FunctionContext& ctx, const TensorList& grads) {
     trace::Tracer* tracer = trace::active_tracer();
     AG_CHECK(tracer != nullptr && graphs->joint != nullptr,
              "nested compile region '{}': its backward runs only inside the trace that recorded it", name);
@@ -187,6 +186,15 @@ TensorList invoke_traced(trace::Tracer& outer, const NestedCompileRegion& region
 }
 }  // namespace
 
+namespace hop_detail {
+TensorList invoke_region(const std::string& name, const std::string& cache_key, const NestedCompileRegion::Fn& body,
+                         const TensorList& operands) {
+  trace::Tracer* tracer = trace::active_tracer();
+  if (tracer == nullptr) return body(operands);
+  return invoke_traced(*tracer, name, cache_key, body, operands);
+}
+}  // namespace hop_detail
+
 NestedCompileRegion::NestedCompileRegion(std::string name, Fn fn) : name_(std::move(name)), fn_(std::move(fn)) {
   AG_CHECK(fn_ != nullptr, "nested compile region '{}': no function given", name_);
 }
@@ -197,12 +205,9 @@ NestedCompileRegion::NestedCompileRegion(std::string name, nn::Module& module)
 TensorList NestedCompileRegion::operator()(const TensorList& inputs) const {
   for (size_t i = 0; i < inputs.size(); ++i)
     AG_CHECK(inputs[i].defined(), "nested compile region '{}': input {} is an undefined tensor", name_, i);
-  if (module_ == nullptr) {
-    trace::Tracer* tracer = trace::active_tracer();
-    if (tracer == nullptr) return fn_(inputs);
-    return invoke_traced(*tracer, *this, name_ + "@" + std::to_string(reinterpret_cast<uintptr_t>(this)), fn_,
-                         inputs);
-  }
+  if (module_ == nullptr)
+    return hop_detail::invoke_region(name_, name_ + "@" + std::to_string(reinterpret_cast<uintptr_t>(this)), fn_,
+                                     inputs);
   // A module region: (parameters…, buffers…, inputs…) are the operands.
   nn::Module& m = *module_;
   auto call_module = [&m](const TensorList& xs) {
@@ -227,7 +232,7 @@ TensorList NestedCompileRegion::operator()(const TensorList& inputs) const {
     SwapModuleTensors swapped(m, TensorList(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(lifted)));
     return call_module(TensorList(all.begin() + static_cast<std::ptrdiff_t>(lifted), all.end()));
   };
-  return invoke_traced(*tracer, *this, name_ + "@" + m.type_name(), body, operands);
+  return hop_detail::invoke_region(name_, name_ + "@" + m.type_name(), body, operands);
 }
 
 }  // namespace aotgrad

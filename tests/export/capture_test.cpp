@@ -67,7 +67,7 @@ TEST(CustomOp, BadDefinitionsAreClearErrors) {
 
 TEST(Capture, ExportFromACapturedGraphEqualsTheLiveExport) {
   for (const char* name : {"simple_linear", "module_with_kwargs", "conv_bn", "annotated_function", "two_linear_sub",
-                           "custom_op", "unpermute", "transformer_block"}) {
+                           "custom_op", "unpermute", "transformer_block", "invoke_subgraph", "flex_attention"}) {
     SCOPED_TRACE(name);
     auto a = live(name), b = from_capture(name);
     EXPECT_EQ(graph::print_readable(*b.graph_module, graph::PrintFormat::Compact),

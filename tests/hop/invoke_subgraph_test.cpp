@@ -81,9 +81,11 @@ TEST(InvokeSubgraph, AnnotationsOfTheCallSiteAndOfTheRegionBody) {
     EXPECT_EQ(graph::annotations_str(gm.graph->find(name)->meta.custom), my_mod) << name;
   EXPECT_TRUE(gm.graph->find("sub")->meta.custom.empty());
   for (const char* sub : {"repeated_subgraph0", "repeated_subgraph1"})
-    for (const auto& n : gm.subgraph(sub)->graph->nodes())
-      if (n->op() == graph::NodeOp::CallFunction)
+    for (const auto& n : gm.subgraph(sub)->graph->nodes()) {
+      if (n->op() == graph::NodeOp::CallFunction) {
         EXPECT_EQ(graph::annotations_str(n->meta.custom), bar) << sub << "." << n->name();
+      }
+    }
   // The backward call carries the forward call's seq_nr and is marked as backward.
   EXPECT_EQ(gm.graph->find("invoke_subgraph_1")->meta.seq_nr, gm.graph->find("invoke_subgraph")->meta.seq_nr);
   EXPECT_TRUE(gm.graph->find("invoke_subgraph_1")->meta.is_backward);
@@ -137,9 +139,7 @@ TEST(InvokeSubgraph, AFunctionRegionReadingAnOuterValueIsAClearError) {
   NestedCompileRegion region("scaled", [&w](const TensorList& in) { return TensorList{in[0] * w}; });
   class UsesRegion : public nn::Module {
    public:
-    UsesRegion(NestedCompileRegion& r, Tensor& w) : Module("UsesRegion"), r_(r), w_(w) {
-      register_parameter("w", w_);
-    }
+    UsesRegion(NestedCompileRegion& r, Tensor& w) : Module("UsesRegion"), r_(r), w_(w) { register_parameter("w", w_); }
     pytree::Value forward(const nn::Args& args, const nn::Kwargs&) override {
       return r_({args.at(0).leaf().to_tensor()})[0];
     }
