@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "aotgrad/autograd.h"
 #include "aotgrad/compile.h"
 #include "aotgrad/export.h"
@@ -97,7 +99,8 @@ TEST(BlockMask, TwoDocumentsSkipTheBlocksBetweenThem) {
 }
 
 TEST(BlockMask, BadArgumentsAreClearErrors) {
-  EXPECT_NE(aotgrad::testing::error_of([] { create_block_mask(nullptr, 1, 1, 8, 8); }).find("no mask_mod"), std::string::npos);
+  EXPECT_NE(aotgrad::testing::error_of([] { create_block_mask(nullptr, 1, 1, 8, 8); }).find("no mask_mod"),
+            std::string::npos);
   EXPECT_NE(aotgrad::testing::error_of([] { create_block_mask(causal(), 1, 0, 8, 8); }).find("must be positive"),
             std::string::npos);
   std::string e = aotgrad::testing::error_of([] {
@@ -225,4 +228,21 @@ TEST(FlexAttention, TheJointGraphRunsInTheInterpreterAndSurvivesJson) {
 
 TEST(FlexAttention, TracingTwiceTheSameGraph) {
   EXPECT_EQ(graph::print_readable(*export_flex().graph_module), graph::print_readable(*export_flex().graph_module));
+}
+
+TEST(FlexAttention, AMalformedHigherOrderNodeInAGraphFileIsAClearError) {
+  const nlohmann::json good = nlohmann::json::parse(graph::to_json(*export_flex().graph_module));
+  auto load = [](const nlohmann::json& j) {
+    return aotgrad::testing::error_of([&] { graph::verify(*graph::from_json(j.dump())); });
+  };
+  EXPECT_EQ(load(good), "");
+  nlohmann::json short_args = good, unknown = good;
+  for (auto& n : short_args["module"]["nodes"])
+    if (n["name"] == "flex_attention") n["args"].erase(5);  // the scale
+  std::string e = load(short_args);
+  EXPECT_NE(e.find("flex_attention 'flex_attention' must take 8 arguments"), std::string::npos) << e;
+  for (auto& n : unknown["module"]["nodes"])
+    if (n["name"] == "flex_attention") n["target"] = "torch.ops.higher_order.frobnicate";
+  e = load(unknown);
+  EXPECT_NE(e.find("unknown higher-order op 'frobnicate'"), std::string::npos) << e;
 }
