@@ -77,22 +77,20 @@ std::shared_ptr<RegionGraphs> trace_region(const std::string& region, const Nest
   auto r = std::make_shared<RegionGraphs>();
   r->index = index;
   autograd::EnableGradGuard grad_on;
-  auto primals_of = [&](trace::Tracer& t) {
-    TensorList proxies;
+  // Placeholders for the operands, then the body on them: (primals, outputs).
+  auto trace_body = [&](trace::Tracer& t) {
+    TensorList primals;
     for (size_t i = 0; i < operands.size(); ++i)
-      proxies.push_back(t.placeholder("primals_" + std::to_string(i + 1), operands[i], operands[i].requires_grad()));
-    return proxies;
+      primals.push_back(t.placeholder("primals_" + std::to_string(i + 1), operands[i], operands[i].requires_grad()));
+    ops::ModeGuard mode(&t);
+    TensorList outs = run_body(region, body, primals);
+    return std::make_pair(primals, outs);
   };
   {
     r->forward = std::make_shared<graph::GraphModule>();
     r->forward->name = "fw_subgraph";
     trace::Tracer t(*r->forward, options);
-    TensorList primals = primals_of(t);
-    TensorList outs;
-    {
-      ops::ModeGuard mode(&t);
-      outs = run_body(region, body, primals);
-    }
+    const auto [primals, outs] = trace_body(t);
     Arg::List values;
     for (const Tensor& o : outs) {
       values.emplace_back(t.node_of(o));
@@ -111,12 +109,7 @@ std::shared_ptr<RegionGraphs> trace_region(const std::string& region, const Nest
   r->joint = std::make_shared<graph::GraphModule>();
   r->joint->name = "bw_subgraph";
   trace::Tracer t(*r->joint, options);
-  TensorList primals = primals_of(t);
-  TensorList outs;
-  {
-    ops::ModeGuard mode(&t);
-    outs = run_body(region, body, primals);
-  }
+  const auto [primals, outs] = trace_body(t);
   TensorList diff_outs, tangents, wrt;
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!r->output_requires_grad[i]) continue;

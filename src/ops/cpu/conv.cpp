@@ -101,15 +101,6 @@ bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
-template <typename T>
-void gemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-              int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cpu::sgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    cpu::dgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
 // Runs fn(first_image, last_image) over the batch, whole images per thread; the
 // GEMMs inside then run on their thread alone (Note [One thread pool] in gemm.cpp).
 template <typename F>
@@ -132,7 +123,7 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
           src = col.data();
         }
         T* out = y + (b * g.oc + gi * g.ocg()) * cols;
-        gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, src, cols, T(0), out, cols);
+        cpu::gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, src, cols, T(0), out, cols);
         if (bias)
           for (int64_t o = 0; o < g.ocg(); ++o) {
             const T bv = bias[gi * g.ocg() + o];
@@ -156,8 +147,8 @@ void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx
           const T* go = gy + (b * g.oc + gi * g.ocg()) * cols;
           T* dst = gx + (b * g.c + gi * g.cg()) * g.h * g.w;
           // col = W^T @ gy ; then scatter back.
-          gemm_raw<T>(true, false, K, cols, g.ocg(), T(1), w + gi * g.ocg() * K, K, go, cols, T(0),
-                      direct ? dst : col.data(), cols);
+          cpu::gemm_raw<T>(true, false, K, cols, g.ocg(), T(1), w + gi * g.ocg() * K, K, go, cols, T(0),
+                           direct ? dst : col.data(), cols);
           if (!direct) col2im(g, col.data(), dst);
         }
     });
@@ -174,7 +165,7 @@ void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx
           src = col.data();
         }
         const T* go = gy + (b * g.oc + gi * g.ocg()) * cols;
-        gemm_raw<T>(false, true, g.ocg(), K, cols, T(1), go, cols, src, cols, T(1), gw + gi * g.ocg() * K, K);
+        cpu::gemm_raw<T>(false, true, g.ocg(), K, cols, T(1), go, cols, src, cols, T(1), gw + gi * g.ocg() * K, K);
       }
   }
   if (gb) {

@@ -25,15 +25,6 @@ namespace aotgrad::ops::flex {
 
 namespace {
 
-template <typename T>
-void gemm_raw(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
-              int64_t ldb, T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cpu::sgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
-    cpu::dgemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
 int32_t table_at(const Tensor& t, int64_t b, int64_t h, int64_t i, int64_t j = -1) {
   // Leading dims of size 1 broadcast over the batch and the heads.
   const int64_t bb = t.size(0) == 1 ? 0 : b, hh = t.size(1) == 1 ? 0 : h;
@@ -41,6 +32,26 @@ int32_t table_at(const Tensor& t, int64_t b, int64_t h, int64_t i, int64_t j = -
   if (j >= 0) off += j * t.stride(3);
   return t.data_ptr<int32_t>()[off];
 }
+
+// An error thrown inside a parallel loop (by a score_mod or mask_mod, say), kept
+// to be thrown again once the loop is over: exceptions may not leave OpenMP regions.
+class FirstFailure {
+ public:
+  void keep(const Error& e) {
+#pragma omp critical(flex_failure)
+    if (!failed_) {
+      failed_ = true;
+      error_ = e;
+    }
+  }
+  void rethrow() const {
+    if (failed_) throw error_;
+  }
+
+ private:
+  bool failed_ = false;
+  Error error_{ErrorKind::Internal, ""};
+};
 
 struct ListedBlock {
   int64_t kv0, cols, column;  // first key, width, first column in the row buffer
@@ -80,8 +91,8 @@ void compute_scores(const T* q_rows, const T* k_head, int64_t d, const std::vect
   const int64_t total = scores.size(1);
   T* s = scores.data_ptr<T>();
   for (const ListedBlock& blk : blocks)
-    gemm_raw<T>(false, true, rows, blk.cols, d, scale, q_rows, d, k_head + blk.kv0 * d, d, T(0), s + blk.column,
-                total);
+    cpu::gemm_raw<T>(false, true, rows, blk.cols, d, scale, q_rows, d, k_head + blk.kv0 * d, d, T(0), s + blk.column,
+                     total);
   if (raw != nullptr) std::copy(s, s + rows * total, raw->data_ptr<T>());
   for (const ListedBlock& blk : blocks) {
     const Tile tile{b, h, q0, blk.kv0, rows, blk.cols};
@@ -132,8 +143,7 @@ void forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Block
   T* lp = lse.data_ptr<T>();
   const int64_t tasks = dm.B * dm.H * dm.nq;
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-  Error failure(ErrorKind::Internal, "");
-  bool failed = false;
+  FirstFailure failure;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
   for (int64_t task = 0; task < tasks; ++task) {
     try {
@@ -154,17 +164,13 @@ void forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Block
       T* s = scores.data_ptr<T>();
       for (int64_t r = 0; r < rows; ++r) l_rows[r] = softmax_row(s + r * total, total);
       for (size_t j = 0; j < blocks.size(); ++j)
-        gemm_raw<T>(false, false, rows, dm.Dv, blocks[j].cols, T(1), s + blocks[j].column, total,
-                    vp + (bh * dm.Skv + blocks[j].kv0) * dm.Dv, dm.Dv, j == 0 ? T(0) : T(1), o_rows, dm.Dv);
+        cpu::gemm_raw<T>(false, false, rows, dm.Dv, blocks[j].cols, T(1), s + blocks[j].column, total,
+                         vp + (bh * dm.Skv + blocks[j].kv0) * dm.Dv, dm.Dv, j == 0 ? T(0) : T(1), o_rows, dm.Dv);
     } catch (Error& e) {
-#pragma omp critical(flex_failure)
-      if (!failed) {
-        failed = true;
-        failure = e;
-      }
+      failure.keep(e);
     }
   }
-  if (failed) throw failure;
+  failure.rethrow();
 }
 
 template <typename T>
@@ -184,8 +190,7 @@ void backward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   std::fill(dvp, dvp + dv.numel(), T(0));
   const int64_t tasks = dm.B * dm.H;
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
-  Error failure(ErrorKind::Internal, "");
-  bool failed = false;
+  FirstFailure failure;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
   for (int64_t bh = 0; bh < tasks; ++bh) {
     try {
@@ -219,8 +224,8 @@ void backward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
         Tensor grad_scores = Tensor::empty({rows, total}, q.dtype());
         T* ds = grad_scores.data_ptr<T>();
         for (const ListedBlock& blk : blocks)
-          gemm_raw<T>(false, true, rows, blk.cols, dm.Dv, T(1), g_rows, dm.Dv, v_head + blk.kv0 * dm.Dv, dm.Dv, T(0),
-                      ds + blk.column, total);
+          cpu::gemm_raw<T>(false, true, rows, blk.cols, dm.Dv, T(1), g_rows, dm.Dv, v_head + blk.kv0 * dm.Dv, dm.Dv,
+                           T(0), ds + blk.column, total);
         delta.assign(static_cast<size_t>(rows), T(0));
         for (int64_t r = 0; r < rows; ++r) {
           T acc = 0;
@@ -241,23 +246,19 @@ void backward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
         }
         T* dq_rows = dqp + (bh * dm.Sq + q0) * dm.D;
         for (const ListedBlock& blk : blocks) {
-          gemm_raw<T>(false, false, rows, dm.D, blk.cols, scale, ds + blk.column, total, k_head + blk.kv0 * dm.D,
-                      dm.D, T(1), dq_rows, dm.D);
-          gemm_raw<T>(true, false, blk.cols, dm.D, rows, scale, ds + blk.column, total, q_rows, dm.D, T(1),
-                      dk_head + blk.kv0 * dm.D, dm.D);
-          gemm_raw<T>(true, false, blk.cols, dm.Dv, rows, T(1), p + blk.column, total, g_rows, dm.Dv, T(1),
-                      dv_head + blk.kv0 * dm.Dv, dm.Dv);
+          cpu::gemm_raw<T>(false, false, rows, dm.D, blk.cols, scale, ds + blk.column, total, k_head + blk.kv0 * dm.D,
+                           dm.D, T(1), dq_rows, dm.D);
+          cpu::gemm_raw<T>(true, false, blk.cols, dm.D, rows, scale, ds + blk.column, total, q_rows, dm.D, T(1),
+                           dk_head + blk.kv0 * dm.D, dm.D);
+          cpu::gemm_raw<T>(true, false, blk.cols, dm.Dv, rows, T(1), p + blk.column, total, g_rows, dm.Dv, T(1),
+                           dv_head + blk.kv0 * dm.Dv, dm.Dv);
         }
       }
     } catch (Error& e) {
-#pragma omp critical(flex_failure)
-      if (!failed) {
-        failed = true;
-        failure = e;
-      }
+      failure.keep(e);
     }
   }
-  if (failed) throw failure;
+  failure.rethrow();
 }
 
 void check_table(const Tensor& t, const char* name, int64_t B, int64_t H, int64_t nq, int64_t dims) {
@@ -266,8 +267,8 @@ void check_table(const Tensor& t, const char* name, int64_t B, int64_t H, int64_
            "flex_attention: block mask table {} must be an int32 tensor with {} dims, but got {}", name, dims,
            t.describe());
   AG_CHECK((t.size(0) == 1 || t.size(0) == B) && (t.size(1) == 1 || t.size(1) == H) && t.size(2) == nq,
-           "flex_attention: block mask table {} is {}, which does not fit batch {}, {} heads and {} query blocks",
-           name, t.describe(), B, H, nq);
+           "flex_attention: block mask table {} is {}, which does not fit batch {}, {} heads and {} query blocks", name,
+           t.describe(), B, H, nq);
 }
 
 void check_out(const Tensor& t, const Tensor& like, const Shape& sizes, const char* what) {
@@ -328,8 +329,8 @@ void backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o
               const Tensor& grad_out, const BlockMaskTables& mask, const Mods& mods, double scale, const Tensor& dq,
               const Tensor& dk, const Tensor& dv) {
   check_inputs(q, k, v, mask);
-  AG_CHECK(q.is_contiguous() && k.is_contiguous() && v.is_contiguous() && out.is_contiguous() &&
-               lse.is_contiguous() && grad_out.is_contiguous(),
+  AG_CHECK(q.is_contiguous() && k.is_contiguous() && v.is_contiguous() && out.is_contiguous() && lse.is_contiguous() &&
+               grad_out.is_contiguous(),
            "flex_attention_backward: the kernel takes contiguous operands");
   check_out(out, q, {q.size(0), q.size(1), q.size(2), v.size(3)}, "the forward's output");
   check_out(grad_out, q, {q.size(0), q.size(1), q.size(2), v.size(3)}, "the output's gradient");

@@ -2,6 +2,8 @@
 // a plain loop for integer dtypes.
 #pragma once
 
+#include <type_traits>
+
 #include "aotgrad/tensor.h"
 
 namespace aotgrad::ops::cpu {
@@ -15,5 +17,14 @@ void sgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 void dgemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
                const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
+/// sgemm_raw or dgemm_raw, by element type.
+template <typename T>
+void gemm_raw(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+              int64_t ldb, T beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    sgemm_raw(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    dgemm_raw(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
 
 }  // namespace aotgrad::ops::cpu
