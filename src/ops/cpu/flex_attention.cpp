@@ -17,6 +17,7 @@
 #include <limits>
 #include <vector>
 
+#include "ops/cpu/fast_math.h"
 #include "ops/cpu/gemm.h"
 #include "support/error.h"
 #include "support/parallel.h"
@@ -108,19 +109,32 @@ void compute_scores(const T* q_rows, const T* k_head, int64_t d, const std::vect
   }
 }
 
-// Turns row r of scores into probabilities exp(s - lse); returns lse.
+// exp(s - lse) in place; a row with nothing to attend to (lse = -inf) becomes 0.
+template <typename T>
+void probabilities_row(T* row, int64_t n, T lse) {
+  if (lse == -std::numeric_limits<T>::infinity()) {
+    std::fill(row, row + n, T(0));
+    return;
+  }
+#pragma omp simd
+  for (int64_t c = 0; c < n; ++c) row[c] = cpu::fast::exp(row[c] - lse);
+}
+
+// Turns a row of scores into probabilities exp(s - lse); returns lse.
 template <typename T>
 T softmax_row(T* row, int64_t n) {
   T m = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : m)
   for (int64_t c = 0; c < n; ++c) m = std::max(m, row[c]);
   if (m == -std::numeric_limits<T>::infinity()) {
     std::fill(row, row + n, T(0));
     return m;
   }
   T sum = 0;
-  for (int64_t c = 0; c < n; ++c) sum += std::exp(row[c] - m);
+#pragma omp simd reduction(+ : sum)
+  for (int64_t c = 0; c < n; ++c) sum += cpu::fast::exp(row[c] - m);
   const T lse = m + std::log(sum);
-  for (int64_t c = 0; c < n; ++c) row[c] = std::exp(row[c] - lse);
+  probabilities_row(row, n, lse);
   return lse;
 }
 
@@ -214,12 +228,7 @@ void backward_impl(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
         compute_scores<T>(q_rows, k_head, dm.D, blocks, b, h, q0, rows, scale, mods, probs,
                           raw.defined() ? &raw : nullptr);
         T* p = probs.data_ptr<T>();
-        for (int64_t r = 0; r < rows; ++r) {
-          T* row = p + r * total;
-          const T l = l_rows[r];
-          for (int64_t c = 0; c < total; ++c)
-            row[c] = l == -std::numeric_limits<T>::infinity() ? T(0) : std::exp(row[c] - l);
-        }
+        for (int64_t r = 0; r < rows; ++r) probabilities_row(p + r * total, total, l_rows[r]);
         // dP = dO vᵀ, then dS = P * (dP - rowsum(dO * O)).
         Tensor grad_scores = Tensor::empty({rows, total}, q.dtype());
         T* ds = grad_scores.data_ptr<T>();
