@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "ops/cpu/loops.h"
+#include "ops/cpu/sgemm_avx512.h"
 #include "support/parallel.h"
 
 namespace aotgrad::ops::cpu {
@@ -63,12 +64,14 @@ void blas_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
   split_gemm<T>(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, [&](int64_t mm, int64_t nn, const T* pa, const T* pb, T* pc) {
     const auto trans_a = ta ? CblasTrans : CblasNoTrans, trans_b = tb ? CblasTrans : CblasNoTrans;
     const auto im = static_cast<int>(mm), in = static_cast<int>(nn), ik = static_cast<int>(k);
-    if constexpr (std::is_same_v<T, float>)
+    if constexpr (std::is_same_v<T, float>) {
+      if (sgemm_avx512(ta, tb, mm, nn, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)) return;
       cblas_sgemm(CblasRowMajor, trans_a, trans_b, im, in, ik, alpha, pa, static_cast<int>(lda), pb,
                   static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
-    else
+    } else {
       cblas_dgemm(CblasRowMajor, trans_a, trans_b, im, in, ik, alpha, pa, static_cast<int>(lda), pb,
                   static_cast<int>(ldb), beta, pc, static_cast<int>(ldc));
+    }
   });
 }
 

@@ -1,0 +1,128 @@
+// Single-precision GEMM with AVX-512 for the products a training step is made of:
+// see sgemm_avx512.h.
+//
+// Note [An AVX-512 kernel of our own]
+// OpenBLAS picks its kernels by CPU type, and the environment may pin that type
+// (these machines set OPENBLAS_CORETYPE=Haswell: AVX2 kernels on an AVX-512 CPU).
+// On this CPU an AVX-512 kernel runs the transformer block's products about 1.8x
+// faster. This one is deliberately simple: C is computed in 8 x 32 tiles, each
+// accumulated in 16 zmm registers over the whole k loop, with A's elements
+// broadcast straight from memory (any layout) and B read as 32-float rows: straight
+// from memory when B is row-major, else from a panel packed once per 32 columns.
+// Products too large for that to stay in cache go to OpenBLAS, as does everything
+// when the CPU lacks AVX-512.
+#include "ops/cpu/sgemm_avx512.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace aotgrad::ops::cpu {
+
+namespace {
+constexpr int kRows = 8;         // rows of C per tile
+constexpr int kCols = 32;        // columns of C per tile: two zmm registers
+constexpr int64_t kMaxK = 2048;  // B panels of kMaxK x 32 floats stay in L2
+
+// C[0:MR, 0:16*NV] (masked to `cols`) = alpha * A[0:MR, :] B[:, 0:16*NV] + beta * C.
+// a(i, p) = a[i * ra + p * ca]; b row p starts at b + p * ldb. Full tiles use plain
+// loads (masked ones are slower on some CPUs).
+template <int MR, int NV, bool Full>
+__attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float* a, int64_t ra, int64_t ca,
+                                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int cols) {
+  __m512 acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; ++v) {
+    const int left = cols - 16 * v;
+    mask[v] = left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1));
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    const float* brow = b + p * ldb;
+    __m512 bv[NV];
+    for (int v = 0; v < NV; ++v)
+      bv[v] = Full ? _mm512_loadu_ps(brow + 16 * v) : _mm512_maskz_loadu_ps(mask[v], brow + 16 * v);
+    const float* ap = a + p * ca;
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(ap[i * ra]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __m512 vb = _mm512_set1_ps(beta);
+  for (int i = 0; i < MR; ++i) {
+    float* ci = c + i * ldc;
+    for (int v = 0; v < NV; ++v) {
+      __m512 r = _mm512_mul_ps(acc[i][v], va);
+      if (beta != 0.0f)
+        r = _mm512_fmadd_ps(Full ? _mm512_loadu_ps(ci + 16 * v) : _mm512_maskz_loadu_ps(mask[v], ci + 16 * v), vb, r);
+      if (Full)
+        _mm512_storeu_ps(ci + 16 * v, r);
+      else
+        _mm512_mask_storeu_ps(ci + 16 * v, mask[v], r);
+    }
+  }
+}
+
+using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, float, float*, int64_t,
+                        int);
+template <bool Full>
+constexpr TileFn kTiles[kRows + 1] = {nullptr,
+                                      tile<1, kCols / 16, Full>,
+                                      tile<2, kCols / 16, Full>,
+                                      tile<3, kCols / 16, Full>,
+                                      tile<4, kCols / 16, Full>,
+                                      tile<5, kCols / 16, Full>,
+                                      tile<6, kCols / 16, Full>,
+                                      tile<7, kCols / 16, Full>,
+                                      tile<8, kCols / 16, Full>};
+
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+}  // namespace
+
+bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (!cpu_has_avx512() || k > kMaxK || k <= 0 || m <= 0 || n <= 0) return false;
+  // a(i, p): row-major A reads a[i * lda + p]; a transposed one a[p * lda + i].
+  const int64_t ra = ta ? 1 : lda, ca = ta ? lda : 1;
+  thread_local std::vector<float> panel;
+  for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+    const int cols = static_cast<int>(std::min<int64_t>(kCols, n - j0));
+    const float* bp = b + j0;
+    int64_t ldp = ldb;
+    if (tb) {
+      // B is stored as [n, k]: gather its 32 columns j0.. as k rows of 32.
+      panel.assign(static_cast<size_t>(k * kCols), 0.0f);
+      for (int j = 0; j < cols; ++j) {
+        const float* src = b + (j0 + j) * ldb;
+        for (int64_t p = 0; p < k; ++p) panel[static_cast<size_t>(p * kCols + j)] = src[p];
+      }
+      bp = panel.data();
+      ldp = kCols;
+    } else if (m > 2 * kRows) {
+      // Rows of a wide B lie a page apart and would fight over a few cache sets;
+      // copied into one contiguous panel they are read by every row block of C.
+      panel.resize(static_cast<size_t>(k * kCols));
+      for (int64_t p = 0; p < k; ++p) {
+        float* dst = panel.data() + p * kCols;
+        std::copy(b + p * ldb + j0, b + p * ldb + j0 + cols, dst);
+        std::fill(dst + cols, dst + kCols, 0.0f);
+      }
+      bp = panel.data();
+      ldp = kCols;
+    }
+    for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
+      (cols == kCols ? kTiles<true> : kTiles<false>)[rows](k, alpha, a + i0 * ra, ra, ca, bp, ldp, beta,
+                                                           c + i0 * ldc + j0, ldc, cols);
+    }
+  }
+  return true;
+}
+
+}  // namespace aotgrad::ops::cpu

@@ -1,0 +1,15 @@
+// An AVX-512 single-precision GEMM for small and medium products (Note [An AVX-512
+// kernel of our own] in sgemm_avx512.cpp).
+#pragma once
+
+#include <cstdint>
+
+namespace aotgrad::ops::cpu {
+
+/// c = alpha * op(a) op(b) + beta * c on row-major buffers, as cblas_sgemm takes them
+/// (beta == 0: c is not read). Returns false, touching nothing, when it does not
+/// handle the product (no AVX-512 on this CPU, or k too long): call BLAS then.
+bool sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace aotgrad::ops::cpu
