@@ -97,10 +97,16 @@ bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     int64_t ldp = ldb;
     if (tb) {
       // B is stored as [n, k]: gather its 32 columns j0.. as k rows of 32.
+      // In 16-deep slabs: each source row gives one cache line per slab, and a slab
+      // of the panel (2 KiB) stays in L1 while it is filled.
       panel.assign(static_cast<size_t>(k * kCols), 0.0f);
-      for (int j = 0; j < cols; ++j) {
-        const float* src = b + (j0 + j) * ldb;
-        for (int64_t p = 0; p < k; ++p) panel[static_cast<size_t>(p * kCols + j)] = src[p];
+      const float* src = b + j0 * ldb;
+      for (int64_t p0 = 0; p0 < k; p0 += 16) {
+        const int64_t p1 = std::min<int64_t>(k, p0 + 16);
+        for (int j = 0; j < cols; ++j) {
+          const float* row = src + j * ldb;
+          for (int64_t p = p0; p < p1; ++p) panel[static_cast<size_t>(p * kCols + j)] = row[p];
+        }
       }
       bp = panel.data();
       ldp = kCols;
