@@ -28,7 +28,7 @@ constexpr int64_t kMaxK = 2048;  // B panels of kMaxK x 32 floats stay in L2
 // C[0:MR, 0:16*NV] (masked to `cols`) = alpha * A[0:MR, :] B[:, 0:16*NV] + beta * C.
 // a(i, p) = a[i * ra + p * ca]; b row p starts at b + p * ldb. Full tiles use plain
 // loads (masked ones are slower on some CPUs).
-template <int MR, int NV, bool Full>
+template <int MR, int NV, bool Full, bool TransC>
 __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float* a, int64_t ra, int64_t ca,
                                              const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int cols) {
   __m512 acc[MR][NV];
@@ -51,6 +51,18 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
     }
   }
   const __m512 va = _mm512_set1_ps(alpha);
+  if constexpr (TransC) {
+    // The tile is of Cᵀ: element (i, j) goes to c[j * ldc + i].
+    alignas(64) float out[MR][16 * NV];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) _mm512_store_ps(&out[i][16 * v], _mm512_mul_ps(acc[i][v], va));
+    for (int j = 0; j < cols; ++j)
+      for (int i = 0; i < MR; ++i) {
+        float& dst = c[j * ldc + i];
+        dst = beta != 0.0f ? out[i][j] + beta * dst : out[i][j];
+      }
+    return;
+  }
   const __m512 vb = _mm512_set1_ps(beta);
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
@@ -68,26 +80,26 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
 
 using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, float, float*, int64_t,
                         int);
-template <bool Full>
+template <bool Full, bool TransC>
 constexpr TileFn kTiles[kRows + 1] = {nullptr,
-                                      tile<1, kCols / 16, Full>,
-                                      tile<2, kCols / 16, Full>,
-                                      tile<3, kCols / 16, Full>,
-                                      tile<4, kCols / 16, Full>,
-                                      tile<5, kCols / 16, Full>,
-                                      tile<6, kCols / 16, Full>,
-                                      tile<7, kCols / 16, Full>,
-                                      tile<8, kCols / 16, Full>};
+                                      tile<1, kCols / 16, Full, TransC>,
+                                      tile<2, kCols / 16, Full, TransC>,
+                                      tile<3, kCols / 16, Full, TransC>,
+                                      tile<4, kCols / 16, Full, TransC>,
+                                      tile<5, kCols / 16, Full, TransC>,
+                                      tile<6, kCols / 16, Full, TransC>,
+                                      tile<7, kCols / 16, Full, TransC>,
+                                      tile<8, kCols / 16, Full, TransC>};
 
 bool cpu_has_avx512() {
   static const bool has = __builtin_cpu_supports("avx512f");
   return has;
 }
-}  // namespace
 
-bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (!cpu_has_avx512() || k > kMaxK || k <= 0 || m <= 0 || n <= 0) return false;
+// The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
+// at c[j * ldc + i]).
+void product(bool trans_c, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   // a(i, p): row-major A reads a[i * lda + p]; a transposed one a[p * lda + i].
   const int64_t ra = ta ? 1 : lda, ca = ta ? lda : 1;
   thread_local std::vector<float> panel;
@@ -124,10 +136,26 @@ bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     }
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
-      (cols == kCols ? kTiles<true> : kTiles<false>)[rows](k, alpha, a + i0 * ra, ra, ca, bp, ldp, beta,
-                                                           c + i0 * ldc + j0, ldc, cols);
+      const TileFn fn = trans_c ? (cols == kCols ? kTiles<true, true> : kTiles<false, true>)[rows]
+                                : (cols == kCols ? kTiles<true, false> : kTiles<false, false>)[rows];
+      fn(k, alpha, a + i0 * ra, ra, ca, bp, ldp, beta, trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + j0, ldc, cols);
     }
   }
+}
+}  // namespace
+
+bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (!cpu_has_avx512() || k > kMaxK || k <= 0 || m <= 0 || n <= 0) return false;
+  // B is packed in 32-column panels whenever it is transposed or C has many row
+  // blocks: k x n floats copied. Computing Cᵀ = op(B)ᵀ op(A)ᵀ instead packs k x m,
+  // at the price of storing C one element at a time (weighed as 4 copied floats).
+  // That wins for a convolution's 32 output channels against its 1024 pixels.
+  const bool packs_b = tb || m > 2 * kRows;
+  if (packs_b && k * n > k * m + 4 * m * n)
+    product(true, !tb, !ta, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
+  else
+    product(false, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   return true;
 }
 
