@@ -82,6 +82,21 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
+/// Puts other tensors into module slots (parameter_slots(), buffer_slots()) for a
+/// scope and puts the originals back however the scope ends, so a functional call
+/// never leaves a module holding someone else's tensors.
+class SlotSwap {
+ public:
+  SlotSwap() = default;
+  SlotSwap(const SlotSwap&) = delete;
+  SlotSwap& operator=(const SlotSwap&) = delete;
+  ~SlotSwap();
+  void swap(Tensor* slot, Tensor value);
+
+ private:
+  std::vector<std::pair<Tensor*, Tensor>> saved_;
+};
+
 /// The positional tensor argument `index` of a generic call, with a clear error
 /// naming the module when it is missing or not a tensor.
 const Tensor& tensor_arg(const std::string& module, const Args& args, size_t index, const char* name);

@@ -22,22 +22,6 @@ namespace {
 using graph::Arg;
 using graph::Node;
 
-/// Swaps a module's parameters and buffers for proxies; restores them however the
-/// trace ends, so the user's module is never left holding proxies.
-class SwappedTensors {
- public:
-  void swap(Tensor* slot, Tensor proxy) {
-    saved_.emplace_back(slot, *slot);
-    *slot = std::move(proxy);
-  }
-  ~SwappedTensors() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) *it->first = it->second;
-  }
-
- private:
-  std::vector<std::pair<Tensor*, Tensor>> saved_;
-};
-
 std::string primal_name(size_t i) {
   return "primals_" + std::to_string(i + 1);
 }
@@ -249,7 +233,7 @@ ForwardSource module_source(nn::Module& module) {
   s.run = [&module](const TensorList& params, const TensorList& buffers, const pytree::Value& call, trace::Tracer&) {
     // A functional call: the module reads proxies while it runs, and gets its own
     // tensors back however the call ends.
-    SwappedTensors swapped;
+    nn::SlotSwap swapped;
     size_t i = 0;
     for (auto& [name, slot] : module.parameter_slots()) swapped.swap(slot, params[i++]);
     i = 0;
@@ -342,7 +326,7 @@ std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn
     trace::Tracer tracer(*gm, {options.decompositions, options.record_stack_traces});
     std::vector<Tensor> inputs;
     std::vector<Descriptor> descs;
-    SwappedTensors swapped;
+    nn::SlotSwap swapped;
     auto lift = [&](const std::string& name, const Tensor& like, Descriptor d) {
       Tensor p = tracer.placeholder(name, like, false);
       gm->graph->placeholders().back()->meta.desc = d;

@@ -26,28 +26,6 @@ namespace aotgrad {
 namespace {
 using graph::Arg;
 
-// Swaps a module's parameters and buffers for the given tensors for a scope.
-class SwapModuleTensors {
- public:
-  SwapModuleTensors(nn::Module& m, const TensorList& values) {
-    size_t i = 0;
-    for (auto& [name, slot] : m.parameter_slots()) swap(slot, values.at(i++));
-    for (auto& [name, slot] : m.buffer_slots()) swap(slot, values.at(i++));
-  }
-  ~SwapModuleTensors() {
-    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) *it->first = it->second;
-  }
-  SwapModuleTensors(const SwapModuleTensors&) = delete;
-  SwapModuleTensors& operator=(const SwapModuleTensors&) = delete;
-
- private:
-  void swap(Tensor* slot, const Tensor& value) {
-    saved_.emplace_back(slot, *slot);
-    *slot = value;
-  }
-  std::vector<std::pair<Tensor*, Tensor>> saved_;
-};
-
 // The traced subgraphs of one region for one set of operand layouts.
 struct RegionGraphs {
   int64_t index = 0;  // "fw_subgraph_<index>"
@@ -222,7 +200,10 @@ TensorList NestedCompileRegion::operator()(const TensorList& inputs) const {
   const size_t lifted = operands.size();
   operands.insert(operands.end(), inputs.begin(), inputs.end());
   auto body = [&m, lifted, call_module](const TensorList& all) {
-    SwapModuleTensors swapped(m, TensorList(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(lifted)));
+    nn::SlotSwap swapped;
+    size_t i = 0;
+    for (auto& [name, slot] : m.parameter_slots()) swapped.swap(slot, all[i++]);
+    for (auto& [name, slot] : m.buffer_slots()) swapped.swap(slot, all[i++]);
     return call_module(TensorList(all.begin() + static_cast<std::ptrdiff_t>(lifted), all.end()));
   };
   return hop_detail::invoke_region(name_, name_ + "@" + m.type_name(), body, operands);

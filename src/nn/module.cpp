@@ -28,6 +28,15 @@ NamedSlots Module::parameter_slots() {
   return out;
 }
 
+SlotSwap::~SlotSwap() {
+  for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) *it->first = it->second;
+}
+
+void SlotSwap::swap(Tensor* slot, Tensor value) {
+  saved_.emplace_back(slot, *slot);
+  *slot = std::move(value);
+}
+
 NamedSlots Module::buffer_slots() {
   NamedSlots out;
   collect("", false, out);

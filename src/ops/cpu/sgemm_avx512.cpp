@@ -111,7 +111,8 @@ void product(bool trans_c, bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
       // B is stored as [n, k]: gather its 32 columns j0.. as k rows of 32.
       // In 16-deep slabs: each source row gives one cache line per slab, and a slab
       // of the panel (2 KiB) stays in L1 while it is filled.
-      panel.assign(static_cast<size_t>(k * kCols), 0.0f);
+      // (Columns past `cols` are never read: partial tiles load under a mask.)
+      panel.resize(static_cast<size_t>(k * kCols));
       const float* src = b + j0 * ldb;
       for (int64_t p0 = 0; p0 < k; p0 += 16) {
         const int64_t p1 = std::min<int64_t>(k, p0 + 16);
@@ -126,11 +127,7 @@ void product(bool trans_c, bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
       // Rows of a wide B lie a page apart and would fight over a few cache sets;
       // copied into one contiguous panel they are read by every row block of C.
       panel.resize(static_cast<size_t>(k * kCols));
-      for (int64_t p = 0; p < k; ++p) {
-        float* dst = panel.data() + p * kCols;
-        std::copy(b + p * ldb + j0, b + p * ldb + j0 + cols, dst);
-        std::fill(dst + cols, dst + kCols, 0.0f);
-      }
+      for (int64_t p = 0; p < k; ++p) std::copy(b + p * ldb + j0, b + p * ldb + j0 + cols, panel.data() + p * kCols);
       bp = panel.data();
       ldp = kCols;
     }
