@@ -6,14 +6,27 @@ SAN_BUILD ?= build-asan
 DEPS := cmake ninja-build g++ libopenblas-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
         libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libdw-dev
 
-.PHONY: deps configure build test demo sanitize format clean
+# The fuzz targets need clang and its libFuzzer/sanitizer runtimes.
+FUZZ_DEPS := clang-14 libclang-rt-14-dev
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-deps:
-	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+.PHONY: deps fuzz-deps configure build test demo sanitize fuzz fuzz-smoke format clean
+
+# install-missing PACKAGES: apt-get install those not installed yet.
+define install-missing
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing missing packages:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call install-missing,$(DEPS))
+
+fuzz-deps: deps
+	$(call install-missing,$(FUZZ_DEPS))
 
 configure: deps
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -33,8 +46,19 @@ sanitize: deps
 	cmake --build $(SAN_BUILD)
 	cd $(SAN_BUILD) && ctest --output-on-failure -j2
 
+# libFuzzer targets (fuzz/) under ASan + UBSan, each for FUZZ_SECONDS, seeded with
+# valid files: `make fuzz FUZZ_SECONDS=600`. fuzz-smoke is CI's short run.
+fuzz: build fuzz-deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAOTGRAD_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) --target graph_file_fuzz case_file_fuzz
+	fuzz/run.sh $(BUILD) $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=45
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

@@ -273,6 +273,11 @@ std::shared_ptr<GraphModule> from_json(const std::string& text);
 // ---- checking (src/graph/verify.cpp) ----
 /// Throws a user error describing the first broken invariant.
 void verify(const GraphModule& gm);
+/// The semantic check a loaded file gets on top of verify(): every op node's
+/// arguments are bound to its schema, its shape rule is run on the recorded
+/// metadata of its inputs, and the result must equal the node's own recorded
+/// shape and dtype (subgraphs likewise). Throws a user error naming the node.
+void verify_metadata(const GraphModule& gm);
 
 // ---- running (src/graph/interpreter.cpp) ----
 /// Runs the graph on real inputs (one per placeholder) through the same ops as eager

@@ -142,6 +142,12 @@ class Tensor {
 
 /// "[2, 3]"
 std::string shape_str(const Shape& s);
+/// The most elements one tensor may have: 2^48 (a petabyte of floats). Shapes from
+/// files are untrusted; keeping every element count below this means products of
+/// sizes, byte counts and strides never wrap around int64.
+inline constexpr int64_t kMaxNumel = int64_t{1} << 48;
+/// The element count; a user error if it would exceed kMaxNumel (negative sizes,
+/// which shape inference uses for "-1", count by their magnitude).
 int64_t shape_numel(const Shape& s);
 Shape contiguous_strides(const Shape& sizes);
 

@@ -177,7 +177,7 @@ void run_step(const Step& s, float* out, const float* x, const float* y, int64_t
       block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::exp(u); });
       break;
     case Code::Relu:
-      block2(out, x, x, n, [](float u, float) { return u > 0 ? u : 0.0f; });
+      block2(out, x, x, n, [](float u, float) { return u < 0 ? 0.0f : u; });  // NaN stays NaN
       break;
     case Code::Sigmoid:
       block2(out, x, x, n, [](float u, float) { return 1 / (1 + ops::cpu::fast::exp(-u)); });

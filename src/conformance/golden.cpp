@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 
 #include "aotgrad/ops.h"
 #include "support/error.h"
+#include "support/json_input.h"
 
 namespace aotgrad::conformance {
 
@@ -47,8 +47,14 @@ struct Reader {
     if (!shape_j.is_array()) fail(field + ".shape", "must be a list of ints");
     Shape shape;
     for (const json& d : shape_j) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) fail(field + ".shape", "must be a list of non-negative ints");
+      if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(INT64_MAX))
+        fail(field + ".shape", "must be a list of non-negative ints, but got " + quote_excerpt(shape_j.dump()));
       shape.push_back(d.get<int64_t>());
+    }
+    try {
+      (void)shape_numel(shape);
+    } catch (const Error& e) {
+      fail(field + ".shape", e.message());
     }
     const std::string dtype = str(t, "dtype", field + ".");
     const json& data = at(t, "data", field + ".");
@@ -60,6 +66,9 @@ struct Reader {
       std::vector<double> v;
       for (const json& x : data) v.push_back(number(x, field + ".data"));
       if (dtype == "float64") return Tensor::from_vector<double>(v, shape);
+      for (double x : v)
+        if (std::isfinite(x) && std::abs(x) > std::numeric_limits<float>::max())
+          fail(field + ".data", fmt::format("holds {}, which float32 cannot represent", x));
       // The file holds the shortest decimal that round-trips each float32.
       std::vector<float> f(v.begin(), v.end());
       return Tensor::from_vector<float>(f, shape);
@@ -67,7 +76,10 @@ struct Reader {
     if (dtype == "int64" || dtype == "int32") {
       std::vector<int64_t> v;
       for (const json& x : data) {
-        if (!x.is_number_integer()) fail(field + ".data", "must hold integers for dtype " + dtype);
+        if (!x.is_number_integer() || (x.is_number_unsigned() && x.get<uint64_t>() > uint64_t(INT64_MAX)))
+          fail(field + ".data", "must hold 64-bit integers for dtype " + dtype);
+        if (dtype == "int32" && (x.get<int64_t>() < INT32_MIN || x.get<int64_t>() > INT32_MAX))
+          fail(field + ".data", fmt::format("holds {}, which int32 cannot represent", x.get<int64_t>()));
         v.push_back(x.get<int64_t>());
       }
       Tensor r = Tensor::from_vector<int64_t>(v, shape);
@@ -103,6 +115,42 @@ struct Reader {
     return out;
   }
 
+  // A tolerance must be a number in [0, kMaxTolerance]: "inf" or a huge value would make
+  // every comparison pass.
+  double tolerance(const json& tol, const char* key) const {
+    constexpr double kMaxTolerance = 1.0;
+    const json& v = at(tol, key, "tolerance.");
+    const std::string field = std::string("tolerance.") + key;
+    if (!v.is_number()) fail(field, "must be a number, but got " + quote_excerpt(v.dump()));
+    const double x = v.get<double>();
+    if (!(x >= 0 && x <= kMaxTolerance)) fail(field, fmt::format("must be in [0, {}], but got {}", kMaxTolerance, x));
+    return x;
+  }
+
+  // A graph record's node list: name, target, shape (or null) of each node.
+  std::vector<GoldenNode> graph_record(const json& record, const std::string& key) const {
+    const json& nodes = at(record, "nodes", key + ".");
+    if (!nodes.is_array()) fail(key + ".nodes", "must be a list");
+    std::vector<GoldenNode> out;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const std::string field = fmt::format("{}.nodes[{}].", key, i);
+      GoldenNode n{str(nodes[i], "name", field), str(nodes[i], "target", field), std::nullopt};
+      const json& shape = at(nodes[i], "shape", field);
+      if (!shape.is_null()) {
+        if (!shape.is_array()) fail(field + "shape", "must be a list of ints or null");
+        Shape s;
+        for (const json& d : shape) {
+          if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(kMaxNumel))
+            fail(field + "shape", "must be a list of non-negative ints or null");
+          s.push_back(d.get<int64_t>());
+        }
+        n.shape = std::move(s);
+      }
+      out.push_back(std::move(n));
+    }
+    return out;
+  }
+
   GoldenInput input(const json& j, const std::string& name, const std::string& field) const {
     const json& rg = at(j, "requires_grad", field + ".");
     if (!rg.is_boolean()) fail(field + ".requires_grad", "must be true or false");
@@ -111,17 +159,24 @@ struct Reader {
 };
 }  // namespace
 
+// The case from a parsed document (every field checked).
+static GoldenCase parse_golden(const nlohmann::json& doc, const std::string& path);
+
 GoldenCase load_golden(const std::string& path) {
-  std::ifstream in(path);
-  AG_CHECK(in.good(), "golden file '{}': cannot be opened", path);
-  json doc;
-  try {
-    doc = json::parse(in);
-  } catch (const json::parse_error& e) {
-    AG_FAIL("golden file '{}': not valid JSON ({})", path, e.what());
-  }
+  return parse_golden(read_untrusted_json_file(path, fmt::format("golden file '{}'", path)), path);
+}
+
+GoldenCase parse_golden_text(std::string_view text, const std::string& path) {
+  return parse_golden(parse_untrusted_json(text, fmt::format("golden file '{}'", path)), path);
+}
+
+static GoldenCase parse_golden(const nlohmann::json& doc, const std::string& path) {
   Reader r{path};
   AG_CHECK(doc.is_object(), "golden file '{}': expected a JSON object at the top level", path);
+  const json& version = r.at(doc, "format_version", "");
+  if (!version.is_number_integer() || version.get<int64_t>() != kGoldenFormatVersion)
+    r.fail("format_version",
+           fmt::format("is {}, but this build reads version {}", quote_excerpt(version.dump()), kGoldenFormatVersion));
   GoldenCase c;
   c.path = path;
   c.name = r.str(doc, "case");
@@ -154,9 +209,9 @@ GoldenCase load_golden(const std::string& path) {
     c.mutated_buffers.push_back(m.get<std::string>());
   }
   const json& tol = r.at(doc, "tolerance", "");
-  c.rtol = r.number(r.at(tol, "rtol", "tolerance."), "tolerance.rtol");
-  c.atol = r.number(r.at(tol, "atol", "tolerance."), "tolerance.atol");
-  if (doc.contains("joint_aten")) c.joint_aten = doc["joint_aten"];
+  c.rtol = r.tolerance(tol, "rtol");
+  c.atol = r.tolerance(tol, "atol");
+  if (doc.contains("joint_aten")) c.joint_aten = r.graph_record(doc["joint_aten"], "joint_aten");
   return c;
 }
 

@@ -6,11 +6,11 @@
 // naming the file and the field, never a crash.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "aotgrad/nn.h"
 #include "aotgrad/tensor.h"
@@ -22,6 +22,15 @@ struct GoldenInput {
   Tensor value;
   bool requires_grad = false;
 };
+
+/// One node of a golden graph record.
+struct GoldenNode {
+  std::string name, target;    // "addmm", "aten.addmm.default"
+  std::optional<Shape> shape;  // None for non-tensor results
+};
+
+/// The format_version this build reads.
+inline constexpr int64_t kGoldenFormatVersion = 1;
 
 struct GoldenCase {
   std::string path;
@@ -35,12 +44,15 @@ struct GoldenCase {
   nn::NamedTensors buffers_after;
   std::vector<std::string> mutated_buffers;
   double rtol = 1e-4, atol = 1e-5;
-  /// The joint graph as PyTorch 1.13 traced it (see the README's "Graph records").
-  nlohmann::json joint_aten;
+  /// The joint graph's call_function nodes as PyTorch 1.13 traced them (the README's
+  /// "Graph records"); empty when the file has no joint_aten record.
+  std::vector<GoldenNode> joint_aten;
 };
 
 /// Reads one golden file; a user error naming the file and field if it is malformed.
 GoldenCase load_golden(const std::string& path);
+/// The same from the file's text; `path` names it in errors.
+GoldenCase parse_golden_text(std::string_view text, const std::string& path);
 
 /// The golden files named by `paths`: files as given, folders expanded to their
 /// *.json files in name order.

@@ -44,7 +44,7 @@ CaseResult check_joint(const GoldenCase& c, bool decompose = false);
 bool joint_graph_matches_golden(const std::string& case_name);
 
 /// Compares a graph's call_function nodes (name, target, shape) with a golden
-/// `joint_aten` record; returns the first difference.
-std::optional<std::string> compare_node_lists(const graph::GraphModule& gm, const nlohmann::json& record);
+/// `joint_aten` node list; returns the first difference.
+std::optional<std::string> compare_node_lists(const graph::GraphModule& gm, const std::vector<GoldenNode>& want);
 
 }  // namespace aotgrad::conformance

@@ -9,12 +9,21 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
+  for (int64_t d : s)
+    if (d == 0) return 0;
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    const int64_t magnitude = d == INT64_MIN ? kMaxNumel + 1 : (d < 0 ? -d : d);
+    const int64_t so_far = n < 0 ? -n : n;
+    AG_CHECK(magnitude <= kMaxNumel && so_far <= kMaxNumel / magnitude,
+             "shape {} has more elements than a tensor may have (at most 2^48)", shape_str(s));
+    n *= d;
+  }
   return n;
 }
 
 Shape contiguous_strides(const Shape& sizes) {
+  (void)shape_numel(sizes);  // rejects shapes whose strides would wrap around
   Shape st(sizes.size());
   int64_t acc = 1;
   for (int64_t d = static_cast<int64_t>(sizes.size()) - 1; d >= 0; --d) {

@@ -1,9 +1,12 @@
 // The joint file: the graph module plus what the export knows about it.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "aotgrad/export.h"
 #include "graph/serialize_internal.h"
 #include "support/error.h"
+#include "support/json_input.h"
 
 namespace aotgrad::exporting {
 
@@ -20,6 +23,40 @@ T field(const json& j, const char* key) {
   } catch (const json::exception&) {
     AG_FAIL("joint file: field '{}' has the wrong type", key);
   }
+}
+
+// The joint file's own fields must agree with its graph: everything that reads a
+// joint (the printer, the summary, fx_utils) indexes placeholders and outputs by them.
+void check_consistent(const JointWithDescriptors& joint) {
+  const ForwardMetadata& m = joint.metadata;
+  const graph::Graph& g = *joint.graph_module->graph;
+  const std::vector<graph::Node*> placeholders = g.placeholders();
+  const auto n_placeholders = static_cast<int64_t>(placeholders.size());
+  for (const graph::Node* p : placeholders) {
+    AG_CHECK(p->meta.desc.has_value(),
+             "joint file: placeholder '{}' has no descriptor (a joint graph labels every input)",
+             quote_excerpt(p->name()));
+    AG_CHECK(p->meta.val.kind == graph::FakeVal::Kind::Tensor, "joint file: placeholder '{}' records no tensor value",
+             quote_excerpt(p->name()));
+  }
+  AG_CHECK(m.num_primals >= 0 && m.num_tangents >= 0 && m.num_primals + m.num_tangents == n_placeholders,
+           "joint file: metadata says {} primals and {} tangents, but the graph has {} placeholders", m.num_primals,
+           m.num_tangents, n_placeholders);
+  AG_CHECK(static_cast<int64_t>(m.input_mutated.size()) == m.num_primals,
+           "joint file: metadata.input_mutated has {} entries, expected one per primal ({})", m.input_mutated.size(),
+           m.num_primals);
+  const auto mutated = std::count(m.input_mutated.begin(), m.input_mutated.end(), true);
+  AG_CHECK(m.num_mutated_inputs == mutated, "joint file: metadata.num_mutated_inputs is {}, but {} inputs are mutated",
+           m.num_mutated_inputs, mutated);
+  AG_CHECK(m.num_forward_outputs == m.num_mutated_inputs + static_cast<int64_t>(m.output_requires_grad.size()),
+           "joint file: metadata.num_forward_outputs is {}, expected {} mutated inputs + {} user outputs",
+           m.num_forward_outputs, m.num_mutated_inputs, m.output_requires_grad.size());
+  AG_CHECK(static_cast<int64_t>(joint.params_spec.size() + joint.buffers_spec.size()) <= m.num_primals,
+           "joint file: {} parameters and {} buffers, but only {} primals", joint.params_spec.size(),
+           joint.buffers_spec.size(), m.num_primals);
+  for (int64_t i : joint.static_input_indices)
+    AG_CHECK(i >= 0 && i < m.num_primals, "joint file: static input index {} is not a primal (there are {})", i,
+             m.num_primals);
 }
 }  // namespace
 
@@ -59,13 +96,15 @@ JointWithDescriptors joint_from_json(const std::string& text) {
   joint.params_spec = field<std::vector<std::string>>(j, "params_spec");
   joint.buffers_spec = field<std::vector<std::string>>(j, "buffers_spec");
   joint.static_input_indices = field<std::vector<int64_t>>(j, "static_input_indices");
-  const json& m = j.contains("metadata") ? j["metadata"] : json();
+  static const json kMissing;
+  const json& m = j.contains("metadata") ? j["metadata"] : kMissing;
   joint.metadata.input_mutated = field<std::vector<bool>>(m, "input_mutated");
   joint.metadata.output_requires_grad = field<std::vector<bool>>(m, "output_requires_grad");
   joint.metadata.num_forward_outputs = field<int64_t>(m, "num_forward_outputs");
   joint.metadata.num_mutated_inputs = field<int64_t>(m, "num_mutated_inputs");
   joint.metadata.num_primals = field<int64_t>(m, "num_primals");
   joint.metadata.num_tangents = field<int64_t>(m, "num_tangents");
+  check_consistent(joint);
   return joint;
 }
 

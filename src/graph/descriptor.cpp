@@ -65,8 +65,15 @@ struct Parser {
   const std::string& text;
   size_t pos = 0;
 
+  // Descriptors come from files: nesting is bounded (the parser and the destructor of
+  // the nested chain recurse) and messages quote at most the start of the text.
+  static constexpr int kMaxDepth = 64;
+  int depth = 0;
+
   [[noreturn]] void fail(const std::string& what) const {
-    AG_FAIL("descriptor '{}': {} at position {}", text, what, pos);
+    constexpr size_t kQuote = 120;
+    const std::string quoted = text.size() <= kQuote ? text : text.substr(0, kQuote) + "...";
+    AG_FAIL("descriptor '{}': {} at position {}", quoted, what, pos);
   }
   void expect(char c) {
     if (pos >= text.size() || text[pos] != c) fail(fmt::format("expected '{}'", c));
@@ -91,8 +98,10 @@ struct Parser {
       case Field::Idx: {
         size_t start = pos;
         if (pos < text.size() && text[pos] == '-') ++pos;
+        const size_t first_digit = pos;
         while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) ++pos;
-        if (start == pos) fail("expected an integer");
+        if (first_digit == pos) fail("expected an integer");
+        if (pos - start > 18) fail("integer out of range");
         d = Descriptor::indexed(*kind, std::stoll(text.substr(start, pos - start)));
         break;
       }
@@ -105,7 +114,9 @@ struct Parser {
         break;
       }
       case Field::Inner:
+        if (++depth > kMaxDepth) fail(fmt::format("descriptors nest more than {} deep", kMaxDepth));
         d = Descriptor::wrapping(*kind, descriptor());
+        --depth;
         break;
     }
     expect(')');

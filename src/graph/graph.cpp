@@ -1,6 +1,5 @@
 // Graph, Node and naming.
 #include <algorithm>
-#include <regex>
 
 #include "aotgrad/graph.h"
 #include "ops/registry.h"
@@ -148,14 +147,16 @@ std::string Namespace::create_name(const std::string& hint) {
   for (char c : hint) candidate += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
   if (candidate.empty()) candidate = "_unnamed";
   if (std::isdigit(static_cast<unsigned char>(candidate[0]))) candidate = "_" + candidate;
-  // Split a numeric suffix: "primals_3" is base "primals", number 3.
+  // Split a numeric suffix: "primals_3" is base "primals", number 3. A plain scan, not
+  // a regex: names come from files, and std::regex recurses once per character.
   std::string base = candidate;
   int64_t num = 0;
-  static const std::regex suffix("(.*)_(\\d+)$");
-  std::smatch m;
-  if (std::regex_match(candidate, m, suffix)) {
-    base = m[1];
-    num = std::stoll(m[2]);
+  const size_t digits = candidate.find_last_not_of("0123456789") + 1;
+  constexpr size_t kMaxSuffixDigits = 15;  // larger suffixes stay part of the name (no int64 overflow)
+  if (digits > 0 && digits < candidate.size() && candidate[digits - 1] == '_' &&
+      candidate.size() - digits <= kMaxSuffixDigits) {
+    base = candidate.substr(0, digits - 1);
+    num = std::stoll(candidate.substr(digits));
     candidate = base + "_" + std::to_string(num);
   }
   if (num == 0) num = base_count_[base];

@@ -13,6 +13,7 @@
 #include "graph/serialize_internal.h"
 #include "ops/registry.h"
 #include "support/error.h"
+#include "support/json_input.h"
 
 namespace aotgrad::graph {
 
@@ -109,13 +110,32 @@ struct Reader {
     return v.get<std::string>();
   }
   int64_t integer(const json& v, const char* what) const {
-    if (!v.is_number_integer()) fail(fmt::format("{} must be an integer", what));
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
+      fail(fmt::format("{} must be an integer (a 64-bit signed one), but got {}", what, quote_excerpt(v.dump())));
     return v.get<int64_t>();
+  }
+  bool boolean(const json& o, const char* key) const {
+    const json& v = at(o, key);
+    if (!v.is_boolean())
+      fail(fmt::format("field '{}' must be true or false, but got {}", key, quote_excerpt(v.dump())));
+    return v.get<bool>();
   }
   Shape ints(const json& v, const char* what) const {
     if (!v.is_array()) fail(fmt::format("{} must be a list of integers", what));
     Shape s;
     for (const json& x : v) s.push_back(integer(x, what));
+    return s;
+  }
+  // A tensor's sizes: non-negative, with an element count a tensor may have.
+  Shape sizes(const json& v) const {
+    Shape s = ints(v, "sizes");
+    for (int64_t d : s)
+      if (d < 0) fail(fmt::format("sizes must be non-negative, but got {}", shape_str(s)));
+    try {
+      (void)shape_numel(s);
+    } catch (const Error& e) {
+      fail(e.message());
+    }
     return s;
   }
   double floating(const json& v) const {
@@ -134,10 +154,13 @@ struct Reader {
   TensorVal tensor_val(const json& v) const {
     TensorVal t;
     t.dtype = dtype(str(v, "dtype"));
-    t.sizes = ints(at(v, "sizes"), "sizes");
+    t.sizes = sizes(at(v, "sizes"));
     t.strides = ints(at(v, "strides"), "strides");
     t.offset = integer(at(v, "offset"), "offset");
     if (t.strides.size() != t.sizes.size()) fail("sizes and strides differ in length");
+    for (int64_t st : t.strides)
+      if (st < 0 || st > kMaxNumel) fail(fmt::format("strides must be in [0, 2^48], but got {}", shape_str(t.strides)));
+    if (t.offset < 0 || t.offset > kMaxNumel) fail(fmt::format("offset must be in [0, 2^48], but got {}", t.offset));
     return t;
   }
   Descriptor descriptor(const json& v) const {
@@ -178,7 +201,7 @@ pytree::TreeSpec spec_from_json(const json& j, const Reader& r) {
 
 Tensor constant_from_json(const json& j, const Reader& r) {
   DType dt = r.dtype(r.str(j, "dtype"));
-  Shape sizes = r.ints(r.at(j, "sizes"), "sizes");
+  Shape sizes = r.sizes(r.at(j, "sizes"));
   const json& data = r.at(j, "data");
   if (!data.is_array() || static_cast<int64_t>(data.size()) != shape_numel(sizes))
     r.fail(fmt::format("constant data must hold {} values", shape_numel(sizes)));
@@ -194,7 +217,20 @@ Tensor constant_from_json(const json& j, const Reader& r) {
   Tensor t = Tensor::empty(sizes, dt);
   visit_dtype(dt, [&]<typename T>() {
     T* p = t.data_ptr<T>();
-    for (size_t i = 0; i < v.size(); ++i) p[i] = static_cast<T>(v[i]);
+    for (size_t i = 0; i < v.size(); ++i) {
+      // Converting a value the dtype cannot hold is undefined behaviour: reject it.
+      const double x = v[i];
+      if constexpr (std::is_floating_point_v<T>) {
+        if (std::isfinite(x) && std::abs(x) > static_cast<double>(std::numeric_limits<T>::max()))
+          r.fail(fmt::format("constant value {} at index {} does not fit dtype {}", x, i, dtype_name(dt)));
+      } else {
+        if (!(x >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
+              x < static_cast<double>(std::numeric_limits<T>::max()) + 1.0) ||
+            x != std::trunc(x))
+          r.fail(fmt::format("constant value {} at index {} is not a {} value", x, i, dtype_name(dt)));
+      }
+      p[i] = static_cast<T>(x);
+    }
   });
   return t;
 }
@@ -280,13 +316,13 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
     const json& nj = nodes[i];
     Reader nr{fmt::format("node {}", i)};
     const std::string name = nr.str(nj, "name");
-    nr.where = "node '" + name + "'";
+    nr.where = "node '" + quote_excerpt(name) + "'";
     const std::string op = nr.str(nj, "op");
     const std::string target = nr.str(nj, "target");
     std::function<Arg(const json&)> arg = [&](const json& a) -> Arg {
       if (a.is_null()) return Arg();
       if (a.is_boolean()) return Arg(a.get<bool>());
-      if (a.is_number_integer()) return Arg(a.get<int64_t>());
+      if (a.is_number_integer()) return Arg(nr.integer(a, "an integer argument"));
       if (a.is_string()) return Arg(a.get<std::string>());
       if (a.is_array()) {
         Arg::List l;
@@ -302,7 +338,7 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
       }
       if (a.is_object() && a.contains("float")) return Arg(nr.floating(a));
       if (a.is_object() && a.contains("dtype")) return Arg(nr.dtype(nr.str(a, "dtype")));
-      nr.fail("has an argument of unknown form: " + a.dump());
+      nr.fail("has an argument of unknown form: " + quote_excerpt(a.dump()));
     };
     Arg::List args;
     const json& aj = nr.at(nj, "args");
@@ -383,19 +419,16 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
       }
     }
     if (m.contains("seq_nr")) n->meta.seq_nr = nr.integer(m["seq_nr"], "seq_nr");
-    if (m.contains("is_gradient_acc")) n->meta.is_gradient_acc = m["is_gradient_acc"].get<bool>();
-    if (m.contains("is_backward")) n->meta.is_backward = m["is_backward"].get<bool>();
+    if (m.contains("is_gradient_acc")) n->meta.is_gradient_acc = nr.boolean(m, "is_gradient_acc");
+    if (m.contains("is_backward")) n->meta.is_backward = nr.boolean(m, "is_backward");
   }
   verify(*gm);
+  verify_metadata(*gm);
   return gm;
 }
 
 json parse_json_text(const std::string& text, const char* what) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    AG_FAIL("{}: not valid JSON ({})", what, e.what());
-  }
+  return parse_untrusted_json(text, what);
 }
 
 std::string to_json(const GraphModule& gm) {

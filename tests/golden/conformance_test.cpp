@@ -92,15 +92,16 @@ TEST(GoldenFiles, TruncatedFileIsAOneLineError) {
 }
 
 TEST(GoldenFiles, BadFieldsAreNamed) {
-  EXPECT_NE(
-      load_error(write_temp("aotgrad_g1.json", R"({"case": "x", "mode": "train"})")).find("field 'params' is missing"),
-      std::string::npos);
-  std::string bad_data = R"({"case": "x", "mode": "train", "params": [
+  EXPECT_NE(load_error(write_temp("aotgrad_g1.json", R"({"format_version": 1, "case": "x", "mode": "train"})"))
+                .find("field 'params' is missing"),
+            std::string::npos);
+  std::string bad_data = R"({"format_version": 1, "case": "x", "mode": "train", "params": [
       {"name": "w", "shape": [2, 2], "dtype": "float32", "data": [1, 2, 3]}]})";
   EXPECT_NE(load_error(write_temp("aotgrad_g2.json", bad_data))
                 .find("field 'params[0].data' has 3 elements but shape [2, 2] needs 4"),
             std::string::npos);
-  EXPECT_NE(load_error("/nonexistent/case.json").find("cannot be opened"), std::string::npos);
+  EXPECT_NE(load_error("/nonexistent/case.json").find("golden file '/nonexistent/case.json': does not exist"),
+            std::string::npos);
 }
 
 TEST(GoldenFiles, CaseWithoutBuiltInModelFailsWithReason) {

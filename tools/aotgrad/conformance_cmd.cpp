@@ -1,5 +1,7 @@
 // aotgrad conformance PATH…: run golden cases and end with "N passed, N failed".
 #include <cstdio>
+#include <functional>
+#include <optional>
 
 #include "commands.h"
 #include "conformance/runner.h"
@@ -14,14 +16,26 @@ void add_conformance_command(CLI::App& app) {
   cmd->callback([paths] {
     int passed = 0, failed = 0;
     for (const std::string& file : conformance::golden_files(*paths)) {
-      conformance::CaseResult eager, joint, prims;
-      try {
-        conformance::GoldenCase c = conformance::load_golden(file);
-        eager = conformance::check_eager(c);
-        joint = conformance::check_joint(c);
-        prims = conformance::check_joint(c, /*decompose=*/true);
-      } catch (const Error& e) {
-        eager = joint = prims = {file, false, e.what()};
+      // Each file, and each check of it, is isolated: whatever goes wrong is that check's
+      // failure, the rest still run and the summary line always prints.
+      auto isolated = [&file](const std::function<conformance::CaseResult()>& check) -> conformance::CaseResult {
+        try {
+          return check();
+        } catch (const Error& e) {
+          return {file, false, e.what()};
+        } catch (const std::exception& e) {
+          return {file, false, std::string("internal error: ") + e.what()};
+        }
+      };
+      std::optional<conformance::GoldenCase> c;
+      conformance::CaseResult eager = isolated([&] {
+        c = conformance::load_golden(file);
+        return conformance::check_eager(*c);
+      });
+      conformance::CaseResult joint = eager, prims = eager;
+      if (c) {
+        joint = isolated([&] { return conformance::check_joint(*c); });
+        prims = isolated([&] { return conformance::check_joint(*c, /*decompose=*/true); });
       }
       const bool ok = eager.passed && joint.passed && prims.passed;
       std::printf("%s %-22s eager: %s; joint graph: %s; decomposed: %s\n", ok ? "PASS" : "FAIL", eager.name.c_str(),

@@ -1,8 +1,6 @@
 #include "graph_output.h"
 
-#include <cstdio>
-#include <fstream>
-
+#include "support/atomic_file.h"
 #include "support/error.h"
 
 namespace aotgrad::cli {
@@ -41,14 +39,10 @@ std::string joint_summary(const exporting::JointWithDescriptors& joint) {
 }
 
 void write_output(const std::string& text, const std::string& path) {
-  if (path.empty()) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return;
-  }
-  std::ofstream f(path, std::ios::binary);
-  AG_CHECK(f.good(), "cannot write '{}'", path);
-  f << text;
-  AG_CHECK(f.good(), "could not finish writing '{}'", path);
+  if (path.empty())
+    write_stdout(text);
+  else
+    write_file_atomically(path, text);
 }
 
 }  // namespace aotgrad::cli

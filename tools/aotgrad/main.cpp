@@ -1,10 +1,16 @@
 // aotgrad: exit 0 on success, 1 on a user error (message on stderr), 2 on bad usage.
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 
 #include "commands.h"
 #include "support/error.h"
 
 int main(int argc, char** argv) {
+  // Past a file-size limit a write should fail with EFBIG (an error we report, the
+  // user's file untouched) rather than kill the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"aotgrad: joint forward+backward graphs, ahead of time"};
   app.require_subcommand(1);
   aotgrad::cli::add_models_command(app);
@@ -28,6 +34,12 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "aotgrad: internal error: %s\n", e.what());
+    return 1;
+  }
+  // What the commands printed must have reached its destination (a redirect to a
+  // full disk fails only here, when the buffer is flushed).
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "aotgrad: error: could not write to standard output: %s\n", std::strerror(errno));
     return 1;
   }
   return 0;

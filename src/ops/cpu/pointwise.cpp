@@ -116,8 +116,9 @@ void register_pointwise_kernels(Registry& r) {
   r.kernel(OpId::rsqrt, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / std::sqrt(v); }); });
   r.kernel(OpId::erf, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return erf_of(v); }); });
   r.kernel(OpId::reciprocal, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / v; }); });
+  // `v < 0 ? 0 : v`, not `v > 0 ? v : 0`: relu(NaN) is NaN, as in PyTorch.
   r.kernel(OpId::relu,
-           [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v > 0 ? v : decltype(v)(0); }); });
+           [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v < 0 ? decltype(v)(0) : v; }); });
   r.kernel(OpId::gelu, [](const Args& a, Outputs& o) {
     if (a[1].to_string() == "tanh")
       unary(a, o, [](auto v) { return gelu_tanh(v); });
@@ -169,11 +170,26 @@ void register_pointwise_kernels(Registry& r) {
   r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x / y; }); });
   r[OpId::div_Scalar].kernel = r[OpId::div_Tensor].kernel;
   r.kernel(OpId::pow_Tensor_Scalar, [](const Args& a, Outputs& o) {
+    // PyTorch's special exponents (pow_tensor_scalar_optimized_kernel): they are exact
+    // where std::pow is not, and they decide NaN/Inf results: pow(-inf, 0.5) is
+    // sqrt(-inf) = NaN in PyTorch, where std::pow gives +inf.
     const double e = a[1].to_scalar().to_double();
+    const bool floating = out0(o).is_floating_point();
+    AG_CHECK(floating || e >= 0, "pow: integers to negative integer powers are not allowed (got exponent {})", e);
     if (e == 2)
       unary(a, o, [](auto x) { return x * x; });
     else if (e == 3)
       unary(a, o, [](auto x) { return x * x * x; });
+    else if (!floating)
+      unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
+    else if (e == 0.5)
+      unary(a, o, [](auto x) { return std::sqrt(x); });
+    else if (e == -0.5)
+      unary(a, o, [](auto x) { return 1 / std::sqrt(x); });
+    else if (e == -1)
+      unary(a, o, [](auto x) { return 1 / x; });
+    else if (e == -2)
+      unary(a, o, [](auto x) { return 1 / (x * x); });
     else
       unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
   });

@@ -123,7 +123,10 @@ void minmax_kernel(const Args& a, Outputs& o) {
   auto mask = reduction_mask(a[1].to_int_list(), x.dim(), "amax");
   visit_dtype(out.dtype(), [&]<typename T>() {
     Plan p = plan(x, mask, out.dtype());
-    const T init = IsMax ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+    // +-infinity, not the largest finite values: amax of a row of -inf is -inf.
+    using limits = std::numeric_limits<T>;
+    const T init = limits::has_infinity ? (IsMax ? -limits::infinity() : limits::infinity())
+                                        : (IsMax ? limits::lowest() : limits::max());
     reduce<T, T>(
         p, out.data_ptr<T>(), init,
         [](T acc, T v) {
@@ -288,7 +291,8 @@ void register_reduction_kernels(Registry& r) {
         for (int64_t i = 1; i < p.inner; ++i) {
           T v = p.columns ? in[i * p.outer + oi] : in[oi * p.inner + i];
           T bv = p.columns ? in[best * p.outer + oi] : in[oi * p.inner + best];
-          if (v > bv) best = i;
+          if (bv != bv) break;  // the first NaN is the maximum, as in PyTorch
+          if (v != v || v > bv) best = i;
         }
         po[oi] = best;
       }

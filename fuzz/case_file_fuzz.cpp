@@ -1,0 +1,30 @@
+// libFuzzer target: golden case files (`aotgrad conformance FILE`).
+//
+// Any input must load or give an aotgrad user error. A case that loads is then run
+// eagerly against its built-in model, as `conformance` does: shapes and values from
+// the file reach the kernels, which is where overflowing shapes used to crash. The
+// run may fail (wrong numbers, shapes the model rejects) but only with a user error.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "conformance/golden.h"
+#include "conformance/runner.h"
+#include "support/error.h"
+
+using namespace aotgrad;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  try {
+    conformance::GoldenCase c = conformance::parse_golden_text(text, "fuzz.json");
+    (void)conformance::check_eager(c);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Internal) {
+      std::fprintf(stderr, "internal error on a bad case: %s\n", e.what());
+      std::abort();
+    }
+  }
+  return 0;
+}

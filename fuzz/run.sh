@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs every fuzz target for a bounded time, each seeded with valid files.
+#   fuzz/run.sh RELEASE_BUILD FUZZ_BUILD SECONDS [RUNS]
+# Seeds: every built-in model's joint graph as `aotgrad export --format json` writes
+# it (RELEASE_BUILD's CLI), the golden cases, and the crash regressions of
+# tests/data/crashes. Corpora grow in FUZZ_BUILD/corpus/ between runs. RUNS, if given,
+# stops a target after that many executions instead of after SECONDS. Exits non-zero
+# on the first target that finds a crash, a leak or a sanitizer report.
+set -eu
+RELEASE=$1 FUZZ=$2 SECONDS_EACH=$3 RUNS=${4:--1}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+CORPUS=$FUZZ/corpus
+mkdir -p "$CORPUS/graph" "$CORPUS/case" "$FUZZ/artifacts"
+for m in $("$RELEASE/aotgrad" models | awk '{print $1}'); do
+  [ -f "$CORPUS/graph/seed-$m.json" ] || "$RELEASE/aotgrad" export --model "$m" --format json -o "$CORPUS/graph/seed-$m.json"
+done
+cp "$SRC"/tests/goldens/*.json "$CORPUS/case/"
+cp "$SRC"/tests/data/crashes/g-*.json "$CORPUS/graph/"
+cp "$SRC"/tests/data/crashes/o-*.json "$CORPUS/case/"
+
+for target in graph_file_fuzz case_file_fuzz; do
+  dir=$CORPUS/${target%_file_fuzz}
+  echo "== $target: ${SECONDS_EACH}s (runs: $RUNS), corpus $(ls "$dir" | wc -l) files"
+  # Deep JSON is refused before parsing, so the stack stays small; a 4 GiB RSS cap and a
+  # 10 s per-input timeout catch runaway allocation and hangs.
+  ASAN_OPTIONS=detect_leaks=1 "$FUZZ/$target" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -rss_limit_mb=4096 \
+    -timeout=10 -max_len=262144 -print_final_stats=1 -artifact_prefix="$FUZZ/artifacts/$target-" "$dir" \
+    >"$FUZZ/$target.log" 2>&1 || { tail -60 "$FUZZ/$target.log"; echo "$target FAILED"; exit 1; }
+  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|cov: " "$FUZZ/$target.log" | tail -4
+done
+echo "fuzz: every target ran clean"

@@ -1,0 +1,142 @@
+// The semantic check of a graph read from a file: the recorded metadata must be what
+// the shape rules give.
+//
+// verify() checks structure; this walks the graph as the interpreter would, but on
+// meta tensors (no data): each op node's arguments are bound to its schema (types
+// and arity checked as for a real call), its shape rule runs on its inputs'
+// recorded metadata, and the results must equal the node's recorded shape and dtype.
+// So a file whose nodes claim shapes their ops cannot produce is rejected at load
+// time, before the memory planner or a kernel trusts those shapes.
+#include <unordered_map>
+
+#include "aotgrad/graph.h"
+#include "graph/higher_order.h"
+#include "ops/dispatch.h"
+#include "support/error.h"
+#include "support/json_input.h"
+
+namespace aotgrad::graph {
+
+namespace {
+Tensor meta_of(const TensorVal& t) {
+  return Tensor::meta(t.sizes, t.dtype, t.strides, t.offset);
+}
+
+std::string meta_str(const Tensor& t) {
+  return t.defined() ? TensorVal::of(t).str() : "None";
+}
+
+std::string recorded_str(const std::optional<TensorVal>& t) {
+  return t ? t->str() : "None";
+}
+
+// The shape rule gave `got` for result `what`; the file recorded `recorded`.
+void expect_recorded(const Tensor& got, const std::optional<TensorVal>& recorded, const std::string& what) {
+  const bool same = got.defined() == recorded.has_value() &&
+                    (!got.defined() || (got.sizes() == recorded->sizes && got.dtype() == recorded->dtype));
+  AG_CHECK(same, "{} is recorded as {}, but its shape rule gives {}", what, recorded_str(recorded), meta_str(got));
+}
+
+// One op node: bind, run the shape rule, compare. Returns the node's value.
+IValue check_op_node(const Node& n, const std::unordered_map<const Node*, IValue>& env) {
+  const ops::OpInfo& op = *n.target().op;
+  AG_CHECK(op.kind != ops::OpKind::Composite,
+           "calls {}, a composite op that is always decomposed and cannot appear in a graph", op.qualified_name());
+  Args args = bind_op_args(n, [&](const Node* x) -> IValue {
+    auto it = env.find(x);
+    AG_CHECK(it != env.end(), "uses '{}', which has no tensor value", x->name());
+    return it->second;
+  });
+  Outputs outs = ops::run_shape(op, args);
+  const FakeVal& val = n.meta.val;
+  const bool single = op.schema.returns.size() == 1;
+  if (single && !outs[0].is_tensor_list()) {
+    if (!outs[0].is_tensor()) {
+      AG_CHECK(val.kind == FakeVal::Kind::None, "returns a {}, but its metadata records a tensor", outs[0].type_name());
+      return outs[0];
+    }
+    AG_CHECK(val.kind == FakeVal::Kind::Tensor, "returns one tensor, but its metadata records {}",
+             val.kind == FakeVal::Kind::None ? "no value" : "a tuple");
+    expect_recorded(outs[0].to_tensor(), val.items[0], "its result");
+    return outs[0];
+  }
+  TensorList elems = single ? outs[0].to_tensor_list() : ops::flatten_outputs(outs);
+  AG_CHECK(val.kind == FakeVal::Kind::Tuple && val.items.size() == elems.size(),
+           "returns {} tensors, but its metadata records {}", elems.size(),
+           val.kind == FakeVal::Kind::Tuple ? fmt::format("{}", val.items.size()) : std::string("no tuple"));
+  for (size_t i = 0; i < elems.size(); ++i) expect_recorded(elems[i], val.items[i], fmt::format("result {}", i));
+  return IValue(elems);
+}
+
+IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map<const Node*, IValue>& env) {
+  const FakeVal& val = n.meta.val;
+  switch (n.op()) {
+    case NodeOp::Placeholder:
+      // Inputs are what the metadata says (a graph without metadata has nothing to check).
+      if (val.kind == FakeVal::Kind::Tensor) return IValue(meta_of(*val.items[0]));
+      AG_CHECK(val.kind == FakeVal::Kind::None, "a placeholder's metadata must be one tensor, not a tuple");
+      return IValue();
+    case NodeOp::GetAttr: {
+      const Tensor* c = gm.constant(n.target().name);
+      if (c == nullptr) return IValue();  // a subgraph, read by the higher-order op that uses it
+      if (val.kind != FakeVal::Kind::None) {
+        AG_CHECK(val.kind == FakeVal::Kind::Tensor, "reads a constant, but its metadata records a tuple");
+        expect_recorded(*c, val.items[0], fmt::format("constant '{}'", n.target().name));
+      }
+      return IValue(Tensor::meta(c->sizes(), c->dtype(), c->strides(), 0));
+    }
+    case NodeOp::CallFunction:
+      switch (n.target().kind) {
+        case Target::Kind::Op:
+          return check_op_node(n, env);
+        case Target::Kind::GetItem: {
+          auto it = env.find(n.args()[0].node());
+          AG_CHECK(it != env.end() && it->second.is_tensor_list(), "getitem reads '{}', which is not a tuple",
+                   n.args()[0].node()->name());
+          const TensorList& items = it->second.to_tensor_list();
+          const int64_t i = n.args()[1].to_int();
+          AG_CHECK(i >= 0 && i < static_cast<int64_t>(items.size()), "getitem index {} is out of range for {} items", i,
+                   items.size());
+          const Tensor& item = items[static_cast<size_t>(i)];
+          AG_CHECK(val.kind != FakeVal::Kind::Tuple, "getitem's metadata records a tuple");
+          expect_recorded(item, val.kind == FakeVal::Kind::None ? std::nullopt : val.items[0], "its result");
+          return IValue(item);
+        }
+        case Target::Kind::HigherOrder: {
+          // The form (operands, subgraphs) was checked by verify(); the results are taken
+          // as recorded, the subgraphs themselves are checked on their own.
+          TensorList items;
+          for (const auto& t : val.items) items.push_back(t ? meta_of(*t) : Tensor());
+          return IValue(items);
+        }
+        default:
+          AG_FAIL("calls an unknown kind of target");
+      }
+    case NodeOp::Output:
+      return IValue();
+  }
+  return IValue();
+}
+}  // namespace
+
+void verify_metadata(const GraphModule& gm) {
+  for (const auto& [name, sub] : gm.subgraphs) {
+    try {
+      verify_metadata(*sub);
+    } catch (Error& e) {
+      e.add_context("in subgraph '" + name + "'");
+      throw;
+    }
+  }
+  std::unordered_map<const Node*, IValue> env;
+  for (const auto& node : gm.graph->nodes()) {
+    try {
+      IValue v = check_node(gm, *node, env);
+      if (!v.is_none()) env[node.get()] = std::move(v);
+    } catch (Error& e) {
+      throw Error(ErrorKind::User, fmt::format("node '{}': {}", quote_excerpt(node->name()), e.message()));
+    }
+  }
+}
+
+}  // namespace aotgrad::graph
