@@ -195,7 +195,10 @@ void bn_backward(const Args& a, Outputs& o) {
 template <typename T>
 void ln_forward(const Args& a, Outputs& o) {
   Tensor x = cpu::as_contiguous(a[0].to_tensor());
-  auto [rows, cols] = layer_norm_split(x, a[1].to_int_list(), "layer_norm");
+  // Plain variables, not a structured binding: the lambdas below capture them (clang 14
+  // cannot capture bindings).
+  const auto split = layer_norm_split(x, a[1].to_int_list(), "layer_norm");
+  const int64_t rows = split.first, cols = split.second;
   Tensor w = cont_opt(a[2], x.dtype()), b = cont_opt(a[3], x.dtype());
   const double eps = a[4].to_double();
   const T *px = x.data_ptr<T>(), *pw = ptr_or_null<T>(w), *pb = ptr_or_null<T>(b);
@@ -223,7 +226,8 @@ void ln_forward(const Args& a, Outputs& o) {
 template <typename T>
 void ln_backward(const Args& a, Outputs& o) {
   Tensor gy = cpu::as_contiguous(a[0].to_tensor()), x = cpu::as_contiguous(a[1].to_tensor());
-  auto [rows, cols] = layer_norm_split(x, a[2].to_int_list(), "layer_norm_backward");
+  const auto split = layer_norm_split(x, a[2].to_int_list(), "layer_norm_backward");
+  const int64_t rows = split.first, cols = split.second;
   Tensor mean = cpu::as_contiguous(a[3].to_tensor()), rstd = cpu::as_contiguous(a[4].to_tensor());
   Tensor w = cont_opt(a[5], x.dtype());
   const T *pg = gy.data_ptr<T>(), *px = x.data_ptr<T>(), *pm = mean.data_ptr<T>(), *pr = rstd.data_ptr<T>(),
