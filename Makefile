@@ -4,14 +4,17 @@
 BUILD ?= build
 SAN_BUILD ?= build-asan
 DEPS := cmake ninja-build g++ libopenblas-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
-        libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libdw-dev
+        libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libdw-dev python3 clang-format
 
 # The fuzz targets need clang and its libFuzzer/sanitizer runtimes.
 FUZZ_DEPS := clang-14 libclang-rt-14-dev
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps fuzz-deps configure build test demo sanitize fuzz fuzz-smoke format clean
+# WERROR=ON (CI) turns warnings into errors.
+WERROR ?= OFF
+
+.PHONY: deps fuzz-deps configure build test demo sanitize fuzz fuzz-smoke lint format clean
 
 # install-missing PACKAGES: apt-get install those not installed yet.
 define install-missing
@@ -29,7 +32,7 @@ fuzz-deps: deps
 	$(call install-missing,$(FUZZ_DEPS))
 
 configure: deps
-	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DAOTGRAD_WERROR=$(WERROR)
 
 build: configure
 	cmake --build $(BUILD)
@@ -59,6 +62,14 @@ fuzz-smoke:
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+# The tree as docs/ARCHITECTURE.md draws it: include layering, the line budget
+# (tools/lint/budget.txt may only shrink) and clang-format.
+lint: deps
+	python3 tools/lint/check_tree.py layering
+	python3 tools/lint/check_tree.py budget
+	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.h')
+	@echo "lint: clean"
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)

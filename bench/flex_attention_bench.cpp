@@ -69,7 +69,9 @@ int main(int argc, char** argv) {
   const MaskMod mask = models::flex_document_mask(seq, 2);
   const BlockMask block_mask = create_block_mask(mask, 1, 1, seq, seq);
 
-  auto flex_step = [&] { autograd::grad({flex_attention(qkv[0], qkv[1], qkv[2], nullptr, block_mask)}, qkv, {grad_out}); };
+  auto flex_step = [&] {
+    autograd::grad({flex_attention(qkv[0], qkv[1], qkv[2], nullptr, block_mask)}, qkv, {grad_out});
+  };
   auto dense_step = [&] {
     autograd::grad({explicit_masked_attention(qkv[0], qkv[1], qkv[2], nullptr, mask)}, qkv, {grad_out});
   };

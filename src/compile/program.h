@@ -54,11 +54,11 @@ struct Instruction {
   /// where each sits in `outs` (output index, list element or -1).
   std::vector<int> results;
   std::vector<std::pair<int, int>> result_slots;
-  int view_of = -1;          // a dynamic view: `results[0]` aliases this value
+  int view_of = -1;           // a dynamic view: `results[0]` aliases this value
   bool higher_order = false;  // a higher-order op: a kernel that writes only its results
-  std::vector<int> release;  // dynamic values whose last use is here
-  std::string node;          // the graph node (the first one, for a fused group)
-  std::string label;         // what profiles call it: "aten.mm.default", "fused[add, relu]"
+  std::vector<int> release;   // dynamic values whose last use is here
+  std::string node;           // the graph node (the first one, for a fused group)
+  std::string label;          // what profiles call it: "aten.mm.default", "fused[add, relu]"
 };
 
 class Program {

@@ -10,7 +10,7 @@
 #include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
-#include "hop/hop_internal.h"
+#include "hop/replay.h"
 #include "ops/dispatch.h"
 #include "ops/registry.h"
 #include "support/error.h"

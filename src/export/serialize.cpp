@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aotgrad/export.h"
-#include "graph/serialize_internal.h"
+#include "graph/serialize.h"
 #include "support/error.h"
 #include "support/json_input.h"
 

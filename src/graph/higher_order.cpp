@@ -121,8 +121,7 @@ HigherOrderCall::HigherOrderCall(const GraphModule& owner, const Node& n) : op_(
   };
   if (op_ == kInvokeSubgraph) {
     AG_CHECK(a.size() >= 2 && a[1].is_string(),
-             "invoke_subgraph '{}' must take (subgraph, identifier, operands…), but has {} arguments", node_,
-             a.size());
+             "invoke_subgraph '{}' must take (subgraph, identifier, operands…), but has {} arguments", node_, a.size());
     invoked_ = subgraph_arg(owner, a[0], "subgraph");
     for (size_t i = 2; i < a.size(); ++i) {
       AG_CHECK(a[i].is_node(), "invoke_subgraph '{}': operand {} must be a tensor", node_, i - 2);
@@ -132,8 +131,10 @@ HigherOrderCall::HigherOrderCall(const GraphModule& owner, const Node& n) : op_(
              "invoke_subgraph '{}': subgraph '{}' takes {} inputs, but the node passes {}", node_,
              a[0].node()->target().name, invoked_->graph->placeholders().size(), operands_.size());
   } else if (op_ == kFlexAttention) {
-    AG_CHECK(a.size() == 8, "flex_attention '{}' must take 8 arguments (q, k, v, score_mod, block_mask, scale, (), ()), "
-             "but has {}", node_, a.size());
+    AG_CHECK(a.size() == 8,
+             "flex_attention '{}' must take 8 arguments (q, k, v, score_mod, block_mask, scale, (), ()), "
+             "but has {}",
+             node_, a.size());
     q_ = operand(a[0], "query");
     k_ = operand(a[1], "key");
     v_ = operand(a[2], "value");
@@ -168,9 +169,10 @@ HigherOrderCall::HigherOrderCall(const GraphModule& owner, const Node& n) : op_(
     mods_.score = m.score;
     mods_.score_grad = m.score_grad;
   } else {
-    AG_FAIL("node '{}' calls the unknown higher-order op '{}' (known: invoke_subgraph, flex_attention, "
-            "flex_attention_backward)",
-            node_, op_);
+    AG_FAIL(
+        "node '{}' calls the unknown higher-order op '{}' (known: invoke_subgraph, flex_attention, "
+        "flex_attention_backward)",
+        node_, op_);
   }
   AG_CHECK(op_ == kInvokeSubgraph || (q_ >= 0 && k_ >= 0 && v_ >= 0), "{} '{}': q, k and v must be tensors", op_,
            node_);

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aotgrad/graph.h"
-#include "graph/serialize_internal.h"
+#include "graph/serialize.h"
 #include "ops/registry.h"
 #include "support/error.h"
 #include "support/json_input.h"

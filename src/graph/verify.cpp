@@ -3,8 +3,8 @@
 #include <unordered_set>
 
 #include "aotgrad/graph.h"
-#include "ops/registry.h"
 #include "graph/higher_order.h"
+#include "ops/registry.h"
 #include "support/error.h"
 
 namespace aotgrad::graph {

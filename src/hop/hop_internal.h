@@ -1,5 +1,5 @@
-// What the higher-order ops share inside the hop layer and with the export's replay
-// of captured graphs (not part of the public API).
+// What the higher-order ops share inside the hop layer (the export's replay of
+// captured graphs uses hop/replay.h).
 #pragma once
 
 #include <optional>
@@ -20,11 +20,5 @@ TensorList invoke_region(const std::string& name, const std::string& cache_key, 
 /// flex_attention's results: the output and the logsumexp of each query row.
 TensorList flex_attention_outputs(const Tensor& q, const Tensor& k, const Tensor& v, const ScoreMod& score_mod,
                                   const BlockMask& block_mask, std::optional<double> scale);
-
-/// Runs higher-order node `n` of a captured graph through the calls above, so that
-/// under a trace it is recorded again as a higher-order op (with new subgraphs traced
-/// from the captured ones). `around` wraps each node evaluated inside a subgraph.
-std::vector<Tensor> replay_higher_order(const graph::GraphModule& owner, const graph::Node& n,
-                                        const std::vector<Tensor>& operands, const graph::NodeWrapper& around);
 
 }  // namespace aotgrad::hop_detail

@@ -5,6 +5,7 @@
 // proxies; each higher-order node is called again through the same entry points a
 // module uses, with the captured subgraphs standing in for the user's functions, so
 // the joint graph gets the same higher-order nodes and backward as from the module.
+#include "hop/replay.h"
 #include "graph/higher_order.h"
 #include "hop/hop_internal.h"
 #include "support/error.h"

@@ -23,8 +23,10 @@ class Bar : public TensorModule {
 // z = bar(x) (bar a nested compile region) under mod_name=my_mod; returns z - 1.
 class InvokeSubgraphModel : public TensorModule {
  public:
-  InvokeSubgraphModel() : TensorModule("InvokeSubgraphModel", {"x"}), bar_(register_module("bar", std::make_shared<Bar>())),
-                          region_("bar", *bar_) {}
+  InvokeSubgraphModel()
+      : TensorModule("InvokeSubgraphModel", {"x"}),
+        bar_(register_module("bar", std::make_shared<Bar>())),
+        region_("bar", *bar_) {}
   pytree::Value run(const TensorList& in) override {
     Tensor z;
     {

@@ -1,4 +1,5 @@
-// JSON pieces shared by the graph file format and the export's joint file format.
+// The JSON form of graph modules and tree specs: the graph file format, also used by
+// the export's joint file (docs/GRAPH_FORMAT.md).
 #pragma once
 
 #include <memory>
