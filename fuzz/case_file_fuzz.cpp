@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "aotgrad/error.h"
 #include "conformance/golden.h"
 #include "conformance/runner.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 

@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "aotgrad/error.h"
 #include "aotgrad/export.h"
 #include "aotgrad/graph.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 

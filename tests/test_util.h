@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "support/error.h"
+#include "aotgrad/error.h"
 
 namespace aotgrad::testing {
 

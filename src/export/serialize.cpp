@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aotgrad/export.h"
+#include "aotgrad/version.h"
 #include "graph/serialize.h"
 #include "support/error.h"
 #include "support/json_input.h"
@@ -70,6 +71,7 @@ std::string joint_to_json(const JointWithDescriptors& joint) {
             {"num_tangents", m.num_tangents}};
   json j{{"format", "aotgrad-joint"},
          {"version", kJointVersion},
+         {"producer", "aotgrad " AOTGRAD_VERSION},
          {"graph_module", graph::module_to_json(*joint.graph_module)},
          {"in_spec", graph::spec_to_json(joint.in_spec)},
          {"out_spec", graph::spec_to_json(joint.out_spec)},

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aotgrad/graph.h"
+#include "aotgrad/version.h"
 #include "graph/serialize.h"
 #include "ops/registry.h"
 #include "support/error.h"
@@ -432,7 +433,10 @@ json parse_json_text(const std::string& text, const char* what) {
 }
 
 std::string to_json(const GraphModule& gm) {
-  json j{{"format", "aotgrad-graph"}, {"version", kFormatVersion}, {"module", module_to_json(gm)}};
+  json j{{"format", "aotgrad-graph"},
+         {"version", kFormatVersion},
+         {"producer", "aotgrad " AOTGRAD_VERSION},
+         {"module", module_to_json(gm)}};
   return j.dump(1);
 }
 

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "aotgrad/autograd.h"
+#include "aotgrad/error.h"
 #include "aotgrad/ops.h"
 #include "autograd/node.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 

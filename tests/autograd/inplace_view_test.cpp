@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/error.h"
 #include "aotgrad/ops.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "aotgrad/error.h"
 #include "aotgrad/pytree.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 using namespace aotgrad::pytree;

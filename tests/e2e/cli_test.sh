@@ -38,6 +38,10 @@ expect_error 2 "" "$AOTGRAD" frobnicate
 "$AOTGRAD" conformance "$SRC/tests/goldens" >"$TMP/conf" 2>&1 || fail "conformance: $(tail -3 "$TMP/conf")"
 tail -n1 "$TMP/conf" | grep -q "^15 passed, 0 failed$" || fail "conformance summary: $(tail -n1 "$TMP/conf")"
 
+"$AOTGRAD" --version | grep -q "^aotgrad [0-9]*\.[0-9]*\.[0-9]*$" || fail "--version: $("$AOTGRAD" --version 2>&1)"
+"$AOTGRAD" export --model simple_linear --format json | grep -q '"producer": "aotgrad [0-9.]*"' ||
+  fail "the graph file does not name its producer"
+
 [ "$("$AOTGRAD" models | wc -l)" -ge 21 ] || fail "models lists fewer than 21 models"
 "$AOTGRAD" models | grep -q "^transformer_block " || fail "models lacks transformer_block"
 

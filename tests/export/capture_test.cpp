@@ -3,10 +3,10 @@
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/custom_op.h"
+#include "aotgrad/error.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 

@@ -4,11 +4,11 @@
 #include <set>
 #include <sstream>
 
+#include "aotgrad/error.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
 #include "ops/registry.h"
-#include "support/error.h"
 #include "test_util.h"
 
 using namespace aotgrad;

@@ -2,12 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/error.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/partition.h"
 #include "aotgrad/random.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 

@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "aotgrad/error.h"
 #include "conformance/runner.h"
-#include "support/error.h"
 
 using namespace aotgrad;
 

@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "aotgrad/descriptors.h"
+#include "aotgrad/error.h"
 #include "aotgrad/graph.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/trace.h"
 #include "ops/registry.h"
-#include "support/error.h"
 #include "test_util.h"
 
 using namespace aotgrad;

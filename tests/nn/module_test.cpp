@@ -3,12 +3,12 @@
 #include <cmath>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/error.h"
 #include "aotgrad/models.h"
 #include "aotgrad/nn.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/optim.h"
 #include "aotgrad/random.h"
-#include "support/error.h"
 #include "test_util.h"
 
 using namespace aotgrad;

@@ -1,17 +1,19 @@
 // The generic op suites, driven by the op database (op_db.cpp): completeness,
 // shape rule vs kernel, kernel vs naive reference, decomposition vs kernel, float64
 // finite-difference gradient checks, and error inputs.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/error.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
 #include "core/shape.h"
 #include "op_db.h"
 #include "ops/dispatch.h"
-#include "support/error.h"
 
 namespace aotgrad::testing {
 namespace {

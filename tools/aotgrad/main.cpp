@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "aotgrad/version.h"
 #include "commands.h"
 #include "support/error.h"
 
@@ -12,6 +13,12 @@ int main(int argc, char** argv) {
   // user's file untouched) rather than kill the process.
   std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"aotgrad: joint forward+backward graphs, ahead of time"};
+  // Checked before parsing: CLI11 would first insist on a subcommand.
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("aotgrad %s\n", AOTGRAD_VERSION);
+    return 0;
+  }
+  app.footer("aotgrad --version prints the version.");
   app.require_subcommand(1);
   aotgrad::cli::add_models_command(app);
   aotgrad::cli::add_conformance_command(app);
