@@ -6,6 +6,7 @@
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
 #include "compile/program.h"
+#include "hop/register.h"
 #include "support/error.h"
 
 namespace aotgrad::compile {
@@ -224,6 +225,7 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
                                                     const CompileOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   AG_CHECK(joint.graph_module != nullptr, "aot_compile_joint_with_descriptors: the joint has no graph");
+  hop::register_higher_order_ops();
   auto f = std::make_shared<CompiledFunctionImpl>();
   f->name = joint.graph_module->name.empty() ? "graph" : joint.graph_module->name;
   f->joint = joint;

@@ -10,6 +10,7 @@
 #include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
+#include "hop/register.h"
 #include "hop/replay.h"
 #include "ops/dispatch.h"
 #include "ops/registry.h"
@@ -46,6 +47,7 @@ struct ForwardSource {
 
 JointWithDescriptors export_joint(const ForwardSource& source, const nn::Args& args, const nn::Kwargs& kwargs,
                                   const ExportOptions& options) {
+  hop::register_higher_order_ops();  // the verifier resolves the higher-order nodes a trace records
   try {
     JointWithDescriptors joint;
     auto gm = std::make_shared<graph::GraphModule>();

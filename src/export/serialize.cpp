@@ -6,6 +6,7 @@
 #include "aotgrad/export.h"
 #include "aotgrad/version.h"
 #include "graph/serialize.h"
+#include "hop/register.h"
 #include "support/error.h"
 #include "support/json_input.h"
 
@@ -83,6 +84,7 @@ std::string joint_to_json(const JointWithDescriptors& joint) {
 }
 
 JointWithDescriptors joint_from_json(const std::string& text) {
+  hop::register_higher_order_ops();  // a file may hold higher-order nodes
   json j = graph::parse_json_text(text, "joint file");
   AG_CHECK(j.is_object() && j.value("format", "") == "aotgrad-joint",
            "joint file: not an aotgrad joint file (format is not \"aotgrad-joint\")");

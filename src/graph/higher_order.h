@@ -1,93 +1,88 @@
-// Higher-order op nodes (SPEC.md §10): calls whose arguments include subgraphs.
+// Higher-order op nodes (SPEC.md §10): call_function nodes whose arguments include
+// subgraphs (get_attr nodes naming modules in GraphModule::subgraphs).
 //
-// Three are known, each a call_function node with Target::Kind::HigherOrder:
-//
-//   invoke_subgraph(subgraph, identifier, operands…) -> tuple
-//       runs the subgraph on the operands (a nested compile region, or its joint
-//       backward, which takes (primals…, tangents…) and returns one gradient per
-//       primal);
-//   flex_attention(q, k, v, score_graph, block_mask, scale, (), ()) -> (out, lse)
-//   flex_attention_backward(q, k, v, out, lse, grad_out, grad_lse, fw_graph,
-//       joint_graph, block_mask, scale, (), ()) -> (dq, dk, dv)
-//       where block_mask is the list (kv_len, q_len, kv_num_blocks, kv_indices,
-//       full_kv_num_blocks, full_kv_indices, q_num_blocks, q_indices,
-//       full_q_num_blocks, full_q_indices, q_block, kv_block, mask_graph).
-//
-// Subgraph arguments are get_attr nodes naming a module in GraphModule::subgraphs.
-// HigherOrderCall resolves a node once; the interpreter and the compiled executor
-// both run it through run(), so they compute exactly the same thing.
+// The graph layer knows only their form: a name, the arguments, and the tensor
+// operands among them; plus a table of the known ops. Each op is one file in src/hop/
+// that registers, under its name, how to resolve a node: check the argument form, pick
+// out the tensor operands, give the result metadata and run on real tensors
+// (hop::register_higher_order_ops, Note [One home per higher-order op]). The
+// interpreter, the verifier, the file loader and the compiled executor all resolve a
+// node through HigherOrderCall, so they agree on what it means, and a new op (a
+// collective, a pipeline send/recv, a loop) is one file and one registration.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "aotgrad/graph.h"
-#include "ops/cpu/flex_attention.h"
 
 namespace aotgrad::graph {
 
-inline constexpr const char* kInvokeSubgraph = "invoke_subgraph";
-inline constexpr const char* kFlexAttention = "flex_attention";
-inline constexpr const char* kFlexAttentionBackward = "flex_attention_backward";
-
-/// The position of each block-mask entry in the flex_attention argument list.
-enum BlockMaskArg : int {
-  kKvLen,
-  kQLen,
-  kKvNumBlocks,
-  kKvIndices,
-  kFullKvNumBlocks,
-  kFullKvIndices,
-  kQNumBlocks,
-  kQIndices,
-  kFullQNumBlocks,
-  kFullQIndices,
-  kQBlock,
-  kKvBlock,
-  kMaskGraph,
-  kBlockMaskArgs
+/// What a registered op makes of one node (after its form was checked).
+class HigherOrderImpl {
+ public:
+  virtual ~HigherOrderImpl() = default;
+  /// The results' metadata from the operands' (None where the op returns None).
+  virtual std::vector<std::optional<TensorVal>> result_meta(const std::vector<TensorVal>& operands) const = 0;
+  /// Runs on real tensors: one tensor per result, undefined where it returns None.
+  virtual std::vector<Tensor> run(const std::vector<Tensor>& operands) const = 0;
+  /// The module the node calls, for ops that call one module on their operands
+  /// (invoke_subgraph): the compiled executor runs it as a Program of its own.
+  virtual std::shared_ptr<GraphModule> invoked() const { return nullptr; }
 };
 
-/// Tile callbacks that run score_mod / its derivative / mask_mod subgraphs on real
-/// tensors. A score graph that returns its first input unchanged is the identity and
-/// gives no callback.
-ops::flex::Mods flex_mods(std::shared_ptr<const GraphModule> score_graph,
-                          std::shared_ptr<const GraphModule> score_grad_graph,
-                          std::shared_ptr<const GraphModule> mask_graph);
+/// The node being resolved, with the checks every op's resolver needs.
+class HigherOrderArgs {
+ public:
+  HigherOrderArgs(const GraphModule& owner, const Node& n) : owner_(owner), node_(n) {}
+  const Node& node() const { return node_; }
+  const Arg::List& args() const { return node_.args(); }
+  /// "flex_attention 'flex_attention_1'": for messages.
+  std::string where() const;
+  /// Records a tensor operand; returns its position among the operands, or -1 for None.
+  /// A user error if `a` is neither a node nor None.
+  int operand(const Arg& a, const char* what);
+  /// The module a get_attr argument names; a user error if it is not one.
+  std::shared_ptr<GraphModule> subgraph(const Arg& a, const char* what) const;
+  /// A number argument (int or float).
+  double number(const Arg& a, const char* what) const;
+  const std::vector<const Node*>& operands() const { return operands_; }
 
-/// Whether a score_mod graph returns its score input unchanged.
-bool is_identity_score_graph(const GraphModule& g);
+ private:
+  const GraphModule& owner_;
+  const Node& node_;
+  std::vector<const Node*> operands_;
+};
 
+/// Checks a node's form and resolves it (a user error naming the node and the
+/// argument if the form is wrong).
+using HigherOrderResolver = std::function<std::shared_ptr<const HigherOrderImpl>(HigherOrderArgs& args)>;
+/// Adds an op to the table (again under the same name: replaces it).
+void register_higher_order_op(const std::string& name, HigherOrderResolver resolve);
+/// The registered ops' names, sorted.
+std::vector<std::string> higher_order_op_names();
+
+/// A higher-order node resolved once against its module.
 class HigherOrderCall {
  public:
-  /// Resolves `n` (a higher-order node of `owner`); a user error if its arguments do
-  /// not have the op's form or name subgraphs `owner` does not hold.
+  /// A user error if `n` names no registered op or its arguments do not have the op's form.
   HigherOrderCall(const GraphModule& owner, const Node& n);
 
   const std::string& op() const { return op_; }
   /// The tensor-valued argument nodes, in order; run() takes their values in this order.
   const std::vector<const Node*>& operands() const { return operands_; }
-  /// The module an invoke_subgraph node calls (null for the others).
-  const std::shared_ptr<GraphModule>& invoked() const { return invoked_; }
+  std::shared_ptr<GraphModule> invoked() const { return impl_->invoked(); }
   /// Runs the op on real tensors: one tensor per result, undefined where it returns None.
   std::vector<Tensor> run(const std::vector<Tensor>& operands) const;
+  std::vector<std::optional<TensorVal>> result_meta(const std::vector<TensorVal>& operands) const;
 
  private:
-  int operand(const Arg& a, const char* what);
-  std::shared_ptr<GraphModule> subgraph_arg(const GraphModule& owner, const Arg& a, const char* what) const;
-  void resolve_block_mask(const GraphModule& owner, const Arg& a);
-  ops::flex::BlockMaskTables tables(const std::vector<Tensor>& values) const;
-
   std::string op_, node_;
   std::vector<const Node*> operands_;
-  std::shared_ptr<GraphModule> invoked_;
-  // flex_attention(_backward): operand positions (-1: None) and resolved subgraphs.
-  int q_ = -1, k_ = -1, v_ = -1, out_ = -1, lse_ = -1, grad_out_ = -1;
-  int mask_tables_[4] = {-1, -1, -1, -1};  // kv_num_blocks, kv_indices, full_kv_num_blocks, full_kv_indices
-  int64_t q_len_ = 0, kv_len_ = 0, q_block_ = 0, kv_block_ = 0;
-  double scale_ = 1.0;
-  ops::flex::Mods mods_;
+  std::shared_ptr<const HigherOrderImpl> impl_;
 };
 
 }  // namespace aotgrad::graph

@@ -103,10 +103,24 @@ IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map
           return IValue(item);
         }
         case Target::Kind::HigherOrder: {
-          // The form (operands, subgraphs) was checked by verify(); the results are taken
-          // as recorded, the subgraphs themselves are checked on their own.
+          // The op's own file gives the results' metadata (graph/higher_order.h).
+          HigherOrderCall call(gm, n);
+          std::vector<TensorVal> operands;
+          for (const Node* x : call.operands()) {
+            auto it = env.find(x);
+            AG_CHECK(it != env.end() && it->second.is_tensor(), "uses '{}', which has no tensor value", x->name());
+            operands.push_back(TensorVal::of(it->second.to_tensor()));
+          }
+          const std::vector<std::optional<TensorVal>> results = call.result_meta(operands);
+          AG_CHECK(val.kind == FakeVal::Kind::Tuple && val.items.size() == results.size(),
+                   "returns {} results, but its metadata records {}", results.size(),
+                   val.kind == FakeVal::Kind::Tuple ? fmt::format("{}", val.items.size()) : std::string("no tuple"));
           TensorList items;
-          for (const auto& t : val.items) items.push_back(t ? meta_of(*t) : Tensor());
+          for (size_t i = 0; i < results.size(); ++i) {
+            Tensor t = results[i] ? meta_of(*results[i]) : Tensor();
+            expect_recorded(t, val.items[i], fmt::format("result {}", i));
+            items.push_back(t);
+          }
           return IValue(items);
         }
         default:

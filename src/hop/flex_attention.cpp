@@ -2,7 +2,7 @@
 //
 // Note [One path for eager and graphs]
 // score_mod and mask_mod are traced into small graphs on every call, eager or not,
-// and the kernels always evaluate those graphs on tiles (graph::flex_mods). So an
+// and the kernels always evaluate those graphs on tiles (hop_detail::flex_mods). So an
 // eager call, the interpreter and the compiled executor run the same code on the
 // same graphs, and a graph's flex_attention node needs nothing but its subgraphs.
 // Under a trace the call records flex_attention (and, when the engine reaches it,
@@ -17,6 +17,7 @@
 #include "aotgrad/trace.h"
 #include "graph/higher_order.h"
 #include "hop/hop_internal.h"
+#include "hop/register.h"
 #include "ops/cpu/flex_attention.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
@@ -100,7 +101,7 @@ ops::flex::BlockMaskTables tables_of(const BlockMask& m) {
           m.full_kv_indices};
 }
 
-// The block mask as flex_attention's argument list (graph/higher_order.h).
+// The block mask as flex_attention's argument list (hop_internal.h, BlockMaskArg).
 Arg block_mask_arg(trace::Tracer& t, const BlockMask& m, graph::Node* mask_graph) {
   auto tensor = [&](const Tensor& x) { return x.defined() ? Arg(t.node_of(x)) : Arg(); };
   return Arg(Arg::List{m.kv_len, m.q_len, tensor(m.kv_num_blocks), tensor(m.kv_indices), tensor(m.full_kv_num_blocks),
@@ -192,6 +193,7 @@ BlockMask create_block_mask(const MaskMod& mask_mod, int64_t B, int64_t H, int64
 namespace hop_detail {
 TensorList flex_attention_outputs(const Tensor& q, const Tensor& k, const Tensor& v, const ScoreMod& score_mod,
                                   const BlockMask& block_mask, std::optional<double> scale) {
+  hop::register_higher_order_ops();
   const ops::flex::BlockMaskTables tables = tables_of(block_mask);
   ops::flex::check_inputs(q, k, v, tables);
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(3))));
@@ -215,11 +217,11 @@ TensorList flex_attention_outputs(const Tensor& q, const Tensor& k, const Tensor
                      s,
                      Arg(Arg::List{}),
                      Arg(Arg::List{})};
-      results = t->record_higher_order(graph::kFlexAttention, std::move(args), {out_meta, lse_meta});
+      results = t->record_higher_order(hop_detail::kFlexAttention, std::move(args), {out_meta, lse_meta});
     } else {
       const Tensor qc = contiguous(in[0]), kc = contiguous(in[1]), vc = contiguous(in[2]);
       results = {Tensor::empty(out_meta.sizes(), q.dtype()), Tensor::empty(lse_meta.sizes(), q.dtype())};
-      ops::flex::forward(qc, kc, vc, tables, graph::flex_mods(graphs->score, nullptr, graphs->mask), s, results[0],
+      ops::flex::forward(qc, kc, vc, tables, hop_detail::flex_mods(graphs->score, nullptr, graphs->mask), s, results[0],
                          results[1]);
     }
     // Detached handles: the outputs themselves point back at this function's node.
@@ -246,12 +248,12 @@ TensorList flex_attention_outputs(const Tensor& q, const Tensor& k, const Tensor
       args.emplace_back(Arg::List{});
       TensorList metas;
       for (int i = 0; i < 3; ++i) metas.push_back(Tensor::meta(sv[i].sizes(), sv[i].dtype()));
-      return t->record_higher_order(graph::kFlexAttentionBackward, std::move(args), metas);
+      return t->record_higher_order(hop_detail::kFlexAttentionBackward, std::move(args), metas);
     }
     TensorList d;
     for (int i = 0; i < 3; ++i) d.push_back(Tensor::empty(sv[i].sizes(), sv[i].dtype()));
     ops::flex::backward(contiguous(sv[0]), contiguous(sv[1]), contiguous(sv[2]), sv[3], sv[4], contiguous(grad_out),
-                        tables, graph::flex_mods(graphs->score, graphs->score_joint, graphs->mask), s, d[0], d[1],
+                        tables, hop_detail::flex_mods(graphs->score, graphs->score_joint, graphs->mask), s, d[0], d[1],
                         d[2]);
     return d;
   };

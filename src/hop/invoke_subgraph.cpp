@@ -17,6 +17,7 @@
 #include "aotgrad/ops.h"
 #include "graph/higher_order.h"
 #include "hop/hop_internal.h"
+#include "hop/register.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
 #include "trace/tracer.h"
@@ -132,7 +133,7 @@ TensorList invoke_traced(trace::Tracer& outer, const std::string& region, const 
     for (const Tensor& t : in) args.emplace_back(outer.node_of(t));
     ctx.save_for_backward(in);
     ctx.materialize_grads = false;
-    return outer.record_higher_order(graph::kInvokeSubgraph, std::move(args), graphs->output_metas);
+    return outer.record_higher_order(hop_detail::kInvokeSubgraph, std::move(args), graphs->output_metas);
   };
   auto backward = [graphs, id, name = region](autograd::FunctionContext& ctx, const TensorList& grads) {
     trace::Tracer* tracer = trace::active_tracer();
@@ -151,7 +152,7 @@ TensorList invoke_traced(trace::Tracer& outer, const std::string& region, const 
       const Tensor& p = ctx.saved[i];
       metas.push_back(graphs->grad_defined[i] ? Tensor::meta(p.sizes(), p.dtype(), p.strides()) : Tensor());
     }
-    return tracer->record_higher_order(graph::kInvokeSubgraph, std::move(args), metas);
+    return tracer->record_higher_order(hop_detail::kInvokeSubgraph, std::move(args), metas);
   };
   return autograd::apply_function("InvokeSubgraphAutogradOp", operands, forward, backward);
 }
@@ -160,6 +161,7 @@ TensorList invoke_traced(trace::Tracer& outer, const std::string& region, const 
 namespace hop_detail {
 TensorList invoke_region(const std::string& name, const std::string& cache_key, const NestedCompileRegion::Fn& body,
                          const TensorList& operands) {
+  hop::register_higher_order_ops();
   trace::Tracer* tracer = trace::active_tracer();
   if (tracer == nullptr) return body(operands);
   return invoke_traced(*tracer, name, cache_key, body, operands);

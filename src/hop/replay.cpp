@@ -44,18 +44,18 @@ std::vector<Tensor> replay_flex(const graph::GraphModule& owner, const graph::No
   const Arg::List& a = n.args();
   auto score_graph = subgraph_of(owner, a[3]);
   const Arg::List& mask_args = a[4].list();
-  auto mask_graph = subgraph_of(owner, mask_args[graph::kMaskGraph]);
+  auto mask_graph = subgraph_of(owner, mask_args[hop_detail::kMaskGraph]);
   ScoreMod score_mod;
-  if (!graph::is_identity_score_graph(*score_graph))
+  if (!hop_detail::is_identity_score_graph(*score_graph))
     score_mod = [score_graph, around](const Tensor& s, const Tensor& b, const Tensor& h, const Tensor& q,
                                       const Tensor& kv) {
       return run_subgraph(*score_graph, {s, b, h, q, kv}, around)[0];
     };
   BlockMask m;
-  m.kv_len = mask_args[graph::kKvLen].to_int();
-  m.q_len = mask_args[graph::kQLen].to_int();
-  m.q_block = mask_args[graph::kQBlock].to_int();
-  m.kv_block = mask_args[graph::kKvBlock].to_int();
+  m.kv_len = mask_args[hop_detail::kKvLen].to_int();
+  m.q_len = mask_args[hop_detail::kQLen].to_int();
+  m.q_block = mask_args[hop_detail::kQBlock].to_int();
+  m.kv_block = mask_args[hop_detail::kKvBlock].to_int();
   m.mask_mod = [mask_graph, around](const Tensor& b, const Tensor& h, const Tensor& q, const Tensor& kv) {
     return run_subgraph(*mask_graph, {b, h, q, kv}, around)[0];
   };
@@ -63,11 +63,11 @@ std::vector<Tensor> replay_flex(const graph::GraphModule& owner, const graph::No
   size_t next = 3;
   Tensor* kv_tables[] = {&m.kv_num_blocks, &m.kv_indices, &m.full_kv_num_blocks, &m.full_kv_indices};
   for (int i = 0; i < 4; ++i)
-    if (mask_args[static_cast<size_t>(graph::kKvNumBlocks + i)].is_node()) *kv_tables[i] = operands.at(next++);
-  m.q_num_blocks = constant_of(owner, mask_args[graph::kQNumBlocks]);
-  m.q_indices = constant_of(owner, mask_args[graph::kQIndices]);
-  m.full_q_num_blocks = constant_of(owner, mask_args[graph::kFullQNumBlocks]);
-  m.full_q_indices = constant_of(owner, mask_args[graph::kFullQIndices]);
+    if (mask_args[static_cast<size_t>(hop_detail::kKvNumBlocks + i)].is_node()) *kv_tables[i] = operands.at(next++);
+  m.q_num_blocks = constant_of(owner, mask_args[hop_detail::kQNumBlocks]);
+  m.q_indices = constant_of(owner, mask_args[hop_detail::kQIndices]);
+  m.full_q_num_blocks = constant_of(owner, mask_args[hop_detail::kFullQNumBlocks]);
+  m.full_q_indices = constant_of(owner, mask_args[hop_detail::kFullQIndices]);
   const double scale = a[5].is_double() ? a[5].to_double() : static_cast<double>(a[5].to_int());
   return flex_attention_outputs(operands[0], operands[1], operands[2], score_mod, m, scale);
 }
@@ -76,13 +76,13 @@ std::vector<Tensor> replay_flex(const graph::GraphModule& owner, const graph::No
 std::vector<Tensor> replay_higher_order(const graph::GraphModule& owner, const graph::Node& n,
                                         const std::vector<Tensor>& operands, const graph::NodeWrapper& around) {
   const graph::HigherOrderCall call(owner, n);  // checks the node's form
-  if (call.op() == graph::kInvokeSubgraph) {
+  if (call.op() == hop_detail::kInvokeSubgraph) {
     std::shared_ptr<graph::GraphModule> sub = call.invoked();
     const std::string name = n.args()[0].node()->target().name;
     NestedCompileRegion::Fn body = [sub, around](const TensorList& in) { return run_subgraph(*sub, in, around); };
     return invoke_region(name, "captured@" + std::to_string(reinterpret_cast<uintptr_t>(sub.get())), body, operands);
   }
-  if (call.op() == graph::kFlexAttention) return replay_flex(owner, n, operands, around);
+  if (call.op() == hop_detail::kFlexAttention) return replay_flex(owner, n, operands, around);
   AG_FAIL("replay: node '{}' calls {}, which a captured forward graph does not hold (export from the module)", n.name(),
           call.op());
 }
