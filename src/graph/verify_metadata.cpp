@@ -68,6 +68,30 @@ IValue check_op_node(const Node& n, const std::unordered_map<const Node*, IValue
   return IValue(elems);
 }
 
+// A higher-order node: its op's own file gives the results' metadata (graph/higher_order.h).
+IValue check_higher_order_node(const GraphModule& gm, const Node& n,
+                               const std::unordered_map<const Node*, IValue>& env) {
+  const FakeVal& val = n.meta.val;
+  HigherOrderCall call(gm, n);
+  std::vector<TensorVal> operands;
+  for (const Node* x : call.operands()) {
+    auto it = env.find(x);
+    AG_CHECK(it != env.end() && it->second.is_tensor(), "uses '{}', which has no tensor value", x->name());
+    operands.push_back(TensorVal::of(it->second.to_tensor()));
+  }
+  const std::vector<std::optional<TensorVal>> results = call.result_meta(operands);
+  AG_CHECK(val.kind == FakeVal::Kind::Tuple && val.items.size() == results.size(),
+           "returns {} results, but its metadata records {}", results.size(),
+           val.kind == FakeVal::Kind::Tuple ? fmt::format("{}", val.items.size()) : std::string("no tuple"));
+  TensorList items;
+  for (size_t i = 0; i < results.size(); ++i) {
+    Tensor t = results[i] ? meta_of(*results[i]) : Tensor();
+    expect_recorded(t, val.items[i], fmt::format("result {}", i));
+    items.push_back(t);
+  }
+  return IValue(items);
+}
+
 IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map<const Node*, IValue>& env) {
   const FakeVal& val = n.meta.val;
   switch (n.op()) {
@@ -102,27 +126,8 @@ IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map
           expect_recorded(item, val.kind == FakeVal::Kind::None ? std::nullopt : val.items[0], "its result");
           return IValue(item);
         }
-        case Target::Kind::HigherOrder: {
-          // The op's own file gives the results' metadata (graph/higher_order.h).
-          HigherOrderCall call(gm, n);
-          std::vector<TensorVal> operands;
-          for (const Node* x : call.operands()) {
-            auto it = env.find(x);
-            AG_CHECK(it != env.end() && it->second.is_tensor(), "uses '{}', which has no tensor value", x->name());
-            operands.push_back(TensorVal::of(it->second.to_tensor()));
-          }
-          const std::vector<std::optional<TensorVal>> results = call.result_meta(operands);
-          AG_CHECK(val.kind == FakeVal::Kind::Tuple && val.items.size() == results.size(),
-                   "returns {} results, but its metadata records {}", results.size(),
-                   val.kind == FakeVal::Kind::Tuple ? fmt::format("{}", val.items.size()) : std::string("no tuple"));
-          TensorList items;
-          for (size_t i = 0; i < results.size(); ++i) {
-            Tensor t = results[i] ? meta_of(*results[i]) : Tensor();
-            expect_recorded(t, val.items[i], fmt::format("result {}", i));
-            items.push_back(t);
-          }
-          return IValue(items);
-        }
+        case Target::Kind::HigherOrder:
+          return check_higher_order_node(gm, n, env);
         default:
           AG_FAIL("calls an unknown kind of target");
       }
