@@ -73,7 +73,7 @@ struct Decoded {
 };
 
 bool decode(const Instruction& ins, Decoded& d) {
-  if (ins.op == nullptr || !ins.op->pointwise || ins.op->kind != ops::OpKind::Compute) return false;
+  if (ins.op == nullptr || !ins.op->has(ops::OpTag::Pointwise) || ins.op->kind != ops::OpKind::Compute) return false;
   const Args& a = ins.args;
   auto two = [&](Code c) {
     d.code = c;

@@ -369,7 +369,7 @@ class ProgramBuilder {
   bool writes_elementwise(const Instruction& ins) const {
     if (ins.results.size() != 1 || ins.results[0] < 0) return false;
     if (ins.op == nullptr) return ins.view_of < 0 && !ins.higher_order;  // a fused elementwise group
-    return ins.op->pointwise && ins.op->kind == ops::OpKind::Compute;
+    return ins.op->has(ops::OpTag::Pointwise) && ins.op->kind == ops::OpKind::Compute;
   }
 
   // Static values get their tensors; instructions keep only dynamic patches.

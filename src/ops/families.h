@@ -11,17 +11,7 @@ namespace aotgrad::ops {
   void register_##name##_kernels(Registry& r);     \
   void register_##name##_derivatives(Registry& r); \
   void register_##name##_decompositions(Registry& r);
-AG_FAMILY(pointwise)
-AG_FAMILY(reduction)
-AG_FAMILY(view)
-AG_FAMILY(factory)
-AG_FAMILY(linalg)
-AG_FAMILY(conv)
-AG_FAMILY(norm)
-AG_FAMILY(pool)
-AG_FAMILY(loss)
-AG_FAMILY(index)
-AG_FAMILY(prims)
+#include "ops/families.def"
 #undef AG_FAMILY
 
 // Lowerings of ATen ops to prims (src/ops/decomp/): used when a trace asks for them.

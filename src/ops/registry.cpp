@@ -12,13 +12,32 @@ namespace {
 struct RawRow {
   OpId id;
   OpKind kind;
+  uint32_t tags;
   const char* schema;
 };
 constexpr RawRow kRows[] = {
-#define AG_OP(id, kind, schema) {OpId::id, OpKind::kind, schema},
+#define AG_OP(id, kind, tags, schema) {OpId::id, OpKind::kind, OpTag::tags, schema},
 #include "ops/op_table.def"
 #undef AG_OP
 };
+
+// An in-place op's functional form is the op named without the trailing underscore,
+// same overload: add_.Tensor -> add.Tensor, copy_ -> copy. Found by name, so the fact
+// is written once (in the schemas); every InPlace row must have one.
+void link_functional_forms(std::vector<OpInfo>& table) {
+  for (OpInfo& op : table) {
+    if (op.kind != OpKind::InPlace) continue;
+    const std::string& name = op.schema.name;
+    AG_INTERNAL_CHECK(!name.empty() && name.back() == '_', "in-place op {} is not named with a trailing '_'",
+                      op.qualified_name());
+    const std::string functional = name.substr(0, name.size() - 1);
+    for (const OpInfo& f : table)
+      if (f.schema.name == functional && f.schema.overload == op.schema.overload && f.kind != OpKind::InPlace)
+        op.functional = f.id;
+    AG_INTERNAL_CHECK(op.functional.has_value(), "in-place op {} has no functional form {} in op_table.def",
+                      op.qualified_name(), functional);
+  }
+}
 
 std::vector<OpInfo> build_table() {
   std::vector<OpInfo> table;
@@ -27,26 +46,18 @@ std::vector<OpInfo> build_table() {
     OpInfo info;
     info.id = row.id;
     info.kind = row.kind;
+    info.tags = row.tags;
     info.schema = parse_schema(row.schema);
     table.push_back(std::move(info));
   }
+  link_functional_forms(table);
   Registry r(table);
 #define AG_FAMILY(name)             \
   register_##name##_shapes(r);      \
   register_##name##_kernels(r);     \
   register_##name##_derivatives(r); \
   register_##name##_decompositions(r);
-  AG_FAMILY(pointwise)
-  AG_FAMILY(reduction)
-  AG_FAMILY(view)
-  AG_FAMILY(factory)
-  AG_FAMILY(linalg)
-  AG_FAMILY(conv)
-  AG_FAMILY(norm)
-  AG_FAMILY(pool)
-  AG_FAMILY(loss)
-  AG_FAMILY(index)
-  AG_FAMILY(prims)
+#include "ops/families.def"
 #undef AG_FAMILY
   register_pointwise_lowerings(r);
   register_reduction_lowerings(r);

@@ -16,7 +16,7 @@
 namespace aotgrad::ops {
 
 enum class OpId : uint16_t {
-#define AG_OP(id, kind, schema) id,
+#define AG_OP(id, kind, tags, schema) id,
 #include "ops/op_table.def"
 #undef AG_OP
   kCount
@@ -28,6 +28,27 @@ enum class OpKind {
   View,       // outputs alias `self` (the first argument); the shape rule gives their layout
   InPlace,    // writes into `self` and returns it
   Composite,  // always replaced by its decomposition, before autograd (CompositeImplicitAutograd)
+};
+
+/// What passes need to know of an op without naming it (the tags column of
+/// op_table.def). A bitmask: an op may carry several.
+enum OpTag : uint32_t {
+  NoTag = 0,
+  /// Elementwise: each output element depends only on the same (broadcast) element of
+  /// each input. The partitioner recomputes such ops freely, the executor may write
+  /// their output over an input that dies there, fusion chains them (Tag.pointwise).
+  Pointwise = 1u << 0,
+  /// Reduces dims (sums, means, variances, extrema, softmax over a dim).
+  Reduction = 1u << 1,
+  /// Layer and batch normalisation: cheap to recompute relative to their saved inputs.
+  Normalisation = 1u << 2,
+  Pool = 1u << 3,
+  /// Makes a tensor from sizes and values only (no tensor data read).
+  Factory = 1u << 4,
+  /// Draws random numbers: never recomputed (a recomputation would differ).
+  Random = 1u << 5,
+  /// Communicates across processes.
+  Collective = 1u << 6,
 };
 
 struct BackwardContext;
@@ -56,11 +77,12 @@ struct OpInfo {
   /// Only the first N flattened outputs carry gradients (-1: all floating ones);
   /// e.g. batch norm's saved statistics and new running stats carry none.
   int differentiable_outputs = -1;
-  /// Elementwise: each output element depends only on the same (broadcast) element
-  /// of each input. The partitioner recomputes such ops freely and the executor may
-  /// write their output over an input that dies there (Tag.pointwise in PyTorch).
-  bool pointwise = false;
+  /// OpTag bits, from op_table.def.
+  uint32_t tags = OpTag::NoTag;
+  /// An InPlace op's functional form (add_.Tensor -> add.Tensor); the tracer records that.
+  std::optional<OpId> functional;
 
+  bool has(OpTag tag) const { return (tags & tag) != 0; }
   const std::string& name() const { return schema.name; }
   /// "aten::addmm.default"
   std::string qualified_name() const { return schema.qualified_name(); }
@@ -88,7 +110,6 @@ class Registry {
   void not_differentiable(OpId id) { (*this)[id].not_differentiable = true; }
   void decomposition(OpId id, DecompositionFn f) { (*this)[id].decomposition = f; }
   void differentiable_outputs(OpId id, int n) { (*this)[id].differentiable_outputs = n; }
-  void pointwise(OpId id) { (*this)[id].pointwise = true; }
 
   explicit Registry(std::vector<OpInfo>& table) : table_(table) {}
 

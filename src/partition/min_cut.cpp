@@ -36,52 +36,6 @@ const char* level_name(RecomputeLevel level) {
 }
 
 namespace {
-bool is_random(const ops::OpInfo& op) {
-  const std::string& n = op.name();
-  for (const char* r : {"rand", "bernoulli", "dropout", "normal_", "multinomial"})
-    if (n.find(r) != std::string::npos) return true;
-  return false;
-}
-
-bool is_normalisation(OpId id) {
-  return id == OpId::native_layer_norm || id == OpId::_native_batch_norm_legit_functional ||
-         id == OpId::_native_batch_norm_legit_no_training;
-}
-
-bool is_reduction(OpId id) {
-  switch (id) {
-    case OpId::sum:
-    case OpId::sum_dim_IntList:
-    case OpId::mean:
-    case OpId::mean_dim:
-    case OpId::var_correction:
-    case OpId::amax:
-    case OpId::amin:
-    case OpId::_softmax:
-    case OpId::_log_softmax:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool is_pool(OpId id) {
-  return id == OpId::max_pool2d_with_indices || id == OpId::avg_pool2d || id == OpId::_adaptive_avg_pool2d;
-}
-
-bool is_factory(OpId id) {
-  switch (id) {
-    case OpId::full:
-    case OpId::scalar_tensor:
-    case OpId::zeros_like:
-    case OpId::ones_like:
-    case OpId::new_zeros:
-      return true;
-    default:
-      return false;
-  }
-}
-
 int64_t input_bytes(const Node* n) {
   int64_t total = 0;
   for (const Node* in : n->input_nodes()) total += tensor_bytes(in);
@@ -176,19 +130,20 @@ std::string recompute_reason(const Node* n, RecomputeLevel level) {
   if (n->target().kind == graph::Target::Kind::GetItem) return "selects one result of a multi-output op";
   if (n->target().kind != graph::Target::Kind::Op) return "";
   const ops::OpInfo& op = *n->target().op;
-  if (is_random(op) || op.kind == ops::OpKind::InPlace) return "";
+  if (op.has(ops::OpTag::Random) || op.kind == ops::OpKind::InPlace) return "";
   if (op.kind == ops::OpKind::View) return "a view: recomputing it costs nothing";
-  if (op.pointwise) return "pointwise: one cheap pass over its inputs";
-  if (is_factory(op.id)) return "a constant-filled tensor";
-  if (is_normalisation(op.id)) return "a normalisation: one pass over its input";
-  if (is_reduction(op.id)) {
+  if (op.has(ops::OpTag::Pointwise)) return "pointwise: one cheap pass over its inputs";
+  if (op.has(ops::OpTag::Factory)) return "a constant-filled tensor";
+  if (op.has(ops::OpTag::Normalisation)) return "a normalisation: one pass over its input";
+  if (op.has(ops::OpTag::Reduction)) {
     // A reduction that shrinks its input a lot is better saved than recomputed from
     // that input (PyTorch's partitioner draws the line at 4x).
     if (4 * tensor_bytes(n) >= input_bytes(n)) return "a reduction that keeps most of its input's size";
     if (level >= RecomputeLevel::Reductions) return "a reduction, allowed by the memory budget";
     return "";
   }
-  if (is_pool(op.id)) return level >= RecomputeLevel::Reductions ? "a pool, allowed by the memory budget" : "";
+  if (op.has(ops::OpTag::Pool))
+    return level >= RecomputeLevel::Reductions ? "a pool, allowed by the memory budget" : "";
   if (level >= RecomputeLevel::Everything) return "compute-heavy, but allowed by the memory budget";
   return "";
 }

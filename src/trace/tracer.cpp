@@ -22,26 +22,6 @@ using ops::OpId;
 namespace {
 constexpr int kStackDepth = 40;
 
-// Note [Functional tracing]: the op recorded in place of each in-place op.
-std::optional<OpId> functional_form(OpId id) {
-  switch (id) {
-    case OpId::add__Tensor:
-      return OpId::add_Tensor;
-    case OpId::mul__Tensor:
-      return OpId::mul_Tensor;
-    case OpId::copy_:
-      return OpId::copy;
-    case OpId::fill__Scalar:
-      return OpId::fill_Scalar;
-    case OpId::zero_:
-      return OpId::zero;
-    case OpId::index_put_:
-      return OpId::index_put;
-    default:
-      return std::nullopt;
-  }
-}
-
 Arg::List IntList2Arg(const Shape& s) {
   Arg::List l;
   for (int64_t v : s) l.emplace_back(v);
@@ -284,7 +264,8 @@ Outputs Tracer::decompose_or_record(const ops::OpInfo& op, const Args& args) {
 Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
   if (op.kind == ops::OpKind::InPlace) {
     const Tensor& self = args[0].to_tensor();
-    std::optional<OpId> functional = functional_form(op.id);
+    // Note [Functional tracing]: the op recorded in place of an in-place op (op_table.def).
+    std::optional<OpId> functional = op.functional;
     AG_INTERNAL_CHECK(functional.has_value(), "trace: in-place op {} has no functional form", op.qualified_name());
     AG_CHECK(is_proxy(self),
              "trace: {} writes into {}, which is not a traced value (a constant "

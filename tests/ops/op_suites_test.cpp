@@ -42,6 +42,40 @@ TEST(OpTable, EveryOpIsComplete) {
   EXPECT_TRUE(problems.empty()) << fmt::format("{}", fmt::join(problems, "\n"));
 }
 
+// The tags of op_table.def hold on every sample: passes trust them (min-cut recomputes
+// Pointwise ops, fusion chains them, the tracer records an InPlace op's functional form).
+TEST(OpTable, TagsHoldOnEverySample) {
+  std::vector<std::string> problems;
+  for (const OpEntry& e : op_database()) {
+    const OpInfo& op = ops::op_info(e.op);
+    if (op.kind == OpKind::InPlace) {
+      const OpInfo& f = ops::op_info(*op.functional);
+      if (f.schema.args.size() != op.schema.args.size())
+        problems.push_back(op_label(op) + ": its functional form " + op_label(f) + " takes other arguments");
+    }
+    if (op.kind == OpKind::Composite || !(op.has(ops::OpTag::Pointwise) || op.has(ops::OpTag::Reduction))) continue;
+    for (const Sample& s : e.samples()) {
+      Args args = s.args;
+      ops::normalize_args(op, args);
+      Shape broadcast;
+      int64_t largest = 0;
+      for (const IValue& a : args)
+        if (a.is_tensor() && a.to_tensor().defined()) {
+          broadcast = broadcast_shapes(broadcast, a.to_tensor().sizes(), "test");
+          largest = std::max(largest, a.to_tensor().numel());
+        }
+      const Tensor out = ops::flatten_outputs(ops::run_shape(op, args))[0];
+      if (op.has(ops::OpTag::Pointwise) && out.sizes() != broadcast)
+        problems.push_back(fmt::format("{} / {}: tagged Pointwise, but its result {} is not the broadcast shape {}",
+                                       op_label(op), s.label, shape_str(out.sizes()), shape_str(broadcast)));
+      if (op.has(ops::OpTag::Reduction) && out.numel() > std::max<int64_t>(largest, 1))
+        problems.push_back(fmt::format("{} / {}: tagged Reduction, but its result {} is larger than its inputs",
+                                       op_label(op), s.label, shape_str(out.sizes())));
+    }
+  }
+  EXPECT_TRUE(problems.empty()) << fmt::format("{}", fmt::join(problems, "\n"));
+}
+
 // Casts every floating tensor argument to `dt` (keeping layout where it can).
 Args cast_args(const Args& args, DType dt) {
   Args out = args;

@@ -48,8 +48,6 @@ void inplace_binary(const Args& a, Outputs& o, bool is_mul) {
 void register_factory_kernels(Registry& r) {
   r.kernel(OpId::clone, [](const Args& a, Outputs& o) { cpu::copy_into(out0(o), a[0].to_tensor()); });
   r.kernel(OpId::_to_copy, [](const Args& a, Outputs& o) { cpu::copy_into(out0(o), a[0].to_tensor()); });
-  r.pointwise(OpId::clone);
-  r.pointwise(OpId::_to_copy);
   r.kernel(OpId::cat, [](const Args& a, Outputs& o) {
     Tensor& out = out0(o);
     if (out.numel() == 0) return;

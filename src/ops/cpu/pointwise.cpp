@@ -99,9 +99,6 @@ template <typename T>
 }  // namespace
 
 void register_pointwise_kernels(Registry& r) {
-  // The pointwise section of op_table.def, neg through masked_fill.
-  for (auto id = static_cast<size_t>(OpId::neg); id <= static_cast<size_t>(OpId::masked_fill_Scalar); ++id)
-    r.pointwise(static_cast<OpId>(id));
   r.kernel(OpId::neg, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return -v; }); });
   r.kernel(OpId::abs, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v < 0 ? -v : v; }); });
   r.kernel(OpId::sgn, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });

@@ -13,11 +13,6 @@ void run(OpId id, const Args& args, Outputs& o) {
 }  // namespace
 
 void register_prims_kernels(Registry& r) {
-  // The elementwise prims, neg through where in op_table.def, and the two copies.
-  for (auto id = static_cast<size_t>(OpId::prims_neg); id <= static_cast<size_t>(OpId::prims_where); ++id)
-    r.pointwise(static_cast<OpId>(id));
-  r.pointwise(OpId::prims_convert_element_type);
-  r.pointwise(OpId::prims_clone);
 #define AG_PRIM_AS(prim, aten) r.kernel(OpId::prim, [](const Args& a, Outputs& o) { run(OpId::aten, a, o); });
   AG_PRIM_AS(prims_neg, neg)
   AG_PRIM_AS(prims_abs, abs)
