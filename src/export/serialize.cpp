@@ -17,14 +17,43 @@ using nlohmann::json;
 namespace {
 constexpr int kJointVersion = 1;
 
-template <typename T>
-T field(const json& j, const char* key) {
+// Typed reads of the joint file's own fields. Each value's JSON type is checked
+// before conversion: nlohmann's get<int64_t>() on a float such as 1e20 is undefined
+// behaviour, and a list of the wrong element type must name the field.
+const json& field(const json& j, const char* key) {
   AG_CHECK(j.is_object() && j.contains(key), "joint file: missing field '{}'", key);
-  try {
-    return j.at(key).get<T>();
-  } catch (const json::exception&) {
-    AG_FAIL("joint file: field '{}' has the wrong type", key);
+  return j.at(key);
+}
+
+bool is_int64(const json& v) {
+  return v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX));
+}
+
+int64_t int_field(const json& j, const char* key) {
+  const json& v = field(j, key);
+  AG_CHECK(is_int64(v), "joint file: field '{}' must be an integer, but got {}", key, quote_excerpt(v.dump()));
+  return v.get<int64_t>();
+}
+
+template <typename T>
+std::vector<T> list_field(const json& j, const char* key) {
+  const json& v = field(j, key);
+  AG_CHECK(v.is_array(), "joint file: field '{}' must be a list, but got {}", key, quote_excerpt(v.dump()));
+  std::vector<T> out;
+  for (const json& x : v) {
+    if constexpr (std::is_same_v<T, bool>) {
+      AG_CHECK(x.is_boolean(), "joint file: field '{}' must hold true/false, but holds {}", key,
+               quote_excerpt(x.dump()));
+      out.push_back(x.get<bool>());
+    } else if constexpr (std::is_same_v<T, int64_t>) {
+      AG_CHECK(is_int64(x), "joint file: field '{}' must hold integers, but holds {}", key, quote_excerpt(x.dump()));
+      out.push_back(x.get<int64_t>());
+    } else {
+      AG_CHECK(x.is_string(), "joint file: field '{}' must hold strings, but holds {}", key, quote_excerpt(x.dump()));
+      out.push_back(x.get<std::string>());
+    }
   }
+  return out;
 }
 
 // The joint file's own fields must agree with its graph: everything that reads a
@@ -88,7 +117,7 @@ JointWithDescriptors joint_from_json(const std::string& text) {
   json j = graph::parse_json_text(text, "joint file");
   AG_CHECK(j.is_object() && j.value("format", "") == "aotgrad-joint",
            "joint file: not an aotgrad joint file (format is not \"aotgrad-joint\")");
-  const auto version = field<int64_t>(j, "version");
+  const auto version = int_field(j, "version");
   AG_CHECK(version == kJointVersion, "joint file: format version {} is not supported (this build reads {})", version,
            kJointVersion);
   JointWithDescriptors joint;
@@ -97,17 +126,17 @@ JointWithDescriptors joint_from_json(const std::string& text) {
   AG_CHECK(j.contains("in_spec") && j.contains("out_spec"), "joint file: missing in_spec or out_spec");
   joint.in_spec = graph::spec_from_json(j["in_spec"], "in_spec");
   joint.out_spec = graph::spec_from_json(j["out_spec"], "out_spec");
-  joint.params_spec = field<std::vector<std::string>>(j, "params_spec");
-  joint.buffers_spec = field<std::vector<std::string>>(j, "buffers_spec");
-  joint.static_input_indices = field<std::vector<int64_t>>(j, "static_input_indices");
+  joint.params_spec = list_field<std::string>(j, "params_spec");
+  joint.buffers_spec = list_field<std::string>(j, "buffers_spec");
+  joint.static_input_indices = list_field<int64_t>(j, "static_input_indices");
   static const json kMissing;
   const json& m = j.contains("metadata") ? j["metadata"] : kMissing;
-  joint.metadata.input_mutated = field<std::vector<bool>>(m, "input_mutated");
-  joint.metadata.output_requires_grad = field<std::vector<bool>>(m, "output_requires_grad");
-  joint.metadata.num_forward_outputs = field<int64_t>(m, "num_forward_outputs");
-  joint.metadata.num_mutated_inputs = field<int64_t>(m, "num_mutated_inputs");
-  joint.metadata.num_primals = field<int64_t>(m, "num_primals");
-  joint.metadata.num_tangents = field<int64_t>(m, "num_tangents");
+  joint.metadata.input_mutated = list_field<bool>(m, "input_mutated");
+  joint.metadata.output_requires_grad = list_field<bool>(m, "output_requires_grad");
+  joint.metadata.num_forward_outputs = int_field(m, "num_forward_outputs");
+  joint.metadata.num_mutated_inputs = int_field(m, "num_mutated_inputs");
+  joint.metadata.num_primals = int_field(m, "num_primals");
+  joint.metadata.num_tangents = int_field(m, "num_tangents");
   check_consistent(joint);
   return joint;
 }

@@ -1,0 +1,1 @@
+print g-fuzz-float-count.json
