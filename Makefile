@@ -68,6 +68,7 @@ format:
 lint: deps
 	python3 tools/lint/check_tree.py layering
 	python3 tools/lint/check_tree.py budget
+	python3 tools/lint/check_tree.py docs
 	clang-format --dry-run -Werror $$(git ls-files '*.cpp' '*.h')
 	@echo "lint: clean"
 

@@ -9,6 +9,8 @@
                            grown past the size recorded there (a ratchet: the list
                            only shrinks)
   check_tree.py budget --update   rewrites budget.txt from the tree as it is
+  check_tree.py docs       every document the tree mentions (NAME.md, docs/NAME.md)
+                           exists in the repository
 Exit status 1 on a violation, with one line per violation.
 """
 import os
@@ -186,12 +188,30 @@ def check_budget(update):
     return problems
 
 
+def check_docs():
+    problems = []
+    paths = list(sources()) + [os.path.relpath(os.path.join(base, f), ROOT)
+                               for d in ("docs", ".") for base, _, files in os.walk(os.path.join(ROOT, d))
+                               for f in files if f.endswith(".md") and "build" not in base and ".git" not in base]
+    for path in sorted(set(paths)):
+        for n, line in enumerate(read(path).splitlines(), 1):
+            for ref in re.findall(r"\b([A-Za-z_][A-Za-z_/.-]*\.md)\b", line):
+                here = os.path.join(ROOT, os.path.dirname(path), ref)
+                if not any(os.path.exists(p) for p in (os.path.join(ROOT, ref), os.path.join(ROOT, "docs", ref), here)):
+                    problems.append(f"{path}:{n}: mentions {ref}, which is not in the repository")
+    return problems
+
+
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else ""
     if what == "layering":
         problems = check_layering()
         if not problems:
             print("layering: every include follows the layer map")
+    elif what == "docs":
+        problems = check_docs()
+        if not problems:
+            print("docs: every document mentioned is in the repository")
     elif what == "budget":
         problems = check_budget("--update" in sys.argv)
     else:
