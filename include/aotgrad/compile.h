@@ -9,6 +9,7 @@
 // compiled backward graph and fills .grad.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,12 +20,31 @@
 
 namespace aotgrad::compile {
 
+/// The compile pipeline's debugging controls (its passes: compile_passes()).
+struct PipelineControls {
+  /// Print the state after this pass ("all": after every pass; "": never).
+  std::string print_after;
+  /// Run each pass's verifier after it (graphs: graph::verify; programs: their invariants).
+  bool verify_after_each = false;
+  /// Stop after this pass (run_compile_passes only; aot_compile needs every pass).
+  std::string stop_after;
+  /// Where printed states go (standard output if unset).
+  std::function<void(const std::string&)> emit;
+};
+
+/// One pass of the compile pipeline.
+struct PassInfo {
+  std::string name;  // "partition"
+  std::string what;  // one line for `aotgrad passes`
+};
+
 struct CompileOptions {
   partition::PartitionOptions partition;
   /// Fuse chains of elementwise ops into single loops.
   bool fuse_pointwise = true;
   /// Let an elementwise op write over an input that dies there.
   bool reuse_buffers = true;
+  PipelineControls pipeline;
 };
 
 /// What compiling one graph produced (for reports and tests).
@@ -90,5 +110,12 @@ class CompiledFunction {
 
 CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors& joint,
                                                     const CompileOptions& options = {});
+
+/// The compile pipeline, in order: the list is data (src/compile/pipeline.cpp), and
+/// `aotgrad passes` prints it.
+std::vector<PassInfo> compile_passes();
+/// Runs the pipeline up to options.pipeline.stop_after (every pass if empty), printing
+/// and verifying as options.pipeline says, without making a callable.
+void run_compile_passes(const exporting::JointWithDescriptors& joint, const CompileOptions& options);
 
 }  // namespace aotgrad::compile

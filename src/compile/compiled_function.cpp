@@ -5,6 +5,7 @@
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
+#include "compile/pipeline.h"
 #include "compile/program.h"
 #include "hop/register.h"
 #include "support/error.h"
@@ -230,7 +231,8 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
   f->name = joint.graph_module->name.empty() ? "graph" : joint.graph_module->name;
   f->joint = joint;
   try {
-    f->partition = partition::partition_joint(*joint.graph_module, options.partition);
+    CompileState state = run_pipeline(joint, options);
+    f->partition = std::move(state.partition);
     const auto phs = joint.graph_module->graph->placeholders();
     for (const graph::Node* p : phs) {
       AG_CHECK(p->meta.desc.has_value(), "placeholder '{}' has no descriptor", p->name());
@@ -254,8 +256,8 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
       }
       AG_CHECK(found, "tangent '{}' ({}) belongs to no forward output", p->name(), p->meta.desc->str());
     }
-    f->forward = Program::build(*f->partition.forward, options);
-    f->backward = Program::build(*f->partition.backward, options);
+    f->forward = state.forward->finish();
+    f->backward = state.backward->finish();
   } catch (Error& e) {
     e.add_context("while compiling " + f->name);
     throw;

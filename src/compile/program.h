@@ -61,6 +61,8 @@ struct Instruction {
   std::string label;          // what profiles call it: "aten.mm.default", "fused[add, relu]"
 };
 
+class ProgramBuilder;
+
 class Program {
  public:
   /// Compiles `gm`; its placeholders are the inputs of run(), its output values the results.
@@ -70,6 +72,12 @@ class Program {
   std::vector<Tensor> run(std::vector<Tensor> inputs) const;
 
   const std::vector<Value>& values() const { return values_; }
+  /// The schedule as text: one line per instruction (what runs, what it reads and
+  /// writes), then the values with their kind and arena offset (once planned).
+  std::string print() const;
+  /// The program's own invariants (value indices in range, patched operands dynamic,
+  /// arena values inside the arena once planned); an internal error if one fails.
+  void verify() const;
   const std::vector<int>& inputs() const { return inputs_; }
   const ProgramStats& stats() const { return stats_; }
 
@@ -84,6 +92,26 @@ class Program {
   ProgramStats stats_;
   mutable std::mutex running_;           // the arena serves one run at a time
   mutable std::vector<Tensor> scratch_;  // the run's values; kept so a run allocates no table
+};
+
+/// A Program built one stage at a time (lower, fuse, plan), so the compile pipeline
+/// can print and verify it between stages. Program::build runs all three.
+class ProgramDraft {
+ public:
+  ProgramDraft(std::shared_ptr<const graph::GraphModule> gm, const CompileOptions& options);
+  ~ProgramDraft();
+  void lower();
+  void fuse();
+  void plan();
+  const Program& program() const { return *program_; }
+  /// The finished program (after plan).
+  std::unique_ptr<Program> finish();
+
+ private:
+  std::shared_ptr<const graph::GraphModule> gm_;
+  CompileOptions options_;
+  std::unique_ptr<Program> program_;
+  std::unique_ptr<ProgramBuilder> builder_;
 };
 
 }  // namespace aotgrad::compile

@@ -27,7 +27,9 @@ class ProgramBuilder {
   ProgramBuilder(const graph::GraphModule& gm, const CompileOptions& options, Program& p)
       : gm_(gm), options_(options), p_(p) {}
 
-  void build() {
+  // The stages, in this order (the compile pipeline runs them as the passes "lower",
+  // "fuse" and "plan": src/compile/pipeline.cpp).
+  void lower_all() {
     for (const auto& n : gm_.graph->nodes()) {
       try {
         lower(*n);
@@ -37,11 +39,15 @@ class ProgramBuilder {
       }
     }
     mark_escaping();
-    if (options_.fuse_pointwise) {
-      FusionStats fs = fuse_pointwise_chains(p_.values_, p_.instructions_, operands_, p_.outputs_);
-      p_.stats_.fused_groups = fs.groups;
-      p_.stats_.fused_ops = fs.ops;
-    }
+    for (const auto& n : gm_.graph->nodes()) p_.stats_.nodes += n->op() == NodeOp::CallFunction ? 1 : 0;
+  }
+  void fuse() {
+    if (!options_.fuse_pointwise) return;
+    FusionStats fs = fuse_pointwise_chains(p_.values_, p_.instructions_, operands_, p_.outputs_);
+    p_.stats_.fused_groups = fs.groups;
+    p_.stats_.fused_ops = fs.ops;
+  }
+  void plan() {
     plan_memory();
     freeze();
   }
@@ -424,10 +430,32 @@ class ProgramBuilder {
   std::vector<std::vector<int>> operands_;  // per instruction: every value it reads
 };
 
+ProgramDraft::ProgramDraft(std::shared_ptr<const graph::GraphModule> gm, const CompileOptions& options)
+    : gm_(std::move(gm)),
+      options_(options),
+      program_(std::make_unique<Program>()),
+      builder_(std::make_unique<ProgramBuilder>(*gm_, options_, *program_)) {}
+ProgramDraft::~ProgramDraft() = default;
+void ProgramDraft::lower() {
+  builder_->lower_all();
+}
+void ProgramDraft::fuse() {
+  builder_->fuse();
+}
+void ProgramDraft::plan() {
+  builder_->plan();
+}
+std::unique_ptr<Program> ProgramDraft::finish() {
+  builder_.reset();
+  return std::move(program_);
+}
+
 std::unique_ptr<Program> Program::build(const graph::GraphModule& gm, const CompileOptions& options) {
   auto p = std::make_unique<Program>();
-  ProgramBuilder(gm, options, *p).build();
-  for (const auto& n : gm.graph->nodes()) p->stats_.nodes += n->op() == NodeOp::CallFunction ? 1 : 0;
+  ProgramBuilder b(gm, options, *p);
+  b.lower_all();
+  b.fuse();
+  b.plan();
   return p;
 }
 

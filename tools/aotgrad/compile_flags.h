@@ -14,12 +14,17 @@ struct CompileFlags {
   double memory_budget = 1.0;
   bool no_fuse = false;
   bool no_reuse = false;
+  std::string print_after, stop_after;
+  bool verify_after_each = false;
   compile::CompileOptions options() const {
     compile::CompileOptions o;
     o.partition.policy = policy == "min-cut" ? partition::Policy::MinCut : partition::Policy::SaveAll;
     o.partition.memory_budget = memory_budget;
     o.fuse_pointwise = !no_fuse;
     o.reuse_buffers = !no_reuse;
+    o.pipeline.print_after = print_after;
+    o.pipeline.stop_after = stop_after;
+    o.pipeline.verify_after_each = verify_after_each;
     return o;
   }
 };
@@ -35,6 +40,10 @@ inline std::shared_ptr<CompileFlags> add_compile_flags(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_flag("--no-fuse", flags->no_fuse, "do not fuse chains of elementwise ops");
   cmd->add_flag("--no-reuse", flags->no_reuse, "do not let elementwise ops write over dying inputs");
+  cmd->add_option("--print-after", flags->print_after,
+                  "print the state after this pass, or after all (aotgrad passes)");
+  cmd->add_flag("--verify-after-each", flags->verify_after_each, "run each pass's verifier after it");
+  cmd->add_option("--stop-after", flags->stop_after, "stop the compile pipeline after this pass (nothing runs)");
   return flags;
 }
 

@@ -53,6 +53,21 @@ void print_profile(const compile::CompiledFunction& f, models::Instance& inst, i
   std::printf("kernels %.4f ms/step of %.4f ms/step wall (the rest: calling convention, autograd, allocation)\n",
               kernels / steps, wall / steps);
 }
+// run --check: one compiled training step against eager, tensor by tensor.
+void check_against_eager(const models::ModelInfo& info, const compile::CompileOptions& options, bool decompose) {
+  // A decomposed graph sums in other orders than the fused eager kernels (batch-norm
+  // statistics, say): compare it at a float32 reduction's tolerance.
+  conformance::StepComparison c = decompose ? conformance::compare_compiled_step(info, options, true, 1e-3, 1e-4)
+                                            : conformance::compare_compiled_step(info, options);
+  std::printf("%-40s %14s\n", "compiled vs eager", "max |diff|");
+  for (const auto& d : c.diffs)
+    std::printf("%-40s %14.3g %s\n", d.what.c_str(), d.max_abs_diff, d.ok ? "" : "  MISMATCH");
+  if (!c.problem.empty()) std::printf("%s\n", c.problem.c_str());
+  AG_CHECK(c.passed, "run --check: the compiled step of {} differs from eager (see above)", info.name);
+  std::printf("%s: compiled step matches eager (%zu tensors compared; compile %.1f ms; %lld + %lld fused loops)\n",
+              info.name.c_str(), c.diffs.size(), c.compile_ms, static_cast<long long>(c.forward.fused_groups),
+              static_cast<long long>(c.backward.fused_groups));
+}
 }  // namespace
 
 void add_run_command(CLI::App& app) {
@@ -67,29 +82,23 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--profile", *profile, "run N more training steps and print the time spent in each kernel")
       ->check(CLI::NonNegativeNumber);
   auto flags = add_compile_flags(cmd);
+  auto print_program = std::make_shared<bool>(false);
+  cmd->add_flag("--print-program", *print_program,
+                "print the compiled programs: schedule, fused groups, arena offsets (--print-after plan)");
   cmd->callback([=] {
+    if (*print_program && flags->print_after.empty()) flags->print_after = "plan";
     const models::ModelInfo& info = models::find_model(*model);
-    if (*check) {
-      // A decomposed graph sums in other orders than the fused eager kernels
-      // (batch-norm statistics, say): compare it at a float32 reduction's tolerance.
-      conformance::StepComparison c = *decompose
-                                          ? conformance::compare_compiled_step(info, flags->options(), true, 1e-3, 1e-4)
-                                          : conformance::compare_compiled_step(info, flags->options());
-      std::printf("%-40s %14s\n", "compiled vs eager", "max |diff|");
-      for (const auto& d : c.diffs)
-        std::printf("%-40s %14.3g %s\n", d.what.c_str(), d.max_abs_diff, d.ok ? "" : "  MISMATCH");
-      if (!c.problem.empty()) std::printf("%s\n", c.problem.c_str());
-      AG_CHECK(c.passed, "run --check: the compiled step of {} differs from eager (see above)", info.name);
-      std::printf("%s: compiled step matches eager (%zu tensors compared; compile %.1f ms; %lld + %lld fused loops)\n",
-                  info.name.c_str(), c.diffs.size(), c.compile_ms, static_cast<long long>(c.forward.fused_groups),
-                  static_cast<long long>(c.backward.fused_groups));
-      return;
-    }
+    if (*check) return check_against_eager(info, flags->options(), *decompose);
     models::Instance inst = models::instantiate(info);
     exporting::ExportOptions export_options;
     if (*decompose) export_options.decompositions = trace::DecompositionTable::core();
     auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs,
                                                               export_options);
+    if (!flags->stop_after.empty()) {
+      compile::run_compile_passes(joint, flags->options());
+      std::printf("stopped after pass '%s'\n", flags->stop_after.c_str());
+      return;
+    }
     compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, flags->options());
     std::printf("compiled %s in %.1f ms: %s\n", info.name.c_str(), f.compile_ms(), f.signature().c_str());
     print_stats("forward ", f.forward_stats());

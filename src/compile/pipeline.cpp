@@ -1,0 +1,161 @@
+// Note [A pipeline as data]
+// Compiling a joint graph is a list of named passes, written once below (as Glow
+// lists its passes): each takes the CompileState, changes it, can print it and can
+// verify it. The list is what `aotgrad passes` prints, what --print-after,
+// --verify-after-each and --stop-after name, and what aot_compile runs. A new pass
+// (a collective insertion, a layout choice) is one entry here.
+#include "compile/pipeline.h"
+
+#include <cstdio>
+#include <functional>
+#include <unordered_set>
+
+#include "support/error.h"
+
+namespace aotgrad::compile {
+
+namespace {
+struct Pass {
+  PassInfo info;
+  std::function<void(CompileState&, const CompileOptions&)> run;
+  std::function<std::string(const CompileState&)> print;
+  std::function<void(const CompileState&)> verify;
+};
+
+std::string print_halves(const CompileState& s) {
+  return "forward:\n" + graph::print_readable(*s.partition.forward, graph::PrintFormat::Compact) + "\nbackward:\n" +
+         graph::print_readable(*s.partition.backward, graph::PrintFormat::Compact);
+}
+void verify_halves(const CompileState& s) {
+  graph::verify(*s.partition.forward);
+  graph::verify(*s.partition.backward);
+}
+std::string print_programs(const CompileState& s) {
+  return "forward program:\n" + s.forward->program().print() + "\nbackward program:\n" + s.backward->program().print();
+}
+void verify_programs(const CompileState& s) {
+  s.forward->program().verify();
+  s.backward->program().verify();
+}
+
+const std::vector<Pass>& pipeline() {
+  static const std::vector<Pass> passes = {
+      {{"verify", "check the joint graph: structure, descriptors, shapes against the shape rules"},
+       [](CompileState& s, const CompileOptions&) {
+         graph::verify(*s.joint.graph_module);
+         graph::verify_metadata(*s.joint.graph_module);
+       },
+       [](const CompileState& s) { return graph::print_readable(*s.joint.graph_module); },
+       [](const CompileState&) {}},
+      {{"partition", "split the joint graph into a forward and a backward graph (save-all or min-cut)"},
+       [](CompileState& s, const CompileOptions& o) {
+         s.partition = partition::partition_joint(*s.joint.graph_module, o.partition);
+       },
+       print_halves,
+       verify_halves},
+      {{"dce", "remove nodes whose results nobody uses from both halves"},
+       [](CompileState& s, const CompileOptions&) {
+         eliminate_dead_code(*s.partition.forward);
+         eliminate_dead_code(*s.partition.backward);
+       },
+       print_halves,
+       verify_halves},
+      {{"lower", "bind every node's arguments once and give every value a run-time layout"},
+       [](CompileState& s, const CompileOptions& o) {
+         s.forward = std::make_unique<ProgramDraft>(s.partition.forward, o);
+         s.backward = std::make_unique<ProgramDraft>(s.partition.backward, o);
+         s.forward->lower();
+         s.backward->lower();
+       },
+       print_programs,
+       verify_programs},
+      {{"fuse", "fuse chains of float32 elementwise ops into single blocked loops"},
+       [](CompileState& s, const CompileOptions&) {
+         s.forward->fuse();
+         s.backward->fuse();
+       },
+       print_programs,
+       verify_programs},
+      {{"plan", "place intermediates in one arena by lifetime, freeze every static argument"},
+       [](CompileState& s, const CompileOptions&) {
+         s.forward->plan();
+         s.backward->plan();
+       },
+       print_programs,
+       verify_programs},
+  };
+  return passes;
+}
+
+bool known(const std::string& name) {
+  for (const Pass& p : pipeline())
+    if (p.info.name == name) return true;
+  return false;
+}
+
+std::string names() {
+  std::string out;
+  for (const Pass& p : pipeline()) out += (out.empty() ? "" : ", ") + p.info.name;
+  return out;
+}
+}  // namespace
+
+int eliminate_dead_code(graph::GraphModule& gm) {
+  int removed = 0;
+  // One sweep from the end: a node's users come after it, so by the time the sweep
+  // reaches a node, every dead user of it is gone. Erasing nodes[i] leaves the indices
+  // below i as they were.
+  const auto& nodes = gm.graph->nodes();
+  for (size_t i = nodes.size(); i-- > 0;) {
+    graph::Node* n = nodes[i].get();
+    if (n->op() != graph::NodeOp::CallFunction || !n->users().empty()) continue;
+    if (n->target().kind == graph::Target::Kind::Op &&
+        (n->target().op->kind == ops::OpKind::InPlace || n->target().op->has(ops::OpTag::Random) ||
+         n->target().op->has(ops::OpTag::Collective)))
+      continue;  // has effects beyond its result
+    gm.graph->erase(n);
+    ++removed;
+  }
+  return removed;
+}
+
+CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const CompileOptions& options,
+                          const std::string& stop_after) {
+  const PipelineControls& c = options.pipeline;
+  for (const std::string* name : {&c.print_after, &stop_after})
+    AG_CHECK(name->empty() || *name == "all" || known(*name), "unknown pass '{}' (the passes: {})", *name, names());
+  auto emit = [&](const std::string& text) {
+    if (c.emit)
+      c.emit(text);
+    else
+      std::fwrite(text.data(), 1, text.size(), stdout);
+  };
+  CompileState s;
+  s.joint = joint;
+  for (const Pass& p : pipeline()) {
+    try {
+      p.run(s, options);
+      if (c.verify_after_each) p.verify(s);
+    } catch (Error& e) {
+      e.add_context("while running pass '" + p.info.name + "'");
+      throw;
+    }
+    if (c.print_after == "all" || c.print_after == p.info.name)
+      emit(fmt::format("=== after pass '{}' ===\n{}\n", p.info.name, p.print(s)));
+    if (p.info.name == stop_after) break;
+  }
+  return s;
+}
+
+std::vector<PassInfo> compile_passes() {
+  std::vector<PassInfo> out;
+  for (const Pass& p : pipeline()) out.push_back(p.info);
+  return out;
+}
+
+void run_compile_passes(const exporting::JointWithDescriptors& joint, const CompileOptions& options) {
+  AG_CHECK(joint.graph_module != nullptr, "run_compile_passes: the joint has no graph");
+  (void)run_pipeline(joint, options, options.pipeline.stop_after);
+}
+
+}  // namespace aotgrad::compile

@@ -1,0 +1,66 @@
+// The compile pipeline (Note [A pipeline as data]) and its dead-code pass.
+#include <gtest/gtest.h>
+
+#include "aotgrad/compile.h"
+#include "aotgrad/models.h"
+#include "compile/pipeline.h"
+#include "ops/registry.h"
+#include "test_util.h"
+
+using namespace aotgrad;
+using aotgrad::testing::error_of;
+
+namespace {
+exporting::JointWithDescriptors export_model(const std::string& name) {
+  models::Instance inst = models::instantiate(models::find_model(name));
+  return exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs);
+}
+}  // namespace
+
+TEST(Pipeline, ThePassesAreListedOnceInOrder) {
+  std::vector<std::string> names;
+  for (const auto& p : compile::compile_passes()) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"verify", "partition", "dce", "lower", "fuse", "plan"}));
+}
+
+TEST(Pipeline, PrintsAfterEveryPassAndVerifies) {
+  std::vector<std::string> printed;
+  compile::CompileOptions o;
+  o.pipeline.print_after = "all";
+  o.pipeline.verify_after_each = true;
+  o.pipeline.emit = [&](const std::string& text) { printed.push_back(text.substr(0, text.find('\n'))); };
+  compile::run_compile_passes(export_model("mlp_small"), o);
+  EXPECT_EQ(printed, (std::vector<std::string>{
+                         "=== after pass 'verify' ===", "=== after pass 'partition' ===", "=== after pass 'dce' ===",
+                         "=== after pass 'lower' ===", "=== after pass 'fuse' ===", "=== after pass 'plan' ==="}));
+}
+
+TEST(Pipeline, StopsAfterTheNamedPassAndRejectsUnknownOnes) {
+  int printed = 0;
+  compile::CompileOptions o;
+  o.pipeline.print_after = "all";
+  o.pipeline.stop_after = "partition";
+  o.pipeline.emit = [&](const std::string&) { ++printed; };
+  compile::run_compile_passes(export_model("mlp_small"), o);
+  EXPECT_EQ(printed, 2);
+  o.pipeline.stop_after = "frobnicate";
+  EXPECT_NE(error_of([&] {
+              compile::run_compile_passes(export_model("mlp_small"), o);
+            }).find("unknown pass 'frobnicate' (the passes: verify, partition, dce, lower, fuse, plan)"),
+            std::string::npos);
+}
+
+TEST(Pipeline, DeadCodeGoesButInPlaceWritesStay) {
+  graph::GraphModule gm;
+  graph::Graph& g = *gm.graph;
+  graph::Node* x = g.placeholder("x");
+  graph::Node* dead = g.call_function(ops::op_info(ops::OpId::neg), {graph::Arg(x)});
+  g.call_function(ops::op_info(ops::OpId::exp), {graph::Arg(dead)});  // dead, and makes `dead` dead
+  graph::Node* live = g.call_function(ops::op_info(ops::OpId::relu), {graph::Arg(x)});
+  g.call_function(ops::op_info(ops::OpId::copy_), {graph::Arg(x), graph::Arg(live)});  // an effect: kept
+  g.output({graph::Arg(live)});
+  EXPECT_EQ(compile::eliminate_dead_code(gm), 2);
+  std::vector<std::string> left;
+  for (const auto& n : g.nodes()) left.push_back(n->name());
+  EXPECT_EQ(left, (std::vector<std::string>{"x", "relu", "copy_", "output"}));
+}
