@@ -6,20 +6,15 @@
 
 namespace aotgrad::ops {
 
-#define AG_FAMILY(name)                            \
-  void register_##name##_shapes(Registry& r);      \
-  void register_##name##_kernels(Registry& r);     \
-  void register_##name##_derivatives(Registry& r); \
-  void register_##name##_decompositions(Registry& r);
+// Lowerings of ATen ops to prims (lowerings/) are used when a trace asks for them.
+#define AG_FAMILY(name)                        \
+  void register_##name##_shapes(Registry& r);  \
+  void register_##name##_kernels(Registry& r); \
+  void register_##name##_derivatives(Registry& r);
+#define AG_COMPOSITES(name) void register_##name##_composites(Registry& r);
+#define AG_LOWERINGS(name) void register_##name##_lowerings(Registry& r);
 #include "ops/families.def"
 #undef AG_FAMILY
-
-// Lowerings of ATen ops to prims (src/ops/decomp/): used when a trace asks for them.
-void register_pointwise_lowerings(Registry& r);
-void register_reduction_lowerings(Registry& r);
-void register_view_lowerings(Registry& r);
-void register_factory_lowerings(Registry& r);
-void register_norm_lowerings(Registry& r);
 
 /// at::sum_to: sums the broadcast dims of g away to reach `shape` (grad/view.cpp).
 Tensor sum_to(const Tensor& g, const Shape& shape);

@@ -52,18 +52,14 @@ std::vector<OpInfo> build_table() {
   }
   link_functional_forms(table);
   Registry r(table);
-#define AG_FAMILY(name)             \
-  register_##name##_shapes(r);      \
-  register_##name##_kernels(r);     \
-  register_##name##_derivatives(r); \
-  register_##name##_decompositions(r);
+#define AG_FAMILY(name)         \
+  register_##name##_shapes(r);  \
+  register_##name##_kernels(r); \
+  register_##name##_derivatives(r);
+#define AG_COMPOSITES(name) register_##name##_composites(r);
+#define AG_LOWERINGS(name) register_##name##_lowerings(r);
 #include "ops/families.def"
 #undef AG_FAMILY
-  register_pointwise_lowerings(r);
-  register_reduction_lowerings(r);
-  register_view_lowerings(r);
-  register_factory_lowerings(r);
-  register_norm_lowerings(r);
   return table;
 }
 }  // namespace

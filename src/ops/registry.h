@@ -2,7 +2,7 @@
 //
 // op_table.def lists every op once, with its kind and schema. The shape rule,
 // CPU kernel, derivative and decomposition of each are registered next to their
-// op family (shape/, cpu/, grad/, decomp/). Nothing else keeps a list of ops.
+// op family (shape/, cpu/, grad/, composite/, lowerings/). Nothing else keeps a list of ops.
 #pragma once
 
 #include <functional>

@@ -19,6 +19,4 @@ void register_conv_derivatives(Registry& r) {
   r.not_differentiable(OpId::convolution_backward);  // no double backward yet
 }
 
-void register_conv_decompositions(Registry&) {}
-
 }  // namespace aotgrad::ops

@@ -82,6 +82,4 @@ void register_factory_derivatives(Registry& r) {
   r.derivative(OpId::zero_, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
 }
 
-void register_factory_decompositions(Registry&) {}
-
 }  // namespace aotgrad::ops

@@ -37,6 +37,4 @@ void register_index_derivatives(Registry& r) {
   r.not_differentiable(OpId::embedding_dense_backward);
 }
 
-void register_index_decompositions(Registry&) {}
-
 }  // namespace aotgrad::ops

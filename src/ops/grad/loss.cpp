@@ -25,14 +25,4 @@ void register_loss_derivatives(Registry& r) {
   r.not_differentiable(OpId::mse_loss_backward);
 }
 
-void register_loss_decompositions(Registry& r) {
-  r.decomposition(OpId::cross_entropy_loss, [](const Args& a) {
-    const Tensor& x = a[0].to_tensor();
-    AG_CHECK(a[5].to_double() == 0.0, "cross_entropy: label_smoothing is not supported, got {}", a[5].to_double());
-    Tensor lsm = log_softmax(x, x.dim() == 1 ? 0 : 1);
-    auto [loss, total] = nll_loss_forward(lsm, a[1].to_tensor(), a[2].to_opt_tensor(), a[3].to_int(), a[4].to_int());
-    return Outputs{loss};
-  });
-}
-
 }  // namespace aotgrad::ops

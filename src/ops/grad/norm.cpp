@@ -32,6 +32,4 @@ void register_norm_derivatives(Registry& r) {
     r.differentiable_outputs(id, 1);
 }
 
-void register_norm_decompositions(Registry&) {}
-
 }  // namespace aotgrad::ops

@@ -132,6 +132,4 @@ void register_pointwise_derivatives(Registry& r) {
                [](const BackwardContext& c) { return G{masked_fill(c.grad(), c.in(1), Scalar(0))}; });
 }
 
-void register_pointwise_decompositions(Registry&) {}
-
 }  // namespace aotgrad::ops

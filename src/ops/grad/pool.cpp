@@ -27,6 +27,4 @@ void register_pool_derivatives(Registry& r) {
     r.not_differentiable(id);
 }
 
-void register_pool_decompositions(Registry&) {}
-
 }  // namespace aotgrad::ops

@@ -177,6 +177,4 @@ void register_prims_derivatives(Registry& r) {
   });
 }
 
-void register_prims_decompositions(Registry&) {}
-
 }  // namespace aotgrad::ops

@@ -88,15 +88,4 @@ void register_reduction_derivatives(Registry& r) {
   r.not_differentiable(OpId::_log_softmax_backward_data);
 }
 
-void register_reduction_decompositions(Registry& r) {
-  r.decomposition(OpId::softmax_int, [](const Args& a) {
-    Tensor x = a[2].is_none() ? a[0].to_tensor() : to(a[0].to_tensor(), a[2].to_dtype());
-    return Outputs{_softmax(x, a[1].to_int(), false)};
-  });
-  r.decomposition(OpId::log_softmax_int, [](const Args& a) {
-    Tensor x = a[2].is_none() ? a[0].to_tensor() : to(a[0].to_tensor(), a[2].to_dtype());
-    return Outputs{_log_softmax(x, a[1].to_int(), false)};
-  });
-}
-
 }  // namespace aotgrad::ops

@@ -1,7 +1,7 @@
 // Lowerings of the pointwise family to prims.
 #include <cmath>
 
-#include "ops/decomp/lower.h"
+#include "ops/lowerings/lower.h"
 
 namespace aotgrad::ops {
 

@@ -1,4 +1,4 @@
-// Helpers for the decompositions that lower ATen ops to prims (src/ops/decomp/).
+// Helpers for the decompositions that lower ATen ops to prims (src/ops/lowerings/).
 //
 // Prims are strict, so each lowering makes type promotion and broadcasting
 // explicit. A lowering always returns new tensors, never one of its inputs: the

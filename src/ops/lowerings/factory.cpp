@@ -1,7 +1,7 @@
 // Lowerings of copies, factories and joins to prims.
 #include <algorithm>
 
-#include "ops/decomp/lower.h"
+#include "ops/lowerings/lower.h"
 
 namespace aotgrad::ops {
 

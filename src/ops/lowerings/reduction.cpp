@@ -1,5 +1,5 @@
 // Lowerings of the reduction family (sums, means, variance, amax, softmax) to prims.
-#include "ops/decomp/lower.h"
+#include "ops/lowerings/lower.h"
 
 namespace aotgrad::ops {
 

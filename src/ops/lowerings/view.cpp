@@ -2,7 +2,7 @@
 // squeeze, slice, reshape).
 #include <algorithm>
 
-#include "ops/decomp/lower.h"
+#include "ops/lowerings/lower.h"
 
 namespace aotgrad::ops {
 

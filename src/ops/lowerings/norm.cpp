@@ -1,6 +1,6 @@
 // Lowerings of addmm, the MSE loss and the normalisations (layer norm, batch norm
 // and their backwards) to prims plus mm.
-#include "ops/decomp/lower.h"
+#include "ops/lowerings/lower.h"
 
 namespace aotgrad::ops {
 
