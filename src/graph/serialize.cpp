@@ -286,143 +286,159 @@ json module_to_json(const GraphModule& gm) {
   return j;
 }
 
-std::shared_ptr<GraphModule> module_from_json(const json& j) {
-  Reader r{"module"};
-  auto gm = std::make_shared<GraphModule>();
-  gm->name = r.str(j, "name");
-  const json& arg_names = r.at(j, "arg_names");
-  if (!arg_names.is_array()) r.fail("arg_names must be a list");
-  for (const json& a : arg_names) {
-    if (!a.is_string()) r.fail("arg_names must hold strings");
-    gm->arg_names.push_back(a.get<std::string>());
-  }
-  if (!r.at(j, "in_spec").is_null()) gm->in_spec = spec_from_json(j["in_spec"], r);
-  if (!r.at(j, "out_spec").is_null()) gm->out_spec = spec_from_json(j["out_spec"], r);
-  if (j.contains("call_in_spec")) gm->call_in_spec = spec_from_json(j["call_in_spec"], r);
-  if (j.contains("call_out_spec")) gm->call_out_spec = spec_from_json(j["call_out_spec"], r);
-  const json& constants = r.at(j, "constants");
-  if (!constants.is_array()) r.fail("constants must be a list");
-  for (const json& c : constants) {
-    Reader cr{"constant '" + r.str(c, "name") + "'"};
-    gm->constants.emplace_back(cr.str(c, "name"), constant_from_json(c, cr));
-  }
-  const json& subgraphs = r.at(j, "subgraphs");
-  if (!subgraphs.is_array()) r.fail("subgraphs must be a list");
-  for (const json& s : subgraphs) gm->subgraphs.emplace_back(r.str(s, "name"), module_from_json(r.at(s, "module")));
-
-  const json& nodes = r.at(j, "nodes");
-  if (!nodes.is_array()) r.fail("nodes must be a list");
+namespace {
+// Reads one module's nodes, in file order, each seeing only the nodes before it.
+struct NodeReader {
+  GraphModule& gm;
   std::unordered_map<std::string, Node*> by_name;
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const json& nj = nodes[i];
-    Reader nr{fmt::format("node {}", i)};
-    const std::string name = nr.str(nj, "name");
-    nr.where = "node '" + quote_excerpt(name) + "'";
+
+  Arg arg(const json& a, const Reader& nr) const {
+    if (a.is_null()) return Arg();
+    if (a.is_boolean()) return Arg(a.get<bool>());
+    if (a.is_number_integer()) return Arg(nr.integer(a, "an integer argument"));
+    if (a.is_string()) return Arg(a.get<std::string>());
+    if (a.is_array()) {  // nesting is bounded by the document's (kMaxJsonDepth)
+      Arg::List l;
+      for (const json& x : a) l.push_back(arg(x, nr));
+      return Arg(std::move(l));
+    }
+    if (a.is_object() && a.contains("node")) {
+      const std::string ref = nr.str(a, "node");
+      auto it = by_name.find(ref);
+      if (it == by_name.end())
+        nr.fail("refers to node '" + quote_excerpt(ref) + "', which is not defined before it (dangling reference)");
+      return Arg(it->second);
+    }
+    if (a.is_object() && a.contains("float")) return Arg(nr.floating(a));
+    if (a.is_object() && a.contains("dtype")) return Arg(nr.dtype(nr.str(a, "dtype")));
+    nr.fail("has an argument of unknown form: " + quote_excerpt(a.dump()));
+  }
+
+  // The node itself, from its kind, target and arguments.
+  Node* create(const json& nj, const std::string& name, const Reader& nr) {
     const std::string op = nr.str(nj, "op");
     const std::string target = nr.str(nj, "target");
-    std::function<Arg(const json&)> arg = [&](const json& a) -> Arg {
-      if (a.is_null()) return Arg();
-      if (a.is_boolean()) return Arg(a.get<bool>());
-      if (a.is_number_integer()) return Arg(nr.integer(a, "an integer argument"));
-      if (a.is_string()) return Arg(a.get<std::string>());
-      if (a.is_array()) {
-        Arg::List l;
-        for (const json& x : a) l.push_back(arg(x));
-        return Arg(std::move(l));
-      }
-      if (a.is_object() && a.contains("node")) {
-        const std::string ref = nr.str(a, "node");
-        auto it = by_name.find(ref);
-        if (it == by_name.end())
-          nr.fail("refers to node '" + ref + "', which is not defined before it (dangling reference)");
-        return Arg(it->second);
-      }
-      if (a.is_object() && a.contains("float")) return Arg(nr.floating(a));
-      if (a.is_object() && a.contains("dtype")) return Arg(nr.dtype(nr.str(a, "dtype")));
-      nr.fail("has an argument of unknown form: " + quote_excerpt(a.dump()));
-    };
     Arg::List args;
     const json& aj = nr.at(nj, "args");
     if (!aj.is_array()) nr.fail("args must be a list");
-    for (const json& a : aj) args.push_back(arg(a));
+    for (const json& a : aj) args.push_back(arg(a, nr));
     Kwargs kwargs;
     const json& kj = nr.at(nj, "kwargs");
     if (!kj.is_array()) nr.fail("kwargs must be a list of [name, value] pairs");
     for (const json& kv : kj) {
       if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string()) nr.fail("kwargs must be [name, value] pairs");
-      kwargs.emplace_back(kv[0].get<std::string>(), arg(kv[1]));
+      kwargs.emplace_back(kv[0].get<std::string>(), arg(kv[1], nr));
     }
-
-    Node* n = nullptr;
-    Graph& g = *gm->graph;
+    Graph& g = *gm.graph;
+    // The graph would silently reorder these; a file must list them in order.
+    if (g.output_node() != nullptr) nr.fail("comes after the output node (the output must be the last node)");
     if (op == "placeholder") {
-      n = g.placeholder(name);
-    } else if (op == "get_attr") {
-      n = g.get_attr(target, name);
-    } else if (op == "output") {
-      if (args.size() != 1 || !args[0].is_list()) nr.fail("the output must have one list argument");
-      n = g.output(args[0].list());
-    } else if (op == "call_function") {
-      if (target == "operator.getitem") {
-        if (args.size() != 2 || !args[0].is_node() || !args[1].is_int()) nr.fail("getitem takes (node, index)");
-        n = g.getitem(args[0].node(), args[1].to_int(), name);
-      } else if (const std::string hop = "torch.ops.higher_order."; target.rfind(hop, 0) == 0) {
-        if (!kwargs.empty()) nr.fail("a higher-order op call takes no keyword arguments");
-        n = g.call_higher_order(target.substr(hop.size()), std::move(args), name);
-      } else {
-        const ops::OpInfo* info = ops::find_op(target);
-        if (info == nullptr) nr.fail("unknown op '" + target + "'");
-        n = g.call_function(*info, std::move(args), std::move(kwargs), name);
-      }
-    } else {
-      nr.fail("unknown node kind '" + op + "'");
+      if (g.size() != g.placeholders().size()) nr.fail("a placeholder comes after other nodes");
+      return g.placeholder(name);
     }
-    if (n->name() != name || by_name.count(name))
-      nr.fail("duplicate or reserved node name (it would be renamed '" + n->name() + "')");
-    by_name[name] = n;
+    if (op == "get_attr") return g.get_attr(target, name);
+    if (op == "output") {
+      if (args.size() != 1 || !args[0].is_list()) nr.fail("the output must have one list argument");
+      return g.output(args[0].list());
+    }
+    if (op != "call_function") nr.fail("unknown node kind '" + quote_excerpt(op) + "'");
+    if (target == "operator.getitem") {
+      if (args.size() != 2 || !args[0].is_node() || !args[1].is_int()) nr.fail("getitem takes (node, index)");
+      return g.getitem(args[0].node(), args[1].to_int(), name);
+    }
+    if (const std::string hop = "torch.ops.higher_order."; target.rfind(hop, 0) == 0) {
+      if (!kwargs.empty()) nr.fail("a higher-order op call takes no keyword arguments");
+      return g.call_higher_order(target.substr(hop.size()), std::move(args), name);
+    }
+    const ops::OpInfo* info = ops::find_op(target);
+    if (info == nullptr) nr.fail("unknown op '" + quote_excerpt(target) + "'");
+    return g.call_function(*info, std::move(args), std::move(kwargs), name);
+  }
 
-    const json& m = nr.at(nj, "meta");
+  static AnnotationValue annotation(const json& v, const Reader& nr) {
+    if (v.is_boolean()) return v.get<bool>();
+    if (v.is_number_integer()) return nr.integer(v, "an annotation value");
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object()) return nr.floating(v);
+    nr.fail("annotation values must be ints, floats, bools or strings");
+  }
+
+  static void read_meta(Node& n, const json& m, const Reader& nr) {
     if (!m.is_object()) nr.fail("meta must be an object");
     if (m.contains("val")) {
       const std::string kind = nr.str(m["val"], "kind");
       const json& items = nr.at(m["val"], "items");
       if (!items.is_array()) nr.fail("val items must be a list");
-      n->meta.val.kind = kind == "tensor" ? FakeVal::Kind::Tensor : FakeVal::Kind::Tuple;
-      if (kind != "tensor" && kind != "tuple") nr.fail("unknown val kind '" + kind + "'");
+      if (kind != "tensor" && kind != "tuple") nr.fail("unknown val kind '" + quote_excerpt(kind) + "'");
+      n.meta.val.kind = kind == "tensor" ? FakeVal::Kind::Tensor : FakeVal::Kind::Tuple;
       for (const json& t : items)
-        n->meta.val.items.push_back(t.is_null() ? std::nullopt : std::optional(nr.tensor_val(t)));
-      if (kind == "tensor" && (items.size() != 1 || !n->meta.val.items[0])) nr.fail("a tensor val needs one item");
+        n.meta.val.items.push_back(t.is_null() ? std::nullopt : std::optional(nr.tensor_val(t)));
+      if (kind == "tensor" && (items.size() != 1 || !n.meta.val.items[0])) nr.fail("a tensor val needs one item");
     }
-    if (m.contains("desc")) n->meta.desc = nr.descriptor(m["desc"]);
+    if (m.contains("desc")) n.meta.desc = nr.descriptor(m["desc"]);
     if (m.contains("out_descs")) {
       if (!m["out_descs"].is_array()) nr.fail("out_descs must be a list");
       for (const json& d : m["out_descs"])
-        n->meta.out_descs.push_back(d.is_null() ? std::nullopt : std::optional(nr.descriptor(d)));
+        n.meta.out_descs.push_back(d.is_null() ? std::nullopt : std::optional(nr.descriptor(d)));
     }
-    if (m.contains("stack_trace")) n->meta.stack_trace = nr.str(m, "stack_trace");
+    if (m.contains("stack_trace")) n.meta.stack_trace = nr.str(m, "stack_trace");
     if (m.contains("custom")) {
       if (!m["custom"].is_array()) nr.fail("custom must be a list of [key, value] pairs");
       for (const json& kv : m["custom"]) {
         if (!kv.is_array() || kv.size() != 2 || !kv[0].is_string()) nr.fail("custom must be [key, value] pairs");
-        const json& v = kv[1];
-        AnnotationValue av;
-        if (v.is_boolean())
-          av = v.get<bool>();
-        else if (v.is_number_integer())
-          av = v.get<int64_t>();
-        else if (v.is_string())
-          av = v.get<std::string>();
-        else if (v.is_object())
-          av = nr.floating(v);
-        else
-          nr.fail("annotation values must be ints, floats, bools or strings");
-        n->meta.custom.emplace_back(kv[0].get<std::string>(), std::move(av));
+        n.meta.custom.emplace_back(kv[0].get<std::string>(), annotation(kv[1], nr));
       }
     }
-    if (m.contains("seq_nr")) n->meta.seq_nr = nr.integer(m["seq_nr"], "seq_nr");
-    if (m.contains("is_gradient_acc")) n->meta.is_gradient_acc = nr.boolean(m, "is_gradient_acc");
-    if (m.contains("is_backward")) n->meta.is_backward = nr.boolean(m, "is_backward");
+    if (m.contains("seq_nr")) n.meta.seq_nr = nr.integer(m["seq_nr"], "seq_nr");
+    if (m.contains("is_gradient_acc")) n.meta.is_gradient_acc = nr.boolean(m, "is_gradient_acc");
+    if (m.contains("is_backward")) n.meta.is_backward = nr.boolean(m, "is_backward");
   }
+
+  void read(const json& nj, size_t index) {
+    Reader nr{fmt::format("node {}", index)};
+    const std::string name = nr.str(nj, "name");
+    nr.where = "node '" + quote_excerpt(name) + "'";
+    Node* n = create(nj, name, nr);
+    if (n->name() != name || by_name.count(name))
+      nr.fail("duplicate or reserved node name (it would be renamed '" + quote_excerpt(n->name()) + "')");
+    by_name[name] = n;
+    read_meta(*n, nr.at(nj, "meta"), nr);
+  }
+};
+
+// Everything of a module but its nodes: name, argument names, specs, constants, subgraphs.
+void read_module_header(GraphModule& gm, const json& j, const Reader& r) {
+  gm.name = r.str(j, "name");
+  const json& arg_names = r.at(j, "arg_names");
+  if (!arg_names.is_array()) r.fail("arg_names must be a list");
+  for (const json& a : arg_names) {
+    if (!a.is_string()) r.fail("arg_names must hold strings");
+    gm.arg_names.push_back(a.get<std::string>());
+  }
+  if (!r.at(j, "in_spec").is_null()) gm.in_spec = spec_from_json(j["in_spec"], r);
+  if (!r.at(j, "out_spec").is_null()) gm.out_spec = spec_from_json(j["out_spec"], r);
+  if (j.contains("call_in_spec")) gm.call_in_spec = spec_from_json(j["call_in_spec"], r);
+  if (j.contains("call_out_spec")) gm.call_out_spec = spec_from_json(j["call_out_spec"], r);
+  const json& constants = r.at(j, "constants");
+  if (!constants.is_array()) r.fail("constants must be a list");
+  for (const json& c : constants) {
+    Reader cr{"constant '" + quote_excerpt(r.str(c, "name")) + "'"};
+    gm.constants.emplace_back(cr.str(c, "name"), constant_from_json(c, cr));
+  }
+  const json& subgraphs = r.at(j, "subgraphs");
+  if (!subgraphs.is_array()) r.fail("subgraphs must be a list");
+  for (const json& s : subgraphs) gm.subgraphs.emplace_back(r.str(s, "name"), module_from_json(r.at(s, "module")));
+}
+}  // namespace
+
+std::shared_ptr<GraphModule> module_from_json(const json& j) {
+  Reader r{"module"};
+  auto gm = std::make_shared<GraphModule>();
+  read_module_header(*gm, j, r);
+  const json& nodes = r.at(j, "nodes");
+  if (!nodes.is_array()) r.fail("nodes must be a list");
+  NodeReader reader{*gm, {}};
+  for (size_t i = 0; i < nodes.size(); ++i) reader.read(nodes[i], i);
   verify(*gm);
   verify_metadata(*gm);
   return gm;

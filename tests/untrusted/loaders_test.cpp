@@ -150,6 +150,19 @@ TEST(UntrustedGraphFile, ReferencesMustPointBackwards) {
   EXPECT_NE(load_error(j).find("not defined before it"), std::string::npos) << load_error(j);
 }
 
+TEST(UntrustedGraphFile, NodesMustBeInTheirPlace) {
+  json j = simple_linear_joint();
+  json& nodes = j["graph_module"]["nodes"];
+  nodes.push_back(nodes.back());  // a second output node
+  EXPECT_NE(load_error(j).find("comes after the output node"), std::string::npos) << load_error(j);
+  j = simple_linear_joint();
+  json& ns = j["graph_module"]["nodes"];
+  json placeholder = ns[0];
+  placeholder["name"] = "late_input";
+  ns.insert(ns.begin() + 5, placeholder);
+  EXPECT_NE(load_error(j).find("a placeholder comes after other nodes"), std::string::npos) << load_error(j);
+}
+
 TEST(UntrustedGraphFile, FieldsOfTheWrongTypeNameTheField) {
   json j = simple_linear_joint();
   node_named(j, "addmm")["meta"]["is_backward"] = "yes";
