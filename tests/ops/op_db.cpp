@@ -1,7 +1,9 @@
 #include "op_db.h"
-#include "op_db_helpers.h"
 
 #include <cmath>
+#include <cstdlib>
+
+#include "op_db_helpers.h"
 
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
@@ -578,6 +580,27 @@ std::vector<OpEntry> build() {
 const std::vector<OpEntry>& op_database() {
   static const std::vector<OpEntry> db = build();
   return db;
+}
+
+std::vector<const OpEntry*> selected_entries() {
+  // AOTGRAD_OPS="mm,addmm,aten::relu.default": only these ops (by base name, dotted
+  // or qualified name), as ggml's test-backend-ops -o selects one op.
+  const char* env = std::getenv("AOTGRAD_OPS");
+  std::vector<std::string> wanted;
+  for (std::string rest = env ? env : ""; !rest.empty();) {
+    const size_t comma = rest.find(',');
+    wanted.push_back(rest.substr(0, comma));
+    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+  }
+  std::vector<const OpEntry*> out;
+  for (const OpEntry& e : op_database()) {
+    const ops::OpInfo& op = ops::op_info(e.op);
+    bool keep = wanted.empty();
+    for (const std::string& w : wanted)
+      keep = keep || w == op.schema.name || w == op.qualified_name() || w == op.schema.dotted_name();
+    if (keep) out.push_back(&e);
+  }
+  return out;
 }
 
 const OpEntry* find_entry(ops::OpId op) {

@@ -41,5 +41,8 @@ const std::vector<OpEntry>& op_database();
 /// The prims' entries (op_db_prims.cpp).
 void add_prim_entries(std::vector<OpEntry>& db);
 const OpEntry* find_entry(ops::OpId op);
+/// The entries the generic suites run: all, or those named in AOTGRAD_OPS
+/// (comma-separated op names: "mm,addmm").
+std::vector<const OpEntry*> selected_entries();
 
 }  // namespace aotgrad::testing
