@@ -26,10 +26,10 @@ int main(int argc, char** argv) {
   if (!names.empty()) setenv("AOTGRAD_OPS", names.c_str(), 1);
   autograd::NoGradGuard no_grad;
   std::printf("%-44s %-28s %12s\n", "op", "sample", "median us");
-  for (const testing::OpEntry* e : testing::selected_entries()) {
-    const ops::OpInfo& op = ops::op_info(e->op);
+  for (const testing::OpEntry& e : testing::selected_entries()) {
+    const ops::OpInfo& op = ops::op_info(e.op);
     if (op.kind == ops::OpKind::InPlace) continue;  // would mutate the shared sample
-    for (const testing::Sample& s : e->samples()) {
+    for (const testing::Sample& s : e.samples()) {
       std::vector<double> us;
       try {
         for (int rep = 0; rep < 31; ++rep) {

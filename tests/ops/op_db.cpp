@@ -582,7 +582,7 @@ const std::vector<OpEntry>& op_database() {
   return db;
 }
 
-std::vector<const OpEntry*> selected_entries() {
+std::vector<std::reference_wrapper<const OpEntry>> selected_entries() {
   // AOTGRAD_OPS="mm,addmm,aten::relu.default": only these ops (by base name, dotted
   // or qualified name), as ggml's test-backend-ops -o selects one op.
   const char* env = std::getenv("AOTGRAD_OPS");
@@ -592,13 +592,13 @@ std::vector<const OpEntry*> selected_entries() {
     wanted.push_back(rest.substr(0, comma));
     rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
   }
-  std::vector<const OpEntry*> out;
+  std::vector<std::reference_wrapper<const OpEntry>> out;
   for (const OpEntry& e : op_database()) {
     const ops::OpInfo& op = ops::op_info(e.op);
     bool keep = wanted.empty();
     for (const std::string& w : wanted)
       keep = keep || w == op.schema.name || w == op.qualified_name() || w == op.schema.dotted_name();
-    if (keep) out.push_back(&e);
+    if (keep) out.push_back(std::cref(e));
   }
   return out;
 }

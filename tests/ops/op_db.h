@@ -43,6 +43,6 @@ void add_prim_entries(std::vector<OpEntry>& db);
 const OpEntry* find_entry(ops::OpId op);
 /// The entries the generic suites run: all, or those named in AOTGRAD_OPS
 /// (comma-separated op names: "mm,addmm").
-std::vector<const OpEntry*> selected_entries();
+std::vector<std::reference_wrapper<const OpEntry>> selected_entries();
 
 }  // namespace aotgrad::testing

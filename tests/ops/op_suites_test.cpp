@@ -101,8 +101,7 @@ Args fresh(const Args& args) {
 }
 
 TEST(OpSuites, ShapeRuleMatchesKernel) {
-  for (const OpEntry* entry : selected_entries()) {
-    const OpEntry& e = *entry;
+  for (const OpEntry& e : selected_entries()) {
     const OpInfo& op = ops::op_info(e.op);
     if (op.kind == OpKind::Composite) continue;
     for (DType dt : {DType::Float32, DType::Float64}) {
@@ -138,8 +137,7 @@ void expect_close(const Tensor& got, const Tensor& want, double rtol, double ato
 
 TEST(OpSuites, KernelMatchesReference) {
   int checked = 0;
-  for (const OpEntry* entry : selected_entries()) {
-    const OpEntry& e = *entry;
+  for (const OpEntry& e : selected_entries()) {
     if (!e.reference) continue;
     const OpInfo& op = ops::op_info(e.op);
     for (const Sample& s : e.samples()) {
@@ -157,8 +155,7 @@ TEST(OpSuites, KernelMatchesReference) {
 // A lowering (an ATen op written with prims) computes what the op's kernel does.
 TEST(OpSuites, DecompositionMatchesKernel) {
   int checked = 0;
-  for (const OpEntry* entry : selected_entries()) {
-    const OpEntry& e = *entry;
+  for (const OpEntry& e : selected_entries()) {
     const OpInfo& op = ops::op_info(e.op);
     if (op.kind == OpKind::Composite || op.decomposition == nullptr) continue;
     for (const Sample& s : e.samples()) {
@@ -202,8 +199,7 @@ double contract(const OpInfo& op, const Outputs& outs, const TensorList& gouts) 
 TEST(OpSuites, GradientsMatchFiniteDifferences) {
   Generator g(99);
   int checked = 0;
-  for (const OpEntry* entry : selected_entries()) {
-    const OpEntry& e = *entry;
+  for (const OpEntry& e : selected_entries()) {
     const OpInfo& op = ops::op_info(e.op);
     if (op.not_differentiable || !e.skip_gradcheck.empty()) continue;
     for (const Sample& s : e.samples()) {
@@ -276,8 +272,7 @@ TEST(OpSuites, GradientsMatchFiniteDifferences) {
 
 TEST(OpSuites, ErrorInputsNameOpArgumentAndShapes) {
   int checked = 0;
-  for (const OpEntry* entry : selected_entries()) {
-    const OpEntry& e = *entry;
+  for (const OpEntry& e : selected_entries()) {
     for (const ErrorCase& c : e.errors) {
       try {
         ops::call(e.op, c.args);
