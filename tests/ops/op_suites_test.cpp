@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/error.h"
@@ -40,6 +41,12 @@ TEST(OpTable, EveryOpIsComplete) {
     if (!find_entry(op.id)) problems.push_back(n + ": no entry in the op test database");
   }
   EXPECT_TRUE(problems.empty()) << fmt::format("{}", fmt::join(problems, "\n"));
+}
+
+// How many checks a suite must have made: its full count over the whole database,
+// nothing when AOTGRAD_OPS selects a few ops (one may have no reference, say).
+int suite_minimum(int over_all_ops) {
+  return std::getenv("AOTGRAD_OPS") == nullptr ? over_all_ops + 1 : 0;
 }
 
 // The tags of op_table.def hold on every sample: passes trust them (min-cut recomputes
@@ -149,7 +156,7 @@ TEST(OpSuites, KernelMatchesReference) {
       ++checked;
     }
   }
-  EXPECT_GT(checked, 50);
+  EXPECT_GE(checked, suite_minimum(50));
 }
 
 // A lowering (an ATen op written with prims) computes what the op's kernel does.
@@ -180,7 +187,7 @@ TEST(OpSuites, DecompositionMatchesKernel) {
       ++checked;
     }
   }
-  EXPECT_GT(checked, 80);
+  EXPECT_GE(checked, suite_minimum(80));
 }
 
 // sum_k <out_k, gout_k> over the differentiable outputs, in double.
@@ -267,7 +274,7 @@ TEST(OpSuites, GradientsMatchFiniteDifferences) {
       ++checked;
     }
   }
-  EXPECT_GT(checked, 60);
+  EXPECT_GE(checked, suite_minimum(60));
 }
 
 TEST(OpSuites, ErrorInputsNameOpArgumentAndShapes) {
@@ -285,7 +292,7 @@ TEST(OpSuites, ErrorInputsNameOpArgumentAndShapes) {
       ++checked;
     }
   }
-  EXPECT_GT(checked, 0);
+  EXPECT_GE(checked, suite_minimum(0));
 }
 
 TEST(OpErrors, MmMessageIsExact) {
