@@ -29,6 +29,20 @@ json double_json(double v) {
   return json{{"float", v}};
 }
 
+// A constant's values, exactly: integers as JSON integers (int64 beyond 2^53 would
+// not survive a double), floats as numbers or {"float": "nan"/"inf"/"-inf"}, bools as bools.
+json constant_data_json(const Tensor& t) {
+  json data = json::array();
+  if (t.dtype() == DType::Bool) {
+    for (bool b : t.to_vector<bool>()) data.push_back(b);
+  } else if (t.is_floating_point()) {
+    for (double v : t.to_vector<double>()) data.push_back(std::isfinite(v) ? json(v) : double_json(v));
+  } else {
+    for (int64_t v : t.to_vector<int64_t>()) data.push_back(v);
+  }
+  return data;
+}
+
 json arg_json(const Arg& a) {
   if (a.is_none()) return nullptr;
   if (a.is_node()) return json{{"node", a.node()->name()}};
@@ -206,31 +220,29 @@ Tensor constant_from_json(const json& j, const Reader& r) {
   const json& data = r.at(j, "data");
   if (!data.is_array() || static_cast<int64_t>(data.size()) != shape_numel(sizes))
     r.fail(fmt::format("constant data must hold {} values", shape_numel(sizes)));
-  std::vector<double> v;
-  for (const json& x : data) {
-    if (x.is_number())
-      v.push_back(x.get<double>());
-    else if (x.is_boolean())
-      v.push_back(x.get<bool>());
-    else
-      v.push_back(r.floating(x));
-  }
   Tensor t = Tensor::empty(sizes, dt);
   visit_dtype(dt, [&]<typename T>() {
     T* p = t.data_ptr<T>();
-    for (size_t i = 0; i < v.size(); ++i) {
-      // Converting a value the dtype cannot hold is undefined behaviour: reject it.
-      const double x = v[i];
-      if constexpr (std::is_floating_point_v<T>) {
-        if (std::isfinite(x) && std::abs(x) > static_cast<double>(std::numeric_limits<T>::max()))
-          r.fail(fmt::format("constant value {} at index {} does not fit dtype {}", x, i, dtype_name(dt)));
+    for (size_t i = 0; i < data.size(); ++i) {
+      const json& x = data[i];
+      // Each value must be of the dtype's kind and fit it: converting one that does not
+      // is undefined behaviour.
+      if constexpr (std::is_same_v<T, bool>) {
+        if (!x.is_boolean())
+          r.fail(fmt::format("constant value {} at index {} is not a bool", quote_excerpt(x.dump()), i));
+        p[i] = x.get<bool>();
+      } else if constexpr (std::is_floating_point_v<T>) {
+        const double v = x.is_number() ? x.get<double>() : r.floating(x);
+        if (std::isfinite(v) && std::abs(v) > static_cast<double>(std::numeric_limits<T>::max()))
+          r.fail(fmt::format("constant value {} at index {} does not fit dtype {}", v, i, dtype_name(dt)));
+        p[i] = static_cast<T>(v);
       } else {
-        if (!(x >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
-              x < static_cast<double>(std::numeric_limits<T>::max()) + 1.0) ||
-            x != std::trunc(x))
-          r.fail(fmt::format("constant value {} at index {} is not a {} value", x, i, dtype_name(dt)));
+        const int64_t v = r.integer(x, "an integer constant's value");
+        if (v < static_cast<int64_t>(std::numeric_limits<T>::lowest()) ||
+            v > static_cast<int64_t>(std::numeric_limits<T>::max()))
+          r.fail(fmt::format("constant value {} at index {} does not fit dtype {}", v, i, dtype_name(dt)));
+        p[i] = static_cast<T>(v);
       }
-      p[i] = static_cast<T>(x);
     }
   });
   return t;
@@ -271,7 +283,7 @@ json module_to_json(const GraphModule& gm) {
     constants.push_back({{"name", name},
                          {"dtype", std::string(dtype_name(t.dtype()))},
                          {"sizes", t.sizes()},
-                         {"data", t.to_vector<double>()}});
+                         {"data", constant_data_json(t)}});
   json subgraphs = json::array();
   for (const auto& [name, sub] : gm.subgraphs) subgraphs.push_back({{"name", name}, {"module", module_to_json(*sub)}});
   json j{{"name", gm.name},

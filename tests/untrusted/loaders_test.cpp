@@ -3,6 +3,7 @@
 // Each case here is one of the crashes or silent acceptances issue 22 reported.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aotgrad/export.h"
+#include "aotgrad/graph.h"
 #include "aotgrad/models.h"
 #include "conformance/golden.h"
 #include "test_util.h"
@@ -148,6 +150,34 @@ TEST(UntrustedGraphFile, ReferencesMustPointBackwards) {
   json j = simple_linear_joint();
   node_named(j, "t")["args"][0] = {{"node", "addmm"}};  // a use before definition (a cycle t -> addmm -> t)
   EXPECT_NE(load_error(j).find("not defined before it"), std::string::npos) << load_error(j);
+}
+
+TEST(GraphFile, ConstantsRoundTripExactly) {
+  // int64 beyond 2^53 (a double would round it), NaN and infinities, bools.
+  graph::GraphModule gm;
+  const int64_t big = (int64_t{1} << 53) + 1;
+  gm.add_constant(Tensor::from_vector<int64_t>({big, -big, INT64_MAX}, {3}));
+  gm.add_constant(Tensor::from_vector<float>({NAN, INFINITY, -INFINITY, 0.5f}, {4}));
+  gm.add_constant(Tensor::from_vector<bool>({true, false}, {2}));
+  graph::Node* c = gm.graph->get_attr(gm.constants[0].first);
+  gm.graph->output({graph::Arg(c)});
+  auto back = graph::from_json(graph::to_json(gm));
+  EXPECT_EQ(back->constants[0].second.to_vector<int64_t>(), (std::vector<int64_t>{big, -big, INT64_MAX}));
+  const std::vector<float> f = back->constants[1].second.to_vector<float>();
+  EXPECT_TRUE(std::isnan(f[0]));
+  EXPECT_EQ(f[1], INFINITY);
+  EXPECT_EQ(f[2], -INFINITY);
+  EXPECT_EQ(f[3], 0.5f);
+  EXPECT_EQ(back->constants[2].second.to_vector<bool>(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(graph::to_json(*back), graph::to_json(gm));
+}
+
+TEST(UntrustedGraphFile, ConstantValuesMustFitTheirDtype) {
+  json j = simple_linear_joint();
+  j["graph_module"]["constants"].push_back({{"name", "c"}, {"dtype", "int32"}, {"sizes", {1}}, {"data", {1e10}}});
+  EXPECT_NE(load_error(j).find("an integer constant's value must be an integer"), std::string::npos) << load_error(j);
+  j["graph_module"]["constants"].back()["data"] = {int64_t{1} << 40};
+  EXPECT_NE(load_error(j).find("does not fit dtype int32"), std::string::npos) << load_error(j);
 }
 
 TEST(UntrustedGraphFile, NodesMustBeInTheirPlace) {
