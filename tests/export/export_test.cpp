@@ -13,19 +13,13 @@
 
 using namespace aotgrad;
 using aotgrad::testing::error_of;
+using aotgrad::testing::read_file;
 using exporting::JointWithDescriptors;
 
 namespace {
 JointWithDescriptors export_model(const std::string& name, const exporting::ExportOptions& o = {}) {
   models::Instance inst = models::instantiate(models::find_model(name));
   return exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, o);
-}
-
-std::string read(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 std::vector<std::string> descs(const std::vector<std::optional<Descriptor>>& ds) {
@@ -37,7 +31,7 @@ std::vector<std::string> descs(const std::vector<std::optional<Descriptor>>& ds)
 
 TEST(JointExport, SimpleLinearPrintsExactlyAsSpec) {
   JointWithDescriptors j = export_model("simple_linear");
-  EXPECT_EQ(graph::print_readable(*j.graph_module), read(AOTGRAD_TEST_DATA "/simple_linear_joint.txt"));
+  EXPECT_EQ(graph::print_readable(*j.graph_module), read_file(AOTGRAD_TEST_DATA "/simple_linear_joint.txt"));
   EXPECT_EQ(j.static_input_indices, (std::vector<int64_t>{0, 1}));
   EXPECT_EQ(j.params_spec, (std::vector<std::string>{"linear.weight", "linear.bias"}));
 }

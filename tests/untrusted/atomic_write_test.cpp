@@ -16,15 +16,9 @@
 
 using namespace aotgrad;
 using aotgrad::testing::error_of;
+using aotgrad::testing::read_file;
 
 namespace {
-std::string read(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 std::string fresh_dir(const std::string& name) {
   const std::string dir = ::testing::TempDir() + "/" + name;
   std::filesystem::remove_all(dir);
@@ -54,7 +48,7 @@ TEST(AtomicWrite, ReplacesTheFileWhole) {
   const std::string path = dir + "/graph.json";
   std::ofstream(path) << "old contents";
   write_file_atomically(path, "new contents");
-  EXPECT_EQ(read(path), "new contents");
+  EXPECT_EQ(read_file(path), "new contents");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1) << "no temporary file is left behind";
 }
 
@@ -65,7 +59,7 @@ TEST(AtomicWrite, AWriteThatFailsPartWayLeavesTheOldFileAndNoTemporary) {
   std::ofstream(path) << old_text;
   const std::string big(1 << 20, 'x');
   EXPECT_EQ(write_under_size_limit(4096, [&] { write_file_atomically(path, big); }), 1);
-  EXPECT_EQ(read(path), old_text);
+  EXPECT_EQ(read_file(path), old_text);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1) << "the temporary file is removed";
   // And with no file there before, none is created.
   const std::string fresh = dir + "/new.json";

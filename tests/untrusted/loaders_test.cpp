@@ -18,16 +18,10 @@
 
 using namespace aotgrad;
 using aotgrad::testing::error_of;
+using aotgrad::testing::read_file;
 using nlohmann::json;
 
 namespace {
-std::string read(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 json simple_linear_joint() {
   models::Instance inst = models::instantiate(models::find_model("simple_linear"));
   return json::parse(exporting::joint_to_json(
@@ -207,7 +201,7 @@ TEST(UntrustedGraphFile, FieldsOfTheWrongTypeNameTheField) {
 }
 
 TEST(UntrustedCaseFile, TolerancesMustBeFiniteAndSane) {
-  json doc = json::parse(read(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
+  json doc = json::parse(read_file(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
   EXPECT_EQ(golden_error(doc), "");
   doc["tolerance"]["atol"] = "inf";
   EXPECT_NE(golden_error(doc).find("field 'tolerance.atol' must be a number"), std::string::npos) << golden_error(doc);
@@ -216,23 +210,23 @@ TEST(UntrustedCaseFile, TolerancesMustBeFiniteAndSane) {
 }
 
 TEST(UntrustedCaseFile, TheFormatVersionIsRead) {
-  json doc = json::parse(read(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
+  json doc = json::parse(read_file(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
   doc["format_version"] = 2;
   EXPECT_NE(golden_error(doc).find("field 'format_version' is 2, but this build reads version 1"), std::string::npos)
       << golden_error(doc);
 }
 
 TEST(UntrustedCaseFile, OverflowingShapesAndDeepRecordsAreRefused) {
-  json doc = json::parse(read(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
+  json doc = json::parse(read_file(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
   doc["inputs"][0]["shape"] = {6148914691236517206LL, 3};
   doc["inputs"][0]["data"] = {1.0, 2.0};
   EXPECT_NE(golden_error(doc).find("more elements than a tensor may have"), std::string::npos) << golden_error(doc);
-  doc = json::parse(read(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
+  doc = json::parse(read_file(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
   doc["joint_aten"]["junk"] = "@";
   const std::string path = ::testing::TempDir() + "/deep.json";
   std::ofstream(path) << nest_at_marker(doc, 120000, "[", "", "]");
   EXPECT_NE(error_of([&] { conformance::load_golden(path); }).find("nest more than 128 levels"), std::string::npos);
-  doc = json::parse(read(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
+  doc = json::parse(read_file(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
   doc["joint_aten"]["nodes"][0].erase("shape");
   EXPECT_NE(golden_error(doc).find("field 'joint_aten.nodes[0].shape' is missing"), std::string::npos)
       << golden_error(doc);
