@@ -17,6 +17,7 @@
 #include "aotgrad/export.h"
 #include "aotgrad/nn.h"
 #include "aotgrad/partition.h"
+#include "aotgrad/train_step.h"
 
 namespace aotgrad::compile {
 
@@ -56,6 +57,9 @@ struct ProgramStats {
   int64_t arena_bytes = 0;      // the planned arena
   int64_t unplanned_bytes = 0;  // what the arena's values would take without sharing
   int64_t reused_in_place = 0;  // outputs written over a dying input
+  /// Graph outputs that are new values of inputs (InputMutationAOTOutput) and are
+  /// computed straight into the input's storage.
+  int64_t outputs_in_place = 0;
 };
 
 /// Time spent per kernel while a ProfileScope is active on this thread.
@@ -110,6 +114,36 @@ class CompiledFunction {
 
 CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors& joint,
                                                     const CompileOptions& options = {});
+
+class CompiledTrainStepImpl;
+
+/// A whole training step (exporting::aot_export_train_step) compiled into one
+/// Program: the update writes parameters and optimizer state in place (each
+/// InputMutationAOTOutput computed straight into its input's storage where the
+/// schedule allows), and the optimizer's elementwise update of every parameter runs
+/// as one multi-tensor loop (Note [Multi-tensor loops] in fusion.cpp).
+class CompiledTrainStep {
+ public:
+  /// One step on `batch`: reads `state` and updates its parameters, buffers and
+  /// optimizer state; returns the loss and, with clipping, the total gradient norm.
+  TensorList operator()(exporting::TrainState& state, const nn::Args& batch) const;
+  ProgramStats stats() const;
+  /// Outputs computed in their input's storage, and those copied back after the run.
+  int64_t updated_in_place() const;
+  int64_t copied_back() const;
+  double compile_ms() const;
+  /// The schedule, for --print-program.
+  std::string print_program() const;
+
+ private:
+  friend CompiledTrainStep aot_compile_train_step(const exporting::TrainStepGraph&, const CompileOptions&);
+  std::shared_ptr<const CompiledTrainStepImpl> impl_;
+};
+
+CompiledTrainStep aot_compile_train_step(const exporting::TrainStepGraph& step, const CompileOptions& options = {});
+/// The compile pipeline on a whole-step graph (its one unit is "step"), for
+/// --print-after and --stop-after without making a callable.
+void run_compile_passes(const exporting::TrainStepGraph& step, const CompileOptions& options);
 
 /// The compile pipeline, in order: the list is data (src/compile/pipeline.cpp), and
 /// `aotgrad passes` prints it.

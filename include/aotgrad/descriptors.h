@@ -28,6 +28,9 @@ class Descriptor {
     ForwardTokenInput,   // ForwardTokenAOTInput(idx=N)
     BackwardTokenInput,  // BackwardTokenAOTInput(idx=N)
     DummyInput,          // DummyAOTInput(idx=N)
+    // inputs of a whole training step (aotgrad's own; docs/DESCRIPTORS.md)
+    OptimizerStateInput,  // OptimizerStateAOTInput(param=ParamAOTInput(target='fqn'), state='exp_avg')
+    HyperparamInput,      // HyperparamAOTInput(name='lr'): a scalar a schedule may change
     // outputs
     PlainOutput,             // PlainAOTOutput(idx=N)
     GradOutput,              // GradAOTOutput(grad_of=<input>)
@@ -46,19 +49,23 @@ class Descriptor {
   static Descriptor plain_output(int64_t idx) { return {Kind::PlainOutput, idx, {}, nullptr}; }
   static Descriptor grad(const Descriptor& input);
   static Descriptor input_mutation(const Descriptor& input);
+  /// One piece of an optimizer's state for a parameter (`state`: "exp_avg", "step", …).
+  static Descriptor optimizer_state(const Descriptor& param, std::string state);
+  static Descriptor hyperparam(std::string name) { return {Kind::HyperparamInput, 0, std::move(name), nullptr}; }
   /// Kinds with an index (plain, token, dummy, metadata mutation).
   static Descriptor indexed(Kind kind, int64_t idx);
   /// Kinds wrapping another descriptor (tangent, grad, mutation, view/synthetic/intermediate base).
   static Descriptor wrapping(Kind kind, const Descriptor& inner);
-  /// Kinds with a target (param, buffer).
+  /// Kinds with a target or a name (param, buffer, hyperparameter).
   static Descriptor targeted(Kind kind, std::string fqn);
 
   Kind kind() const { return kind_; }
-  bool is_input() const { return kind_ <= Kind::DummyInput; }
+  bool is_input() const { return kind_ <= Kind::HyperparamInput; }
   bool is_output() const { return !is_input(); }
   /// A gradient or a tangent can refer to it (SPEC.md §6).
   bool is_differentiable() const;
   int64_t idx() const { return idx_; }
+  /// The FQN of a param/buffer, a hyperparameter's name, an optimizer state's key.
   const std::string& target() const { return target_; }
   /// The wrapped descriptor; throws for kinds that wrap none.
   const Descriptor& inner() const;

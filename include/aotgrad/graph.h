@@ -252,6 +252,12 @@ class GraphModule {
   std::shared_ptr<GraphModule> subgraph(const std::string& name) const;
 };
 
+/// Copies `n` into `g` (same name, target, metadata), its node arguments mapped
+/// through `map`, which learns the copy.
+Node* copy_node(Graph& g, const Node& n, std::unordered_map<const Node*, Node*>& map);
+/// A deep copy of the graph (subgraphs and constants shared: both are immutable).
+std::shared_ptr<GraphModule> clone_module(const GraphModule& gm);
+
 // ---- printing (src/graph/printer.cpp) ----
 enum class PrintFormat { Expanded, Compact };
 /// FX's print_readable: the class and its forward, with the subgraphs after it.

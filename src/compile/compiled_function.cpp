@@ -256,8 +256,8 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
       }
       AG_CHECK(found, "tangent '{}' ({}) belongs to no forward output", p->name(), p->meta.desc->str());
     }
-    f->forward = state.forward->finish();
-    f->backward = state.backward->finish();
+    f->forward = state.unit("forward").draft->finish();
+    f->backward = state.unit("backward").draft->finish();
   } catch (Error& e) {
     e.add_context("while compiling " + f->name);
     throw;

@@ -22,64 +22,76 @@ struct Pass {
   std::function<void(const CompileState&)> verify;
 };
 
-std::string print_halves(const CompileState& s) {
-  return "forward:\n" + graph::print_readable(*s.partition.forward, graph::PrintFormat::Compact) + "\nbackward:\n" +
-         graph::print_readable(*s.partition.backward, graph::PrintFormat::Compact);
+std::string print_units(const CompileState& s) {
+  std::string out;
+  for (const CompileUnit& u : s.units) {
+    out += (out.empty() ? "" : "\n") + u.name + ":\n";
+    out += graph::print_readable(*u.graph, graph::PrintFormat::Compact);
+  }
+  return out;
 }
-void verify_halves(const CompileState& s) {
-  graph::verify(*s.partition.forward);
-  graph::verify(*s.partition.backward);
+void verify_units(const CompileState& s) {
+  for (const CompileUnit& u : s.units) graph::verify(*u.graph);
 }
 std::string print_programs(const CompileState& s) {
-  return "forward program:\n" + s.forward->program().print() + "\nbackward program:\n" + s.backward->program().print();
+  std::string out;
+  for (const CompileUnit& u : s.units) {
+    out += (out.empty() ? "" : "\n") + u.name + " program:\n";
+    out += u.draft->program().print();
+  }
+  return out;
 }
 void verify_programs(const CompileState& s) {
-  s.forward->program().verify();
-  s.backward->program().verify();
+  for (const CompileUnit& u : s.units) u.draft->program().verify();
 }
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {{"verify", "check the joint graph: structure, descriptors, shapes against the shape rules"},
        [](CompileState& s, const CompileOptions&) {
-         graph::verify(*s.joint.graph_module);
-         graph::verify_metadata(*s.joint.graph_module);
+         graph::verify(*s.input);
+         graph::verify_metadata(*s.input);
        },
-       [](const CompileState& s) { return graph::print_readable(*s.joint.graph_module); },
+       [](const CompileState& s) { return graph::print_readable(*s.input); },
        [](const CompileState&) {}},
-      {{"partition", "split the joint graph into a forward and a backward graph (save-all or min-cut)"},
+      {{"partition",
+        "split a joint graph into a forward and a backward graph (save-all or min-cut); a whole-step graph "
+        "stays one"},
        [](CompileState& s, const CompileOptions& o) {
-         s.partition = partition::partition_joint(*s.joint.graph_module, o.partition);
+         if (!s.is_joint) {
+           s.units.push_back({"step", graph::clone_module(*s.input), nullptr});
+           return;
+         }
+         s.partition = partition::partition_joint(*s.input, o.partition);
+         s.units.push_back({"forward", s.partition.forward, nullptr});
+         s.units.push_back({"backward", s.partition.backward, nullptr});
        },
-       print_halves,
-       verify_halves},
-      {{"dce", "remove nodes whose results nobody uses from both halves"},
+       print_units,
+       verify_units},
+      {{"dce", "remove nodes whose results nobody uses"},
        [](CompileState& s, const CompileOptions&) {
-         eliminate_dead_code(*s.partition.forward);
-         eliminate_dead_code(*s.partition.backward);
+         for (CompileUnit& u : s.units) eliminate_dead_code(*u.graph);
        },
-       print_halves,
-       verify_halves},
+       print_units,
+       verify_units},
       {{"lower", "bind every node's arguments once and give every value a run-time layout"},
        [](CompileState& s, const CompileOptions& o) {
-         s.forward = std::make_unique<ProgramDraft>(s.partition.forward, o);
-         s.backward = std::make_unique<ProgramDraft>(s.partition.backward, o);
-         s.forward->lower();
-         s.backward->lower();
+         for (CompileUnit& u : s.units) {
+           u.draft = std::make_unique<ProgramDraft>(u.graph, o);
+           u.draft->lower();
+         }
        },
        print_programs,
        verify_programs},
-      {{"fuse", "fuse chains of float32 elementwise ops into single blocked loops"},
+      {{"fuse", "fuse elementwise ops into blocked loops: chains, and same-shaped groups of many tensors"},
        [](CompileState& s, const CompileOptions&) {
-         s.forward->fuse();
-         s.backward->fuse();
+         for (CompileUnit& u : s.units) u.draft->fuse();
        },
        print_programs,
        verify_programs},
       {{"plan", "place intermediates in one arena by lifetime, freeze every static argument"},
        [](CompileState& s, const CompileOptions&) {
-         s.forward->plan();
-         s.backward->plan();
+         for (CompileUnit& u : s.units) u.draft->plan();
        },
        print_programs,
        verify_programs},
@@ -119,8 +131,15 @@ int eliminate_dead_code(graph::GraphModule& gm) {
   return removed;
 }
 
-CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const CompileOptions& options,
-                          const std::string& stop_after) {
+CompileUnit& CompileState::unit(const std::string& name) {
+  for (CompileUnit& u : units)
+    if (u.name == name) return u;
+  AG_INTERNAL_CHECK(false, "compile: no unit '{}'", name);
+  std::abort();
+}
+
+namespace {
+CompileState run_passes(CompileState s, const CompileOptions& options, const std::string& stop_after) {
   const PipelineControls& c = options.pipeline;
   for (const std::string* name : {&c.print_after, &stop_after})
     AG_CHECK(name->empty() || *name == "all" || known(*name), "unknown pass '{}' (the passes: {})", *name, names());
@@ -130,8 +149,6 @@ CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const Co
     else
       std::fwrite(text.data(), 1, text.size(), stdout);
   };
-  CompileState s;
-  s.joint = joint;
   for (const Pass& p : pipeline()) {
     try {
       p.run(s, options);
@@ -145,6 +162,23 @@ CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const Co
     if (p.info.name == stop_after) break;
   }
   return s;
+}
+}  // namespace
+
+CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const CompileOptions& options,
+                          const std::string& stop_after) {
+  CompileState s;
+  s.input = joint.graph_module;
+  s.is_joint = true;
+  return run_passes(std::move(s), options, stop_after);
+}
+
+CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step, const CompileOptions& options,
+                                  const std::string& stop_after) {
+  CompileState s;
+  s.input = std::move(step);
+  s.is_joint = false;
+  return run_passes(std::move(s), options, stop_after);
 }
 
 std::vector<PassInfo> compile_passes() {

@@ -1,5 +1,6 @@
-// The compile pipeline: joint graph -> partitioned halves -> two Programs, as a list
-// of named passes (Note [A pipeline as data]).
+// The compile pipeline: a joint graph -> partitioned halves -> two Programs, or a
+// whole-step graph -> one Program, as a list of named passes (Note [A pipeline as
+// data]).
 #pragma once
 
 #include <memory>
@@ -10,17 +11,33 @@
 
 namespace aotgrad::compile {
 
+/// One graph on its way to a Program: "forward" and "backward" for a joint, "step"
+/// for a whole training step.
+struct CompileUnit {
+  std::string name;
+  std::shared_ptr<graph::GraphModule> graph;
+  std::unique_ptr<ProgramDraft> draft;
+};
+
 /// What the passes hand along.
 struct CompileState {
-  exporting::JointWithDescriptors joint;
+  /// The input: a joint graph (partitioned into two units) or a whole-step graph (one
+  /// unit, as it is).
+  std::shared_ptr<const graph::GraphModule> input;
+  bool is_joint = true;
   partition::Partition partition;
-  std::unique_ptr<ProgramDraft> forward, backward;
+  std::vector<CompileUnit> units;
+  /// The unit called `name` (an internal error if there is none).
+  CompileUnit& unit(const std::string& name);
 };
 
 /// Runs the passes in order, up to `stop_after` ("" for all), with the controls'
 /// printing and verification.
 CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const CompileOptions& options,
                           const std::string& stop_after = "");
+/// The same for a whole-step graph: its one unit is called "step".
+CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step, const CompileOptions& options,
+                                  const std::string& stop_after = "");
 
 /// Removes call_function nodes whose results nobody uses (not in-place, not random):
 /// returns how many went.

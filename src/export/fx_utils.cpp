@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "aotgrad/export.h"
+#include "aotgrad/train_step.h"
 #include "support/error.h"
 
 namespace aotgrad::exporting {
@@ -137,6 +138,37 @@ std::vector<std::vector<std::string>> get_ordered_seq_nr_groups(const graph::Gra
 
 const std::vector<std::optional<Descriptor>>& output_descriptors(const graph::GraphModule& gm) {
   return output_of(gm).meta.out_descs;
+}
+
+// ---- whole-step graphs ----
+
+std::vector<InputWithNewValue> get_input_and_new_value_nodes(const graph::GraphModule& gm) {
+  const Node& out = output_of(gm);
+  std::unordered_map<Descriptor, Node*> new_value_of;
+  for (size_t i = 0; i < out.meta.out_descs.size(); ++i) {
+    const auto& d = out.meta.out_descs[i];
+    if (d && d->kind() == Kind::InputMutationOutput) new_value_of[d->inner()] = output_value(out, i);
+  }
+  std::vector<InputWithNewValue> result;
+  for (Node* p : gm.graph->placeholders()) {
+    auto it = new_value_of.find(desc_of(p));
+    result.push_back({p, it == new_value_of.end() ? nullptr : it->second});
+  }
+  return result;
+}
+
+std::vector<OptimizerStateNodes> get_optimizer_state_nodes(const graph::GraphModule& gm) {
+  std::vector<OptimizerStateNodes> result;
+  for (const InputWithNewValue& io : get_input_and_new_value_nodes(gm)) {
+    const Descriptor& d = desc_of(io.input);
+    if (d.kind() == Kind::OptimizerStateInput)
+      result.push_back({d.inner().target(), d.target(), io.input, io.new_value});
+  }
+  return result;
+}
+
+std::vector<std::pair<std::string, Node*>> get_hyperparam_nodes(const graph::GraphModule& gm) {
+  return named_placeholders(gm, Kind::HyperparamInput);
 }
 
 }  // namespace aotgrad::exporting

@@ -9,13 +9,16 @@ namespace aotgrad {
 namespace {
 using Kind = Descriptor::Kind;
 
-enum class Field { Idx, Target, Inner };
+// What a kind holds: an index, a string, a wrapped descriptor, or both of the last
+// two (the wrapped one printed first).
+enum class Field { Idx, Target, Inner, InnerAndTarget };
 
 struct KindInfo {
   Kind kind;
   const char* name;
   Field field;
   const char* field_name;
+  const char* second_field = nullptr;  // InnerAndTarget: the string's field
 };
 
 constexpr KindInfo kKinds[] = {
@@ -28,6 +31,8 @@ constexpr KindInfo kKinds[] = {
     {Kind::ForwardTokenInput, "ForwardTokenAOTInput", Field::Idx, "idx"},
     {Kind::BackwardTokenInput, "BackwardTokenAOTInput", Field::Idx, "idx"},
     {Kind::DummyInput, "DummyAOTInput", Field::Idx, "idx"},
+    {Kind::OptimizerStateInput, "OptimizerStateAOTInput", Field::InnerAndTarget, "param", "state"},
+    {Kind::HyperparamInput, "HyperparamAOTInput", Field::Target, "name"},
     {Kind::PlainOutput, "PlainAOTOutput", Field::Idx, "idx"},
     {Kind::GradOutput, "GradAOTOutput", Field::Inner, "grad_of"},
     {Kind::InputMutationOutput, "InputMutationAOTOutput", Field::Inner, "mutated_input"},
@@ -85,6 +90,20 @@ struct Parser {
     if (start == pos) fail("expected a name");
     return text.substr(start, pos - start);
   }
+  std::string quoted() {
+    expect('\'');
+    size_t end = text.find('\'', pos);
+    if (end == std::string::npos) fail("unterminated string");
+    std::string s = text.substr(pos, end - pos);
+    pos = end + 1;
+    return s;
+  }
+  Descriptor nested() {
+    if (++depth > kMaxDepth) fail(fmt::format("descriptors nest more than {} deep", kMaxDepth));
+    Descriptor d = descriptor();
+    --depth;
+    return d;
+  }
   Descriptor descriptor() {
     const std::string name = ident();
     auto kind = Descriptor::kind_from_name(name);
@@ -105,19 +124,21 @@ struct Parser {
         d = Descriptor::indexed(*kind, std::stoll(text.substr(start, pos - start)));
         break;
       }
-      case Field::Target: {
-        expect('\'');
-        size_t end = text.find('\'', pos);
-        if (end == std::string::npos) fail("unterminated string");
-        d = Descriptor::targeted(*kind, text.substr(pos, end - pos));
-        pos = end + 1;
+      case Field::Target:
+        d = Descriptor::targeted(*kind, quoted());
+        break;
+      case Field::Inner:
+        d = Descriptor::wrapping(*kind, nested());
+        break;
+      case Field::InnerAndTarget: {
+        Descriptor inner = nested();
+        expect(',');
+        while (pos < text.size() && text[pos] == ' ') ++pos;
+        if (ident() != ki.second_field) fail(fmt::format("expected field '{}'", ki.second_field));
+        expect('=');
+        d = Descriptor::optimizer_state(inner, quoted());
         break;
       }
-      case Field::Inner:
-        if (++depth > kMaxDepth) fail(fmt::format("descriptors nest more than {} deep", kMaxDepth));
-        d = Descriptor::wrapping(*kind, descriptor());
-        --depth;
-        break;
     }
     expect(')');
     return *d;
@@ -133,6 +154,13 @@ Descriptor Descriptor::grad(const Descriptor& input) {
 }
 Descriptor Descriptor::input_mutation(const Descriptor& input) {
   return wrapping(Kind::InputMutationOutput, input);
+}
+
+Descriptor Descriptor::optimizer_state(const Descriptor& param, std::string state) {
+  AG_CHECK(param.kind() == Kind::ParamInput, "OptimizerStateAOTInput: the state of {}, but only parameters have one",
+           param.str());
+  AG_CHECK(!state.empty(), "OptimizerStateAOTInput of {}: the state's name is empty", param.str());
+  return {Kind::OptimizerStateInput, 0, std::move(state), std::make_shared<const Descriptor>(param)};
 }
 
 Descriptor Descriptor::indexed(Kind kind, int64_t idx) {
@@ -182,6 +210,8 @@ std::string Descriptor::str() const {
       return fmt::format("{}({}='{}')", ki.name, ki.field_name, target_);
     case Field::Inner:
       return fmt::format("{}({}={})", ki.name, ki.field_name, inner_->str());
+    case Field::InnerAndTarget:
+      return fmt::format("{}({}={}, {}='{}')", ki.name, ki.field_name, inner_->str(), ki.second_field, target_);
   }
   return ki.name;
 }

@@ -186,6 +186,36 @@ Node* Graph::create_node(NodeOp op, const std::string& name_hint, Target target,
   return n;
 }
 
+Node* copy_node(Graph& g, const Node& n, std::unordered_map<const Node*, Node*>& map) {
+  auto remap = [&](Arg a) {
+    a.for_each_node([&](Node*& x) { x = map.at(x); });
+    return a;
+  };
+  Arg::List args;
+  for (const Arg& a : n.args()) args.push_back(remap(a));
+  Kwargs kwargs;
+  for (const auto& [k, a] : n.kwargs()) kwargs.emplace_back(k, remap(a));
+  Node* c = g.create_node(n.op(), n.name(), n.target(), std::move(args), std::move(kwargs));
+  c->meta = n.meta;
+  map[&n] = c;
+  return c;
+}
+
+std::shared_ptr<GraphModule> clone_module(const GraphModule& gm) {
+  auto c = std::make_shared<GraphModule>();
+  c->name = gm.name;
+  c->arg_names = gm.arg_names;
+  c->in_spec = gm.in_spec;
+  c->out_spec = gm.out_spec;
+  c->call_in_spec = gm.call_in_spec;
+  c->call_out_spec = gm.call_out_spec;
+  c->constants = gm.constants;
+  c->subgraphs = gm.subgraphs;
+  std::unordered_map<const Node*, Node*> map;
+  for (const auto& n : gm.graph->nodes()) copy_node(*c->graph, *n, map);
+  return c;
+}
+
 Node* Graph::placeholder(const std::string& name) {
   return create_node(NodeOp::Placeholder, name, Target{Target::Kind::Attribute, nullptr, name});
 }

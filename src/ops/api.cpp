@@ -122,6 +122,9 @@ Tensor div(const Tensor& a, Scalar b) {
 Tensor pow(const Tensor& a, Scalar e) {
   return c1(OpId::pow_Tensor_Scalar, {a, e});
 }
+Tensor pow(const Tensor& a, const Tensor& e) {
+  return c1(OpId::pow_Tensor_Tensor, {a, e});
+}
 Tensor maximum(const Tensor& a, const Tensor& b) {
   return c1(OpId::maximum, {a, b});
 }

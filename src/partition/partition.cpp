@@ -76,21 +76,7 @@ namespace {
 using detail::JointView;
 using detail::tensor_bytes;
 
-// Copies `n` into `g`, its node arguments mapped through `map`.
-Node* copy_node(graph::Graph& g, const Node& n, std::unordered_map<const Node*, Node*>& map) {
-  auto remap = [&](Arg a) {
-    a.for_each_node([&](Node*& x) { x = map.at(x); });
-    return a;
-  };
-  Arg::List args;
-  for (const Arg& a : n.args()) args.push_back(remap(a));
-  graph::Kwargs kwargs;
-  for (const auto& [k, a] : n.kwargs()) kwargs.emplace_back(k, remap(a));
-  Node* c = g.create_node(n.op(), n.name(), n.target(), std::move(args), std::move(kwargs));
-  c->meta = n.meta;
-  map[&n] = c;
-  return c;
-}
+using graph::copy_node;
 
 // The split graphs carry no descriptors: their calling convention (primals in;
 // forward outputs then saved values out; saved values and tangents in, gradients out)

@@ -70,6 +70,22 @@ Tensor conv_ref(const Args& a) {
   return Tensor::from_vector<double>(out, {n, oc, oh, ow});
 }
 
+void add_power_entries(std::vector<OpEntry>& db) {
+  testing::add_entry(
+      db, OpId::pow_Tensor_Scalar,
+      [] {
+        return std::vector<Sample>{{"cube", {R({3, 4}), IValue(int64_t{3})}}, {"fractional", {P({3, 4}), IValue(1.5)}}};
+      },
+      [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::pow(x, y); }); });
+  testing::add_entry(
+      db, OpId::pow_Tensor_Tensor,
+      [] {
+        return std::vector<Sample>{
+            {"broadcast", {P({3, 4}), R({4})}}, {"0-d exponent", {P({3, 4}), R({})}}, {"0-d base", {P({}), R({3})}}};
+      },
+      [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::pow(x, y); }); });
+}
+
 std::vector<OpEntry> build() {
   std::vector<OpEntry> db;
   db.reserve(512);  // entries are adjusted through pointers after they are added
@@ -152,12 +168,7 @@ std::vector<OpEntry> build() {
       [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x / y; }); });
   add_entry(OpId::div_Scalar, scalar_samples,
             [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return x / y; }); });
-  add_entry(
-      OpId::pow_Tensor_Scalar,
-      [] {
-        return std::vector<Sample>{{"cube", {R({3, 4}), IValue(int64_t{3})}}, {"fractional", {P({3, 4}), IValue(1.5)}}};
-      },
-      [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::pow(x, y); }); });
+  add_power_entries(db);
   auto tensor_pairs = [] {
     auto v = binary_samples();
     v.pop_back();  // maximum/minimum take no wrapped numbers

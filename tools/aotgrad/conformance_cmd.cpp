@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "conformance/runner.h"
+#include "conformance/train_step_case.h"
 #include "support/error.h"
 
 namespace aotgrad::cli {
@@ -27,6 +28,27 @@ void add_conformance_command(CLI::App& app) {
           return {file, false, std::string("internal error: ") + e.what()};
         }
       };
+      if (conformance::is_train_step_file(file)) {
+        // A whole training step: eagerly, through the graph, compiled.
+        std::optional<conformance::TrainStepCase> c;
+        std::vector<conformance::CaseResult> results;
+        for (auto runner :
+             {conformance::StepRunner::Eager, conformance::StepRunner::Graph, conformance::StepRunner::Compiled}) {
+          results.push_back(isolated([&] {
+            if (!c) c = conformance::load_train_step_case(file);
+            return conformance::check_train_step(*c, runner);
+          }));
+        }
+        bool ok = true;
+        std::string details;
+        for (const auto& res : results) {
+          ok = ok && res.passed;
+          details += (details.empty() ? "" : "; ") + res.detail;
+        }
+        std::printf("%s %-34s %s\n", ok ? "PASS" : "FAIL", c ? c->name.c_str() : file.c_str(), details.c_str());
+        (ok ? passed : failed)++;
+        continue;
+      }
       std::optional<conformance::GoldenCase> c;
       conformance::CaseResult eager = isolated([&] {
         c = conformance::load_golden(file);

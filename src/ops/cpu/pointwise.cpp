@@ -96,9 +96,44 @@ template <typename T>
   return static_cast<T>(0.5 * (1 + th) + 0.5 * x * (1 - th * th) * k * (1 + 3 * c * x * x));
 }
 
+// pow with a scalar exponent (PyTorch's special cases) and with a tensor exponent.
+void register_power_kernels(Registry& r) {
+  r.kernel(OpId::pow_Tensor_Scalar, [](const Args& a, Outputs& o) {
+    // PyTorch's special exponents (pow_tensor_scalar_optimized_kernel): they are exact
+    // where std::pow is not, and they decide NaN/Inf results: pow(-inf, 0.5) is
+    // sqrt(-inf) = NaN in PyTorch, where std::pow gives +inf.
+    const double e = a[1].to_scalar().to_double();
+    const bool floating = out0(o).is_floating_point();
+    AG_CHECK(floating || e >= 0, "pow: integers to negative integer powers are not allowed (got exponent {})", e);
+    if (e == 2)
+      unary(a, o, [](auto x) { return x * x; });
+    else if (e == 3)
+      unary(a, o, [](auto x) { return x * x * x; });
+    else if (!floating)
+      unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
+    else if (e == 0.5)
+      unary(a, o, [](auto x) { return std::sqrt(x); });
+    else if (e == -0.5)
+      unary(a, o, [](auto x) { return 1 / std::sqrt(x); });
+    else if (e == -1)
+      unary(a, o, [](auto x) { return 1 / x; });
+    else if (e == -2)
+      unary(a, o, [](auto x) { return 1 / (x * x); });
+    else
+      unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
+  });
+  // Tensor exponents (the optimizers' bias corrections, beta ** step): std::pow, as
+  // PyTorch's pow_tensor_tensor kernel.
+  r.kernel(OpId::pow_Tensor_Tensor, [](const Args& a, Outputs& o) {
+    AG_CHECK(out0(o).is_floating_point(), "pow: tensor exponents need a floating-point result, but got {}",
+             out0(o).describe());
+    binary(a, o, [](auto x, auto y) { return std::pow(x, y); });
+  });
+}
 }  // namespace
 
 void register_pointwise_kernels(Registry& r) {
+  register_power_kernels(r);
   r.kernel(OpId::neg, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return -v; }); });
   r.kernel(OpId::abs, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v < 0 ? -v : v; }); });
   r.kernel(OpId::sgn, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
@@ -166,30 +201,6 @@ void register_pointwise_kernels(Registry& r) {
   r[OpId::mul_Scalar].kernel = r[OpId::mul_Tensor].kernel;
   r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x / y; }); });
   r[OpId::div_Scalar].kernel = r[OpId::div_Tensor].kernel;
-  r.kernel(OpId::pow_Tensor_Scalar, [](const Args& a, Outputs& o) {
-    // PyTorch's special exponents (pow_tensor_scalar_optimized_kernel): they are exact
-    // where std::pow is not, and they decide NaN/Inf results: pow(-inf, 0.5) is
-    // sqrt(-inf) = NaN in PyTorch, where std::pow gives +inf.
-    const double e = a[1].to_scalar().to_double();
-    const bool floating = out0(o).is_floating_point();
-    AG_CHECK(floating || e >= 0, "pow: integers to negative integer powers are not allowed (got exponent {})", e);
-    if (e == 2)
-      unary(a, o, [](auto x) { return x * x; });
-    else if (e == 3)
-      unary(a, o, [](auto x) { return x * x * x; });
-    else if (!floating)
-      unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
-    else if (e == 0.5)
-      unary(a, o, [](auto x) { return std::sqrt(x); });
-    else if (e == -0.5)
-      unary(a, o, [](auto x) { return 1 / std::sqrt(x); });
-    else if (e == -1)
-      unary(a, o, [](auto x) { return 1 / x; });
-    else if (e == -2)
-      unary(a, o, [](auto x) { return 1 / (x * x); });
-    else
-      unary(a, o, [e](auto x) { return std::pow(static_cast<double>(x), e); });
-  });
   r.kernel(OpId::maximum,
            [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return (x != x || x > y) ? x : y; }); });
   r.kernel(OpId::minimum,

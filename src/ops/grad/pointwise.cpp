@@ -24,9 +24,39 @@ using G = std::vector<Tensor>;
 Tensor scale(const Tensor& g, const Scalar& alpha) {
   return alpha.to_double() == 1 ? g : mul(g, alpha);
 }
+
+void register_power_derivatives(Registry& r) {
+  r.derivative(OpId::pow_Tensor_Scalar, [](const BackwardContext& c) {
+    const double e = c.args[1].to_scalar().to_double();
+    if (e == 0) return G{zeros_like(c.in(0))};
+    return G{mul(c.grad(), mul(pow(c.in(0), Scalar(e - 1)), Scalar(e)))};
+  });
+  // PyTorch's pow_backward_self / pow_backward_exponent: the exponent's gradient is
+  // g * x^e * log(x), taken as 0 where x == 0 and e >= 0 (where log(x) is -inf).
+  r.derivative(OpId::pow_Tensor_Tensor, [](const BackwardContext& c) {
+    const Tensor &x = c.in(0), &e = c.in(1);
+    Tensor grad_self, grad_exponent;
+    if (c.need(0)) {
+      Tensor e_minus_1 = sub(e, Scalar(1));
+      Tensor power = call1(OpId::pow_Tensor_Tensor, {x, e_minus_1});
+      Tensor slope = mul(e, power);
+      grad_self = mul(c.grad(), slope);
+    }
+    if (c.need(1)) {
+      Tensor result = call1(OpId::pow_Tensor_Tensor, {x, e});
+      Tensor log_x = log(x);
+      Tensor term = mul(result, log_x);
+      Tensor at_zero = logical_and(eq(x, Scalar(0)), ge(e, Scalar(0)));
+      Tensor safe = masked_fill(term, at_zero, 0);
+      grad_exponent = mul(c.grad(), safe);
+    }
+    return G{grad_self, grad_exponent};
+  });
+}
 }  // namespace
 
 void register_pointwise_derivatives(Registry& r) {
+  register_power_derivatives(r);
   r.derivative(OpId::neg, [](const BackwardContext& c) { return G{neg(c.grad())}; });
   r.derivative(OpId::abs, [](const BackwardContext& c) { return G{mul(c.grad(), sgn(c.in(0)))}; });
   r.derivative(OpId::sgn, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
@@ -85,11 +115,6 @@ void register_pointwise_derivatives(Registry& r) {
     return G{gs, go};
   });
   r.derivative(OpId::div_Scalar, [](const BackwardContext& c) { return G{div(c.grad(), c.args[1].to_scalar())}; });
-  r.derivative(OpId::pow_Tensor_Scalar, [](const BackwardContext& c) {
-    const double e = c.args[1].to_scalar().to_double();
-    if (e == 0) return G{zeros_like(c.in(0))};
-    return G{mul(c.grad(), mul(pow(c.in(0), Scalar(e - 1)), Scalar(e)))};
-  });
   r.derivative(OpId::maximum, [](const BackwardContext& c) {
     const Tensor &a = c.in(0), &b = c.in(1);
     Tensor half = div(c.grad(), Scalar(2));

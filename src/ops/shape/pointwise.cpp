@@ -64,6 +64,7 @@ void register_pointwise_shapes(Registry& r) {
   r.shape(OpId::div_Tensor, [](const Args& a) { return true_div(a, "div"); });
   r.shape(OpId::div_Scalar, [](const Args& a) { return true_div(a, "div"); });
   r.shape(OpId::pow_Tensor_Scalar, [](const Args& a) { return arith(a, "pow"); });
+  r.shape(OpId::pow_Tensor_Tensor, [](const Args& a) { return arith(a, "pow"); });
   r.shape(OpId::maximum, [](const Args& a) { return arith(a, "maximum"); });
   r.shape(OpId::minimum, [](const Args& a) { return arith(a, "minimum"); });
   for (OpId id : {OpId::eq_Tensor, OpId::eq_Scalar, OpId::ne_Tensor, OpId::ne_Scalar, OpId::gt_Tensor, OpId::gt_Scalar,

@@ -1,0 +1,258 @@
+// aot_export_train_step: the whole training step traced into one graph.
+//
+// The same two dispatchers as the joint export (Note [One engine, two dispatchers]):
+// the forward runs on proxies under the tracer, the eager engine runs the backward
+// on them, and then the rest of the step — clipping and the optimizer's UpdateRule —
+// is ordinary tensor code on proxies (Note [One update rule, three ways to run it]),
+// so every op of it lands in the graph.
+#include "aotgrad/train_step.h"
+
+#include "aotgrad/autograd.h"
+#include "aotgrad/ops.h"
+#include "export/forward_source.h"
+#include "hop/register.h"
+#include "ops/dispatch.h"
+#include "support/error.h"
+
+namespace aotgrad::exporting {
+
+namespace {
+using graph::Arg;
+
+// "fc1.weight" -> "fc1_weight": placeholder names a reader can follow.
+std::string name_of(const std::string& fqn) {
+  std::string s = fqn;
+  for (char& c : s)
+    if (c == '.') c = '_';
+  return s;
+}
+
+graph::Node* last_placeholder(graph::GraphModule& gm) {
+  return gm.graph->placeholders().back();
+}
+
+Tensor make_loss(LossKind kind, const std::vector<IValue>& outputs, const Tensor& target) {
+  AG_CHECK(outputs.size() == 1 && outputs[0].is_tensor(),
+           "train step: the loss needs the module to return one tensor, but it returned {} output leaves",
+           outputs.size());
+  const Tensor& out = outputs[0].to_tensor();
+  switch (kind) {
+    case LossKind::ModelOutput:
+      AG_CHECK(out.dim() == 0 && out.is_floating_point(),
+               "train step: --loss model_output needs the module to return a 0-d float loss, but it returned {}",
+               out.describe());
+      return out;
+    case LossKind::Mse:
+      AG_CHECK(target.sizes() == out.sizes(), "train step: the MSE target is {}, but the output is {}",
+               target.describe(), out.describe());
+      return mse_loss(out, target);
+    case LossKind::CrossEntropy:
+      return cross_entropy(out, target);
+  }
+  AG_INTERNAL_CHECK(false, "unknown loss kind");
+  return {};
+}
+}  // namespace
+
+const char* loss_kind_name(LossKind kind) {
+  switch (kind) {
+    case LossKind::ModelOutput:
+      return "model_output";
+    case LossKind::Mse:
+      return "mse";
+    case LossKind::CrossEntropy:
+      return "cross_entropy";
+  }
+  return "?";
+}
+
+LossKind parse_loss_kind(const std::string& name) {
+  for (LossKind k : {LossKind::ModelOutput, LossKind::Mse, LossKind::CrossEntropy})
+    if (name == loss_kind_name(k)) return k;
+  AG_FAIL("unknown loss '{}' (expected model_output, mse or cross_entropy)", name);
+}
+
+namespace {
+// One trace of a training step, phase by phase: inputs, forward and loss, backward
+// and update, outputs.
+class StepTrace {
+ public:
+  StepTrace(const detail::ForwardSource& source, const TrainStepOptions& options)
+      : source_(source),
+        options_(options),
+        gm_(std::make_shared<graph::GraphModule>()),
+        tracer_(*gm_, {options.export_options.decompositions, options.export_options.record_stack_traces}) {}
+
+  TrainStepGraph run(const nn::Args& batch, const std::string& name) {
+    result_.rule = options_.rule;
+    result_.clip_max_norm = options_.clip_max_norm;
+    result_.loss = options_.loss;
+    gm_->name = name;
+    add_state_inputs();
+    add_batch_inputs(batch);
+    forward_and_loss();
+    backward_and_update();
+    add_outputs();
+    tracer_.finish();
+    graph::verify(*gm_);
+    result_.graph_module = gm_;
+    return std::move(result_);
+  }
+
+ private:
+  const detail::ForwardSource& source_;
+  const TrainStepOptions& options_;
+  std::shared_ptr<graph::GraphModule> gm_;
+  trace::Tracer tracer_;
+  TrainStepGraph result_;
+  std::vector<Tensor> inputs_;  // every placeholder's proxy, in graph order
+  std::vector<Descriptor> descs_;
+  TensorList params_, buffers_;
+  std::vector<TensorList> states_;  // per parameter, in state_names() order
+  optim::HyperTensors hyper_;
+  nn::Args module_args_;
+  Tensor target_, loss_, grad_norm_;
+
+  Tensor add_input(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc) {
+    Tensor p = tracer_.placeholder(name, like, requires_grad);
+    last_placeholder(*gm_)->meta.desc = desc;
+    inputs_.push_back(p);
+    descs_.push_back(std::move(desc));
+    return p;
+  }
+
+  void add_state_inputs() {
+    for (const auto& p : source_.params) {
+      result_.params_spec.push_back(p.fqn);
+      params_.push_back(add_input(name_of(p.fqn), p.example, p.requires_grad, Descriptor::param(p.fqn)));
+    }
+    for (const auto& b : source_.buffers) {
+      result_.buffers_spec.push_back(b.fqn);
+      buffers_.push_back(add_input(name_of(b.fqn), b.example, false, Descriptor::buffer(b.fqn)));
+    }
+    // Optimizer state of each parameter that requires grad. Whether the loss uses it
+    // is known only after the backward; an unused one keeps its state unchanged
+    // (torch.optim skips a parameter whose grad is None).
+    const std::vector<std::string> names = options_.rule.state_names();
+    states_.resize(params_.size());
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const auto& p = source_.params[i];
+      if (!p.requires_grad) continue;
+      TensorList initial = options_.rule.initial_state(p.example);
+      for (size_t k = 0; k < names.size(); ++k)
+        states_[i].push_back(add_input(name_of(p.fqn) + "_" + names[k], initial[k], false,
+                                       Descriptor::optimizer_state(Descriptor::param(p.fqn), names[k])));
+    }
+    result_.hyperparams = options_.rule.hyperparams();
+    if (options_.clip_max_norm) result_.hyperparams.emplace_back("max_norm", *options_.clip_max_norm);
+    for (const auto& [name, value] : result_.hyperparams) {
+      hyper_.names.push_back(name);
+      hyper_.values.push_back(
+          add_input(name, scalar_tensor(value, DType::Float64), false, Descriptor::hyperparam(name)));
+    }
+  }
+
+  // The module's inputs, then the target if the loss takes one.
+  void add_batch_inputs(const nn::Args& batch) {
+    const bool has_target = options_.loss != LossKind::ModelOutput;
+    AG_CHECK(!has_target || !batch.empty(), "train step: --loss {} needs a target as the batch's last input",
+             loss_kind_name(options_.loss));
+    for (size_t i = 0; i < batch.size(); ++i) {
+      AG_CHECK(batch[i].is_leaf() && batch[i].leaf().is_tensor(), "train step: batch input {} is not a tensor", i);
+      Tensor p = add_input("batch_" + std::to_string(i), batch[i].tensor(), false,
+                           Descriptor::plain_input(static_cast<int64_t>(i)));
+      if (has_target && i + 1 == batch.size())
+        target_ = p;
+      else
+        module_args_.emplace_back(p);
+    }
+  }
+
+  void forward_and_loss() {
+    ops::ModeGuard mode(&tracer_);
+    autograd::EnableGradGuard grad_on;
+    pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(module_args_), pytree::Value::dict({})});
+    auto outputs = source_.run(params_, buffers_, call, tracer_).first;
+    loss_ = make_loss(options_.loss, outputs, target_);
+    AG_CHECK(loss_.requires_grad(), "train step: the loss does not depend on any parameter that requires grad");
+  }
+
+  // Backward seeded with 1 on the loss, clipping, then the update of each parameter.
+  void backward_and_update() {
+    ops::ModeGuard mode(&tracer_);
+    TensorList wrt;
+    std::vector<size_t> wrt_index;
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (source_.params[i].requires_grad) {
+        wrt.push_back(params_[i]);
+        wrt_index.push_back(i);
+      }
+    Tensor seed = ones_like(loss_);
+    TensorList g = autograd::grad({loss_}, wrt, {seed}, /*allow_unused=*/true);
+    autograd::NoGradGuard no_grad;  // the update is not differentiated
+    TensorList used;
+    std::vector<size_t> used_index;
+    for (size_t k = 0; k < g.size(); ++k)
+      if (g[k].defined()) {
+        used.push_back(g[k]);
+        used_index.push_back(wrt_index[k]);
+      }
+    AG_CHECK(!used.empty(), "train step: no parameter receives a gradient from the loss");
+    if (options_.clip_max_norm) {
+      TensorList clipped = optim::clip_grad_norm(used, hyper_.at("max_norm"));
+      grad_norm_ = clipped[0];
+      used.assign(clipped.begin() + 1, clipped.end());
+    }
+    for (size_t k = 0; k < used.size(); ++k) {
+      const size_t i = used_index[k];
+      result_.trainable.push_back(source_.params[i].fqn);
+      TensorList next = options_.rule.update(params_[i], used[k], states_[i], hyper_);
+      tracer_.set_value(params_[i], next[0]);
+      for (size_t s = 0; s < states_[i].size(); ++s) tracer_.set_value(states_[i][s], next[s + 1]);
+    }
+  }
+
+  // Mutations in input order, then the loss and the norm.
+  void add_outputs() {
+    Arg::List values;
+    std::vector<std::optional<Descriptor>> out_descs;
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (!tracer_.was_mutated(inputs_[i])) continue;
+      AG_CHECK(descs_[i].kind() != Descriptor::Kind::PlainInput,
+               "train step: the module writes into its input {} in place; a training step cannot return a new "
+               "value for a batch input",
+               descs_[i].str());
+      values.emplace_back(tracer_.node_of(inputs_[i]));
+      out_descs.emplace_back(Descriptor::input_mutation(descs_[i]));
+    }
+    values.emplace_back(tracer_.node_of(loss_));
+    out_descs.emplace_back(Descriptor::plain_output(0));
+    if (grad_norm_.defined()) {
+      values.emplace_back(tracer_.node_of(grad_norm_));
+      out_descs.emplace_back(Descriptor::plain_output(1));
+    }
+    graph::Node* out = gm_->graph->output(std::move(values));
+    out->meta.out_descs = std::move(out_descs);
+    pytree::TreeSpec leaf, flat_in, flat_out;
+    flat_in.kind = flat_out.kind = pytree::Value::Kind::List;
+    flat_in.children.assign(inputs_.size(), leaf);
+    flat_out.children.assign(out->args()[0].list().size(), leaf);
+    gm_->in_spec = flat_in;
+    gm_->out_spec = flat_out;
+  }
+};
+}  // namespace
+
+TrainStepGraph aot_export_train_step(nn::Module& module, const nn::Args& batch, const TrainStepOptions& options) {
+  hop::register_higher_order_ops();
+  const detail::ForwardSource source = detail::module_source(module);
+  try {
+    StepTrace trace(source, options);
+    return trace.run(batch, module.type_name() + "_train_step");
+  } catch (Error& e) {
+    e.add_context("while exporting the training step of " + source.name);
+    throw;
+  }
+}
+
+}  // namespace aotgrad::exporting

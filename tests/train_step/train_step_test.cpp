@@ -1,0 +1,265 @@
+// The whole training step as one graph: PyTorch's numbers for 20 model x optimizer
+// cases run three ways, the graph's inputs and outputs, schedules without
+// recompiling, and checkpoints.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../test_util.h"
+#include "aotgrad/autograd.h"
+#include "aotgrad/compile.h"
+#include "aotgrad/models.h"
+#include "aotgrad/ops.h"
+#include "aotgrad/train_step.h"
+#include "conformance/train_step_case.h"
+
+using namespace aotgrad;
+using conformance::StepRunner;
+using Kind = Descriptor::Kind;
+
+namespace {
+const std::string kCases = std::string(AOTGRAD_GOLDENS_DIR) + "/train_steps";
+
+std::vector<std::string> case_files() {
+  return conformance::golden_files({kCases});
+}
+
+// A built-in golden model with the case's first batch, and its whole-step graph.
+struct StepSetup {
+  models::Instance inst;
+  nn::Args batch;
+  exporting::TrainStepGraph step;
+};
+StepSetup setup(const std::string& model, const optim::UpdateRule& rule, std::optional<double> clip = std::nullopt) {
+  const conformance::TrainStepCase c = conformance::load_train_step_case(kCases + "/" + model + "__adamw.json");
+  StepSetup s{models::instantiate(models::find_model(model)), {}, {}};
+  s.inst.module->train(true);
+  nn::NamedTensors state = c.params;
+  state.insert(state.end(), c.buffers.begin(), c.buffers.end());
+  s.inst.module->load_state_dict(state);
+  for (const Tensor& t : c.steps[0].inputs) s.batch.emplace_back(t);
+  if (c.steps[0].target.defined()) s.batch.emplace_back(c.steps[0].target);
+  exporting::TrainStepOptions o;
+  o.loss = c.loss;
+  o.rule = rule;
+  o.clip_max_norm = clip;
+  s.step = exporting::aot_export_train_step(*s.inst.module, s.batch, o);
+  return s;
+}
+
+optim::UpdateRule adamw() {
+  return optim::UpdateRule::adam({1e-2, 0.9, 0.999, 1e-8, 0.01, true, false});
+}
+
+std::vector<std::vector<float>> snapshot(const exporting::TrainState& s) {
+  std::vector<std::vector<float>> out;
+  for (size_t i = 0; i < s.keys.size(); ++i)
+    if (s.keys[i].kind() != Kind::HyperparamInput) out.push_back(to(s.values[i], DType::Float32).to_vector<float>());
+  return out;
+}
+}  // namespace
+
+class TrainStepGolden : public ::testing::TestWithParam<std::tuple<std::string, StepRunner>> {};
+
+TEST_P(TrainStepGolden, MatchesPyTorch) {
+  const auto& [file, runner] = GetParam();
+  conformance::CaseResult r = conformance::check_train_step(conformance::load_train_step_case(file), runner);
+  EXPECT_TRUE(r.passed) << r.name << ": " << r.detail;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, TrainStepGolden,
+                         ::testing::Combine(::testing::ValuesIn(case_files()),
+                                            ::testing::Values(StepRunner::Eager, StepRunner::Graph,
+                                                              StepRunner::Compiled)),
+                         [](const auto& info) {
+                           std::string name = std::filesystem::path(std::get<0>(info.param)).stem().string() + "_" +
+                                              conformance::step_runner_name(std::get<1>(info.param));
+                           for (char& ch : name)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return name;
+                         });
+
+TEST(TrainStepGoldens, AllTwentyCasesArePresent) {
+  EXPECT_EQ(case_files().size(), 20u);
+}
+
+TEST(TrainStepDescriptors, PrintAndParseBack) {
+  Descriptor s = Descriptor::optimizer_state(Descriptor::param("fc.weight"), "exp_avg");
+  EXPECT_EQ(s.str(), "OptimizerStateAOTInput(param=ParamAOTInput(target='fc.weight'), state='exp_avg')");
+  EXPECT_EQ(Descriptor::parse(s.str()), s);
+  EXPECT_TRUE(s.is_input());
+  EXPECT_FALSE(s.is_differentiable());
+  Descriptor h = Descriptor::hyperparam("lr");
+  EXPECT_EQ(h.str(), "HyperparamAOTInput(name='lr')");
+  EXPECT_EQ(Descriptor::parse(h.str()), h);
+  EXPECT_NE(aotgrad::testing::error_of([] {
+              Descriptor::optimizer_state(Descriptor::buffer("bn.running_mean"), "x");
+            }).find("only parameters have one"),
+            std::string::npos);
+  EXPECT_NE(aotgrad::testing::error_of([] {
+              Descriptor::parse("OptimizerStateAOTInput(param=ParamAOTInput(target='w'), name='x')");
+            }).find("expected field 'state'"),
+            std::string::npos);
+}
+
+TEST(TrainStepExport, InputsAndOutputsInTheDocumentedOrder) {
+  StepSetup s = setup("conv_bn", adamw(), 0.5);
+  const graph::GraphModule& gm = *s.step.graph_module;
+  std::vector<std::string> inputs;
+  for (const graph::Node* p : gm.graph->placeholders()) inputs.push_back(p->meta.desc->str());
+  const std::vector<std::string> want_first = {
+      "ParamAOTInput(target='conv.weight')",
+      "ParamAOTInput(target='conv.bias')",
+      "ParamAOTInput(target='bn.weight')",
+      "ParamAOTInput(target='bn.bias')",
+      "BufferAOTInput(target='bn.running_mean')",
+      "BufferAOTInput(target='bn.running_var')",
+      "BufferAOTInput(target='bn.num_batches_tracked')",
+      "OptimizerStateAOTInput(param=ParamAOTInput(target='conv.weight'), state='step')",
+      "OptimizerStateAOTInput(param=ParamAOTInput(target='conv.weight'), state='exp_avg')",
+      "OptimizerStateAOTInput(param=ParamAOTInput(target='conv.weight'), state='exp_avg_sq')",
+  };
+  ASSERT_GE(inputs.size(), want_first.size());
+  EXPECT_EQ(std::vector<std::string>(inputs.begin(), inputs.begin() + 10), want_first);
+  // 4 params x 3 states, then lr, beta1, beta2, eps, weight_decay, max_norm, then x and the target.
+  ASSERT_EQ(inputs.size(), 7u + 12 + 6 + 2);
+  EXPECT_EQ(inputs[19], "HyperparamAOTInput(name='lr')");
+  EXPECT_EQ(inputs[24], "HyperparamAOTInput(name='max_norm')");
+  EXPECT_EQ(inputs[25], "PlainAOTInput(idx=0)");
+  EXPECT_EQ(inputs[26], "PlainAOTInput(idx=1)");
+  for (const graph::Node* p : gm.graph->placeholders()) {
+    if (p->meta.desc->kind() == Kind::HyperparamInput) {
+      EXPECT_EQ(p->meta.val.as_tensor().dtype, DType::Float64);
+      EXPECT_TRUE(p->meta.val.as_tensor().sizes.empty());
+    }
+  }
+  // Outputs: every parameter, the three buffers and every state as mutations, then loss and norm.
+  const auto& outs = exporting::output_descriptors(gm);
+  ASSERT_EQ(outs.size(), 4u + 3 + 12 + 2);
+  EXPECT_EQ(outs[0]->str(), "InputMutationAOTOutput(mutated_input=ParamAOTInput(target='conv.weight'))");
+  EXPECT_EQ(outs[4]->str(), "InputMutationAOTOutput(mutated_input=BufferAOTInput(target='bn.running_mean'))");
+  EXPECT_EQ(outs[7]->str(),
+            "InputMutationAOTOutput(mutated_input=OptimizerStateAOTInput(param=ParamAOTInput(target='conv.weight'), "
+            "state='step'))");
+  EXPECT_EQ(outs[19]->str(), "PlainAOTOutput(idx=0)");
+  EXPECT_EQ(outs[20]->str(), "PlainAOTOutput(idx=1)");
+  // fx_utils: each state with its new value; the hyperparameters by name.
+  auto states = exporting::get_optimizer_state_nodes(gm);
+  ASSERT_EQ(states.size(), 12u);
+  EXPECT_EQ(states[1].param, "conv.weight");
+  EXPECT_EQ(states[1].state, "exp_avg");
+  for (const auto& st : states) EXPECT_NE(st.new_value, nullptr) << st.param << " " << st.state;
+  auto hyper = exporting::get_hyperparam_nodes(gm);
+  ASSERT_EQ(hyper.size(), 6u);
+  EXPECT_EQ(hyper[0].first, "lr");
+  // The file round trip keeps every descriptor.
+  auto back = graph::from_json(graph::to_json(gm));
+  EXPECT_EQ(graph::print_readable(*back), graph::print_readable(gm));
+}
+
+TEST(TrainStepExport, PrintedGraphShowsTheUpdate) {
+  StepSetup s = setup("mlp_relu_ce", optim::UpdateRule::sgd({0.1, 0.9, 0, 1e-4, true, false}));
+  const std::string text = graph::print_readable(*s.step.graph_module);
+  EXPECT_NE(text.find("fc1_weight_momentum_buffer"), std::string::npos) << text;
+  EXPECT_NE(text.find("OptimizerStateAOTInput(param=ParamAOTInput(target='fc1.weight'), state='momentum_buffer')"),
+            std::string::npos);
+  EXPECT_EQ(text.find("TangentAOTInput"), std::string::npos) << "a train step has no tangent inputs";
+  EXPECT_EQ(text.find("GradAOTOutput"), std::string::npos) << "gradients stay inside the step";
+}
+
+TEST(TrainStepRun, ScheduledLearningRateNeedsNoNewCompile) {
+  // Two steps with lr 0.01 then 0.003, compiled once, against the eager optimizer.
+  StepSetup s = setup("layernorm_gelu", adamw());
+  StepSetup e = setup("layernorm_gelu", adamw());
+  compile::CompiledTrainStep step = compile::aot_compile_train_step(s.step);
+  exporting::TrainState state = exporting::TrainState::for_module(*s.inst.module, s.step);
+  optim::Optimizer eager(optim::parameters_of(*e.inst.module), adamw());
+  for (double lr : {0.01, 0.003}) {
+    state.set_hyperparam("lr", lr);
+    step(state, s.batch);
+    eager.rule().set_hyperparam("lr", lr);
+    eager.zero_grad();
+    nn::Args args(e.batch.begin(), e.batch.end() - 1);
+    autograd::backward(mse_loss(e.inst.module->operator()(args).tensor(), e.batch.back().tensor()));
+    eager.step();
+  }
+  auto got = s.inst.module->named_parameters(), want = e.inst.module->named_parameters();
+  for (size_t i = 0; i < got.size(); ++i) {
+    std::vector<float> a = got[i].second.to_vector<float>(), b = want[i].second.to_vector<float>();
+    for (size_t k = 0; k < a.size(); ++k) ASSERT_NEAR(a[k], b[k], 1e-6) << got[i].first << "[" << k << "]";
+  }
+  EXPECT_NE(
+      aotgrad::testing::error_of([&] { state.set_hyperparam("momentum", 0.9); }).find("no hyperparameter 'momentum'"),
+      std::string::npos);
+}
+
+TEST(TrainStepCheckpoint, ResumeIsBitIdentical) {
+  const auto dir = std::filesystem::temp_directory_path() / "aotgrad_ckpt_test";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "step3.json").string();
+  // Uninterrupted: 8 steps.
+  StepSetup a = setup("conv_bn", adamw(), 0.5);
+  compile::CompiledTrainStep step_a = compile::aot_compile_train_step(a.step);
+  exporting::TrainState sa = exporting::TrainState::for_module(*a.inst.module, a.step);
+  for (int k = 0; k < 8; ++k) {
+    step_a(sa, a.batch);
+    if (k == 2) exporting::save_checkpoint(path, sa, 3);
+  }
+  // Resumed from the checkpoint after step 3 into a fresh model: 5 more steps.
+  StepSetup b = setup("conv_bn", adamw(), 0.5);
+  compile::CompiledTrainStep step_b = compile::aot_compile_train_step(b.step);
+  exporting::TrainState sb = exporting::TrainState::for_module(*b.inst.module, b.step);
+  EXPECT_EQ(exporting::load_checkpoint(path, sb), 3);
+  for (int k = 0; k < 5; ++k) step_b(sb, b.batch);
+  EXPECT_EQ(snapshot(sa), snapshot(sb));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrainStepCheckpoint, MismatchIsAClearErrorAndChangesNothing) {
+  const auto dir = std::filesystem::temp_directory_path() / "aotgrad_ckpt_bad";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "adamw.json").string();
+  StepSetup a = setup("mlp_relu_ce", adamw());
+  exporting::TrainState sa = exporting::TrainState::for_module(*a.inst.module, a.step);
+  exporting::save_checkpoint(path, sa, 0);
+  const std::string saved = aotgrad::testing::read_file(path);
+  // Another optimizer: SGD's momentum buffers are not in an AdamW checkpoint.
+  StepSetup b = setup("mlp_relu_ce", optim::UpdateRule::sgd({0.1, 0.9, 0, 0, false, false}));
+  exporting::TrainState sb = exporting::TrainState::for_module(*b.inst.module, b.step);
+  const auto before = snapshot(sb);
+  EXPECT_NE(aotgrad::testing::error_of([&] { exporting::load_checkpoint(path, sb); }).find("momentum_buffer"),
+            std::string::npos);
+  EXPECT_EQ(snapshot(sb), before);
+  // Another model.
+  StepSetup c = setup("layernorm_gelu", adamw());
+  exporting::TrainState sc = exporting::TrainState::for_module(*c.inst.module, c.step);
+  EXPECT_NE(aotgrad::testing::error_of([&] { exporting::load_checkpoint(path, sc); }).find("another model"),
+            std::string::npos);
+  // Damaged: cut in half.
+  const std::string cut = (dir / "cut.json").string();
+  std::ofstream(cut) << saved.substr(0, saved.size() / 2);
+  EXPECT_NE(aotgrad::testing::error_of([&] { exporting::load_checkpoint(cut, sa); }).find("cut.json"),
+            std::string::npos);
+  // A wrong shape.
+  std::string reshaped = saved;
+  const size_t at = reshaped.find("\"shape\":[");
+  ASSERT_NE(at, std::string::npos);
+  reshaped.replace(at, std::string("\"shape\":[").size(), "\"shape\":[7,");
+  const std::string wrong = (dir / "wrong.json").string();
+  std::ofstream(wrong) << reshaped;
+  EXPECT_NE(aotgrad::testing::error_of([&] { exporting::load_checkpoint(wrong, sa); }).find("has shape"),
+            std::string::npos);
+  EXPECT_EQ(aotgrad::testing::read_file(path), saved) << "loading never writes the checkpoint";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrainStepCases, MalformedCaseIsAClearError) {
+  EXPECT_NE(aotgrad::testing::error_of([] {
+              conformance::parse_train_step_text(R"({"format_version": 1, "case": "x", "model": "mlp_relu_ce",
+                  "optimizer_name": "x", "mode": "train", "params": [], "buffers": [],
+                  "optimizer": {"type": "RMSprop"}})",
+                                                 "bad.json");
+            }).find("expected SGD, Adam or AdamW"),
+            std::string::npos);
+}
