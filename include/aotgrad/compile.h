@@ -60,6 +60,10 @@ struct ProgramStats {
   /// Graph outputs that are new values of inputs (InputMutationAOTOutput) and are
   /// computed straight into the input's storage.
   int64_t outputs_in_place = 0;
+  /// Fused loops that run for many tensors at once (the optimizer's update of every
+  /// parameter), and how many per-tensor loops they replaced.
+  int64_t multi_tensor_loops = 0;
+  int64_t multi_tensor_members = 0;
 };
 
 /// Time spent per kernel while a ProfileScope is active on this thread.

@@ -22,6 +22,12 @@ Tensor& slot(Outputs& outs, std::pair<int, int> s) {
   if (s.second < 0) return const_cast<Tensor&>(o.to_tensor());
   return o.to_tensor_list()[static_cast<size_t>(s.second)];
 }
+// Where a dynamic result is written: storage of its own, or (Note [Updates in place])
+// the storage of the input it is the new value of.
+Tensor result_storage(const Value& v, const std::vector<Tensor>& vals) {
+  if (v.kind == ValueKind::IntoInput) return vals[static_cast<size_t>(v.base)];
+  return Tensor::empty(v.layout.sizes, v.layout.dtype);
+}
 }  // namespace
 
 void KernelProfile::add(const std::string& kernel, double ms) {
@@ -78,12 +84,10 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
         } else {
           for (size_t r = 0; r < ins.results.size(); ++r) {
             const int id = ins.results[r];
-            if (id < 0) continue;
-            const Value& v = values_[static_cast<size_t>(id)];
-            if (v.is_static()) continue;
-            Tensor fresh = Tensor::empty(v.layout.sizes, v.layout.dtype);
-            vals[static_cast<size_t>(id)] = fresh;
-            slot(ins.outs, ins.result_slots[r]) = std::move(fresh);
+            if (id < 0 || values_[static_cast<size_t>(id)].is_static()) continue;
+            Tensor t = result_storage(values_[static_cast<size_t>(id)], vals);
+            vals[static_cast<size_t>(id)] = t;
+            slot(ins.outs, ins.result_slots[r]) = std::move(t);
           }
         }
         if (t_profile != nullptr) {

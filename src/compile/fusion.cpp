@@ -1,356 +1,191 @@
-// Fusing chains of float32 elementwise ops into one blocked loop.
+// Fusing float32 elementwise ops into blocked loops (fused_loop.h runs them).
 //
-// A chain link is a value made by one elementwise instruction and read by exactly
-// one other elementwise instruction (and nothing else, and not returned). Its
-// producer then runs inside the consumer's loop: the value lives in a block-sized
-// register and is never written to memory. The fused loop walks the output in
-// blocks of kBlock floats; each step of the group computes its block from input
-// blocks, scalars and earlier steps' registers with a loop the compiler
-// vectorises. Operands must be float32 and either the output's size (read flat, so
-// any contiguous tensor) or a single element; anything else keeps the op unfused.
+// Vertical: an elementwise instruction absorbs the elementwise producers of its
+// operands when they compute the same number of elements; the group runs at the
+// consumer's place in the schedule. A value made inside a group lives in a
+// block-sized register; it is stored to memory only if something outside the group
+// reads it or the graph returns it, so one group may have several outputs (the
+// optimizer's new parameter, exp_avg and exp_avg_sq, reading the gradient once).
+// A producer is absorbed only if nothing outside the two groups reads its results
+// before the consumer runs, since the group moves them there.
+//
+// Horizontal (Note [Multi-tensor loops]): groups that run the same steps on different
+// tensors become one loop over all of them, placed where the last of them ran, if
+// nothing reads any of their results before that place and none of them writes
+// storage another reads.
+//
+// Operands must be float32 and either the output's size (read flat, so any
+// contiguous tensor) or a single element; anything else keeps the op unfused.
 #include "compile/fusion.h"
 
 #include <algorithm>
-#include <cmath>
+#include <limits>
+#include <map>
 #include <memory>
 
-#include "ops/cpu/fast_math.h"
-#include "support/parallel.h"
+#include "compile/fused_loop.h"
+#include "support/error.h"
 
 namespace aotgrad::compile {
 
-using ops::OpId;
-
 namespace {
-constexpr int64_t kBlock = 512;
+constexpr size_t kNever = std::numeric_limits<size_t>::max();
 
-enum class Code {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Neg,
-  Exp,
-  Relu,
-  Sigmoid,
-  Tanh,
-  Sqrt,
-  Rsqrt,
-  Reciprocal,
-  Square,
-  Gelu,
-  GeluBackward,
-  ThresholdBackward,
-  SigmoidBackward,
-  TanhBackward
-};
+// Which value each tensor operand of an instruction is, in argument order.
+std::vector<int> operand_values(const Instruction& ins) {
+  std::vector<int> ids;
+  for (const auto& p : ins.patches) ids.push_back(p.value);
+  return ids;
+}
 
-// An operand of a step: an input block, a scalar input, an immediate, or an earlier step.
-struct Operand {
-  enum class Kind { Input, ScalarInput, Immediate, Step } kind = Kind::Immediate;
-  int index = 0;
-  float value = 0;
-};
+class VerticalFusion {
+ public:
+  VerticalFusion(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                 std::vector<std::vector<int>>& operands, const std::vector<int>& outputs)
+      : values_(values), ins_(instructions), operands_(operands), outputs_(outputs) {}
 
-struct Step {
-  Code code;
-  Operand a, b;
-  float alpha = 1, threshold = 0;
-  std::string name;
-};
+  FusionStats run() {
+    FusionStats stats;
+    // Writes into inputs (copy_) would make moving a producer later unsafe.
+    for (const Instruction& ins : ins_)
+      if (ins.op != nullptr && ins.op->kind == ops::OpKind::InPlace) return stats;
+    analyse();
+    group();
+    return emit();
+  }
 
-struct FusedLoop {
-  std::vector<Step> steps;  // the last one is the output
-  int num_inputs = 0;
-  void run(const Args& args, Outputs& outs) const;
-};
+ private:
+  std::vector<Value>& values_;
+  std::vector<Instruction>& ins_;
+  std::vector<std::vector<int>>& operands_;
+  const std::vector<int>& outputs_;
+  std::vector<Decoded> decoded_;
+  std::vector<bool> fusible_, returned_;
+  std::vector<int> producer_;
+  std::vector<std::vector<size_t>> readers_;  // per value
+  std::vector<size_t> group_of_;
+  std::vector<std::vector<size_t>> members_;
 
-// The instruction's tensor and scalar operands as fusion sees them, or false.
-struct Decoded {
-  Code code;
-  std::vector<IValue> operands;  // tensors or numbers, in order
-  float alpha = 1, threshold = 0;
-};
+  int64_t numel_of(int v) const { return shape_numel(values_[static_cast<size_t>(v)].layout.sizes); }
 
-bool decode(const Instruction& ins, Decoded& d) {
-  if (ins.op == nullptr || !ins.op->has(ops::OpTag::Pointwise) || ins.op->kind != ops::OpKind::Compute) return false;
-  const Args& a = ins.args;
-  auto two = [&](Code c) {
-    d.code = c;
-    d.operands = {a[0], a[1]};
+  void analyse() {
+    const size_t count = ins_.size();
+    decoded_.resize(count);
+    fusible_.assign(count, false);
+    producer_.assign(values_.size(), -1);
+    readers_.assign(values_.size(), {});
+    returned_.assign(values_.size(), false);
+    for (int v : outputs_)
+      if (v >= 0) returned_[static_cast<size_t>(v)] = true;
+    for (size_t i = 0; i < count; ++i) {
+      for (int v : operands_[i]) readers_[static_cast<size_t>(v)].push_back(i);
+      const Instruction& ins = ins_[i];
+      for (int r : ins.results)
+        if (r >= 0) producer_[static_cast<size_t>(r)] = static_cast<int>(i);
+      if (!decode(ins, decoded_[i]) || ins.results.size() != 1 || ins.results[0] < 0 ||
+          values_[static_cast<size_t>(ins.results[0])].layout.dtype != DType::Float32)
+        continue;
+      const int64_t n = numel_of(ins.results[0]);
+      bool ok = true;
+      for (const IValue& o : decoded_[i].operands) {
+        if (o.is_scalar()) continue;
+        if (!o.is_tensor() || !o.to_tensor().defined() || o.to_tensor().dtype() != DType::Float32)
+          ok = false;
+        else if (o.to_tensor().numel() != n && o.to_tensor().numel() != 1)
+          ok = false;
+        else if (o.to_tensor().numel() == n && !o.to_tensor().is_contiguous())
+          ok = false;
+      }
+      fusible_[i] = ok;
+    }
+  }
+
+  // Whether every reader of a result of group `g` outside groups g and `into` runs
+  // after instruction `at`.
+  bool results_read_after(size_t g, size_t into, size_t at) const {
+    for (size_t m : members_[g])
+      for (int r : ins_[m].results) {
+        if (r < 0) continue;
+        for (size_t reader : readers_[static_cast<size_t>(r)])
+          if (group_of_[reader] != g && group_of_[reader] != into && reader < at) return false;
+      }
     return true;
-  };
-  auto one = [&](Code c) {
-    d.code = c;
-    d.operands = {a[0]};
-    return true;
-  };
-  switch (ins.op->id) {
-    case OpId::add_Tensor:
-    case OpId::add_Scalar:
-    case OpId::sub_Tensor:
-    case OpId::sub_Scalar:
-      if (!a[2].is_scalar()) return false;
-      d.alpha = static_cast<float>(a[2].to_scalar().to_double());
-      return two(ins.op->id == OpId::add_Tensor || ins.op->id == OpId::add_Scalar ? Code::Add : Code::Sub);
-    case OpId::prims_add:
-      return two(Code::Add);
-    case OpId::prims_sub:
-      return two(Code::Sub);
-    case OpId::mul_Tensor:
-    case OpId::mul_Scalar:
-    case OpId::prims_mul:
-      return two(Code::Mul);
-    case OpId::div_Tensor:
-    case OpId::div_Scalar:
-    case OpId::prims_div:
-      return two(Code::Div);
-    case OpId::neg:
-    case OpId::prims_neg:
-      return one(Code::Neg);
-    case OpId::exp:
-    case OpId::prims_exp:
-      return one(Code::Exp);
-    case OpId::relu:
-      return one(Code::Relu);
-    case OpId::sigmoid:
-      return one(Code::Sigmoid);
-    case OpId::tanh:
-    case OpId::prims_tanh:
-      return one(Code::Tanh);
-    case OpId::sqrt:
-    case OpId::prims_sqrt:
-      return one(Code::Sqrt);
-    case OpId::rsqrt:
-    case OpId::prims_rsqrt:
-      return one(Code::Rsqrt);
-    case OpId::reciprocal:
-    case OpId::prims_reciprocal:
-      return one(Code::Reciprocal);
-    case OpId::pow_Tensor_Scalar:
-      if (!a[1].is_scalar() || a[1].to_scalar().to_double() != 2) return false;
-      return one(Code::Square);
-    case OpId::gelu:
-      if (a[1].to_string() != "none") return false;
-      return one(Code::Gelu);
-    case OpId::gelu_backward:
-      if (a[2].to_string() != "none") return false;
-      return two(Code::GeluBackward);
-    case OpId::threshold_backward:
-      d.threshold = static_cast<float>(a[2].to_scalar().to_double());
-      return two(Code::ThresholdBackward);
-    case OpId::sigmoid_backward:
-      return two(Code::SigmoidBackward);
-    case OpId::tanh_backward:
-      return two(Code::TanhBackward);
-    default:
-      return false;
   }
-}
 
-// out[i] = f(x[i], y[i]) over one block.
-template <typename F>
-inline void block2(float* out, const float* x, const float* y, int64_t n, F f) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) out[i] = f(x[i], y[i]);
-}
-
-void run_step(const Step& s, float* out, const float* x, const float* y, int64_t n) {
-  const float alpha = s.alpha, th = s.threshold;
-  switch (s.code) {
-    case Code::Add:
-      block2(out, x, y, n, [alpha](float u, float v) { return u + alpha * v; });
-      break;
-    case Code::Sub:
-      block2(out, x, y, n, [alpha](float u, float v) { return u - alpha * v; });
-      break;
-    case Code::Mul:
-      block2(out, x, y, n, [](float u, float v) { return u * v; });
-      break;
-    case Code::Div:
-      block2(out, x, y, n, [](float u, float v) { return u / v; });
-      break;
-    case Code::Neg:
-      block2(out, x, x, n, [](float u, float) { return -u; });
-      break;
-    case Code::Exp:
-      block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::exp(u); });
-      break;
-    case Code::Relu:
-      block2(out, x, x, n, [](float u, float) { return u < 0 ? 0.0f : u; });  // NaN stays NaN
-      break;
-    case Code::Sigmoid:
-      block2(out, x, x, n, [](float u, float) { return 1 / (1 + ops::cpu::fast::exp(-u)); });
-      break;
-    case Code::Tanh:
-      for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x[i]);
-      break;
-    case Code::Sqrt:
-      block2(out, x, x, n, [](float u, float) { return std::sqrt(u); });
-      break;
-    case Code::Rsqrt:
-      block2(out, x, x, n, [](float u, float) { return 1 / std::sqrt(u); });
-      break;
-    case Code::Reciprocal:
-      block2(out, x, x, n, [](float u, float) { return 1 / u; });
-      break;
-    case Code::Square:
-      block2(out, x, x, n, [](float u, float) { return u * u; });
-      break;
-    case Code::Gelu:
-      block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::gelu(u); });
-      break;
-    case Code::GeluBackward:
-      block2(out, x, y, n, [](float g, float u) { return g * ops::cpu::fast::gelu_grad(u); });
-      break;
-    case Code::ThresholdBackward:
-      block2(out, x, y, n, [th](float g, float u) { return u <= th ? 0.0f : g; });
-      break;
-    case Code::SigmoidBackward:
-      block2(out, x, y, n, [](float g, float v) { return g * (1 - v) * v; });
-      break;
-    case Code::TanhBackward:
-      block2(out, x, y, n, [](float g, float v) { return g * (1 - v * v); });
-      break;
-  }
-}
-
-void FusedLoop::run(const Args& args, Outputs& outs) const {
-  Tensor& out = const_cast<Tensor&>(outs[0].to_tensor());
-  float* po = out.data_ptr<float>();
-  const int64_t n = out.numel();
-  std::vector<const float*> in(static_cast<size_t>(num_inputs));
-  std::vector<float> scalar(static_cast<size_t>(num_inputs));
-  for (int k = 0; k < num_inputs; ++k) {
-    const Tensor& t = args[static_cast<size_t>(k)].to_tensor();
-    in[static_cast<size_t>(k)] = t.data_ptr<float>();
-    scalar[static_cast<size_t>(k)] = t.numel() == 1 ? *t.data_ptr<float>() : 0.0f;
-  }
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  parallel_for(blocks, kBlock * static_cast<int64_t>(steps.size()) * 2, [&](int64_t b0, int64_t b1) {
-    // Registers: one block per step, plus one constant block per broadcast operand.
-    std::vector<float> regs(static_cast<size_t>(kBlock) * (steps.size() + 2 * steps.size()));
-    float* consts = regs.data() + kBlock * steps.size();
-    auto constant_block = [&](size_t slot, float v) {
-      float* c = consts + kBlock * slot;
-      std::fill(c, c + kBlock, v);
-      return c;
-    };
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t start = blk * kBlock, len = std::min(kBlock, n - start);
-      for (size_t s = 0; s < steps.size(); ++s) {
-        const Step& st = steps[s];
-        auto ptr = [&](const Operand& o, size_t slot) -> const float* {
-          switch (o.kind) {
-            case Operand::Kind::Input:
-              return in[static_cast<size_t>(o.index)] + start;
-            case Operand::Kind::ScalarInput:
-              return constant_block(2 * s + slot, scalar[static_cast<size_t>(o.index)]);
-            case Operand::Kind::Immediate:
-              return constant_block(2 * s + slot, o.value);
-            case Operand::Kind::Step:
-              return regs.data() + kBlock * static_cast<size_t>(o.index);
-          }
-          return nullptr;
-        };
-        const float* x = ptr(st.a, 0);
-        const float* y = ptr(st.b, 1);
-        float* dst = s + 1 == steps.size() ? po + start : regs.data() + kBlock * s;
-        run_step(st, dst, x, y, len);
+  void group() {
+    const size_t count = ins_.size();
+    group_of_.resize(count);
+    members_.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      group_of_[i] = i;
+      members_[i] = {i};
+    }
+    for (size_t c = 0; c < count; ++c) {
+      if (!fusible_[c]) continue;
+      for (int v : operand_values(ins_[c])) {
+        const int p = producer_[static_cast<size_t>(v)];
+        if (p < 0 || !fusible_[static_cast<size_t>(p)]) continue;
+        const size_t gp = group_of_[static_cast<size_t>(p)], gc = group_of_[c];
+        const ValueKind kind = values_[static_cast<size_t>(v)].kind;
+        if (gp == gc || numel_of(v) != numel_of(ins_[c].results[0])) continue;
+        if (kind != ValueKind::Arena && kind != ValueKind::Fresh) continue;
+        if (!results_read_after(gp, gc, c)) continue;
+        for (size_t m : members_[gp]) group_of_[m] = gc;
+        members_[gc].insert(members_[gc].end(), members_[gp].begin(), members_[gp].end());
+        members_[gp].clear();
       }
     }
-  });
-}
-}  // namespace
-
-FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instruction>& instructions,
-                                  std::vector<std::vector<int>>& operands, const std::vector<int>& outputs) {
-  FusionStats stats;
-  // Writes into inputs (copy_) would make moving a producer later unsafe.
-  for (const Instruction& ins : instructions)
-    if (ins.op != nullptr && ins.op->kind == ops::OpKind::InPlace) return stats;
-  std::vector<int> reads(values.size(), 0);
-  for (const auto& ops_of : operands)
-    for (int v : ops_of) ++reads[static_cast<size_t>(v)];
-  for (int v : outputs)
-    if (v >= 0) reads[static_cast<size_t>(v)] += 2;  // never fused away
-
-  const size_t count = instructions.size();
-  std::vector<Decoded> decoded(count);
-  std::vector<bool> fusible(count, false);
-  std::vector<int> producer(values.size(), -1);
-  auto is_f32 = [&](int v) { return values[static_cast<size_t>(v)].layout.dtype == DType::Float32; };
-  for (size_t i = 0; i < count; ++i) {
-    const Instruction& ins = instructions[i];
-    for (int r : ins.results)
-      if (r >= 0) producer[static_cast<size_t>(r)] = static_cast<int>(i);
-    if (!decode(ins, decoded[i]) || ins.results.size() != 1 || ins.results[0] < 0 || !is_f32(ins.results[0])) continue;
-    const int64_t n = shape_numel(values[static_cast<size_t>(ins.results[0])].layout.sizes);
-    bool ok = true;
-    for (const IValue& o : decoded[i].operands) {
-      if (o.is_scalar()) continue;
-      if (!o.is_tensor() || !o.to_tensor().defined() || o.to_tensor().dtype() != DType::Float32)
-        ok = false;
-      else if (o.to_tensor().numel() != n && o.to_tensor().numel() != 1)
-        ok = false;
-      else if (o.to_tensor().numel() == n && !o.to_tensor().is_contiguous())
-        ok = false;
-    }
-    fusible[i] = ok;
   }
-  // Which operand value each tensor operand of instruction i is, in order.
-  auto operand_values = [&](size_t i) {
-    std::vector<int> ids;
-    for (const auto& p : instructions[i].patches) ids.push_back(p.value);
-    return ids;
-  };
-  // group_of[i]: the instruction whose loop runs i (itself if unfused).
-  std::vector<int> group_of(count);
-  for (size_t i = 0; i < count; ++i) group_of[i] = static_cast<int>(i);
-  std::vector<std::vector<int>> members(count);
-  for (size_t i = 0; i < count; ++i) members[i] = {static_cast<int>(i)};
-  for (size_t c = 0; c < count; ++c) {
-    if (!fusible[c]) continue;
-    for (int v : operand_values(c)) {
-      const int p = producer[static_cast<size_t>(v)];
-      if (p < 0 || !fusible[static_cast<size_t>(p)] || reads[static_cast<size_t>(v)] != 1 ||
-          values[static_cast<size_t>(v)].kind != ValueKind::Arena || group_of[static_cast<size_t>(p)] != p)
+
+  // Whether value `v`, made inside group g, must be written to memory.
+  bool stored(int v, size_t g) const {
+    if (returned_[static_cast<size_t>(v)]) return true;
+    for (size_t reader : readers_[static_cast<size_t>(v)])
+      if (group_of_[reader] != g) return true;
+    return false;
+  }
+
+  FusionStats emit() {
+    FusionStats stats;
+    std::vector<Instruction> out_ins;
+    std::vector<std::vector<int>> out_ops;
+    for (size_t c = 0; c < ins_.size(); ++c) {
+      if (group_of_[c] != c) continue;  // runs inside a later loop
+      if (members_[c].size() < 2) {
+        out_ins.push_back(std::move(ins_[c]));
+        out_ops.push_back(std::move(operands_[c]));
         continue;
-      // Absorb p's group (it runs inside c's loop from now on).
-      for (int m : members[static_cast<size_t>(p)]) group_of[static_cast<size_t>(m)] = static_cast<int>(c);
-      auto& mc = members[c];
-      mc.insert(mc.end(), members[static_cast<size_t>(p)].begin(), members[static_cast<size_t>(p)].end());
-      members[static_cast<size_t>(p)].clear();
+      }
+      std::vector<size_t> order = members_[c];
+      std::sort(order.begin(), order.end());  // schedule order: producers first
+      std::vector<int> inputs;
+      out_ins.push_back(build_loop(c, order, inputs));
+      out_ops.push_back(inputs);
+      ++stats.groups;
+      stats.ops += static_cast<int64_t>(order.size());
     }
+    ins_ = std::move(out_ins);
+    operands_ = std::move(out_ops);
+    return stats;
   }
 
-  std::vector<Instruction> out_ins;
-  std::vector<std::vector<int>> out_ops;
-  for (size_t c = 0; c < count; ++c) {
-    if (group_of[c] != static_cast<int>(c)) continue;  // runs inside a later loop
-    if (members[c].size() < 2) {
-      out_ins.push_back(std::move(instructions[c]));
-      out_ops.push_back(std::move(operands[c]));
-      continue;
-    }
-    std::vector<int> order = members[c];
-    std::sort(order.begin(), order.end());  // schedule order: producers first
+  Instruction build_loop(size_t g, const std::vector<size_t>& order, std::vector<int>& inputs) {
     auto loop = std::make_shared<FusedLoop>();
-    std::vector<int> inputs;  // external values, by input index
-    std::vector<int> step_of_value(values.size(), -1);
+    std::vector<int> step_of_value(values_.size(), -1);
+    std::vector<int> stored_values;
+    const int64_t n = numel_of(ins_[g].results[0]);
     std::string label = "fused[";
-    for (int m : order) {
-      const Instruction& ins = instructions[static_cast<size_t>(m)];
-      const Decoded& d = decoded[static_cast<size_t>(m)];
+    for (size_t m : order) {
+      const Instruction& ins = ins_[m];
+      const Decoded& d = decoded_[m];
       Step st{d.code, {}, {}, d.alpha, d.threshold, ins.op->name()};
-      std::vector<int> ids = operand_values(static_cast<size_t>(m));
+      std::vector<int> ids = operand_values(ins);
       size_t next_id = 0;
       for (size_t k = 0; k < d.operands.size() && k < 2; ++k) {
         Operand o;
-        const IValue& iv = d.operands[k];
-        if (iv.is_scalar()) {
+        if (d.operands[k].is_scalar()) {
           o.kind = Operand::Kind::Immediate;
-          o.value = static_cast<float>(iv.to_scalar().to_double());
+          o.value = static_cast<float>(d.operands[k].to_scalar().to_double());
         } else {
           const int v = ids.at(next_id++);
           if (step_of_value[static_cast<size_t>(v)] >= 0) {
@@ -358,43 +193,163 @@ FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instru
             o.index = step_of_value[static_cast<size_t>(v)];
           } else {
             auto it = std::find(inputs.begin(), inputs.end(), v);
-            const int idx = static_cast<int>(it - inputs.begin());
+            o.index = static_cast<int>(it - inputs.begin());
             if (it == inputs.end()) inputs.push_back(v);
-            const bool scalar = shape_numel(values[static_cast<size_t>(v)].layout.sizes) == 1 &&
-                                shape_numel(values[static_cast<size_t>(ins.results[0])].layout.sizes) != 1;
-            o.kind = scalar ? Operand::Kind::ScalarInput : Operand::Kind::Input;
-            o.index = idx;
+            o.kind = numel_of(v) == 1 && n != 1 ? Operand::Kind::ScalarInput : Operand::Kind::Input;
           }
         }
         (k == 0 ? st.a : st.b) = o;
       }
       if (d.operands.size() == 1) st.b = st.a;
-      step_of_value[static_cast<size_t>(ins.results[0])] = static_cast<int>(loop->steps.size());
+      const int result = ins.results[0];
+      step_of_value[static_cast<size_t>(result)] = static_cast<int>(loop->steps.size());
+      if (stored(result, g)) {
+        loop->stores.push_back(static_cast<int>(loop->steps.size()));
+        stored_values.push_back(result);
+      }
       loop->steps.push_back(st);
       label += (loop->steps.size() > 1 ? ", " : "") + ins.op->name();
     }
     loop->num_inputs = static_cast<int>(inputs.size());
     Instruction fused;
-    fused.node = instructions[static_cast<size_t>(order.front())].node;
+    fused.node = ins_[order.front()].node;
     fused.label = label + "]";
-    const Instruction& root = instructions[c];
     for (int v : inputs) {
       fused.patches.push_back({static_cast<int>(fused.args.size()), -1, v});
-      const graph::TensorVal& l = values[static_cast<size_t>(v)].layout;
+      const graph::TensorVal& l = values_[static_cast<size_t>(v)].layout;
       fused.args.emplace_back(Tensor::meta(l.sizes, l.dtype, l.strides, l.offset));
     }
-    fused.outs = {root.outs[0]};
-    fused.results = root.results;
-    fused.result_slots = {{0, -1}};
+    for (int v : stored_values) {
+      const graph::TensorVal& l = values_[static_cast<size_t>(v)].layout;
+      fused.result_slots.emplace_back(static_cast<int>(fused.outs.size()), -1);
+      fused.outs.emplace_back(Tensor::meta(l.sizes, l.dtype, l.strides, l.offset));
+      fused.results.push_back(v);
+    }
+    fused.loop = loop;
     fused.kernel = [loop](const Args& a, Outputs& o) { loop->run(a, o); };
-    out_ins.push_back(std::move(fused));
-    out_ops.push_back(inputs);
-    ++stats.groups;
-    stats.ops += static_cast<int64_t>(order.size());
+    return fused;
   }
-  instructions = std::move(out_ins);
-  operands = std::move(out_ops);
-  return stats;
+};
+
+class HorizontalFusion {
+ public:
+  HorizontalFusion(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                   std::vector<std::vector<int>>& operands)
+      : values_(values), ins_(instructions), operands_(operands) {}
+
+  FusionStats run() {
+    FusionStats stats;
+    analyse();
+    std::map<std::string, std::vector<size_t>> by_signature;
+    for (size_t i = 0; i < ins_.size(); ++i)
+      if (ins_[i].loop != nullptr) by_signature[ins_[i].loop->signature()].push_back(i);
+    std::vector<std::vector<size_t>> sets;
+    for (auto& [sig, candidates] : by_signature) {
+      std::vector<size_t> current;
+      for (size_t i : candidates) {
+        if (!current.empty() && !can_join(current, i)) {
+          if (current.size() > 1) sets.push_back(current);
+          current.clear();
+        }
+        current.push_back(i);
+      }
+      if (current.size() > 1) sets.push_back(current);
+    }
+    if (sets.empty()) return stats;
+    std::vector<int> merged_into(ins_.size(), -1);  // member -> the set's last member
+    std::vector<size_t> set_of(ins_.size(), kNever);
+    for (size_t s = 0; s < sets.size(); ++s)
+      for (size_t i : sets[s]) set_of[i] = s;
+    std::vector<Instruction> out_ins;
+    std::vector<std::vector<int>> out_ops;
+    for (size_t i = 0; i < ins_.size(); ++i) {
+      if (set_of[i] == kNever) {
+        out_ins.push_back(std::move(ins_[i]));
+        out_ops.push_back(std::move(operands_[i]));
+      } else if (sets[set_of[i]].back() == i) {
+        std::vector<int> ops;
+        out_ins.push_back(merge(sets[set_of[i]], ops));
+        out_ops.push_back(std::move(ops));
+        ++stats.groups;
+        stats.ops += static_cast<int64_t>(sets[set_of[i]].size());
+      }
+    }
+    ins_ = std::move(out_ins);
+    operands_ = std::move(out_ops);
+    return stats;
+  }
+
+ private:
+  std::vector<Value>& values_;
+  std::vector<Instruction>& ins_;
+  std::vector<std::vector<int>>& operands_;
+  std::vector<size_t> first_reader_;  // per instruction: the earliest reader of its results
+  std::vector<size_t> writer_of_;     // per value: the instruction that writes into it in place
+
+  void analyse() {
+    std::vector<size_t> first_read(values_.size(), kNever);
+    for (size_t i = 0; i < ins_.size(); ++i)
+      for (int v : operands_[i]) first_read[static_cast<size_t>(v)] = std::min(first_read[static_cast<size_t>(v)], i);
+    first_reader_.assign(ins_.size(), kNever);
+    writer_of_.assign(values_.size(), kNever);
+    for (size_t i = 0; i < ins_.size(); ++i)
+      for (int r : ins_[i].results) {
+        if (r < 0) continue;
+        first_reader_[i] = std::min(first_reader_[i], first_read[static_cast<size_t>(r)]);
+        const Value& v = values_[static_cast<size_t>(r)];
+        if (v.kind == ValueKind::IntoInput) writer_of_[static_cast<size_t>(v.base)] = i;
+      }
+  }
+
+  // Whether instruction `i` can join `set`, all of them moving to i's place.
+  bool can_join(const std::vector<size_t>& set, size_t i) const {
+    for (size_t m : set) {
+      if (first_reader_[m] <= i) return false;  // a result would be read before the loop runs
+      for (int v : operands_[m]) {
+        // An input written in place at or before i (by another instruction, or by i,
+        // which becomes another member of the same loop) would be read too late.
+        const size_t w = writer_of_[static_cast<size_t>(v)];
+        if (w != kNever && w != m && w <= i) return false;
+      }
+    }
+    for (int v : operands_[i]) {
+      const size_t w = writer_of_[static_cast<size_t>(v)];
+      if (w != kNever && w != i && std::find(set.begin(), set.end(), w) != set.end()) return false;
+    }
+    return true;
+  }
+
+  Instruction merge(const std::vector<size_t>& set, std::vector<int>& ops) {
+    Instruction merged;
+    merged.loop = ins_[set.front()].loop;
+    merged.node = ins_[set.front()].node;
+    merged.label = fmt::format("multi_tensor[{} x {}]", set.size(), ins_[set.front()].label);
+    for (size_t m : set) {
+      Instruction& ins = ins_[m];
+      const int arg_base = static_cast<int>(merged.args.size());
+      for (const auto& p : ins.patches) merged.patches.push_back({p.arg + arg_base, p.element, p.value});
+      merged.args.insert(merged.args.end(), ins.args.begin(), ins.args.end());
+      const int out_base = static_cast<int>(merged.outs.size());
+      for (const auto& slot : ins.result_slots) merged.result_slots.emplace_back(slot.first + out_base, slot.second);
+      merged.outs.insert(merged.outs.end(), ins.outs.begin(), ins.outs.end());
+      merged.results.insert(merged.results.end(), ins.results.begin(), ins.results.end());
+      ops.insert(ops.end(), operands_[m].begin(), operands_[m].end());
+    }
+    auto loop = merged.loop;
+    merged.kernel = [loop](const Args& a, Outputs& o) { loop->run(a, o); };
+    return merged;
+  }
+};
+}  // namespace
+
+FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                                  std::vector<std::vector<int>>& operands, const std::vector<int>& outputs) {
+  return VerticalFusion(values, instructions, operands, outputs).run();
+}
+
+FusionStats fuse_across_tensors(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                                std::vector<std::vector<int>>& operands) {
+  return HorizontalFusion(values, instructions, operands).run();
 }
 
 }  // namespace aotgrad::compile

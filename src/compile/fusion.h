@@ -11,10 +11,17 @@ struct FusionStats {
   int64_t groups = 0, ops = 0;
 };
 
-/// Replaces chains of float32 elementwise instructions over same-shape contiguous
-/// operands by single fused instructions; values only the chain reads are no longer
+/// Replaces groups of float32 elementwise instructions over same-size contiguous
+/// operands by single fused instructions (several outputs each where the group's
+/// values are read outside it); values only the group reads are no longer
 /// materialised. `operands` (every value each instruction reads) is kept in step.
 FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instruction>& instructions,
                                   std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
+
+/// Merges fused loops that run the same steps on different tensors into multi-tensor
+/// loops (Note [Multi-tensor loops]). Runs after the planner has put input updates in
+/// place (ValueKind::IntoInput), which it must respect.
+FusionStats fuse_across_tensors(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                                std::vector<std::vector<int>>& operands);
 
 }  // namespace aotgrad::compile

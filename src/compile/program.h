@@ -20,12 +20,15 @@
 
 namespace aotgrad::compile {
 
+struct FusedLoop;  // compile/fused_loop.h
+
 enum class ValueKind {
-  Input,     // a placeholder: given to run()
-  Constant,  // a get_attr tensor
-  Arena,     // an intermediate at a planned offset in the arena
-  Fresh,     // escapes the run: allocated per run
-  View,      // aliases another value's storage
+  Input,      // a placeholder: given to run()
+  Constant,   // a get_attr tensor
+  Arena,      // an intermediate at a planned offset in the arena
+  Fresh,      // escapes the run: allocated per run
+  View,       // aliases another value's storage
+  IntoInput,  // the new value of an input, written into that input's storage (`base`)
 };
 
 struct Value {
@@ -54,11 +57,12 @@ struct Instruction {
   /// where each sits in `outs` (output index, list element or -1).
   std::vector<int> results;
   std::vector<std::pair<int, int>> result_slots;
-  int view_of = -1;           // a dynamic view: `results[0]` aliases this value
-  bool higher_order = false;  // a higher-order op: a kernel that writes only its results
-  std::vector<int> release;   // dynamic values whose last use is here
-  std::string node;           // the graph node (the first one, for a fused group)
-  std::string label;          // what profiles call it: "aten.mm.default", "fused[add, relu]"
+  int view_of = -1;                       // a dynamic view: `results[0]` aliases this value
+  bool higher_order = false;              // a higher-order op: a kernel that writes only its results
+  std::shared_ptr<const FusedLoop> loop;  // a fused group: the loop `kernel` runs
+  std::vector<int> release;               // dynamic values whose last use is here
+  std::string node;                       // the graph node (the first one, for a fused group)
+  std::string label;                      // what profiles call it: "aten.mm.default", "fused[add, relu]"
 };
 
 class ProgramBuilder;

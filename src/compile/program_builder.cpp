@@ -42,10 +42,17 @@ class ProgramBuilder {
     for (const auto& n : gm_.graph->nodes()) p_.stats_.nodes += n->op() == NodeOp::CallFunction ? 1 : 0;
   }
   void fuse() {
-    if (!options_.fuse_pointwise) return;
-    FusionStats fs = fuse_pointwise_chains(p_.values_, p_.instructions_, operands_, p_.outputs_);
-    p_.stats_.fused_groups = fs.groups;
-    p_.stats_.fused_ops = fs.ops;
+    if (options_.fuse_pointwise) {
+      FusionStats fs = fuse_pointwise_chains(p_.values_, p_.instructions_, operands_, p_.outputs_);
+      p_.stats_.fused_groups = fs.groups;
+      p_.stats_.fused_ops = fs.ops;
+    }
+    place_updates_in_inputs();
+    if (options_.fuse_pointwise) {
+      FusionStats fs = fuse_across_tensors(p_.values_, p_.instructions_, operands_);
+      p_.stats_.multi_tensor_loops = fs.groups;
+      p_.stats_.multi_tensor_members = fs.ops;
+    }
   }
   void plan() {
     plan_memory();
@@ -296,6 +303,53 @@ class ProgramBuilder {
     }
   }
 
+  // Note [Updates in place]: a graph output that is the new value of one of its inputs
+  // (InputMutationAOTOutput: a parameter, an optimizer state, a running statistic) is
+  // computed straight into that input's storage when that is safe: its producer is
+  // elementwise (it reads element i of each same-layout operand before writing element
+  // i), it has the input's exact layout, the producer reads the input only directly
+  // (not through a view or broadcast), and nothing reads the input after the producer.
+  // Otherwise the output gets storage of its own and the caller copies it back.
+  void place_updates_in_inputs() {
+    const graph::Node* out = gm_.graph->output_node();
+    if (out == nullptr || out->meta.out_descs.size() != p_.outputs_.size()) return;
+    const auto placeholders = gm_.graph->placeholders();
+    std::vector<size_t> last_read(p_.values_.size(), 0);
+    std::vector<int> producer(p_.values_.size(), -1), returned(p_.values_.size(), 0);
+    for (size_t i = 0; i < p_.instructions_.size(); ++i) {
+      for (int u : operands_[i]) {
+        const auto root = static_cast<size_t>(root_of(u));
+        last_read[root] = std::max(last_read[root], i);
+      }
+      for (int r : p_.instructions_[i].results)
+        if (r >= 0) producer[static_cast<size_t>(r)] = static_cast<int>(i);
+    }
+    for (int v : p_.outputs_)
+      if (v >= 0) ++returned[static_cast<size_t>(v)];
+    for (size_t o = 0; o < p_.outputs_.size(); ++o) {
+      const auto& d = out->meta.out_descs[o];
+      const int v = p_.outputs_[o];
+      if (!d || d->kind() != Descriptor::Kind::InputMutationOutput || v < 0 || returned[static_cast<size_t>(v)] != 1)
+        continue;
+      int in = -1;
+      for (size_t k = 0; k < placeholders.size(); ++k)
+        if (placeholders[k]->meta.desc && *placeholders[k]->meta.desc == d->inner()) in = p_.inputs_[k];
+      Value& val = p_.values_[static_cast<size_t>(v)];
+      const int at = producer[static_cast<size_t>(v)];
+      if (in < 0 || at < 0 || val.kind != ValueKind::Fresh || val.layout != p_.values_[static_cast<size_t>(in)].layout)
+        continue;
+      const Instruction& ins = p_.instructions_[static_cast<size_t>(at)];
+      const bool elementwise = ins.loop != nullptr || writes_elementwise(ins);
+      if (!elementwise || last_read[static_cast<size_t>(in)] > static_cast<size_t>(at)) continue;
+      bool direct = true;
+      for (int u : operands_[static_cast<size_t>(at)]) direct = direct && (root_of(u) != in || u == in);
+      if (!direct) continue;
+      val.kind = ValueKind::IntoInput;
+      val.base = in;
+      ++p_.stats_.outputs_in_place;
+    }
+  }
+
   void plan_memory() {
     const auto& ins = p_.instructions_;
     const size_t end = ins.size();
@@ -310,6 +364,14 @@ class ProgramBuilder {
         const auto root = static_cast<size_t>(root_of(v));
         last[root] = std::max(last[root], i);
       }
+    }
+    // An input updated in place lives until its new value is written.
+    for (size_t v = 0; v < p_.values_.size(); ++v) {
+      const Value& val = p_.values_[v];
+      if (val.kind != ValueKind::IntoInput || def[v] == end) continue;
+      const auto in = static_cast<size_t>(val.base);
+      last[in] = std::max(last[in], def[v]);
+      used[in] = true;
     }
     std::vector<bool> is_output(p_.values_.size(), false);
     for (int v : p_.outputs_)
@@ -367,7 +429,7 @@ class ProgramBuilder {
   // Inputs, per-run allocations and views of them (Note [Static and dynamic values]).
   bool is_dynamic(int v) const {
     const ValueKind k = p_.values_[static_cast<size_t>(root_of(v))].kind;
-    return k == ValueKind::Input || k == ValueKind::Fresh;
+    return k == ValueKind::Input || k == ValueKind::Fresh || k == ValueKind::IntoInput;
   }
 
   // Whether an instruction reads element i of each same-layout operand before writing

@@ -19,6 +19,8 @@ const char* kind_name(ValueKind k) {
       return "arena";
     case ValueKind::Fresh:
       return "fresh";
+    case ValueKind::IntoInput:
+      return "into-input";
     case ValueKind::View:
       return "view";
   }
@@ -54,7 +56,7 @@ std::string Program::print() const {
     std::string where = kind_name(v.kind);
     if (v.kind == ValueKind::Arena && v.fixed.defined() && arena != nullptr)
       where += fmt::format(" @{}", static_cast<const char*>(v.fixed.raw_data()) - arena);
-    if (v.kind == ValueKind::View) where += " of " + value_name(values_, v.base);
+    if (v.kind == ValueKind::View || v.kind == ValueKind::IntoInput) where += " of " + value_name(values_, v.base);
     out += fmt::format("  %{:<24} {:<12} {}\n", v.name, v.layout.str(), where);
   }
   return out;

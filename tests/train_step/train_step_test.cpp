@@ -3,8 +3,10 @@
 // recompiling, and checkpoints.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include "../test_util.h"
 #include "aotgrad/autograd.h"
@@ -262,4 +264,26 @@ TEST(TrainStepCases, MalformedCaseIsAClearError) {
                                                  "bad.json");
             }).find("expected SGD, Adam or AdamW"),
             std::string::npos);
+}
+
+TEST(TrainStepCompiled, UpdatesInPlaceInOneMultiTensorLoop) {
+  StepSetup s = setup("layernorm_gelu", adamw(), 0.5);
+  compile::CompiledTrainStep step = compile::aot_compile_train_step(s.step);
+  const compile::ProgramStats st = step.stats();
+  // 6 parameters, each with step, exp_avg and exp_avg_sq: 24 updates, all in place.
+  EXPECT_EQ(step.updated_in_place(), 24) << step.print_program();
+  EXPECT_EQ(step.copied_back(), 0);
+  // The elementwise update of all 6 parameters (new parameter, exp_avg, exp_avg_sq from
+  // one read of each gradient) is one loop; so is the step counter's.
+  EXPECT_GE(st.multi_tensor_loops, 1) << step.print_program();
+  if (std::getenv("AOTGRAD_SHOW")) std::cout << step.print_program();
+  EXPECT_GE(st.multi_tensor_members, 6);
+  const std::string program = step.print_program();
+  EXPECT_NE(program.find("multi_tensor[6 x fused["), std::string::npos) << program;
+  // The parameters' storage is what the step writes: a tensor taken before the step sees it.
+  exporting::TrainState state = exporting::TrainState::for_module(*s.inst.module, s.step);
+  Tensor weight = s.inst.module->named_parameters()[0].second;
+  std::vector<float> before = weight.to_vector<float>();
+  step(state, s.batch);
+  EXPECT_NE(weight.to_vector<float>(), before);
 }

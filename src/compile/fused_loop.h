@@ -1,0 +1,77 @@
+// The loop a fused group of float32 elementwise ops runs as (fusion.cpp decides the
+// groups): a small program of steps over blocks of the output, evaluated for one
+// tensor or, as a multi-tensor loop, for many tensors of different sizes at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compile/program.h"
+
+namespace aotgrad::compile {
+
+/// The elementwise ops a loop can evaluate.
+enum class Code {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Neg,
+  Exp,
+  Relu,
+  Sigmoid,
+  Tanh,
+  Sqrt,
+  Rsqrt,
+  Reciprocal,
+  Square,
+  Gelu,
+  GeluBackward,
+  ThresholdBackward,
+  SigmoidBackward,
+  TanhBackward
+};
+
+/// An instruction's operands and constants as a step sees them, if it is an
+/// elementwise op a loop can evaluate.
+struct Decoded {
+  Code code;
+  std::vector<IValue> operands;  // tensors or numbers, in order
+  float alpha = 1, threshold = 0;
+};
+bool decode(const Instruction& ins, Decoded& d);
+
+/// An operand of a step: an input read element by element, an input's single
+/// element (broadcast), an immediate, or an earlier step's block.
+struct Operand {
+  enum class Kind { Input, ScalarInput, Immediate, Step } kind = Kind::Immediate;
+  int index = 0;
+  float value = 0;
+};
+
+struct Step {
+  Code code;
+  Operand a, b;
+  float alpha = 1, threshold = 0;
+  std::string name;
+};
+
+/// Note [Multi-tensor loops]: one FusedLoop serves `members` tensors that run the same
+/// steps (the optimizer's update of every parameter, say): the arguments are each
+/// member's `num_inputs` inputs in turn, the outputs each member's stores in turn. The
+/// work is split into blocks across all members, so one parallel loop covers every
+/// parameter however small each one is. Every step of a block computes into registers
+/// and the stores are written at the end of the block, after every read of it: a
+/// store may therefore share storage with an input of its own member (the planner
+/// puts a parameter's new value into the parameter).
+struct FusedLoop {
+  std::vector<Step> steps;
+  std::vector<int> stores;  // per output of a member: the step whose block it is
+  int num_inputs = 0;
+  /// What two loops must share to become one multi-tensor loop.
+  std::string signature() const;
+  void run(const Args& args, Outputs& outs) const;
+};
+
+}  // namespace aotgrad::compile
