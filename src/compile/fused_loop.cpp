@@ -221,7 +221,8 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
   const int64_t blocks = first_block[members];
   parallel_for(blocks, kBlock * static_cast<int64_t>(steps.size()) * 2, [&](int64_t b0, int64_t b1) {
     std::vector<float> regs(static_cast<size_t>(kBlock) * steps.size());
-    size_t m = static_cast<size_t>(std::upper_bound(first_block.begin(), first_block.end(), b0) - first_block.begin()) - 1;
+    size_t m =
+        static_cast<size_t>(std::upper_bound(first_block.begin(), first_block.end(), b0) - first_block.begin()) - 1;
     for (int64_t blk = b0; blk < b1; ++blk) {
       while (blk >= first_block[m + 1]) ++m;
       const int64_t start = (blk - first_block[m]) * kBlock, len = std::min(kBlock, numel[m] - start);

@@ -68,6 +68,12 @@ const std::vector<Pass>& pipeline() {
        },
        print_units,
        verify_units},
+      {{"cse", "merge nodes that call the same pure op on the same arguments with the same annotations"},
+       [](CompileState& s, const CompileOptions&) {
+         for (CompileUnit& u : s.units) eliminate_common_subexpressions(*u.graph);
+       },
+       print_units,
+       verify_units},
       {{"dce", "remove nodes whose results nobody uses"},
        [](CompileState& s, const CompileOptions&) {
          for (CompileUnit& u : s.units) eliminate_dead_code(*u.graph);
@@ -111,6 +117,64 @@ std::string names() {
   return out;
 }
 }  // namespace
+
+namespace {
+// Whether a node may be merged with an identical one: an op with no effect beyond its
+// result (not in place, not random, not a collective).
+bool is_pure(const graph::Node& n) {
+  if (n.op() != graph::NodeOp::CallFunction || n.target().kind != graph::Target::Kind::Op) return false;
+  const ops::OpInfo& op = *n.target().op;
+  return op.kind != ops::OpKind::InPlace && !op.has(ops::OpTag::Random) && !op.has(ops::OpTag::Collective);
+}
+
+void append_key(std::string& key, const graph::Arg& a) {
+  if (a.is_node()) {
+    key += fmt::format("%{}", static_cast<const void*>(a.node()));
+  } else if (a.is_int()) {
+    key += fmt::format("i{}", a.to_int());
+  } else if (a.is_double()) {
+    key += fmt::format("d{:a}", a.to_double());  // bit-exact: 0.0 and -0.0 differ
+  } else if (a.is_bool()) {
+    key += a.to_bool() ? "T" : "F";
+  } else if (a.is_string()) {
+    key += fmt::format("s{}:{}", a.str().size(), a.str());
+  } else if (a.is_dtype()) {
+    key += fmt::format("t{}", dtype_name(a.dtype()));
+  } else if (a.is_list()) {
+    key += "[";
+    for (const graph::Arg& x : a.list()) {
+      append_key(key, x);
+      key += ",";
+    }
+    key += "]";
+  } else {
+    key += "N";
+  }
+  key += ";";
+}
+}  // namespace
+
+int eliminate_common_subexpressions(graph::GraphModule& gm) {
+  std::unordered_map<std::string, graph::Node*> seen;
+  std::vector<graph::Node*> duplicates;
+  for (const auto& n : gm.graph->nodes()) {
+    if (!is_pure(*n)) continue;
+    std::string key = n->target().op->qualified_name() + "(";
+    for (const graph::Arg& a : n->args()) append_key(key, a);
+    for (const auto& [k, a] : n->kwargs()) {
+      key += k + "=";
+      append_key(key, a);
+    }
+    key += ")";
+    key += graph::annotations_str(n->meta.custom);
+    auto [it, inserted] = seen.emplace(std::move(key), n.get());
+    if (inserted) continue;
+    n->replace_all_uses_with(it->second);
+    duplicates.push_back(n.get());
+  }
+  for (graph::Node* n : duplicates) gm.graph->erase(n);
+  return static_cast<int>(duplicates.size());
+}
 
 int eliminate_dead_code(graph::GraphModule& gm) {
   int removed = 0;

@@ -39,6 +39,10 @@ CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const Co
 CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step, const CompileOptions& options,
                                   const std::string& stop_after = "");
 
+/// Merges call_function nodes that call the same pure op on the same arguments (and
+/// carry the same annotations) into the first of them: returns how many went.
+int eliminate_common_subexpressions(graph::GraphModule& gm);
+
 /// Removes call_function nodes whose results nobody uses (not in-place, not random):
 /// returns how many went.
 int eliminate_dead_code(graph::GraphModule& gm);

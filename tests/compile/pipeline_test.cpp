@@ -1,4 +1,4 @@
-// The compile pipeline (Note [A pipeline as data]) and its dead-code pass.
+// The compile pipeline (Note [A pipeline as data]) and its graph passes.
 #include <gtest/gtest.h>
 
 #include "aotgrad/compile.h"
@@ -20,7 +20,7 @@ exporting::JointWithDescriptors export_model(const std::string& name) {
 TEST(Pipeline, ThePassesAreListedOnceInOrder) {
   std::vector<std::string> names;
   for (const auto& p : compile::compile_passes()) names.push_back(p.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"verify", "partition", "dce", "lower", "fuse", "plan"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"verify", "partition", "cse", "dce", "lower", "fuse", "plan"}));
 }
 
 TEST(Pipeline, PrintsAfterEveryPassAndVerifies) {
@@ -31,8 +31,9 @@ TEST(Pipeline, PrintsAfterEveryPassAndVerifies) {
   o.pipeline.emit = [&](const std::string& text) { printed.push_back(text.substr(0, text.find('\n'))); };
   compile::run_compile_passes(export_model("mlp_small"), o);
   EXPECT_EQ(printed, (std::vector<std::string>{
-                         "=== after pass 'verify' ===", "=== after pass 'partition' ===", "=== after pass 'dce' ===",
-                         "=== after pass 'lower' ===", "=== after pass 'fuse' ===", "=== after pass 'plan' ==="}));
+                         "=== after pass 'verify' ===", "=== after pass 'partition' ===", "=== after pass 'cse' ===",
+                         "=== after pass 'dce' ===", "=== after pass 'lower' ===", "=== after pass 'fuse' ===",
+                         "=== after pass 'plan' ==="}));
 }
 
 TEST(Pipeline, StopsAfterTheNamedPassAndRejectsUnknownOnes) {
@@ -46,7 +47,7 @@ TEST(Pipeline, StopsAfterTheNamedPassAndRejectsUnknownOnes) {
   o.pipeline.stop_after = "frobnicate";
   EXPECT_NE(error_of([&] {
               compile::run_compile_passes(export_model("mlp_small"), o);
-            }).find("unknown pass 'frobnicate' (the passes: verify, partition, dce, lower, fuse, plan)"),
+            }).find("unknown pass 'frobnicate' (the passes: verify, partition, cse, dce, lower, fuse, plan)"),
             std::string::npos);
 }
 
@@ -63,4 +64,22 @@ TEST(Pipeline, DeadCodeGoesButInPlaceWritesStay) {
   std::vector<std::string> left;
   for (const auto& n : g.nodes()) left.push_back(n->name());
   EXPECT_EQ(left, (std::vector<std::string>{"x", "relu", "copy_", "output"}));
+}
+
+TEST(Pipeline, CommonSubexpressionsMergeOnlyPureIdenticalCalls) {
+  graph::GraphModule gm;
+  graph::Graph& g = *gm.graph;
+  graph::Node* x = g.placeholder("x");
+  const auto& mul = ops::op_info(ops::OpId::mul_Scalar);
+  graph::Node* a = g.call_function(mul, {graph::Arg(x), graph::Arg(2.0)});
+  graph::Node* b = g.call_function(mul, {graph::Arg(x), graph::Arg(2.0)});   // same as a
+  graph::Node* c = g.call_function(mul, {graph::Arg(x), graph::Arg(-2.0)});  // another constant
+  graph::Node* d = g.call_function(mul, {graph::Arg(x), graph::Arg(2.0)});
+  d->meta.custom = {{"pp_stage", AnnotationValue(int64_t{1})}};  // another annotation: kept apart
+  g.output({graph::Arg(a), graph::Arg(b), graph::Arg(c), graph::Arg(d)});
+  EXPECT_EQ(compile::eliminate_common_subexpressions(gm), 1);
+  const auto& outs = g.output_node()->args()[0].list();
+  EXPECT_EQ(outs[1].node(), a);
+  EXPECT_EQ(outs[2].node(), c);
+  EXPECT_EQ(outs[3].node(), d);
 }

@@ -39,7 +39,7 @@ expect_error 2 "" "$AOTGRAD" frobnicate
 tail -n1 "$TMP/conf" | grep -q "^15 passed, 0 failed$" || fail "conformance summary: $(tail -n1 "$TMP/conf")"
 
 # The compile pipeline as data: listed, printed after a pass, verified, stopped.
-[ "$("$AOTGRAD" passes | grep -c '^[0-9]\. ')" -eq 6 ] || fail "passes: $("$AOTGRAD" passes)"
+[ "$("$AOTGRAD" passes | grep -c '^[0-9]\. ')" -eq 7 ] || fail "passes: $("$AOTGRAD" passes)"
 "$AOTGRAD" run --model mlp_small --print-after partition --verify-after-each --stop-after dce >"$TMP/pipe" 2>&1 ||
   fail "run --stop-after: $(cat "$TMP/pipe")"
 grep -q "^=== after pass 'partition' ===" "$TMP/pipe" || fail "--print-after partition printed nothing"
@@ -47,7 +47,7 @@ grep -q "^stopped after pass 'dce'" "$TMP/pipe" || fail "--stop-after dce: $(tai
 grep -q "^backward:" "$TMP/pipe" || fail "--print-after partition lacks the backward graph"
 "$AOTGRAD" run --model mlp_small --print-program >"$TMP/prog" 2>&1 || fail "run --print-program: $(cat "$TMP/prog")"
 grep -q "arena @0" "$TMP/prog" || fail "--print-program shows no arena offsets"
-expect_error 1 "unknown pass 'nope' (the passes: verify, partition, dce, lower, fuse, plan)" \
+expect_error 1 "unknown pass 'nope' (the passes: verify, partition, cse, dce, lower, fuse, plan)" \
   "$AOTGRAD" run --model mlp_small --stop-after nope
 
 "$AOTGRAD" --version | grep -q "^aotgrad [0-9]*\.[0-9]*\.[0-9]*$" || fail "--version: $("$AOTGRAD" --version 2>&1)"
