@@ -70,11 +70,16 @@ struct ProgramStats {
 struct KernelProfile {
   struct Entry {
     std::string kernel;  // "aten.mm.default", "fused[add, relu]"
+    /// The part of a training step it belongs to (a whole-step graph's "train_step"
+    /// annotation: "optimizer", "clip_grad_norm"), or "".
+    std::string phase;
     int64_t calls = 0;
     double ms = 0;
   };
   std::vector<Entry> entries;  // in order of first call
-  void add(const std::string& kernel, double ms);
+  void add(const std::string& kernel, const std::string& phase, double ms);
+  /// Milliseconds spent in one phase's kernels.
+  double phase_ms(const std::string& phase) const;
 };
 
 /// Profiles the compiled programs run on this thread while alive.

@@ -14,7 +14,9 @@
 // and every piece of optimizer state, as InputMutationAOTOutput in input order; then
 // the loss (PlainAOTOutput(idx=0)) and, with clipping, the total gradient norm before
 // clipping (PlainAOTOutput(idx=1)). There are no tangent inputs and no gradient
-// outputs: gradients live and die inside the step.
+// outputs: gradients live and die inside the step. The nodes of each parameter's
+// update carry the annotation {'train_step': 'optimizer', 'param': 'fc.weight'}, the
+// clipping nodes {'train_step': 'clip_grad_norm'}, on top of the user's own.
 #pragma once
 
 #include <memory>

@@ -30,15 +30,21 @@ Tensor result_storage(const Value& v, const std::vector<Tensor>& vals) {
 }
 }  // namespace
 
-void KernelProfile::add(const std::string& kernel, double ms) {
+void KernelProfile::add(const std::string& kernel, const std::string& phase, double ms) {
   for (Entry& e : entries) {
-    if (e.kernel == kernel) {
+    if (e.kernel == kernel && e.phase == phase) {
       ++e.calls;
       e.ms += ms;
       return;
     }
   }
-  entries.push_back({kernel, 1, ms});
+  entries.push_back({kernel, phase, 1, ms});
+}
+
+double KernelProfile::phase_ms(const std::string& phase) const {
+  double ms = 0;
+  for (const Entry& e : entries) ms += e.phase == phase ? e.ms : 0;
+  return ms;
 }
 
 ProfileScope::ProfileScope(KernelProfile& sink) : prev_(t_profile) {
@@ -93,7 +99,7 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
         if (t_profile != nullptr) {
           const auto start = std::chrono::steady_clock::now();
           ins.kernel(ins.args, ins.outs);
-          t_profile->add(ins.label,
+          t_profile->add(ins.label, ins.phase,
                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
         } else {
           ins.kernel(ins.args, ins.outs);

@@ -213,6 +213,7 @@ class VerticalFusion {
     loop->num_inputs = static_cast<int>(inputs.size());
     Instruction fused;
     fused.node = ins_[order.front()].node;
+    fused.phase = ins_[order.back()].phase;
     fused.label = label + "]";
     for (int v : inputs) {
       fused.patches.push_back({static_cast<int>(fused.args.size()), -1, v});
@@ -323,6 +324,7 @@ class HorizontalFusion {
     Instruction merged;
     merged.loop = ins_[set.front()].loop;
     merged.node = ins_[set.front()].node;
+    merged.phase = ins_[set.front()].phase;
     merged.label = fmt::format("multi_tensor[{} x {}]", set.size(), ins_[set.front()].label);
     for (size_t m : set) {
       Instruction& ins = ins_[m];

@@ -63,6 +63,7 @@ struct Instruction {
   std::vector<int> release;               // dynamic values whose last use is here
   std::string node;                       // the graph node (the first one, for a fused group)
   std::string label;                      // what profiles call it: "aten.mm.default", "fused[add, relu]"
+  std::string phase;                      // the node's "train_step" annotation ("optimizer"), for profiles
 };
 
 class ProgramBuilder;

@@ -129,6 +129,7 @@ class ProgramBuilder {
     ins.op = &op;
     ins.node = n.name();
     ins.label = op.schema.dotted_name();
+    ins.phase = phase_of(n);
     ins.args = graph::bind_op_args(n, [&](const Node* x) {
       int id = value_of(x);
       if (id < 0) return IValue(Tensor());
@@ -280,6 +281,13 @@ class ProgramBuilder {
                "without updating meta['val']?)",
                i, items[i]->str(), dtype_abbrev(got.dtype), shape_str(got.sizes));
     }
+  }
+
+  // A whole-step graph's "train_step" annotation, which profiles group kernels by.
+  static std::string phase_of(const Node& n) {
+    for (const auto& [key, value] : n.meta.custom)
+      if (key == "train_step" && std::holds_alternative<std::string>(value)) return std::get<std::string>(value);
+    return "";
   }
 
   int value_of(const Node* n) const {

@@ -7,6 +7,7 @@
 // so every op of it lands in the graph.
 #include "aotgrad/train_step.h"
 
+#include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
 #include "export/forward_source.h"
@@ -199,6 +200,7 @@ class StepTrace {
       }
     AG_CHECK(!used.empty(), "train step: no parameter receives a gradient from the loss");
     if (options_.clip_max_norm) {
+      annotate scope(Annotations{{"train_step", std::string("clip_grad_norm")}});
       TensorList clipped = optim::clip_grad_norm(used, hyper_.at("max_norm"));
       grad_norm_ = clipped[0];
       used.assign(clipped.begin() + 1, clipped.end());
@@ -206,6 +208,9 @@ class StepTrace {
     for (size_t k = 0; k < used.size(); ++k) {
       const size_t i = used_index[k];
       result_.trainable.push_back(source_.params[i].fqn);
+      // Every node of a parameter's update says so (get_custom_metadata lists them), so
+      // passes that shard or move updates find them without pattern matching.
+      annotate scope(Annotations{{"train_step", std::string("optimizer")}, {"param", source_.params[i].fqn}});
       TensorList next = options_.rule.update(params_[i], used[k], states_[i], hyper_);
       tracer_.set_value(params_[i], next[0]);
       for (size_t s = 0; s < states_[i].size(); ++s) tracer_.set_value(states_[i][s], next[s + 1]);

@@ -96,5 +96,37 @@ done
 "$AOTGRAD" print "$TMP/flex.json" >"$TMP/flex.txt" 2>&1 || fail "print flex json: $(cat "$TMP/flex.txt")"
 grep -q "torch.ops.higher_order.flex_attention_backward(" "$TMP/flex.txt" || fail "printed flex graph lacks the backward"
 
+# The whole training step as one graph (docs/TRAIN_STEP.md).
+"$AOTGRAD" conformance "$SRC/tests/goldens/train_steps" >"$TMP/steps" 2>&1 || fail "train-step goldens: $(tail -3 "$TMP/steps")"
+grep -q "^20 passed, 0 failed" "$TMP/steps" || fail "train-step goldens: $(tail -1 "$TMP/steps")"
+"$AOTGRAD" export --model conv_bn --train-step --optimizer adamw --clip-grad-norm 0.5 --summary >"$TMP/ts" 2>&1 ||
+  fail "export --train-step: $(cat "$TMP/ts")"
+grep -q "OptimizerStateAOTInput(param=ParamAOTInput(target='conv.weight'), state='exp_avg_sq')" "$TMP/ts" ||
+  fail "train-step summary lacks the optimizer state: $(cat "$TMP/ts")"
+grep -q "HyperparamAOTInput(name='max_norm')" "$TMP/ts" || fail "train-step summary lacks max_norm"
+"$AOTGRAD" export --model conv_bn --train-step --optimizer adamw --format json -o "$TMP/ts.json" || fail "train-step json"
+"$AOTGRAD" print "$TMP/ts.json" >"$TMP/ts.txt" 2>&1 || fail "print train-step json: $(cat "$TMP/ts.txt")"
+grep -q "InputMutationAOTOutput(mutated_input=OptimizerStateAOTInput" "$TMP/ts.txt" || fail "printed train step"
+for m in mlp_small convnet transformer_block conv_bn; do
+  "$AOTGRAD" run --model "$m" --train-step --optimizer adamw --check >"$TMP/run" 2>&1 ||
+    fail "run --train-step --check $m: $(tail -3 "$TMP/run")"
+done
+"$AOTGRAD" export --model mlp_small --train-step --optimizer rmsprop >/dev/null 2>"$TMP/err"
+[ $? -eq 2 ] && grep -q "rmsprop not in" "$TMP/err" || fail "--optimizer rmsprop: $(cat "$TMP/err")"
+# A checkpoint resumed gives the bits of an uninterrupted run.
+T="$AOTGRAD train --model digits_mlp --optimizer adamw --lr 0.003 --clip-grad-norm 1"
+$T --steps 30 --save "$TMP/full.ckpt" >/dev/null 2>&1 || fail "train --save"
+$T --steps 25 --save "$TMP/half.ckpt" >/dev/null 2>&1 || fail "train --save (half)"
+cp "$TMP/half.ckpt" "$TMP/half.before"
+$T --steps 30 --resume "$TMP/half.ckpt" --save "$TMP/resumed.ckpt" >"$TMP/resume" 2>&1 || fail "train --resume: $(cat "$TMP/resume")"
+grep -q "resumed from step 25" "$TMP/resume" || fail "train --resume: $(cat "$TMP/resume")"
+cmp -s "$TMP/full.ckpt" "$TMP/resumed.ckpt" || fail "a resumed run differs from an uninterrupted one"
+cmp -s "$TMP/half.ckpt" "$TMP/half.before" || fail "resuming changed the checkpoint it read"
+head -c 300 "$TMP/half.ckpt" >"$TMP/cut.ckpt"
+expect_error 1 "cut.ckpt" $T --resume "$TMP/cut.ckpt"
+expect_error 1 "momentum_buffer" "$AOTGRAD" train --model digits_mlp --optimizer sgd --resume "$TMP/half.ckpt"
+expect_error 1 "another model" "$AOTGRAD" train --model digits_cnn --optimizer adamw --resume "$TMP/half.ckpt"
+expect_error 1 "need the whole-step graph" "$AOTGRAD" train --model digits_mlp --eager --save "$TMP/x.ckpt"
+
 [ "$failures" -eq 0 ] && echo "all CLI checks passed"
 exit "$failures"

@@ -1,10 +1,55 @@
-// aotgrad export --model NAME: export the joint graph of a built-in model and print it.
+// aotgrad export --model NAME: export the joint graph of a built-in model (or, with
+// --train-step, its whole training step) and print it.
+#include <optional>
+
 #include "aotgrad/models.h"
 #include "commands.h"
 #include "graph_output.h"
+#include "optimizer_flags.h"
 #include "support/error.h"
 
 namespace aotgrad::cli {
+
+namespace {
+// get_ordered_seq_nr_groups: the top-level groups, then each subgraph's under a header.
+std::string seq_nr_listing(const graph::GraphModule& gm) {
+  std::string text;
+  auto print_groups = [&text](const graph::GraphModule& g) {
+    for (const auto& group : exporting::get_ordered_seq_nr_groups(g)) {
+      std::string items;
+      for (const std::string& n : group) items += (items.empty() ? "'" : ", '") + n + "'";
+      text += "[" + items + "]\n";
+    }
+  };
+  print_groups(gm);
+  for (const auto& [name, sub] : gm.subgraphs) {
+    text += "# " + name + "\n";
+    print_groups(*sub);
+  }
+  return text;
+}
+
+exporting::TrainStepGraph export_train_step(const models::ModelInfo& info, models::Instance& inst,
+                                            const OptimizerFlags& optimizer, const exporting::ExportOptions& options,
+                                            bool from_captured) {
+  AG_CHECK(!from_captured, "export --train-step: --from-captured is for joint graphs");
+  StepBatch b = step_batch_for(info, inst, optimizer.loss);
+  exporting::TrainStepOptions o{b.loss, optimizer.rule(0.05, 0.9), optimizer.clip(), options};
+  return exporting::aot_export_train_step(*inst.module, b.batch, o);
+}
+
+exporting::JointWithDescriptors export_joint(models::Instance& inst, const exporting::ExportOptions& options,
+                                             bool from_captured) {
+  if (!from_captured)
+    return exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, options);
+  // Through the file format, as a user who saved the capture would.
+  exporting::ExportOptions capture_options;
+  capture_options.record_stack_traces = options.record_stack_traces;
+  auto captured = graph::from_json(graph::to_json(
+      *exporting::capture_forward(*inst.module, inst.example.args, inst.example.kwargs, capture_options)));
+  return exporting::aot_export_joint_with_descriptors(*captured, inst.example.args, inst.example.kwargs, options);
+}
+}  // namespace
 
 void add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "export the joint forward+backward graph of a model");
@@ -29,40 +74,30 @@ void add_export_command(CLI::App& app) {
                 "capture the forward graph first (saved to JSON and loaded back), then export from it");
   cmd->add_flag("--no-stack-traces", *no_stack_traces, "do not record stack traces on the nodes");
   cmd->add_option("-o,--output", *out, "write to this file instead of stdout");
+  auto train_step = std::make_shared<bool>(false);
+  cmd->add_flag("--train-step", *train_step,
+                "export the whole training step (loss, backward, clipping, optimizer) as one graph");
+  auto optimizer = add_optimizer_flags(cmd);
   cmd->callback([=] {
-    models::Instance inst = models::instantiate(models::find_model(*model));
+    const models::ModelInfo& info = models::find_model(*model);
+    models::Instance inst = models::instantiate(info);
     exporting::ExportOptions options;
     if (*decompose) options.decompositions = trace::DecompositionTable::core();
     options.record_stack_traces = !*no_stack_traces;
     exporting::JointWithDescriptors joint;
-    if (*from_captured) {
-      // Through the file format, as a user who saved the capture would.
-      exporting::ExportOptions capture_options;
-      capture_options.record_stack_traces = options.record_stack_traces;
-      auto captured = graph::from_json(graph::to_json(
-          *exporting::capture_forward(*inst.module, inst.example.args, inst.example.kwargs, capture_options)));
-      joint = exporting::aot_export_joint_with_descriptors(*captured, inst.example.args, inst.example.kwargs, options);
-    } else {
-      joint =
-          exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, options);
-    }
+    std::optional<exporting::TrainStepGraph> step;
+    if (*train_step)
+      step = export_train_step(info, inst, *optimizer, options, *from_captured);
+    else
+      joint = export_joint(inst, options, *from_captured);
+    const graph::GraphModule& gm = step ? *step->graph_module : *joint.graph_module;
     std::string text;
     if (*custom_metadata) {
-      for (const std::string& line : exporting::get_custom_metadata(*joint.graph_module)) text += line + "\n";
+      for (const std::string& line : exporting::get_custom_metadata(gm)) text += line + "\n";
     } else if (*seq_nr_groups) {
-      // The top-level groups, then each subgraph's under a header line.
-      auto print_groups = [&text](const graph::GraphModule& gm) {
-        for (const auto& group : exporting::get_ordered_seq_nr_groups(gm)) {
-          std::string items;
-          for (const std::string& n : group) items += (items.empty() ? "'" : ", '") + n + "'";
-          text += "[" + items + "]\n";
-        }
-      };
-      print_groups(*joint.graph_module);
-      for (const auto& [name, sub] : joint.graph_module->subgraphs) {
-        text += "# " + name + "\n";
-        print_groups(*sub);
-      }
+      text = seq_nr_listing(gm);
+    } else if (step) {
+      text = *summary ? train_step_summary(*step) : render_graph(gm, *format);
     } else {
       text = *summary ? joint_summary(joint) : render_joint(joint, *format);
     }

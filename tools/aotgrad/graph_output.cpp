@@ -14,6 +14,37 @@ std::string render_joint(const exporting::JointWithDescriptors& joint, const std
   AG_FAIL("unknown format '{}' (expected expanded, compact, json or dot)", format);
 }
 
+std::string render_graph(const graph::GraphModule& gm, const std::string& format) {
+  if (format == "expanded") return graph::print_readable(gm, graph::PrintFormat::Expanded);
+  if (format == "compact") return graph::print_readable(gm, graph::PrintFormat::Compact);
+  if (format == "json") return graph::to_json(gm) + "\n";
+  if (format == "dot") return graph::to_dot(gm);
+  AG_FAIL("unknown format '{}' (expected expanded, compact, json or dot)", format);
+}
+
+std::string graph_summary(const graph::GraphModule& gm) {
+  std::string out = "inputs (with their new values):\n";
+  for (const auto& [input, value] : exporting::get_input_and_new_value_nodes(gm))
+    out += fmt::format("  {:<28} {:<12} {:<84} new value: {}\n", input->name(), input->meta.val.as_tensor().str(),
+                       input->meta.desc->str(), value ? value->name() : "unchanged");
+  out += "outputs:\n";
+  const auto& values = gm.graph->output_node()->args()[0].list();
+  const auto& descs = exporting::output_descriptors(gm);
+  for (size_t i = 0; i < values.size(); ++i)
+    out += fmt::format("  {:<28} {}\n", values[i].is_node() ? values[i].node()->name() : "None",
+                       descs[i] ? descs[i]->str() : "None");
+  return out;
+}
+
+std::string train_step_summary(const exporting::TrainStepGraph& step) {
+  std::string out =
+      fmt::format("training step: {} loss, {}{}\n", exporting::loss_kind_name(step.loss), step.rule.name(),
+                  step.clip_max_norm ? fmt::format(", clip_grad_norm {:g}", *step.clip_max_norm) : "");
+  out += graph_summary(*step.graph_module) + "hyperparameters:";
+  for (const auto& [name, value] : step.hyperparams) out += fmt::format(" {}={:g}", name, value);
+  return out + "\n";
+}
+
 std::string joint_summary(const exporting::JointWithDescriptors& joint) {
   const graph::GraphModule& gm = *joint.graph_module;
   auto name = [](const graph::Node* n) { return n ? n->name() : std::string("None"); };

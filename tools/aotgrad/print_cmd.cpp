@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "graph_output.h"
 #include "support/error.h"
+#include "support/json_input.h"
 
 namespace aotgrad::cli {
 
@@ -26,6 +27,13 @@ void add_print_command(CLI::App& app) {
     std::stringstream text;
     text << in.rdbuf();
     try {
+      // A graph file (a whole training step, a captured forward) or a joint file.
+      const nlohmann::json doc = parse_untrusted_json(text.str(), fmt::format("'{}'", *file));
+      if (doc.is_object() && doc.value("format", "") == "aotgrad-graph") {
+        auto gm = graph::from_json(text.str());
+        write_output(*summary ? graph_summary(*gm) : render_graph(*gm, *format), *out);
+        return;
+      }
       exporting::JointWithDescriptors joint = exporting::joint_from_json(text.str());
       write_output(*summary ? joint_summary(joint) : render_joint(joint, *format), *out);
     } catch (Error& e) {

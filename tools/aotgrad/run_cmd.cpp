@@ -10,19 +10,36 @@
 #include "commands.h"
 #include "compile_flags.h"
 #include "conformance/compiled_step.h"
+#include "optimizer_flags.h"
+#include "run_train_step.h"
 #include "support/error.h"
 
 namespace aotgrad::cli {
 
-namespace {
+void print_kernel_table(compile::KernelProfile prof, int steps, double wall) {
+  std::sort(prof.entries.begin(), prof.entries.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+  double kernels = 0;
+  for (const auto& e : prof.entries) kernels += e.ms;
+  std::printf("\n%-56s %-14s %8s %12s %8s\n", "kernel", "phase", "calls", "ms/step", "share");
+  for (const auto& e : prof.entries)
+    std::printf("%-56.56s %-14s %8lld %12.4f %7.1f%%\n", e.kernel.c_str(), e.phase.c_str(),
+                static_cast<long long>(e.calls / steps), e.ms / steps, 100 * e.ms / wall);
+  std::printf("kernels %.4f ms/step of %.4f ms/step wall (the rest: calling convention, autograd, allocation)\n",
+              kernels / steps, wall / steps);
+}
+
 void print_stats(const char* which, const compile::ProgramStats& s) {
   std::printf(
-      "%s: %lld nodes -> %lld kernel calls (%lld fused loops covering %lld ops), arena %lld bytes "
-      "(%lld unshared), %lld outputs written in place\n",
+      "%s: %lld nodes -> %lld kernel calls (%lld fused loops covering %lld ops; %lld multi-tensor loops for %lld), "
+      "arena %lld bytes (%lld unshared), %lld outputs over dying inputs, %lld updates in place\n",
       which, static_cast<long long>(s.nodes), static_cast<long long>(s.kernels), static_cast<long long>(s.fused_groups),
-      static_cast<long long>(s.fused_ops), static_cast<long long>(s.arena_bytes),
-      static_cast<long long>(s.unplanned_bytes), static_cast<long long>(s.reused_in_place));
+      static_cast<long long>(s.fused_ops), static_cast<long long>(s.multi_tensor_loops),
+      static_cast<long long>(s.multi_tensor_members), static_cast<long long>(s.arena_bytes),
+      static_cast<long long>(s.unplanned_bytes), static_cast<long long>(s.reused_in_place),
+      static_cast<long long>(s.outputs_in_place));
 }
+
+namespace {
 // Runs `steps` forward+backward steps under a ProfileScope and prints the kernels
 // by total time.
 void print_profile(const compile::CompiledFunction& f, models::Instance& inst, int steps) {
@@ -43,15 +60,7 @@ void print_profile(const compile::CompiledFunction& f, models::Instance& inst, i
     }
   }
   const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::sort(prof.entries.begin(), prof.entries.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
-  double kernels = 0;
-  for (const auto& e : prof.entries) kernels += e.ms;
-  std::printf("\n%-48s %8s %12s %8s\n", "kernel", "calls", "ms/step", "share");
-  for (const auto& e : prof.entries)
-    std::printf("%-48s %8lld %12.4f %7.1f%%\n", e.kernel.c_str(), static_cast<long long>(e.calls / steps), e.ms / steps,
-                100 * e.ms / wall);
-  std::printf("kernels %.4f ms/step of %.4f ms/step wall (the rest: calling convention, autograd, allocation)\n",
-              kernels / steps, wall / steps);
+  print_kernel_table(prof, steps, wall);
 }
 // run --check: one compiled training step against eager, tensor by tensor.
 void check_against_eager(const models::ModelInfo& info, const compile::CompileOptions& options, bool decompose) {
@@ -85,9 +94,13 @@ void add_run_command(CLI::App& app) {
   auto print_program = std::make_shared<bool>(false);
   cmd->add_flag("--print-program", *print_program,
                 "print the compiled programs: schedule, fused groups, arena offsets (--print-after plan)");
+  auto train_step = std::make_shared<bool>(false);
+  cmd->add_flag("--train-step", *train_step, "compile and run the whole training step as one graph");
+  auto optimizer = add_optimizer_flags(cmd);
   cmd->callback([=] {
     if (*print_program && flags->print_after.empty()) flags->print_after = "plan";
     const models::ModelInfo& info = models::find_model(*model);
+    if (*train_step) return run_train_step(info, *optimizer, flags->options(), *check, *profile);
     if (*check) return check_against_eager(info, flags->options(), *decompose);
     models::Instance inst = models::instantiate(info);
     exporting::ExportOptions export_options;

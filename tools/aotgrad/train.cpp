@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "compile_flags.h"
+#include "optimizer_flags.h"
 #include "support/error.h"
 #include "support/parallel.h"
 #include "train_loop.h"
@@ -25,17 +26,33 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--steps", opts->max_steps, "stop after this many steps (0: no limit)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", *threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--eager", *eager, "run the eager module instead of the compiled training step");
+  cmd->add_flag("--eager", *eager, "run the eager module and optimizer instead of a compiled step");
+  auto step = std::make_shared<std::string>("whole");
+  cmd->add_option("--step", *step,
+                  "whole: the training step as one compiled graph; joint: the compiled joint graph and the eager "
+                  "optimizer")
+      ->check(CLI::IsMember({"whole", "joint"}))
+      ->capture_default_str();
+  cmd->add_option("--save", opts->save_path, "write a checkpoint here at the end (atomically)");
+  cmd->add_option("--resume", opts->resume_path, "start from this checkpoint (the steps it did are skipped)");
+  auto optimizer = add_optimizer_flags(cmd);
   auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
     AG_CHECK(*data == "digits", "train: unknown data set '{}' (known: digits)", *data);
     if (*threads > 0) set_num_threads(*threads);
-    opts->compiled = !*eager;
+    AG_CHECK(optimizer->loss == "auto" || optimizer->loss == "cross_entropy",
+             "train: the digits models train with cross_entropy (got --loss {})", optimizer->loss);
+    opts->step = *eager ? StepKind::Eager : *step == "joint" ? StepKind::Joint : StepKind::Whole;
+    opts->rule = optimizer->rule(0.05, 0.9);
+    opts->clip_max_norm = optimizer->clip();
     opts->compile_options = flags->options();
-    std::printf("training %s (%s) on the UCI digits data (80/20 split), SGD lr %g momentum %g, batch %lld\n",
-                opts->model.c_str(), *eager ? "eager" : "compiled step", opts->lr, opts->momentum,
-                static_cast<long long>(opts->batch));
+    const char* how = opts->step == StepKind::Eager   ? "eager"
+                      : opts->step == StepKind::Joint ? "compiled joint graph, eager optimizer"
+                                                      : "whole step compiled";
+    std::printf("training %s (%s) on the UCI digits data (80/20 split), %s, batch %lld\n", opts->model.c_str(), how,
+                optimizer->describe(0.05, 0.9).c_str(), static_cast<long long>(opts->batch));
     TrainResult r = train_digits(*opts);
+    if (r.resumed_from > 0) std::printf("resumed from step %lld\n", static_cast<long long>(r.resumed_from));
     std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n", opts->model.c_str(),
                 100 * r.test_accuracy, static_cast<long long>(r.steps), r.seconds, r.final_loss);
   });

@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <numeric>
 #include <random>
-
-#include <optional>
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
-#include "aotgrad/optim.h"
+#include "aotgrad/train_step.h"
 #include "data/digits.h"
 #include "support/error.h"
 
@@ -31,67 +30,123 @@ double accuracy(nn::Module& model, const data::Dataset& d) {
   for (size_t i = 0; i < y.size(); ++i) correct += pred[i] == y[i];
   return static_cast<double>(correct) / static_cast<double>(std::max<size_t>(y.size(), 1));
 }
+
+// One way of running a training step on (images, labels); returns the loss.
+class StepRunner {
+ public:
+  virtual ~StepRunner() = default;
+  virtual double run(const Tensor& x, const Tensor& y) = 0;
+  /// Checkpoints: only the whole-step graph names every piece of state by descriptor.
+  virtual exporting::TrainState* state() { return nullptr; }
+};
+
+class WholeStep : public StepRunner {
+ public:
+  WholeStep(nn::Module& model, const Tensor& x, const Tensor& y, const TrainOptions& o) {
+    exporting::TrainStepOptions so;
+    so.loss = exporting::LossKind::CrossEntropy;
+    so.rule = o.rule;
+    so.clip_max_norm = o.clip_max_norm;
+    so.export_options.record_stack_traces = false;  // for people reading graphs, not for training
+    exporting::TrainStepGraph g = exporting::aot_export_train_step(model, {x, y}, so);
+    state_ = exporting::TrainState::for_module(model, g);
+    step_ = compile::aot_compile_train_step(g, o.compile_options);
+  }
+  double run(const Tensor& x, const Tensor& y) override { return (*step_)(state_, {x, y}).at(0).item<double>(); }
+  exporting::TrainState* state() override { return &state_; }
+
+ private:
+  exporting::TrainState state_;
+  std::optional<compile::CompiledTrainStep> step_;
+};
+
+// The compiled joint graph (or the eager module) with the eager optimizer.
+class JointOrEager : public StepRunner {
+ public:
+  JointOrEager(nn::Module& model, const Tensor& x, const TrainOptions& o)
+      : model_(model), optimizer_(optim::parameters_of(model), o.rule), clip_(o.clip_max_norm) {
+    if (o.step != StepKind::Joint) return;
+    exporting::ExportOptions export_options;
+    export_options.record_stack_traces = false;
+    auto joint = exporting::aot_export_joint_with_descriptors(model, {x}, {}, export_options);
+    compiled_ = compile::aot_compile_joint_with_descriptors(joint, o.compile_options);
+  }
+  double run(const Tensor& x, const Tensor& y) override {
+    optimizer_.zero_grad();
+    Tensor logits = compiled_ ? compiled_->call_module(model_, {x}).tensor() : logits_of(model_, x);
+    Tensor loss = cross_entropy(logits, y);
+    autograd::backward(loss);
+    if (clip_) optim::clip_grad_norm_(optimizer_.params(), *clip_);
+    optimizer_.step();
+    return loss.item<double>();
+  }
+
+ private:
+  nn::Module& model_;
+  optim::Optimizer optimizer_;
+  std::optional<double> clip_;
+  std::optional<compile::CompiledFunction> compiled_;
+};
+
+Tensor rows(const Tensor& t, const std::vector<int64_t>& order, int64_t begin, int64_t n) {
+  return index(
+      t, {Tensor::from_vector<int64_t>(std::vector<int64_t>(order.begin() + begin, order.begin() + begin + n), {n})});
+}
 }  // namespace
 
 TrainResult train_digits(const TrainOptions& o) {
   const models::ModelInfo& info = models::find_model(o.model);
   AG_CHECK(info.kind == models::Kind::Digits,
            "train: model '{}' is not a digits classifier (use digits_mlp or digits_cnn)", o.model);
+  AG_CHECK(o.step == StepKind::Whole || (o.save_path.empty() && o.resume_path.empty()),
+           "train: checkpoints (--save, --resume) need the whole-step graph (the default; not --eager or --step "
+           "joint)");
   auto [train, test] = data::split(data::load_digits(o.data_file), 0.2, 0);
   models::Instance inst = models::instantiate(info);
   nn::Module& model = *inst.module;
   model.train();
-  optim::SGD sgd(optim::parameters_of(model), o.lr, o.momentum);
-
   const int64_t n = train.labels.numel();
+  AG_CHECK(n >= o.batch, "train: the training split has {} samples, fewer than one batch of {}", n, o.batch);
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 shuffle_rng(1);
+
   TrainResult r;
-  // The compiled step: the joint graph of the model on one batch's shape. Batches
-  // are always full, so one graph serves every step. Stack traces are for people
-  // reading graphs, not for training.
-  std::optional<compile::CompiledFunction> step;
-  if (o.compiled) {
-    const auto t0 = std::chrono::steady_clock::now();
-    exporting::ExportOptions export_options;
-    export_options.record_stack_traces = false;
-    Tensor example = index(train.images, {Tensor::from_vector<int64_t>(std::vector<int64_t>(o.batch, 0), {o.batch})});
-    auto joint = exporting::aot_export_joint_with_descriptors(model, {example}, {}, export_options);
-    step = compile::aot_compile_joint_with_descriptors(joint, o.compile_options);
+  // One graph serves every step: batches are always full.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<StepRunner> runner;
+  const Tensor x0 = rows(train.images, order, 0, o.batch), y0 = rows(train.labels, order, 0, o.batch);
+  if (o.step == StepKind::Whole)
+    runner = std::make_unique<WholeStep>(model, x0, y0, o);
+  else
+    runner = std::make_unique<JointOrEager>(model, x0, o);
+  if (o.step != StepKind::Eager)
     r.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  }
-  auto forward = [&](const Tensor& x) { return step ? step->call_module(model, {x}).tensor() : logits_of(model, x); };
+  if (!o.resume_path.empty()) r.resumed_from = exporting::load_checkpoint(o.resume_path, *runner->state());
+
+  std::mt19937_64 shuffle_rng(1);
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  bool done = false;
-  for (int64_t epoch = 0; epoch < o.epochs && !done; ++epoch) {
+  int64_t done_here = 0;
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), shuffle_rng);
     for (int64_t b = 0; b + o.batch <= n; b += o.batch) {
-      Tensor idx =
-          Tensor::from_vector<int64_t>(std::vector<int64_t>(order.begin() + b, order.begin() + b + o.batch), {o.batch});
-      sgd.zero_grad();
-      Tensor loss = cross_entropy(forward(index(train.images, {idx})), index(train.labels, {idx}));
-      autograd::backward(loss);
-      sgd.step();
-      ++r.steps;
-      r.final_loss = loss.item<double>();
-      if (!o.quiet && (r.steps % 25 == 0 || r.steps == 1)) {
+      if (o.max_steps > 0 && r.steps >= o.max_steps) break;
+      if (r.steps++ < r.resumed_from) continue;  // done before the checkpoint
+      r.final_loss = runner->run(rows(train.images, order, b, o.batch), rows(train.labels, order, b, o.batch));
+      ++done_here;
+      if (!o.quiet && (r.steps % 25 == 0 || done_here == 1)) {
         std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
                     static_cast<long long>(r.steps), r.final_loss,
-                    static_cast<double>(r.steps * o.batch) / std::max(elapsed(), 1e-9));
+                    static_cast<double>(done_here * o.batch) / std::max(elapsed(), 1e-9));
         std::fflush(stdout);
-      }
-      if (o.max_steps > 0 && r.steps >= o.max_steps) {
-        done = true;
-        break;
       }
     }
   }
   if (!o.quiet) std::printf("\n");
+  r.seconds = elapsed();
+  if (!o.save_path.empty()) exporting::save_checkpoint(o.save_path, *runner->state(), r.steps);
   model.eval();
   r.test_accuracy = accuracy(model, test);
-  r.seconds = elapsed();
   return r;
 }
 

@@ -1,38 +1,51 @@
-// Training a built-in digits model on the UCI digits data, through the compiled
-// training step (the default) or eagerly.
+// Training a built-in digits model on the UCI digits data: by default through the
+// whole training step compiled as one graph (docs/TRAIN_STEP.md), or through the
+// compiled joint graph with the eager optimizer, or eagerly.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "aotgrad/compile.h"
+#include "aotgrad/optim.h"
 
 namespace aotgrad::cli {
+
+enum class StepKind {
+  Whole,  // aot_export_train_step + aot_compile_train_step
+  Joint,  // aot_compile_joint_with_descriptors, then the eager optimizer
+  Eager,  // the module, autograd and the eager optimizer
+};
 
 struct TrainOptions {
   std::string model = "digits_mlp";
   std::string data_file;
   int64_t epochs = 20;
-  int64_t max_steps = 0;  // 0: no limit
+  int64_t max_steps = 0;  // stop when this many steps are done in all (0: no limit)
   int64_t batch = 64;
-  double lr = 0.05, momentum = 0.9;
+  optim::UpdateRule rule = optim::UpdateRule::sgd({0.05, 0.9, 0, 0, false, false});
+  std::optional<double> clip_max_norm;
+  StepKind step = StepKind::Whole;
   bool quiet = false;
-  /// Run the model's forward and backward through aot_compile_joint_with_descriptors.
-  bool compiled = true;
   compile::CompileOptions compile_options;
+  /// Checkpoints (whole-step training): written at the end, read before the first step.
+  std::string save_path, resume_path;
 };
 
 struct TrainResult {
   double test_accuracy = 0;
   double seconds = 0;
-  int64_t steps = 0;
+  int64_t steps = 0;         // steps done in all, a resumed run's included
+  int64_t resumed_from = 0;  // steps the checkpoint had done
   double final_loss = 0;
   double compile_ms = 0;  // export + compile, when compiled
 };
 
-/// Splits the data 80/20 (seed 0), trains with SGD + momentum on shuffled mini-batches,
-/// prints a progress line (step, loss, samples/s) unless quiet, and evaluates the test
-/// split in eval mode (eagerly: the compiled graph is the training-mode one).
+/// Splits the data 80/20 (seed 0), trains on mini-batches shuffled per epoch (a fixed
+/// seed, so a resumed run sees the batches an uninterrupted one would), prints a
+/// progress line (step, loss, samples/s) unless quiet, and evaluates the test split in
+/// eval mode (eagerly: the compiled graph is the training-mode one).
 TrainResult train_digits(const TrainOptions& options);
 
 }  // namespace aotgrad::cli
