@@ -5,7 +5,10 @@
 // Built only when libtorch-dev is installed (bench/compare_libtorch.sh); the aotgrad
 // project itself never depends on PyTorch.
 //
-//   libtorch_bench MODEL THREADS STEPS   ->  prints the median step time in ms
+//   libtorch_bench MODEL THREADS STEPS [sgd|adamw]
+//     -> prints the median step time in ms, the peak RSS in MiB and the median time of
+//        optimizer.step() alone in ms. adamw: torch::optim::AdamW(lr 1e-3, weight decay
+//        0.01), as `aotgrad bench --train-step` runs it.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -82,33 +86,52 @@ struct BlockImpl : nn::Module {
 };
 TORCH_MODULE(Block);
 
+double median(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  return ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+}
+
+std::string g_optimizer = "sgd";
+double g_optimizer_ms = 0;  // median optimizer.step() time of the last time_steps
+
 template <typename M>
 double time_steps(M model, const torch::Tensor& x, const torch::Tensor& y, int steps) {
   model->train();
-  torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.01));
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (g_optimizer == "adamw")
+    opt =
+        std::make_unique<torch::optim::AdamW>(model->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.01));
+  else
+    opt = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.01));
+  std::vector<double> ms, opt_ms;
   auto step = [&] {
     for (auto& p : model->parameters())
       if (p.grad().defined()) p.grad().zero_();
     auto loss = model->forward(x, y);
     loss.backward();
-    sgd.step();
+    auto t0 = std::chrono::steady_clock::now();
+    opt->step();
+    opt_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   };
   for (int i = 0; i < 5; ++i) step();
-  std::vector<double> ms;
+  opt_ms.clear();
   for (int i = 0; i < steps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     step();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(ms.begin(), ms.end());
-  return ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+  g_optimizer_ms = median(opt_ms);
+  return median(ms);
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: libtorch_bench MODEL THREADS STEPS  (prints: median_step_ms peak_rss_mb)\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr,
+                 "usage: libtorch_bench MODEL THREADS STEPS [sgd|adamw]  (prints: median_step_ms peak_rss_mb "
+                 "median_optimizer_ms)\n");
     return 2;
   }
+  if (argc == 5) g_optimizer = argv[4];
   const std::string model = argv[1];
   const int threads = std::stoi(argv[2]), steps = std::stoi(argv[3]);
   torch::set_num_threads(threads);
@@ -132,6 +155,6 @@ int main(int argc, char** argv) {
   std::string line;
   while (std::getline(status, line))
     if (line.rfind("VmHWM:", 0) == 0) rss_mb = std::stod(line.substr(6)) / 1024.0;
-  std::printf("%.4f %.1f\n", ms, rss_mb);
+  std::printf("%.4f %.1f %.4f\n", ms, rss_mb, g_optimizer_ms);
   return 0;
 }

@@ -21,6 +21,7 @@
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
 #include "bench_step.h"
+#include "bench_train_step.h"
 #include "commands.h"
 #include "compile_flags.h"
 #include "support/error.h"
@@ -112,6 +113,37 @@ std::string json_number(std::optional<double> v) {
 }
 }  // namespace
 
+void print_train_step_bench(const std::string& model, const std::vector<int>& threads, int steps, bool json) {
+  std::vector<const models::ModelInfo*> todo;
+  for (const auto& m : models::all_models())
+    if (m.kind == models::Kind::Benchmark && (model.empty() || m.name == model)) todo.push_back(&m);
+  AG_CHECK(!todo.empty(), "bench: '{}' is not a benchmark model (mlp_small, mlp_large, convnet, transformer_block)",
+           model);
+  if (!json)
+    std::printf("%-18s %3s %9s %11s %8s %10s %10s %9s %9s %10s %6s %10s\n", "model", "thr", "whole_ms", "joint+eager",
+                "speedup", "opt_whole", "opt_eager", "MB_moved", "opt_GB/s", "copy_GB/s", "of_copy", "dram_GB/s");
+  for (const models::ModelInfo* m : todo)
+    for (int t : threads) {
+      AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
+      set_num_threads(t);
+      TrainStepBench b = bench_train_step(*m, steps);
+      const double mb = static_cast<double>(b.optimizer_bytes) / 1e6;
+      const double gbs = static_cast<double>(b.optimizer_bytes) / (b.whole_optimizer_ms * 1e6);
+      if (json)
+        std::printf(
+            "{\"model\": \"%s\", \"threads\": %d, \"whole_step_ms\": %.4f, \"joint_eager_step_ms\": %.4f, "
+            "\"whole_optimizer_ms\": %.4f, \"eager_optimizer_ms\": %.4f, \"optimizer_bytes\": %lld, "
+            "\"optimizer_gbs\": %.2f, \"copy_gbs_same_size\": %.2f, \"copy_gbs_dram\": %.2f}\n",
+            m->name.c_str(), t, b.whole_ms, b.joint_ms, b.whole_optimizer_ms, b.eager_optimizer_ms,
+            static_cast<long long>(b.optimizer_bytes), gbs, b.copy_gbs_same_size, b.copy_gbs_dram);
+      else
+        std::printf("%-18s %3d %9.3f %11.3f %7.2fx %10.4f %10.4f %9.2f %9.1f %10.1f %5.0f%% %10.1f\n", m->name.c_str(),
+                    t, b.whole_ms, b.joint_ms, b.joint_ms / b.whole_ms, b.whole_optimizer_ms, b.eager_optimizer_ms, mb,
+                    gbs, b.copy_gbs_same_size, 100 * gbs / b.copy_gbs_same_size, b.copy_gbs_dram);
+      std::fflush(stdout);
+    }
+}
+
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "time training steps of the benchmark models");
   auto model = std::make_shared<std::string>();
@@ -126,8 +158,12 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", *json, "one JSON object per line per (model, threads)");
   cmd->add_option("--measure-memory", *measure)->group("");  // internal: child process mode
   cmd->add_flag("--eager", *eager_only)->group("");          // internal: the child measures eager
+  auto train_step = std::make_shared<bool>(false);
+  cmd->add_flag("--train-step", *train_step,
+                "time the whole training step with AdamW inside against the compiled joint + eager AdamW");
   auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
+    if (*train_step) return print_train_step_bench(*model, *threads, *steps, *json);
     if (!measure->empty()) {
       set_num_threads(threads->front());
       BenchStep t(models::find_model(*measure),

@@ -21,8 +21,8 @@ optim::UpdateRule OptimizerFlags::rule(double sgd_lr, double sgd_momentum) const
            optimizer);
   AG_CHECK(std::isnan(momentum) && !nesterov, "--momentum and --nesterov are SGD's; Adam has --beta1");
   const bool decoupled = optimizer == "adamw";
-  return optim::UpdateRule::adam({or_default(lr, 1e-3), beta1, beta2, eps,
-                                  or_default(weight_decay, decoupled ? 1e-2 : 0.0), decoupled, maximize});
+  return optim::UpdateRule::adam(
+      {or_default(lr, 1e-3), beta1, beta2, eps, or_default(weight_decay, decoupled ? 1e-2 : 0.0), decoupled, maximize});
 }
 
 std::optional<double> OptimizerFlags::clip() const {
@@ -40,8 +40,10 @@ std::string OptimizerFlags::describe(double sgd_lr, double sgd_momentum) const {
 }
 
 StepBatch step_batch_for(const models::ModelInfo& info, models::Instance& inst, const std::string& loss) {
-  AG_CHECK(inst.example.kwargs.empty(), "train step: model '{}' takes keyword inputs; a training step takes a batch "
-           "of positional inputs", info.name);
+  AG_CHECK(inst.example.kwargs.empty(),
+           "train step: model '{}' takes keyword inputs; a training step takes a batch "
+           "of positional inputs",
+           info.name);
   Tensor out;
   {
     // The output's shape, from a forward in eval mode: a training-mode forward would

@@ -13,8 +13,8 @@ namespace aotgrad::cli {
 
 namespace {
 // One eager step of the same model, loss and optimizer, and the largest differences.
-void check_against_eager(const models::ModelInfo& info, const exporting::TrainStepOptions& o,
-                         const nn::Args& batch, const nn::Module& compiled_model, const exporting::TrainState& state) {
+void check_against_eager(const models::ModelInfo& info, const exporting::TrainStepOptions& o, const nn::Args& batch,
+                         const nn::Module& compiled_model, const exporting::TrainState& state) {
   models::Instance inst = models::instantiate(info);
   nn::Module& m = *inst.module;
   optim::Optimizer opt(optim::parameters_of(m), o.rule);
