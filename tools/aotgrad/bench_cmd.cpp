@@ -113,12 +113,18 @@ std::string json_number(std::optional<double> v) {
 }
 }  // namespace
 
-void print_train_step_bench(const std::string& model, const std::vector<int>& threads, int steps, bool json) {
+// The benchmark models, or the one called `name`.
+std::vector<const models::ModelInfo*> benchmark_models(const std::string& name) {
   std::vector<const models::ModelInfo*> todo;
   for (const auto& m : models::all_models())
-    if (m.kind == models::Kind::Benchmark && (model.empty() || m.name == model)) todo.push_back(&m);
+    if (m.kind == models::Kind::Benchmark && (name.empty() || m.name == name)) todo.push_back(&m);
   AG_CHECK(!todo.empty(), "bench: '{}' is not a benchmark model (mlp_small, mlp_large, convnet, transformer_block)",
-           model);
+           name);
+  return todo;
+}
+
+void print_train_step_bench(const std::string& model, const std::vector<int>& threads, int steps, bool json) {
+  const std::vector<const models::ModelInfo*> todo = benchmark_models(model);
   if (!json)
     std::printf("%-18s %3s %9s %11s %8s %10s %10s %9s %9s %10s %6s %10s\n", "model", "thr", "whole_ms", "joint+eager",
                 "speedup", "opt_whole", "opt_eager", "MB_moved", "opt_GB/s", "copy_GB/s", "of_copy", "dram_GB/s");
@@ -172,16 +178,7 @@ void add_bench_command(CLI::App& app) {
       std::printf("%.3f\n", peak_rss_mb().value_or(-1));
       return;
     }
-    std::vector<const models::ModelInfo*> todo;
-    if (model->empty()) {
-      for (const auto& m : models::all_models())
-        if (m.kind == models::Kind::Benchmark) todo.push_back(&m);
-    } else {
-      const models::ModelInfo& m = models::find_model(*model);
-      AG_CHECK(m.kind == models::Kind::Benchmark,
-               "bench: '{}' is not a benchmark model (mlp_small, mlp_large, convnet, transformer_block)", *model);
-      todo.push_back(&m);
-    }
+    const std::vector<const models::ModelInfo*> todo = benchmark_models(*model);
     if (!*json)
       std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms", "(no traces)",
                   "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb", "compiled_rss");
