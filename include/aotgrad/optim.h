@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "aotgrad/dtype.h"
 #include "aotgrad/nn.h"
 #include "aotgrad/tensor.h"
 
@@ -68,8 +69,15 @@ class UpdateRule {
   /// The state before the first step: zeros like `param` ("step": a 0-d float32 zero,
   /// as torch 1.13 stores it).
   TensorList initial_state(const Tensor& param) const;
+  /// What every parameter's update shares: the hyperparameters rounded to `dtype` and
+  /// the scalars made from them alone (1 − β1, 1 − lr·wd, −lr), computed once per step
+  /// instead of once per parameter.
+  HyperTensors shared_scalars(const HyperTensors& h, DType dtype) const;
   /// One step for one parameter: {new parameter, new state…}. Pure: the inputs are
-  /// not written. Runs eagerly or under a trace.
+  /// not written. Runs eagerly or under a trace. `shared` is shared_scalars(h, the
+  /// parameter's dtype).
+  TensorList update(const Tensor& param, const Tensor& grad, const TensorList& state, const HyperTensors& h,
+                    const HyperTensors& shared) const;
   TensorList update(const Tensor& param, const Tensor& grad, const TensorList& state, const HyperTensors& h) const;
 
   bool is_sgd() const { return kind_ == Kind::SGD; }
@@ -81,8 +89,10 @@ class UpdateRule {
   SGDOptions sgd_;
   AdamOptions adam_;
   Hyperparams hyper_;
-  TensorList sgd_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h) const;
-  TensorList adam_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h) const;
+  TensorList sgd_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h,
+                        const HyperTensors& shared) const;
+  TensorList adam_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h,
+                         const HyperTensors& shared) const;
 };
 
 /// torch.nn.utils.clip_grad_norm_ (L2 norm), functionally: returns the total norm of all

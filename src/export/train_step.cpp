@@ -7,6 +7,8 @@
 // so every op of it lands in the graph.
 #include "aotgrad/train_step.h"
 
+#include <algorithm>
+
 #include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
@@ -205,13 +207,21 @@ class StepTrace {
       grad_norm_ = clipped[0];
       used.assign(clipped.begin() + 1, clipped.end());
     }
+    // The scalars every update shares, once per parameter dtype.
+    std::vector<std::pair<DType, optim::HyperTensors>> shared;
     for (size_t k = 0; k < used.size(); ++k) {
       const size_t i = used_index[k];
+      const DType dtype = params_[i].dtype();
+      auto it = std::find_if(shared.begin(), shared.end(), [&](const auto& e) { return e.first == dtype; });
+      if (it == shared.end()) {
+        annotate scope(Annotations{{"train_step", std::string("optimizer")}});
+        it = shared.insert(shared.end(), {dtype, options_.rule.shared_scalars(hyper_, dtype)});
+      }
       result_.trainable.push_back(source_.params[i].fqn);
       // Every node of a parameter's update says so (get_custom_metadata lists them), so
       // passes that shard or move updates find them without pattern matching.
       annotate scope(Annotations{{"train_step", std::string("optimizer")}, {"param", source_.params[i].fqn}});
-      TensorList next = options_.rule.update(params_[i], used[k], states_[i], hyper_);
+      TensorList next = options_.rule.update(params_[i], used[k], states_[i], hyper_, it->second);
       tracer_.set_value(params_[i], next[0]);
       for (size_t s = 0; s < states_[i].size(); ++s) tracer_.set_value(states_[i][s], next[s + 1]);
     }

@@ -103,23 +103,52 @@ TensorList UpdateRule::initial_state(const Tensor& param) const {
   return s;
 }
 
+HyperTensors UpdateRule::shared_scalars(const HyperTensors& h, DType dtype) const {
+  HyperTensors s;
+  auto add_scalar = [&](const char* name, const Tensor& value) {
+    s.names.emplace_back(name);
+    s.values.push_back(to(value, dtype));  // a Python float meeting a tensor of `dtype`
+  };
+  if (kind_ == Kind::SGD) {
+    add_scalar("-lr", neg(h.at("lr")));
+    if (sgd_.momentum != 0) add_scalar("momentum", h.at("momentum"));
+    if (sgd_.weight_decay != 0) add_scalar("weight_decay", h.at("weight_decay"));
+    return s;
+  }
+  add_scalar("beta1", h.at("beta1"));
+  add_scalar("1-beta1", rsub(h.at("beta1"), Scalar(1.0)));
+  add_scalar("beta2", h.at("beta2"));
+  add_scalar("1-beta2", rsub(h.at("beta2"), Scalar(1.0)));
+  add_scalar("eps", h.at("eps"));
+  if (adam_.weight_decay != 0 && adam_.decoupled_weight_decay)
+    add_scalar("1-lr*weight_decay", rsub(mul(h.at("lr"), h.at("weight_decay")), Scalar(1.0)));
+  if (adam_.weight_decay != 0 && !adam_.decoupled_weight_decay) add_scalar("weight_decay", h.at("weight_decay"));
+  return s;
+}
+
 TensorList UpdateRule::update(const Tensor& param, const Tensor& grad, const TensorList& state,
                               const HyperTensors& h) const {
+  return update(param, grad, state, h, shared_scalars(h, param.dtype()));
+}
+
+TensorList UpdateRule::update(const Tensor& param, const Tensor& grad, const TensorList& state, const HyperTensors& h,
+                              const HyperTensors& shared) const {
   AG_CHECK(state.size() == state_names().size(), "{}: expected {} state tensors for a parameter, but got {}", name(),
            state_names().size(), state.size());
   AG_CHECK(grad.sizes() == param.sizes(), "{}: the gradient is {}, but the parameter is {}", name(), grad.describe(),
            param.describe());
   Tensor g = grad;
   if (kind_ == Kind::SGD ? sgd_.maximize : adam_.maximize) g = neg(g);
-  return kind_ == Kind::SGD ? sgd_update(param, g, state, h) : adam_update(param, g, state, h);
+  return kind_ == Kind::SGD ? sgd_update(param, g, state, h, shared) : adam_update(param, g, state, h, shared);
 }
 
-TensorList UpdateRule::sgd_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h) const {
+TensorList UpdateRule::sgd_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h,
+                                  const HyperTensors& shared) const {
   TensorList out(1 + state.size());
   // d_p = d_p.add(param, alpha=weight_decay)
-  if (sgd_.weight_decay != 0) g = add(g, mul(p, in_dtype_of(p, h.at("weight_decay"))));
+  if (sgd_.weight_decay != 0) g = add(g, mul(p, shared.at("weight_decay")));
   if (sgd_.momentum != 0) {
-    const Tensor momentum = in_dtype_of(p, h.at("momentum"));
+    const Tensor& momentum = shared.at("momentum");
     // buf.mul_(momentum).add_(d_p, alpha=1 - dampening). The first step sets buf = d_p:
     // the buffer starts at zeros, so momentum * 0 + 1 * d_p is d_p exactly, and the
     // coefficient 1 - dampening * min(step, 1) is 1 on the first step only.
@@ -139,27 +168,27 @@ TensorList UpdateRule::sgd_update(const Tensor& p, Tensor g, const TensorList& s
     g = sgd_.nesterov ? add(g, mul(buf, momentum)) : buf;
   }
   // param.add_(d_p, alpha=-lr)
-  out[0] = add(p, mul(g, in_dtype_of(p, neg(h.at("lr")))));
+  out[0] = add(p, mul(g, shared.at("-lr")));
   return out;
 }
 
-TensorList UpdateRule::adam_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h) const {
-  const Tensor &lr = h.at("lr"), &beta1 = h.at("beta1"), &beta2 = h.at("beta2");
+TensorList UpdateRule::adam_update(const Tensor& p, Tensor g, const TensorList& state, const HyperTensors& h,
+                                   const HyperTensors& shared) const {
+  const Tensor &lr = h.at("lr"), &beta1 = h.at("beta1"), &beta2 = h.at("beta2");  // float64
   // step_t += 1
   Tensor step = add(state[0], Scalar(1.0));
   Tensor param = p;
   if (adam_.weight_decay != 0) {
-    const Tensor& wd = h.at("weight_decay");
     if (adam_.decoupled_weight_decay)
-      param = mul(param, in_dtype_of(p, rsub(mul(lr, wd), Scalar(1.0))));  // AdamW: param.mul_(1 - lr * weight_decay)
+      param = mul(param, shared.at("1-lr*weight_decay"));  // AdamW: param.mul_(1 - lr * weight_decay)
     else
-      g = add(g, mul(param, in_dtype_of(p, wd)));  // Adam: grad = grad.add(param, alpha=weight_decay)
+      g = add(g, mul(param, shared.at("weight_decay")));  // Adam: grad = grad.add(param, alpha=weight_decay)
   }
   // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-  Tensor exp_avg = add(mul(state[1], in_dtype_of(p, beta1)), mul(g, in_dtype_of(p, rsub(beta1, Scalar(1.0)))));
+  Tensor exp_avg = add(mul(state[1], shared.at("beta1")), mul(g, shared.at("1-beta1")));
   // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-  Tensor weighted = mul(g, in_dtype_of(p, rsub(beta2, Scalar(1.0))));
-  Tensor exp_avg_sq = add(mul(state[2], in_dtype_of(p, beta2)), mul(weighted, g));
+  Tensor weighted = mul(g, shared.at("1-beta2"));
+  Tensor exp_avg_sq = add(mul(state[2], shared.at("beta2")), mul(weighted, g));
   // bias_correction = 1 - beta ** step, in Python floats (step_t.item())
   Tensor t = to(step, DType::Float64);
   Tensor bias_correction1 = rsub(pow(beta1, t), Scalar(1.0));
@@ -167,7 +196,7 @@ TensorList UpdateRule::adam_update(const Tensor& p, Tensor g, const TensorList& 
   Tensor step_size = div(lr, bias_correction1);
   Tensor bias_correction2_sqrt = sqrt(bias_correction2);
   // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-  Tensor denom = add(div(sqrt(exp_avg_sq), in_dtype_of(p, bias_correction2_sqrt)), in_dtype_of(p, h.at("eps")));
+  Tensor denom = add(div(sqrt(exp_avg_sq), in_dtype_of(p, bias_correction2_sqrt)), shared.at("eps"));
   // param.addcdiv_(exp_avg, denom, value=-step_size)
   Tensor new_param = add(param, div(mul(exp_avg, in_dtype_of(p, neg(step_size))), denom));
   return {new_param, step, exp_avg, exp_avg_sq};
@@ -227,11 +256,14 @@ void Optimizer::set_state(size_t i, const TensorList& state) {
 void Optimizer::step() {
   autograd::NoGradGuard no_grad;
   const HyperTensors h = HyperTensors::of(rule_.hyperparams());
+  std::vector<std::pair<DType, HyperTensors>> shared;  // per parameter dtype
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     if (!p.grad().defined()) continue;
     if (state_[i].empty() && !rule_.state_names().empty()) state_[i] = rule_.initial_state(p);
-    TensorList next = rule_.update(p, p.grad(), state_[i], h);
+    auto it = std::find_if(shared.begin(), shared.end(), [&](const auto& e) { return e.first == p.dtype(); });
+    if (it == shared.end()) it = shared.insert(shared.end(), {p.dtype(), rule_.shared_scalars(h, p.dtype())});
+    TensorList next = rule_.update(p, p.grad(), state_[i], h, it->second);
     copy_(p, next[0]);
     for (size_t k = 0; k < state_[i].size(); ++k) copy_(state_[i][k], next[k + 1]);
   }
