@@ -2,7 +2,8 @@
 # Runs every fuzz target for a bounded time, each seeded with valid files.
 #   fuzz/run.sh RELEASE_BUILD FUZZ_BUILD SECONDS [RUNS]
 # Seeds: every built-in model's joint graph as `aotgrad export --format json` writes
-# it (RELEASE_BUILD's CLI), the golden cases, and the crash regressions of
+# it (RELEASE_BUILD's CLI), the golden cases (single-step, and some whole-step ones),
+# checkpoints `aotgrad train --save` writes, and the crash regressions of
 # tests/data/crashes. Corpora grow in FUZZ_BUILD/corpus/ between runs. RUNS, if given,
 # stops a target after that many executions instead of after SECONDS. Exits non-zero
 # on the first target that finds a crash, a leak or a sanitizer report.
@@ -10,16 +11,24 @@ set -eu
 RELEASE=$1 FUZZ=$2 SECONDS_EACH=$3 RUNS=${4:--1}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 CORPUS=$FUZZ/corpus
-mkdir -p "$CORPUS/graph" "$CORPUS/case" "$FUZZ/artifacts"
+mkdir -p "$CORPUS/graph" "$CORPUS/case" "$CORPUS/checkpoint" "$FUZZ/artifacts"
 for m in $("$RELEASE/aotgrad" models | awk '{print $1}'); do
   [ -f "$CORPUS/graph/seed-$m.json" ] || "$RELEASE/aotgrad" export --model "$m" --format json -o "$CORPUS/graph/seed-$m.json"
 done
 cp "$SRC"/tests/goldens/*.json "$CORPUS/case/"
+cp "$SRC"/tests/goldens/train_steps/mlp_relu_ce__*.json "$SRC"/tests/goldens/train_steps/conv_bn__adamw_clip.json "$CORPUS/case/"
+# Checkpoints of the state checkpoint_fuzz loads (digits_mlp, AdamW).
+for n in 1 2; do
+  [ -f "$CORPUS/checkpoint/seed-$n.json" ] ||
+    "$RELEASE/aotgrad" train --model digits_mlp --optimizer adamw --steps "$n" \
+      --save "$CORPUS/checkpoint/seed-$n.json" >/dev/null
+done
 cp "$SRC"/tests/data/crashes/g-*.json "$CORPUS/graph/"
 cp "$SRC"/tests/data/crashes/o-*.json "$CORPUS/case/"
 
-for target in graph_file_fuzz case_file_fuzz; do
-  dir=$CORPUS/${target%_file_fuzz}
+for target in graph_file_fuzz case_file_fuzz checkpoint_fuzz; do
+  dir=$CORPUS/${target%_fuzz}
+  dir=${dir%_file}
   echo "== $target: ${SECONDS_EACH}s (runs: $RUNS), corpus $(ls "$dir" | wc -l) files"
   # Deep JSON is refused before parsing, so the stack stays small; a 4 GiB RSS cap and a
   # 10 s per-input timeout catch runaway allocation and hangs.

@@ -16,30 +16,68 @@ using ops::OpId;
 namespace {
 constexpr int64_t kBlock = 512;
 
-// One operand of a block: a pointer read element by element, or one value.
+// One operand of a block: a pointer read element by element (times `s` when
+// scaled), or one value.
 struct Src {
   const float* p = nullptr;
   float v = 0;
+  bool scaled = false;
+  float s = 1;
   bool scalar() const { return p == nullptr; }
 };
 
-// out[i] = f(a[i], b[i]) over one block, with either operand possibly a scalar.
+enum class Load { Scalar, Pointer, Scaled };
+
+// out[i] = f(a[i], b[i]) over one block, for one combination of operand forms.
+template <Load A, Load B, typename F>
+void loop2(float* out, const Src& a, const Src& b, int64_t n, F f) {
+  const float* ap = a.p;
+  const float* bp = b.p;
+  const float av = a.v, bv = b.v, as = a.s, bs = b.s;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    float x, y;
+    if constexpr (A == Load::Scalar)
+      x = av;
+    else if constexpr (A == Load::Pointer)
+      x = ap[i];
+    else
+      x = ap[i] * as;
+    if constexpr (B == Load::Scalar)
+      y = bv;
+    else if constexpr (B == Load::Pointer)
+      y = bp[i];
+    else
+      y = bp[i] * bs;
+    out[i] = f(x, y);
+  }
+}
+
+Load load_of(const Src& s) {
+  return s.scalar() ? Load::Scalar : s.scaled ? Load::Scaled : Load::Pointer;
+}
+
+template <Load A, typename F>
+void loop2_b(float* out, const Src& a, const Src& b, int64_t n, F f) {
+  switch (load_of(b)) {
+    case Load::Scalar:
+      return loop2<A, Load::Scalar>(out, a, b, n, f);
+    case Load::Pointer:
+      return loop2<A, Load::Pointer>(out, a, b, n, f);
+    case Load::Scaled:
+      return loop2<A, Load::Scaled>(out, a, b, n, f);
+  }
+}
+
 template <typename F>
-inline void block2(float* out, Src a, Src b, int64_t n, F f) {
-  if (!a.scalar() && !b.scalar()) {
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a.p[i], b.p[i]);
-  } else if (!a.scalar()) {
-    const float y = b.v;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a.p[i], y);
-  } else if (!b.scalar()) {
-    const float x = a.v;
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) out[i] = f(x, b.p[i]);
-  } else {
-    const float r = f(a.v, b.v);
-    std::fill(out, out + n, r);
+void block2(float* out, const Src& a, const Src& b, int64_t n, F f) {
+  switch (load_of(a)) {
+    case Load::Scalar:
+      return loop2_b<Load::Scalar>(out, a, b, n, f);
+    case Load::Pointer:
+      return loop2_b<Load::Pointer>(out, a, b, n, f);
+    case Load::Scaled:
+      return loop2_b<Load::Scaled>(out, a, b, n, f);
   }
 }
 
@@ -71,7 +109,7 @@ void run_step(const Step& s, float* out, Src x, Src y, int64_t n) {
       block2(out, x, x, n, [](float u, float) { return 1 / (1 + ops::cpu::fast::exp(-u)); });
       break;
     case Code::Tanh:  // a libm call: no `omp simd` (clang cannot vectorise it and says so)
-      for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x.scalar() ? x.v : x.p[i]);
+      for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x.scalar() ? x.v : x.scaled ? x.p[i] * x.s : x.p[i]);
       break;
     case Code::Sqrt:
       block2(out, x, x, n, [](float u, float) { return std::sqrt(u); });
@@ -181,24 +219,87 @@ bool decode(const Instruction& ins, Decoded& d) {
 }
 
 std::string FusedLoop::signature() const {
-  std::string s = fmt::format("in{} st{}", num_inputs, fmt::join(stores, ","));
   auto operand = [](const Operand& o) {
+    std::string text;
     switch (o.kind) {
       case Operand::Kind::Input:
-        return fmt::format("i{}", o.index);
+        text = fmt::format("i{}", o.index);
+        break;
       case Operand::Kind::ScalarInput:
-        return fmt::format("s{}", o.index);
+        text = fmt::format("s{}", o.index);
+        break;
       case Operand::Kind::Immediate:
-        return fmt::format("#{:a}", o.value);
+        text = fmt::format("#{:a}", o.value);
+        break;
       case Operand::Kind::Step:
-        return fmt::format("r{}", o.index);
+        text = fmt::format("r{}", o.index);
+        break;
     }
-    return std::string("?");
+    if (o.scale == Operand::Scale::Immediate) text += fmt::format("*#{:a}", o.scale_value);
+    if (o.scale == Operand::Scale::ScalarInput) text += fmt::format("*s{}", o.scale_index);
+    return text;
   };
+  std::string s = fmt::format("in{} st{}", num_inputs, fmt::join(stores, ","));
   for (const Step& st : steps)
     s += fmt::format(" {}({},{},{:a},{:a})", static_cast<int>(st.code), operand(st.a), operand(st.b), st.alpha,
                      st.threshold);
   return s;
+}
+
+// Note [Fewer passes]: a loop evaluates one step at a time over a block, so each step
+// costs a load and a store per element however cheap its arithmetic; an optimizer's
+// update is mostly multiplies by scalars (m * beta1, g * (1 - beta1), p * (1 - lr wd)).
+// A multiply by a scalar that only one binary arithmetic step reads, and that is not
+// stored, becomes a scale on that step's operand: the product is still rounded to
+// float before the consumer uses it, so the results are those of the unfolded loop.
+int FusedLoop::fold_scalar_multiplies() {
+  auto is_scalar = [](const Operand& o) {
+    return o.scale == Operand::Scale::None &&
+           (o.kind == Operand::Kind::Immediate || o.kind == Operand::Kind::ScalarInput);
+  };
+  auto binary = [](Code c) { return c == Code::Add || c == Code::Sub || c == Code::Mul || c == Code::Div; };
+  std::vector<int> reads(steps.size(), 0);
+  for (const Step& st : steps) {
+    if (st.a.kind == Operand::Kind::Step) ++reads[static_cast<size_t>(st.a.index)];
+    if (st.b.kind == Operand::Kind::Step && !(st.b.index == st.a.index && st.a.kind == Operand::Kind::Step))
+      ++reads[static_cast<size_t>(st.b.index)];
+  }
+  for (int store : stores) reads[static_cast<size_t>(store)] += 2;  // stored: keep it
+  std::vector<bool> dead(steps.size(), false);
+  for (Step& consumer : steps) {
+    if (!binary(consumer.code)) continue;
+    for (Operand* o : {&consumer.a, &consumer.b}) {
+      if (o->kind != Operand::Kind::Step || o->scale != Operand::Scale::None) continue;
+      const Step& mul = steps[static_cast<size_t>(o->index)];
+      if (mul.code != Code::Mul || reads[static_cast<size_t>(o->index)] != 1) continue;
+      const bool scalar_b = is_scalar(mul.b), scalar_a = is_scalar(mul.a);
+      if (!scalar_a && !scalar_b) continue;
+      const Operand& x = scalar_b ? mul.a : mul.b;
+      const Operand& k = scalar_b ? mul.b : mul.a;
+      if (x.scale != Operand::Scale::None) continue;
+      const int folded = o->index;
+      *o = x;
+      o->scale = k.kind == Operand::Kind::Immediate ? Operand::Scale::Immediate : Operand::Scale::ScalarInput;
+      o->scale_value = k.value;
+      o->scale_index = k.index;
+      dead[static_cast<size_t>(folded)] = true;
+    }
+  }
+  // Drop the folded steps; renumber the rest.
+  std::vector<int> new_index(steps.size(), -1);
+  std::vector<Step> kept;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (dead[i]) continue;
+    new_index[i] = static_cast<int>(kept.size());
+    kept.push_back(steps[i]);
+  }
+  for (Step& st : kept)
+    for (Operand* o : {&st.a, &st.b})
+      if (o->kind == Operand::Kind::Step) o->index = new_index[static_cast<size_t>(o->index)];
+  for (int& store : stores) store = new_index[static_cast<size_t>(store)];
+  const int removed = static_cast<int>(steps.size() - kept.size());
+  steps = std::move(kept);
+  return removed;
 }
 
 void FusedLoop::run(const Args& args, Outputs& outs) const {
@@ -229,17 +330,28 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
       const Src* mine = in.data() + m * static_cast<size_t>(num_inputs);
       for (size_t s = 0; s < steps.size(); ++s) {
         auto src = [&](const Operand& o) -> Src {
+          Src r;
           switch (o.kind) {
             case Operand::Kind::Input:
-              return {mine[o.index].p + start, 0};
+              r.p = mine[o.index].p + start;
+              break;
             case Operand::Kind::ScalarInput:
-              return {nullptr, mine[o.index].v};
+              r.v = mine[o.index].v;
+              break;
             case Operand::Kind::Immediate:
-              return {nullptr, o.value};
+              r.v = o.value;
+              break;
             case Operand::Kind::Step:
-              return {regs.data() + kBlock * static_cast<size_t>(o.index), 0};
+              r.p = regs.data() + kBlock * static_cast<size_t>(o.index);
+              break;
           }
-          return {};
+          if (o.scale == Operand::Scale::None) return r;
+          r.s = o.scale == Operand::Scale::Immediate ? o.scale_value : mine[o.scale_index].v;
+          if (r.scalar())
+            r.v = r.v * r.s;  // rounded once, as the multiply it replaces
+          else
+            r.scaled = true;
+          return r;
         };
         run_step(steps[s], regs.data() + kBlock * s, src(steps[s].a), src(steps[s].b), len);
       }

@@ -43,11 +43,16 @@ struct Decoded {
 bool decode(const Instruction& ins, Decoded& d);
 
 /// An operand of a step: an input read element by element, an input's single
-/// element (broadcast), an immediate, or an earlier step's block.
+/// element (broadcast), an immediate, or an earlier step's block; optionally
+/// multiplied by a scalar (an immediate or a scalar input) as it is read, with the
+/// product rounded to float as the multiply it replaces would round it.
 struct Operand {
   enum class Kind { Input, ScalarInput, Immediate, Step } kind = Kind::Immediate;
   int index = 0;
   float value = 0;
+  enum class Scale { None, Immediate, ScalarInput } scale = Scale::None;
+  int scale_index = 0;  // ScalarInput: which input
+  float scale_value = 1;
 };
 
 struct Step {
@@ -69,6 +74,9 @@ struct FusedLoop {
   std::vector<Step> steps;
   std::vector<int> stores;  // per output of a member: the step whose block it is
   int num_inputs = 0;
+  /// Folds each multiply by a scalar whose block only one arithmetic step reads into
+  /// that step's operand (Note [Fewer passes]); returns how many steps went.
+  int fold_scalar_multiplies();
   /// What two loops must share to become one multi-tensor loop.
   std::string signature() const;
   void run(const Args& args, Outputs& outs) const;

@@ -211,10 +211,11 @@ class VerticalFusion {
       label += (loop->steps.size() > 1 ? ", " : "") + ins.op->name();
     }
     loop->num_inputs = static_cast<int>(inputs.size());
+    const int folded = loop->fold_scalar_multiplies();
     Instruction fused;
     fused.node = ins_[order.front()].node;
     fused.phase = ins_[order.back()].phase;
-    fused.label = label + "]";
+    fused.label = label + (folded > 0 ? fmt::format("; {} passes]", loop->steps.size()) : "]");
     for (int v : inputs) {
       fused.patches.push_back({static_cast<int>(fused.args.size()), -1, v});
       const graph::TensorVal& l = values_[static_cast<size_t>(v)].layout;
