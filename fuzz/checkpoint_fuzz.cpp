@@ -30,8 +30,8 @@ struct Setup {
     o.loss = exporting::LossKind::CrossEntropy;
     o.rule = optim::UpdateRule::adam({1e-3, 0.9, 0.999, 1e-8, 0.01, true, false});
     o.export_options.record_stack_traces = false;
-    step = exporting::aot_export_train_step(
-        *inst.module, {Tensor::zeros({64, 64}), Tensor::zeros({64}, DType::Int64)}, o);
+    step =
+        exporting::aot_export_train_step(*inst.module, {Tensor::zeros({64, 64}), Tensor::zeros({64}, DType::Int64)}, o);
     state = exporting::TrainState::for_module(*inst.module, step);
   }
 };
@@ -43,7 +43,8 @@ Setup& setup() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Setup& s = setup();
-  std::ofstream(s.path, std::ios::binary).write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  std::ofstream(s.path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   std::vector<std::vector<double>> before;
   for (const Tensor& t : s.state.values) before.push_back(t.to_vector<double>());
   try {

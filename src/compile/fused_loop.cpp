@@ -34,6 +34,10 @@ void loop2(float* out, const Src& a, const Src& b, int64_t n, F f) {
   const float* ap = a.p;
   const float* bp = b.p;
   const float av = a.v, bv = b.v, as = a.s, bs = b.s;
+  if constexpr (A == Load::Scalar && B == Load::Scalar) {
+    std::fill(out, out + n, f(av, bv));  // one value for the whole block
+    return;
+  }
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
     float x, y;
