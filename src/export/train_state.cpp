@@ -179,7 +179,7 @@ Tensor decode_tensor(const std::string& path, const std::string& key, const json
     bad(path, fmt::format("entry {} needs shape, dtype and data", key));
   const json &shape = e["shape"], &dtype = e["dtype"], &data = e["data"];
   if (!dtype.is_string() || dtype.get<std::string>() != dtype_name(like.dtype()))
-    bad(path, fmt::format("{} has dtype {}, but this model's is {}", key, quote_excerpt(dtype.dump()),
+    bad(path, fmt::format("{} has dtype {}, but the step's is {}", key, quote_excerpt(dtype.dump()),
                           dtype_name(like.dtype())));
   Shape sizes;
   if (!shape.is_array()) bad(path, fmt::format("{}: shape must be a list", key));
@@ -188,7 +188,7 @@ Tensor decode_tensor(const std::string& path, const std::string& key, const json
     sizes.push_back(d.get<int64_t>());
   }
   if (sizes != like.sizes())
-    bad(path, fmt::format("{} has shape {}, but this model's is {}", key, shape_str(sizes), shape_str(like.sizes())));
+    bad(path, fmt::format("{} has shape {}, but the step's is {}", key, shape_str(sizes), shape_str(like.sizes())));
   if (!data.is_array() || static_cast<int64_t>(data.size()) != like.numel())
     bad(path, fmt::format("{}: data must be a list of {} numbers", key, like.numel()));
   if (!like.is_floating_point()) {

@@ -128,5 +128,17 @@ expect_error 1 "momentum_buffer" "$AOTGRAD" train --model digits_mlp --optimizer
 expect_error 1 "another model" "$AOTGRAD" train --model digits_cnn --optimizer adamw --resume "$TMP/half.ckpt"
 expect_error 1 "need the whole-step graph" "$AOTGRAD" train --model digits_mlp --eager --save "$TMP/x.ckpt"
 
+# A saved graph compiled and run without its model (export -> edit -> compile).
+for m in conv_bn transformer_block invoke_subgraph flex_attention; do
+  "$AOTGRAD" export --model "$m" --format json -o "$TMP/g.json" || fail "export $m json"
+  "$AOTGRAD" run --graph "$TMP/g.json" --check >"$TMP/rg" 2>&1 || fail "run --graph --check $m: $(tail -3 "$TMP/rg")"
+  grep -q "the compiled graph matches the interpreter" "$TMP/rg" || fail "run --graph $m: $(tail -3 "$TMP/rg")"
+done
+"$AOTGRAD" run --graph "$TMP/ts.json" --check --save-inputs "$TMP/ts_in.json" >"$TMP/rg" 2>&1 ||
+  fail "run --graph (train step) --check: $(tail -3 "$TMP/rg")"
+"$AOTGRAD" run --graph "$TMP/ts.json" --inputs "$TMP/ts_in.json" >"$TMP/rg" 2>&1 || fail "run --graph --inputs: $(cat "$TMP/rg")"
+expect_error 1 "neither a joint file nor a graph file" "$AOTGRAD" run --graph "$TMP/full.ckpt"
+expect_error 1 "PlainAOTInput(idx=0) has shape" "$AOTGRAD" run --graph "$TMP/g.json" --inputs "$TMP/ts_in.json"
+
 [ "$failures" -eq 0 ] && echo "all CLI checks passed"
 exit "$failures"

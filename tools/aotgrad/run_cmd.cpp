@@ -11,6 +11,7 @@
 #include "compile_flags.h"
 #include "conformance/compiled_step.h"
 #include "optimizer_flags.h"
+#include "run_graph.h"
 #include "run_train_step.h"
 #include "support/error.h"
 
@@ -85,7 +86,14 @@ void add_run_command(CLI::App& app) {
   auto check = std::make_shared<bool>(false);
   auto profile = std::make_shared<int>(0);
   auto decompose = std::make_shared<bool>(false);
-  cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)")->required();
+  auto graph_file = std::make_shared<std::string>();
+  auto inputs = std::make_shared<std::string>();
+  auto save_inputs = std::make_shared<std::string>();
+  auto* model_opt = cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)");
+  auto* graph_opt = cmd->add_option("--graph", *graph_file, "a saved joint or graph file (`export --format json`)");
+  model_opt->excludes(graph_opt);
+  cmd->add_option("--inputs", *inputs, "--graph: inputs by descriptor, in the checkpoint format");
+  cmd->add_option("--save-inputs", *save_inputs, "--graph: write the inputs used there");
   cmd->add_flag("--check", *check, "compare outputs, gradients and buffer updates with eager execution");
   cmd->add_flag("--decompose", *decompose, "export with the default decomposition table (prims) before compiling");
   cmd->add_option("--profile", *profile, "run N more training steps and print the time spent in each kernel")
@@ -99,6 +107,8 @@ void add_run_command(CLI::App& app) {
   auto optimizer = add_optimizer_flags(cmd);
   cmd->callback([=] {
     if (*print_program && flags->print_after.empty()) flags->print_after = "plan";
+    if (!graph_file->empty()) return run_graph_file(*graph_file, {*check, *inputs, *save_inputs, flags->options()});
+    AG_CHECK(!model->empty(), "run: give --model NAME or --graph FILE");
     const models::ModelInfo& info = models::find_model(*model);
     if (*train_step) return run_train_step(info, *optimizer, flags->options(), *check, *profile);
     if (*check) return check_against_eager(info, flags->options(), *decompose);
