@@ -78,6 +78,42 @@ void check_against_eager(const models::ModelInfo& info, const compile::CompileOp
               info.name.c_str(), c.diffs.size(), c.compile_ms, static_cast<long long>(c.forward.fused_groups),
               static_cast<long long>(c.backward.fused_groups));
 }
+// run --model NAME: one compiled training step of the model's joint graph.
+void run_joint_step(const models::ModelInfo& info, const compile::CompileOptions& options, bool decompose,
+                    int profile) {
+  models::Instance inst = models::instantiate(info);
+  exporting::ExportOptions export_options;
+  if (decompose) export_options.decompositions = trace::DecompositionTable::core();
+  auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs,
+                                                            export_options);
+  if (!options.pipeline.stop_after.empty()) {
+    compile::run_compile_passes(joint, options);
+    std::printf("stopped after pass '%s'\n", options.pipeline.stop_after.c_str());
+    return;
+  }
+  compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, options);
+  std::printf("compiled %s in %.1f ms: %s\n", info.name.c_str(), f.compile_ms(), f.signature().c_str());
+  print_stats("forward ", f.forward_stats());
+  print_stats("backward", f.backward_stats());
+  std::printf("saved for backward: %zu values, %lld bytes of activations\n", f.partition().saved.size(),
+              static_cast<long long>(f.partition().saved_activation_bytes()));
+  auto [leaves, spec] = pytree::flatten(f.call_module(*inst.module, inst.example.args, inst.example.kwargs));
+  TensorList roots, seeds;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const Tensor& t = leaves[i].to_tensor();
+    std::printf("output %zu: %s%s\n", i, t.describe().c_str(),
+                t.numel() == 1 ? fmt::format(" = {:.6g}", t.to_vector<double>()[0]).c_str() : "");
+    if (t.requires_grad()) {
+      roots.push_back(t);
+      seeds.push_back(ones_like(t));
+    }
+  }
+  if (!roots.empty()) autograd::backward(roots, seeds);
+  int64_t with_grad = 0;
+  for (const auto& [name, p] : inst.module->named_parameters()) with_grad += p.grad().defined() ? 1 : 0;
+  std::printf("backward filled .grad of %lld parameters\n", static_cast<long long>(with_grad));
+  if (profile > 0) print_profile(f, inst, profile);
+}
 }  // namespace
 
 void add_run_command(CLI::App& app) {
@@ -112,38 +148,7 @@ void add_run_command(CLI::App& app) {
     const models::ModelInfo& info = models::find_model(*model);
     if (*train_step) return run_train_step(info, *optimizer, flags->options(), *check, *profile);
     if (*check) return check_against_eager(info, flags->options(), *decompose);
-    models::Instance inst = models::instantiate(info);
-    exporting::ExportOptions export_options;
-    if (*decompose) export_options.decompositions = trace::DecompositionTable::core();
-    auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs,
-                                                              export_options);
-    if (!flags->stop_after.empty()) {
-      compile::run_compile_passes(joint, flags->options());
-      std::printf("stopped after pass '%s'\n", flags->stop_after.c_str());
-      return;
-    }
-    compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, flags->options());
-    std::printf("compiled %s in %.1f ms: %s\n", info.name.c_str(), f.compile_ms(), f.signature().c_str());
-    print_stats("forward ", f.forward_stats());
-    print_stats("backward", f.backward_stats());
-    std::printf("saved for backward: %zu values, %lld bytes of activations\n", f.partition().saved.size(),
-                static_cast<long long>(f.partition().saved_activation_bytes()));
-    auto [leaves, spec] = pytree::flatten(f.call_module(*inst.module, inst.example.args, inst.example.kwargs));
-    TensorList roots, seeds;
-    for (size_t i = 0; i < leaves.size(); ++i) {
-      const Tensor& t = leaves[i].to_tensor();
-      std::printf("output %zu: %s%s\n", i, t.describe().c_str(),
-                  t.numel() == 1 ? fmt::format(" = {:.6g}", t.to_vector<double>()[0]).c_str() : "");
-      if (t.requires_grad()) {
-        roots.push_back(t);
-        seeds.push_back(ones_like(t));
-      }
-    }
-    if (!roots.empty()) autograd::backward(roots, seeds);
-    int64_t with_grad = 0;
-    for (const auto& [name, p] : inst.module->named_parameters()) with_grad += p.grad().defined() ? 1 : 0;
-    std::printf("backward filled .grad of %lld parameters\n", static_cast<long long>(with_grad));
-    if (*profile > 0) print_profile(f, inst, *profile);
+    run_joint_step(info, flags->options(), *decompose, *profile);
   });
 }
 

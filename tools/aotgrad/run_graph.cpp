@@ -89,23 +89,10 @@ struct Comparison {
   }
 };
 
-void run_joint(const std::string& text, const std::string& path, const RunGraphOptions& o) {
-  exporting::JointWithDescriptors joint = exporting::joint_from_json(text);
-  const graph::GraphModule& gm = *joint.graph_module;
-  exporting::TrainState inputs = draw_inputs(gm);
-  if (!o.inputs_path.empty()) exporting::load_checkpoint(o.inputs_path, inputs);
-  if (!o.save_inputs_path.empty()) exporting::save_checkpoint(o.save_inputs_path, inputs, 0);
-  compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, o.compile_options);
-  std::printf("compiled the joint graph of %s in %.1f ms: %s\n", path.c_str(), f.compile_ms(), f.signature().c_str());
-  // The compiled forward on the primals, then its backward with the tangents.
-  TensorList primals, tangents;
-  for (size_t i = 0; i < inputs.keys.size(); ++i)
-    (inputs.keys[i].kind() == Kind::TangentInput ? tangents : primals).push_back(clone(inputs.values[i]));
-  for (Tensor& p : primals)
-    if (p.is_floating_point()) p.set_requires_grad(true);
-  TensorList outs = f.call_flat(primals);
-  std::printf("ran it: %zu outputs\n", outs.size());
-  if (!o.check) return;
+// A joint graph's compiled outputs, written buffers and gradients against the
+// interpreter's on the same inputs.
+Comparison compare_joint(const graph::GraphModule& gm, const exporting::TrainState& inputs, TensorList& primals,
+                         const TensorList& tangents, const TensorList& outs) {
   // The interpreter on the same inputs gives every output of the joint graph.
   std::vector<IValue> in;
   for (const Tensor& t : inputs.values) in.emplace_back(clone(t));
@@ -147,6 +134,27 @@ void run_joint(const std::string& text, const std::string& path, const RunGraphO
   for (size_t i = 0; i < descs.size(); ++i)
     if (descs[i] && descs[i]->kind() == Kind::GradOutput)
       c.add(descs[i]->str(), primal_of(descs[i]->inner()).grad(), want[i].is_tensor() ? want[i].to_tensor() : Tensor());
+  return c;
+}
+
+void run_joint(const std::string& text, const std::string& path, const RunGraphOptions& o) {
+  exporting::JointWithDescriptors joint = exporting::joint_from_json(text);
+  const graph::GraphModule& gm = *joint.graph_module;
+  exporting::TrainState inputs = draw_inputs(gm);
+  if (!o.inputs_path.empty()) exporting::load_checkpoint(o.inputs_path, inputs);
+  if (!o.save_inputs_path.empty()) exporting::save_checkpoint(o.save_inputs_path, inputs, 0);
+  compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, o.compile_options);
+  std::printf("compiled the joint graph of %s in %.1f ms: %s\n", path.c_str(), f.compile_ms(), f.signature().c_str());
+  // The compiled forward on the primals, then its backward with the tangents.
+  TensorList primals, tangents;
+  for (size_t i = 0; i < inputs.keys.size(); ++i)
+    (inputs.keys[i].kind() == Kind::TangentInput ? tangents : primals).push_back(clone(inputs.values[i]));
+  for (Tensor& p : primals)
+    if (p.is_floating_point()) p.set_requires_grad(true);
+  TensorList outs = f.call_flat(primals);
+  std::printf("ran it: %zu outputs\n", outs.size());
+  if (!o.check) return;
+  Comparison c = compare_joint(gm, inputs, primals, tangents, outs);
   AG_CHECK(c.ok, "run --graph --check: the compiled graph of {} differs from the interpreter (see above)", path);
   std::printf("%s: the compiled graph matches the interpreter\n", path.c_str());
 }
@@ -164,9 +172,9 @@ void run_step_graph(const std::string& text, const std::string& path, const RunG
   std::printf("compiled the graph of %s in %.1f ms (%lld updates in place)\n", path.c_str(), compiled.compile_ms(),
               static_cast<long long>(compiled.updated_in_place()));
   TensorList outs = compiled(compiled_state, batch);
-  std::printf("ran it: %zu plain outputs%s\n", outs.size(),
-              !outs.empty() && outs[0].numel() == 1 ? fmt::format(" (first: {:.6g})", outs[0].item<double>()).c_str()
-                                                    : "");
+  std::printf(
+      "ran it: %zu plain outputs%s\n", outs.size(),
+      !outs.empty() && outs[0].numel() == 1 ? fmt::format(" (first: {:.6g})", outs[0].item<double>()).c_str() : "");
   if (!o.check) return;
   TensorList want = exporting::interpret_train_step(step, interpreted_state, batch_copy);
   Comparison c;
