@@ -3,6 +3,7 @@
 // Loading validates everything before use and reports the first problem with the
 // node and field it is in; a file can name ops only from the op table, so loading
 // never runs anything the file says.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
@@ -291,6 +292,16 @@ json module_to_json(const GraphModule& gm) {
          {"nodes", nodes},
          {"constants", constants},
          {"subgraphs", subgraphs}};
+  // The schema of every custom op the nodes call, so that another process can print,
+  // verify and save the graph without the op's implementation.
+  json custom_ops = json::array();
+  for (const auto& n : gm.graph->nodes()) {
+    if (n->op() != NodeOp::CallFunction || n->target().kind != Target::Kind::Op) continue;
+    const ops::OpInfo& op = *n->target().op;
+    if (ops::is_runtime_op(op) && std::find(custom_ops.begin(), custom_ops.end(), op.schema.text) == custom_ops.end())
+      custom_ops.push_back(op.schema.text);
+  }
+  if (!custom_ops.empty()) j["custom_ops"] = custom_ops;
   j["in_spec"] = gm.in_spec ? spec_to_json(*gm.in_spec) : json(nullptr);
   j["out_spec"] = gm.out_spec ? spec_to_json(*gm.out_spec) : json(nullptr);
   if (gm.call_in_spec) j["call_in_spec"] = spec_to_json(*gm.call_in_spec);
@@ -447,6 +458,20 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
   Reader r{"module"};
   auto gm = std::make_shared<GraphModule>();
   read_module_header(*gm, j, r);
+  if (j.contains("custom_ops")) {
+    const json& list = j["custom_ops"];
+    if (!list.is_array()) r.fail("custom_ops must be a list of schemas");
+    for (const json& text : list) {
+      if (!text.is_string()) r.fail("custom_ops must be a list of schemas");
+      ops::Schema schema;
+      try {
+        schema = ops::parse_schema(text.get<std::string>());
+      } catch (const Error& e) {
+        r.fail(fmt::format("custom op schema {} does not parse: {}", quote_excerpt(text.dump()), e.message()));
+      }
+      ops::declare_op_schema(schema);
+    }
+  }
   const json& nodes = r.at(j, "nodes");
   if (!nodes.is_array()) r.fail("nodes must be a list");
   NodeReader reader{*gm, {}};

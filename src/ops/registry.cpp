@@ -92,12 +92,50 @@ const OpInfo& op_info(OpId id) {
 
 const OpInfo& register_op(OpInfo info) {
   const std::string name = info.qualified_name();
+  if (const OpInfo* known = find_op(name); known != nullptr && known->schema_only) {
+    AG_CHECK(known->schema.text == info.schema.text,
+             "register_op: {} was declared by a graph file as '{}', but is registered as '{}'", name,
+             known->schema.text, info.schema.text);
+    RuntimeOps& r = runtime_ops();
+    std::lock_guard<std::mutex> lock(r.mu);
+    OpInfo& slot = r.ops[static_cast<size_t>(known->id) - kNumOps];
+    info.id = slot.id;
+    slot = std::move(info);
+    return slot;
+  }
   AG_CHECK(find_op(name) == nullptr, "register_op: an op named {} is already registered", name);
   RuntimeOps& r = runtime_ops();
   std::lock_guard<std::mutex> lock(r.mu);
   info.id = static_cast<OpId>(kNumOps + r.ops.size());
   r.ops.push_back(std::move(info));
   return r.ops.back();
+}
+
+bool is_runtime_op(const OpInfo& op) {
+  return static_cast<size_t>(op.id) >= kNumOps;
+}
+
+const OpInfo& declare_op_schema(const Schema& schema) {
+  const std::string name = schema.qualified_name();
+  if (const OpInfo* known = find_op(name)) {
+    AG_CHECK(is_runtime_op(*known), "the graph file declares {}, but that is a built-in op", name);
+    AG_CHECK(known->schema.text == schema.text,
+             "the graph file declares {} as '{}', but this process registered it as '{}'", name, schema.text,
+             known->schema.text);
+    return *known;
+  }
+  OpInfo info;
+  info.schema = schema;
+  info.kind = OpKind::Compute;
+  info.schema_only = true;
+  info.not_differentiable = true;
+  const std::string why = fmt::format(
+      "{} is known here only by the schema its graph file carries: register its implementation "
+      "(register_custom_op) before running the graph",
+      name);
+  info.shape = [why](const Args&) -> Outputs { AG_FAIL("{}", why); };
+  info.kernel = [why](const Args&, Outputs&) { AG_FAIL("{}", why); };
+  return register_op(std::move(info));
 }
 
 std::vector<const OpInfo*> registered_ops() {

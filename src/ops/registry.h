@@ -81,6 +81,10 @@ struct OpInfo {
   uint32_t tags = OpTag::NoTag;
   /// An InPlace op's functional form (add_.Tensor -> add.Tensor); the tracer records that.
   std::optional<OpId> functional;
+  /// A custom op known only by the schema a graph file carried (declare_op_schema): it
+  /// prints, verifies (its nodes' recorded metadata are trusted) and saves, and its
+  /// shape rule and kernel say which op must be registered before it can run.
+  bool schema_only = false;
 
   bool has(OpTag tag) const { return (tags & tag) != 0; }
   const std::string& name() const { return schema.name; }
@@ -93,8 +97,15 @@ const OpInfo& op_info(OpId id);
 /// The built-in ops (the table of op_table.def).
 const std::vector<OpInfo>& all_ops();
 /// Adds an op at run time (a custom op); its id follows the built-in ones. Throws if
-/// an op of that qualified name exists.
+/// an op of that qualified name exists, unless that one is schema-only with the same
+/// schema: then it gets this implementation in place (graphs loaded before keep their
+/// pointers to it).
 const OpInfo& register_op(OpInfo info);
+/// The op a graph file's custom-op schema names: the registered one if its schema is
+/// the same (a user error if it differs), or a new schema-only op.
+const OpInfo& declare_op_schema(const Schema& schema);
+/// Whether `op` was added at run time (a custom op), not built in.
+bool is_runtime_op(const OpInfo& op);
 /// The ops registered at run time, in registration order.
 std::vector<const OpInfo*> registered_ops();
 /// Finds an op by "aten::addmm.default", "aten.addmm.default" or "addmm" (default overload).

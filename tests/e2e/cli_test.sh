@@ -137,6 +137,12 @@ done
 "$AOTGRAD" run --graph "$TMP/ts.json" --check --save-inputs "$TMP/ts_in.json" >"$TMP/rg" 2>&1 ||
   fail "run --graph (train step) --check: $(tail -3 "$TMP/rg")"
 "$AOTGRAD" run --graph "$TMP/ts.json" --inputs "$TMP/ts_in.json" >"$TMP/rg" 2>&1 || fail "run --graph --inputs: $(cat "$TMP/rg")"
+# A graph with a custom op, read by a process that never registered it.
+"$AOTGRAD" export --model custom_op --format json -o "$TMP/co.json" || fail "export custom_op json"
+"$AOTGRAD" print "$TMP/co.json" >"$TMP/co.txt" 2>&1 || fail "print a custom-op graph: $(cat "$TMP/co.txt")"
+grep -q "torch.ops.my_lib.foo.default(primals_1, primals_2)" "$TMP/co.txt" || fail "printed custom-op graph"
+"$AOTGRAD" run --graph "$TMP/co.json" >/dev/null 2>"$TMP/err"
+grep -q "my_lib::foo.default is known here only by the schema" "$TMP/err" || fail "run custom-op graph: $(cat "$TMP/err")"
 expect_error 1 "neither a joint file nor a graph file" "$AOTGRAD" run --graph "$TMP/full.ckpt"
 expect_error 1 "PlainAOTInput(idx=0) has shape" "$AOTGRAD" run --graph "$TMP/g.json" --inputs "$TMP/ts_in.json"
 
