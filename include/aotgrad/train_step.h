@@ -78,6 +78,8 @@ struct TrainState {
   /// The tensor for `key`, or null.
   Tensor* find(const Descriptor& key);
   const Tensor* find(const Descriptor& key) const;
+  /// The same, trying keys[cursor] first and leaving `cursor` after the key found.
+  Tensor* find_from(const Descriptor& key, size_t& cursor);
   void set_hyperparam(const std::string& name, double value);
   double hyperparam(const std::string& name) const;
   /// The graph's inputs: these tensors, then the batch for the PlainAOTInputs (a user

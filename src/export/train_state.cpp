@@ -74,6 +74,17 @@ Tensor* TrainState::find(const Descriptor& key) {
     if (keys[i] == key) return &values[i];
   return nullptr;
 }
+
+// Keys come in graph order (for_module makes them so), and bind() and absorb() visit
+// them in that order too: a cursor finds each in one comparison, and a search is the
+// fallback for a state built some other way. Searching every time would cost
+// (4 x parameters)^2 descriptor comparisons per step.
+Tensor* TrainState::find_from(const Descriptor& key, size_t& cursor) {
+  if (cursor < keys.size() && keys[cursor] == key) return &values[cursor++];
+  Tensor* t = find(key);
+  if (t != nullptr) cursor = static_cast<size_t>(t - values.data()) + 1;
+  return t;
+}
 const Tensor* TrainState::find(const Descriptor& key) const {
   return const_cast<TrainState*>(this)->find(key);
 }
@@ -92,7 +103,7 @@ double TrainState::hyperparam(const std::string& name) const {
 
 TensorList TrainState::bind(const graph::GraphModule& gm, const nn::Args& batch) const {
   TensorList inputs;
-  size_t batch_inputs = 0;
+  size_t batch_inputs = 0, cursor = 0;
   for (const graph::Node* p : gm.graph->placeholders()) {
     const Descriptor& d = *p->meta.desc;
     const graph::TensorVal& v = p->meta.val.as_tensor();
@@ -107,7 +118,7 @@ TensorList TrainState::bind(const graph::GraphModule& gm, const nn::Args& batch)
       ++batch_inputs;
       continue;
     }
-    const Tensor* t = find(d);
+    const Tensor* t = const_cast<TrainState*>(this)->find_from(d, cursor);
     AG_CHECK(t != nullptr, "train step: the state has no tensor for {}", d.str());
     inputs.push_back(*t);
   }
@@ -122,13 +133,14 @@ TensorList TrainState::absorb(const graph::GraphModule& gm, const TensorList& ou
                     descs.size());
   autograd::NoGradGuard no_grad;
   TensorList plain;
+  size_t cursor = 0;
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Descriptor& d = *descs[i];
     if (d.kind() != Kind::InputMutationOutput) {
       plain.push_back(outputs[i]);
       continue;
     }
-    Tensor* target = find(d.inner());
+    Tensor* target = find_from(d.inner(), cursor);
     AG_INTERNAL_CHECK(target != nullptr, "train step: no state for {}", d.str());
     if (!same_memory(*target, outputs[i])) copy_(*target, outputs[i]);
   }
