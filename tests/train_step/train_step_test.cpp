@@ -13,6 +13,7 @@
 #include "aotgrad/compile.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
+#include "aotgrad/trace.h"
 #include "aotgrad/train_step.h"
 #include "conformance/train_step_case.h"
 
@@ -303,5 +304,59 @@ TEST(TrainStepCompiled, BitIdenticalToTheInterpretedGraph) {
     }
     EXPECT_EQ(snapshot(sa), snapshot(sb)) << model;
     EXPECT_GT(step.stats().fused_groups, 0) << model;
+  }
+}
+
+namespace {
+// A two-input step traced with make_fx, labelled as a training step: input 0 is the
+// parameter 'w', input 1 the batch; output 0 is w's new value, output 1 a plain output.
+exporting::TrainStepGraph labelled_step(const std::function<TensorList(const TensorList&)>& fn) {
+  exporting::TrainStepGraph step;
+  step.graph_module = trace::make_fx(fn, {Tensor::zeros({1000}), Tensor::zeros({1000})});
+  graph::Graph& g = *step.graph_module->graph;
+  g.placeholders()[0]->meta.desc = Descriptor::param("w");
+  g.placeholders()[1]->meta.desc = Descriptor::plain_input(0);
+  g.output_node()->meta.out_descs = {Descriptor::input_mutation(Descriptor::param("w")), Descriptor::plain_output(0)};
+  graph::verify(*step.graph_module);
+  return step;
+}
+
+// Runs `step` compiled on w = 1, 2, 3, … and g = 0.5: w's new value and the plain output.
+std::pair<std::vector<float>, std::vector<float>> run_labelled(const exporting::TrainStepGraph& step,
+                                                               int64_t* in_place) {
+  compile::CompiledTrainStep compiled = compile::aot_compile_train_step(step);
+  *in_place = compiled.updated_in_place();
+  std::vector<float> w(1000);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i + 1);
+  exporting::TrainState state;
+  state.keys = {Descriptor::param("w")};
+  state.values = {Tensor::from_vector<float>(w, {1000})};
+  TensorList out = compiled(state, {full({1000}, 0.5)});
+  return {state.values[0].to_vector<float>(), out.at(0).to_vector<float>()};
+}
+}  // namespace
+
+TEST(TrainStepCompiled, AnUpdateGoesInPlaceOnlyWhenNothingReadsTheOldValueLater) {
+  // The old value is read after the update: it must stay, so the update is copied back.
+  auto read_after = labelled_step([](const TensorList& in) {
+    Tensor updated = add(mul(in[0], Scalar(0.5)), in[1]);
+    Tensor later = mul(in[0], Scalar(2.0));
+    return TensorList{updated, later};
+  });
+  // Read before: the update can overwrite it.
+  auto read_before = labelled_step([](const TensorList& in) {
+    Tensor earlier = mul(in[0], Scalar(2.0));
+    Tensor updated = add(mul(in[0], Scalar(0.5)), in[1]);
+    return TensorList{updated, earlier};
+  });
+  for (auto* step : {&read_after, &read_before}) {
+    int64_t in_place = -1;
+    auto [w, other] = run_labelled(*step, &in_place);
+    EXPECT_EQ(in_place, step == &read_before ? 1 : 0);
+    for (size_t i = 0; i < w.size(); ++i) {
+      const float old = static_cast<float>(i + 1);
+      ASSERT_EQ(w[i], old * 0.5f + 0.5f) << i;
+      ASSERT_EQ(other[i], old * 2.0f) << i;
+    }
   }
 }
