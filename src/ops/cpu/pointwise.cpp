@@ -14,11 +14,49 @@ using cpu::out0;
 
 namespace {
 
+// Note [One element, no machinery]: an op on single elements (the optimizer's
+// per-parameter scalars: hundreds per training step) reads its operands as values of
+// the output's dtype, converting exactly as the general path's cast does, and writes
+// one value: no iteration setup and no temporary for a dtype conversion.
+template <typename T>
+bool one_value(const IValue& v, T& out) {
+  if (v.is_scalar()) {
+    const Scalar& s = v.to_scalar();
+    out = s.is_integral() ? static_cast<T>(s.to_int()) : static_cast<T>(s.to_double());
+    return true;
+  }
+  const Tensor& t = v.to_tensor();
+  if (!t.defined() || t.is_meta() || t.numel() != 1) return false;
+  const void* p = t.raw_data();
+  switch (t.dtype()) {
+    case DType::Float32:
+      out = static_cast<T>(*static_cast<const float*>(p));
+      return true;
+    case DType::Float64:
+      out = static_cast<T>(*static_cast<const double*>(p));
+      return true;
+    case DType::Int64:
+      out = static_cast<T>(*static_cast<const int64_t*>(p));
+      return true;
+    case DType::Int32:
+      out = static_cast<T>(*static_cast<const int32_t*>(p));
+      return true;
+    case DType::Bool:
+      out = static_cast<T>(*static_cast<const bool*>(p));
+      return true;
+  }
+  return false;
+}
+
 // out = f(x) computed in out's dtype.
 template <typename F>
 void unary(const Args& a, Outputs& o, F f) {
   Tensor& out = out0(o);
   cpu::visit_numeric(out.dtype(), "pointwise op", [&]<typename T>() {
+    if (T x; out.numel() == 1 && one_value(a[0], x)) {
+      *out.data_ptr<T>() = static_cast<T>(f(x));
+      return;
+    }
     Tensor x = a[0].to_tensor();
     if (x.dtype() != out.dtype()) x = cpu::as_contiguous(x, out.dtype());
     map1<T, T>(out, x, [&](T v) { return static_cast<T>(f(v)); });
@@ -30,6 +68,10 @@ template <typename F>
 void binary(const Args& a, Outputs& o, F f) {
   Tensor& out = out0(o);
   cpu::visit_numeric(out.dtype(), "pointwise op", [&]<typename T>() {
+    if (T x, y; out.numel() == 1 && one_value(a[0], x) && one_value(a[1], y)) {
+      *out.data_ptr<T>() = static_cast<T>(f(x, y));
+      return;
+    }
     Tensor x = operand(a[0]), y = operand(a[1]);
     if (x.dtype() != out.dtype()) x = cpu::as_contiguous(x, out.dtype());
     if (y.dtype() != out.dtype()) y = cpu::as_contiguous(y, out.dtype());
