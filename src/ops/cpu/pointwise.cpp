@@ -53,7 +53,7 @@ template <typename F>
 void unary(const Args& a, Outputs& o, F f) {
   Tensor& out = out0(o);
   cpu::visit_numeric(out.dtype(), "pointwise op", [&]<typename T>() {
-    if (T x; out.numel() == 1 && one_value(a[0], x)) {
+    if (T x{}; out.numel() == 1 && one_value(a[0], x)) {
       *out.data_ptr<T>() = static_cast<T>(f(x));
       return;
     }
@@ -68,7 +68,7 @@ template <typename F>
 void binary(const Args& a, Outputs& o, F f) {
   Tensor& out = out0(o);
   cpu::visit_numeric(out.dtype(), "pointwise op", [&]<typename T>() {
-    if (T x, y; out.numel() == 1 && one_value(a[0], x) && one_value(a[1], y)) {
+    if (T x{}, y{}; out.numel() == 1 && one_value(a[0], x) && one_value(a[1], y)) {
       *out.data_ptr<T>() = static_cast<T>(f(x, y));
       return;
     }
