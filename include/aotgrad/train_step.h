@@ -40,6 +40,10 @@ enum class LossKind {
 const char* loss_kind_name(LossKind kind);
 LossKind parse_loss_kind(const std::string& name);
 
+/// The loss of one step from the module's output (and the target, for Mse and
+/// CrossEntropy): the one definition the export, the eager checks and the tools share.
+Tensor training_loss(LossKind kind, const Tensor& output, const Tensor& target);
+
 struct TrainStepOptions {
   LossKind loss = LossKind::ModelOutput;
   optim::UpdateRule rule = optim::UpdateRule::sgd({});

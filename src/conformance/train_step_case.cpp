@@ -244,7 +244,7 @@ class StepChecker {
       eager_->zero_grad();
       nn::Args module_args(batch.begin(), batch.end() - (s.target.defined() ? 1 : 0));
       Tensor out = module_(module_args).tensor();
-      loss = s.target.defined() ? mse_loss(out, batch.back().tensor()) : out;
+      loss = exporting::training_loss(c_.loss, out, s.target.defined() ? batch.back().tensor() : Tensor());
       autograd::backward(loss);
       for (const auto& [name, want] : s.grads) check("grad '" + name + "'", param(name).grad(), want, c_.atol);
       if (c_.clip_max_norm) grad_norm = optim::clip_grad_norm_(eager_->params(), *c_.clip_max_norm);

@@ -34,11 +34,9 @@ graph::Node* last_placeholder(graph::GraphModule& gm) {
   return gm.graph->placeholders().back();
 }
 
-Tensor make_loss(LossKind kind, const std::vector<IValue>& outputs, const Tensor& target) {
-  AG_CHECK(outputs.size() == 1 && outputs[0].is_tensor(),
-           "train step: the loss needs the module to return one tensor, but it returned {} output leaves",
-           outputs.size());
-  const Tensor& out = outputs[0].to_tensor();
+}  // namespace
+
+Tensor training_loss(LossKind kind, const Tensor& out, const Tensor& target) {
   switch (kind) {
     case LossKind::ModelOutput:
       AG_CHECK(out.dim() == 0 && out.is_floating_point(),
@@ -55,7 +53,6 @@ Tensor make_loss(LossKind kind, const std::vector<IValue>& outputs, const Tensor
   AG_INTERNAL_CHECK(false, "unknown loss kind");
   return {};
 }
-}  // namespace
 
 const char* loss_kind_name(LossKind kind) {
   switch (kind) {
@@ -176,7 +173,10 @@ class StepTrace {
     autograd::EnableGradGuard grad_on;
     pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(module_args_), pytree::Value::dict({})});
     auto outputs = source_.run(params_, buffers_, call, tracer_).first;
-    loss_ = make_loss(options_.loss, outputs, target_);
+    AG_CHECK(outputs.size() == 1 && outputs[0].is_tensor(),
+             "train step: the loss needs the module to return one tensor, but it returned {} output leaves",
+             outputs.size());
+    loss_ = training_loss(options_.loss, outputs[0].to_tensor(), target_);
     AG_CHECK(loss_.requires_grad(), "train step: the loss does not depend on any parameter that requires grad");
   }
 

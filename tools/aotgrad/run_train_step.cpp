@@ -21,9 +21,7 @@ void check_against_eager(const models::ModelInfo& info, const exporting::TrainSt
   const bool has_target = o.loss != exporting::LossKind::ModelOutput;
   nn::Args args(batch.begin(), batch.end() - (has_target ? 1 : 0));
   Tensor out = m(args).tensor();
-  Tensor loss = o.loss == exporting::LossKind::Mse            ? mse_loss(out, batch.back().tensor())
-                : o.loss == exporting::LossKind::CrossEntropy ? cross_entropy(out, batch.back().tensor())
-                                                              : out;
+  Tensor loss = exporting::training_loss(o.loss, out, has_target ? batch.back().tensor() : Tensor());
   autograd::backward(loss);
   if (o.clip_max_norm) optim::clip_grad_norm_(opt.params(), *o.clip_max_norm);
   opt.step();
