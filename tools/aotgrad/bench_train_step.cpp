@@ -13,7 +13,6 @@
 #include "aotgrad/compile.h"
 #include "aotgrad/optim.h"
 #include "aotgrad/train_step.h"
-#include "core/allocator.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
