@@ -27,6 +27,7 @@ enum class Kind {
   Benchmark,  // a benchmark model: forward(inputs…, target) returns the training loss
   Digits,     // forward(x [N, 64]) returns logits over 10 classes
   Demo,       // shows a capability
+  Imported,   // read from a file (an ONNX model: include/aotgrad/onnx.h); forward returns its outputs
 };
 
 struct ModelInfo {

@@ -90,6 +90,8 @@ std::string type_annotation(const Node& n) {
 // "File: model.cpp:42 in forward, code: y = linear(x)" from a traceback whose
 // innermost frame is last: 'File "model.cpp", line 42, in forward' then the code.
 std::string stack_summary(const std::string& trace) {
+  // An imported model's nodes carry the ONNX node they came from instead of a stack.
+  if (trace.rfind("ONNX node: ", 0) == 0) return trace;
   std::vector<std::string> lines;
   size_t start = 0;
   while (start <= trace.size()) {

@@ -3,6 +3,7 @@
 #include <functional>
 #include <optional>
 
+#include "aotgrad/onnx.h"
 #include "commands.h"
 #include "conformance/runner.h"
 #include "conformance/train_step_case.h"
@@ -14,7 +15,11 @@ void add_conformance_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("conformance", "run golden cases (files or folders)");
   auto paths = std::make_shared<std::vector<std::string>>();
   cmd->add_option("paths", *paths, "golden .json files or folders of them")->required();
-  cmd->callback([paths] {
+  auto onnx = std::make_shared<bool>(false);
+  cmd->add_flag("--onnx", *onnx,
+                "run each case through its imported ONNX file (onnx/<case>.onnx beside it), even where the model "
+                "is built in");
+  cmd->callback([paths, onnx] {
     int passed = 0, failed = 0;
     for (const std::string& file : conformance::golden_files(*paths)) {
       // Each file, and each check of it, is isolated: whatever goes wrong is that check's
@@ -50,6 +55,29 @@ void add_conformance_command(CLI::App& app) {
         continue;
       }
       std::optional<conformance::GoldenCase> c;
+      const std::string onnx_file = conformance::onnx_file_for(file);
+      if (*onnx || (!onnx_file.empty() && !conformance::has_builtin_model(file))) {
+        // The imported model: eagerly, through its joint graph, compiled.
+        std::optional<models::ModelInfo> model;
+        std::vector<conformance::CaseResult> results;
+        for (int check = 0; check < 3; ++check) {
+          results.push_back(isolated([&] {
+            if (!c) c = conformance::load_golden(file);
+            AG_CHECK(!onnx_file.empty(), "no ONNX file for case '{}' (expected {})", c->name,
+                     conformance::onnx_file_path(file));
+            if (!model) model = onnx_io::model_info(onnx_file);
+            if (check == 0) return conformance::check_eager(*c, &*model);
+            if (check == 1) return conformance::check_joint(*c, false, &*model);
+            return conformance::check_compiled(*c, {}, &*model);
+          }));
+        }
+        const bool ok = results[0].passed && results[1].passed && results[2].passed;
+        std::printf("%s %-22s onnx eager: %s; joint graph: %s; compiled: %s\n", ok ? "PASS" : "FAIL",
+                    c ? c->name.c_str() : file.c_str(), results[0].detail.c_str(), results[1].detail.c_str(),
+                    results[2].detail.c_str());
+        (ok ? passed : failed)++;
+        continue;
+      }
       conformance::CaseResult eager = isolated([&] {
         c = conformance::load_golden(file);
         return conformance::check_eager(*c);

@@ -5,6 +5,7 @@
 #include "aotgrad/models.h"
 #include "commands.h"
 #include "graph_output.h"
+#include "model_flags.h"
 #include "optimizer_flags.h"
 #include "support/error.h"
 
@@ -53,7 +54,6 @@ exporting::JointWithDescriptors export_joint(models::Instance& inst, const expor
 
 void add_export_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("export", "export the joint forward+backward graph of a model");
-  auto model = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("expanded");
   auto out = std::make_shared<std::string>();
   auto decompose = std::make_shared<bool>(false);
@@ -62,7 +62,7 @@ void add_export_command(CLI::App& app) {
   auto seq_nr_groups = std::make_shared<bool>(false);
   auto no_stack_traces = std::make_shared<bool>(false);
   auto from_captured = std::make_shared<bool>(false);
-  cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)")->required();
+  auto model_flags = add_model_flags(cmd, "a built-in model (see `aotgrad models`)");
   cmd->add_flag("--decompose", *decompose, "apply the default decomposition table");
   cmd->add_option("--format", *format, "expanded, compact, json or dot")
       ->check(CLI::IsMember({"expanded", "compact", "json", "dot"}))
@@ -79,7 +79,7 @@ void add_export_command(CLI::App& app) {
                 "export the whole training step (loss, backward, clipping, optimizer) as one graph");
   auto optimizer = add_optimizer_flags(cmd);
   cmd->callback([=] {
-    const models::ModelInfo& info = models::find_model(*model);
+    const models::ModelInfo info = model_flags->resolve();
     models::Instance inst = models::instantiate(info);
     exporting::ExportOptions options;
     if (*decompose) options.decompositions = trace::DecompositionTable::core();

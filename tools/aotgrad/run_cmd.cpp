@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "compile_flags.h"
 #include "conformance/compiled_step.h"
+#include "model_flags.h"
 #include "optimizer_flags.h"
 #include "run_graph.h"
 #include "run_train_step.h"
@@ -118,16 +119,14 @@ void run_joint_step(const models::ModelInfo& info, const compile::CompileOptions
 
 void add_run_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "compile a model's joint graph and run one training step");
-  auto model = std::make_shared<std::string>();
   auto check = std::make_shared<bool>(false);
   auto profile = std::make_shared<int>(0);
   auto decompose = std::make_shared<bool>(false);
   auto graph_file = std::make_shared<std::string>();
   auto inputs = std::make_shared<std::string>();
   auto save_inputs = std::make_shared<std::string>();
-  auto* model_opt = cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)");
-  auto* graph_opt = cmd->add_option("--graph", *graph_file, "a saved joint or graph file (`export --format json`)");
-  model_opt->excludes(graph_opt);
+  auto model_flags = add_model_flags(cmd, "a built-in model (see `aotgrad models`)");
+  cmd->add_option("--graph", *graph_file, "a saved joint or graph file (`export --format json`)");
   cmd->add_option("--inputs", *inputs, "--graph: inputs by descriptor, in the checkpoint format");
   cmd->add_option("--save-inputs", *save_inputs, "--graph: write the inputs used there");
   cmd->add_flag("--check", *check, "compare outputs, gradients and buffer updates with eager execution");
@@ -144,8 +143,9 @@ void add_run_command(CLI::App& app) {
   cmd->callback([=] {
     if (*print_program && flags->print_after.empty()) flags->print_after = "plan";
     if (!graph_file->empty()) return run_graph_file(*graph_file, {*check, *inputs, *save_inputs, flags->options()});
-    AG_CHECK(!model->empty(), "run: give --model NAME or --graph FILE");
-    const models::ModelInfo& info = models::find_model(*model);
+    AG_CHECK(model_flags->given(), "run: give --model NAME, --onnx FILE or --graph FILE");
+    AG_CHECK(graph_file->empty(), "run: --graph replaces --model / --onnx");
+    const models::ModelInfo info = model_flags->resolve();
     if (*train_step) return run_train_step(info, *optimizer, flags->options(), *check, *profile);
     if (*check) return check_against_eager(info, flags->options(), *decompose);
     run_joint_step(info, flags->options(), *decompose, *profile);

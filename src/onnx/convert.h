@@ -1,0 +1,169 @@
+// What an ONNX op's converter sees, and the op table's row (op_table.cpp).
+//
+// A converter turns one ONNX node into calls of aotgrad's tensor API (include/
+// aotgrad/ops.h): on real tensors when the model runs eagerly, on proxies when it
+// is traced. Inputs that must be known when the model is loaded (shapes, axes,
+// pads, a Pow exponent that makes a pow.Tensor_Scalar) are read with ints() /
+// scalar(), which fail with the node's name when the input depends on the model's
+// inputs or parameters (Note [Static values] in onnx_module.cpp).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aotgrad/ops.h"
+#include "onnx/model.h"
+#include "support/error.h"
+
+namespace aotgrad::onnx_io {
+
+/// A value flowing between nodes: its tensor, and whether it is static (computed
+/// from constants and shapes alone).
+struct Value {
+  Tensor tensor;
+  bool is_static = false;
+  bool is_buffer = false;  // one of the module's buffers (a BatchNormalization running statistic)
+};
+
+class NodeContext {
+ public:
+  NodeContext(const Node& node, int64_t opset, std::vector<const Value*> inputs, bool float64)
+      : node(node), opset(opset), inputs_(std::move(inputs)), float64_(float64) {}
+
+  const Node& node;
+  const int64_t opset;
+
+  /// Whether optional input `i` is given.
+  bool has(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  /// Input `i`, which must be given.
+  const Tensor& in(size_t i) const;
+  bool is_static(size_t i) const { return has(i) && inputs_[i]->is_static; }
+  bool is_buffer(size_t i) const { return has(i) && inputs_[i]->is_buffer; }
+  size_t num_inputs() const { return inputs_.size(); }
+  /// A static input's integer values (shapes, axes, pads, indices).
+  std::vector<int64_t> ints(size_t i, const char* what) const;
+  /// A static one-element input's value.
+  double scalar(size_t i, const char* what) const;
+  /// Whether output `k` is read by anyone (a graph output or a later node).
+  bool wants_output(size_t k) const { return k < node.outputs.size() && !node.outputs[k].empty(); }
+
+  bool has_attr(const char* name) const { return node.attributes.count(name) != 0; }
+  int64_t attr_int(const char* name, int64_t fallback) const;
+  double attr_float(const char* name, double fallback) const;
+  std::string attr_string(const char* name, const std::string& fallback) const;
+  std::optional<std::vector<int64_t>> attr_ints(const char* name) const;
+  const Tensor* attr_tensor(const char* name) const;
+  /// Integers from the attribute `name` (opsets before `input_since`) or the static
+  /// input `i` (from `input_since` on); nullopt when neither is given.
+  std::optional<std::vector<int64_t>> attr_or_input_ints(const char* name, size_t i, int64_t input_since) const;
+
+  /// The dtype ONNX FLOAT means here (float64 when the import computes in float64).
+  DType float_type() const { return float64_ ? DType::Float64 : DType::Float32; }
+  /// The aotgrad dtype of an ONNX element type; a user error naming the node otherwise.
+  DType dtype_from_elem_type(int64_t elem_type, const char* what) const;
+
+  /// A user error: the node uses something the importer does not support.
+  template <typename... A>
+  [[noreturn]] void unsupported(fmt::format_string<A...> f, A&&... args) const {
+    AG_FAIL("unsupported: {}", fmt::format(f, std::forward<A>(args)...));
+  }
+
+ private:
+  std::vector<const Value*> inputs_;
+  bool float64_;
+};
+
+/// An axis in [-rank, rank) made non-negative; a user error naming `what` otherwise.
+int64_t normalize_axis(int64_t axis, int64_t rank, const char* what);
+
+using Converter = TensorList (*)(NodeContext&);
+
+/// One row of the op table: an ONNX op type from opset `since` on, its converter and
+/// every attribute the ONNX spec defines for it (others are rejected at import).
+struct OpRow {
+  const char* op_type;
+  int64_t since;
+  Converter convert;
+  std::vector<std::string> attributes;
+  /// The op reads only its inputs' shapes (Shape, Size): its result is static even
+  /// when its input is not.
+  bool reads_only_shapes = false;
+};
+
+/// Runs ops on real tensors, untraced and without autograd, for a scope: how a
+/// converter derives constants from static inputs inside a traced node.
+class StaticScope {
+ public:
+  StaticScope();
+  ~StaticScope();
+  StaticScope(const StaticScope&) = delete;
+  StaticScope& operator=(const StaticScope&) = delete;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+/// The row for `op_type`, or null.
+const OpRow* find_op_row(const std::string& op_type);
+const std::vector<OpRow>& op_rows();
+
+// The converters, by family (convert_*.cpp); op_table.cpp lists them.
+#define AOTGRAD_ONNX_CONVERTER(name) TensorList name(NodeContext& ctx)
+// convert_elementwise.cpp
+AOTGRAD_ONNX_CONVERTER(convert_unary);
+AOTGRAD_ONNX_CONVERTER(convert_binary);
+AOTGRAD_ONNX_CONVERTER(convert_variadic);
+AOTGRAD_ONNX_CONVERTER(convert_pow);
+AOTGRAD_ONNX_CONVERTER(convert_where);
+AOTGRAD_ONNX_CONVERTER(convert_cast);
+AOTGRAD_ONNX_CONVERTER(convert_clip);
+AOTGRAD_ONNX_CONVERTER(convert_activation);
+AOTGRAD_ONNX_CONVERTER(convert_prelu);
+AOTGRAD_ONNX_CONVERTER(convert_identity);
+AOTGRAD_ONNX_CONVERTER(convert_dropout);
+// convert_reduce.cpp
+AOTGRAD_ONNX_CONVERTER(convert_reduce);
+AOTGRAD_ONNX_CONVERTER(convert_arg_reduce);
+AOTGRAD_ONNX_CONVERTER(convert_softmax);
+AOTGRAD_ONNX_CONVERTER(convert_cross_entropy);
+AOTGRAD_ONNX_CONVERTER(convert_nll_loss);
+// convert_shape.cpp
+AOTGRAD_ONNX_CONVERTER(convert_constant);
+AOTGRAD_ONNX_CONVERTER(convert_constant_of_shape);
+AOTGRAD_ONNX_CONVERTER(convert_shape);
+AOTGRAD_ONNX_CONVERTER(convert_size);
+AOTGRAD_ONNX_CONVERTER(convert_reshape);
+AOTGRAD_ONNX_CONVERTER(convert_flatten);
+AOTGRAD_ONNX_CONVERTER(convert_transpose);
+AOTGRAD_ONNX_CONVERTER(convert_squeeze);
+AOTGRAD_ONNX_CONVERTER(convert_unsqueeze);
+AOTGRAD_ONNX_CONVERTER(convert_concat);
+AOTGRAD_ONNX_CONVERTER(convert_split);
+AOTGRAD_ONNX_CONVERTER(convert_slice);
+AOTGRAD_ONNX_CONVERTER(convert_gather);
+AOTGRAD_ONNX_CONVERTER(convert_expand);
+AOTGRAD_ONNX_CONVERTER(convert_tile);
+AOTGRAD_ONNX_CONVERTER(convert_range);
+AOTGRAD_ONNX_CONVERTER(convert_trilu);
+AOTGRAD_ONNX_CONVERTER(convert_scatter_nd);
+AOTGRAD_ONNX_CONVERTER(convert_pad);
+// convert_nn.cpp
+AOTGRAD_ONNX_CONVERTER(convert_gemm);
+AOTGRAD_ONNX_CONVERTER(convert_matmul);
+AOTGRAD_ONNX_CONVERTER(convert_conv);
+AOTGRAD_ONNX_CONVERTER(convert_max_pool);
+AOTGRAD_ONNX_CONVERTER(convert_average_pool);
+AOTGRAD_ONNX_CONVERTER(convert_global_pool);
+AOTGRAD_ONNX_CONVERTER(convert_batch_norm);
+AOTGRAD_ONNX_CONVERTER(convert_layer_norm);
+#undef AOTGRAD_ONNX_CONVERTER
+
+/// Pads `x` with `value` by `before[d]` / `after[d]` elements on each dim (negative
+/// amounts crop); the Pad op's constant mode, also used for asymmetric conv/pool pads.
+Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after,
+                    double value);
+
+}  // namespace aotgrad::onnx_io

@@ -1,0 +1,202 @@
+// Products, convolutions, pooling and normalisation.
+#include <cmath>
+#include <limits>
+
+#include "aotgrad/autograd.h"
+#include "onnx/convert.h"
+
+namespace aotgrad::onnx_io {
+
+TensorList convert_gemm(NodeContext& ctx) {
+  Tensor a = ctx.in(0), b = ctx.in(1);
+  AG_CHECK(a.dim() == 2 && b.dim() == 2, "Gemm needs 2-D A and B, got {} and {}", a.describe(), b.describe());
+  if (ctx.attr_int("transA", 0) != 0) a = t(a);
+  if (ctx.attr_int("transB", 0) != 0) b = t(b);
+  const double alpha = ctx.attr_float("alpha", 1.0), beta = ctx.attr_float("beta", 1.0);
+  if (!ctx.has(2) || beta == 0) return {alpha == 1.0 ? mm(a, b) : mul(mm(a, b), alpha)};
+  const Tensor& c = ctx.in(2);
+  // nn.Linear's form (a bias row, or a full matrix): one addmm, as PyTorch records it.
+  const bool row = c.dim() == 1 && c.size(0) == b.size(1);
+  const bool full_matrix = c.dim() == 2 && c.size(0) == a.size(0) && c.size(1) == b.size(1);
+  if (row || full_matrix) {
+    if (alpha == 1.0 && beta == 1.0) return {addmm(c, a, b)};
+    return {addmm(c, a, b, beta, alpha)};
+  }
+  Tensor prod = alpha == 1.0 ? mm(a, b) : mul(mm(a, b), alpha);
+  return {add(prod, beta == 1.0 ? c : mul(c, beta))};
+}
+
+TensorList convert_matmul(NodeContext& ctx) { return {matmul(ctx.in(0), ctx.in(1))}; }
+
+// The spatial geometry of a conv or pool: kernel, strides, dilations and the pads
+// before and after each spatial axis, auto_pad resolved.
+struct Window {
+  IntList kernel, stride, dilation, pad_before, pad_after;
+  bool symmetric() const { return pad_before == pad_after; }
+};
+
+static Window window(NodeContext& ctx, const Tensor& x, const IntList& kernel, bool pool) {
+  const size_t n = kernel.size();
+  Window w;
+  w.kernel = kernel;
+  w.stride = ctx.attr_ints("strides").value_or(IntList(n, 1));
+  w.dilation = ctx.attr_ints("dilations").value_or(IntList(n, 1));
+  AG_CHECK(w.stride.size() == n && w.dilation.size() == n, "strides / dilations must have {} entries", n);
+  IntList pads = ctx.attr_ints("pads").value_or(IntList(2 * n, 0));
+  AG_CHECK(pads.size() == 2 * n, "pads must have {} entries, got {}", 2 * n, pads.size());
+  w.pad_before.assign(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(n));
+  w.pad_after.assign(pads.begin() + static_cast<std::ptrdiff_t>(n), pads.end());
+  const std::string auto_pad = ctx.attr_string("auto_pad", "NOTSET");
+  if (auto_pad == "VALID") {
+    w.pad_before.assign(n, 0);
+    w.pad_after.assign(n, 0);
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t in = x.size(static_cast<int64_t>(i) + 2), s = w.stride[i];
+      const int64_t out = (in + s - 1) / s;
+      const int64_t total = std::max<int64_t>(0, (out - 1) * s + (kernel[i] - 1) * w.dilation[i] + 1 - in);
+      const int64_t small = total / 2;
+      w.pad_before[i] = auto_pad == "SAME_UPPER" ? small : total - small;
+      w.pad_after[i] = total - w.pad_before[i];
+    }
+  } else if (auto_pad != "NOTSET") {
+    ctx.unsupported("auto_pad '{}'", auto_pad);
+  }
+  (void)pool;
+  return w;
+}
+
+// 1-D convs and pools run as 2-D ones over a height of 1.
+static Tensor as_2d(const Tensor& x) { return unsqueeze(x, 2); }
+static IntList with_unit(const IntList& v, int64_t unit) {
+  IntList out{unit};
+  out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+TensorList convert_conv(NodeContext& ctx) {
+  Tensor x = ctx.in(0), w = ctx.in(1);
+  const int64_t spatial = w.dim() - 2;
+  if (spatial != 1 && spatial != 2) ctx.unsupported("Conv with {} spatial dimensions (1 and 2 are supported)", spatial);
+  IntList kernel(w.sizes().begin() + 2, w.sizes().end());
+  if (auto k = ctx.attr_ints("kernel_shape"))
+    AG_CHECK(*k == kernel, "kernel_shape {} does not match the weight {}", shape_str(*k), w.describe());
+  Window win = window(ctx, x, kernel, false);
+  if (!win.symmetric()) {
+    std::vector<int64_t> before{0, 0}, after{0, 0};
+    before.insert(before.end(), win.pad_before.begin(), win.pad_before.end());
+    after.insert(after.end(), win.pad_after.begin(), win.pad_after.end());
+    x = pad_constant(x, before, after, 0.0);
+    win.pad_before.assign(kernel.size(), 0);
+  }
+  Tensor bias = ctx.has(2) ? ctx.in(2) : Tensor();
+  const int64_t groups = ctx.attr_int("group", 1);
+  if (spatial == 2)
+    return {convolution(x, w, bias, win.stride, win.pad_before, win.dilation, false, {0, 0}, groups)};
+  Tensor y = convolution(as_2d(x), as_2d(w), bias, with_unit(win.stride, 1), with_unit(win.pad_before, 0),
+                         with_unit(win.dilation, 1), false, {0, 0}, groups);
+  return {squeeze(y, 2)};
+}
+
+TensorList convert_max_pool(NodeContext& ctx) {
+  Tensor x = ctx.in(0);
+  auto kernel = ctx.attr_ints("kernel_shape");
+  AG_CHECK(kernel.has_value(), "MaxPool needs kernel_shape");
+  if (kernel->size() != 1 && kernel->size() != 2)
+    ctx.unsupported("MaxPool with {} spatial dimensions (1 and 2 are supported)", kernel->size());
+  if (ctx.wants_output(1)) ctx.unsupported("MaxPool's Indices output");
+  if (ctx.attr_int("storage_order", 0) != 0) ctx.unsupported("storage_order=1");
+  Window win = window(ctx, x, *kernel, true);
+  if (!win.symmetric()) {
+    std::vector<int64_t> before{0, 0}, after{0, 0};
+    before.insert(before.end(), win.pad_before.begin(), win.pad_before.end());
+    after.insert(after.end(), win.pad_after.begin(), win.pad_after.end());
+    x = pad_constant(x, before, after, -std::numeric_limits<double>::infinity());
+    win.pad_before.assign(kernel->size(), 0);
+  }
+  const bool ceil = ctx.attr_int("ceil_mode", 0) != 0;
+  if (kernel->size() == 2)
+    return {std::get<0>(max_pool2d_with_indices(x, win.kernel, win.stride, win.pad_before, win.dilation, ceil))};
+  Tensor y = std::get<0>(max_pool2d_with_indices(as_2d(x), with_unit(win.kernel, 1), with_unit(win.stride, 1),
+                                                 with_unit(win.pad_before, 0), with_unit(win.dilation, 1), ceil));
+  return {squeeze(y, 2)};
+}
+
+TensorList convert_average_pool(NodeContext& ctx) {
+  Tensor x = ctx.in(0);
+  auto kernel = ctx.attr_ints("kernel_shape");
+  AG_CHECK(kernel.has_value(), "AveragePool needs kernel_shape");
+  if (kernel->size() != 1 && kernel->size() != 2)
+    ctx.unsupported("AveragePool with {} spatial dimensions (1 and 2 are supported)", kernel->size());
+  Window win = window(ctx, x, *kernel, true);
+  bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
+  if (!win.symmetric()) {
+    if (!include_pad) ctx.unsupported("asymmetric pads with count_include_pad=0");
+    std::vector<int64_t> before{0, 0}, after{0, 0};
+    before.insert(before.end(), win.pad_before.begin(), win.pad_before.end());
+    after.insert(after.end(), win.pad_after.begin(), win.pad_after.end());
+    x = pad_constant(x, before, after, 0.0);
+    win.pad_before.assign(kernel->size(), 0);
+  }
+  const bool ceil = ctx.attr_int("ceil_mode", 0) != 0;
+  if (kernel->size() == 2) return {avg_pool2d(x, win.kernel, win.stride, win.pad_before, ceil, include_pad)};
+  Tensor y = avg_pool2d(as_2d(x), with_unit(win.kernel, 1), with_unit(win.stride, 1), with_unit(win.pad_before, 0),
+                        ceil, include_pad);
+  return {squeeze(y, 2)};
+}
+
+TensorList convert_global_pool(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  IntList dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  if (ctx.node.op_type == "GlobalMaxPool") return {amax(x, dims, true)};
+  return {mean(x, dims, true)};
+}
+
+// BatchNormalization. Inference: the running statistics. Training (training_mode=1
+// from opset 14): batch statistics, and the running statistics updated as the ONNX
+// spec says — with the population variance (÷N), where PyTorch uses the unbiased one
+// (÷(N−1)) — written back into the model's buffers when they are buffers.
+TensorList convert_batch_norm(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const Tensor &scale = ctx.in(1), &bias = ctx.in(2), &mean_in = ctx.in(3), &var_in = ctx.in(4);
+  const double eps = ctx.attr_float("epsilon", 1e-5), momentum = ctx.attr_float("momentum", 0.9);
+  const bool training = ctx.opset >= 14 ? ctx.attr_int("training_mode", 0) != 0 : ctx.wants_output(1);
+  if (ctx.opset < 9 && ctx.attr_int("spatial", 1) == 0) ctx.unsupported("spatial=0");
+  AG_CHECK(x.dim() >= 2, "BatchNormalization needs [N, C, ...], got {}", x.describe());
+  if (!training) return {std::get<0>(_native_batch_norm_legit_no_training(x, scale, bias, mean_in, var_in, 0.1, eps))};
+  if (ctx.opset < 14 && (ctx.wants_output(3) || ctx.wants_output(4)))
+    ctx.unsupported("BatchNormalization's saved_mean / saved_var outputs");
+  Tensor y = std::get<0>(_native_batch_norm_legit_functional(x, scale, bias, mean_in, var_in, true, 1 - momentum, eps));
+  IntList dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  autograd::NoGradGuard no_grad;
+  Tensor batch_mean = mean(x, dims), batch_var = var(x, dims, Scalar(0));
+  Tensor new_mean = add(mul(mean_in, momentum), mul(batch_mean, 1 - momentum));
+  Tensor new_var = add(mul(var_in, momentum), mul(batch_var, 1 - momentum));
+  // Buffers take their new values (an in-place update the export turns into
+  // InputMutationAOTOutputs); constants and graph inputs are left alone.
+  if (ctx.is_buffer(3)) copy_(mean_in, new_mean);
+  if (ctx.is_buffer(4)) copy_(var_in, new_var);
+  TensorList out{y};
+  if (ctx.wants_output(1)) out.push_back(new_mean);
+  if (ctx.wants_output(2)) out.push_back(new_var);
+  return out;
+}
+
+TensorList convert_layer_norm(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const int64_t axis = normalize_axis(ctx.attr_int("axis", -1), x.dim(), "axis");
+  IntList normalized(x.sizes().begin() + axis, x.sizes().end());
+  Tensor weight = ctx.in(1);
+  Tensor bias = ctx.has(2) ? ctx.in(2) : Tensor();
+  if (weight.sizes() != normalized) weight = expand(weight, normalized);
+  if (bias.defined() && bias.sizes() != normalized) bias = expand(bias, normalized);
+  auto [y, mean_out, rstd] = native_layer_norm(x, normalized, weight, bias, ctx.attr_float("epsilon", 1e-5));
+  TensorList out{y};
+  if (ctx.wants_output(1)) out.push_back(mean_out);
+  if (ctx.wants_output(2)) out.push_back(rstd);
+  return out;
+}
+
+}  // namespace aotgrad::onnx_io

@@ -1,0 +1,127 @@
+// Reductions, softmax and the losses.
+#include <algorithm>
+#include <numeric>
+
+#include "onnx/convert.h"
+
+namespace aotgrad::onnx_io {
+
+// The reduced axes, sorted and non-negative; all of them when none are given.
+static IntList reduce_axes(NodeContext& ctx, const Tensor& x, bool* noop) {
+  // ReduceSum takes its axes as an input from opset 13; the others until opset 18.
+  const int64_t input_since = ctx.node.op_type == "ReduceSum" ? 13 : 18;
+  std::optional<std::vector<int64_t>> given = ctx.attr_or_input_ints("axes", 1, input_since);
+  *noop = false;
+  IntList axes;
+  if (given && !given->empty()) {
+    for (int64_t a : *given) axes.push_back(normalize_axis(a, x.dim(), "reduction axis"));
+    std::sort(axes.begin(), axes.end());
+    AG_CHECK(std::adjacent_find(axes.begin(), axes.end()) == axes.end(), "reduction axes repeat an axis");
+  } else {
+    *noop = ctx.attr_int("noop_with_empty_axes", 0) != 0;
+    axes.resize(static_cast<size_t>(x.dim()));
+    std::iota(axes.begin(), axes.end(), 0);
+  }
+  return axes;
+}
+
+// The product over `axes` as a chain of multiplies along each axis: exact, and its
+// gradient (the product of the others) needs no division, so zeros are handled.
+static Tensor product(Tensor x, const IntList& axes, bool keepdim) {
+  for (auto it = axes.rbegin(); it != axes.rend(); ++it) {
+    const int64_t d = *it;
+    Tensor acc = select(x, d, 0);
+    for (int64_t k = 1; k < x.size(d); ++k) acc = mul(acc, select(x, d, k));
+    if (x.size(d) == 0) acc = ones_like(select(zeros(x.sizes(), x.dtype()), d, 0));
+    x = keepdim ? unsqueeze(acc, d) : acc;
+  }
+  return x;
+}
+
+TensorList convert_reduce(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const std::string& op = ctx.node.op_type;
+  bool noop = false;
+  IntList axes = reduce_axes(ctx, x, &noop);
+  if (noop) return {clone(x)};
+  const bool keep = ctx.attr_int("keepdims", 1) != 0;
+  if (x.dim() == 0) return {clone(x)};
+  if (op == "ReduceSum") return {sum(x, axes, keep)};
+  if (op == "ReduceMean") return {mean(x, axes, keep)};
+  if (op == "ReduceMax") return {amax(x, axes, keep)};
+  if (op == "ReduceMin") return {amin(x, axes, keep)};
+  if (op == "ReduceProd") return {product(x, axes, keep)};
+  if (op == "ReduceL1") return {sum(abs(x), axes, keep)};
+  if (op == "ReduceL2") return {sqrt(sum(mul(x, x), axes, keep))};
+  if (op == "ReduceSumSquare") return {sum(mul(x, x), axes, keep)};
+  if (op == "ReduceLogSum") return {log(sum(x, axes, keep))};
+  if (op == "ReduceLogSumExp") return {log(sum(exp(x), axes, keep))};
+  AG_INTERNAL_CHECK(false, "convert_reduce: no case for {}", op);
+  return {};
+}
+
+TensorList convert_arg_reduce(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const int64_t axis = normalize_axis(ctx.attr_int("axis", 0), x.dim(), "axis");
+  const bool keep = ctx.attr_int("keepdims", 1) != 0;
+  if (ctx.attr_int("select_last_index", 0) != 0) ctx.unsupported("select_last_index=1");
+  Tensor v = ctx.node.op_type == "ArgMin" ? neg(x) : x;
+  return {argmax(v, axis, keep)};
+}
+
+// Before opset 13, softmax views its input as 2-D ([prod(dims < axis), rest]) and
+// normalises each row; from 13 on it normalises along the one axis.
+TensorList convert_softmax(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const bool log_space = ctx.node.op_type == "LogSoftmax";
+  if (ctx.opset >= 13) {
+    const int64_t axis = normalize_axis(ctx.attr_int("axis", -1), x.dim(), "axis");
+    return {log_space ? log_softmax(x, axis) : softmax(x, axis)};
+  }
+  const int64_t axis = normalize_axis(ctx.attr_int("axis", 1), std::max<int64_t>(x.dim(), 1), "axis");
+  int64_t rows = 1;
+  for (int64_t d = 0; d < axis; ++d) rows *= x.size(d);
+  Tensor flat = reshape(x, {rows, -1});
+  Tensor y = log_space ? log_softmax(flat, 1) : softmax(flat, 1);
+  return {reshape(y, x.sizes())};
+}
+
+static int64_t reduction_code(NodeContext& ctx) {
+  const std::string r = ctx.attr_string("reduction", "mean");
+  if (r == "none") return 0;
+  if (r == "mean") return 1;
+  if (r == "sum") return 2;
+  ctx.unsupported("reduction '{}' (expected none, mean or sum)", r);
+}
+
+// The negative log-likelihood of log-probabilities [N, C, d1, …] at labels [N, d1, …]:
+// the class axis moved last and the rest flattened into rows for nll_loss_forward.
+static Tensor nll(NodeContext& ctx, const Tensor& log_prob, const Tensor& labels, const Tensor& weight) {
+  AG_CHECK(log_prob.dim() >= 2, "the scores must be [N, C, ...], got {}", log_prob.describe());
+  const int64_t reduction = reduction_code(ctx);
+  const int64_t ignore = ctx.has_attr("ignore_index") ? ctx.attr_int("ignore_index", -100) : -100;
+  Tensor target = labels.dtype() == DType::Int64 ? labels : to(labels, DType::Int64);
+  if (log_prob.dim() == 2) return std::get<0>(nll_loss_forward(log_prob, target, weight, reduction, ignore));
+  IntList perm{0};
+  for (int64_t d = 2; d < log_prob.dim(); ++d) perm.push_back(d);
+  perm.push_back(1);
+  Tensor rows = reshape(permute(log_prob, perm), {-1, log_prob.size(1)});
+  Tensor loss = std::get<0>(nll_loss_forward(rows, reshape(target, {-1}), weight, reduction, ignore));
+  return reduction == 0 ? reshape(loss, target.sizes()) : loss;
+}
+
+TensorList convert_cross_entropy(NodeContext& ctx) {
+  const Tensor& scores = ctx.in(0);
+  Tensor log_prob = log_softmax(scores, 1);
+  Tensor weight = ctx.has(2) ? ctx.in(2) : Tensor();
+  TensorList out{nll(ctx, log_prob, ctx.in(1), weight)};
+  if (ctx.wants_output(1)) out.push_back(log_prob);
+  return out;
+}
+
+TensorList convert_nll_loss(NodeContext& ctx) {
+  Tensor weight = ctx.has(2) ? ctx.in(2) : Tensor();
+  return {nll(ctx, ctx.in(0), ctx.in(1), weight)};
+}
+
+}  // namespace aotgrad::onnx_io
