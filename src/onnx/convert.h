@@ -106,6 +106,10 @@ class StaticScope {
   std::unique_ptr<State> state_;
 };
 
+/// What the model uses that the table lacks: op types (with their nodes), attributes,
+/// ops newer than the model's opset. Each line starts with "unsupported".
+std::vector<std::string> support_problems(const Model& m);
+
 /// The row for `op_type`, or null.
 const OpRow* find_op_row(const std::string& op_type);
 const std::vector<OpRow>& op_rows();
@@ -159,11 +163,15 @@ AOTGRAD_ONNX_CONVERTER(convert_average_pool);
 AOTGRAD_ONNX_CONVERTER(convert_global_pool);
 AOTGRAD_ONNX_CONVERTER(convert_batch_norm);
 AOTGRAD_ONNX_CONVERTER(convert_layer_norm);
+AOTGRAD_ONNX_CONVERTER(convert_instance_norm);
 #undef AOTGRAD_ONNX_CONVERTER
 
 /// Pads `x` with `value` by `before[d]` / `after[d]` elements on each dim (negative
 /// amounts crop); the Pad op's constant mode, also used for asymmetric conv/pool pads.
 Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after,
                     double value);
+/// The same with a one-element tensor as the fill.
+Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after,
+                    const Tensor& value);
 
 }  // namespace aotgrad::onnx_io

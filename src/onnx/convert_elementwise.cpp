@@ -46,9 +46,19 @@ static Tensor integer_divide(NodeContext& ctx) {
   return to(Tensor::from_vector<double>(v, q.sizes()), a.dtype());
 }
 
+// Before opset 7, binary ops broadcast only with broadcast=1, and `axis` aligns B's
+// dims with A's from that axis on (B gets trailing unit dims here).
+static Tensor legacy_broadcast(NodeContext& ctx, const Tensor& a, const Tensor& b) {
+  if (ctx.opset >= 7 || ctx.attr_int("broadcast", 0) == 0 || !ctx.has_attr("axis")) return b;
+  const int64_t axis = normalize_axis(ctx.attr_int("axis", 0), a.dim(), "axis");
+  Shape sizes = b.sizes();
+  while (static_cast<int64_t>(sizes.size()) + axis < a.dim()) sizes.push_back(1);
+  return reshape(b, sizes);
+}
+
 TensorList convert_binary(NodeContext& ctx) {
   const Tensor& a = ctx.in(0);
-  const Tensor& b = ctx.in(1);
+  const Tensor b = legacy_broadcast(ctx, a, ctx.in(1));
   const std::string& op = ctx.node.op_type;
   if (op == "Add") return {add(a, b)};
   if (op == "Sub") return {sub(a, b)};
@@ -83,7 +93,7 @@ TensorList convert_variadic(NodeContext& ctx) {
 
 TensorList convert_pow(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const Tensor& y = ctx.in(1);
+  const Tensor y = legacy_broadcast(ctx, x, ctx.in(1));
   // A constant exponent (x ** 2 as PyTorch exports it) stays a scalar, as in the
   // module's own graph: pow.Tensor_Scalar.
   if (ctx.is_static(1) && y.numel() == 1 && y.dim() <= x.dim()) {
@@ -91,10 +101,15 @@ TensorList convert_pow(NodeContext& ctx) {
     Tensor out = pow(x, s);
     return {y.dim() == x.dim() && y.dim() > 0 ? reshape(out, x.sizes()) : out};
   }
+  // ONNX's result has the base's type; an integer power is computed in float64 and
+  // converted back (exact for the integers it can represent).
+  if (!x.is_floating_point()) return {to(pow(to(x, DType::Float64), to(y, DType::Float64)), x.dtype())};
   return {pow(x, y.dtype() == x.dtype() ? y : to(y, x.dtype()))};
 }
 
-TensorList convert_where(NodeContext& ctx) { return {where(ctx.in(0), ctx.in(1), ctx.in(2))}; }
+TensorList convert_where(NodeContext& ctx) {
+  return {where(ctx.in(0), ctx.in(1), ctx.in(2))};
+}
 
 TensorList convert_cast(NodeContext& ctx) {
   AG_CHECK(ctx.has_attr("to"), "Cast needs the attribute 'to'");
@@ -162,10 +177,19 @@ TensorList convert_activation(NodeContext& ctx) {
 
 TensorList convert_prelu(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
-  return {where(lt(x, 0), mul(x, ctx.in(1)), x)};
+  Tensor slope = ctx.in(1);
+  // PRelu-6 reads a 1-D slope per channel (axis 1); from opset 7 it broadcasts as numpy does.
+  if (ctx.opset < 7 && slope.dim() == 1 && x.dim() >= 2 && slope.size(0) == x.size(1) && slope.size(0) != 1) {
+    Shape channel(static_cast<size_t>(x.dim() - 1), 1);
+    channel[0] = slope.size(0);
+    slope = reshape(slope, channel);
+  }
+  return {where(lt(x, 0), mul(x, slope), x)};
 }
 
-TensorList convert_identity(NodeContext& ctx) { return {ctx.in(0)}; }
+TensorList convert_identity(NodeContext& ctx) {
+  return {ctx.in(0)};
+}
 
 TensorList convert_dropout(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
@@ -173,15 +197,17 @@ TensorList convert_dropout(NodeContext& ctx) {
   bool training = false;
   if (ctx.opset < 12) {
     ratio = ctx.attr_float("ratio", 0.5);
-    training = false;  // before opset 12 Dropout is the identity at inference
+    // Before opset 7 is_test=0 asks for training; from 7 to 11 Dropout is the identity.
+    training = ctx.opset < 7 && ctx.attr_int("is_test", 0) == 0;
   } else {
-    if (ctx.has(1)) ratio = ctx.scalar(1, "ratio");
     if (ctx.has(2)) training = ctx.scalar(2, "training_mode") != 0;
+    if (training && ctx.has(1)) ratio = ctx.scalar(1, "ratio");  // read only where it matters
   }
   if (training && ratio != 0)
-    ctx.unsupported("Dropout with ratio {} in training mode (random masks are not implemented; ratio 0 or "
-                    "training_mode false is the identity)",
-                    ratio);
+    ctx.unsupported(
+        "Dropout with ratio {} in training mode (random masks are not implemented; ratio 0 or "
+        "training_mode false is the identity)",
+        ratio);
   TensorList out{x};
   if (ctx.wants_output(1)) out.push_back(ones_like(x, DType::Bool));
   return out;

@@ -26,13 +26,30 @@ TensorList convert_gemm(NodeContext& ctx) {
   return {add(prod, beta == 1.0 ? c : mul(c, beta))};
 }
 
-TensorList convert_matmul(NodeContext& ctx) { return {matmul(ctx.in(0), ctx.in(1))}; }
+TensorList convert_matmul(NodeContext& ctx) {
+  return {matmul(ctx.in(0), ctx.in(1))};
+}
 
 // The spatial geometry of a conv or pool: kernel, strides, dilations and the pads
 // before and after each spatial axis, auto_pad resolved.
 struct Window {
   IntList kernel, stride, dilation, pad_before, pad_after;
   bool symmetric() const { return pad_before == pad_after; }
+  /// Whether aten's pools take these pads: the same on both sides, at most half the kernel.
+  bool pool_pads_ok() const {
+    for (size_t i = 0; i < kernel.size(); ++i)
+      if (pad_before[i] > kernel[i] / 2) return false;
+    return symmetric();
+  }
+  /// Pads `x` explicitly with `fill` (over the spatial axes) and clears the pads.
+  Tensor pad_explicitly(const Tensor& x, const Tensor& fill) {
+    std::vector<int64_t> before{0, 0}, after{0, 0};
+    before.insert(before.end(), pad_before.begin(), pad_before.end());
+    after.insert(after.end(), pad_after.begin(), pad_after.end());
+    pad_before.assign(kernel.size(), 0);
+    pad_after.assign(kernel.size(), 0);
+    return pad_constant(x, before, after, fill);
+  }
 };
 
 static Window window(NodeContext& ctx, const Tensor& x, const IntList& kernel, bool pool) {
@@ -67,7 +84,9 @@ static Window window(NodeContext& ctx, const Tensor& x, const IntList& kernel, b
 }
 
 // 1-D convs and pools run as 2-D ones over a height of 1.
-static Tensor as_2d(const Tensor& x) { return unsqueeze(x, 2); }
+static Tensor as_2d(const Tensor& x) {
+  return unsqueeze(x, 2);
+}
 static IntList with_unit(const IntList& v, int64_t unit) {
   IntList out{unit};
   out.insert(out.end(), v.begin(), v.end());
@@ -82,17 +101,10 @@ TensorList convert_conv(NodeContext& ctx) {
   if (auto k = ctx.attr_ints("kernel_shape"))
     AG_CHECK(*k == kernel, "kernel_shape {} does not match the weight {}", shape_str(*k), w.describe());
   Window win = window(ctx, x, kernel, false);
-  if (!win.symmetric()) {
-    std::vector<int64_t> before{0, 0}, after{0, 0};
-    before.insert(before.end(), win.pad_before.begin(), win.pad_before.end());
-    after.insert(after.end(), win.pad_after.begin(), win.pad_after.end());
-    x = pad_constant(x, before, after, 0.0);
-    win.pad_before.assign(kernel.size(), 0);
-  }
+  if (!win.symmetric()) x = win.pad_explicitly(x, full({}, 0.0, x.dtype()));
   Tensor bias = ctx.has(2) ? ctx.in(2) : Tensor();
   const int64_t groups = ctx.attr_int("group", 1);
-  if (spatial == 2)
-    return {convolution(x, w, bias, win.stride, win.pad_before, win.dilation, false, {0, 0}, groups)};
+  if (spatial == 2) return {convolution(x, w, bias, win.stride, win.pad_before, win.dilation, false, {0, 0}, groups)};
   Tensor y = convolution(as_2d(x), as_2d(w), bias, with_unit(win.stride, 1), with_unit(win.pad_before, 0),
                          with_unit(win.dilation, 1), false, {0, 0}, groups);
   return {squeeze(y, 2)};
@@ -107,13 +119,7 @@ TensorList convert_max_pool(NodeContext& ctx) {
   if (ctx.wants_output(1)) ctx.unsupported("MaxPool's Indices output");
   if (ctx.attr_int("storage_order", 0) != 0) ctx.unsupported("storage_order=1");
   Window win = window(ctx, x, *kernel, true);
-  if (!win.symmetric()) {
-    std::vector<int64_t> before{0, 0}, after{0, 0};
-    before.insert(before.end(), win.pad_before.begin(), win.pad_before.end());
-    after.insert(after.end(), win.pad_after.begin(), win.pad_after.end());
-    x = pad_constant(x, before, after, -std::numeric_limits<double>::infinity());
-    win.pad_before.assign(kernel->size(), 0);
-  }
+  if (!win.pool_pads_ok()) x = win.pad_explicitly(x, full({}, -std::numeric_limits<double>::infinity(), x.dtype()));
   const bool ceil = ctx.attr_int("ceil_mode", 0) != 0;
   if (kernel->size() == 2)
     return {std::get<0>(max_pool2d_with_indices(x, win.kernel, win.stride, win.pad_before, win.dilation, ceil))};
@@ -129,16 +135,36 @@ TensorList convert_average_pool(NodeContext& ctx) {
   if (kernel->size() != 1 && kernel->size() != 2)
     ctx.unsupported("AveragePool with {} spatial dimensions (1 and 2 are supported)", kernel->size());
   Window win = window(ctx, x, *kernel, true);
-  bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
-  if (!win.symmetric()) {
-    if (!include_pad) ctx.unsupported("asymmetric pads with count_include_pad=0");
-    std::vector<int64_t> before{0, 0}, after{0, 0};
-    before.insert(before.end(), win.pad_before.begin(), win.pad_before.end());
-    after.insert(after.end(), win.pad_after.begin(), win.pad_after.end());
-    x = pad_constant(x, before, after, 0.0);
-    win.pad_before.assign(kernel->size(), 0);
-  }
+  const bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
   const bool ceil = ctx.attr_int("ceil_mode", 0) != 0;
+  if (!win.pool_pads_ok()) {
+    const Tensor zero = full({}, 0.0, x.dtype());
+    if (include_pad) {
+      x = win.pad_explicitly(x, zero);
+    } else {
+      // Pads aten cannot take, not counted: the mean of the padded input divided by
+      // the fraction of each window that is input (a constant).
+      Window counted = win;
+      Tensor fraction;
+      {
+        StaticScope constant;
+        Tensor ones_in = ones({1, 1, x.size(2), kernel->size() == 2 ? x.size(3) : 1}, x.dtype());
+        if (kernel->size() == 1) ones_in = reshape(ones_in, {1, 1, x.size(2)});
+        Tensor padded = counted.pad_explicitly(ones_in, zero);
+        fraction = kernel->size() == 2 ? avg_pool2d(padded, counted.kernel, counted.stride, {0, 0}, ceil, true)
+                                       : squeeze(avg_pool2d(as_2d(padded), with_unit(counted.kernel, 1),
+                                                            with_unit(counted.stride, 1), {0, 0}, ceil, true),
+                                                 2);
+      }
+      x = win.pad_explicitly(x, zero);
+      Tensor mean_all =
+          kernel->size() == 2
+              ? avg_pool2d(x, win.kernel, win.stride, {0, 0}, ceil, true)
+              : squeeze(avg_pool2d(as_2d(x), with_unit(win.kernel, 1), with_unit(win.stride, 1), {0, 0}, ceil, true),
+                        2);
+      return {div(mean_all, fraction)};
+    }
+  }
   if (kernel->size() == 2) return {avg_pool2d(x, win.kernel, win.stride, win.pad_before, ceil, include_pad)};
   Tensor y = avg_pool2d(as_2d(x), with_unit(win.kernel, 1), with_unit(win.stride, 1), with_unit(win.pad_before, 0),
                         ceil, include_pad);
@@ -161,7 +187,9 @@ TensorList convert_batch_norm(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor &scale = ctx.in(1), &bias = ctx.in(2), &mean_in = ctx.in(3), &var_in = ctx.in(4);
   const double eps = ctx.attr_float("epsilon", 1e-5), momentum = ctx.attr_float("momentum", 0.9);
-  const bool training = ctx.opset >= 14 ? ctx.attr_int("training_mode", 0) != 0 : ctx.wants_output(1);
+  const bool training = ctx.opset >= 14 ? ctx.attr_int("training_mode", 0) != 0
+                        : ctx.opset < 7 ? ctx.attr_int("is_test", 0) == 0 && ctx.wants_output(1)
+                                        : ctx.wants_output(1);
   if (ctx.opset < 9 && ctx.attr_int("spatial", 1) == 0) ctx.unsupported("spatial=0");
   AG_CHECK(x.dim() >= 2, "BatchNormalization needs [N, C, ...], got {}", x.describe());
   if (!training) return {std::get<0>(_native_batch_norm_legit_no_training(x, scale, bias, mean_in, var_in, 0.1, eps))};
@@ -197,6 +225,20 @@ TensorList convert_layer_norm(NodeContext& ctx) {
   if (ctx.wants_output(1)) out.push_back(mean_out);
   if (ctx.wants_output(2)) out.push_back(rstd);
   return out;
+}
+
+// (x - mean) / sqrt(var + eps) * scale + bias, the statistics per sample and channel.
+TensorList convert_instance_norm(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  AG_CHECK(x.dim() >= 3, "InstanceNormalization needs [N, C, D1, ...], got {}", x.describe());
+  IntList dims;
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  Shape channel(static_cast<size_t>(x.dim()), 1);
+  channel[1] = x.size(1);
+  Tensor centered = sub(x, mean(x, dims, true));
+  Tensor var_ = mean(mul(centered, centered), dims, true);
+  Tensor normalized = div(centered, sqrt(add(var_, ctx.attr_float("epsilon", 1e-5))));
+  return {add(mul(normalized, reshape(ctx.in(1), channel)), reshape(ctx.in(2), channel))};
 }
 
 }  // namespace aotgrad::onnx_io

@@ -13,8 +13,7 @@ static Tensor int_tensor(const std::vector<int64_t>& v, bool scalar = false) {
 TensorList convert_constant(NodeContext& ctx) {
   if (const Tensor* t = ctx.attr_tensor("value"))
     return {t->is_floating_point() && t->dtype() != ctx.float_type() ? to(*t, ctx.float_type()) : clone(*t)};
-  if (ctx.has_attr("value_float"))
-    return {full({}, ctx.attr_float("value_float", 0), ctx.float_type())};
+  if (ctx.has_attr("value_float")) return {full({}, ctx.attr_float("value_float", 0), ctx.float_type())};
   if (ctx.has_attr("value_int")) return {int_tensor({ctx.attr_int("value_int", 0)}, true)};
   if (auto v = ctx.attr_ints("value_ints")) return {int_tensor(*v)};
   if (ctx.has_attr("value_floats")) {
@@ -49,7 +48,9 @@ TensorList convert_shape(NodeContext& ctx) {
   return {int_tensor(dims)};
 }
 
-TensorList convert_size(NodeContext& ctx) { return {int_tensor({ctx.in(0).numel()}, true)}; }
+TensorList convert_size(NodeContext& ctx) {
+  return {int_tensor({ctx.in(0).numel()}, true)};
+}
 
 TensorList convert_reshape(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
@@ -73,7 +74,10 @@ TensorList convert_reshape(NodeContext& ctx) {
 
 TensorList convert_flatten(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
-  const int64_t axis = normalize_axis(ctx.attr_int("axis", 1), x.dim() + 1, "axis");
+  // Flatten's axis counts positions between dims: [-rank, rank].
+  int64_t axis = ctx.attr_int("axis", 1);
+  AG_CHECK(axis >= -x.dim() && axis <= x.dim(), "axis {} is out of range for rank {}", axis, x.dim());
+  if (axis < 0) axis += x.dim();
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < x.dim(); ++d) (d < axis ? outer : inner) *= x.size(d);
   return {reshape(x, {outer, inner})};
@@ -174,7 +178,8 @@ TensorList convert_slice(NodeContext& ctx) {
   if (axes.empty())
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   if (steps.empty()) steps.assign(starts.size(), 1);
-  AG_CHECK(axes.size() == starts.size() && steps.size() == starts.size(), "Slice: starts, ends, axes and steps differ "
+  AG_CHECK(axes.size() == starts.size() && steps.size() == starts.size(),
+           "Slice: starts, ends, axes and steps differ "
            "in length");
   for (size_t i = 0; i < starts.size(); ++i) {
     const int64_t d = normalize_axis(axes[i], x.dim(), "Slice axis");
@@ -278,8 +283,8 @@ TensorList convert_scatter_nd(NodeContext& ctx) {
   const Tensor& updates = ctx.in(2);
   const std::string reduction = ctx.attr_string("reduction", "none");
   if (reduction != "none" && reduction != "add") ctx.unsupported("ScatterND reduction '{}'", reduction);
-  AG_CHECK(idx.dim() >= 1 && idx.size(-1) <= data.dim(), "ScatterND: indices {} do not index data {}",
-           idx.describe(), data.describe());
+  AG_CHECK(idx.dim() >= 1 && idx.size(-1) <= data.dim(), "ScatterND: indices {} do not index data {}", idx.describe(),
+           data.describe());
   TensorList per_dim;
   std::optional<StaticScope> constant;  // indices from constants stay constants
   if (ctx.is_static(1)) constant.emplace();
@@ -293,6 +298,12 @@ TensorList convert_scatter_nd(NodeContext& ctx) {
 
 Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after,
                     double value) {
+  return pad_constant(x, before, after, full({}, value, x.dtype()));
+}
+
+Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after,
+                    const Tensor& value) {
+  const Tensor fill = reshape(value, Shape(static_cast<size_t>(x.dim()), 1));
   Tensor y = x;
   for (int64_t d = 0; d < y.dim(); ++d) {
     const int64_t b = before[static_cast<size_t>(d)], a = after[static_cast<size_t>(d)];
@@ -305,12 +316,12 @@ Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& before, const s
     Shape side = y.sizes();
     if (b > 0) {
       side[static_cast<size_t>(d)] = b;
-      parts.push_back(full(side, value, y.dtype()));
+      parts.push_back(expand(fill, side));
     }
     parts.push_back(y);
     if (a > 0) {
       side[static_cast<size_t>(d)] = a;
-      parts.push_back(full(side, value, y.dtype()));
+      parts.push_back(expand(fill, side));
     }
     if (parts.size() > 1) y = cat(parts, d);
   }
@@ -321,13 +332,18 @@ TensorList convert_pad(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
   const std::string mode = ctx.attr_string("mode", "constant");
   std::vector<int64_t> pads;
-  double value = 0;
+  Tensor value;  // the constant mode's fill: a scalar, or a one-element tensor the model computes
   if (ctx.opset < 11) {
     pads = ctx.attr_ints("pads").value_or(std::vector<int64_t>{});
-    value = ctx.attr_float("value", 0);
+    value = full({}, ctx.attr_float("value", 0), x.dtype());
   } else {
     pads = ctx.ints(1, "pads");
-    if (ctx.has(2)) value = ctx.scalar(2, "constant_value");
+    if (ctx.has(2) && ctx.is_static(2))
+      value = full({}, ctx.scalar(2, "constant_value"), x.dtype());
+    else if (ctx.has(2))
+      value = ctx.in(2);
+    else
+      value = full({}, 0.0, x.dtype());
   }
   const auto rank = static_cast<size_t>(x.dim());
   AG_CHECK(pads.size() == 2 * rank, "Pad: {} pads for {} (expected {})", pads.size(), x.describe(), 2 * rank);
@@ -341,8 +357,8 @@ TensorList convert_pad(NodeContext& ctx) {
     const int64_t b = before[static_cast<size_t>(d)], a = after[static_cast<size_t>(d)], n = y.size(d);
     if (b == 0 && a == 0) continue;
     AG_CHECK(b >= 0 && a >= 0, "Pad: negative pads in mode '{}'", mode);
-    AG_CHECK(mode == "edge" || (b < n && a < n), "Pad: reflect pads {}, {} need more than {} elements on axis {}", b,
-             a, n, d);
+    AG_CHECK(mode == "edge" || (b < n && a < n), "Pad: reflect pads {}, {} need more than {} elements on axis {}", b, a,
+             n, d);
     std::vector<int64_t> idx;
     for (int64_t i = -b; i < n + a; ++i) {
       if (mode == "edge") {

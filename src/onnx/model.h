@@ -27,8 +27,8 @@ struct Attribute {
 };
 
 struct Node {
-  std::string name;     // the ONNX node name, or "<op_type> #k" when the file gives none
-  std::string op_type;  // "Conv"
+  std::string name;                          // the ONNX node name, or "<op_type> #k" when the file gives none
+  std::string op_type;                       // "Conv"
   std::vector<std::string> inputs, outputs;  // "" is an absent optional input / output
   std::map<std::string, Attribute> attributes;
 };
@@ -45,8 +45,8 @@ struct DeclaredValue {
 };
 
 struct Model {
-  std::string path;                   // for messages, and where external data lives
-  int64_t opset = 0;                  // of the default ("ai.onnx") domain
+  std::string path;   // for messages, and where external data lives
+  int64_t opset = 0;  // of the default ("ai.onnx") domain
   int64_t ir_version = 0;
   std::vector<DeclaredValue> inputs;  // graph inputs that are not initializers
   std::vector<DeclaredValue> outputs;

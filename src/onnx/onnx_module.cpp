@@ -35,34 +35,14 @@ struct OnnxModule::Impl {
 // Every op type, attribute and opset the model uses must be supported; all that are
 // not are reported at once, with the nodes that use them.
 static std::vector<const OpRow*> check_supported(const Model& m) {
-  std::vector<const OpRow*> rows;
-  std::map<std::string, std::vector<std::string>> unknown;
-  std::vector<std::string> problems;
-  for (const Node& n : m.nodes) {
-    const OpRow* row = find_op_row(n.op_type);
-    rows.push_back(row);
-    if (!row) {
-      unknown[n.op_type].push_back(n.name);
-      continue;
-    }
-    if (m.opset < row->since)
-      problems.push_back(fmt::format("node '{}': {} is supported from opset {}, the model has opset {}", n.name,
-                                     n.op_type, row->since, m.opset));
-    for (const auto& [name, attr] : n.attributes)
-      if (std::find(row->attributes.begin(), row->attributes.end(), name) == row->attributes.end())
-        problems.push_back(fmt::format("node '{}' ({}): unsupported attribute '{}'", n.name, n.op_type, name));
-  }
-  for (const auto& [op, nodes] : unknown) {
-    std::string list;
-    for (size_t i = 0; i < nodes.size() && i < 5; ++i) list += (i ? ", '" : "'") + nodes[i] + "'";
-    if (nodes.size() > 5) list += fmt::format(" and {} more", nodes.size() - 5);
-    problems.push_back(fmt::format("unsupported op type {} (nodes {})", op, list));
-  }
+  std::vector<std::string> problems = support_problems(m);
   if (!problems.empty()) {
     Error e(ErrorKind::User, fmt::format("{}: {} problem(s) with the model's ops", m.path, problems.size()));
     for (const std::string& p : problems) e.add_context(p);
     throw e;
   }
+  std::vector<const OpRow*> rows;
+  for (const Node& n : m.nodes) rows.push_back(find_op_row(n.op_type));
   return rows;
 }
 
@@ -142,8 +122,8 @@ OnnxModule::OnnxModule(std::shared_ptr<const Model> model, const ImportOptions& 
     bool found = false;
     for (const DeclaredValue& d : m.inputs) found |= d.name == name;
     AG_CHECK(found, "{}: no graph input is called '{}'", m.path, name);
-    impl_->constants.emplace_back(name, options.float64 && value.dtype() == DType::Float32 ? to(value, DType::Float64)
-                                                                                            : value);
+    impl_->constants.emplace_back(
+        name, options.float64 && value.dtype() == DType::Float32 ? to(value, DType::Float64) : value);
     bound.insert(name);
   }
   for (const DeclaredValue& d : m.inputs)
@@ -154,7 +134,9 @@ OnnxModule::OnnxModule(std::shared_ptr<const Model> model, const ImportOptions& 
 
 OnnxModule::~OnnxModule() = default;
 
-const std::string& OnnxModule::path() const { return model_->path; }
+const std::string& OnnxModule::path() const {
+  return model_->path;
+}
 
 // Runs one node: inputs looked up, static nodes on real tensors (Note [Static
 // values]), the node's name in force as its provenance, errors naming the node.

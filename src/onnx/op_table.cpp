@@ -3,6 +3,7 @@
 // specification defines for it. An attribute not listed is rejected at import; a
 // listed attribute's unsupported values are rejected by the converter, by name.
 #include <algorithm>
+#include <map>
 
 #include "aotgrad/autograd.h"
 #include "onnx/convert.h"
@@ -28,23 +29,23 @@ static const std::vector<OpRow> kRows = {
     {"Not", 1, convert_unary, {}},
     {"Softsign", 1, convert_unary, {}},
     {"Softplus", 1, convert_unary, {}},
-    {"Add", 7, convert_binary, {}},
-    {"Sub", 7, convert_binary, {}},
-    {"Mul", 7, convert_binary, {}},
-    {"Div", 7, convert_binary, {}},
-    {"Equal", 7, convert_binary, {}},
-    {"Greater", 7, convert_binary, {}},
-    {"Less", 7, convert_binary, {}},
+    {"Add", 1, convert_binary, {"broadcast", "axis"}},
+    {"Sub", 1, convert_binary, {"broadcast", "axis"}},
+    {"Mul", 1, convert_binary, {"broadcast", "axis"}},
+    {"Div", 1, convert_binary, {"broadcast", "axis"}},
+    {"Equal", 1, convert_binary, {"broadcast", "axis"}},
+    {"Greater", 1, convert_binary, {"broadcast", "axis"}},
+    {"Less", 1, convert_binary, {"broadcast", "axis"}},
     {"GreaterOrEqual", 12, convert_binary, {}},
     {"LessOrEqual", 12, convert_binary, {}},
-    {"And", 7, convert_binary, {}},
-    {"Or", 7, convert_binary, {}},
-    {"Xor", 7, convert_binary, {}},
-    {"Max", 8, convert_variadic, {}},
-    {"Min", 8, convert_variadic, {}},
-    {"Sum", 8, convert_variadic, {}},
-    {"Mean", 8, convert_variadic, {}},
-    {"Pow", 7, convert_pow, {}},
+    {"And", 1, convert_binary, {"broadcast", "axis"}},
+    {"Or", 1, convert_binary, {"broadcast", "axis"}},
+    {"Xor", 1, convert_binary, {"broadcast", "axis"}},
+    {"Max", 6, convert_variadic, {}},
+    {"Min", 6, convert_variadic, {}},
+    {"Sum", 6, convert_variadic, {}},
+    {"Mean", 6, convert_variadic, {}},
+    {"Pow", 1, convert_pow, {"broadcast", "axis"}},
     {"Where", 9, convert_where, {}},
     {"Cast", 6, convert_cast, {"to", "saturate"}},
     {"Clip", 6, convert_clip, {"min", "max"}},
@@ -55,9 +56,9 @@ static const std::vector<OpRow> kRows = {
     {"ThresholdedRelu", 10, convert_activation, {"alpha"}},
     {"HardSigmoid", 6, convert_activation, {"alpha", "beta"}},
     {"HardSwish", 14, convert_activation, {}},
-    {"PRelu", 7, convert_prelu, {}},
+    {"PRelu", 6, convert_prelu, {}},
     {"Identity", 1, convert_identity, {}},
-    {"Dropout", 7, convert_dropout, {"ratio", "seed"}},
+    {"Dropout", 6, convert_dropout, {"ratio", "seed", "is_test"}},
     // reductions, softmax and losses (convert_reduce.cpp)
     {"ReduceSum", 1, convert_reduce, {"axes", "keepdims", "noop_with_empty_axes"}},
     {"ReduceMean", 1, convert_reduce, {"axes", "keepdims"}},
@@ -76,7 +77,9 @@ static const std::vector<OpRow> kRows = {
     {"SoftmaxCrossEntropyLoss", 12, convert_cross_entropy, {"ignore_index", "reduction"}},
     {"NegativeLogLikelihoodLoss", 12, convert_nll_loss, {"ignore_index", "reduction"}},
     // shapes, joins, indexing (convert_shape.cpp)
-    {"Constant", 1, convert_constant,
+    {"Constant",
+     1,
+     convert_constant,
      {"value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings",
       "sparse_value"}},
     {"ConstantOfShape", 9, convert_constant_of_shape, {"value"}},
@@ -98,20 +101,27 @@ static const std::vector<OpRow> kRows = {
     {"ScatterND", 11, convert_scatter_nd, {"reduction"}},
     {"Pad", 2, convert_pad, {"mode", "pads", "value"}},
     // networks (convert_nn.cpp)
-    {"Gemm", 7, convert_gemm, {"alpha", "beta", "transA", "transB"}},
+    {"Gemm", 6, convert_gemm, {"alpha", "beta", "transA", "transB", "broadcast"}},
     {"MatMul", 1, convert_matmul, {}},
     {"Conv", 1, convert_conv, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}},
-    {"MaxPool", 1, convert_max_pool,
+    {"MaxPool",
+     1,
+     convert_max_pool,
      {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"}},
-    {"AveragePool", 1, convert_average_pool,
+    {"AveragePool",
+     1,
+     convert_average_pool,
      {"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"}},
     {"GlobalAveragePool", 1, convert_global_pool, {}},
     {"GlobalMaxPool", 1, convert_global_pool, {}},
-    {"BatchNormalization", 7, convert_batch_norm, {"epsilon", "momentum", "training_mode", "spatial"}},
+    {"BatchNormalization", 6, convert_batch_norm, {"epsilon", "momentum", "training_mode", "spatial", "is_test"}},
+    {"InstanceNormalization", 6, convert_instance_norm, {"epsilon"}},
     {"LayerNormalization", 17, convert_layer_norm, {"axis", "epsilon", "stash_type"}},
 };
 
-const std::vector<OpRow>& op_rows() { return kRows; }
+const std::vector<OpRow>& op_rows() {
+  return kRows;
+}
 
 const OpRow* find_op_row(const std::string& op_type) {
   for (const OpRow& r : kRows)
@@ -132,6 +142,31 @@ struct StaticScope::State {
 };
 StaticScope::StaticScope() : state_(std::make_unique<State>()) {}
 StaticScope::~StaticScope() = default;
+
+std::vector<std::string> support_problems(const Model& m) {
+  std::map<std::string, std::vector<std::string>> unknown;
+  std::vector<std::string> problems;
+  for (const Node& n : m.nodes) {
+    const OpRow* row = find_op_row(n.op_type);
+    if (!row) {
+      unknown[n.op_type].push_back(n.name);
+      continue;
+    }
+    if (m.opset < row->since)
+      problems.push_back(fmt::format("unsupported: node '{}': {} is read from opset {}, the model has opset {}", n.name,
+                                     n.op_type, row->since, m.opset));
+    for (const auto& [name, attr] : n.attributes)
+      if (std::find(row->attributes.begin(), row->attributes.end(), name) == row->attributes.end())
+        problems.push_back(fmt::format("unsupported: node '{}' ({}): attribute '{}'", n.name, n.op_type, name));
+  }
+  for (const auto& [op, nodes] : unknown) {
+    std::string list;
+    for (size_t i = 0; i < nodes.size() && i < 5; ++i) list += (i ? ", '" : "'") + nodes[i] + "'";
+    if (nodes.size() > 5) list += fmt::format(" and {} more", nodes.size() - 5);
+    problems.push_back(fmt::format("unsupported op type {} (nodes {})", op, list));
+  }
+  return problems;
+}
 
 // ---- NodeContext ----
 

@@ -14,8 +14,10 @@ namespace aotgrad::onnx_io {
 static DeclaredValue declared(const onnx::ValueInfoProto& v, const std::string& path, const char* kind) {
   DeclaredValue d;
   d.name = v.name();
-  AG_CHECK(v.type().has_tensor_type(), "{}: graph {} '{}' is not a tensor (sequences, maps and optionals are not "
-           "supported)", path, kind, v.name());
+  AG_CHECK(v.type().has_tensor_type(),
+           "{}: graph {} '{}' is not a tensor (sequences, maps and optionals are not "
+           "supported)",
+           path, kind, v.name());
   const auto& tt = v.type().tensor_type();
   d.onnx_elem_type = tt.elem_type();
   d.dtype = dtype_of_elem_type(tt.elem_type());
@@ -73,9 +75,13 @@ static Attribute attribute(const onnx::AttributeProto& a, const std::string& bas
 // The opset of the default domain; any other domain's ops are reported by the op
 // table as unsupported op types.
 static int64_t default_opset(const onnx::ModelProto& proto, const std::string& path) {
-  for (const auto& o : proto.opset_import())
+  std::vector<std::string> others;
+  for (const auto& o : proto.opset_import()) {
     if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
-  AG_FAIL("{}: the model imports no opset of the default ONNX domain", path);
+    others.push_back(o.domain());
+  }
+  AG_FAIL("{}: only the default ONNX domain is supported; the model imports {}", path,
+          others.empty() ? std::string("no opset at all") : fmt::format("{}", fmt::join(others, ", ")));
 }
 
 std::shared_ptr<const Model> read_model(std::string_view bytes, const std::string& path, const std::string& base_dir) {
@@ -123,8 +129,10 @@ std::shared_ptr<const Model> read_model(std::string_view bytes, const std::strin
     node.name = n.name().empty() ? fmt::format("{} #{}", n.op_type(), index) : n.name();
     ++index;
     for (const auto& in : n.input()) {
-      AG_CHECK(in.empty() || defined.count(in), "{}: node '{}' reads '{}', which no earlier node, input or initializer "
-               "defines", path, node.name, in);
+      AG_CHECK(in.empty() || defined.count(in),
+               "{}: node '{}' reads '{}', which no earlier node, input or initializer "
+               "defines",
+               path, node.name, in);
       node.inputs.push_back(in);
     }
     for (const auto& out : n.output()) {
@@ -132,7 +140,8 @@ std::shared_ptr<const Model> read_model(std::string_view bytes, const std::strin
       if (!out.empty()) defined.insert(out);
     }
     for (const auto& a : n.attribute())
-      node.attributes[a.name()] = attribute(a, base_dir, fmt::format("attribute '{}' of node '{}'", a.name(), node.name));
+      node.attributes[a.name()] =
+          attribute(a, base_dir, fmt::format("attribute '{}' of node '{}'", a.name(), node.name));
     m->nodes.push_back(std::move(node));
   }
   for (const auto& o : m->outputs)

@@ -15,5 +15,6 @@ void add_train_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_passes_command(CLI::App& app);
+void add_onnx_test_command(CLI::App& app);
 
 }  // namespace aotgrad::cli

@@ -5,6 +5,7 @@
 
 #include "aotgrad/onnx.h"
 #include "commands.h"
+#include "conformance/reference_model.h"
 #include "conformance/runner.h"
 #include "conformance/train_step_case.h"
 #include "support/error.h"
@@ -33,6 +34,16 @@ void add_conformance_command(CLI::App& app) {
           return {file, false, std::string("internal error: ") + e.what()};
         }
       };
+      if (conformance::is_reference_model_file(file)) {
+        // A real model's ONNX file against PyTorch's numbers: eagerly and compiled.
+        conformance::CaseResult eager = isolated([&] { return conformance::check_reference_model(file, false); });
+        conformance::CaseResult compiled = isolated([&] { return conformance::check_reference_model(file, true); });
+        const bool ok = eager.passed && compiled.passed;
+        std::printf("%s %-22s %s; %s\n", ok ? "PASS" : "FAIL", eager.name.c_str(), eager.detail.c_str(),
+                    compiled.detail.c_str());
+        (ok ? passed : failed)++;
+        continue;
+      }
       if (conformance::is_train_step_file(file)) {
         // A whole training step: eagerly, through the graph, compiled.
         std::optional<conformance::TrainStepCase> c;

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   aotgrad::cli::add_bench_command(app);
   aotgrad::cli::add_demo_command(app);
   aotgrad::cli::add_passes_command(app);
+  aotgrad::cli::add_onnx_test_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

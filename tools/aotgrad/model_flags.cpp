@@ -24,8 +24,8 @@ static std::pair<std::string, Shape> parse_input_shape(const std::string& text) 
     } catch (...) {
       used = 0;
     }
-    AG_CHECK(used == item.size() && !item.empty() && v >= 0,
-             "--input-shape '{}': '{}' is not a non-negative dimension", text, item);
+    AG_CHECK(used == item.size() && !item.empty() && v >= 0, "--input-shape '{}': '{}' is not a non-negative dimension",
+             text, item);
     dims.push_back(v);
     start = comma + 1;
   }
@@ -51,8 +51,7 @@ std::shared_ptr<ModelFlags> add_model_flags(CLI::App* cmd, const std::string& mo
   model->excludes(onnx);
   cmd->add_option("--input-shape", flags->input_shapes,
                   "--onnx: sizes for an input the file leaves unknown, NAME=D0,D1,... (repeatable)");
-  cmd->add_option("--freeze", flags->freeze, "--onnx: initializers to keep out of the gradients")
-      ->expected(1, -1);
+  cmd->add_option("--freeze", flags->freeze, "--onnx: initializers to keep out of the gradients")->expected(1, -1);
   return flags;
 }
 
