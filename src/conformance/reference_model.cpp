@@ -90,8 +90,7 @@ CaseResult check_reference_model(const std::string& path, bool compiled) {
   detail::Reader reader{path};
   const nlohmann::json doc = read_untrusted_json_file(path, fmt::format("model reference '{}'", path));
   CaseResult r{reader.str(doc, "model"), false, ""};
-  const std::string onnx_file =
-      (std::filesystem::path(path).parent_path() / reader.str(doc, "onnx_file")).string();
+  const std::string onnx_file = (std::filesystem::path(path).parent_path() / reader.str(doc, "onnx_file")).string();
   Tensor input = reader.tensor(reader.at(doc, "input", ""), "input");
   Tensor tangent = reader.tensor(reader.at(doc, "tangent", ""), "tangent");
   Tensor want_out = reader.tensor(reader.at(doc, "output", ""), "output");
@@ -132,8 +131,9 @@ CaseResult check_reference_model(const std::string& path, bool compiled) {
     const nlohmann::json& entry = grads[names[i]];
     const std::string key = "grad " + names[i];
     std::optional<std::string> e =
-        entry.contains("stored_rows") ? check_partial(reader, suggested, key, entry, got[i], summary)
-                                      : check_tensor(reader, suggested, key, got[i], reader.tensor(entry, key), summary);
+        entry.contains("stored_rows")
+            ? check_partial(reader, suggested, key, entry, got[i], summary)
+            : check_tensor(reader, suggested, key, got[i], reader.tensor(entry, key), summary);
     if (e) {
       r.detail = *e;
       return r;

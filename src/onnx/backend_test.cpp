@@ -30,8 +30,8 @@ std::string read_bytes(const fs::path& p) {
 // to wrong results or broken invariants.
 bool is_unsupported(const Error& e) {
   const std::string& m = e.message();
-  for (const char* mark : {"unsupported", "not supported", "(aotgrad has float32", "outside the range this build reads", "domain is supported",
-                           "is not a tensor (sequences"})
+  for (const char* mark : {"unsupported", "not supported", "(aotgrad has float32", "outside the range this build reads",
+                           "domain is supported", "is not a tensor (sequences"})
     if (m.find(mark) != std::string::npos) return true;
   for (const std::string& c : e.context())
     if (c.rfind("unsupported", 0) == 0) return true;
@@ -59,15 +59,14 @@ std::vector<onnx::TensorProto> read_protos(const fs::path& dir, const std::strin
 
 // |got - want| <= atol + rtol |want| (NaN where NaN is expected); exact for integers.
 std::optional<std::string> compare(const std::string& what, const Tensor& got, const Tensor& want) {
-  if (got.dtype() != want.dtype())
-    return fmt::format("{}: got {}, expected {}", what, got.describe(), want.describe());
+  if (got.dtype() != want.dtype()) return fmt::format("{}: got {}, expected {}", what, got.describe(), want.describe());
   if (got.sizes() != want.sizes()) return fmt::format("{}: got {}, expected {}", what, got.describe(), want.describe());
   std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
   for (size_t i = 0; i < g.size(); ++i) {
     const bool both_nan = std::isnan(g[i]) && std::isnan(w[i]);
-    const bool ok = got.is_floating_point()
-                        ? both_nan || (g[i] == w[i]) || std::abs(g[i] - w[i]) <= kBackendAtol + kBackendRtol * std::abs(w[i])
-                        : g[i] == w[i];
+    const bool ok = got.is_floating_point() ? both_nan || (g[i] == w[i]) ||
+                                                  std::abs(g[i] - w[i]) <= kBackendAtol + kBackendRtol * std::abs(w[i])
+                                            : g[i] == w[i];
     if (!ok) return fmt::format("{}: element {} is {:.9g}, expected {:.9g}", what, i, g[i], w[i]);
   }
   return std::nullopt;

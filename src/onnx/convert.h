@@ -29,11 +29,15 @@ struct Value {
 
 class NodeContext {
  public:
-  NodeContext(const Node& node, int64_t opset, std::vector<const Value*> inputs, bool float64)
-      : node(node), opset(opset), inputs_(std::move(inputs)), float64_(float64) {}
+  NodeContext(const Node& node, int64_t opset, std::vector<const Value*> inputs, bool float64, bool module_training)
+      : node(node), opset(opset), module_training(module_training), inputs_(std::move(inputs)), float64_(float64) {}
 
   const Node& node;
   const int64_t opset;
+  /// The module's train/eval mode. In eval mode, ops the file runs in training mode
+  /// (BatchNormalization training_mode=1, Dropout training_mode=true) run as for
+  /// inference, as ONNX Runtime's eval model of a training graph does.
+  const bool module_training;
 
   /// Whether optional input `i` is given.
   bool has(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }

@@ -198,9 +198,9 @@ TensorList convert_dropout(NodeContext& ctx) {
   if (ctx.opset < 12) {
     ratio = ctx.attr_float("ratio", 0.5);
     // Before opset 7 is_test=0 asks for training; from 7 to 11 Dropout is the identity.
-    training = ctx.opset < 7 && ctx.attr_int("is_test", 0) == 0;
+    training = ctx.opset < 7 && ctx.attr_int("is_test", 0) == 0 && ctx.module_training;
   } else {
-    if (ctx.has(2)) training = ctx.scalar(2, "training_mode") != 0;
+    if (ctx.has(2)) training = ctx.scalar(2, "training_mode") != 0 && ctx.module_training;
     if (training && ctx.has(1)) ratio = ctx.scalar(1, "ratio");  // read only where it matters
   }
   if (training && ratio != 0)

@@ -192,7 +192,13 @@ TensorList convert_batch_norm(NodeContext& ctx) {
                                         : ctx.wants_output(1);
   if (ctx.opset < 9 && ctx.attr_int("spatial", 1) == 0) ctx.unsupported("spatial=0");
   AG_CHECK(x.dim() >= 2, "BatchNormalization needs [N, C, ...], got {}", x.describe());
-  if (!training) return {std::get<0>(_native_batch_norm_legit_no_training(x, scale, bias, mean_in, var_in, 0.1, eps))};
+  if (!training) {
+    Tensor y = std::get<0>(_native_batch_norm_legit_no_training(x, scale, bias, mean_in, var_in, 0.1, eps));
+    TensorList out{y};  // the running statistics pass through unchanged
+    if (ctx.wants_output(1)) out.push_back(mean_in);
+    if (ctx.wants_output(2)) out.push_back(var_in);
+    return out;
+  }
   if (ctx.opset < 14 && (ctx.wants_output(3) || ctx.wants_output(4)))
     ctx.unsupported("BatchNormalization's saved_mean / saved_var outputs");
   Tensor y = std::get<0>(_native_batch_norm_legit_functional(x, scale, bias, mean_in, var_in, true, 1 - momentum, eps));

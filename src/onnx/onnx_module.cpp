@@ -140,7 +140,7 @@ const std::string& OnnxModule::path() const {
 
 // Runs one node: inputs looked up, static nodes on real tensors (Note [Static
 // values]), the node's name in force as its provenance, errors naming the node.
-static void run_node(const Node& node, const OpRow& row, int64_t opset, bool float64,
+static void run_node(const Node& node, const OpRow& row, int64_t opset, bool float64, bool training,
                      std::unordered_map<std::string, Value>& values) {
   std::vector<const Value*> inputs;
   bool all_static = true;
@@ -154,7 +154,7 @@ static void run_node(const Node& node, const OpRow& row, int64_t opset, bool flo
     inputs.push_back(&it->second);
     all_static &= it->second.is_static;
   }
-  NodeContext ctx(node, opset, std::move(inputs), float64);
+  NodeContext ctx(node, opset, std::move(inputs), float64, training);
   TensorList outs;
   try {
     StackTraceOverride provenance("ONNX node: " + node.name);
@@ -202,7 +202,8 @@ pytree::Value OnnxModule::forward(const nn::Args& args, const nn::Kwargs& kwargs
     for (const ValueInfo& in : inputs_) known |= in.name == key;
     AG_CHECK(known, "{}: the model has no input called '{}'", m.path, key);
   }
-  for (size_t i = 0; i < m.nodes.size(); ++i) run_node(m.nodes[i], *impl_->rows[i], m.opset, impl_->float64, values);
+  for (size_t i = 0; i < m.nodes.size(); ++i)
+    run_node(m.nodes[i], *impl_->rows[i], m.opset, impl_->float64, is_training(), values);
   std::vector<pytree::Value> outs;
   for (const ValueInfo& o : outputs_) outs.emplace_back(values.at(o.name).tensor);
   if (outs.size() == 1) return outs[0];

@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "compile_flags.h"
+#include "model_flags.h"
 #include "optimizer_flags.h"
 #include "support/error.h"
 #include "support/parallel.h"
@@ -17,7 +18,7 @@ void add_train_command(CLI::App& app) {
   auto data = std::make_shared<std::string>("digits");
   auto threads = std::make_shared<int>(0);
   auto eager = std::make_shared<bool>(false);
-  cmd->add_option("--model", opts->model, "digits_mlp or digits_cnn")->capture_default_str();
+  auto model_flags = add_model_flags(cmd, "digits_mlp (the default) or digits_cnn");
   cmd->add_option("--data", *data, "data set (digits)")->capture_default_str();
   cmd->add_option("--data-file", opts->data_file, "path of digits.csv.gz")->capture_default_str();
   cmd->add_option("--epochs", opts->epochs, "passes over the training split")
@@ -33,15 +34,28 @@ void add_train_command(CLI::App& app) {
                   "optimizer")
       ->check(CLI::IsMember({"whole", "joint"}))
       ->capture_default_str();
-  cmd->add_option("--save", opts->save_path, "write a checkpoint here at the end (atomically)");
+  auto save = std::make_shared<std::string>();
+  cmd->add_option("--save", *save,
+                  "write a checkpoint here at the end (atomically); with --onnx, FILE.onnx writes the trained model "
+                  "back as ONNX");
   cmd->add_option("--resume", opts->resume_path, "start from this checkpoint (the steps it did are skipped)");
   auto optimizer = add_optimizer_flags(cmd);
   auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
     AG_CHECK(*data == "digits", "train: unknown data set '{}' (known: digits)", *data);
     if (*threads > 0) set_num_threads(*threads);
-    AG_CHECK(optimizer->loss == "auto" || optimizer->loss == "cross_entropy",
-             "train: the digits models train with cross_entropy (got --loss {})", optimizer->loss);
+    if (!model_flags->onnx.empty()) {
+      opts->info = model_flags->resolve();
+      opts->model = opts->info->name;
+    } else if (!model_flags->model.empty()) {
+      opts->model = model_flags->model;
+    }
+    AG_CHECK(optimizer->loss == "auto" || optimizer->loss == "cross_entropy" || optimizer->loss == "mse",
+             "train: the digits data trains with cross_entropy or mse (got --loss {})", optimizer->loss);
+    opts->loss = optimizer->loss == "mse" ? exporting::LossKind::Mse : exporting::LossKind::CrossEntropy;
+    const bool onnx_out = save->size() > 5 && save->compare(save->size() - 5, 5, ".onnx") == 0;
+    AG_CHECK(!onnx_out || opts->info, "train: --save {}: only an imported model (--onnx) is written as ONNX", *save);
+    (onnx_out ? opts->save_onnx_path : opts->save_path) = *save;
     opts->step = *eager ? StepKind::Eager : *step == "joint" ? StepKind::Joint : StepKind::Whole;
     opts->rule = optimizer->rule(0.05, 0.9);
     opts->clip_max_norm = optimizer->clip();
@@ -49,9 +63,10 @@ void add_train_command(CLI::App& app) {
     const char* how = opts->step == StepKind::Eager   ? "eager"
                       : opts->step == StepKind::Joint ? "compiled joint graph, eager optimizer"
                                                       : "whole step compiled";
-    std::printf("training %s (%s) on the UCI digits data (80/20 split), %s, batch %lld\n", opts->model.c_str(), how,
-                optimizer->describe(0.05, 0.9).c_str(), static_cast<long long>(opts->batch));
+    std::printf("training %s (%s) on the UCI digits data (80/20 split), %s, %s loss\n", opts->model.c_str(), how,
+                optimizer->describe(0.05, 0.9).c_str(), exporting::loss_kind_name(opts->loss));
     TrainResult r = train_digits(*opts);
+    if (!opts->save_onnx_path.empty()) std::printf("wrote %s\n", opts->save_onnx_path.c_str());
     if (r.resumed_from > 0) std::printf("resumed from step %lld\n", static_cast<long long>(r.resumed_from));
     std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n", opts->model.c_str(),
                 100 * r.test_accuracy, static_cast<long long>(r.steps), r.seconds, r.final_loss);

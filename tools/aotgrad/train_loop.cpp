@@ -10,6 +10,7 @@
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
+#include "aotgrad/onnx.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/train_step.h"
 #include "data/digits.h"
@@ -22,9 +23,19 @@ Tensor logits_of(nn::Module& model, const Tensor& x) {
   return model({x}).tensor();
 }
 
-double accuracy(nn::Module& model, const data::Dataset& d) {
+// Predictions in batches of `batch` (an imported model takes only its declared batch
+// size); the last batch is padded with zero rows, whose predictions are dropped.
+double accuracy(nn::Module& model, const data::Dataset& d, int64_t batch) {
   autograd::NoGradGuard no_grad;
-  std::vector<int64_t> pred = argmax(logits_of(model, d.images), 1).to_vector<int64_t>();
+  std::vector<int64_t> pred;
+  const int64_t n = d.images.size(0);
+  for (int64_t b = 0; b < n; b += batch) {
+    const int64_t k = std::min(batch, n - b);
+    Tensor x = slice(d.images, 0, b, b + k);
+    if (k < batch) x = cat({x, zeros({batch - k, x.size(1)}, x.dtype())}, 0);
+    std::vector<int64_t> p = argmax(logits_of(model, x), 1).to_vector<int64_t>();
+    pred.insert(pred.end(), p.begin(), p.begin() + k);
+  }
   std::vector<int64_t> y = d.labels.to_vector<int64_t>();
   int64_t correct = 0;
   for (size_t i = 0; i < y.size(); ++i) correct += pred[i] == y[i];
@@ -44,7 +55,7 @@ class WholeStep : public StepRunner {
  public:
   WholeStep(nn::Module& model, const Tensor& x, const Tensor& y, const TrainOptions& o) {
     exporting::TrainStepOptions so;
-    so.loss = exporting::LossKind::CrossEntropy;
+    so.loss = o.loss;
     so.rule = o.rule;
     so.clip_max_norm = o.clip_max_norm;
     so.export_options.record_stack_traces = false;  // for people reading graphs, not for training
@@ -53,6 +64,7 @@ class WholeStep : public StepRunner {
     step_ = compile::aot_compile_train_step(g, o.compile_options);
   }
   double run(const Tensor& x, const Tensor& y) override { return (*step_)(state_, {x, y}).at(0).item<double>(); }
+
   exporting::TrainState* state() override { return &state_; }
 
  private:
@@ -64,7 +76,7 @@ class WholeStep : public StepRunner {
 class JointOrEager : public StepRunner {
  public:
   JointOrEager(nn::Module& model, const Tensor& x, const TrainOptions& o)
-      : model_(model), optimizer_(optim::parameters_of(model), o.rule), clip_(o.clip_max_norm) {
+      : model_(model), optimizer_(optim::parameters_of(model), o.rule), clip_(o.clip_max_norm), loss_(o.loss) {
     if (o.step != StepKind::Joint) return;
     exporting::ExportOptions export_options;
     export_options.record_stack_traces = false;
@@ -74,7 +86,7 @@ class JointOrEager : public StepRunner {
   double run(const Tensor& x, const Tensor& y) override {
     optimizer_.zero_grad();
     Tensor logits = compiled_ ? compiled_->call_module(model_, {x}).tensor() : logits_of(model_, x);
-    Tensor loss = cross_entropy(logits, y);
+    Tensor loss = exporting::training_loss(loss_, logits, y);
     autograd::backward(loss);
     if (clip_) optim::clip_grad_norm_(optimizer_.params(), *clip_);
     optimizer_.step();
@@ -85,6 +97,7 @@ class JointOrEager : public StepRunner {
   nn::Module& model_;
   optim::Optimizer optimizer_;
   std::optional<double> clip_;
+  exporting::LossKind loss_;
   std::optional<compile::CompiledFunction> compiled_;
 };
 
@@ -92,12 +105,31 @@ Tensor rows(const Tensor& t, const std::vector<int64_t>& order, int64_t begin, i
   return index(
       t, {Tensor::from_vector<int64_t>(std::vector<int64_t>(order.begin() + begin, order.begin() + begin + n), {n})});
 }
+
+// The batch size an imported model was exported with (its first input's first dimension).
+int64_t batch_for(const TrainOptions& o, nn::Module& model) {
+  auto* imported = dynamic_cast<onnx_io::OnnxModule*>(&model);
+  if (!imported) return o.batch;
+  const auto& inputs = imported->inputs();
+  AG_CHECK(
+      inputs.size() == 1 && inputs[0].shape.size() == 2 && inputs[0].shape[1] == 64 && is_floating(inputs[0].dtype),
+      "train: {} must take one input of [B, 64] float images for the digits data; it takes {} input(s){}",
+      imported->path(), inputs.size(), inputs.empty() ? "" : fmt::format(", the first {}", shape_str(inputs[0].shape)));
+  return inputs[0].shape[0];
+}
+
+// Labels as the loss wants them: class indices, or one-hot rows for Mse.
+Tensor targets(const TrainOptions& o, const Tensor& labels) {
+  if (o.loss != exporting::LossKind::Mse) return labels;
+  Tensor classes = Tensor::from_vector<int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 10});
+  return to(eq(unsqueeze(labels, 1), classes), DType::Float32);
+}
 }  // namespace
 
 TrainResult train_digits(const TrainOptions& o) {
-  const models::ModelInfo& info = models::find_model(o.model);
-  AG_CHECK(info.kind == models::Kind::Digits,
-           "train: model '{}' is not a digits classifier (use digits_mlp or digits_cnn)", o.model);
+  const models::ModelInfo info = o.info ? *o.info : models::find_model(o.model);
+  AG_CHECK(info.kind == models::Kind::Digits || info.kind == models::Kind::Imported,
+           "train: model '{}' is not a digits classifier (use digits_mlp, digits_cnn or --onnx FILE)", info.name);
   AG_CHECK(o.step == StepKind::Whole || (o.save_path.empty() && o.resume_path.empty()),
            "train: checkpoints (--save, --resume) need the whole-step graph (the default; not --eager or --step "
            "joint)");
@@ -105,8 +137,13 @@ TrainResult train_digits(const TrainOptions& o) {
   models::Instance inst = models::instantiate(info);
   nn::Module& model = *inst.module;
   model.train();
+  TrainOptions opt = o;
+  opt.batch = batch_for(o, model);
+  const int64_t batch = opt.batch;
+  AG_CHECK(o.save_onnx_path.empty() || dynamic_cast<onnx_io::OnnxModule*>(&model),
+           "train: --save FILE.onnx writes imported models back (train --onnx)");
   const int64_t n = train.labels.numel();
-  AG_CHECK(n >= o.batch, "train: the training split has {} samples, fewer than one batch of {}", n, o.batch);
+  AG_CHECK(n >= batch, "train: the training split has {} samples, fewer than one batch of {}", n, batch);
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
 
@@ -114,11 +151,11 @@ TrainResult train_digits(const TrainOptions& o) {
   // One graph serves every step: batches are always full.
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<StepRunner> runner;
-  const Tensor x0 = rows(train.images, order, 0, o.batch), y0 = rows(train.labels, order, 0, o.batch);
+  const Tensor x0 = rows(train.images, order, 0, batch), y0 = targets(o, rows(train.labels, order, 0, batch));
   if (o.step == StepKind::Whole)
-    runner = std::make_unique<WholeStep>(model, x0, y0, o);
+    runner = std::make_unique<WholeStep>(model, x0, y0, opt);
   else
-    runner = std::make_unique<JointOrEager>(model, x0, o);
+    runner = std::make_unique<JointOrEager>(model, x0, opt);
   if (o.step != StepKind::Eager)
     r.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!o.resume_path.empty()) r.resumed_from = exporting::load_checkpoint(o.resume_path, *runner->state());
@@ -129,15 +166,15 @@ TrainResult train_digits(const TrainOptions& o) {
   int64_t done_here = 0;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), shuffle_rng);
-    for (int64_t b = 0; b + o.batch <= n; b += o.batch) {
+    for (int64_t b = 0; b + batch <= n; b += batch) {
       if (o.max_steps > 0 && r.steps >= o.max_steps) break;
       if (r.steps++ < r.resumed_from) continue;  // done before the checkpoint
-      r.final_loss = runner->run(rows(train.images, order, b, o.batch), rows(train.labels, order, b, o.batch));
+      r.final_loss = runner->run(rows(train.images, order, b, batch), targets(o, rows(train.labels, order, b, batch)));
       ++done_here;
       if (!o.quiet && (r.steps % 25 == 0 || done_here == 1)) {
         std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
                     static_cast<long long>(r.steps), r.final_loss,
-                    static_cast<double>(done_here * o.batch) / std::max(elapsed(), 1e-9));
+                    static_cast<double>(done_here * batch) / std::max(elapsed(), 1e-9));
         std::fflush(stdout);
       }
     }
@@ -145,8 +182,9 @@ TrainResult train_digits(const TrainOptions& o) {
   if (!o.quiet) std::printf("\n");
   r.seconds = elapsed();
   if (!o.save_path.empty()) exporting::save_checkpoint(o.save_path, *runner->state(), r.steps);
+  if (!o.save_onnx_path.empty()) onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
   model.eval();
-  r.test_accuracy = accuracy(model, test);
+  r.test_accuracy = accuracy(model, test, batch);
   return r;
 }
 

@@ -8,7 +8,9 @@
 #include <string>
 
 #include "aotgrad/compile.h"
+#include "aotgrad/models.h"
 #include "aotgrad/optim.h"
+#include "aotgrad/train_step.h"
 
 namespace aotgrad::cli {
 
@@ -20,6 +22,13 @@ enum class StepKind {
 
 struct TrainOptions {
   std::string model = "digits_mlp";
+  /// The model when it is not built in (an ONNX file: `train --onnx`); overrides `model`.
+  std::optional<models::ModelInfo> info;
+  /// The loss appended to the model's output: CrossEntropy on the labels, or Mse on
+  /// their one-hot encoding.
+  exporting::LossKind loss = exporting::LossKind::CrossEntropy;
+  /// Where to write an imported model back, with its trained initializers (.onnx).
+  std::string save_onnx_path;
   std::string data_file;
   int64_t epochs = 20;
   int64_t max_steps = 0;  // stop when this many steps are done in all (0: no limit)
@@ -42,6 +51,8 @@ struct TrainResult {
   double compile_ms = 0;  // export + compile, when compiled
 };
 
+/// Trains a digits classifier: a built-in one, or an imported model taking [B, 64]
+/// images (B its declared batch) and giving [B, 10] logits.
 /// Splits the data 80/20 (seed 0), trains on mini-batches shuffled per epoch (a fixed
 /// seed, so a resumed run sees the batches an uninterrupted one would), prints a
 /// progress line (step, loss, samples/s) unless quiet, and evaluates the test split in
