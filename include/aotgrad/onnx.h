@@ -92,7 +92,7 @@ models::ModelInfo model_info(const std::string& path, const ImportOptions& optio
 
 /// The ONNX op types the importer supports, sorted, and the opset range it reads.
 std::vector<std::string> supported_op_types();
-inline constexpr int64_t kMinOpset = 6;
+inline constexpr int64_t kMinOpset = 1;
 inline constexpr int64_t kMaxOpset = 17;
 
 }  // namespace aotgrad::onnx_io

@@ -251,6 +251,31 @@ std::optional<std::string> compare_node_lists(const graph::GraphModule& gm, cons
   return std::nullopt;
 }
 
+static Tensor named(const nn::NamedTensors& list, const std::string& name) {
+  for (const auto& [n, t] : list)
+    if (n == name) return t;
+  AG_FAIL("the case has no value for '{}'", name);
+}
+
+// The case's values for the joint's inputs: parameters and buffers by name, then
+// inputs and kwargs, then the tangents of the outputs that got one. Returns what is
+// missing, if anything.
+static std::optional<std::string> joint_inputs(const GoldenCase& c, const exporting::JointWithDescriptors& joint,
+                                               std::vector<IValue>& inputs) {
+  for (const auto& name : joint.params_spec) inputs.emplace_back(named(c.params, name));
+  for (const auto& name : joint.buffers_spec) inputs.emplace_back(clone(named(c.buffers, name)));
+  for (const GoldenInput& in : c.inputs) inputs.emplace_back(in.value);
+  for (const auto& [key, in] : c.kwargs) inputs.emplace_back(in.value);
+  for (const graph::Node* p : joint.graph_module->graph->placeholders()) {
+    if (p->meta.desc->kind() != Descriptor::Kind::TangentInput) continue;
+    const Descriptor& of = p->meta.desc->inner();
+    if (of.kind() != Descriptor::Kind::PlainOutput || of.idx() >= static_cast<int64_t>(c.tangents.size()))
+      return "a tangent for " + of.str() + " has no counterpart in the case";
+    inputs.emplace_back(c.tangents[static_cast<size_t>(of.idx())]);
+  }
+  return std::nullopt;
+}
+
 CaseResult check_joint(const GoldenCase& c, bool decompose, const models::ModelInfo* model) {
   CaseResult r{c.name, false, ""};
   const models::ModelInfo* info = model ? model : model_for(c.name);
@@ -282,28 +307,12 @@ CaseResult check_joint(const GoldenCase& c, bool decompose, const models::ModelI
       return r;
     }
   }
-  // Primals by name: parameters and buffers from the case, then inputs and kwargs.
   std::vector<IValue> inputs;
-  auto named = [&](const nn::NamedTensors& list, const std::string& name) -> Tensor {
-    for (const auto& [n, t] : list)
-      if (n == name) return t;
-    AG_FAIL("the case has no value for '{}'", name);
-  };
-  for (const auto& name : joint.params_spec) inputs.emplace_back(named(c.params, name));
-  for (const auto& name : joint.buffers_spec) inputs.emplace_back(clone(named(c.buffers, name)));
-  for (const GoldenInput& in : c.inputs) inputs.emplace_back(in.value);
-  for (const auto& [key, in] : c.kwargs) inputs.emplace_back(in.value);
-  const auto& descs = exporting::output_descriptors(*joint.graph_module);
-  // Tangents follow the forward outputs that got one, in order.
-  for (const graph::Node* p : joint.graph_module->graph->placeholders()) {
-    if (p->meta.desc->kind() != Descriptor::Kind::TangentInput) continue;
-    const Descriptor& of = p->meta.desc->inner();
-    if (of.kind() != Descriptor::Kind::PlainOutput || of.idx() >= static_cast<int64_t>(c.tangents.size())) {
-      r.detail = "a tangent for " + of.str() + " has no counterpart in the case";
-      return r;
-    }
-    inputs.emplace_back(c.tangents[static_cast<size_t>(of.idx())]);
+  if (auto missing = joint_inputs(c, joint, inputs)) {
+    r.detail = *missing;
+    return r;
   }
+  const auto& descs = exporting::output_descriptors(*joint.graph_module);
   std::vector<IValue> outs;
   {
     autograd::NoGradGuard no_grad;

@@ -208,7 +208,7 @@ TensorList convert_dropout(NodeContext& ctx) {
         "Dropout with ratio {} in training mode (random masks are not implemented; ratio 0 or "
         "training_mode false is the identity)",
         ratio);
-  TensorList out{x};
+  TensorList out{alias(x)};
   if (ctx.wants_output(1)) out.push_back(ones_like(x, DType::Bool));
   return out;
 }

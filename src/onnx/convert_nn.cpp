@@ -187,13 +187,25 @@ TensorList convert_batch_norm(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor &scale = ctx.in(1), &bias = ctx.in(2), &mean_in = ctx.in(3), &var_in = ctx.in(4);
   const double eps = ctx.attr_float("epsilon", 1e-5), momentum = ctx.attr_float("momentum", 0.9);
-  const bool training = ctx.opset >= 14 ? ctx.attr_int("training_mode", 0) != 0
-                        : ctx.opset < 7 ? ctx.attr_int("is_test", 0) == 0 && ctx.wants_output(1)
-                                        : ctx.wants_output(1);
+  const bool file_training = ctx.opset >= 14 ? ctx.attr_int("training_mode", 0) != 0
+                             : ctx.opset < 7 ? ctx.attr_int("is_test", 0) == 0 && ctx.wants_output(1)
+                                             : ctx.wants_output(1);
+  const bool training = file_training && ctx.module_training;
   if (ctx.opset < 9 && ctx.attr_int("spatial", 1) == 0) ctx.unsupported("spatial=0");
   AG_CHECK(x.dim() >= 2, "BatchNormalization needs [N, C, ...], got {}", x.describe());
   if (!training) {
-    Tensor y = std::get<0>(_native_batch_norm_legit_no_training(x, scale, bias, mean_in, var_in, 0.1, eps));
+    Tensor y;
+    if (mean_in.requires_grad() || var_in.requires_grad()) {
+      // Statistics the model computes or trains: written out, so they get gradients
+      // too (aten's inference batch norm treats them as constants, as buffers are).
+      Shape channel(static_cast<size_t>(x.dim()), 1);
+      channel[1] = x.size(1);
+      auto per_channel = [&](const Tensor& t) { return reshape(t, channel); };
+      Tensor inv = rsqrt(add(per_channel(var_in), eps));
+      y = add(mul(mul(sub(x, per_channel(mean_in)), inv), per_channel(scale)), per_channel(bias));
+    } else {
+      y = std::get<0>(_native_batch_norm_legit_no_training(x, scale, bias, mean_in, var_in, 0.1, eps));
+    }
     TensorList out{y};  // the running statistics pass through unchanged
     if (ctx.wants_output(1)) out.push_back(mean_in);
     if (ctx.wants_output(2)) out.push_back(var_in);

@@ -101,13 +101,34 @@ static Tensor nll(NodeContext& ctx, const Tensor& log_prob, const Tensor& labels
   const int64_t reduction = reduction_code(ctx);
   const int64_t ignore = ctx.has_attr("ignore_index") ? ctx.attr_int("ignore_index", -100) : -100;
   Tensor target = labels.dtype() == DType::Int64 ? labels : to(labels, DType::Int64);
-  if (log_prob.dim() == 2) return std::get<0>(nll_loss_forward(log_prob, target, weight, reduction, ignore));
-  IntList perm{0};
-  for (int64_t d = 2; d < log_prob.dim(); ++d) perm.push_back(d);
-  perm.push_back(1);
-  Tensor rows = reshape(permute(log_prob, perm), {-1, log_prob.size(1)});
-  Tensor loss = std::get<0>(nll_loss_forward(rows, reshape(target, {-1}), weight, reduction, ignore));
-  return reduction == 0 ? reshape(loss, target.sizes()) : loss;
+  Tensor rows = log_prob, flat_target = target;
+  if (log_prob.dim() > 2) {
+    IntList perm{0};
+    for (int64_t d = 2; d < log_prob.dim(); ++d) perm.push_back(d);
+    perm.push_back(1);
+    rows = reshape(permute(log_prob, perm), {-1, log_prob.size(1)});
+    flat_target = reshape(target, {-1});
+  }
+  Tensor loss;
+  if (weight.defined() && weight.requires_grad()) {
+    // Class weights the model trains or computes: aten's nll_loss treats the weight
+    // as a constant, so the weighted loss is written out to differentiate it too.
+    Tensor kept = ne(flat_target, ignore);
+    Tensor safe = where(kept, flat_target, zeros({}, DType::Int64));
+    Tensor row_ids =
+        Tensor::from_vector<int64_t>(std::vector<int64_t>(static_cast<size_t>(rows.size(0))), {rows.size(0)});
+    {
+      std::vector<int64_t> ids(static_cast<size_t>(rows.size(0)));
+      for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
+      row_ids = Tensor::from_vector<int64_t>(ids, {rows.size(0)});
+    }
+    Tensor w = mul(index(weight, {safe}), to(kept, weight.dtype()));
+    Tensor picked = neg(mul(index(rows, {row_ids, safe}), w));
+    loss = reduction == 0 ? picked : reduction == 2 ? sum(picked) : div(sum(picked), sum(w));
+  } else {
+    loss = std::get<0>(nll_loss_forward(rows, flat_target, weight, reduction, ignore));
+  }
+  return reduction == 0 && log_prob.dim() > 2 ? reshape(loss, target.sizes()) : loss;
 }
 
 TensorList convert_cross_entropy(NodeContext& ctx) {

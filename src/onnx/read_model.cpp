@@ -84,32 +84,11 @@ static int64_t default_opset(const onnx::ModelProto& proto, const std::string& p
           others.empty() ? std::string("no opset at all") : fmt::format("{}", fmt::join(others, ", ")));
 }
 
-std::shared_ptr<const Model> read_model(std::string_view bytes, const std::string& path, const std::string& base_dir) {
-  onnx::ModelProto proto;
-  // protobuf refuses messages over 2 GiB and nesting deeper than 100 on its own.
-  AG_CHECK(bytes.size() < (size_t{1} << 31), "{}: {} bytes is more than an ONNX file can hold (2 GiB)", path,
-           bytes.size());
-  AG_CHECK(proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
-           "{}: is not an ONNX model (the protobuf message does not parse: a different format, or a truncated file)",
-           path);
-  AG_CHECK(proto.has_graph() && proto.ir_version() > 0,
-           "{}: is not an ONNX model (a protobuf message without an IR version and a graph)", path);
-  auto m = std::make_shared<Model>();
-  m->path = path;
-  m->ir_version = proto.ir_version();
-  m->opset = default_opset(proto, path);
-  AG_CHECK(m->opset >= kMinOpset && m->opset <= kMaxOpset,
-           "{}: the model's opset is {}, outside the range this build reads ({} to {})", path, m->opset, kMinOpset,
-           kMaxOpset);
-  try {
-    onnx::checker::check_model(proto);
-  } catch (const std::exception& e) {
-    std::string why = e.what();
-    // External data is read (and checked) below, relative to the model's folder.
-    if (why.find("should be stored in") == std::string::npos) AG_FAIL("{}: fails ONNX's model checker: {}", path, why);
-  }
-
-  const onnx::GraphProto& g = proto.graph();
+// Initializers, inputs, outputs and nodes, each reference checked to point at a value
+// defined before it.
+static void read_graph(const onnx::GraphProto& g, const std::string& base_dir, Model& model) {
+  Model* m = &model;
+  const std::string& path = model.path;
   AG_CHECK(g.sparse_initializer_size() == 0, "{}: sparse initializers are not supported", path);
   std::set<std::string> defined;
   for (const auto& t : g.initializer()) {
@@ -146,6 +125,34 @@ std::shared_ptr<const Model> read_model(std::string_view bytes, const std::strin
   }
   for (const auto& o : m->outputs)
     AG_CHECK(defined.count(o.name), "{}: graph output '{}' is produced by no node, input or initializer", path, o.name);
+}
+
+std::shared_ptr<const Model> read_model(std::string_view bytes, const std::string& path, const std::string& base_dir) {
+  onnx::ModelProto proto;
+  // protobuf refuses messages over 2 GiB and nesting deeper than 100 on its own.
+  AG_CHECK(bytes.size() < (size_t{1} << 31), "{}: {} bytes is more than an ONNX file can hold (2 GiB)", path,
+           bytes.size());
+  AG_CHECK(proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())),
+           "{}: is not an ONNX model (the protobuf message does not parse: a different format, or a truncated file)",
+           path);
+  AG_CHECK(proto.has_graph() && proto.ir_version() > 0,
+           "{}: is not an ONNX model (a protobuf message without an IR version and a graph)", path);
+  auto m = std::make_shared<Model>();
+  m->path = path;
+  m->ir_version = proto.ir_version();
+  m->opset = default_opset(proto, path);
+  AG_CHECK(m->opset >= kMinOpset && m->opset <= kMaxOpset,
+           "{}: the model's opset is {}, outside the range this build reads ({} to {})", path, m->opset, kMinOpset,
+           kMaxOpset);
+  try {
+    onnx::checker::check_model(proto);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    // External data is read (and checked) below, relative to the model's folder.
+    if (why.find("should be stored in") == std::string::npos) AG_FAIL("{}: fails ONNX's model checker: {}", path, why);
+  }
+
+  read_graph(proto.graph(), base_dir, *m);
   m->bytes.assign(bytes.data(), bytes.size());
   return m;
 }

@@ -1,5 +1,6 @@
 // aotgrad conformance PATH…: run golden cases and end with "N passed, N failed".
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <optional>
 
@@ -12,6 +13,89 @@
 
 namespace aotgrad::cli {
 
+namespace {
+
+using Check = std::function<conformance::CaseResult()>;
+
+// Each check is isolated: whatever goes wrong is that check's failure, the rest still
+// run and the summary line always prints.
+conformance::CaseResult isolated(const std::string& file, const Check& check) {
+  try {
+    return check();
+  } catch (const Error& e) {
+    return {file, false, e.what()};
+  } catch (const std::exception& e) {
+    return {file, false, std::string("internal error: ") + e.what()};
+  }
+}
+
+// Runs the labelled checks in order and prints one line for the file; true if all passed.
+bool run_checks(const std::string& file, const std::function<std::string()>& name,
+                const std::vector<std::pair<std::string, Check>>& checks) {
+  bool ok = true;
+  std::string details;
+  for (const auto& [label, check] : checks) {
+    conformance::CaseResult r = isolated(file, check);
+    ok = ok && r.passed;
+    details += (details.empty() ? "" : "; ") + label + r.detail;
+  }
+  std::printf("%s %-22s %s\n", ok ? "PASS" : "FAIL", name().c_str(), details.c_str());
+  return ok;
+}
+
+// A real model's ONNX file against PyTorch's numbers: eagerly and compiled.
+bool run_reference_model(const std::string& file) {
+  return run_checks(file, [&] { return std::filesystem::path(file).stem().stem().string(); },
+                    {{"", [&] { return conformance::check_reference_model(file, false); }},
+                     {"", [&] { return conformance::check_reference_model(file, true); }}});
+}
+
+// A whole training step: eagerly, through the graph, compiled.
+bool run_train_step_case(const std::string& file) {
+  std::optional<conformance::TrainStepCase> c;
+  auto check = [&](conformance::StepRunner runner) -> Check {
+    return [&c, &file, runner] {
+      if (!c) c = conformance::load_train_step_case(file);
+      return conformance::check_train_step(*c, runner);
+    };
+  };
+  return run_checks(file, [&] { return c ? c->name : file; },
+                    {{"", check(conformance::StepRunner::Eager)},
+                     {"", check(conformance::StepRunner::Graph)},
+                     {"", check(conformance::StepRunner::Compiled)}});
+}
+
+// A golden case through its imported ONNX file: eagerly, through its joint graph, compiled.
+bool run_onnx_case(const std::string& file, const std::string& onnx_file) {
+  std::optional<conformance::GoldenCase> c;
+  std::optional<models::ModelInfo> model;
+  auto prepare = [&] {
+    if (!c) c = conformance::load_golden(file);
+    AG_CHECK(!onnx_file.empty(), "no ONNX file for case '{}' (expected {})", c->name,
+             conformance::onnx_file_path(file));
+    if (!model) model = onnx_io::model_info(onnx_file);
+  };
+  return run_checks(file, [&] { return c ? c->name : file; },
+                    {{"onnx eager: ", [&] { return prepare(), conformance::check_eager(*c, &*model); }},
+                     {"joint graph: ", [&] { return prepare(), conformance::check_joint(*c, false, &*model); }},
+                     {"compiled: ", [&] { return prepare(), conformance::check_compiled(*c, {}, &*model); }}});
+}
+
+// A golden case through its built-in model: eagerly, through the joint graph, decomposed.
+bool run_builtin_case(const std::string& file) {
+  std::optional<conformance::GoldenCase> c;
+  auto loaded = [&] {
+    if (!c) c = conformance::load_golden(file);
+    return *c;
+  };
+  return run_checks(file, [&] { return c ? c->name : file; },
+                    {{"eager: ", [&] { return conformance::check_eager(loaded()); }},
+                     {"joint graph: ", [&] { return conformance::check_joint(loaded()); }},
+                     {"decomposed: ", [&] { return conformance::check_joint(loaded(), /*decompose=*/true); }}});
+}
+
+}  // namespace
+
 void add_conformance_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("conformance", "run golden cases (files or folders)");
   auto paths = std::make_shared<std::vector<std::string>>();
@@ -23,84 +107,16 @@ void add_conformance_command(CLI::App& app) {
   cmd->callback([paths, onnx] {
     int passed = 0, failed = 0;
     for (const std::string& file : conformance::golden_files(*paths)) {
-      // Each file, and each check of it, is isolated: whatever goes wrong is that check's
-      // failure, the rest still run and the summary line always prints.
-      auto isolated = [&file](const std::function<conformance::CaseResult()>& check) -> conformance::CaseResult {
-        try {
-          return check();
-        } catch (const Error& e) {
-          return {file, false, e.what()};
-        } catch (const std::exception& e) {
-          return {file, false, std::string("internal error: ") + e.what()};
-        }
-      };
-      if (conformance::is_reference_model_file(file)) {
-        // A real model's ONNX file against PyTorch's numbers: eagerly and compiled.
-        conformance::CaseResult eager = isolated([&] { return conformance::check_reference_model(file, false); });
-        conformance::CaseResult compiled = isolated([&] { return conformance::check_reference_model(file, true); });
-        const bool ok = eager.passed && compiled.passed;
-        std::printf("%s %-22s %s; %s\n", ok ? "PASS" : "FAIL", eager.name.c_str(), eager.detail.c_str(),
-                    compiled.detail.c_str());
-        (ok ? passed : failed)++;
-        continue;
-      }
-      if (conformance::is_train_step_file(file)) {
-        // A whole training step: eagerly, through the graph, compiled.
-        std::optional<conformance::TrainStepCase> c;
-        std::vector<conformance::CaseResult> results;
-        for (auto runner :
-             {conformance::StepRunner::Eager, conformance::StepRunner::Graph, conformance::StepRunner::Compiled}) {
-          results.push_back(isolated([&] {
-            if (!c) c = conformance::load_train_step_case(file);
-            return conformance::check_train_step(*c, runner);
-          }));
-        }
-        bool ok = true;
-        std::string details;
-        for (const auto& res : results) {
-          ok = ok && res.passed;
-          details += (details.empty() ? "" : "; ") + res.detail;
-        }
-        std::printf("%s %-34s %s\n", ok ? "PASS" : "FAIL", c ? c->name.c_str() : file.c_str(), details.c_str());
-        (ok ? passed : failed)++;
-        continue;
-      }
-      std::optional<conformance::GoldenCase> c;
       const std::string onnx_file = conformance::onnx_file_for(file);
-      if (*onnx || (!onnx_file.empty() && !conformance::has_builtin_model(file))) {
-        // The imported model: eagerly, through its joint graph, compiled.
-        std::optional<models::ModelInfo> model;
-        std::vector<conformance::CaseResult> results;
-        for (int check = 0; check < 3; ++check) {
-          results.push_back(isolated([&] {
-            if (!c) c = conformance::load_golden(file);
-            AG_CHECK(!onnx_file.empty(), "no ONNX file for case '{}' (expected {})", c->name,
-                     conformance::onnx_file_path(file));
-            if (!model) model = onnx_io::model_info(onnx_file);
-            if (check == 0) return conformance::check_eager(*c, &*model);
-            if (check == 1) return conformance::check_joint(*c, false, &*model);
-            return conformance::check_compiled(*c, {}, &*model);
-          }));
-        }
-        const bool ok = results[0].passed && results[1].passed && results[2].passed;
-        std::printf("%s %-22s onnx eager: %s; joint graph: %s; compiled: %s\n", ok ? "PASS" : "FAIL",
-                    c ? c->name.c_str() : file.c_str(), results[0].detail.c_str(), results[1].detail.c_str(),
-                    results[2].detail.c_str());
-        (ok ? passed : failed)++;
-        continue;
-      }
-      conformance::CaseResult eager = isolated([&] {
-        c = conformance::load_golden(file);
-        return conformance::check_eager(*c);
-      });
-      conformance::CaseResult joint = eager, prims = eager;
-      if (c) {
-        joint = isolated([&] { return conformance::check_joint(*c); });
-        prims = isolated([&] { return conformance::check_joint(*c, /*decompose=*/true); });
-      }
-      const bool ok = eager.passed && joint.passed && prims.passed;
-      std::printf("%s %-22s eager: %s; joint graph: %s; decomposed: %s\n", ok ? "PASS" : "FAIL", eager.name.c_str(),
-                  eager.detail.c_str(), joint.detail.c_str(), prims.detail.c_str());
+      bool ok = false;
+      if (conformance::is_reference_model_file(file))
+        ok = run_reference_model(file);
+      else if (conformance::is_train_step_file(file))
+        ok = run_train_step_case(file);
+      else if (*onnx || (!onnx_file.empty() && !conformance::has_builtin_model(file)))
+        ok = run_onnx_case(file, onnx_file);
+      else
+        ok = run_builtin_case(file);
       (ok ? passed : failed)++;
     }
     std::printf("%d passed, %d failed\n", passed, failed);

@@ -11,6 +11,24 @@
 
 namespace aotgrad::cli {
 
+// The model (built in or --onnx), its loss, and what --save writes: an imported
+// model's FILE.onnx is the model itself, anything else a checkpoint.
+static void choose_model(const ModelFlags& model_flags, const OptimizerFlags& optimizer, const std::string& save,
+                         TrainOptions& opts) {
+  if (!model_flags.onnx.empty()) {
+    opts.info = model_flags.resolve();
+    opts.model = opts.info->name;
+  } else if (!model_flags.model.empty()) {
+    opts.model = model_flags.model;
+  }
+  AG_CHECK(optimizer.loss == "auto" || optimizer.loss == "cross_entropy" || optimizer.loss == "mse",
+           "train: the digits data trains with cross_entropy or mse (got --loss {})", optimizer.loss);
+  opts.loss = optimizer.loss == "mse" ? exporting::LossKind::Mse : exporting::LossKind::CrossEntropy;
+  const bool onnx_out = save.size() > 5 && save.compare(save.size() - 5, 5, ".onnx") == 0;
+  AG_CHECK(!onnx_out || opts.info, "train: --save {}: only an imported model (--onnx) is written as ONNX", save);
+  (onnx_out ? opts.save_onnx_path : opts.save_path) = save;
+}
+
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a built-in model on the digits data");
   auto opts = std::make_shared<TrainOptions>();
@@ -44,18 +62,7 @@ void add_train_command(CLI::App& app) {
   cmd->callback([=] {
     AG_CHECK(*data == "digits", "train: unknown data set '{}' (known: digits)", *data);
     if (*threads > 0) set_num_threads(*threads);
-    if (!model_flags->onnx.empty()) {
-      opts->info = model_flags->resolve();
-      opts->model = opts->info->name;
-    } else if (!model_flags->model.empty()) {
-      opts->model = model_flags->model;
-    }
-    AG_CHECK(optimizer->loss == "auto" || optimizer->loss == "cross_entropy" || optimizer->loss == "mse",
-             "train: the digits data trains with cross_entropy or mse (got --loss {})", optimizer->loss);
-    opts->loss = optimizer->loss == "mse" ? exporting::LossKind::Mse : exporting::LossKind::CrossEntropy;
-    const bool onnx_out = save->size() > 5 && save->compare(save->size() - 5, 5, ".onnx") == 0;
-    AG_CHECK(!onnx_out || opts->info, "train: --save {}: only an imported model (--onnx) is written as ONNX", *save);
-    (onnx_out ? opts->save_onnx_path : opts->save_path) = *save;
+    choose_model(*model_flags, *optimizer, *save, *opts);
     opts->step = *eager ? StepKind::Eager : *step == "joint" ? StepKind::Joint : StepKind::Whole;
     opts->rule = optimizer->rule(0.05, 0.9);
     opts->clip_max_norm = optimizer->clip();

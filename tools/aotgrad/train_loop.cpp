@@ -126,6 +126,37 @@ Tensor targets(const TrainOptions& o, const Tensor& labels) {
 }
 }  // namespace
 
+namespace {
+// The epochs: mini-batches shuffled per epoch with a fixed seed, so a resumed run sees
+// the batches an uninterrupted one would; a progress line unless quiet.
+void run_epochs(const TrainOptions& o, const data::Dataset& train, StepRunner& runner, TrainResult& r) {
+  const int64_t n = train.labels.numel(), batch = o.batch;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 shuffle_rng(1);
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  int64_t done_here = 0;
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    for (int64_t b = 0; b + batch <= n; b += batch) {
+      if (o.max_steps > 0 && r.steps >= o.max_steps) break;
+      if (r.steps++ < r.resumed_from) continue;  // done before the checkpoint
+      r.final_loss = runner.run(rows(train.images, order, b, batch), targets(o, rows(train.labels, order, b, batch)));
+      ++done_here;
+      if (!o.quiet && (r.steps % 25 == 0 || done_here == 1)) {
+        std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
+                    static_cast<long long>(r.steps), r.final_loss,
+                    static_cast<double>(done_here * batch) / std::max(elapsed(), 1e-9));
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (!o.quiet) std::printf("\n");
+  r.seconds = elapsed();
+}
+}  // namespace
+
 TrainResult train_digits(const TrainOptions& o) {
   const models::ModelInfo info = o.info ? *o.info : models::find_model(o.model);
   AG_CHECK(info.kind == models::Kind::Digits || info.kind == models::Kind::Imported,
@@ -145,7 +176,7 @@ TrainResult train_digits(const TrainOptions& o) {
   const int64_t n = train.labels.numel();
   AG_CHECK(n >= batch, "train: the training split has {} samples, fewer than one batch of {}", n, batch);
   std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
+  std::iota(order.begin(), order.end(), 0);  // the first batch, for the export's example
 
   TrainResult r;
   // One graph serves every step: batches are always full.
@@ -160,27 +191,7 @@ TrainResult train_digits(const TrainOptions& o) {
     r.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!o.resume_path.empty()) r.resumed_from = exporting::load_checkpoint(o.resume_path, *runner->state());
 
-  std::mt19937_64 shuffle_rng(1);
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  int64_t done_here = 0;
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    std::shuffle(order.begin(), order.end(), shuffle_rng);
-    for (int64_t b = 0; b + batch <= n; b += batch) {
-      if (o.max_steps > 0 && r.steps >= o.max_steps) break;
-      if (r.steps++ < r.resumed_from) continue;  // done before the checkpoint
-      r.final_loss = runner->run(rows(train.images, order, b, batch), targets(o, rows(train.labels, order, b, batch)));
-      ++done_here;
-      if (!o.quiet && (r.steps % 25 == 0 || done_here == 1)) {
-        std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
-                    static_cast<long long>(r.steps), r.final_loss,
-                    static_cast<double>(done_here * batch) / std::max(elapsed(), 1e-9));
-        std::fflush(stdout);
-      }
-    }
-  }
-  if (!o.quiet) std::printf("\n");
-  r.seconds = elapsed();
+  run_epochs(opt, train, *runner, r);
   if (!o.save_path.empty()) exporting::save_checkpoint(o.save_path, *runner->state(), r.steps);
   if (!o.save_onnx_path.empty()) onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
   model.eval();
