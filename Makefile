@@ -55,7 +55,7 @@ sanitize: deps
 fuzz: build fuzz-deps
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAOTGRAD_FUZZ=ON
-	cmake --build $(FUZZ_BUILD) --target graph_file_fuzz case_file_fuzz checkpoint_fuzz
+	cmake --build $(FUZZ_BUILD) --target graph_file_fuzz case_file_fuzz checkpoint_fuzz onnx_file_fuzz
 	fuzz/run.sh $(BUILD) $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 fuzz-smoke:

@@ -3,7 +3,7 @@
 #   fuzz/run.sh RELEASE_BUILD FUZZ_BUILD SECONDS [RUNS]
 # Seeds: every built-in model's joint graph as `aotgrad export --format json` writes
 # it (RELEASE_BUILD's CLI), the golden cases (single-step, and some whole-step ones),
-# checkpoints `aotgrad train --save` writes, and the crash regressions of
+# checkpoints `aotgrad train --save` writes, the ONNX files of the goldens, and the crash regressions of
 # tests/data/crashes. Corpora grow in FUZZ_BUILD/corpus/ between runs. RUNS, if given,
 # stops a target after that many executions instead of after SECONDS. Exits non-zero
 # on the first target that finds a crash, a leak or a sanitizer report.
@@ -11,7 +11,7 @@ set -eu
 RELEASE=$1 FUZZ=$2 SECONDS_EACH=$3 RUNS=${4:--1}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 CORPUS=$FUZZ/corpus
-mkdir -p "$CORPUS/graph" "$CORPUS/case" "$CORPUS/checkpoint" "$FUZZ/artifacts"
+mkdir -p "$CORPUS/graph" "$CORPUS/case" "$CORPUS/checkpoint" "$CORPUS/onnx" "$FUZZ/artifacts"
 for m in $("$RELEASE/aotgrad" models | awk '{print $1}'); do
   [ -f "$CORPUS/graph/seed-$m.json" ] || "$RELEASE/aotgrad" export --model "$m" --format json -o "$CORPUS/graph/seed-$m.json"
 done
@@ -23,10 +23,11 @@ for n in 1 2; do
     "$RELEASE/aotgrad" train --model digits_mlp --optimizer adamw --steps "$n" \
       --save "$CORPUS/checkpoint/seed-$n.json" >/dev/null
 done
+cp "$SRC"/tests/goldens/onnx/*.onnx "$SRC"/tests/data/onnx/*.onnx "$CORPUS/onnx/"
 cp "$SRC"/tests/data/crashes/g-*.json "$CORPUS/graph/"
 cp "$SRC"/tests/data/crashes/o-*.json "$CORPUS/case/"
 
-for target in graph_file_fuzz case_file_fuzz checkpoint_fuzz; do
+for target in graph_file_fuzz case_file_fuzz checkpoint_fuzz onnx_file_fuzz; do
   dir=$CORPUS/${target%_fuzz}
   dir=${dir%_file}
   echo "== $target: ${SECONDS_EACH}s (runs: $RUNS), corpus $(ls "$dir" | wc -l) files"

@@ -146,5 +146,40 @@ grep -q "my_lib::foo.default is known here only by the schema" "$TMP/err" || fai
 expect_error 1 "neither a joint file nor a graph file" "$AOTGRAD" run --graph "$TMP/full.ckpt"
 expect_error 1 "PlainAOTInput(idx=0) has shape" "$AOTGRAD" run --graph "$TMP/g.json" --inputs "$TMP/ts_in.json"
 
+# ONNX files: every command takes --onnx, conformance through ONNX, train and write back.
+ONNX_DIR="$SRC/tests/goldens/onnx"
+"$AOTGRAD" conformance "$SRC/tests/goldens" --onnx >"$TMP/oc" 2>&1 || fail "conformance --onnx: $(tail -3 "$TMP/oc")"
+tail -n1 "$TMP/oc" | grep -q "^15 passed, 0 failed$" || fail "conformance --onnx summary: $(tail -n1 "$TMP/oc")"
+"$AOTGRAD" export --onnx "$ONNX_DIR/conv_bn.onnx" --format compact >"$TMP/ox" 2>&1 || fail "export --onnx: $(cat "$TMP/ox")"
+grep -q "# ONNX node: /bn/BatchNormalization" "$TMP/ox" || fail "export --onnx lacks the ONNX node names"
+"$AOTGRAD" export --onnx "$ONNX_DIR/conv_bn.onnx" >"$TMP/ox" 2>&1 || fail "export --onnx (expanded): $(cat "$TMP/ox")"
+grep -q "InputMutationAOTOutput(mutated_input=BufferAOTInput(target='bn.running_var'))" "$TMP/ox" ||
+  fail "export --onnx: the running statistics are not updated"
+"$AOTGRAD" run --onnx "$ONNX_DIR/layernorm_gelu.onnx" --check >"$TMP/or" 2>&1 || fail "run --onnx --check: $(tail -3 "$TMP/or")"
+"$AOTGRAD" partition --onnx "$ONNX_DIR/conv_variants.onnx" --report >"$TMP/op" 2>&1 || fail "partition --onnx: $(tail -3 "$TMP/op")"
+"$AOTGRAD" bench --onnx "$ONNX_DIR/mlp_relu_ce.onnx" --forward --threads 1 --steps 3 >"$TMP/ob" 2>&1 ||
+  fail "bench --onnx --forward: $(cat "$TMP/ob")"
+DIGITS="$SRC/tests/data/onnx/digits_mlp.onnx"
+expect_error 1 "input 'input_0' has unknown dimensions \[batch, 64\]" "$AOTGRAD" train --onnx "$DIGITS"
+expect_error 1 "--freeze nope: no trainable initializer" "$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --freeze nope
+"$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --epochs 4 --freeze fc1.bias --save "$TMP/trained.onnx" \
+  >"$TMP/ot" 2>&1 || fail "train --onnx: $(tail -3 "$TMP/ot")"
+acc=$(sed -n 's/.*test accuracy \([0-9.]*\) %.*/\1/p' "$TMP/ot")
+awk -v a="$acc" 'BEGIN { exit !(a > 90) }' || fail "train --onnx: test accuracy $acc %, expected over 90 %"
+"$AOTGRAD" run --onnx "$TMP/trained.onnx" --input-shape input_0=64,64 --check >/dev/null 2>&1 || fail "the trained file does not load"
+cp "$TMP/trained.onnx" "$TMP/keep.onnx"
+expect_error 1 "" "$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --steps 1 --save "$TMP/nodir/x.onnx"
+cmp -s "$TMP/trained.onnx" "$TMP/keep.onnx" || fail "a failed save changed another file"
+printf 'not onnx' >"$TMP/bad.onnx"
+expect_error 1 "is not an ONNX model" "$AOTGRAD" run --onnx "$TMP/bad.onnx" --check
+head -c 500 "$ONNX_DIR/conv_bn.onnx" >"$TMP/cut.onnx"
+"$AOTGRAD" run --onnx "$TMP/cut.onnx" >/dev/null 2>"$TMP/err"
+[ $? -eq 1 ] || fail "a truncated ONNX file: $(cat "$TMP/err")"
+if [ -d /usr/share/libonnx-testdata/data/node ]; then
+  "$AOTGRAD" onnx-test /usr/share/libonnx-testdata/data/node/test_relu /usr/share/libonnx-testdata/data/node/test_acos \
+    --list >"$TMP/ot2" 2>&1 || fail "onnx-test: $(cat "$TMP/ot2")"
+  grep -q "UNSUPPORTED test_acos .*unsupported op type Acos" "$TMP/ot2" || fail "onnx-test --list: $(cat "$TMP/ot2")"
+fi
+
 [ "$failures" -eq 0 ] && echo "all CLI checks passed"
 exit "$failures"

@@ -79,7 +79,8 @@ TEST(OnnxBadInput, UnsupportedAttributeValuesAreNamed) {
 }
 
 TEST(OnnxBadInput, OpsetOutsideTheSupportedRange) {
-  expect_has(load_error(relu_model(18).bytes()), "the model's opset is 18, outside the range this build reads (1 to 17)");
+  expect_has(load_error(relu_model(18).bytes()),
+             "the model's opset is 18, outside the range this build reads (1 to 17)");
   // Within the range, an op whose version at that opset is older than the table's row.
   expect_has(load_error(relu_model(5).bytes()), "node '/Relu': Relu is read from opset 6, the model has opset 5");
 }
@@ -107,9 +108,7 @@ TEST(OnnxBadInput, MissingExternalData) {
     std::ofstream(dir + "/weights.bin", std::ios::binary) << std::string(10, '\0');  // 10 of 24 bytes
   }
   expect_has(error_of(load), "reach past its end");
-  {
-    std::ofstream(dir + "/weights.bin", std::ios::binary) << std::string(24, '\0');
-  }
+  { std::ofstream(dir + "/weights.bin", std::ios::binary) << std::string(24, '\0'); }
   EXPECT_EQ(error_of(load), "");
   kv->set_value("../escape.bin");
   expect_has(error_of(load), "must be a relative path inside the model's folder");
@@ -134,7 +133,8 @@ TEST(OnnxBadInput, FreezingAnInitializerThatDoesNotExist) {
   b.node("Add", {"x", "bias"}, {"y"});
   onnx_io::ImportOptions options;
   options.freeze = {"weight"};
-  expect_has(load_error(b.bytes(), options), "--freeze weight: no trainable initializer has that name (they are: bias)");
+  expect_has(load_error(b.bytes(), options),
+             "--freeze weight: no trainable initializer has that name (they are: bias)");
 }
 
 TEST(OnnxBadInput, ShapesThatMustBeConstantButAreNot) {

@@ -17,9 +17,9 @@
 #include "aotgrad/onnx_backend_test.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
+#include "onnx/model_builder.h"
 #include "onnx/tensor_proto.h"
 #include "support/error.h"
-#include "onnx/model_builder.h"
 #include "test_util.h"
 
 namespace aotgrad {
@@ -29,10 +29,10 @@ namespace fs = std::filesystem;
 
 // Op types whose outputs have no gradient to check: integer or boolean results,
 // constants, shapes, and piecewise-constant functions (zero almost everywhere).
-const std::set<std::string> kNoGradient = {
-    "And",  "ArgMax", "ArgMin",   "Constant",       "ConstantOfShape", "Equal", "Greater",
-    "GreaterOrEqual", "Less",     "LessOrEqual",    "Not",             "Or",    "Range",
-    "Shape", "Size",  "Sign",     "Xor",            "Cast",            "Identity"};
+const std::set<std::string> kNoGradient = {"And",   "ArgMax",  "ArgMin",         "Constant", "ConstantOfShape",
+                                           "Equal", "Greater", "GreaterOrEqual", "Less",     "LessOrEqual",
+                                           "Not",   "Or",      "Range",          "Shape",    "Size",
+                                           "Sign",  "Xor",     "Cast",           "Identity"};
 
 // A test's data file, or an undefined tensor for element types aotgrad lacks.
 Tensor read_tensor(const fs::path& p) {
@@ -159,7 +159,6 @@ Outcome gradcheck(const fs::path& dir, std::string* why) {
   return compare_with_differences(*m, diff_names, diff_values, why);
 }
 
-
 // A test folder (model.onnx, test_data_set_0/input_0.pb) for one node of `op` on a
 // random float input of `dims`.
 std::string write_case(const std::string& name, const std::string& op, const std::vector<int64_t>& dims,
@@ -183,7 +182,8 @@ std::string write_case(const std::string& name, const std::string& op, const std
 std::vector<std::pair<std::string, std::string>> hand_made_cases() {
   return {
       {"Trilu", write_case("trilu_upper", "Trilu", {3, 4}, [](onnx::NodeProto&) {})},
-      {"Trilu", write_case("trilu_lower", "Trilu", {2, 3, 4}, [](onnx::NodeProto& n) { testing::set_attr(n, "upper", int64_t{0}); })},
+      {"Trilu", write_case("trilu_lower", "Trilu", {2, 3, 4},
+                           [](onnx::NodeProto& n) { testing::set_attr(n, "upper", int64_t{0}); })},
   };
 }
 

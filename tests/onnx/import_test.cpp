@@ -17,7 +17,9 @@
 namespace aotgrad {
 namespace {
 
-std::string golden_onnx(const std::string& name) { return std::string(AOTGRAD_GOLDENS_DIR) + "/onnx/" + name + ".onnx"; }
+std::string golden_onnx(const std::string& name) {
+  return std::string(AOTGRAD_GOLDENS_DIR) + "/onnx/" + name + ".onnx";
+}
 
 // Every visible golden case through its ONNX export (PyTorch's own), against PyTorch's
 // numbers: eagerly, through the joint graph and compiled.
@@ -121,8 +123,8 @@ TEST(OnnxImport, EvalModeNormalisesWithTheRunningStatistics) {
 }
 
 TEST(OnnxImport, SaveWritesTrainedValuesAndNeverHalfAFile) {
-  auto m = onnx_io::load(std::string(AOTGRAD_TEST_DATA) + "/onnx/digits_mlp.onnx",
-                         {{{"input_0", {8, 64}}}, {}, {}, false});
+  auto m =
+      onnx_io::load(std::string(AOTGRAD_TEST_DATA) + "/onnx/digits_mlp.onnx", {{{"input_0", {8, 64}}}, {}, {}, false});
   {
     autograd::NoGradGuard no_grad;
     for (auto& [name, slot] : m->parameter_slots()) add_(*slot, 0.25);

@@ -105,3 +105,17 @@ TEST(SpecialValues, KernelsMatchPyTorchOnNanInfAndZero) {
 
 }  // namespace
 }  // namespace aotgrad
+
+// The vectorised float exp (ops/cpu/fast_math.h) clamps before converting to an
+// integer exponent; NaN must pass through without reaching that conversion (UBSan
+// caught it: the ONNX fuzzer's tests/data/onnx/fuzz-exp-of-nan.onnx).
+TEST(SpecialValues, FloatExpOfNanIsNanWithoutUndefinedBehaviour) {
+  std::vector<float> in(64, std::numeric_limits<float>::quiet_NaN());
+  in[1] = 100.0f;
+  in[2] = -100.0f;
+  std::vector<float> out = aotgrad::exp(aotgrad::Tensor::from_vector<float>(in, {64})).to_vector<float>();
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_TRUE(std::isinf(out[1]));
+  EXPECT_EQ(out[2], 0.0f);
+  EXPECT_TRUE(std::isnan(out[63]));
+}

@@ -20,10 +20,12 @@
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
+#include "bench_forward.h"
 #include "bench_step.h"
 #include "bench_train_step.h"
 #include "commands.h"
 #include "compile_flags.h"
+#include "model_flags.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
@@ -152,13 +154,14 @@ void print_train_step_bench(const std::string& model, const std::vector<int>& th
 
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "time training steps of the benchmark models");
-  auto model = std::make_shared<std::string>();
   auto threads = std::make_shared<std::vector<int>>(std::vector<int>{1, 2});
   auto steps = std::make_shared<int>(50);
   auto json = std::make_shared<bool>(false);
   auto measure = std::make_shared<std::string>();
   auto eager_only = std::make_shared<bool>(false);
-  cmd->add_option("--model", *model, "one benchmark model (default: all four)");
+  auto model_flags = add_model_flags(cmd, "one benchmark model (default: all four)");
+  auto forward = std::make_shared<bool>(false);
+  cmd->add_flag("--forward", *forward, "time inference (no gradients), eager and compiled");
   cmd->add_option("--threads", *threads, "thread counts to measure")->capture_default_str();
   cmd->add_option("--steps", *steps, "timed steps per measurement")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_flag("--json", *json, "one JSON object per line per (model, threads)");
@@ -169,16 +172,32 @@ void add_bench_command(CLI::App& app) {
                 "time the whole training step with AdamW inside against the compiled joint + eager AdamW");
   auto flags = add_compile_flags(cmd);
   cmd->callback([=] {
-    if (*train_step) return print_train_step_bench(*model, *threads, *steps, *json);
+    const std::string& model = model_flags->model;
+    std::optional<models::ModelInfo> imported;
+    if (!model_flags->onnx.empty()) imported = model_flags->resolve();
+    if (*forward)
+      return print_forward_bench(imported ? *imported : models::find_model(model), *threads, *steps, *json,
+                                 flags->options());
+    if (*train_step) {
+      AG_CHECK(!imported, "bench --train-step: the whole-step benchmark runs the benchmark models (not --onnx)");
+      return print_train_step_bench(model, *threads, *steps, *json);
+    }
     if (!measure->empty()) {
       set_num_threads(threads->front());
-      BenchStep t(models::find_model(*measure),
+      BenchStep t(imported ? *imported : models::find_model(*measure),
                   *eager_only ? std::nullopt : std::optional<compile::CompileOptions>(flags->options()));
       for (int i = 0; i < *steps; ++i) t.run();
       std::printf("%.3f\n", peak_rss_mb().value_or(-1));
       return;
     }
-    const std::vector<const models::ModelInfo*> todo = benchmark_models(*model);
+    const std::vector<const models::ModelInfo*> todo =
+        imported ? std::vector<const models::ModelInfo*>{&*imported} : benchmark_models(model);
+    // The child process measuring memory builds the same model: a name, or the file again.
+    auto child_model = [&](const models::ModelInfo& m) {
+      std::string arg = imported ? fmt::format("onnx --onnx '{}'", model_flags->onnx) : m.name;
+      for (const std::string& s : model_flags->input_shapes) arg += fmt::format(" --input-shape '{}'", s);
+      return arg;
+    };
     if (!*json)
       std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms", "(no traces)",
                   "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb", "compiled_rss");
@@ -189,7 +208,7 @@ void add_bench_command(CLI::App& app) {
         StepTimes st = step_times(*m, *steps, flags->options());
         double export_time = export_ms(*m, 20);
         double export_plain = *json ? 0.0 : export_ms(*m, 20, false);
-        std::optional<double> rss = peak_rss_of_child(m->name, t, *steps, false, *flags);
+        std::optional<double> rss = peak_rss_of_child(child_model(*m), t, *steps, false, *flags);
         if (*json) {
           std::printf(
               "{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
@@ -197,7 +216,7 @@ void add_bench_command(CLI::App& app) {
               m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
               json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(), json_number(rss).c_str());
         } else {
-          std::optional<double> eager_rss = peak_rss_of_child(m->name, t, *steps, true, *flags);
+          std::optional<double> eager_rss = peak_rss_of_child(child_model(*m), t, *steps, true, *flags);
           auto mb = [](std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : std::string("-"); };
           std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s\n", m->name.c_str(), t,
                       export_time, export_plain, st.compile_ms, st.eager_ms, st.compiled_ms,

@@ -1,5 +1,7 @@
 // One BENCHMARKS.md training step of a benchmark model, eager or compiled: zero the
-// gradients, forward (which returns the loss), backward, plain SGD.
+// gradients, forward (which returns the loss), backward, plain SGD. A model whose
+// forward returns something else (an imported ONNX model's logits) is seeded with a
+// fixed cotangent: backward of <output, seed>.
 #pragma once
 
 #include <optional>
@@ -8,7 +10,9 @@
 #include "aotgrad/compile.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
+#include "aotgrad/ops.h"
 #include "aotgrad/optim.h"
+#include "aotgrad/random.h"
 
 namespace aotgrad::cli {
 
@@ -31,9 +35,13 @@ class BenchStep {
   }
   void run() {
     sgd_.zero_grad();
-    Tensor loss = compiled_ ? compiled_->call_module(*inst_.module, inst_.example.args, inst_.example.kwargs).tensor()
-                            : (*inst_.module)(inst_.example.args, inst_.example.kwargs).tensor();
-    autograd::backward(loss);
+    pytree::Value out = compiled_ ? compiled_->call_module(*inst_.module, inst_.example.args, inst_.example.kwargs)
+                                  : (*inst_.module)(inst_.example.args, inst_.example.kwargs);
+    TensorList outs;
+    for (const IValue& v : pytree::flatten(out).first) outs.push_back(v.to_tensor());
+    if (seeds_.empty())
+      for (const Tensor& o : outs) seeds_.push_back(o.dim() == 0 ? ones_like(o) : randn(o.sizes(), o.dtype(), &gen_));
+    autograd::backward(outs, seeds_);
     sgd_.step();
   }
   const std::optional<compile::CompiledFunction>& compiled() const { return compiled_; }
@@ -41,6 +49,8 @@ class BenchStep {
  private:
   models::Instance inst_;
   optim::SGD sgd_;
+  Generator gen_{5};
+  TensorList seeds_;
   std::optional<compile::CompiledFunction> compiled_;
 };
 

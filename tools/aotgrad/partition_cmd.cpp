@@ -6,6 +6,7 @@
 #include "aotgrad/partition.h"
 #include "commands.h"
 #include "graph_output.h"
+#include "model_flags.h"
 
 namespace aotgrad::cli {
 
@@ -33,12 +34,11 @@ void print_report(const char* title, const partition::Partition& p) {
 
 void add_partition_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("partition", "split a model's joint graph into forward and backward graphs");
-  auto model = std::make_shared<std::string>();
   auto report = std::make_shared<bool>(false);
   auto format = std::make_shared<std::string>("expanded");
   auto policy = std::make_shared<std::string>("save-all");
   auto budget = std::make_shared<double>(1.0);
-  cmd->add_option("--model", *model, "a built-in model (see `aotgrad models`)")->required();
+  auto model_flags = add_model_flags(cmd, "a built-in model (see `aotgrad models`)");
   cmd->add_flag("--report", *report,
                 "compare the policies: saved values with their sizes and source lines, what the min cut "
                 "recomputes and why, and each policy's peak activation memory");
@@ -53,7 +53,7 @@ void add_partition_command(CLI::App& app) {
       ->check(CLI::IsMember({"expanded", "compact"}))
       ->capture_default_str();
   cmd->callback([=] {
-    models::Instance inst = models::instantiate(models::find_model(*model));
+    models::Instance inst = models::instantiate(model_flags->resolve());
     auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs);
     partition::PartitionOptions min_cut{partition::Policy::MinCut, *budget};
     if (*report) {

@@ -25,7 +25,9 @@ namespace aotgrad::ops::cpu::fast {
 [[gnu::always_inline]] inline float exp(float x) {
   constexpr float kLog2e = 1.44269504088896341f;
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float xc = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+  // Written so that NaN clamps to -87.3 (every comparison with NaN is false): the
+  // conversion to int below must see a finite value; NaN is returned at the end.
+  const float xc = x > -87.3f ? (x < 88.7f ? x : 88.7f) : -87.3f;
   const float n = (xc * kLog2e + kRound) - kRound;
   float r = xc - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;

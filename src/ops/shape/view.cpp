@@ -26,7 +26,9 @@ Shape infer_size(const IntList& sizes, int64_t numel, std::string_view op) {
       infer = static_cast<int64_t>(i);
     } else {
       AG_CHECK(out[i] >= 0, "{}: invalid size {} in shape {}", op, out[i], shape_str(out));
-      known *= out[i];
+      // Checked: a hostile shape's product must not wrap (it then cannot match numel).
+      AG_CHECK(!__builtin_mul_overflow(known, out[i], &known), "{}: shape {} is invalid for input of size {}", op,
+               shape_str(out), numel);
     }
   }
   if (infer >= 0) {
@@ -201,8 +203,9 @@ void register_view_shapes(Registry& r) {
     start = std::clamp<int64_t>(start, 0, n);
     end = std::clamp<int64_t>(end, start, n);
     Shape sizes = x.sizes(), strides = x.strides();
-    sizes[d] = (end - start + step - 1) / step;
-    strides[d] *= step;
+    // Written so a huge step cannot overflow: ceil((end - start) / step).
+    sizes[d] = end == start ? 0 : (end - start - 1) / step + 1;
+    if (sizes[d] > 1) strides[d] *= step;  // then step < n, so the stride stays within the storage
     return single(view_meta(x, sizes, strides, x.storage_offset() + start * x.strides()[d]));
   });
   r.shape(OpId::select_int, [](const Args& a) {
