@@ -47,6 +47,9 @@ Tensor Tensor::zeros(const Shape& sizes, DType dtype) {
 }
 
 Tensor Tensor::meta(const Shape& sizes, DType dtype, Shape strides, int64_t offset) {
+  // Every shape rule's result passes here: no tensor, not even a meta one, may have
+  // more elements than kMaxNumel (sizes from untrusted files reach the shape rules).
+  (void)shape_numel(sizes);
   auto impl = std::make_shared<TensorImpl>();
   impl->sizes = sizes;
   impl->strides = strides.empty() && !sizes.empty() ? contiguous_strides(sizes) : std::move(strides);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -152,6 +153,39 @@ void print_train_step_bench(const std::string& model, const std::vector<int>& th
     }
 }
 
+// The step table: export, compile, eager and compiled step times, peak memory of each.
+void print_step_bench(const std::vector<const models::ModelInfo*>& todo, const std::vector<int>& threads, int steps,
+                      bool json, const CompileFlags& flags,
+                      const std::function<std::string(const models::ModelInfo&)>& child_model) {
+  if (!json)
+    std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms", "(no traces)",
+                "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb", "compiled_rss");
+  for (const models::ModelInfo* m : todo) {
+    for (int t : threads) {
+      AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
+      set_num_threads(t);
+      StepTimes st = step_times(*m, steps, flags.options());
+      double export_time = export_ms(*m, 20);
+      double export_plain = json ? 0.0 : export_ms(*m, 20, false);
+      std::optional<double> rss = peak_rss_of_child(child_model(*m), t, steps, false, flags);
+      if (json) {
+        std::printf(
+            "{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
+            "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s}\n",
+            m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
+            json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(), json_number(rss).c_str());
+      } else {
+        std::optional<double> eager_rss = peak_rss_of_child(child_model(*m), t, steps, true, flags);
+        auto mb = [](std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : std::string("-"); };
+        std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s\n", m->name.c_str(), t, export_time,
+                    export_plain, st.compile_ms, st.eager_ms, st.compiled_ms, st.eager_ms / st.compiled_ms,
+                    mb(eager_rss).c_str(), mb(rss).c_str());
+      }
+      std::fflush(stdout);
+    }
+  }
+}
+
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "time training steps of the benchmark models");
   auto threads = std::make_shared<std::vector<int>>(std::vector<int>{1, 2});
@@ -198,33 +232,7 @@ void add_bench_command(CLI::App& app) {
       for (const std::string& s : model_flags->input_shapes) arg += fmt::format(" --input-shape '{}'", s);
       return arg;
     };
-    if (!*json)
-      std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms", "(no traces)",
-                  "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb", "compiled_rss");
-    for (const models::ModelInfo* m : todo) {
-      for (int t : *threads) {
-        AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
-        set_num_threads(t);
-        StepTimes st = step_times(*m, *steps, flags->options());
-        double export_time = export_ms(*m, 20);
-        double export_plain = *json ? 0.0 : export_ms(*m, 20, false);
-        std::optional<double> rss = peak_rss_of_child(child_model(*m), t, *steps, false, *flags);
-        if (*json) {
-          std::printf(
-              "{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
-              "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s}\n",
-              m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
-              json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(), json_number(rss).c_str());
-        } else {
-          std::optional<double> eager_rss = peak_rss_of_child(child_model(*m), t, *steps, true, *flags);
-          auto mb = [](std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : std::string("-"); };
-          std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s\n", m->name.c_str(), t,
-                      export_time, export_plain, st.compile_ms, st.eager_ms, st.compiled_ms,
-                      st.eager_ms / st.compiled_ms, mb(eager_rss).c_str(), mb(rss).c_str());
-        }
-        std::fflush(stdout);
-      }
-    }
+    print_step_bench(todo, *threads, *steps, *json, *flags, child_model);
   });
 }
 

@@ -58,7 +58,7 @@ void register_factory_shapes(Registry& r) {
                  "cat: sizes of tensors must match except in dim {}: expected size {} at dim {} "
                  "but got {} for tensor {} {}",
                  d, ref->sizes()[k], k, t.sizes()[k], i, t.describe());
-      out[d] += t.sizes()[d];
+      AG_CHECK(!__builtin_add_overflow(out[d], t.sizes()[d], &out[d]), "cat: the joined size overflows");
     }
     return single(meta(out, dt));
   });

@@ -203,8 +203,7 @@ void register_view_shapes(Registry& r) {
     start = std::clamp<int64_t>(start, 0, n);
     end = std::clamp<int64_t>(end, start, n);
     Shape sizes = x.sizes(), strides = x.strides();
-    // Written so a huge step cannot overflow: ceil((end - start) / step).
-    sizes[d] = end == start ? 0 : (end - start - 1) / step + 1;
+    sizes[d] = end == start ? 0 : (end - start - 1) / step + 1;  // ceil, without overflow for a huge step
     if (sizes[d] > 1) strides[d] *= step;  // then step < n, so the stride stays within the storage
     return single(view_meta(x, sizes, strides, x.storage_offset() + start * x.strides()[d]));
   });
