@@ -1,11 +1,12 @@
-// CPU kernels of 2-d convolution: im2col + GEMM per image and group, split over
-// the batch across threads (each thread runs single-threaded GEMMs on its images).
+// CPU kernels of 2-d convolution: im2col, then one GEMM per chunk of images and group
+// (Note [One product per chunk of images]).
 #include <algorithm>
 #include <cstring>
 
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
+#include "support/parallel.h"
 
 namespace aotgrad::ops {
 
@@ -34,14 +35,14 @@ ConvGeom geom(const Tensor& x, const Tensor& w, const IValue& st, const IValue& 
           out[3],       s[0],         s[1],         p[0],         p[1],         d[0],         d[1],         groups};
 }
 
-// col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside).
+// col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside);
+// col's rows are `ld` apart (a batch of images side by side shares them).
 template <typename T>
-void im2col(const ConvGeom& g, const T* x, T* col) {
-  const int64_t cols = g.col_cols();
+void im2col(const ConvGeom& g, const T* x, T* col, int64_t ld) {
   for (int64_t c = 0; c < g.cg(); ++c)
     for (int64_t ki = 0; ki < g.kh; ++ki)
       for (int64_t kj = 0; kj < g.kw; ++kj) {
-        T* row = col + ((c * g.kh + ki) * g.kw + kj) * cols;
+        T* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
         const T* plane = x + c * g.h * g.w;
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
@@ -70,12 +71,11 @@ void im2col(const ConvGeom& g, const T* x, T* col) {
 
 // The adjoint of im2col: x[...] += col[...].
 template <typename T>
-void col2im(const ConvGeom& g, const T* col, T* x) {
-  const int64_t cols = g.col_cols();
+void col2im(const ConvGeom& g, const T* col, T* x, int64_t ld) {
   for (int64_t c = 0; c < g.cg(); ++c)
     for (int64_t ki = 0; ki < g.kh; ++ki)
       for (int64_t kj = 0; kj < g.kw; ++kj) {
-        const T* row = col + ((c * g.kh + ki) * g.kw + kj) * cols;
+        const T* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
         T* plane = x + c * g.h * g.w;
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
@@ -97,76 +97,95 @@ void col2im(const ConvGeom& g, const T* col, T* x) {
       }
 }
 
-bool is_pointwise(const ConvGeom& g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+// Note [One product per chunk of images]: a convolution is a product of the weight
+// [oc, K] with the im2col matrix [K, oh*ow] of each image. Deep layers of small inputs
+// have few output positions (a 4x4 map: 16 columns), and one product per image then
+// repacks the weight for a sliver of work. So the im2col matrices of a chunk of images
+// are laid side by side ([K, images * oh*ow]) and multiplied once, the product split
+// over threads by the GEMM (Note [One thread pool] in gemm.cpp); the result is then
+// scattered into NCHW. A chunk's im2col buffer is kept near kChunkElements.
+constexpr int64_t kChunkElements = int64_t{1} << 22;
+
+int64_t images_per_chunk(const ConvGeom& g) {
+  return std::clamp<int64_t>(kChunkElements / std::max<int64_t>(1, g.col_rows() * g.col_cols()), 1, g.n);
 }
 
-// Runs fn(first_image, last_image) over the batch, whole images per thread; the
-// GEMMs inside then run on their thread alone (Note [One thread pool] in gemm.cpp).
-template <typename F>
-void over_images(int64_t n, int64_t cost, F&& fn) {
-  parallel_for(n, cost, fn);
-}
-
+// The im2col matrices of images [b0, b0 + nb) of group gi, side by side in `col` ([K, nb * cols]).
 template <typename T>
-void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t cols = g.col_cols(), K = g.col_rows();
-  const bool direct = is_pointwise(g);
-  over_images(g.n, g.oc * K * cols, [&](int64_t b0, int64_t b1) {
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(K * cols));
-    for (int64_t b = b0; b < b1; ++b)
-      for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const T* xin = x + (b * g.c + gi * g.cg()) * g.h * g.w;
-        const T* src = xin;
-        if (!direct) {
-          im2col(g, xin, col.data());
-          src = col.data();
-        }
-        T* out = y + (b * g.oc + gi * g.ocg()) * cols;
-        cpu::gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, src, cols, T(0), out, cols);
-        if (bias)
-          for (int64_t o = 0; o < g.ocg(); ++o) {
-            const T bv = bias[gi * g.ocg() + o];
-            T* row = out + o * cols;
-            for (int64_t i = 0; i < cols; ++i) row[i] += bv;
-          }
-      }
+void gather_columns(const ConvGeom& g, const T* x, int64_t gi, int64_t b0, int64_t nb, T* col) {
+  const int64_t cols = g.col_cols(), ld = nb * cols;
+  parallel_for(nb, g.col_rows() * cols, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) im2col(g, x + ((b0 + i) * g.c + gi * g.cg()) * g.h * g.w, col + i * cols, ld);
+  });
+}
+
+// [ocg, nb * cols] (images side by side) <-> the NCHW slices of group gi.
+template <typename T>
+void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias, T* y) {
+  const int64_t cols = g.col_cols();
+  parallel_for(nb * g.ocg(), cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t i = r / g.ocg(), o = r % g.ocg();
+      const T* src = wide + o * nb * cols + i * cols;
+      T* dst = y + ((b0 + i) * g.oc + gi * g.ocg() + o) * cols;
+      const T bv = bias ? bias[gi * g.ocg() + o] : T(0);
+      for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
+    }
+  });
+}
+template <typename T>
+void gather_rows(const ConvGeom& g, const T* gy, int64_t gi, int64_t b0, int64_t nb, T* wide) {
+  const int64_t cols = g.col_cols();
+  parallel_for(nb * g.ocg(), cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t i = r / g.ocg(), o = r % g.ocg();
+      std::memcpy(wide + o * nb * cols + i * cols, gy + ((b0 + i) * g.oc + gi * g.ocg() + o) * cols,
+                  sizeof(T) * static_cast<size_t>(cols));
+    }
   });
 }
 
 template <typename T>
-void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw, T* gb) {
-  const int64_t cols = g.col_cols(), K = g.col_rows();
-  const bool direct = is_pointwise(g);
-  if (gx) {
-    std::memset(gx, 0, sizeof(T) * g.n * g.c * g.h * g.w);
-    over_images(g.n, g.oc * K * cols, [&](int64_t b0, int64_t b1) {
-      std::vector<T> col(static_cast<size_t>(K * cols));
-      for (int64_t b = b0; b < b1; ++b)
-        for (int64_t gi = 0; gi < g.groups; ++gi) {
-          const T* go = gy + (b * g.oc + gi * g.ocg()) * cols;
-          T* dst = gx + (b * g.c + gi * g.cg()) * g.h * g.w;
-          // col = W^T @ gy ; then scatter back.
-          cpu::gemm_raw<T>(true, false, K, cols, g.ocg(), T(1), w + gi * g.ocg() * K, K, go, cols, T(0),
-                           direct ? dst : col.data(), cols);
-          if (!direct) col2im(g, col.data(), dst);
-        }
-    });
+void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
+  std::vector<T> col(static_cast<size_t>(K * chunk * cols)), wide(static_cast<size_t>(g.ocg() * chunk * cols));
+  for (int64_t b0 = 0; b0 < g.n; b0 += chunk) {
+    const int64_t nb = std::min(chunk, g.n - b0);
+    for (int64_t gi = 0; gi < g.groups; ++gi) {
+      gather_columns(g, x, gi, b0, nb, col.data());
+      cpu::gemm_raw<T>(false, false, g.ocg(), nb * cols, K, T(1), w + gi * g.ocg() * K, K, col.data(), nb * cols, T(0),
+                       wide.data(), nb * cols);
+      scatter_rows(g, wide.data(), gi, b0, nb, bias, y);
+    }
   }
-  if (gw) {
-    std::memset(gw, 0, sizeof(T) * g.oc * K);
-    std::vector<T> col(direct ? 0 : static_cast<size_t>(K * cols));
-    for (int64_t b = 0; b < g.n; ++b)
-      for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const T* xin = x + (b * g.c + gi * g.cg()) * g.h * g.w;
-        const T* src = xin;
-        if (!direct) {
-          im2col(g, xin, col.data());
-          src = col.data();
-        }
-        const T* go = gy + (b * g.oc + gi * g.ocg()) * cols;
-        cpu::gemm_raw<T>(false, true, g.ocg(), K, cols, T(1), go, cols, src, cols, T(1), gw + gi * g.ocg() * K, K);
+}
+
+template <typename T>
+void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw, T* gb) {
+  const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
+  std::vector<T> col(static_cast<size_t>(K * chunk * cols)), wide(static_cast<size_t>(g.ocg() * chunk * cols));
+  if (gx) std::memset(gx, 0, sizeof(T) * g.n * g.c * g.h * g.w);
+  if (gw) std::memset(gw, 0, sizeof(T) * g.oc * K);
+  for (int64_t b0 = 0; b0 < g.n; b0 += chunk) {
+    const int64_t nb = std::min(chunk, g.n - b0), ld = nb * cols;
+    for (int64_t gi = 0; gi < g.groups; ++gi) {
+      gather_rows(g, gy, gi, b0, nb, wide.data());
+      if (gw) {
+        // gw += gy [ocg, images * cols] @ col^T.
+        gather_columns(g, x, gi, b0, nb, col.data());
+        cpu::gemm_raw<T>(false, true, g.ocg(), K, ld, T(1), wide.data(), ld, col.data(), ld, T(1),
+                         gw + gi * g.ocg() * K, K);
       }
+      if (gx) {
+        // col = W^T @ gy, then each image's columns scattered back onto its input.
+        cpu::gemm_raw<T>(true, false, K, ld, g.ocg(), T(1), w + gi * g.ocg() * K, K, wide.data(), ld, T(0), col.data(),
+                         ld);
+        parallel_for(nb, K * cols, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = i0; i < i1; ++i)
+            col2im(g, col.data() + i * cols, gx + ((b0 + i) * g.c + gi * g.cg()) * g.h * g.w, ld);
+        });
+      }
+    }
   }
   if (gb) {
     for (int64_t o = 0; o < g.oc; ++o) {

@@ -1,5 +1,6 @@
 // CPU kernels of the pointwise family.
 #include <cmath>
+#include <type_traits>
 
 #include "ops/cpu/fast_math.h"
 #include "ops/cpu/loops.h"
@@ -77,6 +78,42 @@ void binary(const Args& a, Outputs& o, F f) {
     if (y.dtype() != out.dtype()) y = cpu::as_contiguous(y, out.dtype());
     map2<T, T, T>(out, x, y, [&](T u, T v) { return static_cast<T>(f(u, v)); });
   });
+}
+
+// Note [Integers wrap]: integer add, sub and mul wrap around on overflow (two's
+// complement), as PyTorch's do, instead of being undefined behaviour: values from
+// files (an ONNX model's shape arithmetic) can be anything. Floats are unchanged.
+template <typename T>
+constexpr bool kWraps = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+template <typename T, typename U>
+[[gnu::always_inline]] inline auto wrapping_add(T x, U y) {
+  if constexpr (kWraps<T> && std::is_same_v<T, U>)
+    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(x) + static_cast<std::make_unsigned_t<T>>(y));
+  else
+    return x + y;
+}
+template <typename T, typename U>
+[[gnu::always_inline]] inline auto wrapping_sub(T x, U y) {
+  if constexpr (kWraps<T> && std::is_same_v<T, U>)
+    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(x) - static_cast<std::make_unsigned_t<T>>(y));
+  else
+    return x - y;
+}
+template <typename T>
+[[gnu::always_inline]] inline auto wrapping_mul(T x, T y) {
+  if constexpr (kWraps<T>)
+    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(x) * static_cast<std::make_unsigned_t<T>>(y));
+  else
+    return x * y;
+}
+// alpha * y: for an integer op (whose alpha is an integer) in y's type, wrapping;
+// otherwise in double, as before (a float op's result rounds once).
+template <typename T>
+[[gnu::always_inline]] inline auto scaled(double alpha, T y) {
+  if constexpr (kWraps<T>)
+    return wrapping_mul(static_cast<T>(alpha), y);
+  else
+    return alpha * y;
 }
 
 // A comparison: inputs promoted to their common type, result bool.
@@ -222,24 +259,25 @@ void register_pointwise_kernels(Registry& r) {
   r.kernel(OpId::add_Tensor, [](const Args& a, Outputs& o) {
     const double alpha = a[2].to_scalar().to_double();
     if (alpha == 1)
-      binary(a, o, [](auto x, auto y) { return x + y; });
+      binary(a, o, [](auto x, auto y) { return wrapping_add(x, y); });
     else
-      binary(a, o, [alpha](auto x, auto y) { return x + alpha * y; });
+      binary(a, o, [alpha](auto x, auto y) { return wrapping_add(x, scaled(alpha, y)); });
   });
   r[OpId::add_Scalar].kernel = r[OpId::add_Tensor].kernel;
   r.kernel(OpId::sub_Tensor, [](const Args& a, Outputs& o) {
     const double alpha = a[2].to_scalar().to_double();
     if (alpha == 1)
-      binary(a, o, [](auto x, auto y) { return x - y; });
+      binary(a, o, [](auto x, auto y) { return wrapping_sub(x, y); });
     else
-      binary(a, o, [alpha](auto x, auto y) { return x - alpha * y; });
+      binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(x, scaled(alpha, y)); });
   });
   r[OpId::sub_Scalar].kernel = r[OpId::sub_Tensor].kernel;
   r.kernel(OpId::rsub_Scalar, [](const Args& a, Outputs& o) {
     const double alpha = a[2].to_scalar().to_double();
-    binary(a, o, [alpha](auto x, auto y) { return y - alpha * x; });
+    binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(y, scaled(alpha, x)); });
   });
-  r.kernel(OpId::mul_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x * y; }); });
+  r.kernel(OpId::mul_Tensor,
+           [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return wrapping_mul(x, y); }); });
   r[OpId::mul_Scalar].kernel = r[OpId::mul_Tensor].kernel;
   r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x / y; }); });
   r[OpId::div_Scalar].kernel = r[OpId::div_Tensor].kernel;
