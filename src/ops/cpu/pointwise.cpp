@@ -211,6 +211,33 @@ void register_power_kernels(Registry& r) {
 }
 }  // namespace
 
+// add, sub, rsub and mul: integers wrap (Note [Integers wrap]).
+static void register_arithmetic_kernels(Registry& r) {
+  r.kernel(OpId::add_Tensor, [](const Args& a, Outputs& o) {
+    const double alpha = a[2].to_scalar().to_double();
+    if (alpha == 1)
+      binary(a, o, [](auto x, auto y) { return wrapping_add(x, y); });
+    else
+      binary(a, o, [alpha](auto x, auto y) { return wrapping_add(x, scaled(alpha, y)); });
+  });
+  r[OpId::add_Scalar].kernel = r[OpId::add_Tensor].kernel;
+  r.kernel(OpId::sub_Tensor, [](const Args& a, Outputs& o) {
+    const double alpha = a[2].to_scalar().to_double();
+    if (alpha == 1)
+      binary(a, o, [](auto x, auto y) { return wrapping_sub(x, y); });
+    else
+      binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(x, scaled(alpha, y)); });
+  });
+  r[OpId::sub_Scalar].kernel = r[OpId::sub_Tensor].kernel;
+  r.kernel(OpId::rsub_Scalar, [](const Args& a, Outputs& o) {
+    const double alpha = a[2].to_scalar().to_double();
+    binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(y, scaled(alpha, x)); });
+  });
+  r.kernel(OpId::mul_Tensor,
+           [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return wrapping_mul(x, y); }); });
+  r[OpId::mul_Scalar].kernel = r[OpId::mul_Tensor].kernel;
+}
+
 void register_pointwise_kernels(Registry& r) {
   register_power_kernels(r);
   r.kernel(OpId::neg, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return -v; }); });
@@ -256,29 +283,7 @@ void register_pointwise_kernels(Registry& r) {
   r.kernel(OpId::tanh_backward,
            [](const Args& a, Outputs& o) { binary(a, o, [](auto g, auto y) { return g * (1 - y * y); }); });
 
-  r.kernel(OpId::add_Tensor, [](const Args& a, Outputs& o) {
-    const double alpha = a[2].to_scalar().to_double();
-    if (alpha == 1)
-      binary(a, o, [](auto x, auto y) { return wrapping_add(x, y); });
-    else
-      binary(a, o, [alpha](auto x, auto y) { return wrapping_add(x, scaled(alpha, y)); });
-  });
-  r[OpId::add_Scalar].kernel = r[OpId::add_Tensor].kernel;
-  r.kernel(OpId::sub_Tensor, [](const Args& a, Outputs& o) {
-    const double alpha = a[2].to_scalar().to_double();
-    if (alpha == 1)
-      binary(a, o, [](auto x, auto y) { return wrapping_sub(x, y); });
-    else
-      binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(x, scaled(alpha, y)); });
-  });
-  r[OpId::sub_Scalar].kernel = r[OpId::sub_Tensor].kernel;
-  r.kernel(OpId::rsub_Scalar, [](const Args& a, Outputs& o) {
-    const double alpha = a[2].to_scalar().to_double();
-    binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(y, scaled(alpha, x)); });
-  });
-  r.kernel(OpId::mul_Tensor,
-           [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return wrapping_mul(x, y); }); });
-  r[OpId::mul_Scalar].kernel = r[OpId::mul_Tensor].kernel;
+  register_arithmetic_kernels(r);
   r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x / y; }); });
   r[OpId::div_Scalar].kernel = r[OpId::div_Tensor].kernel;
   r.kernel(OpId::maximum,
