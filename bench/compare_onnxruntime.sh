@@ -1,0 +1,40 @@
+#!/bin/sh
+# Inference of ONNX models side by side in one run: aotgrad's eager forward and
+# compiled forward (`aotgrad bench --onnx FILE --forward`), and ONNX Runtime's CPU
+# session (npm onnxruntime-node, bench/ort_forward.js: all graph optimisations, the
+# same intra-op thread count, sequential execution), per model and thread count.
+#
+#   bench/compare_onnxruntime.sh [STEPS] [MODEL.onnx ...]   (from the project root, after `make build`)
+#
+# The models default to tests/models (three torchvision models, batch 8, 3x64x64).
+# ONNX Runtime is found through NODE_PATH or ORT_NODE_MODULES (a folder holding
+# node_modules/onnxruntime-node, e.g. after
+# `ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node` in it); without it only
+# aotgrad's columns are printed. Nothing here is part of the build or the tests.
+set -eu
+STEPS=${1:-30}
+[ $# -gt 0 ] && shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+AOTGRAD=$ROOT/build/aotgrad
+[ -x "$AOTGRAD" ] || { echo "build aotgrad first (make build)"; exit 1; }
+MODELS=${*:-"$ROOT/tests/models/squeezenet1_1.onnx $ROOT/tests/models/mobilenet_v3_small.onnx $ROOT/tests/models/shufflenet_v2_x0_5.onnx"}
+if [ -n "${ORT_NODE_MODULES:-}" ]; then NODE_PATH=$ORT_NODE_MODULES/node_modules; export NODE_PATH; fi
+ORT=no
+if command -v node >/dev/null && node -e "require('onnxruntime-node')" 2>/dev/null; then ORT=yes; fi
+grep -m1 "model name" /proc/cpuinfo | sed 's/.*: /cpu: /'
+printf "%-22s %3s %10s %13s %9s %15s\n" model thr eager_ms compiled_ms ort_ms compiled/ort
+field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p"; }
+for file in $MODELS; do
+  name=$(basename "$file" .onnx)
+  for t in 1 2; do
+    line=$(AOTGRAD_NUM_THREADS=$t "$AOTGRAD" bench --onnx "$file" --forward --threads "$t" --steps "$STEPS" --json)
+    eager=$(echo "$line" | field eager_forward_ms)
+    compiled=$(echo "$line" | field compiled_forward_ms)
+    ort=- ratio=-
+    if [ "$ORT" = yes ]; then
+      ort=$(node "$ROOT/bench/ort_forward.js" "$file" "$t" "$STEPS" | sed -n 's/.*"median_ms":\([0-9.]*\).*/\1/p')
+      ratio=$(awk -v c="$compiled" -v o="$ort" 'BEGIN { printf "%.2fx", c / o }')
+    fi
+    printf "%-22s %3d %10.3f %13.3f %9s %15s\n" "$name" "$t" "$eager" "$compiled" "$ort" "$ratio"
+  done
+done
