@@ -1,5 +1,4 @@
 // CPU kernels of 2-d pooling. Planes (N*C of them) are split over threads.
-#include <algorithm>
 #include <limits>
 
 #include "ops/cpu/loops.h"
@@ -82,35 +81,26 @@ void register_pool_kernels(Registry& r) {
             }
             continue;
           }
-          // Windows that reach into the padding or past the end (ceil mode): the rows
-          // and columns inside the input found once per window, then the same
-          // branch-free selects (a data-dependent branch mispredicts half the time).
-          for (int64_t oy = 0; oy < pl.oh; ++oy) {
-            const int64_t ys = oy * p.sh - p.ph;
-            const int64_t k0 = ys >= 0 ? 0 : (-ys + p.dh - 1) / p.dh;
-            const int64_t k1 = std::min(p.kh, ys >= pl.h ? 0 : (pl.h - 1 - ys) / p.dh + 1);
+          for (int64_t oy = 0; oy < pl.oh; ++oy)
             for (int64_t ox = 0; ox < pl.ow; ++ox) {
-              const int64_t xs = ox * p.sw - p.pw;
-              const int64_t j0 = xs >= 0 ? 0 : (-xs + p.dw - 1) / p.dw;
-              const int64_t j1 = std::min(p.kw, xs >= pl.w ? 0 : (pl.w - 1 - xs) / p.dw + 1);
               T best = -std::numeric_limits<T>::infinity();
               int64_t arg = -1;
-              if (k0 < k1 && j0 < j1) {
-                arg = (ys + k0 * p.dh) * pl.w + xs + j0 * p.dw;
-                best = xp[arg];
-              }
-              for (int64_t ki = k0; ki < k1; ++ki)
-                for (int64_t kj = j0; kj < j1; ++kj) {
-                  const int64_t at = (ys + ki * p.dh) * pl.w + xs + kj * p.dw;
-                  const T v = xp[at];
-                  const bool take = v > best || v != v;
-                  best = take ? v : best;
-                  arg = take ? at : arg;
+              for (int64_t ki = 0; ki < p.kh; ++ki) {
+                int64_t iy = oy * p.sh - p.ph + ki * p.dh;
+                if (iy < 0 || iy >= pl.h) continue;
+                for (int64_t kj = 0; kj < p.kw; ++kj) {
+                  int64_t ix = ox * p.sw - p.pw + kj * p.dw;
+                  if (ix < 0 || ix >= pl.w) continue;
+                  T v = xp[iy * pl.w + ix];
+                  if (v > best || v != v || arg < 0) {
+                    best = v;
+                    arg = iy * pl.w + ix;
+                  }
                 }
+              }
               py[(q * pl.oh + oy) * pl.ow + ox] = best;
               pi[(q * pl.oh + oy) * pl.ow + ox] = arg;
             }
-          }
         }
       });
     });
