@@ -1,14 +1,15 @@
 #!/bin/sh
 # Runs every fuzz target for a bounded time, each seeded with valid files.
-#   fuzz/run.sh RELEASE_BUILD FUZZ_BUILD SECONDS [RUNS]
+#   fuzz/run.sh RELEASE_BUILD FUZZ_BUILD SECONDS [RUNS] [SEED]
 # Seeds: every built-in model's joint graph as `aotgrad export --format json` writes
 # it (RELEASE_BUILD's CLI), the golden cases (single-step, and some whole-step ones),
 # checkpoints `aotgrad train --save` writes, the ONNX files of the goldens, and the crash regressions of
 # tests/data/crashes. Corpora grow in FUZZ_BUILD/corpus/ between runs. RUNS, if given,
-# stops a target after that many executions instead of after SECONDS. Exits non-zero
+# stops a target after that many executions (or SECONDS, whichever comes first); SEED,
+# if not 0, fixes libFuzzer's random seed, so a bounded run is reproducible. Exits non-zero
 # on the first target that finds a crash, a leak or a sanitizer report.
 set -eu
-RELEASE=$1 FUZZ=$2 SECONDS_EACH=$3 RUNS=${4:--1}
+RELEASE=$1 FUZZ=$2 SECONDS_EACH=$3 RUNS=${4:--1} SEED=${5:-0}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 CORPUS=$FUZZ/corpus
 mkdir -p "$CORPUS/graph" "$CORPUS/case" "$CORPUS/checkpoint" "$CORPUS/onnx" "$FUZZ/artifacts"
@@ -35,7 +36,7 @@ for target in graph_file_fuzz case_file_fuzz checkpoint_fuzz onnx_file_fuzz; do
   # 10 s per-input timeout catch runaway allocation and hangs.
   # A file may ask for a tensor larger than memory: allocations over 2 GiB fail (a user
   # error), as they would on a machine without that much memory, instead of aborting.
-  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:max_allocation_size_mb=2048 "$FUZZ/$target" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -rss_limit_mb=4096 \
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:max_allocation_size_mb=2048 "$FUZZ/$target" -max_total_time="$SECONDS_EACH" -runs="$RUNS" -seed="$SEED" -rss_limit_mb=4096 \
     -timeout=10 -max_len=262144 -print_final_stats=1 -artifact_prefix="$FUZZ/artifacts/$target-" "$dir" \
     >"$FUZZ/$target.log" 2>&1 || { tail -60 "$FUZZ/$target.log"; echo "$target FAILED"; exit 1; }
   grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|cov: " "$FUZZ/$target.log" | tail -4

@@ -28,7 +28,9 @@ Shape contiguous_strides(const Shape& sizes) {
   int64_t acc = 1;
   for (int64_t d = static_cast<int64_t>(sizes.size()) - 1; d >= 0; --d) {
     st[d] = acc;
-    acc *= std::max<int64_t>(sizes[d], 1);
+    // An empty tensor passes shape_numel with any other sizes; its strides must still fit.
+    AG_CHECK(!__builtin_mul_overflow(acc, std::max<int64_t>(sizes[d], 1), &acc),
+             "shape {} is too large: its strides overflow", shape_str(sizes));
   }
   return st;
 }

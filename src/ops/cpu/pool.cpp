@@ -1,5 +1,7 @@
 // CPU kernels of 2-d pooling. Planes (N*C of them) are split over threads.
+#include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
@@ -42,6 +44,56 @@ void avg_window(const PoolParams& p, bool count_pad, const IValue& divisor, int6
   else
     *div = static_cast<double>((*y1 - *y0) * (*x1 - *x0));
 }
+
+// Note [Pool rows, not windows]: one output row of a max pool, the window positions in
+// the outer loops and the outputs in the inner one. Scanning one window at a time
+// chains every comparison on the previous one (the running maximum), a few cycles
+// each; here the outputs of a row are independent, so the comparisons overlap. The
+// positions are visited in the same (ki, kj) order for every output, so the first
+// maximum still wins, and NaN still propagates.
+// (Locals and __restrict: the outputs are written through pointers the compiler
+// would otherwise assume alias the parameters, reloading them every element.)
+// For each kernel column kj, the outputs [lo, hi) whose input column
+// ix = ox * sw - pw + kj * dw lies inside the row (found once per call, not per row).
+struct ColumnRange {
+  int64_t shift, lo, hi;
+};
+std::vector<ColumnRange> column_ranges(const PoolParams& p, const Planes& pl) {
+  std::vector<ColumnRange> r;
+  for (int64_t kj = 0; kj < p.kw; ++kj) {
+    const int64_t shift = kj * p.dw - p.pw;
+    const int64_t lo = shift >= 0 ? 0 : (-shift + p.sw - 1) / p.sw;
+    const int64_t hi = std::min(pl.ow, pl.w - 1 - shift < 0 ? 0 : (pl.w - 1 - shift) / p.sw + 1);
+    r.push_back({shift, lo, hi});
+  }
+  return r;
+}
+
+template <typename T>
+void max_pool_row(const PoolParams& p, const Planes& pl, const std::vector<ColumnRange>& columns,
+                  const T* __restrict xp, int64_t oy, T* __restrict best, int64_t* __restrict arg) {
+  const int64_t ow = pl.ow, w = pl.w, sw = p.sw;
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    best[ox] = -std::numeric_limits<T>::infinity();
+    arg[ox] = -1;
+  }
+  for (int64_t ki = 0; ki < p.kh; ++ki) {
+    const int64_t iy = oy * p.sh - p.ph + ki * p.dh;
+    if (iy < 0 || iy >= pl.h) continue;
+    const T* __restrict row = xp + iy * w;
+    for (const auto [shift, lo, hi] : columns) {
+      const int64_t base = iy * w + shift;
+      for (int64_t ox = lo; ox < hi; ++ox) {
+        const T v = row[ox * sw + shift];
+        const T b = best[ox];
+        const int64_t a = arg[ox];
+        const bool take = v > b || v != v || a < 0;
+        best[ox] = take ? v : b;
+        arg[ox] = take ? base + ox * sw : a;
+      }
+    }
+  }
+}
 }  // namespace
 
 void register_pool_kernels(Registry& r) {
@@ -54,54 +106,12 @@ void register_pool_kernels(Registry& r) {
       const T* px = x.data_ptr<T>();
       T* py = y.data_ptr<T>();
       int64_t* pi = o[1].to_tensor().data_ptr<int64_t>();
-      // Every window inside the input (no padding, no ceil-mode overhang): the
-      // comparisons need no bounds checks and run as branch-free selects.
-      const bool inside = p.ph == 0 && p.pw == 0 && (pl.oh - 1) * p.sh + (p.kh - 1) * p.dh < pl.h &&
-                          (pl.ow - 1) * p.sw + (p.kw - 1) * p.dw < pl.w;
+      const std::vector<ColumnRange> columns = column_ranges(p, pl);
       parallel_for(pl.planes, pl.oh * pl.ow * p.kh * p.kw, [&](int64_t b, int64_t e) {
-        for (int64_t q = b; q < e; ++q) {
-          const T* xp = px + q * pl.h * pl.w;
-          if (inside) {
-            for (int64_t oy = 0; oy < pl.oh; ++oy) {
-              for (int64_t ox = 0; ox < pl.ow; ++ox) {
-                int64_t arg = oy * p.sh * pl.w + ox * p.sw;
-                T best = xp[arg];
-                for (int64_t ki = 0; ki < p.kh; ++ki) {
-                  for (int64_t kj = 0; kj < p.kw; ++kj) {
-                    const int64_t at = (oy * p.sh + ki * p.dh) * pl.w + ox * p.sw + kj * p.dw;
-                    const T v = xp[at];
-                    const bool take = v > best || v != v;  // the first maximum wins; NaN propagates
-                    best = take ? v : best;
-                    arg = take ? at : arg;
-                  }
-                }
-                py[(q * pl.oh + oy) * pl.ow + ox] = best;
-                pi[(q * pl.oh + oy) * pl.ow + ox] = arg;
-              }
-            }
-            continue;
-          }
+        for (int64_t q = b; q < e; ++q)
           for (int64_t oy = 0; oy < pl.oh; ++oy)
-            for (int64_t ox = 0; ox < pl.ow; ++ox) {
-              T best = -std::numeric_limits<T>::infinity();
-              int64_t arg = -1;
-              for (int64_t ki = 0; ki < p.kh; ++ki) {
-                int64_t iy = oy * p.sh - p.ph + ki * p.dh;
-                if (iy < 0 || iy >= pl.h) continue;
-                for (int64_t kj = 0; kj < p.kw; ++kj) {
-                  int64_t ix = ox * p.sw - p.pw + kj * p.dw;
-                  if (ix < 0 || ix >= pl.w) continue;
-                  T v = xp[iy * pl.w + ix];
-                  if (v > best || v != v || arg < 0) {
-                    best = v;
-                    arg = iy * pl.w + ix;
-                  }
-                }
-              }
-              py[(q * pl.oh + oy) * pl.ow + ox] = best;
-              pi[(q * pl.oh + oy) * pl.ow + ox] = arg;
-            }
-        }
+            max_pool_row(p, pl, columns, px + q * pl.h * pl.w, oy, py + (q * pl.oh + oy) * pl.ow,
+                         pi + (q * pl.oh + oy) * pl.ow);
       });
     });
   });
