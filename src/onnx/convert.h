@@ -127,6 +127,9 @@ AOTGRAD_ONNX_CONVERTER(convert_variadic);
 AOTGRAD_ONNX_CONVERTER(convert_pow);
 AOTGRAD_ONNX_CONVERTER(convert_where);
 AOTGRAD_ONNX_CONVERTER(convert_cast);
+AOTGRAD_ONNX_CONVERTER(convert_cast_like);
+AOTGRAD_ONNX_CONVERTER(convert_is_inf);
+AOTGRAD_ONNX_CONVERTER(convert_shrink);
 AOTGRAD_ONNX_CONVERTER(convert_clip);
 AOTGRAD_ONNX_CONVERTER(convert_activation);
 AOTGRAD_ONNX_CONVERTER(convert_prelu);
@@ -136,6 +139,8 @@ AOTGRAD_ONNX_CONVERTER(convert_dropout);
 AOTGRAD_ONNX_CONVERTER(convert_reduce);
 AOTGRAD_ONNX_CONVERTER(convert_arg_reduce);
 AOTGRAD_ONNX_CONVERTER(convert_softmax);
+AOTGRAD_ONNX_CONVERTER(convert_hardmax);
+AOTGRAD_ONNX_CONVERTER(convert_mean_variance_normalization);
 AOTGRAD_ONNX_CONVERTER(convert_cross_entropy);
 AOTGRAD_ONNX_CONVERTER(convert_nll_loss);
 // convert_shape.cpp
@@ -158,6 +163,14 @@ AOTGRAD_ONNX_CONVERTER(convert_range);
 AOTGRAD_ONNX_CONVERTER(convert_trilu);
 AOTGRAD_ONNX_CONVERTER(convert_scatter_nd);
 AOTGRAD_ONNX_CONVERTER(convert_pad);
+AOTGRAD_ONNX_CONVERTER(convert_depth_to_space);
+AOTGRAD_ONNX_CONVERTER(convert_space_to_depth);
+// convert_index.cpp
+AOTGRAD_ONNX_CONVERTER(convert_gather_elements);
+AOTGRAD_ONNX_CONVERTER(convert_scatter_elements);
+AOTGRAD_ONNX_CONVERTER(convert_gather_nd);
+AOTGRAD_ONNX_CONVERTER(convert_one_hot);
+AOTGRAD_ONNX_CONVERTER(convert_eye_like);
 // convert_nn.cpp
 AOTGRAD_ONNX_CONVERTER(convert_gemm);
 AOTGRAD_ONNX_CONVERTER(convert_matmul);

@@ -1,6 +1,7 @@
 // Elementwise ONNX ops: unary and binary math, comparisons, activations written as
 // compositions of table ops (so their gradients come from the table's derivatives).
 #include <cmath>
+#include <limits>
 
 #include "onnx/convert.h"
 
@@ -25,6 +26,10 @@ TensorList convert_unary(NodeContext& ctx) {
   if (op == "Not") return {logical_not(x)};
   if (op == "Softsign") return {div(x, add(abs(x), 1))};
   if (op == "Softplus") return {log(add(exp(x), 1))};
+  if (op == "Sinh") return {div(sub(exp(x), exp(neg(x))), 2.0)};
+  if (op == "Cosh") return {div(add(exp(x), exp(neg(x))), 2.0)};
+  if (op == "Tan") return {div(sin(x), cos(x))};
+  if (op == "IsNaN") return {ne(x, x)};
   AG_INTERNAL_CHECK(false, "convert_unary: no case for {}", op);
   return {};
 }
@@ -115,6 +120,25 @@ TensorList convert_cast(NodeContext& ctx) {
   AG_CHECK(ctx.has_attr("to"), "Cast needs the attribute 'to'");
   DType target = ctx.dtype_from_elem_type(ctx.attr_int("to", 0), "Cast to");
   return {to(ctx.in(0), target)};
+}
+
+TensorList convert_cast_like(NodeContext& ctx) {
+  return {to(ctx.in(0), ctx.in(1).dtype())};
+}
+
+TensorList convert_is_inf(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const double inf = std::numeric_limits<double>::infinity();
+  const bool pos = ctx.attr_int("detect_positive", 1) != 0, neg_ = ctx.attr_int("detect_negative", 1) != 0;
+  Tensor p = pos ? eq(x, inf) : zeros_like(x, DType::Bool), n = neg_ ? eq(x, -inf) : zeros_like(x, DType::Bool);
+  return {logical_not(logical_and(logical_not(p), logical_not(n)))};
+}
+
+TensorList convert_shrink(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const double bias = ctx.attr_float("bias", 0.0), lambd = ctx.attr_float("lambd", 0.5);
+  Tensor zero = zeros_like(x);
+  return {where(lt(x, -lambd), add(x, bias), where(gt(x, lambd), sub(x, bias), zero))};
 }
 
 TensorList convert_clip(NodeContext& ctx) {

@@ -64,9 +64,15 @@ TensorList convert_arg_reduce(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
   const int64_t axis = normalize_axis(ctx.attr_int("axis", 0), x.dim(), "axis");
   const bool keep = ctx.attr_int("keepdims", 1) != 0;
-  if (ctx.attr_int("select_last_index", 0) != 0) ctx.unsupported("select_last_index=1");
   Tensor v = ctx.node.op_type == "ArgMin" ? neg(x) : x;
-  return {argmax(v, axis, keep)};
+  if (ctx.attr_int("select_last_index", 0) == 0) return {argmax(v, axis, keep)};
+  // The last extreme: the first one of the reversed axis, counted back from the end.
+  const int64_t n = x.size(axis);
+  std::vector<int64_t> reversed(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) reversed[static_cast<size_t>(i)] = n - 1 - i;
+  TensorList indices(static_cast<size_t>(axis));
+  indices.push_back(Tensor::from_vector<int64_t>(reversed, {n}));
+  return {rsub(argmax(index(v, indices), axis, keep), n - 1)};
 }
 
 // Before opset 13, softmax views its input as 2-D ([prod(dims < axis), rest]) and
@@ -84,6 +90,35 @@ TensorList convert_softmax(NodeContext& ctx) {
   Tensor flat = reshape(x, {rows, -1});
   Tensor y = log_space ? log_softmax(flat, 1) : softmax(flat, 1);
   return {reshape(y, x.sizes())};
+}
+
+// 1 at the (first) maximum along the axis, 0 elsewhere; before opset 13 over the
+// input viewed as 2-D, as Softmax.
+TensorList convert_hardmax(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  auto one_hot_max = [](const Tensor& t, int64_t axis) {
+    Shape along(static_cast<size_t>(t.dim()), 1);
+    along[static_cast<size_t>(axis)] = t.size(axis);
+    std::vector<int64_t> ids(static_cast<size_t>(t.size(axis)));
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
+    return to(eq(argmax(t, axis, true), Tensor::from_vector<int64_t>(ids, along)), t.dtype());
+  };
+  if (ctx.opset >= 13) return {one_hot_max(x, normalize_axis(ctx.attr_int("axis", -1), x.dim(), "axis"))};
+  const int64_t axis = normalize_axis(ctx.attr_int("axis", 1), std::max<int64_t>(x.dim(), 1), "axis");
+  int64_t rows = 1;
+  for (int64_t d = 0; d < axis; ++d) rows *= x.size(d);
+  return {reshape(one_hot_max(reshape(x, {rows, -1}), 1), x.sizes())};
+}
+
+// (x - mean) / (std + 1e-9) over `axes` (default N, H, W), as ONNX's function body.
+TensorList convert_mean_variance_normalization(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  IntList axes;
+  for (int64_t a : ctx.attr_ints("axes").value_or(std::vector<int64_t>{0, 2, 3}))
+    axes.push_back(normalize_axis(a, x.dim(), "axes"));
+  Tensor centered = sub(x, mean(x, axes, true));
+  Tensor std_ = sqrt(mean(mul(centered, centered), axes, true));
+  return {div(centered, add(std_, 1e-9))};
 }
 
 static int64_t reduction_code(NodeContext& ctx) {

@@ -372,4 +372,29 @@ TensorList convert_pad(NodeContext& ctx) {
   return {y};
 }
 
+// Channels to space: [N, C, H, W] -> [N, C/b², H b, W b]; DCR takes the blocks from the
+// leading channel groups, CRD from the trailing ones.
+TensorList convert_depth_to_space(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const int64_t b = ctx.attr_int("blocksize", 0);
+  AG_CHECK(x.dim() == 4 && b > 0 && x.size(1) % (b * b) == 0, "DepthToSpace: blocksize {} does not divide {}", b,
+           x.describe());
+  const int64_t n = x.size(0), c = x.size(1) / (b * b), h = x.size(2), w = x.size(3);
+  const std::string mode = ctx.attr_string("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD") ctx.unsupported("DepthToSpace mode '{}'", mode);
+  Tensor y = mode == "DCR" ? permute(reshape(x, {n, b, b, c, h, w}), {0, 3, 4, 1, 5, 2})
+                           : permute(reshape(x, {n, c, b, b, h, w}), {0, 1, 4, 2, 5, 3});
+  return {reshape(y, {n, c, h * b, w * b})};
+}
+
+TensorList convert_space_to_depth(NodeContext& ctx) {
+  const Tensor& x = ctx.in(0);
+  const int64_t b = ctx.attr_int("blocksize", 0);
+  AG_CHECK(x.dim() == 4 && b > 0 && x.size(2) % b == 0 && x.size(3) % b == 0,
+           "SpaceToDepth: blocksize {} does not divide {}", b, x.describe());
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2) / b, w = x.size(3) / b;
+  Tensor y = permute(reshape(x, {n, c, h, b, w, b}), {0, 3, 5, 1, 2, 4});
+  return {reshape(y, {n, c * b * b, h, w})};
+}
+
 }  // namespace aotgrad::onnx_io

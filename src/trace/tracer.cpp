@@ -309,7 +309,9 @@ Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& ar
 
 Outputs Tracer::record(const ops::OpInfo& op, const Args& args) {
   Outputs outs = ops::run_shape(op, args);
-  if (op.kind == ops::OpKind::View) {
+  // A view of a constant (a real tensor the traced code holds) is a value of its own:
+  // the constant is never written under the trace, so nothing needs to follow it.
+  if (op.kind == ops::OpKind::View && is_proxy(args[0].to_tensor())) {
     const Tensor& self = args[0].to_tensor();
     auto alias = [&](const Tensor& m) { return Tensor::alias(self, m.sizes(), m.strides(), m.storage_offset()); };
     for (auto& o : outs) {

@@ -29,10 +29,10 @@ namespace fs = std::filesystem;
 
 // Op types whose outputs have no gradient to check: integer or boolean results,
 // constants, shapes, and piecewise-constant functions (zero almost everywhere).
-const std::set<std::string> kNoGradient = {"And",   "ArgMax",  "ArgMin",         "Constant", "ConstantOfShape",
-                                           "Equal", "Greater", "GreaterOrEqual", "Less",     "LessOrEqual",
-                                           "Not",   "Or",      "Range",          "Shape",    "Size",
-                                           "Sign",  "Xor",     "Cast",           "Identity"};
+const std::set<std::string> kNoGradient = {
+    "And",  "ArgMax",      "ArgMin",   "Constant", "ConstantOfShape", "Equal",   "Greater", "GreaterOrEqual",
+    "Less", "LessOrEqual", "Not",      "Or",       "Range",           "Shape",   "Size",    "Sign",
+    "Xor",  "Cast",        "Identity", "CastLike", "EyeLike",         "Hardmax", "IsInf",   "IsNaN"};
 
 // A test's data file, or an undefined tensor for element types aotgrad lacks.
 Tensor read_tensor(const fs::path& p) {
@@ -159,15 +159,15 @@ Outcome gradcheck(const fs::path& dir, std::string* why) {
   return compare_with_differences(*m, diff_names, diff_values, why);
 }
 
-// A test folder (model.onnx, test_data_set_0/input_0.pb) for one node of `op` on a
-// random float input of `dims`.
-std::string write_case(const std::string& name, const std::string& op, const std::vector<int64_t>& dims,
-                       const std::function<void(onnx::NodeProto&)>& attrs) {
+// A test folder (model.onnx, test_data_set_0/input_0.pb): the nodes `nodes` adds,
+// from input "x" (random floats of `dims`) to output "y".
+std::string write_case(const std::string& name, const std::vector<int64_t>& dims,
+                       const std::function<void(testing::ModelBuilder&)>& nodes) {
   const fs::path dir = fs::path(::testing::TempDir()) / "aotgrad_gradcheck" / name;
   fs::create_directories(dir / "test_data_set_0");
   testing::ModelBuilder b(14);
   b.input("x", dims).output("y", {});
-  attrs(b.node(op, {"x"}, {"y"}));
+  nodes(b);
   std::ofstream(dir / "model.onnx", std::ios::binary) << b.bytes();
   Generator g(11);
   Tensor x = randn(dims, DType::Float32, &g);
@@ -180,10 +180,26 @@ std::string write_case(const std::string& name, const std::string& op, const std
 }
 
 std::vector<std::pair<std::string, std::string>> hand_made_cases() {
+  auto constant_indices = [](testing::ModelBuilder& b, std::vector<int64_t> dims, std::vector<int64_t> values) {
+    onnx::AttributeProto* v = b.node("Constant", {}, {"idx"}, "/idx").add_attribute();
+    v->set_name("value");
+    v->set_type(onnx::AttributeProto::TENSOR);
+    v->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    for (int64_t d : dims) v->mutable_t()->add_dims(d);
+    for (int64_t x : values) v->mutable_t()->add_int64_data(x);
+  };
   return {
-      {"Trilu", write_case("trilu_upper", "Trilu", {3, 4}, [](onnx::NodeProto&) {})},
-      {"Trilu", write_case("trilu_lower", "Trilu", {2, 3, 4},
-                           [](onnx::NodeProto& n) { testing::set_attr(n, "upper", int64_t{0}); })},
+      {"Trilu", write_case("trilu_upper", {3, 4}, [](testing::ModelBuilder& b) { b.node("Trilu", {"x"}, {"y"}); })},
+      {"Trilu", write_case("trilu_lower", {2, 3, 4},
+                           [](testing::ModelBuilder& b) {
+                             testing::set_attr(b.node("Trilu", {"x"}, {"y"}), "upper", int64_t{0});
+                           })},
+      {"GatherND", write_case("gather_nd", {3, 4},
+                              [&](testing::ModelBuilder& b) {
+                                // rows 2 and 0, then element (1, 3): a row gathered twice accumulates.
+                                constant_indices(b, {3, 1}, {2, 0, 2});
+                                b.node("GatherND", {"x", "idx"}, {"y"});
+                              })},
   };
 }
 
