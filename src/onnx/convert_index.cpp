@@ -56,8 +56,8 @@ TensorList convert_gather_nd(NodeContext& ctx) {
   const Tensor& data = ctx.in(0);
   const Tensor& idx = ctx.in(1);
   if (ctx.attr_int("batch_dims", 0) != 0) ctx.unsupported("GatherND batch_dims {}", ctx.attr_int("batch_dims", 0));
-  AG_CHECK(idx.dim() >= 1 && idx.size(-1) <= data.dim(), "GatherND: indices {} do not index data {}",
-           idx.describe(), data.describe());
+  AG_CHECK(idx.dim() >= 1 && idx.size(-1) <= data.dim(), "GatherND: indices {} do not index data {}", idx.describe(),
+           data.describe());
   TensorList per_dim;
   for (int64_t j = 0; j < idx.size(-1); ++j) per_dim.push_back(wrap_negative(select(idx, -1, j), data.size(j)));
   return {index(data, per_dim)};
@@ -80,8 +80,8 @@ TensorList convert_one_hot(NodeContext& ctx) {
 TensorList convert_eye_like(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
   AG_CHECK(x.dim() == 2, "EyeLike needs a 2-D input, got {}", x.describe());
-  const DType dt = ctx.has_attr("dtype") ? ctx.dtype_from_elem_type(ctx.attr_int("dtype", 1), "EyeLike dtype")
-                                         : x.dtype();
+  const DType dt =
+      ctx.has_attr("dtype") ? ctx.dtype_from_elem_type(ctx.attr_int("dtype", 1), "EyeLike dtype") : x.dtype();
   const int64_t k = ctx.attr_int("k", 0);
   StaticScope constant;  // depends on the shape alone
   Tensor on = eq(add(arange_along(x.size(0), 0, 2), k), arange_along(x.size(1), 1, 2));

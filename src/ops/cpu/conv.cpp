@@ -2,6 +2,7 @@
 // (Note [One product per chunk of images]).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
@@ -110,6 +111,35 @@ int64_t images_per_chunk(const ConvGeom& g) {
   return std::clamp<int64_t>(kChunkElements / std::max<int64_t>(1, g.col_rows() * g.col_cols()), 1, g.n);
 }
 
+// A buffer of n elements, left uninitialised (std::vector would zero it first).
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t n) : data_(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]) {}
+  T* get() const { return data_.get(); }
+
+ private:
+  std::unique_ptr<T[]> data_;
+};
+
+bool is_pointwise(const ConvGeom& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1;
+}
+
+// y[o, :] += bias[o] for the output channels of group gi of one image.
+template <typename T>
+void add_bias(const ConvGeom& g, int64_t gi, const T* bias, T* out) {
+  if (!bias) return;
+  const int64_t cols = g.col_cols();
+  parallel_for(g.ocg(), cols, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      const T bv = bias[gi * g.ocg() + o];
+      T* row = out + o * cols;
+      for (int64_t i = 0; i < cols; ++i) row[i] += bv;
+    }
+  });
+}
+
 // The im2col matrices of images [b0, b0 + nb) of group gi, side by side in `col` ([K, nb * cols]).
 template <typename T>
 void gather_columns(const ConvGeom& g, const T* x, int64_t gi, int64_t b0, int64_t nb, T* col) {
@@ -148,14 +178,23 @@ void gather_rows(const ConvGeom& g, const T* gy, int64_t gi, int64_t b0, int64_t
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
-  std::vector<T> col(static_cast<size_t>(K * chunk * cols)), wide(static_cast<size_t>(g.ocg() * chunk * cols));
+  // Scratch, not zeroed: every element is written before it is read.
+  Scratch<T> col(K * chunk * cols), wide(g.ocg() * chunk * cols);
   for (int64_t b0 = 0; b0 < g.n; b0 += chunk) {
     const int64_t nb = std::min(chunk, g.n - b0);
     for (int64_t gi = 0; gi < g.groups; ++gi) {
-      gather_columns(g, x, gi, b0, nb, col.data());
-      cpu::gemm_raw<T>(false, false, g.ocg(), nb * cols, K, T(1), w + gi * g.ocg() * K, K, col.data(), nb * cols, T(0),
-                       wide.data(), nb * cols);
-      scatter_rows(g, wide.data(), gi, b0, nb, bias, y);
+      const T* xin = x + (b0 * g.c + gi * g.cg()) * g.h * g.w;
+      // One image of a 1x1 convolution is its own im2col matrix; one image's product is
+      // already in NCHW order.
+      const bool direct_in = nb == 1 && is_pointwise(g), direct_out = nb == 1;
+      if (!direct_in) gather_columns(g, x, gi, b0, nb, col.get());
+      T* out = direct_out ? y + (b0 * g.oc + gi * g.ocg()) * cols : wide.get();
+      cpu::gemm_raw<T>(false, false, g.ocg(), nb * cols, K, T(1), w + gi * g.ocg() * K, K, direct_in ? xin : col.get(),
+                       nb * cols, T(0), out, nb * cols);
+      if (direct_out)
+        add_bias(g, gi, bias, out);
+      else
+        scatter_rows(g, wide.get(), gi, b0, nb, bias, y);
     }
   }
 }
@@ -163,26 +202,25 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
 template <typename T>
 void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw, T* gb) {
   const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
-  std::vector<T> col(static_cast<size_t>(K * chunk * cols)), wide(static_cast<size_t>(g.ocg() * chunk * cols));
+  Scratch<T> col_buffer(K * chunk * cols), wide_buffer(g.ocg() * chunk * cols);
+  T *col = col_buffer.get(), *wide = wide_buffer.get();
   if (gx) std::memset(gx, 0, sizeof(T) * g.n * g.c * g.h * g.w);
   if (gw) std::memset(gw, 0, sizeof(T) * g.oc * K);
   for (int64_t b0 = 0; b0 < g.n; b0 += chunk) {
     const int64_t nb = std::min(chunk, g.n - b0), ld = nb * cols;
     for (int64_t gi = 0; gi < g.groups; ++gi) {
-      gather_rows(g, gy, gi, b0, nb, wide.data());
+      gather_rows(g, gy, gi, b0, nb, wide);
       if (gw) {
         // gw += gy [ocg, images * cols] @ col^T.
-        gather_columns(g, x, gi, b0, nb, col.data());
-        cpu::gemm_raw<T>(false, true, g.ocg(), K, ld, T(1), wide.data(), ld, col.data(), ld, T(1),
-                         gw + gi * g.ocg() * K, K);
+        gather_columns(g, x, gi, b0, nb, col);
+        cpu::gemm_raw<T>(false, true, g.ocg(), K, ld, T(1), wide, ld, col, ld, T(1), gw + gi * g.ocg() * K, K);
       }
       if (gx) {
         // col = W^T @ gy, then each image's columns scattered back onto its input.
-        cpu::gemm_raw<T>(true, false, K, ld, g.ocg(), T(1), w + gi * g.ocg() * K, K, wide.data(), ld, T(0), col.data(),
-                         ld);
+        cpu::gemm_raw<T>(true, false, K, ld, g.ocg(), T(1), w + gi * g.ocg() * K, K, wide, ld, T(0), col, ld);
         parallel_for(nb, K * cols, [&](int64_t i0, int64_t i1) {
           for (int64_t i = i0; i < i1; ++i)
-            col2im(g, col.data() + i * cols, gx + ((b0 + i) * g.c + gi * g.cg()) * g.h * g.w, ld);
+            col2im(g, col + i * cols, gx + ((b0 + i) * g.c + gi * g.cg()) * g.h * g.w, ld);
         });
       }
     }
