@@ -70,6 +70,36 @@ Tensor conv_ref(const Args& a) {
   return Tensor::from_vector<double>(out, {n, oc, oh, ow});
 }
 
+// Convolution: dense, strided, dilated, grouped and depthwise samples.
+void add_conv_entries(std::vector<OpEntry>& db) {
+  auto conv = [](Tensor x, Tensor w, Tensor b, IntList s, IntList p, IntList d, int64_t g) {
+    return Args{x, w, b.defined() ? IValue(b) : IValue(None{}), s, p, d, false, IntList{0, 0}, g};
+  };
+  testing::add_entry(
+      db, OpId::convolution,
+      [conv] {
+        return std::vector<Sample>{
+            {"pad 1", conv(R({2, 3, 5, 5}), R({4, 3, 3, 3}), R({4}), {1, 1}, {1, 1}, {1, 1}, 1)},
+            {"stride 2", conv(R({1, 2, 6, 5}), R({3, 2, 3, 2}), Tensor(), {2, 1}, {1, 0}, {1, 1}, 1)},
+            {"dilation 2 groups 2", conv(R({1, 4, 7, 7}), R({4, 2, 3, 3}), R({4}), {1, 1}, {2, 2}, {2, 2}, 2)},
+            {"1x1", conv(R({2, 3, 4, 4}), R({5, 3, 1, 1}), R({5}), {1, 1}, {0, 0}, {1, 1}, 1)},
+            // Depthwise (one input channel per group): the direct kernel, not the GEMMs.
+            {"depthwise stride 2", conv(R({2, 3, 6, 5}), R({3, 1, 3, 3}), R({3}), {2, 2}, {1, 1}, {1, 1}, 3)},
+            {"depthwise multiplier 2 dilation 2",
+             conv(R({1, 2, 7, 6}), R({4, 1, 3, 2}), Tensor(), {1, 1}, {2, 1}, {2, 2}, 2)}};
+      },
+      conv_ref);
+  testing::add_entry(db, OpId::convolution_backward, [] {
+    return std::vector<Sample>{
+        {"pad 1",
+         {R({2, 4, 5, 5}), R({2, 3, 5, 5}), R({4, 3, 3, 3}), IntList{4}, IntList{1, 1}, IntList{1, 1}, IntList{1, 1},
+          false, IntList{0, 0}, IValue(int64_t{1}), BoolList{true, true, true}}},
+        {"depthwise",
+         {R({2, 3, 3, 3}), R({2, 3, 6, 5}), R({3, 1, 3, 3}), IntList{3}, IntList{2, 2}, IntList{1, 1}, IntList{1, 1},
+          false, IntList{0, 0}, IValue(int64_t{3}), BoolList{true, true, true}}}};
+  });
+}
+
 void add_power_entries(std::vector<OpEntry>& db) {
   testing::add_entry(
       db, OpId::pow_Tensor_Scalar,
@@ -465,26 +495,7 @@ std::vector<OpEntry> build() {
                                {"3d", {R({2, 3, 4}), R({5, 4}), R({5})}},
                                {"no bias", {R({3, 4}), R({5, 4}), None{}}}};
   });
-  // ---- convolution ----
-  auto conv = [](Tensor x, Tensor w, Tensor b, IntList s, IntList p, IntList d, int64_t g) {
-    return Args{x, w, b.defined() ? IValue(b) : IValue(None{}), s, p, d, false, IntList{0, 0}, g};
-  };
-  add_entry(
-      OpId::convolution,
-      [conv] {
-        return std::vector<Sample>{
-            {"pad 1", conv(R({2, 3, 5, 5}), R({4, 3, 3, 3}), R({4}), {1, 1}, {1, 1}, {1, 1}, 1)},
-            {"stride 2", conv(R({1, 2, 6, 5}), R({3, 2, 3, 2}), Tensor(), {2, 1}, {1, 0}, {1, 1}, 1)},
-            {"dilation 2 groups 2", conv(R({1, 4, 7, 7}), R({4, 2, 3, 3}), R({4}), {1, 1}, {2, 2}, {2, 2}, 2)},
-            {"1x1", conv(R({2, 3, 4, 4}), R({5, 3, 1, 1}), R({5}), {1, 1}, {0, 0}, {1, 1}, 1)}};
-      },
-      conv_ref);
-  add_entry(OpId::convolution_backward, [] {
-    return std::vector<Sample>{
-        {"pad 1",
-         {R({2, 4, 5, 5}), R({2, 3, 5, 5}), R({4, 3, 3, 3}), IntList{4}, IntList{1, 1}, IntList{1, 1}, IntList{1, 1},
-          false, IntList{0, 0}, IValue(int64_t{1}), BoolList{true, true, true}}}};
-  });
+  add_conv_entries(db);
   // ---- normalisation ----
   auto bn = add_entry(OpId::_native_batch_norm_legit_functional, [] {
     return std::vector<Sample>{{"train 4d", {R({3, 2, 3, 3}), P({2}), R({2}), R({2}), P({2}), true, 0.1, 1e-5}},

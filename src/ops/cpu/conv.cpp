@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
@@ -175,8 +176,127 @@ void gather_rows(const ConvGeom& g, const T* gy, int64_t gi, int64_t b0, int64_t
   });
 }
 
+// Note [Depthwise convolutions]: with one input channel per group (MobileNet's
+// depthwise layers), every group's product is a 1 x K matrix times K x positions:
+// nothing for a GEMM to block, and groups run one after another on one thread. They
+// run directly instead, one output plane per task, the kernel taps in the outer loops
+// and the output row in the inner one (unit-stride rows vectorise).
+bool is_depthwise(const ConvGeom& g) {
+  return g.cg() == 1 && g.groups > 1;
+}
+
+// For kernel column kj, the outputs [lo, hi) whose input column ox * sw + shift lies
+// inside the row (shift = kj * dw - pw).
+struct Taps {
+  int64_t shift, lo, hi;
+};
+std::vector<Taps> column_taps(const ConvGeom& g) {
+  std::vector<Taps> taps;
+  for (int64_t kj = 0; kj < g.kw; ++kj) {
+    const int64_t shift = kj * g.dw - g.pw;
+    const int64_t lo = shift >= 0 ? 0 : (-shift + g.sw - 1) / g.sw;
+    const int64_t hi = std::min(g.ow, g.w - 1 - shift < 0 ? 0 : (g.w - 1 - shift) / g.sw + 1);
+    taps.push_back({shift, lo, std::max(lo, hi)});
+  }
+  return taps;
+}
+
+// Calls tap(out_row, in_row, weight, lo, hi, shift) for every kernel tap of output row oy.
+template <typename T, typename F>
+void for_each_tap(const ConvGeom& g, const std::vector<Taps>& taps, int64_t oy, const T* wp, F&& tap) {
+  for (int64_t ki = 0; ki < g.kh; ++ki) {
+    const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+    if (iy < 0 || iy >= g.h) continue;
+    for (int64_t kj = 0; kj < g.kw; ++kj) tap(iy, wp[ki * g.kw + kj], taps[static_cast<size_t>(kj)], ki * g.kw + kj);
+  }
+}
+
+template <typename T>
+void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  const std::vector<Taps> taps = column_taps(g);
+  const int64_t sw = g.sw, ow = g.ow, w_in = g.w;
+  parallel_for(g.n * g.oc, g.oh * g.ow * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const int64_t b = plane / g.oc, o = plane % g.oc;
+      const T* __restrict xp = x + (b * g.c + o / g.ocg()) * g.h * w_in;
+      const T* wp = w + o * g.kh * g.kw;
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        T* __restrict yr = y + (plane * g.oh + oy) * ow;
+        const T b0 = bias ? bias[o] : T(0);
+        for (int64_t ox = 0; ox < ow; ++ox) yr[ox] = b0;
+        for_each_tap(g, taps, oy, wp, [&](int64_t iy, T wv, const Taps& t, int64_t) {
+          const T* __restrict xr = xp + iy * w_in + t.shift;
+          for (int64_t ox = t.lo; ox < t.hi; ++ox) yr[ox] += wv * xr[ox * sw];
+        });
+      }
+    }
+  });
+}
+
+template <typename T>
+void depthwise_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw) {
+  const std::vector<Taps> taps = column_taps(g);
+  const int64_t sw = g.sw, ow = g.ow, w_in = g.w, kk = g.kh * g.kw;
+  if (gx) {
+    // Input planes are shared by the ocg output channels of their group: one task per input plane.
+    parallel_for(g.n * g.c, g.ocg() * g.oh * g.ow * kk, [&](int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        T* __restrict gxp = gx + plane * g.h * w_in;
+        std::fill(gxp, gxp + g.h * w_in, T(0));
+        const int64_t b = plane / g.c, ci = plane % g.c;
+        for (int64_t j = 0; j < g.ocg(); ++j) {
+          const int64_t o = ci * g.ocg() + j;
+          const T* gyp = gy + (b * g.oc + o) * g.oh * ow;
+          for (int64_t oy = 0; oy < g.oh; ++oy)
+            for_each_tap(g, taps, oy, w + o * kk, [&](int64_t iy, T wv, const Taps& t, int64_t) {
+              T* __restrict gr = gxp + iy * w_in + t.shift;
+              const T* __restrict gyr = gyp + oy * ow;
+              for (int64_t ox = t.lo; ox < t.hi; ++ox) gr[ox * sw] += wv * gyr[ox];
+            });
+        }
+      }
+    });
+  }
+  if (gw) {
+    parallel_for(g.oc, g.n * g.oh * g.ow * kk, [&](int64_t o0, int64_t o1) {
+      std::vector<double> acc(static_cast<size_t>(kk));
+      for (int64_t o = o0; o < o1; ++o) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t b = 0; b < g.n; ++b) {
+          const T* xp = x + (b * g.c + o / g.ocg()) * g.h * w_in;
+          const T* gyp = gy + (b * g.oc + o) * g.oh * ow;
+          for (int64_t oy = 0; oy < g.oh; ++oy)
+            for_each_tap(g, taps, oy, w + o * kk, [&](int64_t iy, T, const Taps& t, int64_t tap) {
+              const T* __restrict xr = xp + iy * w_in + t.shift;
+              const T* __restrict gyr = gyp + oy * ow;
+              T s = 0;
+              for (int64_t ox = t.lo; ox < t.hi; ++ox) s += gyr[ox] * xr[ox * sw];
+              acc[static_cast<size_t>(tap)] += s;
+            });
+        }
+        for (int64_t k = 0; k < kk; ++k) gw[o * kk + k] = static_cast<T>(acc[static_cast<size_t>(k)]);
+      }
+    });
+  }
+}
+
+// gb[o] = the sum of gy over images and positions of channel o.
+template <typename T>
+void bias_gradient(const ConvGeom& g, const T* gy, T* gb) {
+  const int64_t cols = g.col_cols();
+  for (int64_t o = 0; o < g.oc; ++o) {
+    double s = 0;
+    for (int64_t b = 0; b < g.n; ++b) {
+      const T* row = gy + (b * g.oc + o) * cols;
+      for (int64_t i = 0; i < cols; ++i) s += row[i];
+    }
+    gb[o] = static_cast<T>(s);
+  }
+}
+
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y);
   const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
   // Scratch, not zeroed: every element is written before it is read.
   Scratch<T> col(K * chunk * cols), wide(g.ocg() * chunk * cols);
@@ -201,6 +321,11 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
 
 template <typename T>
 void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx, T* gw, T* gb) {
+  if (is_depthwise(g)) {
+    depthwise_backward(g, gy, x, w, gx, gw);
+    if (gb) bias_gradient(g, gy, gb);
+    return;
+  }
   const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
   Scratch<T> col_buffer(K * chunk * cols), wide_buffer(g.ocg() * chunk * cols);
   T *col = col_buffer.get(), *wide = wide_buffer.get();
@@ -225,16 +350,7 @@ void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx
       }
     }
   }
-  if (gb) {
-    for (int64_t o = 0; o < g.oc; ++o) {
-      double s = 0;
-      for (int64_t b = 0; b < g.n; ++b) {
-        const T* row = gy + (b * g.oc + o) * cols;
-        for (int64_t i = 0; i < cols; ++i) s += row[i];
-      }
-      gb[o] = static_cast<T>(s);
-    }
-  }
+  if (gb) bias_gradient(g, gy, gb);
 }
 
 }  // namespace
