@@ -52,7 +52,7 @@ struct Window {
   }
 };
 
-static Window window(NodeContext& ctx, const Tensor& x, const IntList& kernel, bool pool) {
+static Window window(NodeContext& ctx, const Tensor& x, const IntList& kernel) {
   const size_t n = kernel.size();
   Window w;
   w.kernel = kernel;
@@ -79,18 +79,31 @@ static Window window(NodeContext& ctx, const Tensor& x, const IntList& kernel, b
   } else if (auto_pad != "NOTSET") {
     ctx.unsupported("auto_pad '{}'", auto_pad);
   }
-  (void)pool;
   return w;
 }
 
-// 1-D convs and pools run as 2-D ones over a height of 1.
-static Tensor as_2d(const Tensor& x) {
-  return unsqueeze(x, 2);
-}
+// 1-D convs and pools run as 2-D ones over a height of 1: `op` gets the input and the
+// window lifted to 2-D (for a 2-D window, as they are), and its result loses the height.
 static IntList with_unit(const IntList& v, int64_t unit) {
   IntList out{unit};
   out.insert(out.end(), v.begin(), v.end());
   return out;
+}
+template <typename F>
+Tensor on_2d(const Tensor& x, const Window& win, F&& op) {
+  if (win.kernel.size() == 2) return op(x, win);
+  Window lifted{with_unit(win.kernel, 1), with_unit(win.stride, 1), with_unit(win.dilation, 1),
+                with_unit(win.pad_before, 0), with_unit(win.pad_after, 0)};
+  return squeeze(op(unsqueeze(x, 2), lifted), 2);
+}
+
+// A pool's kernel_shape: required, 1-D or 2-D.
+static IntList pool_kernel(NodeContext& ctx) {
+  auto kernel = ctx.attr_ints("kernel_shape");
+  AG_CHECK(kernel.has_value(), "{} needs kernel_shape", ctx.node.op_type);
+  if (kernel->size() != 1 && kernel->size() != 2)
+    ctx.unsupported("{} with {} spatial dimensions (1 and 2 are supported)", ctx.node.op_type, kernel->size());
+  return *kernel;
 }
 
 TensorList convert_conv(NodeContext& ctx) {
@@ -100,75 +113,53 @@ TensorList convert_conv(NodeContext& ctx) {
   IntList kernel(w.sizes().begin() + 2, w.sizes().end());
   if (auto k = ctx.attr_ints("kernel_shape"))
     AG_CHECK(*k == kernel, "kernel_shape {} does not match the weight {}", shape_str(*k), w.describe());
-  Window win = window(ctx, x, kernel, false);
+  Window win = window(ctx, x, kernel);
   if (!win.symmetric()) x = win.pad_explicitly(x, full({}, 0.0, x.dtype()));
   Tensor bias = ctx.has(2) ? ctx.in(2) : Tensor();
   const int64_t groups = ctx.attr_int("group", 1);
-  if (spatial == 2) return {convolution(x, w, bias, win.stride, win.pad_before, win.dilation, false, {0, 0}, groups)};
-  Tensor y = convolution(as_2d(x), as_2d(w), bias, with_unit(win.stride, 1), with_unit(win.pad_before, 0),
-                         with_unit(win.dilation, 1), false, {0, 0}, groups);
-  return {squeeze(y, 2)};
+  Tensor w2 = spatial == 2 ? w : unsqueeze(w, 2);
+  return {on_2d(x, win, [&](const Tensor& x2, const Window& v) {
+    return convolution(x2, w2, bias, v.stride, v.pad_before, v.dilation, false, {0, 0}, groups);
+  })};
 }
 
 TensorList convert_max_pool(NodeContext& ctx) {
   Tensor x = ctx.in(0);
-  auto kernel = ctx.attr_ints("kernel_shape");
-  AG_CHECK(kernel.has_value(), "MaxPool needs kernel_shape");
-  if (kernel->size() != 1 && kernel->size() != 2)
-    ctx.unsupported("MaxPool with {} spatial dimensions (1 and 2 are supported)", kernel->size());
+  const IntList kernel = pool_kernel(ctx);
   if (ctx.wants_output(1)) ctx.unsupported("MaxPool's Indices output");
   if (ctx.attr_int("storage_order", 0) != 0) ctx.unsupported("storage_order=1");
-  Window win = window(ctx, x, *kernel, true);
+  Window win = window(ctx, x, kernel);
   if (!win.pool_pads_ok()) x = win.pad_explicitly(x, full({}, -std::numeric_limits<double>::infinity(), x.dtype()));
   const bool ceil = ctx.attr_int("ceil_mode", 0) != 0;
-  if (kernel->size() == 2)
-    return {std::get<0>(max_pool2d_with_indices(x, win.kernel, win.stride, win.pad_before, win.dilation, ceil))};
-  Tensor y = std::get<0>(max_pool2d_with_indices(as_2d(x), with_unit(win.kernel, 1), with_unit(win.stride, 1),
-                                                 with_unit(win.pad_before, 0), with_unit(win.dilation, 1), ceil));
-  return {squeeze(y, 2)};
+  return {on_2d(x, win, [&](const Tensor& x2, const Window& v) {
+    return std::get<0>(max_pool2d_with_indices(x2, v.kernel, v.stride, v.pad_before, v.dilation, ceil));
+  })};
 }
 
 TensorList convert_average_pool(NodeContext& ctx) {
   Tensor x = ctx.in(0);
-  auto kernel = ctx.attr_ints("kernel_shape");
-  AG_CHECK(kernel.has_value(), "AveragePool needs kernel_shape");
-  if (kernel->size() != 1 && kernel->size() != 2)
-    ctx.unsupported("AveragePool with {} spatial dimensions (1 and 2 are supported)", kernel->size());
-  Window win = window(ctx, x, *kernel, true);
+  Window win = window(ctx, x, pool_kernel(ctx));
   const bool include_pad = ctx.attr_int("count_include_pad", 0) != 0;
   const bool ceil = ctx.attr_int("ceil_mode", 0) != 0;
-  if (!win.pool_pads_ok()) {
-    const Tensor zero = full({}, 0.0, x.dtype());
-    if (include_pad) {
-      x = win.pad_explicitly(x, zero);
-    } else {
-      // Pads aten cannot take, not counted: the mean of the padded input divided by
-      // the fraction of each window that is input (a constant).
-      Window counted = win;
-      Tensor fraction;
-      {
-        StaticScope constant;
-        Tensor ones_in = ones({1, 1, x.size(2), kernel->size() == 2 ? x.size(3) : 1}, x.dtype());
-        if (kernel->size() == 1) ones_in = reshape(ones_in, {1, 1, x.size(2)});
-        Tensor padded = counted.pad_explicitly(ones_in, zero);
-        fraction = kernel->size() == 2 ? avg_pool2d(padded, counted.kernel, counted.stride, {0, 0}, ceil, true)
-                                       : squeeze(avg_pool2d(as_2d(padded), with_unit(counted.kernel, 1),
-                                                            with_unit(counted.stride, 1), {0, 0}, ceil, true),
-                                                 2);
-      }
-      x = win.pad_explicitly(x, zero);
-      Tensor mean_all =
-          kernel->size() == 2
-              ? avg_pool2d(x, win.kernel, win.stride, {0, 0}, ceil, true)
-              : squeeze(avg_pool2d(as_2d(x), with_unit(win.kernel, 1), with_unit(win.stride, 1), {0, 0}, ceil, true),
-                        2);
-      return {div(mean_all, fraction)};
-    }
+  auto pool = [&](const Tensor& input, const Window& w, bool count_pad) {
+    return on_2d(input, w, [&](const Tensor& x2, const Window& v) {
+      return avg_pool2d(x2, v.kernel, v.stride, v.pad_before, ceil, count_pad);
+    });
+  };
+  if (win.pool_pads_ok()) return {pool(x, win, include_pad)};
+  const Tensor zero = full({}, 0.0, x.dtype());
+  if (include_pad) return {pool(win.pad_explicitly(x, zero), win, true)};
+  // Pads aten cannot take, not counted: the mean of the padded input divided by the
+  // fraction of each window that is input (a constant).
+  Window counted = win;
+  Tensor fraction;
+  {
+    StaticScope constant;
+    Shape plane(x.sizes().begin() + 2, x.sizes().end());
+    plane.insert(plane.begin(), {1, 1});
+    fraction = pool(counted.pad_explicitly(ones(plane, x.dtype()), zero), counted, true);
   }
-  if (kernel->size() == 2) return {avg_pool2d(x, win.kernel, win.stride, win.pad_before, ceil, include_pad)};
-  Tensor y = avg_pool2d(as_2d(x), with_unit(win.kernel, 1), with_unit(win.stride, 1), with_unit(win.pad_before, 0),
-                        ceil, include_pad);
-  return {squeeze(y, 2)};
+  return {div(pool(win.pad_explicitly(x, zero), win, true), fraction)};
 }
 
 TensorList convert_global_pool(NodeContext& ctx) {

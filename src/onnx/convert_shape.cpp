@@ -233,7 +233,7 @@ static Shape broadcast_shapes(const Shape& a, const Shape& b) {
 TensorList convert_expand(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
   Shape target = broadcast_shapes(x.sizes(), ctx.ints(1, "shape"));
-  return {contiguous(expand(x, target))};
+  return {expand(x, target)};
 }
 
 TensorList convert_tile(NodeContext& ctx) {
