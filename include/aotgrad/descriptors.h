@@ -31,15 +31,18 @@ class Descriptor {
     // inputs of a whole training step (aotgrad's own; docs/DESCRIPTORS.md)
     OptimizerStateInput,  // OptimizerStateAOTInput(param=ParamAOTInput(target='fqn'), state='exp_avg')
     HyperparamInput,      // HyperparamAOTInput(name='lr'): a scalar a schedule may change
+    // input of a partitioned backward graph (aotgrad's own; PyTorch's has no descriptor)
+    SavedForBackwardsInput,  // SavedForBackwardsAOTInput(idx=N): the forward's N-th saved value
     // outputs
-    PlainOutput,             // PlainAOTOutput(idx=N)
-    GradOutput,              // GradAOTOutput(grad_of=<input>)
-    InputMutationOutput,     // InputMutationAOTOutput(mutated_input=<input>)
-    IntermediateBaseOutput,  // IntermediateBaseAOTOutput(base_of=<output>)
-    MetadataMutationOutput,  // MetadataMutationAOTOutput(idx=N)
-    ForwardTokenOutput,      // ForwardTokenAOTOutput(idx=N)
-    BackwardTokenOutput,     // BackwardTokenAOTOutput(idx=N)
-    DummyOutput,             // DummyAOTOutput(idx=N)
+    PlainOutput,              // PlainAOTOutput(idx=N)
+    GradOutput,               // GradAOTOutput(grad_of=<input>)
+    InputMutationOutput,      // InputMutationAOTOutput(mutated_input=<input>)
+    IntermediateBaseOutput,   // IntermediateBaseAOTOutput(base_of=<output>)
+    MetadataMutationOutput,   // MetadataMutationAOTOutput(idx=N)
+    ForwardTokenOutput,       // ForwardTokenAOTOutput(idx=N)
+    BackwardTokenOutput,      // BackwardTokenAOTOutput(idx=N)
+    DummyOutput,              // DummyAOTOutput(idx=N)
+    SavedForBackwardsOutput,  // SavedForBackwardsAOTOutput(idx=N): a partitioned forward's N-th saved value
   };
 
   static Descriptor plain_input(int64_t idx) { return {Kind::PlainInput, idx, {}, nullptr}; }
@@ -52,7 +55,11 @@ class Descriptor {
   /// One piece of an optimizer's state for a parameter (`state`: "exp_avg", "step", …).
   static Descriptor optimizer_state(const Descriptor& param, std::string state);
   static Descriptor hyperparam(std::string name) { return {Kind::HyperparamInput, 0, std::move(name), nullptr}; }
-  /// Kinds with an index (plain, token, dummy, metadata mutation).
+  static Descriptor saved_for_backwards_output(int64_t idx) {
+    return {Kind::SavedForBackwardsOutput, idx, {}, nullptr};
+  }
+  static Descriptor saved_for_backwards_input(int64_t idx) { return {Kind::SavedForBackwardsInput, idx, {}, nullptr}; }
+  /// Kinds with an index (plain, token, dummy, metadata mutation, saved for backwards).
   static Descriptor indexed(Kind kind, int64_t idx);
   /// Kinds wrapping another descriptor (tangent, grad, mutation, view/synthetic/intermediate base).
   static Descriptor wrapping(Kind kind, const Descriptor& inner);
@@ -60,7 +67,7 @@ class Descriptor {
   static Descriptor targeted(Kind kind, std::string fqn);
 
   Kind kind() const { return kind_; }
-  bool is_input() const { return kind_ <= Kind::HyperparamInput; }
+  bool is_input() const { return kind_ <= Kind::SavedForBackwardsInput; }
   bool is_output() const { return !is_input(); }
   /// A gradient or a tangent can refer to it (SPEC.md §6).
   bool is_differentiable() const;

@@ -72,109 +72,141 @@ TensorList run(const TensorList& roots, const TensorList& root_grads, const std:
   }
 }
 
-TensorList run_graph(const TensorList& roots, const TensorList& root_grads, const std::vector<Target>& targets) {
-  AG_CHECK(roots.size() == root_grads.size(), "backward: got {} roots but {} gradients", roots.size(),
-           root_grads.size());
-  std::vector<Edge> root_edges;
-  for (size_t i = 0; i < roots.size(); ++i) {
-    AG_CHECK(roots[i].defined() && roots[i].requires_grad(),
-             "backward: element {} of tensors does not require grad and does not have a grad_fn", i);
-    AG_CHECK(root_grads[i].sizes() == roots[i].sizes(),
-             "backward: expected the gradient of output {} to have shape {}, but got {}", i,
-             shape_str(roots[i].sizes()), root_grads[i].describe());
-    root_edges.push_back(gradient_edge(roots[i]));
+// One run of the engine, stage by stage: the edges from the roots, dependency counts
+// over what they reach, (with targets) the nodes that lead to a target, then the
+// nodes in priority order.
+class GraphTask {
+ public:
+  explicit GraphTask(const std::vector<Target>& targets) : targets_(targets), captured_(targets.size()) {}
+
+  TensorList run(const TensorList& roots, const TensorList& root_grads) {
+    root_edges(roots, root_grads);
+    count_dependencies();
+    mark_needed();
+    seed(root_grads);
+    while (!ready_.empty()) {
+      Node* n = ready_.top();
+      ready_.pop();
+      step(n);
+    }
+    return std::move(captured_);
   }
-  // Dependencies: how many edges point at each node.
-  std::unordered_map<Node*, int> deps;
-  std::unordered_map<Node*, std::vector<Node*>> parents;
-  std::vector<Node*> stack;
-  std::unordered_set<Node*> seen;
-  for (const Edge& e : root_edges)
-    if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    for (const Edge& e : n->next_edges()) {
-      if (!e.valid()) continue;
-      ++deps[e.fn.get()];
-      if (!targets.empty()) parents[e.fn.get()].push_back(n);
-      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+
+ private:
+  const std::vector<Target>& targets_;
+  TensorList captured_;
+  std::vector<Edge> root_edges_;
+  std::unordered_map<Node*, int> deps_;  // how many edges point at each node
+  std::unordered_map<Node*, std::vector<Node*>> parents_;
+  std::unordered_set<Node*> seen_, needed_;
+  std::unordered_map<Node*, TensorList> buffers_;
+  std::priority_queue<Node*, std::vector<Node*>, ByPriority> ready_;
+  std::unordered_set<Node*> queued_;
+
+  void root_edges(const TensorList& roots, const TensorList& root_grads) {
+    AG_CHECK(roots.size() == root_grads.size(), "backward: got {} roots but {} gradients", roots.size(),
+             root_grads.size());
+    for (size_t i = 0; i < roots.size(); ++i) {
+      AG_CHECK(roots[i].defined() && roots[i].requires_grad(),
+               "backward: element {} of tensors does not require grad and does not have a grad_fn", i);
+      AG_CHECK(root_grads[i].sizes() == roots[i].sizes(),
+               "backward: expected the gradient of output {} to have shape {}, but got {}", i,
+               shape_str(roots[i].sizes()), root_grads[i].describe());
+      root_edges_.push_back(gradient_edge(roots[i]));
     }
   }
+
+  void count_dependencies() {
+    std::vector<Node*> stack;
+    for (const Edge& e : root_edges_)
+      if (seen_.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      for (const Edge& e : n->next_edges()) {
+        if (!e.valid()) continue;
+        ++deps_[e.fn.get()];
+        if (!targets_.empty()) parents_[e.fn.get()].push_back(n);
+        if (seen_.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+      }
+    }
+  }
+
   // With targets, a node is needed if a target is reachable from it.
-  std::unordered_set<Node*> needed;
-  if (!targets.empty()) {
+  void mark_needed() {
     std::vector<Node*> work;
-    for (const Target& t : targets)
-      if (seen.count(t.node) && needed.insert(t.node).second) work.push_back(t.node);
+    for (const Target& t : targets_)
+      if (seen_.count(t.node) && needed_.insert(t.node).second) work.push_back(t.node);
     while (!work.empty()) {
       Node* n = work.back();
       work.pop_back();
-      for (Node* p : parents[n])
-        if (needed.insert(p).second) work.push_back(p);
+      for (Node* p : parents_[n])
+        if (needed_.insert(p).second) work.push_back(p);
     }
   }
-  auto is_needed = [&](Node* n) { return targets.empty() || needed.count(n) > 0; };
+  bool is_needed(Node* n) const { return targets_.empty() || needed_.count(n) > 0; }
 
-  std::unordered_map<Node*, TensorList> buffers;
-  auto buffer_of = [&](Node* n) -> TensorList& {
-    auto it = buffers.find(n);
-    if (it == buffers.end()) it = buffers.emplace(n, TensorList(n->input_metas().size())).first;
+  TensorList& buffer_of(Node* n) {
+    auto it = buffers_.find(n);
+    if (it == buffers_.end()) it = buffers_.emplace(n, TensorList(n->input_metas().size())).first;
     return it->second;
-  };
-  for (size_t i = 0; i < root_edges.size(); ++i) {
-    TensorList& b = buffer_of(root_edges[i].fn.get());
-    if (b.size() <= root_edges[i].input_nr) b.resize(root_edges[i].input_nr + 1);
-    accumulate(b, root_edges[i].input_nr, root_grads[i]);
   }
-  std::priority_queue<Node*, std::vector<Node*>, ByPriority> ready;
-  std::unordered_set<Node*> queued;
-  for (const Edge& e : root_edges)
-    if (deps[e.fn.get()] == 0 && queued.insert(e.fn.get()).second) ready.push(e.fn.get());
 
-  TensorList captured(targets.size());
-  while (!ready.empty()) {
-    Node* n = ready.top();
-    ready.pop();
+  void seed(const TensorList& root_grads) {
+    for (size_t i = 0; i < root_edges_.size(); ++i) {
+      TensorList& b = buffer_of(root_edges_[i].fn.get());
+      if (b.size() <= root_edges_[i].input_nr) b.resize(root_edges_[i].input_nr + 1);
+      accumulate(b, root_edges_[i].input_nr, root_grads[i]);
+    }
+    for (const Edge& e : root_edges_)
+      if (deps_[e.fn.get()] == 0 && queued_.insert(e.fn.get()).second) ready_.push(e.fn.get());
+  }
+
+  // Runs one ready node (unless nothing reached it, it leads to no target, or it is a
+  // target leaf whose gradient is captured instead) and passes its outputs on.
+  void step(Node* n) {
     TensorList grads = std::move(buffer_of(n));
-    buffers.erase(n);
+    buffers_.erase(n);
     bool is_target = false;
-    for (size_t t = 0; t < targets.size(); ++t)
-      if (targets[t].node == n) {
+    for (size_t t = 0; t < targets_.size(); ++t)
+      if (targets_[t].node == n) {
         is_target = true;
-        if (targets[t].slot < grads.size()) captured[t] = grads[targets[t].slot];
+        if (targets_[t].slot < grads.size()) captured_[t] = grads[targets_[t].slot];
       }
-    TensorList outs;
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
-    const bool run_node = any && is_needed(n) && !(is_target && dynamic_cast<AccumulateGrad*>(n));
-    if (run_node) {
-      for (size_t i = 0; i < grads.size() && n->materialize_grads(); ++i)
-        if (!grads[i].defined() && i < n->input_metas().size() && n->input_metas()[i].defined)
-          grads[i] = zeros_for(n->input_metas()[i]);
-      // Note [Backward inherits the forward's context]: whatever a node's backward
-      // records (a tracer, say) can read the node, its seq_nr and creation context.
-      t_current_backward_node = n;
-      try {
-        outs = n->apply(std::move(grads));
-      } catch (...) {
-        t_current_backward_node = nullptr;
-        throw;
-      }
-      t_current_backward_node = nullptr;
-    }
+    TensorList outs;
+    if (any && is_needed(n) && !(is_target && dynamic_cast<AccumulateGrad*>(n))) outs = apply(n, std::move(grads));
     for (size_t i = 0; i < n->next_edges().size(); ++i) {
       const Edge& e = n->next_edges()[i];
       if (!e.valid()) continue;
       Node* next = e.fn.get();
-      if (i < outs.size() && outs[i].defined() && is_needed(next)) {
-        TensorList& b = buffer_of(next);
-        accumulate(b, e.input_nr, outs[i]);
-      }
-      if (--deps[next] == 0 && queued.insert(next).second) ready.push(next);
+      if (i < outs.size() && outs[i].defined() && is_needed(next)) accumulate(buffer_of(next), e.input_nr, outs[i]);
+      if (--deps_[next] == 0 && queued_.insert(next).second) ready_.push(next);
     }
   }
-  return captured;
+
+  static TensorList apply(Node* n, TensorList grads) {
+    for (size_t i = 0; i < grads.size() && n->materialize_grads(); ++i)
+      if (!grads[i].defined() && i < n->input_metas().size() && n->input_metas()[i].defined)
+        grads[i] = zeros_for(n->input_metas()[i]);
+    // Note [Backward inherits the forward's context]: whatever a node's backward
+    // records (a tracer, say) can read the node, its seq_nr and creation context.
+    t_current_backward_node = n;
+    try {
+      TensorList outs = n->apply(std::move(grads));
+      t_current_backward_node = nullptr;
+      return outs;
+    } catch (...) {
+      t_current_backward_node = nullptr;
+      throw;
+    }
+  }
+};
+
+TensorList run_graph(const TensorList& roots, const TensorList& root_grads, const std::vector<Target>& targets) {
+  GraphTask task(targets);
+  return task.run(roots, root_grads);
 }
 
 TensorList default_grads(const TensorList& roots, const TensorList& grads) {

@@ -20,13 +20,26 @@ class CompiledFunctionImpl : public std::enable_shared_from_this<CompiledFunctio
   std::unique_ptr<Program> forward, backward;
   /// Per primal: its placeholder (name, descriptor, value).
   std::vector<const graph::Node*> primals;
-  /// Per forward output (mutations, then user outputs): the index of its tangent, or -1.
-  std::vector<int> tangent_of;
+  /// Note [Descriptors on the halves]: where each value of the compiled halves goes,
+  /// worked out once from their descriptors.
+  struct Route {
+    enum class Kind { UserOutput, Mutation, Saved, Tangent, Zeros, Grad, Dropped } kind;
+    size_t index = 0;  // the user output, primal or saved value
+  };
+  std::vector<Route> forward_outputs;   // per output of the forward program
+  std::vector<Route> backward_inputs;   // per placeholder of the backward program
+  std::vector<Route> backward_outputs;  // per output of the backward program
+  size_t num_user_outputs = 0, num_saved = 0;
+  std::vector<bool> has_tangent;  // per user output
   double compile_ms = 0;
+
+  void plan_routes();
 
   std::string signature() const;
   void check_primal(size_t i, const Tensor& t) const;
   TensorList call(const TensorList& primals) const;
+  TensorList run_forward(const TensorList& inputs, TensorList& saved) const;
+  TensorList run_backward(std::vector<Tensor>& saved, const TensorList& grad_outputs) const;
 };
 
 namespace {
@@ -50,12 +63,12 @@ std::string CompiledFunctionImpl::signature() const {
   std::string s = "(";
   for (size_t i = 0; i < primals.size(); ++i) s += (i ? ", " : "") + describe_placeholder(primals[i]);
   s += ") -> (";
-  const auto& descs = exporting::output_descriptors(*joint.graph_module);
-  const auto& values = joint.graph_module->graph->output_node()->args()[0].list();
+  const graph::Node* out = partition.forward->graph->output_node();
+  const auto& values = out->args()[0].list();
   bool first = true;
-  for (size_t i = static_cast<size_t>(joint.metadata.num_mutated_inputs);
-       i < static_cast<size_t>(joint.metadata.num_forward_outputs); ++i) {
-    s += (first ? "" : ", ") + values[i].node()->meta.val.as_tensor().str() + " " + descs[i]->str();
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (forward_outputs[i].kind != Route::Kind::UserOutput) continue;
+    s += (first ? "" : ", ") + values[i].node()->meta.val.as_tensor().str() + " " + out->meta.out_descs[i]->str();
     first = false;
   }
   return s + ")";
@@ -79,31 +92,8 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
            "got {}; the compiled function takes {}",
            name, primals.size(), given.size(), signature());
   for (size_t i = 0; i < given.size(); ++i) check_primal(i, given[i]);
-  const auto& meta = joint.metadata;
-  const auto num_mutated = static_cast<size_t>(meta.num_mutated_inputs);
 
-  // The forward: run the program, write mutated inputs back, keep the saved values.
-  auto run_forward = [this, num_mutated, &meta](const TensorList& inputs, TensorList& saved) {
-    std::vector<Tensor> in;
-    in.reserve(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) in.push_back(with_layout(inputs[i], primals[i]->meta.val.as_tensor()));
-    std::vector<Tensor> out = forward->run(std::move(in));
-    const auto num_fw = static_cast<size_t>(partition.num_forward_outputs);
-    size_t m = 0;
-    for (size_t i = 0; i < inputs.size() && m < num_mutated; ++i) {
-      if (!meta.input_mutated[i]) continue;
-      autograd::NoGradGuard no_grad;
-      aotgrad::copy_(inputs[i].detach(), out[m++]);
-    }
-    // Saved values get handles of their own: a saved value that is also returned
-    // would otherwise carry the autograd node its own context belongs to (a cycle).
-    saved.clear();
-    for (size_t k = num_fw; k < out.size(); ++k) saved.push_back(out[k].defined() ? out[k].detach() : Tensor());
-    return TensorList(out.begin() + static_cast<std::ptrdiff_t>(num_mutated),
-                      out.begin() + static_cast<std::ptrdiff_t>(num_fw));
-  };
-
-  bool needs_grad = autograd::is_grad_enabled() && meta.num_tangents > 0;
+  bool needs_grad = autograd::is_grad_enabled() && !backward_inputs.empty();
   if (needs_grad) {
     bool any = false;
     for (const Tensor& t : given) any = any || t.requires_grad();
@@ -123,28 +113,122 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
         return user;
       },
       // The node outlives this call (and maybe the CompiledFunction): it owns the program.
-      [this, self = shared_from_this(), num_mutated](autograd::FunctionContext& ctx, const TensorList& grad_outputs) {
+      [this, self = shared_from_this()](autograd::FunctionContext& ctx, const TensorList& grad_outputs) {
         AG_CHECK(ctx.values.empty(),
                  "compiled {}: backward ran twice through one call; its saved values are freed after the first", name);
         ctx.values.emplace_back(true);  // the saved values are handed to the backward program below
-        std::vector<Tensor> in = std::move(ctx.saved);
+        std::vector<Tensor> saved = std::move(ctx.saved);
         ctx.saved.clear();
-        const auto& phs = partition.backward->graph->placeholders();
-        for (size_t o = 0; o < tangent_of.size(); ++o) {
-          if (tangent_of[o] < 0) continue;
-          const graph::TensorVal& want =
-              phs[partition.saved.size() + static_cast<size_t>(tangent_of[o])]->meta.val.as_tensor();
-          Tensor g = o >= num_mutated ? grad_outputs[o - num_mutated] : Tensor();
-          if (!g.defined()) g = Tensor::zeros(want.sizes, want.dtype);
-          in.push_back(with_layout(g, want));
-        }
-        std::vector<Tensor> grads = backward->run(std::move(in));
-        return TensorList(grads.begin(), grads.end());
+        return run_backward(saved, grad_outputs);
       });
   // Outputs with no tangent carry no gradient.
   for (size_t k = 0; k < outs.size(); ++k)
-    if (tangent_of[num_mutated + k] < 0 && outs[k].defined()) outs[k] = outs[k].detach();
+    if (!has_tangent[k] && outs[k].defined()) outs[k] = outs[k].detach();
   return outs;
+}
+
+// The forward: run the program, write mutated inputs back, keep the saved values.
+TensorList CompiledFunctionImpl::run_forward(const TensorList& inputs, TensorList& saved) const {
+  std::vector<Tensor> in;
+  in.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) in.push_back(with_layout(inputs[i], primals[i]->meta.val.as_tensor()));
+  std::vector<Tensor> out = forward->run(std::move(in));
+  TensorList user(num_user_outputs);
+  saved.assign(num_saved, Tensor());
+  for (size_t j = 0; j < out.size(); ++j) {
+    const Route& r = forward_outputs[j];
+    switch (r.kind) {
+      case Route::Kind::UserOutput:
+        user[r.index] = out[j];
+        break;
+      case Route::Kind::Mutation: {
+        autograd::NoGradGuard no_grad;
+        aotgrad::copy_(inputs[r.index].detach(), out[j]);
+        break;
+      }
+      case Route::Kind::Saved:
+        // Saved values get handles of their own: a saved value that is also returned
+        // would otherwise carry the autograd node its own context belongs to (a cycle).
+        saved[r.index] = out[j].defined() ? out[j].detach() : Tensor();
+        break;
+      default:
+        break;
+    }
+  }
+  return user;
+}
+
+TensorList CompiledFunctionImpl::run_backward(std::vector<Tensor>& saved, const TensorList& grad_outputs) const {
+  const auto phs = partition.backward->graph->placeholders();
+  std::vector<Tensor> in;
+  in.reserve(phs.size());
+  for (size_t k = 0; k < phs.size(); ++k) {
+    const Route& r = backward_inputs[k];
+    if (r.kind == Route::Kind::Saved) {
+      in.push_back(std::move(saved[r.index]));
+      continue;
+    }
+    const graph::TensorVal& want = phs[k]->meta.val.as_tensor();
+    Tensor g = r.kind == Route::Kind::Tangent ? grad_outputs[r.index] : Tensor();
+    if (!g.defined()) g = Tensor::zeros(want.sizes, want.dtype);
+    in.push_back(with_layout(g, want));
+  }
+  std::vector<Tensor> out = backward->run(std::move(in));
+  TensorList grads(primals.size());
+  for (size_t j = 0; j < out.size(); ++j)
+    if (backward_outputs[j].kind == Route::Kind::Grad) grads[backward_outputs[j].index] = out[j];
+  return grads;
+}
+
+// Which primal a descriptor names, by the joint's placeholders.
+static size_t primal_index(const std::vector<const graph::Node*>& primals, const Descriptor& d) {
+  for (size_t i = 0; i < primals.size(); ++i)
+    if (*primals[i]->meta.desc == d) return i;
+  AG_FAIL("{} names no input of the joint graph", d.str());
+}
+
+void CompiledFunctionImpl::plan_routes() {
+  using Kind = Descriptor::Kind;
+  const graph::Node* fw_out = partition.forward->graph->output_node();
+  for (const auto& d : fw_out->meta.out_descs) {
+    AG_CHECK(d.has_value(), "the forward graph has an output without a descriptor");
+    switch (d->kind()) {
+      case Kind::PlainOutput:
+        forward_outputs.push_back({Route::Kind::UserOutput, static_cast<size_t>(d->idx())});
+        num_user_outputs = std::max(num_user_outputs, static_cast<size_t>(d->idx()) + 1);
+        break;
+      case Kind::InputMutationOutput:
+        forward_outputs.push_back({Route::Kind::Mutation, primal_index(primals, d->inner())});
+        break;
+      case Kind::SavedForBackwardsOutput:
+        forward_outputs.push_back({Route::Kind::Saved, static_cast<size_t>(d->idx())});
+        num_saved = std::max(num_saved, static_cast<size_t>(d->idx()) + 1);
+        break;
+      default:
+        AG_FAIL("the forward graph returns {}, which a compiled function cannot route", d->str());
+    }
+  }
+  has_tangent.assign(num_user_outputs, false);
+  for (const graph::Node* p : partition.backward->graph->placeholders()) {
+    const Descriptor& d = *p->meta.desc;
+    if (d.kind() == Kind::SavedForBackwardsInput) {
+      backward_inputs.push_back({Route::Kind::Saved, static_cast<size_t>(d.idx())});
+    } else if (d.kind() == Kind::TangentInput && d.inner().kind() == Kind::PlainOutput) {
+      // The user's gradient for that output arrives through the autograd node.
+      backward_inputs.push_back({Route::Kind::Tangent, static_cast<size_t>(d.inner().idx())});
+      has_tangent[static_cast<size_t>(d.inner().idx())] = true;
+    } else {
+      AG_CHECK(d.kind() == Kind::TangentInput, "the backward graph takes {}, which a compiled function cannot route",
+               d.str());
+      backward_inputs.push_back({Route::Kind::Zeros, 0});  // a mutated input's new value: no gradient flows back
+    }
+  }
+  for (const auto& d : partition.backward->graph->output_node()->meta.out_descs) {
+    if (d && d->kind() == Kind::GradOutput)
+      backward_outputs.push_back({Route::Kind::Grad, primal_index(primals, d->inner())});
+    else
+      backward_outputs.push_back({Route::Kind::Dropped, 0});
+  }
 }
 
 TensorList CompiledFunction::call_flat(const TensorList& primals) const {
@@ -241,21 +325,7 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
     AG_CHECK(static_cast<int64_t>(f->primals.size()) == joint.metadata.num_primals,
              "the graph has {} primal placeholders, but its metadata says {}", f->primals.size(),
              joint.metadata.num_primals);
-    // Tangents are in the order of the forward outputs they belong to.
-    const auto& descs = exporting::output_descriptors(*joint.graph_module);
-    f->tangent_of.assign(static_cast<size_t>(joint.metadata.num_forward_outputs), -1);
-    int next = 0;
-    for (const graph::Node* p : phs) {
-      if (p->meta.desc->kind() != Descriptor::Kind::TangentInput) continue;
-      bool found = false;
-      for (size_t o = 0; o < f->tangent_of.size() && !found; ++o) {
-        if (descs[o] && *descs[o] == p->meta.desc->inner() && f->tangent_of[o] < 0) {
-          f->tangent_of[o] = next++;
-          found = true;
-        }
-      }
-      AG_CHECK(found, "tangent '{}' ({}) belongs to no forward output", p->name(), p->meta.desc->str());
-    }
+    f->plan_routes();
     f->forward = state.unit("forward").draft->finish();
     f->backward = state.unit("backward").draft->finish();
   } catch (Error& e) {

@@ -1,5 +1,6 @@
 #include "conformance/runner.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <filesystem>
@@ -79,48 +80,112 @@ static nn::NamedTensors case_state(const GoldenCase& c, const nn::Module& module
   return kept;
 }
 
+// What every check of a case starts from: its model, instantiated and in the case's
+// mode, and fresh copies of its inputs (marked requires_grad as the case says).
+struct CaseSetup {
+  const models::ModelInfo* info = nullptr;
+  bool imported = false;  // an ONNX file's module: only the tensors the file has
+  models::Instance instance;
+  nn::Args args;
+  nn::Kwargs kwargs;
+};
+
+// The case's setup, or why it cannot run.
+static std::optional<CaseSetup> set_up(const GoldenCase& c, const models::ModelInfo* model, std::string& why) {
+  CaseSetup s;
+  s.info = model ? model : model_for(c.name);
+  if (!s.info) {
+    why = fmt::format("no built-in model named '{}' (the case's module is not built in)", c.name);
+    return std::nullopt;
+  }
+  s.imported = s.info->kind == models::Kind::Imported;
+  s.instance = models::instantiate(*s.info);
+  s.instance.module->train(c.train_mode);
+  for (const GoldenInput& in : c.inputs) s.args.emplace_back(fresh_input(in));
+  for (const auto& [key, in] : c.kwargs) s.kwargs.emplace_back(key, pytree::Value(fresh_input(in)));
+  return s;
+}
+
+// What a step is differentiated with respect to, in the grads' key space:
+// parameters, then inputs and kwargs that need grad.
+struct GradTargets {
+  TensorList wrt;
+  std::vector<std::string> keys;
+};
+
+static GradTargets grad_targets(const GoldenCase& c, const CaseSetup& s) {
+  GradTargets t;
+  for (auto& [name, p] : s.instance.module->named_parameters()) {
+    t.wrt.push_back(p);
+    t.keys.push_back(name);
+  }
+  for (size_t i = 0; i < c.inputs.size(); ++i)
+    if (c.inputs[i].requires_grad) {
+      t.wrt.push_back(s.args[i].tensor());
+      t.keys.push_back(c.inputs[i].name);
+    }
+  for (size_t i = 0; i < c.kwargs.size(); ++i)
+    if (c.kwargs[i].second.requires_grad) {
+      t.wrt.push_back(s.kwargs[i].second.tensor());
+      t.keys.push_back(c.kwargs[i].second.name);
+    }
+  return t;
+}
+
+static std::optional<std::string> compare_outputs(const GoldenCase& c, const pytree::Value& result, TensorList& outs,
+                                                  double* max_err) {
+  for (const IValue& leaf : pytree::flatten(result).first) {
+    if (!leaf.is_tensor()) return "the model returned a non-tensor leaf";
+    outs.push_back(leaf.to_tensor());
+  }
+  if (outs.size() != c.outputs.size())
+    return fmt::format("the model returned {} outputs, the case has {}", outs.size(), c.outputs.size());
+  for (size_t i = 0; i < outs.size(); ++i)
+    if (auto e = compare_tensors(fmt::format("output {}", i), outs[i], c.outputs[i], c.rtol, c.atol, max_err)) return e;
+  return std::nullopt;
+}
+
+static std::optional<std::string> compare_buffers(const GoldenCase& c, const nn::Module& module, double* max_err) {
+  nn::NamedTensors buffers = module.named_buffers();
+  for (const auto& [name, want] : c.buffers_after) {
+    const Tensor* got = nullptr;
+    for (const auto& [n, b] : buffers)
+      if (n == name) got = &b;
+    if (!got) return fmt::format("buffer '{}' is not registered by the model", name);
+    if (auto e = compare_tensors("buffer '" + name + "'", *got, want, c.rtol, c.atol, max_err)) return e;
+  }
+  return std::nullopt;
+}
+
+static std::optional<std::string> compare_grads(const GoldenCase& c, const GradTargets& targets,
+                                                const TensorList& grads, double* max_err) {
+  for (size_t i = 0; i < targets.wrt.size(); ++i) {
+    const Tensor* want = nullptr;
+    for (const auto& [key, g] : c.grads)
+      if (key == targets.keys[i]) want = &g;
+    if (!want) {
+      if (grads[i].defined()) return fmt::format("grad '{}': the case has none", targets.keys[i]);
+      continue;
+    }
+    if (auto e = compare_tensors("grad '" + targets.keys[i] + "'", grads[i], *want, c.rtol, c.atol, max_err)) return e;
+  }
+  for (const auto& [key, g] : c.grads)
+    if (std::find(targets.keys.begin(), targets.keys.end(), key) == targets.keys.end())
+      return fmt::format("grad '{}': expected by the case, not computed", key);
+  return std::nullopt;
+}
+
 using StepFn = std::function<pytree::Value(nn::Module&, const nn::Args&, const nn::Kwargs&)>;
 
 // Loads the case into its model, runs `step` (the forward) on the case's inputs, then
 // backward with the case's tangents, and compares outputs, buffers and gradients.
 static CaseResult check_step(const GoldenCase& c, const StepFn& step, const models::ModelInfo* model) {
   CaseResult r{c.name, false, ""};
-  const models::ModelInfo* info = model ? model : model_for(c.name);
-  const bool imported = info && info->kind == models::Kind::Imported;
-  if (!info) {
-    r.detail = fmt::format("no built-in model named '{}' (the case's module is not built in)", c.name);
-    return r;
-  }
-  models::Instance inst = models::instantiate(*info);
-  nn::Module& module = *inst.module;
-  module.train(c.train_mode);
-  module.load_state_dict(case_state(c, module, imported), /*strict=*/!imported);
-
-  // Inputs, in the grads' key space: parameters, then inputs and kwargs that need grad.
-  nn::Args args;
-  nn::Kwargs kwargs;
-  TensorList wrt;
-  std::vector<std::string> wrt_keys;
-  for (auto& [name, p] : module.named_parameters()) {
-    wrt.push_back(p);
-    wrt_keys.push_back(name);
-  }
-  for (const GoldenInput& in : c.inputs) {
-    Tensor t = fresh_input(in);
-    args.emplace_back(t);
-    if (in.requires_grad) {
-      wrt.push_back(t);
-      wrt_keys.push_back(in.name);
-    }
-  }
-  for (const auto& [key, in] : c.kwargs) {
-    Tensor t = fresh_input(in);
-    kwargs.emplace_back(key, pytree::Value(t));
-    if (in.requires_grad) {
-      wrt.push_back(t);
-      wrt_keys.push_back(in.name);
-    }
-  }
+  std::optional<CaseSetup> s = set_up(c, model, r.detail);
+  if (!s) return r;
+  nn::Module& module = *s->instance.module;
+  module.load_state_dict(case_state(c, module, s->imported), /*strict=*/!s->imported);
+  const GradTargets targets = grad_targets(c, *s);
 
   double max_err = 0;
   auto fail = [&](std::string why) {
@@ -129,48 +194,16 @@ static CaseResult check_step(const GoldenCase& c, const StepFn& step, const mode
   };
   pytree::Value result;
   try {
-    result = step(module, args, kwargs);
+    result = step(module, s->args, s->kwargs);
   } catch (const Error& e) {
     return fail(e.what());
   }
-  auto [leaves, spec] = pytree::flatten(result);
   TensorList outs;
-  for (const IValue& leaf : leaves) {
-    if (!leaf.is_tensor()) return fail("the model returned a non-tensor leaf");
-    outs.push_back(leaf.to_tensor());
-  }
-  if (outs.size() != c.outputs.size())
-    return fail(fmt::format("the model returned {} outputs, the case has {}", outs.size(), c.outputs.size()));
-  for (size_t i = 0; i < outs.size(); ++i)
-    if (auto e = compare_tensors(fmt::format("output {}", i), outs[i], c.outputs[i], c.rtol, c.atol, &max_err))
-      return fail(*e);
-
-  nn::NamedTensors buffers = module.named_buffers();
-  for (const auto& [name, want] : imported ? nn::NamedTensors{} : c.buffers_after) {
-    const Tensor* got = nullptr;
-    for (const auto& [n, b] : buffers)
-      if (n == name) got = &b;
-    if (!got) return fail(fmt::format("buffer '{}' is not registered by the model", name));
-    if (auto e = compare_tensors("buffer '" + name + "'", *got, want, c.rtol, c.atol, &max_err)) return fail(*e);
-  }
-
-  TensorList grads = autograd::grad(outs, wrt, c.tangents, /*allow_unused=*/true);
-  for (size_t i = 0; i < wrt.size(); ++i) {
-    const Tensor* want = nullptr;
-    for (const auto& [key, g] : c.grads)
-      if (key == wrt_keys[i]) want = &g;
-    if (!want) {
-      if (grads[i].defined()) return fail(fmt::format("grad '{}': the case has none", wrt_keys[i]));
-      continue;
-    }
-    if (auto e = compare_tensors("grad '" + wrt_keys[i] + "'", grads[i], *want, c.rtol, c.atol, &max_err))
-      return fail(*e);
-  }
-  for (const auto& [key, g] : c.grads) {
-    bool found = false;
-    for (const auto& k : wrt_keys) found = found || k == key;
-    if (!found) return fail(fmt::format("grad '{}': expected by the case, not computed", key));
-  }
+  if (auto e = compare_outputs(c, result, outs, &max_err)) return fail(*e);
+  if (!s->imported)
+    if (auto e = compare_buffers(c, module, &max_err)) return fail(*e);
+  TensorList grads = autograd::grad(outs, targets.wrt, c.tangents, /*allow_unused=*/true);
+  if (auto e = compare_grads(c, targets, grads, &max_err)) return fail(*e);
   r.passed = true;
   r.detail = fmt::format("max |err| {:.2g} (atol {:.2g})", max_err, c.atol);
   return r;
@@ -276,26 +309,64 @@ static std::optional<std::string> joint_inputs(const GoldenCase& c, const export
   return std::nullopt;
 }
 
+// The joint's outputs against the case, by descriptor: user outputs, buffer updates
+// and gradients (counted in `grads_seen`).
+static std::optional<std::string> compare_joint_outputs(const GoldenCase& c,
+                                                        const exporting::JointWithDescriptors& joint,
+                                                        const std::vector<IValue>& outs, bool imported,
+                                                        size_t& grads_seen, double* max_err) {
+  const auto& descs = exporting::output_descriptors(*joint.graph_module);
+  std::vector<std::string> primal_keys = joint.params_spec;
+  primal_keys.insert(primal_keys.end(), joint.buffers_spec.begin(), joint.buffers_spec.end());
+  for (const GoldenInput& in : c.inputs) primal_keys.push_back(in.name);
+  for (const auto& [key, in] : c.kwargs) primal_keys.push_back(in.name);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!descs[i]) continue;
+    const Descriptor& d = *descs[i];
+    const Tensor got = outs[i].to_tensor();
+    std::optional<std::string> e;
+    switch (d.kind()) {
+      case Descriptor::Kind::PlainOutput:
+        if (d.idx() < 0 || d.idx() >= static_cast<int64_t>(c.outputs.size())) {
+          e = fmt::format("the graph has output {}, the case has {} outputs", d.idx(), c.outputs.size());
+          break;
+        }
+        e = compare_tensors(fmt::format("joint output {}", d.idx()), got, c.outputs[static_cast<size_t>(d.idx())],
+                            c.rtol, c.atol, max_err);
+        break;
+      case Descriptor::Kind::InputMutationOutput:
+        if (imported) break;  // ONNX's running_var update differs from PyTorch's (docs/ONNX.md)
+        e = compare_tensors("joint buffer update '" + d.inner().target() + "'", got,
+                            named(c.buffers_after, d.inner().target()), c.rtol, c.atol, max_err);
+        break;
+      case Descriptor::Kind::GradOutput: {
+        std::string key = d.inner().kind() == Descriptor::Kind::PlainInput
+                              ? primal_keys[joint.params_spec.size() + joint.buffers_spec.size() +
+                                            static_cast<size_t>(d.inner().idx())]
+                              : d.inner().target();
+        e = compare_tensors("joint grad '" + key + "'", got, named(c.grads, key), c.rtol, c.atol, max_err);
+        ++grads_seen;
+        break;
+      }
+      default:
+        break;
+    }
+    if (e) return e;
+  }
+  return std::nullopt;
+}
+
 CaseResult check_joint(const GoldenCase& c, bool decompose, const models::ModelInfo* model) {
   CaseResult r{c.name, false, ""};
-  const models::ModelInfo* info = model ? model : model_for(c.name);
-  const bool imported = info && info->kind == models::Kind::Imported;
-  if (!info) {
-    r.detail = fmt::format("no built-in model named '{}' (the case's module is not built in)", c.name);
-    return r;
-  }
-  models::Instance inst = models::instantiate(*info);
-  inst.module->train(c.train_mode);
+  std::optional<CaseSetup> s = set_up(c, model, r.detail);
+  if (!s) return r;
+  const bool imported = s->imported;
   // Export with the case's inputs as the example (their shapes and requires_grad).
-  nn::Args args;
-  nn::Kwargs kwargs;
-  for (const GoldenInput& in : c.inputs) args.emplace_back(fresh_input(in));
-  for (const auto& [key, in] : c.kwargs) kwargs.emplace_back(key, pytree::Value(fresh_input(in)));
   exporting::JointWithDescriptors joint;
   try {
     exporting::ExportOptions options;
     if (decompose) options.decompositions = trace::DecompositionTable::core();
-    joint = exporting::aot_export_joint_with_descriptors(*inst.module, args, kwargs, options);
+    joint = exporting::aot_export_joint_with_descriptors(*s->instance.module, s->args, s->kwargs, options);
   } catch (const Error& e) {
     r.detail = std::string("export failed: ") + e.what();
     return r;
@@ -312,53 +383,16 @@ CaseResult check_joint(const GoldenCase& c, bool decompose, const models::ModelI
     r.detail = *missing;
     return r;
   }
-  const auto& descs = exporting::output_descriptors(*joint.graph_module);
   std::vector<IValue> outs;
   {
     autograd::NoGradGuard no_grad;
     outs = graph::interpret(*joint.graph_module, inputs);
   }
   double max_err = 0;
-  std::vector<std::string> primal_keys = joint.params_spec;
-  primal_keys.insert(primal_keys.end(), joint.buffers_spec.begin(), joint.buffers_spec.end());
-  for (const GoldenInput& in : c.inputs) primal_keys.push_back(in.name);
-  for (const auto& [key, in] : c.kwargs) primal_keys.push_back(in.name);
   size_t grads_seen = 0;
-  for (size_t i = 0; i < outs.size(); ++i) {
-    if (!descs[i]) continue;
-    const Descriptor& d = *descs[i];
-    const Tensor got = outs[i].to_tensor();
-    std::optional<std::string> e;
-    switch (d.kind()) {
-      case Descriptor::Kind::PlainOutput:
-        if (d.idx() < 0 || d.idx() >= static_cast<int64_t>(c.outputs.size())) {
-          e = fmt::format("the graph has output {}, the case has {} outputs", d.idx(), c.outputs.size());
-          break;
-        }
-        e = compare_tensors(fmt::format("joint output {}", d.idx()), got, c.outputs[static_cast<size_t>(d.idx())],
-                            c.rtol, c.atol, &max_err);
-        break;
-      case Descriptor::Kind::InputMutationOutput:
-        if (imported) break;  // ONNX's running_var update differs from PyTorch's (docs/ONNX.md)
-        e = compare_tensors("joint buffer update '" + d.inner().target() + "'", got,
-                            named(c.buffers_after, d.inner().target()), c.rtol, c.atol, &max_err);
-        break;
-      case Descriptor::Kind::GradOutput: {
-        std::string key = d.inner().kind() == Descriptor::Kind::PlainInput
-                              ? primal_keys[joint.params_spec.size() + joint.buffers_spec.size() +
-                                            static_cast<size_t>(d.inner().idx())]
-                              : d.inner().target();
-        e = compare_tensors("joint grad '" + key + "'", got, named(c.grads, key), c.rtol, c.atol, &max_err);
-        ++grads_seen;
-        break;
-      }
-      default:
-        break;
-    }
-    if (e) {
-      r.detail = *e;
-      return r;
-    }
+  if (auto e = compare_joint_outputs(c, joint, outs, imported, grads_seen, &max_err)) {
+    r.detail = *e;
+    return r;
   }
   if (grads_seen != c.grads.size()) {
     r.detail = fmt::format("the joint graph returns {} gradients, the case has {}", grads_seen, c.grads.size());

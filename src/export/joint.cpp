@@ -11,6 +11,7 @@
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
 #include "export/forward_source.h"
+#include "export/graph_boundary.h"
 #include "hop/register.h"
 #include "ops/dispatch.h"
 #include "ops/registry.h"
@@ -26,179 +27,172 @@ using graph::Node;
 std::string primal_name(size_t i) {
   return "primals_" + std::to_string(i + 1);
 }
+
+// One trace of a joint graph, phase by phase: primals, forward, forward outputs and
+// tangents, backward, outputs.
+class JointTrace {
+ public:
+  JointTrace(const detail::ForwardSource& source, const ExportOptions& options)
+      : source_(source),
+        options_(options),
+        gm_(std::make_shared<graph::GraphModule>()),
+        tracer_(*gm_, {options.decompositions, options.record_stack_traces}),
+        primals_(*gm_, tracer_),
+        outputs_(tracer_) {}
+
+  JointWithDescriptors run(const nn::Args& args, const nn::Kwargs& kwargs) {
+    gm_->arg_names = {"primals", "tangents"};
+    add_primals(args, kwargs);
+    forward();
+    collect_forward_outputs();
+    add_tangents();
+    backward();
+    write_back_kept_mutations();
+    add_outputs();
+    tracer_.finish();
+    graph::verify(*gm_);
+    joint_.graph_module = std::move(gm_);
+    return std::move(joint_);
+  }
+
+ private:
+  const detail::ForwardSource& source_;
+  const ExportOptions& options_;
+  std::shared_ptr<graph::GraphModule> gm_;
+  trace::Tracer tracer_;
+  detail::GraphInputs primals_;
+  detail::GraphOutputs outputs_;
+  JointWithDescriptors joint_;
+  TensorList param_proxies_, buffer_proxies_;
+  pytree::Value proxy_call_;
+  TensorList user_outputs_;
+  std::vector<Tensor> fw_values_;  // new values of mutated inputs, then the user outputs
+  std::vector<Descriptor> fw_descs_;
+  std::vector<size_t> kept_mutations_;  // written back in the graph (keep_input_mutations)
+  TensorList diff_outputs_, tangents_;
+  TensorList grads_;  // per primal; undefined where it gets none
+
+  // Parameters, buffers, then the flattened (args, kwargs).
+  void add_primals(const nn::Args& args, const nn::Kwargs& kwargs) {
+    auto next_name = [this] { return primal_name(primals_.size()); };
+    for (const auto& p : source_.params) {
+      joint_.params_spec.push_back(p.fqn);
+      param_proxies_.push_back(primals_.add(next_name(), p.example, p.requires_grad, Descriptor::param(p.fqn)));
+    }
+    for (const auto& b : source_.buffers) {
+      joint_.buffers_spec.push_back(b.fqn);
+      buffer_proxies_.push_back(primals_.add(next_name(), b.example, false, Descriptor::buffer(b.fqn)));
+    }
+    for (int64_t i = 0; i < static_cast<int64_t>(primals_.size()); ++i) joint_.static_input_indices.push_back(i);
+    const size_t first_user = primals_.size();
+    proxy_call_ = primals_.add_call(
+        args, kwargs, [first_user](size_t i) { return primal_name(first_user + i); }, true, "export", joint_.in_spec);
+  }
+
+  void forward() {
+    ops::ModeGuard mode(&tracer_);
+    autograd::EnableGradGuard grad_on;
+    auto [leaves, spec] = source_.run(param_proxies_, buffer_proxies_, proxy_call_, tracer_);
+    joint_.out_spec = spec;
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      AG_CHECK(leaves[i].is_tensor() && leaves[i].to_tensor().defined(),
+               "export: output {} of the module is {}, but every output leaf must be a tensor", i,
+               leaves[i].type_name());
+      user_outputs_.push_back(leaves[i].to_tensor());
+    }
+  }
+
+  // Forward outputs: new values of mutated inputs, then the user outputs.
+  void collect_forward_outputs() {
+    ForwardMetadata& meta = joint_.metadata;
+    const std::vector<size_t> written = primals_.mutated();
+    primals_.check_written_inputs_do_not_alias(written);
+    meta.input_mutated.assign(primals_.size(), false);
+    for (size_t i : written) {
+      meta.input_mutated[i] = true;
+      if (options_.keep_input_mutations) {
+        kept_mutations_.push_back(i);
+        continue;
+      }
+      fw_values_.push_back(primals_.proxy(i));
+      fw_descs_.push_back(Descriptor::input_mutation(primals_.desc(i)));
+      ++meta.num_mutated_inputs;
+    }
+    for (size_t i = 0; i < user_outputs_.size(); ++i) {
+      fw_values_.push_back(user_outputs_[i]);
+      fw_descs_.push_back(Descriptor::plain_output(static_cast<int64_t>(i)));
+      meta.output_requires_grad.push_back(user_outputs_[i].requires_grad());
+    }
+    meta.num_forward_outputs = static_cast<int64_t>(fw_values_.size());
+    meta.num_primals = static_cast<int64_t>(primals_.size());
+  }
+
+  // One tangent per forward output that requires grad.
+  void add_tangents() {
+    for (size_t i = 0; i < fw_values_.size(); ++i) {
+      if (!fw_values_[i].requires_grad() || !fw_values_[i].is_floating_point()) continue;
+      Tensor tangent = tracer_.placeholder("tangents_" + std::to_string(tangents_.size() + 1), fw_values_[i], false);
+      gm_->graph->placeholders().back()->meta.desc = Descriptor::tangent(fw_descs_[i]);
+      diff_outputs_.push_back(fw_values_[i]);
+      tangents_.push_back(tangent);
+    }
+    joint_.metadata.num_tangents = static_cast<int64_t>(tangents_.size());
+  }
+
+  // The eager engine on proxies.
+  void backward() {
+    TensorList wrt;
+    std::vector<size_t> wrt_index;
+    for (size_t i = 0; i < primals_.size(); ++i) {
+      if (!primals_.proxy(i).requires_grad()) continue;
+      wrt.push_back(primals_.proxy(i));
+      wrt_index.push_back(i);
+    }
+    grads_.assign(primals_.size(), Tensor());
+    if (wrt.empty() || diff_outputs_.empty()) return;
+    ops::ModeGuard mode(&tracer_);
+    TensorList g = autograd::grad(diff_outputs_, wrt, tangents_, /*allow_unused=*/true);
+    for (size_t k = 0; k < g.size(); ++k) grads_[wrt_index[k]] = g[k];
+  }
+
+  void write_back_kept_mutations() {
+    if (kept_mutations_.empty()) return;
+    AG_CHECK(tangents_.empty(), "export: keep_input_mutations is for inference graphs, but {} output(s) require grad",
+             tangents_.size());
+    graph::Graph& g = *gm_->graph;
+    for (size_t i : kept_mutations_) {
+      Node* ph = g.placeholders()[i];
+      Node* write = g.call_function(ops::op_info(ops::OpId::copy_), {Arg(ph), Arg(tracer_.node_of(primals_.proxy(i)))});
+      write->meta.val = ph->meta.val;
+    }
+  }
+
+  // The forward outputs, then one gradient (or None) per primal. The graph's own
+  // calling convention: ([primals…], [tangents…]) in, a flat list out.
+  void add_outputs() {
+    for (size_t i = 0; i < fw_values_.size(); ++i) outputs_.add(fw_values_[i], fw_descs_[i]);
+    for (size_t i = 0; i < primals_.size(); ++i) {
+      if (grads_[i].defined())
+        outputs_.add(grads_[i], Descriptor::grad(primals_.desc(i)));
+      else
+        outputs_.add_none();
+    }
+    pytree::TreeSpec graph_in;
+    graph_in.kind = pytree::Value::Kind::List;
+    graph_in.children = {detail::flat_list_spec(primals_.size()), detail::flat_list_spec(tangents_.size())};
+    gm_->in_spec = graph_in;
+    gm_->out_spec = detail::flat_list_spec(outputs_.size());
+    outputs_.finish(*gm_);
+  }
+};
 }  // namespace
 
 JointWithDescriptors export_joint(const detail::ForwardSource& source, const nn::Args& args, const nn::Kwargs& kwargs,
                                   const ExportOptions& options) {
   hop::register_higher_order_ops();  // the verifier resolves the higher-order nodes a trace records
   try {
-    JointWithDescriptors joint;
-    auto gm = std::make_shared<graph::GraphModule>();
-    gm->arg_names = {"primals", "tangents"};
-    trace::Tracer tracer(*gm, {options.decompositions, options.record_stack_traces});
-
-    // Primals: parameters, buffers, then the flattened (args, kwargs).
-    std::vector<Tensor> primals;
-    std::vector<Descriptor> primal_descs;
-    std::vector<const Storage*> primal_storage;  // to find inputs that alias each other
-    auto add_primal = [&](const Tensor& like, bool requires_grad, Descriptor desc) {
-      Tensor p = tracer.placeholder(primal_name(primals.size()), like, requires_grad);
-      gm->graph->placeholders().back()->meta.desc = desc;
-      primals.push_back(p);
-      primal_descs.push_back(std::move(desc));
-      primal_storage.push_back(like.is_meta() ? nullptr : like.impl()->storage.get());
-      return p;
-    };
-    TensorList param_proxies, buffer_proxies;
-    for (const auto& p : source.params) {
-      joint.params_spec.push_back(p.fqn);
-      param_proxies.push_back(add_primal(p.example, p.requires_grad, Descriptor::param(p.fqn)));
-    }
-    for (const auto& b : source.buffers) {
-      joint.buffers_spec.push_back(b.fqn);
-      buffer_proxies.push_back(add_primal(b.example, false, Descriptor::buffer(b.fqn)));
-    }
-    for (int64_t i = 0; i < static_cast<int64_t>(primals.size()); ++i) joint.static_input_indices.push_back(i);
-
-    pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(args), pytree::Value::dict(kwargs)});
-    auto [in_leaves, in_spec] = pytree::flatten(call);
-    joint.in_spec = in_spec;
-    std::vector<IValue> proxy_leaves;
-    for (size_t i = 0; i < in_leaves.size(); ++i) {
-      AG_CHECK(in_leaves[i].is_tensor() && in_leaves[i].to_tensor().defined(),
-               "export: user input {} (flattened, kwargs after args) is {}, but only tensors can be "
-               "graph inputs",
-               i, in_leaves[i].type_name());
-      const Tensor& t = in_leaves[i].to_tensor();
-      proxy_leaves.emplace_back(add_primal(t, t.requires_grad(), Descriptor::plain_input(int64_t(i))));
-    }
-    pytree::Value proxy_call = pytree::unflatten(proxy_leaves, in_spec);
-
-    // The forward.
-    std::vector<IValue> out_leaves;
-    {
-      ops::ModeGuard mode(&tracer);
-      autograd::EnableGradGuard grad_on;
-      auto result = source.run(param_proxies, buffer_proxies, proxy_call, tracer);
-      out_leaves = std::move(result.first);
-      joint.out_spec = result.second;
-    }
-    TensorList outputs;
-    for (size_t i = 0; i < out_leaves.size(); ++i) {
-      AG_CHECK(out_leaves[i].is_tensor() && out_leaves[i].to_tensor().defined(),
-               "export: output {} of the module is {}, but every output leaf must be a tensor", i,
-               out_leaves[i].type_name());
-      outputs.push_back(out_leaves[i].to_tensor());
-    }
-
-    // Forward outputs: new values of mutated inputs, then the user outputs.
-    std::vector<Tensor> fw_values;
-    std::vector<Descriptor> fw_descs;
-    ForwardMetadata& meta = joint.metadata;
-    for (size_t i = 0; i < primals.size(); ++i) {
-      if (!tracer.was_mutated(primals[i]) || primal_storage[i] == nullptr) continue;
-      // A write into an input that shares storage with another input would silently
-      // miss the other one in a functional graph.
-      for (size_t j = 0; j < primals.size(); ++j)
-        AG_CHECK(j == i || primal_storage[j] != primal_storage[i],
-                 "export: {} is written in place, but it shares storage with {}; a mutation of "
-                 "aliased inputs cannot be made functional (pass a clone of one of them)",
-                 primal_descs[i].str(), primal_descs[j].str());
-    }
-    std::vector<size_t> kept_mutations;  // written back in the graph (keep_input_mutations)
-    for (size_t i = 0; i < primals.size(); ++i) {
-      const bool mutated = tracer.was_mutated(primals[i]);
-      meta.input_mutated.push_back(mutated);
-      if (!mutated) continue;
-      if (options.keep_input_mutations) {
-        kept_mutations.push_back(i);
-        continue;
-      }
-      fw_values.push_back(primals[i]);
-      fw_descs.push_back(Descriptor::input_mutation(primal_descs[i]));
-      ++meta.num_mutated_inputs;
-    }
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      fw_values.push_back(outputs[i]);
-      fw_descs.push_back(Descriptor::plain_output(int64_t(i)));
-      meta.output_requires_grad.push_back(outputs[i].requires_grad());
-    }
-    meta.num_forward_outputs = static_cast<int64_t>(fw_values.size());
-    meta.num_primals = static_cast<int64_t>(primals.size());
-
-    // One tangent per forward output that requires grad.
-    TensorList diff_outputs, tangents;
-    for (size_t i = 0; i < fw_values.size(); ++i) {
-      if (!fw_values[i].requires_grad() || !fw_values[i].is_floating_point()) continue;
-      Tensor tangent = tracer.placeholder("tangents_" + std::to_string(tangents.size() + 1), fw_values[i], false);
-      gm->graph->placeholders().back()->meta.desc = Descriptor::tangent(fw_descs[i]);
-      diff_outputs.push_back(fw_values[i]);
-      tangents.push_back(tangent);
-    }
-    meta.num_tangents = static_cast<int64_t>(tangents.size());
-
-    // The backward: the eager engine on proxies.
-    TensorList wrt;
-    std::vector<size_t> wrt_index;
-    for (size_t i = 0; i < primals.size(); ++i) {
-      if (!primals[i].requires_grad()) continue;
-      wrt.push_back(primals[i]);
-      wrt_index.push_back(i);
-    }
-    TensorList grads(primals.size());
-    if (!wrt.empty() && !diff_outputs.empty()) {
-      ops::ModeGuard mode(&tracer);
-      TensorList g = autograd::grad(diff_outputs, wrt, tangents, /*allow_unused=*/true);
-      for (size_t k = 0; k < g.size(); ++k) grads[wrt_index[k]] = g[k];
-    }
-
-    if (!kept_mutations.empty()) {
-      AG_CHECK(tangents.empty(),
-               "export: keep_input_mutations is for inference graphs, but {} output(s) "
-               "require grad",
-               tangents.size());
-      graph::Graph& g = *gm->graph;
-      for (size_t i : kept_mutations) {
-        Node* ph = g.placeholders()[i];
-        Node* write = g.call_function(ops::op_info(ops::OpId::copy_), {Arg(ph), Arg(tracer.node_of(primals[i]))});
-        write->meta.val = ph->meta.val;
-      }
-    }
-    Arg::List values;
-    std::vector<std::optional<Descriptor>> out_descs;
-    for (size_t i = 0; i < fw_values.size(); ++i) {
-      values.emplace_back(tracer.node_of(fw_values[i]));
-      out_descs.emplace_back(fw_descs[i]);
-    }
-    for (size_t i = 0; i < primals.size(); ++i) {
-      if (grads[i].defined()) {
-        values.emplace_back(tracer.node_of(grads[i]));
-        out_descs.emplace_back(Descriptor::grad(primal_descs[i]));
-      } else {
-        values.emplace_back();
-        out_descs.emplace_back(std::nullopt);
-      }
-    }
-    Node* out = gm->graph->output(std::move(values));
-    out->meta.out_descs = std::move(out_descs);
-
-    // The graph's own calling convention: ([primals…], [tangents…]) in, a flat list out.
-    pytree::TreeSpec leaf;
-    auto list_of = [&](size_t n) {
-      pytree::TreeSpec s;
-      s.kind = pytree::Value::Kind::List;
-      s.children.assign(n, leaf);
-      return s;
-    };
-    pytree::TreeSpec graph_in;
-    graph_in.kind = pytree::Value::Kind::List;
-    graph_in.children = {list_of(primals.size()), list_of(tangents.size())};
-    gm->in_spec = graph_in;
-    gm->out_spec = list_of(out->args()[0].list().size());
-    tracer.finish();
-    graph::verify(*gm);
-    joint.graph_module = std::move(gm);
-    return joint;
+    JointTrace trace(source, options);
+    return trace.run(args, kwargs);
   } catch (Error& e) {
     e.add_context("while exporting " + source.name);
     throw;
@@ -225,53 +219,31 @@ std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn
     auto gm = std::make_shared<graph::GraphModule>();
     gm->name = module.type_name();
     trace::Tracer tracer(*gm, {options.decompositions, options.record_stack_traces});
-    std::vector<Tensor> inputs;
-    std::vector<Descriptor> descs;
+    detail::GraphInputs inputs(*gm, tracer);
     nn::SlotSwap swapped;
-    auto lift = [&](const std::string& name, const Tensor& like, Descriptor d) {
-      Tensor p = tracer.placeholder(name, like, false);
-      gm->graph->placeholders().back()->meta.desc = d;
-      inputs.push_back(p);
-      descs.push_back(d);
-      return p;
-    };
     // Placeholders named after the FQNs ("linear.weight" -> linear_weight).
-    for (auto& [name, slot] : module.parameter_slots()) swapped.swap(slot, lift(name, *slot, Descriptor::param(name)));
-    for (auto& [name, slot] : module.buffer_slots()) swapped.swap(slot, lift(name, *slot, Descriptor::buffer(name)));
-    pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(args), pytree::Value::dict(kwargs)});
-    auto [leaves, in_spec] = pytree::flatten(call);
-    std::vector<IValue> proxies;
-    for (size_t i = 0; i < leaves.size(); ++i) {
-      AG_CHECK(leaves[i].is_tensor(), "capture: user input {} is {}, but only tensors can be graph inputs", i,
-               leaves[i].type_name());
-      proxies.emplace_back(lift("arg" + std::to_string(i), leaves[i].to_tensor(), Descriptor::plain_input(int64_t(i))));
-    }
-    pytree::Value proxy_call = pytree::unflatten(proxies, in_spec);
+    for (auto& [name, slot] : module.parameter_slots())
+      swapped.swap(slot, inputs.add(name, *slot, false, Descriptor::param(name)));
+    for (auto& [name, slot] : module.buffer_slots())
+      swapped.swap(slot, inputs.add(name, *slot, false, Descriptor::buffer(name)));
+    pytree::Value proxy_call = inputs.add_call(
+        args, kwargs, [](size_t i) { return "arg" + std::to_string(i); }, false, "capture", gm->call_in_spec.emplace());
     std::vector<IValue> out;
-    pytree::TreeSpec out_spec;
     {
       ops::ModeGuard mode(&tracer);
       autograd::NoGradGuard no_grad;  // the forward alone
       auto flat = pytree::flatten(module(proxy_call[0].items(), proxy_call[1].entries()));
       out = std::move(flat.first);
-      out_spec = flat.second;
+      gm->call_out_spec = flat.second;
     }
-    Arg::List values;
-    std::vector<std::optional<Descriptor>> out_descs;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      if (!tracer.was_mutated(inputs[i])) continue;
-      values.emplace_back(tracer.node_of(inputs[i]));
-      out_descs.emplace_back(Descriptor::input_mutation(descs[i]));
-    }
+    detail::GraphOutputs outputs(tracer);
+    outputs.add_mutations(inputs, inputs.mutated());
     for (size_t i = 0; i < out.size(); ++i) {
       AG_CHECK(out[i].is_tensor(), "capture: output {} is {}, but every output leaf must be a tensor", i,
                out[i].type_name());
-      values.emplace_back(tracer.node_of(out[i].to_tensor()));
-      out_descs.emplace_back(Descriptor::plain_output(int64_t(i)));
+      outputs.add(out[i].to_tensor(), Descriptor::plain_output(static_cast<int64_t>(i)));
     }
-    gm->graph->output(std::move(values))->meta.out_descs = std::move(out_descs);
-    gm->call_in_spec = in_spec;
-    gm->call_out_spec = out_spec;
+    outputs.finish(*gm);
     tracer.finish();
     graph::verify(*gm);
     return gm;

@@ -13,6 +13,7 @@
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
 #include "export/forward_source.h"
+#include "export/graph_boundary.h"
 #include "hop/register.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
@@ -20,7 +21,6 @@
 namespace aotgrad::exporting {
 
 namespace {
-using graph::Arg;
 
 // "fc1.weight" -> "fc1_weight": placeholder names a reader can follow.
 std::string name_of(const std::string& fqn) {
@@ -28,10 +28,6 @@ std::string name_of(const std::string& fqn) {
   for (char& c : s)
     if (c == '.') c = '_';
   return s;
-}
-
-graph::Node* last_placeholder(graph::GraphModule& gm) {
-  return gm.graph->placeholders().back();
 }
 
 }  // namespace
@@ -81,7 +77,8 @@ class StepTrace {
       : source_(source),
         options_(options),
         gm_(std::make_shared<graph::GraphModule>()),
-        tracer_(*gm_, {options.export_options.decompositions, options.export_options.record_stack_traces}) {}
+        tracer_(*gm_, {options.export_options.decompositions, options.export_options.record_stack_traces}),
+        inputs_(*gm_, tracer_) {}
 
   TrainStepGraph run(const nn::Args& batch, const std::string& name) {
     result_.rule = options_.rule;
@@ -104,9 +101,8 @@ class StepTrace {
   const TrainStepOptions& options_;
   std::shared_ptr<graph::GraphModule> gm_;
   trace::Tracer tracer_;
+  detail::GraphInputs inputs_;
   TrainStepGraph result_;
-  std::vector<Tensor> inputs_;  // every placeholder's proxy, in graph order
-  std::vector<Descriptor> descs_;
   TensorList params_, buffers_;
   std::vector<TensorList> states_;  // per parameter, in state_names() order
   optim::HyperTensors hyper_;
@@ -114,11 +110,7 @@ class StepTrace {
   Tensor target_, loss_, grad_norm_;
 
   Tensor add_input(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc) {
-    Tensor p = tracer_.placeholder(name, like, requires_grad);
-    last_placeholder(*gm_)->meta.desc = desc;
-    inputs_.push_back(p);
-    descs_.push_back(std::move(desc));
-    return p;
+    return inputs_.add(name, like, requires_grad, std::move(desc));
   }
 
   void add_state_inputs() {
@@ -229,31 +221,19 @@ class StepTrace {
 
   // Mutations in input order, then the loss and the norm.
   void add_outputs() {
-    Arg::List values;
-    std::vector<std::optional<Descriptor>> out_descs;
-    for (size_t i = 0; i < inputs_.size(); ++i) {
-      if (!tracer_.was_mutated(inputs_[i])) continue;
-      AG_CHECK(descs_[i].kind() != Descriptor::Kind::PlainInput,
+    const std::vector<size_t> written = inputs_.mutated();
+    for (size_t i : written)
+      AG_CHECK(inputs_.desc(i).kind() != Descriptor::Kind::PlainInput,
                "train step: the module writes into its input {} in place; a training step cannot return a new "
                "value for a batch input",
-               descs_[i].str());
-      values.emplace_back(tracer_.node_of(inputs_[i]));
-      out_descs.emplace_back(Descriptor::input_mutation(descs_[i]));
-    }
-    values.emplace_back(tracer_.node_of(loss_));
-    out_descs.emplace_back(Descriptor::plain_output(0));
-    if (grad_norm_.defined()) {
-      values.emplace_back(tracer_.node_of(grad_norm_));
-      out_descs.emplace_back(Descriptor::plain_output(1));
-    }
-    graph::Node* out = gm_->graph->output(std::move(values));
-    out->meta.out_descs = std::move(out_descs);
-    pytree::TreeSpec leaf, flat_in, flat_out;
-    flat_in.kind = flat_out.kind = pytree::Value::Kind::List;
-    flat_in.children.assign(inputs_.size(), leaf);
-    flat_out.children.assign(out->args()[0].list().size(), leaf);
-    gm_->in_spec = flat_in;
-    gm_->out_spec = flat_out;
+               inputs_.desc(i).str());
+    detail::GraphOutputs outputs(tracer_);
+    outputs.add_mutations(inputs_, written);
+    outputs.add(loss_, Descriptor::plain_output(0));
+    if (grad_norm_.defined()) outputs.add(grad_norm_, Descriptor::plain_output(1));
+    gm_->in_spec = detail::flat_list_spec(inputs_.size());
+    gm_->out_spec = detail::flat_list_spec(outputs.size());
+    outputs.finish(*gm_);
   }
 };
 }  // namespace

@@ -33,6 +33,7 @@ constexpr KindInfo kKinds[] = {
     {Kind::DummyInput, "DummyAOTInput", Field::Idx, "idx"},
     {Kind::OptimizerStateInput, "OptimizerStateAOTInput", Field::InnerAndTarget, "param", "state"},
     {Kind::HyperparamInput, "HyperparamAOTInput", Field::Target, "name"},
+    {Kind::SavedForBackwardsInput, "SavedForBackwardsAOTInput", Field::Idx, "idx"},
     {Kind::PlainOutput, "PlainAOTOutput", Field::Idx, "idx"},
     {Kind::GradOutput, "GradAOTOutput", Field::Inner, "grad_of"},
     {Kind::InputMutationOutput, "InputMutationAOTOutput", Field::Inner, "mutated_input"},
@@ -41,6 +42,7 @@ constexpr KindInfo kKinds[] = {
     {Kind::ForwardTokenOutput, "ForwardTokenAOTOutput", Field::Idx, "idx"},
     {Kind::BackwardTokenOutput, "BackwardTokenAOTOutput", Field::Idx, "idx"},
     {Kind::DummyOutput, "DummyAOTOutput", Field::Idx, "idx"},
+    {Kind::SavedForBackwardsOutput, "SavedForBackwardsAOTOutput", Field::Idx, "idx"},
 };
 
 constexpr bool kinds_in_enum_order() {

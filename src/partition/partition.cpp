@@ -2,6 +2,7 @@
 // policy picks which forward values cross to the backward (the saved values), and
 // forward values the backward needs but that were not saved are recomputed there.
 #include <functional>
+#include <optional>
 
 #include "ops/registry.h"
 #include "partition/partition_internal.h"
@@ -78,13 +79,17 @@ using detail::tensor_bytes;
 
 using graph::copy_node;
 
-// The split graphs carry no descriptors: their calling convention (primals in;
-// forward outputs then saved values out; saved values and tangents in, gradients out)
-// is Partition's, and saved values have no descriptor kind of their own.
-Node* placeholder_like(graph::Graph& g, const Node& p, std::unordered_map<const Node*, Node*>& map) {
+// Note [Descriptors on the halves]: the split graphs are described as the joint is.
+// The forward takes the primals (their joint descriptors) and returns the forward
+// outputs (theirs), then SavedForBackwardsAOTOutput(idx=k) per saved value, as
+// PyTorch's partitioner labels them; the backward takes SavedForBackwardsAOTInput
+// (idx=k) per saved value (aotgrad's own kind) and the tangents (theirs), and returns
+// the gradients (theirs). Whoever runs the halves matches values by descriptor.
+Node* placeholder_like(graph::Graph& g, const Node& p, std::unordered_map<const Node*, Node*>& map,
+                       std::optional<Descriptor> desc) {
   Node* c = g.placeholder(p.name());
   c->meta = p.meta;
-  c->meta.desc.reset();
+  c->meta.desc = std::move(desc);
   map[&p] = c;
   return c;
 }
@@ -131,97 +136,130 @@ std::vector<const Node*> choose_saved(const JointView& view, const PartitionOpti
 }
 }  // namespace
 
-Partition partition_joint(const graph::GraphModule& joint, const PartitionOptions& options) {
-  const JointView view = detail::view_joint(joint);
-  const graph::Graph& jg = *joint.graph;
-  const Node* out = jg.output_node();
-  const Arg::List& values = out->args()[0].list();
-  Partition p;
-  p.policy = options.policy;
-  std::vector<const Node*> saved = choose_saved(view, options, p);
-  std::unordered_set<const Node*> saved_set(saved.begin(), saved.end());
+namespace {
+// One split of a joint graph: the forward half, then the backward half.
+class Split {
+ public:
+  Split(const graph::GraphModule& joint, const JointView& view, std::vector<const Node*> saved, Partition& p)
+      : joint_(joint), view_(view), saved_(std::move(saved)), p_(p), out_(*joint.graph->output_node()) {}
 
   // The forward graph: primals in, forward outputs and saved values out. Only what
   // those need is kept (a value only the backward read may now be recomputed there).
-  std::vector<const Node*> fw_results;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const auto& d = out->meta.out_descs[i];
-    if (!d || d->kind() == Descriptor::Kind::GradOutput) continue;
-    AG_CHECK(values[i].is_node() && !view.backward.count(values[i].node()),
-             "partition: forward output {} depends on a tangent", d->str());
-    fw_results.push_back(values[i].node());
-  }
-  std::unordered_set<const Node*> live;
-  std::function<void(const Node*)> mark = [&](const Node* n) {
-    if (!live.insert(n).second) return;
-    for (const Node* in : n->input_nodes()) mark(in);
-  };
-  for (const Node* n : fw_results) mark(n);
-  for (const Node* n : saved) mark(n);
-  // In-place writes back into inputs (inference graphs) are kept whatever reads them.
-  for (const auto& n : jg.nodes())
-    if (n->op() == NodeOp::CallFunction && n->target().kind == graph::Target::Kind::Op &&
-        n->target().op->kind == ops::OpKind::InPlace && !view.backward.count(n.get()))
-      mark(n.get());
+  void forward() {
+    const graph::Graph& jg = *joint_.graph;
+    const Arg::List& values = out_.args()[0].list();
+    std::vector<const Node*> results;
+    std::vector<std::optional<Descriptor>> descs;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const auto& d = out_.meta.out_descs[i];
+      if (!d || d->kind() == Descriptor::Kind::GradOutput) continue;
+      AG_CHECK(values[i].is_node() && !view_.backward.count(values[i].node()),
+               "partition: forward output {} depends on a tangent", d->str());
+      results.push_back(values[i].node());
+      descs.push_back(d);
+    }
+    std::unordered_set<const Node*> live;
+    std::function<void(const Node*)> mark = [&](const Node* n) {
+      if (!live.insert(n).second) return;
+      for (const Node* in : n->input_nodes()) mark(in);
+    };
+    for (const Node* n : results) mark(n);
+    for (const Node* n : saved_) mark(n);
+    // In-place writes back into inputs (inference graphs) are kept whatever reads them.
+    for (const auto& n : jg.nodes())
+      if (n->op() == NodeOp::CallFunction && n->target().kind == graph::Target::Kind::Op &&
+          n->target().op->kind == ops::OpKind::InPlace && !view_.backward.count(n.get()))
+        mark(n.get());
 
-  p.forward = std::make_shared<graph::GraphModule>();
-  p.forward->name = "fw_graph";
-  p.forward->constants = joint.constants;
-  p.forward->subgraphs = joint.subgraphs;
-  std::unordered_map<const Node*, Node*> fmap;
-  for (const auto& n : jg.nodes()) {
-    if (n->op() == NodeOp::Output || view.backward.count(n.get())) continue;
-    if (n->op() == NodeOp::Placeholder)
-      placeholder_like(*p.forward->graph, *n, fmap);
-    else if (live.count(n.get()))
-      copy_node(*p.forward->graph, *n, fmap);
+    p_.forward = half("fw_graph");
+    for (const auto& n : jg.nodes()) {
+      if (n->op() == NodeOp::Output || view_.backward.count(n.get())) continue;
+      if (n->op() == NodeOp::Placeholder)
+        placeholder_like(*p_.forward->graph, *n, fmap_, n->meta.desc);
+      else if (live.count(n.get()))
+        copy_node(*p_.forward->graph, *n, fmap_);
+    }
+    Arg::List fw_out;
+    for (const Node* n : results) fw_out.emplace_back(fmap_.at(n));
+    p_.num_forward_outputs = static_cast<int64_t>(fw_out.size());
+    for (size_t k = 0; k < saved_.size(); ++k) {
+      const Node* s = saved_[k];
+      fw_out.emplace_back(fmap_.at(s));
+      descs.push_back(Descriptor::saved_for_backwards_output(static_cast<int64_t>(k)));
+      p_.saved.push_back({s->name(),
+                          s->meta.val.kind == graph::FakeVal::Kind::Tensor ? s->meta.val.as_tensor().str() : "",
+                          tensor_bytes(s), s->op() == NodeOp::Placeholder, source_line(s)});
+    }
+    p_.forward->graph->output(std::move(fw_out))->meta.out_descs = std::move(descs);
   }
-  Arg::List fw_out;
-  for (const Node* n : fw_results) fw_out.emplace_back(fmap.at(n));
-  p.num_forward_outputs = static_cast<int64_t>(fw_out.size());
-  for (const Node* s : saved) {
-    fw_out.emplace_back(fmap.at(s));
-    p.saved.push_back({s->name(), s->meta.val.kind == graph::FakeVal::Kind::Tensor ? s->meta.val.as_tensor().str() : "",
-                       tensor_bytes(s), s->op() == NodeOp::Placeholder, source_line(s)});
-  }
-  p.forward->graph->output(std::move(fw_out));
 
   // The backward graph: saved values and tangents in, the gradients out. A forward
   // value it needs that was not saved is recomputed just before its first use.
-  p.backward = std::make_shared<graph::GraphModule>();
-  p.backward->name = "bw_graph";
-  p.backward->constants = joint.constants;
-  p.backward->subgraphs = joint.subgraphs;
-  graph::Graph& bg = *p.backward->graph;
-  std::unordered_map<const Node*, Node*> bmap;
-  for (const Node* s : saved) placeholder_like(bg, *s, bmap);
-  for (const auto& n : jg.nodes())
-    if (view.backward.count(n.get()) && n->op() == NodeOp::Placeholder) placeholder_like(bg, *n, bmap);
-  std::function<void(const Node*)> ensure = [&](const Node* n) {
-    if (bmap.count(n)) return;
+  void backward() {
+    const graph::Graph& jg = *joint_.graph;
+    p_.backward = half("bw_graph");
+    graph::Graph& bg = *p_.backward->graph;
+    for (size_t k = 0; k < saved_.size(); ++k)
+      placeholder_like(bg, *saved_[k], bmap_, Descriptor::saved_for_backwards_input(static_cast<int64_t>(k)));
+    for (const auto& n : jg.nodes())
+      if (view_.backward.count(n.get()) && n->op() == NodeOp::Placeholder)
+        placeholder_like(bg, *n, bmap_, n->meta.desc);
+    for (const auto& n : jg.nodes())
+      if (n->op() == NodeOp::CallFunction && view_.backward.count(n.get())) ensure(n.get());
+    const Arg::List& values = out_.args()[0].list();
+    Arg::List bw_out;
+    std::vector<std::optional<Descriptor>> descs;
+    for (size_t i = 0; i < values.size(); ++i) {
+      const auto& d = out_.meta.out_descs[i];
+      if (d && d->kind() != Descriptor::Kind::GradOutput) continue;
+      descs.push_back(d);
+      if (!values[i].is_node()) {
+        bw_out.emplace_back();
+        continue;
+      }
+      ensure(values[i].node());
+      bw_out.emplace_back(bmap_.at(values[i].node()));
+    }
+    bg.output(std::move(bw_out))->meta.out_descs = std::move(descs);
+  }
+
+ private:
+  const graph::GraphModule& joint_;
+  const JointView& view_;
+  std::vector<const Node*> saved_;
+  Partition& p_;
+  const Node& out_;
+  std::unordered_map<const Node*, Node*> fmap_, bmap_;
+
+  std::shared_ptr<graph::GraphModule> half(const char* name) const {
+    auto gm = std::make_shared<graph::GraphModule>();
+    gm->name = name;
+    gm->constants = joint_.constants;
+    gm->subgraphs = joint_.subgraphs;
+    return gm;
+  }
+
+  // `n` in the backward graph, recomputing it (and what it reads) if it was not saved.
+  void ensure(const Node* n) {
+    if (bmap_.count(n)) return;
     AG_INTERNAL_CHECK(n->op() != NodeOp::Placeholder, "partition: the backward needs primal {}, which was not saved",
                       n->name());
     for (const Node* in : n->input_nodes()) ensure(in);
-    copy_node(bg, *n, bmap);
-    if (n->op() == NodeOp::CallFunction && !view.backward.count(n)) {
-      p.recomputed.push_back(
+    copy_node(*p_.backward->graph, *n, bmap_);
+    if (n->op() == NodeOp::CallFunction && !view_.backward.count(n))
+      p_.recomputed.push_back(
           {n->name(), n->target().qualified(), detail::recompute_reason(n, detail::RecomputeLevel::Everything)});
-    }
-  };
-  for (const auto& n : jg.nodes())
-    if (n->op() == NodeOp::CallFunction && view.backward.count(n.get())) ensure(n.get());
-  Arg::List bw_out;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const auto& d = out->meta.out_descs[i];
-    if (d && d->kind() != Descriptor::Kind::GradOutput) continue;
-    if (!values[i].is_node()) {
-      bw_out.emplace_back();
-      continue;
-    }
-    ensure(values[i].node());
-    bw_out.emplace_back(bmap.at(values[i].node()));
   }
-  bg.output(std::move(bw_out));
+};
+}  // namespace
+
+Partition partition_joint(const graph::GraphModule& joint, const PartitionOptions& options) {
+  const JointView view = detail::view_joint(joint);
+  Partition p;
+  p.policy = options.policy;
+  Split split(joint, view, choose_saved(view, options, p), p);
+  split.forward();
+  split.backward();
   graph::verify(*p.forward);
   graph::verify(*p.backward);
   return p;

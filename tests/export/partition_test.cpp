@@ -94,3 +94,62 @@ TEST(Partition, SimpleLinearSavesTheInputAndTheTransposedWeight) {
   EXPECT_EQ(names, (std::vector<std::string>{"primals_3"}));  // x; t(W) is not needed by the grads
   EXPECT_EQ(p.saved_bytes(), 4 * 3 * 4);
 }
+
+// Note [Descriptors on the halves]: each half is described as the joint is, with the
+// saved values as SavedForBackwardsAOTOutput / SavedForBackwardsAOTInput.
+TEST(Partition, TheHalvesCarryDescriptors) {
+  models::Instance inst = models::instantiate(models::find_model("conv_bn"));
+  auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args);
+  partition::Partition p = partition::partition_joint(*joint.graph_module);
+  auto str = [](const std::optional<Descriptor>& d) { return d ? d->str() : std::string("None"); };
+
+  const auto joint_phs = joint.graph_module->graph->placeholders();
+  const auto fw_phs = p.forward->graph->placeholders();
+  ASSERT_EQ(fw_phs.size(), static_cast<size_t>(joint.metadata.num_primals));
+  for (size_t i = 0; i < fw_phs.size(); ++i) EXPECT_EQ(str(fw_phs[i]->meta.desc), str(joint_phs[i]->meta.desc));
+
+  const auto& joint_out = joint.graph_module->graph->output_node()->meta.out_descs;
+  const auto& fw_out = p.forward->graph->output_node()->meta.out_descs;
+  ASSERT_EQ(fw_out.size(), static_cast<size_t>(p.num_forward_outputs) + p.saved.size());
+  for (size_t i = 0; i < static_cast<size_t>(p.num_forward_outputs); ++i) EXPECT_EQ(str(fw_out[i]), str(joint_out[i]));
+  for (size_t k = 0; k < p.saved.size(); ++k)
+    EXPECT_EQ(str(fw_out[static_cast<size_t>(p.num_forward_outputs) + k]),
+              "SavedForBackwardsAOTOutput(idx=" + std::to_string(k) + ")");
+
+  const auto bw_phs = p.backward->graph->placeholders();
+  ASSERT_EQ(bw_phs.size(), p.saved.size() + static_cast<size_t>(joint.metadata.num_tangents));
+  for (size_t k = 0; k < p.saved.size(); ++k)
+    EXPECT_EQ(str(bw_phs[k]->meta.desc), "SavedForBackwardsAOTInput(idx=" + std::to_string(k) + ")");
+  EXPECT_EQ(str(bw_phs[p.saved.size()]->meta.desc), "TangentAOTInput(output=PlainAOTOutput(idx=0))");
+
+  const auto& bw_out = p.backward->graph->output_node()->meta.out_descs;
+  std::vector<std::string> grads;
+  for (const auto& d : bw_out) grads.push_back(str(d));
+  std::vector<std::string> want;
+  for (size_t i = static_cast<size_t>(p.num_forward_outputs); i < joint_out.size(); ++i)
+    want.push_back(str(joint_out[i]));
+  EXPECT_EQ(grads, want);
+  EXPECT_EQ(grads.front(), "GradAOTOutput(grad_of=ParamAOTInput(target='conv.weight'))");
+
+  // The descriptors survive the file format, and the backward half verifies on its own.
+  EXPECT_EQ(str(Descriptor::parse("SavedForBackwardsAOTInput(idx=3)")), "SavedForBackwardsAOTInput(idx=3)");
+  EXPECT_NO_THROW(graph::verify(*p.backward));
+}
+
+// Only a graph shaped as a backward half (saved values and tangents in, gradients
+// out) may name inputs it does not have; any other graph is checked as a joint is.
+TEST(Partition, TheForwardHalfStillChecksItsGradientReferences) {
+  models::Instance inst = models::instantiate(models::find_model("simple_linear"));
+  auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args);
+  partition::Partition p = partition::partition_joint(*joint.graph_module);
+  // The forward half returns a plain output: its gradients-of-inputs rule still holds.
+  graph::Node* out = p.forward->graph->output_node();
+  out->meta.out_descs[0] = Descriptor::grad(Descriptor::param("no_such.weight"));
+  try {
+    graph::verify(*p.forward);
+    FAIL() << "verify accepted a gradient of an input the graph does not have";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no input is ParamAOTInput(target='no_such.weight')"), std::string::npos)
+        << e.what();
+  }
+}
