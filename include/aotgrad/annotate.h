@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "aotgrad/stack_trace.h"
+
 namespace aotgrad {
 
 using AnnotationValue = std::variant<int64_t, double, bool, std::string>;
@@ -47,16 +49,16 @@ auto annotate_fn(Annotations values, F fn) {
 
 /// Replaying a captured graph: a stack trace to record instead of capturing one
 /// (empty: capture as usual). Set by the code that replays, per thread.
-const std::string& current_stack_trace_override();
+const StackTrace& current_stack_trace_override();
 class StackTraceOverride {
  public:
-  explicit StackTraceOverride(std::string trace);
+  explicit StackTraceOverride(StackTrace trace);
   ~StackTraceOverride();
   StackTraceOverride(const StackTraceOverride&) = delete;
   StackTraceOverride& operator=(const StackTraceOverride&) = delete;
 
  private:
-  std::string saved_;
+  StackTrace saved_;
 };
 
 }  // namespace aotgrad

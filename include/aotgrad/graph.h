@@ -125,7 +125,7 @@ struct NodeMeta {
   FakeVal val;
   std::optional<Descriptor> desc;                    // placeholders
   std::vector<std::optional<Descriptor>> out_descs;  // the output node: one per value
-  std::string stack_trace;                           // "File: model.cpp:42 in forward, code: …"
+  StackTrace stack_trace;                            // the user frames that asked for the op
   Annotations custom;
   std::optional<int64_t> seq_nr;
   bool is_gradient_acc = false;

@@ -34,7 +34,7 @@ bool in_backward() {
 
 std::shared_ptr<const CreationContext> capture_creation_context() {
   const Annotations& custom = current_annotations();
-  const std::string& trace = current_stack_trace_override();
+  const StackTrace& trace = current_stack_trace_override();
   if (custom.empty() && trace.empty() && !t_capture_stacks) return nullptr;
   auto ctx = std::make_shared<CreationContext>();
   ctx->custom = custom;

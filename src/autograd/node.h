@@ -24,7 +24,7 @@ class Node;
 struct CreationContext {
   Annotations custom;
   std::vector<void*> frames;  // raw return addresses, when capture is on
-  std::string stack_trace;    // a given trace (replaying a captured graph)
+  StackTrace stack_trace;     // a given trace (replaying a captured graph)
 };
 
 /// Whether nodes made on this thread capture their call stack (the tracer turns it on).

@@ -4,7 +4,7 @@ namespace aotgrad {
 
 namespace {
 thread_local Annotations t_annotations;
-thread_local std::string t_stack_override;
+thread_local StackTrace t_stack_override;
 
 Annotations merged(Annotations base, const Annotations& inner) {
   for (const auto& [k, v] : inner) {
@@ -40,11 +40,11 @@ const Annotations& current_annotations() {
   return t_annotations;
 }
 
-const std::string& current_stack_trace_override() {
+const StackTrace& current_stack_trace_override() {
   return t_stack_override;
 }
 
-StackTraceOverride::StackTraceOverride(std::string trace) : saved_(std::move(t_stack_override)) {
+StackTraceOverride::StackTraceOverride(StackTrace trace) : saved_(std::move(t_stack_override)) {
   t_stack_override = std::move(trace);
 }
 

@@ -24,7 +24,8 @@ pytree::Value GraphInputs::add_call(const nn::Args& args, const nn::Kwargs& kwar
              "{}: user input {} (flattened, kwargs after args) is {}, but only tensors can be graph inputs", who, i,
              leaves[i].type_name());
     const Tensor& t = leaves[i].to_tensor();
-    proxies.emplace_back(add(name_of(i), t, differentiable && t.requires_grad(), Descriptor::plain_input(static_cast<int64_t>(i))));
+    proxies.emplace_back(
+        add(name_of(i), t, differentiable && t.requires_grad(), Descriptor::plain_input(static_cast<int64_t>(i))));
   }
   spec = in_spec;
   return pytree::unflatten(proxies, in_spec);

@@ -89,33 +89,11 @@ std::string type_annotation(const Node& n) {
 
 // "File: model.cpp:42 in forward, code: y = linear(x)" from a traceback whose
 // innermost frame is last: 'File "model.cpp", line 42, in forward' then the code.
-std::string stack_summary(const std::string& trace) {
-  // An imported model's nodes carry the ONNX node they came from instead of a stack.
-  if (trace.rfind("ONNX node: ", 0) == 0) return trace;
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start <= trace.size()) {
-    size_t end = trace.find('\n', start);
-    if (end == std::string::npos) end = trace.size();
-    lines.push_back(trace.substr(start, end - start));
-    start = end + 1;
-  }
-  auto trim = [](std::string s) {
-    s.erase(0, s.find_first_not_of(" \t"));
-    s.erase(s.find_last_not_of(" \t\r") + 1);
-    return s;
-  };
-  for (size_t i = lines.size(); i-- > 0;) {
-    std::string l = trim(lines[i]);
-    if (l.rfind("File \"", 0) != 0 || i + 1 >= lines.size()) continue;
-    size_t q = l.find('"', 6);
-    size_t line_pos = l.find(", line ", q);
-    size_t in_pos = l.find(", in ", line_pos);
-    if (q == std::string::npos || line_pos == std::string::npos || in_pos == std::string::npos) continue;
-    return fmt::format("File: {}:{} in {}, code: {}", l.substr(6, q - 6), l.substr(line_pos + 7, in_pos - line_pos - 7),
-                       l.substr(in_pos + 5), trim(lines[i + 1]));
-  }
-  return "";
+// The compact comment's trace: the innermost frame, as FX's summary prints it.
+std::string stack_summary(const StackTrace& trace) {
+  if (const StackFrame* f = trace.innermost())
+    return fmt::format("File: {}:{} in {}, code: {}", f->file, f->line, f->function, f->code);
+  return trace.first_verbatim_line();  // an imported model's node names the ONNX node it came from
 }
 
 class Printer {

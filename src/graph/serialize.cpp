@@ -75,7 +75,7 @@ json meta_json(const NodeMeta& m) {
     for (const auto& x : m.out_descs) d.push_back(x ? json(x->str()) : json(nullptr));
     j["out_descs"] = d;
   }
-  if (!m.stack_trace.empty()) j["stack_trace"] = m.stack_trace;
+  if (!m.stack_trace.empty()) j["stack_trace"] = m.stack_trace.text();
   if (!m.custom.empty()) {
     json c = json::array();
     for (const auto& [k, v] : m.custom) {
@@ -404,7 +404,7 @@ struct NodeReader {
       for (const json& d : m["out_descs"])
         n.meta.out_descs.push_back(d.is_null() ? std::nullopt : std::optional(nr.descriptor(d)));
     }
-    if (m.contains("stack_trace")) n.meta.stack_trace = nr.str(m, "stack_trace");
+    if (m.contains("stack_trace")) n.meta.stack_trace = StackTrace::parse(nr.str(m, "stack_trace"));
     if (m.contains("custom")) {
       if (!m["custom"].is_array()) nr.fail("custom must be a list of [key, value] pairs");
       for (const json& kv : m["custom"]) {

@@ -157,7 +157,7 @@ static void run_node(const Node& node, const OpRow& row, int64_t opset, bool flo
   NodeContext ctx(node, opset, std::move(inputs), float64, training);
   TensorList outs;
   try {
-    StackTraceOverride provenance("ONNX node: " + node.name);
+    StackTraceOverride provenance(StackTrace{{}, "ONNX node: " + node.name});
     std::optional<StaticScope> untraced;
     if (all_static) untraced.emplace();
     outs = row.convert(ctx);

@@ -96,21 +96,11 @@ Node* placeholder_like(graph::Graph& g, const Node& p, std::unordered_map<const 
 
 // "model.cpp:42 in forward": the innermost frame of a node's stack trace.
 std::string source_line(const Node* n) {
-  const std::string& st = n->meta.stack_trace;
-  size_t at = st.rfind("File \"");
-  if (at == std::string::npos) return "";
-  size_t file_end = st.find('"', at + 6);
-  size_t line_at = st.find("line ", file_end);
-  size_t line_end = st.find(',', line_at);
-  size_t in_at = st.find("in ", line_end);
-  size_t in_end = st.find('\n', in_at);
-  if (file_end == std::string::npos || line_at == std::string::npos || line_end == std::string::npos ||
-      in_at == std::string::npos)
-    return "";
-  std::string file = st.substr(at + 6, file_end - at - 6);
-  if (size_t slash = file.rfind('/'); slash != std::string::npos) file = file.substr(slash + 1);
-  return file + ":" + st.substr(line_at + 5, line_end - line_at - 5) + " in " +
-         st.substr(in_at + 3, in_end == std::string::npos ? std::string::npos : in_end - in_at - 3);
+  const StackFrame* f = n->meta.stack_trace.innermost();
+  if (f == nullptr) return "";
+  const size_t slash = f->file.rfind('/');
+  return (slash == std::string::npos ? f->file : f->file.substr(slash + 1)) + ":" + std::to_string(f->line) + " in " +
+         f->function;
 }
 
 std::vector<const Node*> choose_saved(const JointView& view, const PartitionOptions& options, Partition& p) {

@@ -72,19 +72,19 @@ class Symbolizer {
   }
 
   /// The logical frames at one return address, innermost first.
-  const std::vector<SourceFrame>& frames_at(void* address) {
+  const std::vector<StackFrame>& frames_at(void* address) {
     auto it = cache_.find(address);
     if (it != cache_.end()) return it->second;
     return cache_.emplace(address, resolve(reinterpret_cast<Dwarf_Addr>(address) - 1)).first->second;
   }
 
  private:
-  std::vector<SourceFrame> resolve(Dwarf_Addr pc) {
-    std::vector<SourceFrame> out;
+  std::vector<StackFrame> resolve(Dwarf_Addr pc) {
+    std::vector<StackFrame> out;
     if (dwfl_ == nullptr) return out;
     Dwfl_Module* mod = dwfl_addrmodule(dwfl_, pc);
     if (mod == nullptr) return out;
-    SourceFrame inner;
+    StackFrame inner;
     inner.function = short_name(dwfl_module_addrname(mod, pc));
     if (Dwfl_Line* l = dwfl_module_getsrc(mod, pc)) {
       int line = 0;
@@ -99,7 +99,7 @@ class Symbolizer {
     Dwarf_Files* files = nullptr;
     size_t nfiles = 0;
     if (cu != nullptr) dwarf_getsrcfiles(cu, &files, &nfiles);
-    SourceFrame current = inner;
+    StackFrame current = inner;
     for (int i = 0; i < n; ++i) {
       if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
       Dwarf_Attribute name_attr;
@@ -107,7 +107,7 @@ class Symbolizer {
         if (const char* name = dwarf_formstring(&name_attr)) current.function = name;
       out.push_back(current);
       // The caller's frame: the call site, in the next enclosing function scope.
-      SourceFrame caller;
+      StackFrame caller;
       Dwarf_Attribute attr;
       Dwarf_Word file_idx = 0, line = 0;
       if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attr), &file_idx) == 0 && files != nullptr)
@@ -135,7 +135,7 @@ class Symbolizer {
 
   Dwfl_Callbacks callbacks_{};
   Dwfl* dwfl_ = nullptr;
-  std::unordered_map<void*, std::vector<SourceFrame>> cache_;
+  std::unordered_map<void*, std::vector<StackFrame>> cache_;
 };
 
 std::mutex g_mutex;
@@ -148,12 +148,12 @@ bool is_library_source(const std::string& file) {
   return under("/src/") || under("/include/");
 }
 
-std::vector<SourceFrame> user_frames(const std::vector<void*>& addresses, size_t max_frames) {
+std::vector<StackFrame> user_frames(const std::vector<void*>& addresses, size_t max_frames) {
   std::lock_guard<std::mutex> lock(g_mutex);
   static Symbolizer* symbolizer = new Symbolizer();  // lives for the process
-  std::vector<SourceFrame> inner_first;
+  std::vector<StackFrame> inner_first;
   for (void* a : addresses) {
-    for (const SourceFrame& f : symbolizer->frames_at(a)) {
+    for (const StackFrame& f : symbolizer->frames_at(a)) {
       // Only files with absolute paths outside the system and the library count.
       if (f.file.empty() || f.file[0] != '/' || is_library_source(f.file) || f.file.rfind("/usr/", 0) == 0) continue;
       inner_first.push_back(f);
@@ -162,15 +162,6 @@ std::vector<SourceFrame> user_frames(const std::vector<void*>& addresses, size_t
     if (inner_first.size() == max_frames) break;
   }
   return {inner_first.rbegin(), inner_first.rend()};
-}
-
-std::string format_stack_trace(const std::vector<SourceFrame>& frames) {
-  std::string out;
-  for (const SourceFrame& f : frames) {
-    out += "  File \"" + f.file + "\", line " + std::to_string(f.line) + ", in " + f.function + "\n";
-    out += "    " + f.code + "\n";
-  }
-  return out;
 }
 
 }  // namespace aotgrad::trace

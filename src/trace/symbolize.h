@@ -11,23 +11,13 @@
 #include <string>
 #include <vector>
 
-namespace aotgrad::trace {
+#include "aotgrad/stack_trace.h"
 
-struct SourceFrame {
-  std::string file;  // as recorded in the debug info (usually absolute)
-  int line = 0;
-  std::string function;  // short name ("forward", "run")
-  std::string code;      // the source line's text, trimmed, if the file is readable
-};
+namespace aotgrad::trace {
 
 /// The user frames of a captured stack, outermost first (innermost last), at most
 /// `max_frames` of them.
-std::vector<SourceFrame> user_frames(const std::vector<void*>& addresses, size_t max_frames = 6);
-
-/// FX's stack_trace text for those frames:
-///   File "model.cpp", line 42, in forward
-///       y = linear(x)
-std::string format_stack_trace(const std::vector<SourceFrame>& frames);
+std::vector<StackFrame> user_frames(const std::vector<void*>& addresses, size_t max_frames = 6);
 
 /// Whether a source file belongs to aotgrad's library (not to models or tools).
 bool is_library_source(const std::string& file);

@@ -105,11 +105,11 @@ void Tracer::copy_stamp(Node* to, const Node* from) {
 }
 
 void Tracer::finish() {
-  // A backward node shares its forward op's stack: format each distinct stack once.
-  std::map<std::vector<void*>, std::string> formatted;
+  // A backward node shares its forward op's stack: symbolize each distinct stack once.
+  std::map<std::vector<void*>, StackTrace> symbolized;
   for (auto& [node, frames] : frames_) {
-    auto it = formatted.find(frames);
-    if (it == formatted.end()) it = formatted.emplace(frames, format_stack_trace(user_frames(frames))).first;
+    auto it = symbolized.find(frames);
+    if (it == symbolized.end()) it = symbolized.emplace(frames, StackTrace{user_frames(frames), {}}).first;
     node->meta.stack_trace = it->second;
   }
   frames_.clear();

@@ -94,13 +94,18 @@ TEST(SeqNr, UnpermuteSliceAndItsBackwardShareOne) {
 
 TEST(StackTrace, PointsAtTheModelLineNeverAtTheLibrary) {
   auto j = export_model("unpermute");
-  const std::string& trace = node(j, "slice_1")->meta.stack_trace;
+  const StackTrace& frames = node(j, "slice_1")->meta.stack_trace;
+  ASSERT_NE(frames.innermost(), nullptr);
+  EXPECT_TRUE(frames.verbatim.empty());  // symbolized frames, not text
+  EXPECT_NE(frames.innermost()->file.find("src/models/golden_models.cpp"), std::string::npos);
+  EXPECT_EQ(frames.innermost()->code, "Tensor out = slice(out_unpermuted, 0, 0, -1);");
+  const std::string trace = frames.text();
   EXPECT_NE(trace.find("src/models/golden_models.cpp"), std::string::npos) << trace;
   EXPECT_NE(trace.find("slice(out_unpermuted, 0, 0, -1)"), std::string::npos) << trace;
   EXPECT_EQ(trace.find("/src/ops/"), std::string::npos) << trace;
   EXPECT_EQ(trace.find("/src/autograd/"), std::string::npos) << trace;
   // The backward node carries the forward line.
-  EXPECT_EQ(node(j, "slice_backward")->meta.stack_trace, trace);
+  EXPECT_EQ(node(j, "slice_backward")->meta.stack_trace, frames);
   std::string compact = graph::print_readable(*j.graph_module, graph::PrintFormat::Compact);
   EXPECT_NE(compact.find("code: Tensor out = slice(out_unpermuted, 0, 0, -1);"), std::string::npos) << compact;
 }
@@ -108,4 +113,28 @@ TEST(StackTrace, PointsAtTheModelLineNeverAtTheLibrary) {
 TEST(StackTrace, CanBeTurnedOff) {
   auto j = export_model("simple_linear", false);
   for (const auto& n : j.graph_module->graph->nodes()) EXPECT_TRUE(n->meta.stack_trace.empty()) << n->name();
+}
+
+// Note: the text form is FX's, formatted in one place and parsed back losslessly.
+TEST(StackTrace, TextRoundTripsThroughFramesAndKeepsWhatIsNotAFrame) {
+  const std::string fx = "  File \"/m/model.cpp\", line 42, in forward\n    y = linear(x)\n";
+  StackTrace t = StackTrace::parse(fx);
+  ASSERT_EQ(t.frames.size(), 1u);
+  EXPECT_EQ(t.frames[0], (StackFrame{"/m/model.cpp", 42, "forward", "y = linear(x)"}));
+  EXPECT_TRUE(t.verbatim.empty());
+  EXPECT_EQ(t.text(), fx);
+  // Python's own traces carry marker lines: the frames are read, the text kept as is.
+  const std::string python = "  File \"m.py\", line 7, in forward\n    return x @ w\n           ~~^~~\n";
+  StackTrace p = StackTrace::parse(python);
+  ASSERT_EQ(p.frames.size(), 1u);
+  EXPECT_EQ(p.innermost()->function, "forward");
+  EXPECT_EQ(p.innermost()->code, "return x @ w");
+  EXPECT_EQ(p.text(), python);
+  // A provenance, not a stack: no frames, the text as given.
+  StackTrace onnx = StackTrace::parse("ONNX node: conv1");
+  EXPECT_TRUE(onnx.frames.empty());
+  EXPECT_EQ(onnx.text(), "ONNX node: conv1");
+  EXPECT_EQ(onnx.first_verbatim_line(), "ONNX node: conv1");
+  for (const char* bad : {"  File \"x\", line 1e9, in f\n    c\n", "  File \"x\", line 3, in f", "\n\n"})
+    EXPECT_EQ(StackTrace::parse(bad).text(), bad);
 }
