@@ -5,13 +5,11 @@
 #include <cmath>
 #include <cstring>
 
-#include "ops/cpu/fast_math.h"
+#include "ops/cpu/formulas.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
 namespace aotgrad::compile {
-
-using ops::OpId;
 
 namespace {
 constexpr int64_t kBlock = 512;
@@ -85,141 +83,43 @@ void block2(float* out, const Src& a, const Src& b, int64_t n, F f) {
   }
 }
 
+// Formula F over one block. A formula that calls libm runs without `omp simd` (clang
+// cannot vectorise the call and says so).
+template <Formula F>
+void run_formula(float* out, const Src& x, const Src& y, int64_t n, const FormulaParams& p) {
+  if constexpr (ops::formula_vectorises_v<F>) {
+    block2(out, x, ops::formula_arity_v<F> == 2 ? y : x, n,
+           [p](float u, float v) { return ops::cpu::formula::apply<F>(u, v, p); });
+  } else {
+    auto at = [](const Src& s, int64_t i) { return s.scalar() ? s.v : s.scaled ? s.p[i] * s.s : s.p[i]; };
+    for (int64_t i = 0; i < n; ++i) out[i] = ops::cpu::formula::apply<F>(at(x, i), at(y, i), p);
+  }
+}
+
 void run_step(const Step& s, float* out, Src x, Src y, int64_t n) {
-  const float alpha = s.alpha, th = s.threshold;
-  switch (s.code) {
-    case Code::Add:
-      block2(out, x, y, n, [alpha](float u, float v) { return u + alpha * v; });
-      break;
-    case Code::Sub:
-      block2(out, x, y, n, [alpha](float u, float v) { return u - alpha * v; });
-      break;
-    case Code::Mul:
-      block2(out, x, y, n, [](float u, float v) { return u * v; });
-      break;
-    case Code::Div:
-      block2(out, x, y, n, [](float u, float v) { return u / v; });
-      break;
-    case Code::Neg:
-      block2(out, x, x, n, [](float u, float) { return -u; });
-      break;
-    case Code::Exp:
-      block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::exp(u); });
-      break;
-    case Code::Relu:
-      block2(out, x, x, n, [](float u, float) { return u < 0 ? 0.0f : u; });  // NaN stays NaN
-      break;
-    case Code::Sigmoid:
-      block2(out, x, x, n, [](float u, float) { return 1 / (1 + ops::cpu::fast::exp(-u)); });
-      break;
-    case Code::Tanh:  // a libm call: no `omp simd` (clang cannot vectorise it and says so)
-      for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(x.scalar() ? x.v : x.scaled ? x.p[i] * x.s : x.p[i]);
-      break;
-    case Code::Sqrt:
-      block2(out, x, x, n, [](float u, float) { return std::sqrt(u); });
-      break;
-    case Code::Rsqrt:
-      block2(out, x, x, n, [](float u, float) { return 1 / std::sqrt(u); });
-      break;
-    case Code::Reciprocal:
-      block2(out, x, x, n, [](float u, float) { return 1 / u; });
-      break;
-    case Code::Square:
-      block2(out, x, x, n, [](float u, float) { return u * u; });
-      break;
-    case Code::Gelu:
-      block2(out, x, x, n, [](float u, float) { return ops::cpu::fast::gelu(u); });
-      break;
-    case Code::GeluBackward:
-      block2(out, x, y, n, [](float g, float u) { return g * ops::cpu::fast::gelu_grad(u); });
-      break;
-    case Code::ThresholdBackward:
-      block2(out, x, y, n, [th](float g, float u) { return u <= th ? 0.0f : g; });
-      break;
-    case Code::SigmoidBackward:
-      block2(out, x, y, n, [](float g, float v) { return g * (1 - v) * v; });
-      break;
-    case Code::TanhBackward:
-      block2(out, x, y, n, [](float g, float v) { return g * (1 - v * v); });
-      break;
+  switch (s.formula) {
+#define AG_FORMULA_STEP(name, arity, vectorises)        \
+  case Formula::name:                                   \
+    run_formula<Formula::name>(out, x, y, n, s.params); \
+    break;
+    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_STEP)
+#undef AG_FORMULA_STEP
   }
 }
 }  // namespace
 
+// Note [One formula per elementwise op]: the op's own declaration says whether this
+// call is a formula, and which; there is no list of ops here.
 bool decode(const Instruction& ins, Decoded& d) {
-  if (ins.op == nullptr || !ins.op->has(ops::OpTag::Pointwise) || ins.op->kind != ops::OpKind::Compute) return false;
-  const Args& a = ins.args;
-  auto two = [&](Code c) {
-    d.code = c;
-    d.operands = {a[0], a[1]};
-    return true;
-  };
-  auto one = [&](Code c) {
-    d.code = c;
-    d.operands = {a[0]};
-    return true;
-  };
-  switch (ins.op->id) {
-    case OpId::add_Tensor:
-    case OpId::add_Scalar:
-    case OpId::sub_Tensor:
-    case OpId::sub_Scalar:
-      if (!a[2].is_scalar()) return false;
-      d.alpha = static_cast<float>(a[2].to_scalar().to_double());
-      return two(ins.op->id == OpId::add_Tensor || ins.op->id == OpId::add_Scalar ? Code::Add : Code::Sub);
-    case OpId::prims_add:
-      return two(Code::Add);
-    case OpId::prims_sub:
-      return two(Code::Sub);
-    case OpId::mul_Tensor:
-    case OpId::mul_Scalar:
-    case OpId::prims_mul:
-      return two(Code::Mul);
-    case OpId::div_Tensor:
-    case OpId::div_Scalar:
-    case OpId::prims_div:
-      return two(Code::Div);
-    case OpId::neg:
-    case OpId::prims_neg:
-      return one(Code::Neg);
-    case OpId::exp:
-    case OpId::prims_exp:
-      return one(Code::Exp);
-    case OpId::relu:
-      return one(Code::Relu);
-    case OpId::sigmoid:
-      return one(Code::Sigmoid);
-    case OpId::tanh:
-    case OpId::prims_tanh:
-      return one(Code::Tanh);
-    case OpId::sqrt:
-    case OpId::prims_sqrt:
-      return one(Code::Sqrt);
-    case OpId::rsqrt:
-    case OpId::prims_rsqrt:
-      return one(Code::Rsqrt);
-    case OpId::reciprocal:
-    case OpId::prims_reciprocal:
-      return one(Code::Reciprocal);
-    case OpId::pow_Tensor_Scalar:
-      if (!a[1].is_scalar() || a[1].to_scalar().to_double() != 2) return false;
-      return one(Code::Square);
-    case OpId::gelu:
-      if (a[1].to_string() != "none") return false;
-      return one(Code::Gelu);
-    case OpId::gelu_backward:
-      if (a[2].to_string() != "none") return false;
-      return two(Code::GeluBackward);
-    case OpId::threshold_backward:
-      d.threshold = static_cast<float>(a[2].to_scalar().to_double());
-      return two(Code::ThresholdBackward);
-    case OpId::sigmoid_backward:
-      return two(Code::SigmoidBackward);
-    case OpId::tanh_backward:
-      return two(Code::TanhBackward);
-    default:
-      return false;
-  }
+  if (ins.op == nullptr || !ins.op->elementwise || ins.op->kind != ops::OpKind::Compute) return false;
+  const ops::ElementwiseForm& form = *ins.op->elementwise;
+  FormulaParams params;
+  const auto arity = static_cast<size_t>(ops::formula_arity(form.formula));
+  if (ins.args.size() < arity || !form.params(ins.args, params)) return false;
+  d.formula = form.formula;
+  d.operands.assign(ins.args.begin(), ins.args.begin() + static_cast<std::ptrdiff_t>(arity));
+  d.params = params;
+  return true;
 }
 
 std::string FusedLoop::signature() const {
@@ -245,8 +145,8 @@ std::string FusedLoop::signature() const {
   };
   std::string s = fmt::format("in{} st{}", num_inputs, fmt::join(stores, ","));
   for (const Step& st : steps)
-    s += fmt::format(" {}({},{},{:a},{:a})", static_cast<int>(st.code), operand(st.a), operand(st.b), st.alpha,
-                     st.threshold);
+    s += fmt::format(" {}({},{},{:a},{:a})", ops::formula_name(st.formula), operand(st.a), operand(st.b),
+                     st.params.alpha, st.params.threshold);
   return s;
 }
 
@@ -261,7 +161,9 @@ int FusedLoop::fold_scalar_multiplies() {
     return o.scale == Operand::Scale::None &&
            (o.kind == Operand::Kind::Immediate || o.kind == Operand::Kind::ScalarInput);
   };
-  auto binary = [](Code c) { return c == Code::Add || c == Code::Sub || c == Code::Mul || c == Code::Div; };
+  auto binary = [](Formula f) {
+    return f == Formula::Add || f == Formula::Sub || f == Formula::Mul || f == Formula::Div;
+  };
   std::vector<int> reads(steps.size(), 0);
   for (const Step& st : steps) {
     if (st.a.kind == Operand::Kind::Step) ++reads[static_cast<size_t>(st.a.index)];
@@ -271,11 +173,11 @@ int FusedLoop::fold_scalar_multiplies() {
   for (int store : stores) reads[static_cast<size_t>(store)] += 2;  // stored: keep it
   std::vector<bool> dead(steps.size(), false);
   for (Step& consumer : steps) {
-    if (!binary(consumer.code)) continue;
+    if (!binary(consumer.formula)) continue;
     for (Operand* o : {&consumer.a, &consumer.b}) {
       if (o->kind != Operand::Kind::Step || o->scale != Operand::Scale::None) continue;
       const Step& mul = steps[static_cast<size_t>(o->index)];
-      if (mul.code != Code::Mul || reads[static_cast<size_t>(o->index)] != 1) continue;
+      if (mul.formula != Formula::Mul || reads[static_cast<size_t>(o->index)] != 1) continue;
       const bool scalar_b = is_scalar(mul.b), scalar_a = is_scalar(mul.a);
       if (!scalar_a && !scalar_b) continue;
       const Operand& x = scalar_b ? mul.a : mul.b;

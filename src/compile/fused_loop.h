@@ -8,37 +8,21 @@
 #include <vector>
 
 #include "compile/program.h"
+#include "ops/elementwise.h"
 
 namespace aotgrad::compile {
 
-/// The elementwise ops a loop can evaluate.
-enum class Code {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Neg,
-  Exp,
-  Relu,
-  Sigmoid,
-  Tanh,
-  Sqrt,
-  Rsqrt,
-  Reciprocal,
-  Square,
-  Gelu,
-  GeluBackward,
-  ThresholdBackward,
-  SigmoidBackward,
-  TanhBackward
-};
+/// The elementwise ops a loop can evaluate: those that declare a formula
+/// (Note [One formula per elementwise op], ops/elementwise.h).
+using ops::Formula;
+using ops::FormulaParams;
 
-/// An instruction's operands and constants as a step sees them, if it is an
-/// elementwise op a loop can evaluate.
+/// An instruction's operands and params as a step sees them, if its op declares the
+/// formula it computes and this call is that formula.
 struct Decoded {
-  Code code;
+  Formula formula;
   std::vector<IValue> operands;  // tensors or numbers, in order
-  float alpha = 1, threshold = 0;
+  FormulaParams params;
 };
 bool decode(const Instruction& ins, Decoded& d);
 
@@ -56,9 +40,9 @@ struct Operand {
 };
 
 struct Step {
-  Code code;
+  Formula formula;
   Operand a, b;
-  float alpha = 1, threshold = 0;
+  FormulaParams params;
   std::string name;
 };
 

@@ -178,7 +178,7 @@ class VerticalFusion {
     for (size_t m : order) {
       const Instruction& ins = ins_[m];
       const Decoded& d = decoded_[m];
-      Step st{d.code, {}, {}, d.alpha, d.threshold, ins.op->name()};
+      Step st{d.formula, {}, {}, d.params, ins.op->name()};
       std::vector<int> ids = operand_values(ins);
       size_t next_id = 0;
       for (size_t k = 0; k < d.operands.size() && k < 2; ++k) {

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "aotgrad/ivalue.h"
+#include "ops/elementwise.h"
 #include "ops/schema.h"
 
 namespace aotgrad::ops {
@@ -85,6 +87,8 @@ struct OpInfo {
   /// prints, verifies (its nodes' recorded metadata are trusted) and saves, and its
   /// shape rule and kernel say which op must be registered before it can run.
   bool schema_only = false;
+  /// Note [One formula per elementwise op]: the formula this op computes, when it does.
+  std::optional<ElementwiseForm> elementwise;
 
   bool has(OpTag tag) const { return (tags & tag) != 0; }
   const std::string& name() const { return schema.name; }
@@ -121,6 +125,7 @@ class Registry {
   void not_differentiable(OpId id) { (*this)[id].not_differentiable = true; }
   void decomposition(OpId id, DecompositionFn f) { (*this)[id].decomposition = f; }
   void differentiable_outputs(OpId id, int n) { (*this)[id].differentiable_outputs = n; }
+  void elementwise(OpId id, ElementwiseForm form) { (*this)[id].elementwise = form; }
 
   explicit Registry(std::vector<OpInfo>& table) : table_(table) {}
 

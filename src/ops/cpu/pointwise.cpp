@@ -3,12 +3,14 @@
 #include <type_traits>
 
 #include "ops/cpu/fast_math.h"
+#include "ops/cpu/formulas.h"
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
 #include "ops/shape/shape_utils.h"
 
 namespace aotgrad::ops {
 
+namespace formula = cpu::formula;
 using cpu::map1;
 using cpu::map2;
 using cpu::out0;
@@ -80,42 +82,6 @@ void binary(const Args& a, Outputs& o, F f) {
   });
 }
 
-// Note [Integers wrap]: integer add, sub and mul wrap around on overflow (two's
-// complement), as PyTorch's do, instead of being undefined behaviour: values from
-// files (an ONNX model's shape arithmetic) can be anything. Floats are unchanged.
-template <typename T>
-constexpr bool kWraps = std::is_integral_v<T> && !std::is_same_v<T, bool>;
-template <typename T, typename U>
-[[gnu::always_inline]] inline auto wrapping_add(T x, U y) {
-  if constexpr (kWraps<T> && std::is_same_v<T, U>)
-    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(x) + static_cast<std::make_unsigned_t<T>>(y));
-  else
-    return x + y;
-}
-template <typename T, typename U>
-[[gnu::always_inline]] inline auto wrapping_sub(T x, U y) {
-  if constexpr (kWraps<T> && std::is_same_v<T, U>)
-    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(x) - static_cast<std::make_unsigned_t<T>>(y));
-  else
-    return x - y;
-}
-template <typename T>
-[[gnu::always_inline]] inline auto wrapping_mul(T x, T y) {
-  if constexpr (kWraps<T>)
-    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(x) * static_cast<std::make_unsigned_t<T>>(y));
-  else
-    return x * y;
-}
-// alpha * y: for an integer op (whose alpha is an integer) in y's type, wrapping;
-// otherwise in double, as before (a float op's result rounds once).
-template <typename T>
-[[gnu::always_inline]] inline auto scaled(double alpha, T y) {
-  if constexpr (kWraps<T>)
-    return wrapping_mul(static_cast<T>(alpha), y);
-  else
-    return alpha * y;
-}
-
 // A comparison: inputs promoted to their common type, result bool.
 template <typename F>
 void compare(const Args& a, Outputs& o, F f) {
@@ -129,14 +95,6 @@ void compare(const Args& a, Outputs& o, F f) {
   });
 }
 
-// Integer tensors compute in double (libm); float and double take cpu::fast::.
-template <typename T>
-[[gnu::always_inline]] inline T exp_of(T v) {
-  if constexpr (std::is_floating_point_v<T>)
-    return cpu::fast::exp(v);
-  else
-    return static_cast<T>(std::exp(static_cast<double>(v)));
-}
 template <typename T>
 [[gnu::always_inline]] inline T erf_of(T v) {
   if constexpr (std::is_floating_point_v<T>)
@@ -150,22 +108,10 @@ template <typename T>
   return static_cast<T>((T(0) < v) - (v < T(0)));
 }
 
-// Computed in T: float goes through the vectorisable cpu::fast:: functions.
-template <typename T>
-using compute_t = std::conditional_t<std::is_floating_point_v<T>, T, double>;
-
-template <typename T>
-[[gnu::always_inline]] inline T gelu_exact(T x) {
-  return static_cast<T>(cpu::fast::gelu(static_cast<compute_t<T>>(x)));
-}
 template <typename T>
 [[gnu::always_inline]] inline T gelu_tanh(T x) {
   const double k = std::sqrt(2.0 / M_PI);
   return static_cast<T>(0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x))));
-}
-template <typename T>
-[[gnu::always_inline]] inline T gelu_grad_exact(T x) {
-  return static_cast<T>(cpu::fast::gelu_grad(static_cast<compute_t<T>>(x)));
 }
 template <typename T>
 [[gnu::always_inline]] inline T gelu_grad_tanh(T x) {
@@ -185,7 +131,7 @@ void register_power_kernels(Registry& r) {
     const bool floating = out0(o).is_floating_point();
     AG_CHECK(floating || e >= 0, "pow: integers to negative integer powers are not allowed (got exponent {})", e);
     if (e == 2)
-      unary(a, o, [](auto x) { return x * x; });
+      unary(a, o, [](auto x) { return formula::apply<Formula::Square>(x, x, {}); });
     else if (e == 3)
       unary(a, o, [](auto x) { return x * x * x; });
     else if (!floating)
@@ -211,81 +157,98 @@ void register_power_kernels(Registry& r) {
 }
 }  // namespace
 
-// add, sub, rsub and mul: integers wrap (Note [Integers wrap]).
+namespace {
+// Note [One formula per elementwise op]: op `id` computes formula F on every call; its
+// kernel evaluates the formula, and the form it declares is what fusion reads.
+template <Formula F>
+void formula_op(Registry& r, OpId id, ElementwiseForm::ParamsFn params = no_params) {
+  r.elementwise(id, {F, params});
+  r.kernel(id, [id, params](const Args& a, Outputs& o) {
+    FormulaParams p;
+    AG_CHECK(params(a, p), "{}: the arguments are not those of its formula {}", op_info(id).qualified_name(),
+             formula_name(F));
+    auto run = [&a, &o](const FormulaParams& q) {
+      if constexpr (formula_arity_v<F> == 1)
+        unary(a, o, [q](auto x) { return formula::apply<F>(x, x, q); });
+      else
+        binary(a, o, [q](auto x, auto y) { return formula::apply<F>(x, y, q); });
+    };
+    if (p == FormulaParams{})
+      run(FormulaParams{});  // the defaults as constants: `1 * y` folds away
+    else
+      run(p);
+  });
+}
+
+bool gelu_none_at(const Args& a, size_t i) {
+  return a.size() > i && a[i].is_string() && a[i].to_string() == "none";
+}
+}  // namespace
+
+// add, sub, rsub and mul: integers wrap (Note [Integers wrap], ops/cpu/formulas.h).
 static void register_arithmetic_kernels(Registry& r) {
-  r.kernel(OpId::add_Tensor, [](const Args& a, Outputs& o) {
-    const double alpha = a[2].to_scalar().to_double();
-    if (alpha == 1)
-      binary(a, o, [](auto x, auto y) { return wrapping_add(x, y); });
-    else
-      binary(a, o, [alpha](auto x, auto y) { return wrapping_add(x, scaled(alpha, y)); });
-  });
-  r[OpId::add_Scalar].kernel = r[OpId::add_Tensor].kernel;
-  r.kernel(OpId::sub_Tensor, [](const Args& a, Outputs& o) {
-    const double alpha = a[2].to_scalar().to_double();
-    if (alpha == 1)
-      binary(a, o, [](auto x, auto y) { return wrapping_sub(x, y); });
-    else
-      binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(x, scaled(alpha, y)); });
-  });
-  r[OpId::sub_Scalar].kernel = r[OpId::sub_Tensor].kernel;
+  for (OpId id : {OpId::add_Tensor, OpId::add_Scalar}) formula_op<Formula::Add>(r, id, alpha_at_2);
+  for (OpId id : {OpId::sub_Tensor, OpId::sub_Scalar}) formula_op<Formula::Sub>(r, id, alpha_at_2);
   r.kernel(OpId::rsub_Scalar, [](const Args& a, Outputs& o) {
-    const double alpha = a[2].to_scalar().to_double();
-    binary(a, o, [alpha](auto x, auto y) { return wrapping_sub(y, scaled(alpha, x)); });
+    FormulaParams p;
+    alpha_at_2(a, p);
+    binary(a, o, [p](auto x, auto y) { return formula::apply<Formula::Sub>(y, x, p); });  // y - alpha * x
   });
-  r.kernel(OpId::mul_Tensor,
-           [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return wrapping_mul(x, y); }); });
-  r[OpId::mul_Scalar].kernel = r[OpId::mul_Tensor].kernel;
+  for (OpId id : {OpId::mul_Tensor, OpId::mul_Scalar}) formula_op<Formula::Mul>(r, id);
+  for (OpId id : {OpId::div_Tensor, OpId::div_Scalar}) formula_op<Formula::Div>(r, id);
+}
+
+// The formula-backed unary and backward ops.
+static void register_formula_kernels(Registry& r) {
+  formula_op<Formula::Neg>(r, OpId::neg);
+  formula_op<Formula::Exp>(r, OpId::exp);
+  formula_op<Formula::Tanh>(r, OpId::tanh);
+  formula_op<Formula::Sigmoid>(r, OpId::sigmoid);
+  formula_op<Formula::Sqrt>(r, OpId::sqrt);
+  formula_op<Formula::Rsqrt>(r, OpId::rsqrt);
+  formula_op<Formula::Reciprocal>(r, OpId::reciprocal);
+  formula_op<Formula::Relu>(r, OpId::relu);
+  formula_op<Formula::ThresholdBackward>(r, OpId::threshold_backward, threshold_at_2);
+  formula_op<Formula::SigmoidBackward>(r, OpId::sigmoid_backward);
+  formula_op<Formula::TanhBackward>(r, OpId::tanh_backward);
+  // Some calls only: gelu with approximate='none', pow with exponent 2.
+  r.elementwise(OpId::gelu, {Formula::Gelu, [](const Args& a, FormulaParams&) { return gelu_none_at(a, 1); }});
+  r.elementwise(OpId::gelu_backward,
+                {Formula::GeluBackward, [](const Args& a, FormulaParams&) { return gelu_none_at(a, 2); }});
+  r.elementwise(OpId::pow_Tensor_Scalar, {Formula::Square, [](const Args& a, FormulaParams&) {
+                                            return a.size() > 1 && a[1].is_scalar() &&
+                                                   a[1].to_scalar().to_double() == 2;
+                                          }});
 }
 
 void register_pointwise_kernels(Registry& r) {
   register_power_kernels(r);
-  r.kernel(OpId::neg, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return -v; }); });
   r.kernel(OpId::abs, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v < 0 ? -v : v; }); });
   r.kernel(OpId::sgn, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
   r.kernel(OpId::sign, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return sgn_of(v); }); });
-  r.kernel(OpId::exp, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return exp_of(v); }); });
   r.kernel(OpId::log, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::log(v); }); });
   r.kernel(OpId::sin, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sin(v); }); });
   r.kernel(OpId::cos, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::cos(v); }); });
-  r.kernel(OpId::tanh, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::tanh(v); }); });
-  r.kernel(OpId::sigmoid, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / (1 + exp_of(-v)); }); });
-  r.kernel(OpId::sqrt, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return std::sqrt(v); }); });
-  r.kernel(OpId::rsqrt, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / std::sqrt(v); }); });
   r.kernel(OpId::erf, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return erf_of(v); }); });
-  r.kernel(OpId::reciprocal, [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return 1 / v; }); });
-  // `v < 0 ? 0 : v`, not `v > 0 ? v : 0`: relu(NaN) is NaN, as in PyTorch.
-  r.kernel(OpId::relu,
-           [](const Args& a, Outputs& o) { unary(a, o, [](auto v) { return v < 0 ? decltype(v)(0) : v; }); });
   r.kernel(OpId::gelu, [](const Args& a, Outputs& o) {
     if (a[1].to_string() == "tanh")
       unary(a, o, [](auto v) { return gelu_tanh(v); });
     else
-      unary(a, o, [](auto v) { return gelu_exact(v); });
+      unary(a, o, [](auto v) { return formula::apply<Formula::Gelu>(v, v, {}); });
   });
   r.kernel(OpId::logical_not, [](const Args& a, Outputs& o) {
     visit_dtype(a[0].to_tensor().dtype(),
                 [&]<typename T>() { map1<bool, T>(out0(o), a[0].to_tensor(), [](T v) { return v == T(0); }); });
   });
-  r.kernel(OpId::threshold_backward, [](const Args& a, Outputs& o) {
-    const double th = a[2].to_scalar().to_double();
-    // Compare in the tensor's own type so the loop stays a branch-free vector blend.
-    binary(a, o, [th](auto g, auto x) { return x <= decltype(x)(th) ? decltype(g)(0) : g; });
-  });
   r.kernel(OpId::gelu_backward, [](const Args& a, Outputs& o) {
     if (a[2].to_string() == "tanh")
       binary(a, o, [](auto g, auto x) { return g * gelu_grad_tanh(x); });
     else
-      binary(a, o, [](auto g, auto x) { return g * gelu_grad_exact(x); });
+      binary(a, o, [](auto g, auto x) { return formula::apply<Formula::GeluBackward>(g, x, {}); });
   });
-  r.kernel(OpId::sigmoid_backward,
-           [](const Args& a, Outputs& o) { binary(a, o, [](auto g, auto y) { return g * (1 - y) * y; }); });
-  r.kernel(OpId::tanh_backward,
-           [](const Args& a, Outputs& o) { binary(a, o, [](auto g, auto y) { return g * (1 - y * y); }); });
 
   register_arithmetic_kernels(r);
-  r.kernel(OpId::div_Tensor, [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return x / y; }); });
-  r[OpId::div_Scalar].kernel = r[OpId::div_Tensor].kernel;
+  register_formula_kernels(r);
   r.kernel(OpId::maximum,
            [](const Args& a, Outputs& o) { binary(a, o, [](auto x, auto y) { return (x != x || x > y) ? x : y; }); });
   r.kernel(OpId::minimum,

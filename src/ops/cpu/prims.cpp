@@ -1,5 +1,7 @@
 // CPU kernels of the prims. Each prim is a strict special case of an ATen op, so
 // its kernel runs that op's kernel on the same (already allocated) outputs.
+#include <utility>
+
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
 
@@ -12,7 +14,23 @@ void run(OpId id, const Args& args, Outputs& o) {
 }
 }  // namespace
 
+// The prims that are an elementwise formula (Note [One formula per elementwise op]).
+static void register_prims_formulas(Registry& r) {
+  for (auto [prim, formula] : {std::pair{OpId::prims_add, Formula::Add},
+                               {OpId::prims_sub, Formula::Sub},
+                               {OpId::prims_mul, Formula::Mul},
+                               {OpId::prims_div, Formula::Div},
+                               {OpId::prims_neg, Formula::Neg},
+                               {OpId::prims_exp, Formula::Exp},
+                               {OpId::prims_tanh, Formula::Tanh},
+                               {OpId::prims_sqrt, Formula::Sqrt},
+                               {OpId::prims_rsqrt, Formula::Rsqrt},
+                               {OpId::prims_reciprocal, Formula::Reciprocal}})
+    r.elementwise(prim, {formula, no_params});
+}
+
 void register_prims_kernels(Registry& r) {
+  register_prims_formulas(r);
 #define AG_PRIM_AS(prim, aten) r.kernel(OpId::prim, [](const Args& a, Outputs& o) { run(OpId::aten, a, o); });
   AG_PRIM_AS(prims_neg, neg)
   AG_PRIM_AS(prims_abs, abs)

@@ -1,0 +1,90 @@
+// Note [One formula per elementwise op]: the per-element formulas that both an op's
+// kernel and the compiler's fused loops evaluate. Each formula is written once, in
+// ops/cpu/formulas.h; an op declares in its kernel registration which formula it
+// computes (Registry::elementwise), and that declaration is all fusion reads, so a
+// new formula-backed op is fused with no list to update elsewhere.
+#pragma once
+
+#include "aotgrad/ivalue.h"
+
+namespace aotgrad::ops {
+
+// X(name, arity, vectorises): `vectorises` is false for formulas that call libm
+// (clang cannot vectorise the call, and says so under `omp simd`).
+#define AG_ELEMENTWISE_FORMULAS(X) \
+  X(Add, 2, true)                  \
+  X(Sub, 2, true)                  \
+  X(Mul, 2, true)                  \
+  X(Div, 2, true)                  \
+  X(Neg, 1, true)                  \
+  X(Exp, 1, true)                  \
+  X(Relu, 1, true)                 \
+  X(Sigmoid, 1, true)              \
+  X(Tanh, 1, false)                \
+  X(Sqrt, 1, true)                 \
+  X(Rsqrt, 1, true)                \
+  X(Reciprocal, 1, true)           \
+  X(Square, 1, true)               \
+  X(Gelu, 1, true)                 \
+  X(GeluBackward, 2, true)         \
+  X(ThresholdBackward, 2, true)    \
+  X(SigmoidBackward, 2, true)      \
+  X(TanhBackward, 2, true)
+
+enum class Formula {
+#define AG_FORMULA_ENUM(name, arity, vectorises) name,
+  AG_ELEMENTWISE_FORMULAS(AG_FORMULA_ENUM)
+#undef AG_FORMULA_ENUM
+};
+
+/// The numbers a formula takes besides its operands: add's and sub's alpha (y is
+/// scaled by it), threshold_backward's threshold.
+struct FormulaParams {
+  double alpha = 1;
+  double threshold = 0;
+  bool operator==(const FormulaParams&) const = default;
+};
+
+template <Formula F>
+constexpr int formula_arity_v = [] {
+  switch (F) {
+#define AG_FORMULA_ARITY(name, arity, vectorises) \
+  case Formula::name:                            \
+    return arity;
+    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_ARITY)
+#undef AG_FORMULA_ARITY
+  }
+  return 0;
+}();
+template <Formula F>
+constexpr bool formula_vectorises_v = [] {
+  switch (F) {
+#define AG_FORMULA_VECTORISES(name, arity, vectorises) \
+  case Formula::name:                                 \
+    return vectorises;
+    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_VECTORISES)
+#undef AG_FORMULA_VECTORISES
+  }
+  return false;
+}();
+int formula_arity(Formula f);
+const char* formula_name(Formula f);
+
+/// An op's declaration that it computes `formula` element by element: `params` takes
+/// a call's arguments and, when this call is the formula (gelu with
+/// approximate='none', pow with exponent 2), fills the formula's params and returns
+/// true.
+/// Its operands are the call's first formula_arity() arguments.
+struct ElementwiseForm {
+  using ParamsFn = bool (*)(const Args& args, FormulaParams& params);
+  Formula formula;
+  ParamsFn params;
+};
+
+/// Readers for the usual argument lists: none beyond the operands; an `alpha`
+/// number at argument 2 (add, sub); a `threshold` number at argument 2.
+bool no_params(const Args& args, FormulaParams& params);
+bool alpha_at_2(const Args& args, FormulaParams& params);
+bool threshold_at_2(const Args& args, FormulaParams& params);
+
+}  // namespace aotgrad::ops
