@@ -5,7 +5,7 @@ namespace aotgrad::ops {
 int formula_arity(Formula f) {
   switch (f) {
 #define AG_FORMULA_ARITY(name, arity, vectorises) \
-  case Formula::name:                            \
+  case Formula::name:                             \
     return arity;
     AG_ELEMENTWISE_FORMULAS(AG_FORMULA_ARITY)
 #undef AG_FORMULA_ARITY
@@ -16,7 +16,7 @@ int formula_arity(Formula f) {
 const char* formula_name(Formula f) {
   switch (f) {
 #define AG_FORMULA_NAME(name, arity, vectorises) \
-  case Formula::name:                           \
+  case Formula::name:                            \
     return #name;
     AG_ELEMENTWISE_FORMULAS(AG_FORMULA_NAME)
 #undef AG_FORMULA_NAME

@@ -49,7 +49,7 @@ template <Formula F>
 constexpr int formula_arity_v = [] {
   switch (F) {
 #define AG_FORMULA_ARITY(name, arity, vectorises) \
-  case Formula::name:                            \
+  case Formula::name:                             \
     return arity;
     AG_ELEMENTWISE_FORMULAS(AG_FORMULA_ARITY)
 #undef AG_FORMULA_ARITY
@@ -60,7 +60,7 @@ template <Formula F>
 constexpr bool formula_vectorises_v = [] {
   switch (F) {
 #define AG_FORMULA_VECTORISES(name, arity, vectorises) \
-  case Formula::name:                                 \
+  case Formula::name:                                  \
     return vectorises;
     AG_ELEMENTWISE_FORMULAS(AG_FORMULA_VECTORISES)
 #undef AG_FORMULA_VECTORISES

@@ -17,9 +17,9 @@
 #include "ops/registry.h"
 
 using namespace aotgrad;
+using aotgrad::testing::op_database;
 using aotgrad::testing::OpEntry;
 using aotgrad::testing::Sample;
-using aotgrad::testing::op_database;
 
 namespace {
 // The sample's operands as a one-step loop reads them: tensors broadcast to the

@@ -11,7 +11,10 @@ std::vector<Sample> same_shape_pair() {
   return {{"same shape", {R({3, 4}), R({3, 4})}},
           {"non-contiguous", {NC({3, 4}), R({3, 4})}},
           {"number", {R({2, 3}), IValue(1.5)}},
-          {"0-d", {R({}), R({})}}};
+          {"0-d", {R({}), R({})}},
+          // PyTorch's prims take a 0-d tensor beside any shape, on either side.
+          {"0-d other", {R({3, 4}), R({})}},
+          {"0-d self", {R({}), NC({3, 4})}}};
 }
 std::vector<Sample> positive_pair() {
   return {{"same shape", {P({3, 4}), P({3, 4})}}, {"number", {P({2, 3}), IValue(2.0)}}};

@@ -38,16 +38,23 @@ Tensor affine(Tensor y, const IValue& w, const IValue& b, const Shape& shape, bo
   if (b.is_tensor()) y = prims::add(y, spread(b.to_tensor()));
   return y;
 }
+// PyTorch's addmm decomposition, node for node: out = alpha * (mat1 @ mat2), then
+// out + beta * self (out first: the result takes mm's contiguous layout). Alpha and
+// beta are multiplied even when 1, as there, and are floats for a float result.
+Outputs addmm_lowering(const Args& a) {
+  Tensor prod = mm(a[1].to_tensor(), a[2].to_tensor());
+  auto number = [&](const IValue& v) {
+    return is_floating(prod.dtype()) ? IValue(v.to_scalar().to_double()) : IValue(v.to_scalar().to_int());
+  };
+  Tensor out = prims::mul(prod, number(a[4]));
+  if (a[3].to_scalar().to_double() == 0) return single(out);
+  Tensor scaled_self = prims::mul(to_type(a[0].to_tensor(), prod.dtype()), number(a[3]));
+  return single(prims::add(out, bcast(scaled_self, out.sizes())));
+}
 }  // namespace
 
 void register_norm_lowerings(Registry& r) {
-  r.decomposition(OpId::addmm, [](const Args& a) {  // beta * self + alpha * (mat1 @ mat2)
-    Tensor prod = mm(a[1].to_tensor(), a[2].to_tensor());
-    if (!(a[4].to_scalar() == Scalar(1))) prod = prims::mul(prod, a[4]);
-    Tensor bias = bcast(to_type(a[0].to_tensor(), prod.dtype()), prod.sizes());
-    if (!(a[3].to_scalar() == Scalar(1))) bias = prims::mul(bias, a[3]);
-    return single(prims::add(bias, prod));
-  });
+  r.decomposition(OpId::addmm, addmm_lowering);
   r.decomposition(OpId::mse_loss, [](const Args& a) {
     const Tensor &x = a[0].to_tensor(), &t = a[1].to_tensor();
     Tensor d = prims::sub(x, bcast(t, x.sizes()));

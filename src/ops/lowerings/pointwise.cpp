@@ -8,10 +8,17 @@ namespace aotgrad::ops {
 using namespace lower;
 
 namespace {
-// The second operand: a broadcast, converted tensor, or a number left as it is.
+// An operand of an elementwise prim: converted, and broadcast unless it is 0-d (a
+// 0-d tensor stands for a scalar beside any shape, as PyTorch's prims take it).
+Tensor spread(const Tensor& t, DType dtype, const Shape& shape) {
+  Tensor c = to_type(t, dtype);
+  return c.dim() == 0 ? c : bcast(c, shape);
+}
+
+// The second operand: a spread tensor, or a number left as it is.
 IValue operand_as(const IValue& v, DType dtype, const Shape& shape) {
   if (!v.is_tensor()) return v;
-  return IValue(bcast(to_type(v.to_tensor(), dtype), shape));
+  return IValue(spread(v.to_tensor(), dtype, shape));
 }
 
 Shape shape_of(const IValue& a, const IValue& b) {
@@ -23,9 +30,10 @@ Shape shape_of(const IValue& a, const IValue& b) {
 Tensor arith(OpId aten, Tensor (*prim)(const Tensor&, const IValue&), const Args& a) {
   const DType dt = out_dtype(aten, a);
   const Shape s = shape_of(a[0], a[1]);
-  Tensor x = bcast(to_type(a[0].to_tensor(), dt), s);
+  Tensor x = spread(a[0].to_tensor(), dt, s);
   IValue y = operand_as(a[1], dt, s);
-  if (a.size() > 2 && !(a[2].to_scalar() == Scalar(1))) {  // alpha
+  if (x.dim() == 0 && y.is_tensor() && y.to_tensor().dim() == 0 && !s.empty()) x = bcast(x, s);  // both 0-d
+  if (a.size() > 2 && !(a[2].to_scalar() == Scalar(1))) {                                        // alpha
     y = y.is_tensor() ? IValue(prims::mul(y.to_tensor(), a[2]))
                       : IValue(a[1].to_scalar().to_double() * a[2].to_scalar().to_double());
   }
@@ -36,7 +44,10 @@ Tensor arith(OpId aten, Tensor (*prim)(const Tensor&, const IValue&), const Args
 Tensor compare(Tensor (*prim)(const Tensor&, const IValue&), const Args& a) {
   const DType ct = result_type(a[0], a[1]);
   const Shape s = shape_of(a[0], a[1]);
-  return prim(bcast(to_type(a[0].to_tensor(), ct), s), operand_as(a[1], ct, s));
+  Tensor x = spread(a[0].to_tensor(), ct, s);
+  IValue y = operand_as(a[1], ct, s);
+  if (x.dim() == 0 && (!y.is_tensor() || y.to_tensor().dim() == 0) && !s.empty()) x = bcast(x, s);
+  return prim(x, y);
 }
 
 Tensor unary(OpId aten, Tensor (*prim)(const Tensor&), const Args& a) {

@@ -37,13 +37,21 @@ Outputs split_at(const Tensor& x, int64_t dim, const IntList& sizes) {
   }
   return {IValue(parts)};
 }
+// A view stays a view: as_strided over the same storage with the strides the view
+// gives (SPEC.md §7 keeps as_strided in the lowered set, as PyTorch's table does).
+Tensor view_as_strided(const Tensor& x, const IntList& size) {
+  const Shape sizes = infer_size(size, x.numel(), "view");
+  std::optional<Shape> strides = view_strides(x.sizes(), x.strides(), sizes);
+  AG_CHECK(strides.has_value(),
+           "view: the shape {} is not compatible with the input's layout {} (strides {}); use reshape",
+           shape_str(sizes), shape_str(x.sizes()), shape_str(x.strides()));
+  return as_strided(x, sizes, *strides, std::nullopt);
+}
 }  // namespace
 
 void register_view_lowerings(Registry& r) {
-  r.decomposition(OpId::view, [](const Args& a) {
-    const Tensor& x = a[0].to_tensor();
-    return single(prims::reshape(x, infer_size(a[1].to_int_list(), x.numel(), "view")));
-  });
+  r.decomposition(OpId::view,
+                  [](const Args& a) { return single(view_as_strided(a[0].to_tensor(), a[1].to_int_list())); });
   r.decomposition(OpId::_unsafe_view, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     return single(prims::reshape(x, infer_size(a[1].to_int_list(), x.numel(), "_unsafe_view")));

@@ -18,18 +18,21 @@ Outputs unary_float(const Args& a, const char* op) {
   return single(meta(x.sizes(), x.dtype()));
 }
 
-// Elementwise binary: `other` is a number or a tensor of self's shape and dtype.
+// Elementwise binary: `other` is a number or a tensor of self's dtype and shape. As
+// in PyTorch's prims, a 0-d tensor stands for a scalar beside any shape (either side).
 Outputs binary(const Args& a, const char* op, bool to_bool) {
   const Tensor& x = a[0].to_tensor();
+  Shape shape = x.sizes();
   if (a[1].is_tensor()) {
     const Tensor& y = a[1].to_tensor();
-    AG_CHECK(x.sizes() == y.sizes(),
-             "prims.{}: expected operands of one shape (prims do not broadcast), but got self {} and "
+    AG_CHECK(x.sizes() == y.sizes() || x.dim() == 0 || y.dim() == 0,
+             "prims.{}: expected operands of one shape, or a 0-d one (prims do not broadcast), but got self {} and "
              "other {}",
              op, x.describe(), y.describe());
     check_same_dtype(x, y, std::string("prims.") + op, "self", "other");
+    if (x.dim() == 0) shape = y.sizes();
   }
-  return single(meta(x.sizes(), to_bool ? DType::Bool : x.dtype()));
+  return single(meta(shape, to_bool ? DType::Bool : x.dtype()));
 }
 
 Outputs reduce(const Args& a, const char* op, bool floating_only) {
