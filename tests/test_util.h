@@ -28,4 +28,19 @@ inline std::string read_file(const std::string& path) {
   return s.str();
 }
 
+/// torch._dynamo.testing.normalize_gm: a printed graph without the lines that are only
+/// a comment (stack-trace summaries, whose seq_nr and file lines vary), trailing
+/// spaces stripped.
+inline std::string normalize_gm(const std::string& code) {
+  std::istringstream in(code);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    const size_t first = line.find_first_not_of(' ');
+    if (first != std::string::npos && line[first] == '#') continue;
+    line.erase(line.find_last_not_of(' ') + 1);
+    out += line + "\n";
+  }
+  return out;
+}
+
 }  // namespace aotgrad::testing

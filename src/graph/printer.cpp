@@ -105,7 +105,12 @@ class Printer {
     compute_last_uses();
     std::vector<std::string> lines;  // relative to the class body
     emit_signature(lines);
-    std::string prev_summary;
+    // Note [Stack trace comments]: as FX's codegen, in both formats: a comment opens
+    // each run of nodes with the same stack trace (its innermost frame, after the
+    // node's annotation and seq_nr), or with none ("No stacktrace found ..."), and a
+    // blank line separates runs; the first comment follows the signature directly.
+    std::optional<std::string> prev_trace;
+    bool first_comment = true;
     for (const auto& node : g_.nodes()) {
       const Node& n = *node;
       if (n.op() == NodeOp::Placeholder) continue;
@@ -113,13 +118,12 @@ class Printer {
         emit_output(n, lines);
         continue;
       }
-      if (!expanded_) {
-        std::string summary = summary_comment(n);
-        if (summary != prev_summary) {
-          lines.push_back("");
-          lines.push_back("    " + summary);
-          prev_summary = summary;
-        }
+      const std::string trace = n.meta.stack_trace.text();
+      if (trace != prev_trace) {
+        prev_trace = trace;
+        if (!first_comment) lines.push_back("");
+        first_comment = false;
+        lines.push_back("    " + summary_comment(n));
       }
       lines.push_back("    " + node_line(n) + deletions(n));
     }
@@ -169,9 +173,11 @@ class Printer {
   }
 
   std::string summary_comment(const Node& n) {
-    std::string annotation = n.meta.custom.empty() ? "" : " Annotation: " + annotations_str(n.meta.custom);
-    std::string trace = stack_summary(n.meta.stack_trace);
-    return "#" + annotation + " " + (trace.empty() ? "No stacktrace found for following nodes" : trace);
+    const std::string trace = stack_summary(n.meta.stack_trace);
+    if (trace.empty()) return "# No stacktrace found for following nodes";
+    Annotations shown = n.meta.custom;
+    if (n.meta.seq_nr) shown.emplace_back("seq_nr", *n.meta.seq_nr);
+    return "#" + (shown.empty() ? std::string() : " Annotation: " + annotations_str(shown)) + " " + trace;
   }
 
   std::string free_var(const Node& p, bool with_desc) {

@@ -67,7 +67,7 @@ TEST(OnnxImport, NodesCarryTheirOnnxNodeNames) {
   models::Instance inst = models::instantiate(info);
   auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args);
   const std::string text = graph::print_readable(*joint.graph_module, graph::PrintFormat::Compact);
-  EXPECT_NE(text.find("# ONNX node: /linear/Gemm"), std::string::npos) << text;
+  EXPECT_NE(text.find("} ONNX node: /linear/Gemm\n"), std::string::npos) << text;  // after the annotation
   EXPECT_NE(graph::to_json(*joint.graph_module).find("ONNX node: /linear/Gemm"), std::string::npos);
 }
 

@@ -16,25 +16,13 @@
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/ops.h"
+#include "test_util.h"
 
 using namespace aotgrad;
+using aotgrad::testing::normalize_gm;
 using exporting::JointWithDescriptors;
 
 namespace {
-// torch._dynamo.testing.normalize_gm: drop lines that are only a comment, strip
-// trailing spaces.
-std::string normalize_gm(const std::string& code) {
-  std::istringstream in(code);
-  std::string line, out;
-  while (std::getline(in, line)) {
-    const size_t first = line.find_first_not_of(' ');
-    if (first != std::string::npos && line[first] == '#') continue;
-    line.erase(line.find_last_not_of(' ') + 1);
-    out += line + "\n";
-  }
-  return out;
-}
-
 // The upstream test's own extra step for module_with_kwargs: blank lines dropped.
 std::string without_blank_lines(const std::string& code) {
   std::istringstream in(code);
@@ -53,16 +41,20 @@ struct Exported {
   JointWithDescriptors joint;
 };
 
+// Upstream's decomposed tests export the module directly, a path on which PyTorch
+// records no stack traces (only a dynamo capture preserves node meta), so their
+// listings are one run of nodes; aotgrad records them on every path unless told not to.
 exporting::ExportOptions decomposed() {
   exporting::ExportOptions o;
   o.decompositions = trace::DecompositionTable::core();  // upstream: decomposition_table
+  o.record_stack_traces = false;
   return o;
 }
 
 Exported export_model(const std::string& name, const exporting::ExportOptions& options = {}) {
   Exported e{models::instantiate(models::find_model(name)), {}};
-  e.joint = exporting::aot_export_joint_with_descriptors(*e.inst.module, e.inst.example.args, e.inst.example.kwargs,
-                                                         options);
+  e.joint =
+      exporting::aot_export_joint_with_descriptors(*e.inst.module, e.inst.example.args, e.inst.example.kwargs, options);
   return e;
 }
 
@@ -243,9 +235,9 @@ TEST(TestAOTJointWithDescriptors, test_multiple_outputs_module) {
 TEST(TestAOTJointWithDescriptors, test_in_out_specs) {
   Exported e = export_model("simple_linear", decomposed());
   // in_spec/out_spec are values here, never "None"; they describe ((x,), {}) and one leaf.
-  EXPECT_EQ(e.joint.in_spec.str(), pytree::flatten(pytree::Value::tuple({pytree::Value::tuple(e.inst.example.args),
-                                                                          pytree::Value::dict({})}))
-                                       .second.str());
+  EXPECT_EQ(e.joint.in_spec.str(),
+            pytree::flatten(pytree::Value::tuple({pytree::Value::tuple(e.inst.example.args), pytree::Value::dict({})}))
+                .second.str());
   EXPECT_EQ(e.joint.out_spec.num_leaves(), 1u);
   EXPECT_NE(std::find(e.joint.params_spec.begin(), e.joint.params_spec.end(), "linear.weight"),
             e.joint.params_spec.end());
@@ -273,7 +265,7 @@ TEST(TestAOTJointWithDescriptors, test_fx_utils_simple_linear) {
   auto plain_input_grads = exporting::get_plain_input_and_grad_nodes(gm);
   ASSERT_EQ(plain_input_grads.size(), 1u);
   EXPECT_EQ(plain_input_grads[0].input->meta.desc->kind(), Descriptor::Kind::PlainInput);
-  EXPECT_EQ(plain_input_grads[0].grad, nullptr);                           // the input needs no gradient
+  EXPECT_EQ(plain_input_grads[0].grad, nullptr);                          // the input needs no gradient
   EXPECT_EQ(exporting::get_all_output_and_tangent_nodes(gm).size(), 3u);  // 1 output + 2 grad outputs
   auto plain_output_tangents = exporting::get_plain_output_and_tangent_nodes(gm);
   ASSERT_EQ(plain_output_tangents.size(), 1u);
