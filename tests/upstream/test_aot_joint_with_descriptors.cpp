@@ -13,9 +13,13 @@
 #include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/compile.h"
+#include "aotgrad/custom_op.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
+#include "aotgrad/nn.h"
 #include "aotgrad/ops.h"
+#include "aotgrad/random.h"
+#include "aotgrad/trace.h"
 #include "test_util.h"
 
 using namespace aotgrad;
@@ -408,4 +412,92 @@ TEST(TestAOTJointWithDescriptors, test_no_annotation_on_gradient_acc_nodes) {
 ('call_function', 'sum_2', {'test': 1})
 ('call_function', 'view_1', {'test': 1})
 ('call_function', 't_9', {'test': 1}))");
+}
+
+namespace {
+// upstream's CustomOpModule: forward returns foo(x, y) (my_lib::foo, x + y, backward
+// (g, g)); the op is the one the custom_op model registers.
+class CustomOpModule : public nn::Module {
+ public:
+  CustomOpModule() : nn::Module("CustomOpModule") { models::instantiate(models::find_model("custom_op")); }
+  pytree::Value forward(const nn::Args& args, const nn::Kwargs&) override {
+    const Tensor x = args[0].tensor(), y = args[1].tensor();
+    return pytree::Value(call_custom_op("my_lib::foo", {x, y})[0]);  // upstream: return foo(x, y)
+  }
+};
+}  // namespace
+
+// The line that called the op is the C++ spelling of upstream's `return foo(x, y)`;
+// upstream's "self._opoverload" (the op's own machinery) is aotgrad's src/ops/.
+TEST(TestAOTJointWithDescriptors, test_custom_op_stack_trace) {
+  CustomOpModule model;
+  const nn::Args inputs{pytree::Value(randn({4, 3})), pytree::Value(randn({4, 3}))};
+  auto gm = exporting::capture_forward(model, inputs);  // graph_capture(model, inputs, with_export=True)
+  JointWithDescriptors j = exporting::aot_export_joint_with_descriptors(*gm, inputs);
+  const graph::Node* foo_node = find_node(j, "foo");
+  ASSERT_NE(foo_node, nullptr);
+  const std::string trace = foo_node->meta.stack_trace.text();
+  const std::string call = "return pytree::Value(call_custom_op(\"my_lib::foo\", {x, y})[0]);";
+  EXPECT_NE(trace.find(call), std::string::npos) << trace;
+  const std::string printed_text = graph::print_readable(*j.graph_module);
+  EXPECT_NE(printed_text.find(call), std::string::npos) << printed_text;
+  EXPECT_EQ(trace.find("/src/ops/"), std::string::npos) << trace;
+  EXPECT_EQ(printed_text.find("/src/ops/"), std::string::npos);
+}
+
+// Upstream runs this on CUDA only; aotgrad's flex_attention runs on the CPU, so the
+// test runs here, on the same model and shapes (B 2, H 4, S 288, D 64).
+TEST(TestAOTJointWithDescriptors, test_preserve_annotate_flex_attention) {
+  const std::string custom_metadata_text = custom_metadata(graph_capture("flex_attention", /*with_export=*/true));
+  for (const char* line : {"('get_attr', 'sdpa_score0', {'compile_with_inductor': 'flex_attention'})",
+                           "('get_attr', 'sdpa_mask0', {'compile_with_inductor': 'flex_attention'})",
+                           "('call_function', 'flex_attention', {'compile_with_inductor': 'flex_attention'})",
+                           "('get_attr', 'fw_graph0', {'compile_with_inductor': 'flex_attention'})",
+                           "('get_attr', 'joint_graph0', {'compile_with_inductor': 'flex_attention'})",
+                           "('get_attr', 'mask_graph0', {'compile_with_inductor': 'flex_attention'})",
+                           "('call_function', 'flex_attention_backward', {'compile_with_inductor': 'flex_attention'})"})
+    EXPECT_NE(custom_metadata_text.find(line), std::string::npos) << line;
+}
+
+namespace {
+// upstream's `@annotate_fn({"module_fqn": "loss"}) def compute_loss(pred, labels)`: the
+// function, decorated where the test uses it.
+Tensor compute_loss(const Tensor& pred, const Tensor& labels) {
+  return cross_entropy(pred, labels);
+}
+}  // namespace
+
+// The nodes cross_entropy decomposes into carry the decorated function's frame.
+TEST(TestAOTJointWithDescriptors, test_annotate_fn_anchors_nested_functional_call) {
+  auto decorated = annotate_fn({{"module_fqn", std::string("loss")}}, compute_loss);
+  auto fwd = [&](const TensorList& in) { return TensorList{decorated(in[0], in[1])}; };
+  trace::TraceOptions options;
+  options.record_stack_traces = true;
+  auto gm = trace::make_fx(fwd, TensorList{randn({4, 8}), randint(0, 8, {4})}, options);
+  std::vector<std::string> decomp_traces;
+  for (const auto& n : gm->graph->nodes())
+    if (n->op() == graph::NodeOp::CallFunction &&
+        (n->name().find("log_softmax") != std::string::npos || n->name().find("nll_loss") != std::string::npos))
+      decomp_traces.push_back(n->meta.stack_trace.text());
+  EXPECT_FALSE(decomp_traces.empty());
+  for (const std::string& st : decomp_traces) EXPECT_NE(st.find("compute_loss"), std::string::npos) << st;
+}
+
+// A module held by the closure (its weight a tensor the trace was not given) is
+// called inside the decorated function; its mm node has a stack trace.
+TEST(TestAOTJointWithDescriptors, test_annotate_fn_nested_with_module_forward) {
+  auto inner = std::make_shared<nn::Linear>(4, 4, /*bias=*/false);
+  auto outer_user_fn =
+      annotate_fn({{"module_fqn", std::string("outer")}}, [inner](const Tensor& x) { return (*inner)(x); });
+  trace::TraceOptions options;
+  options.record_stack_traces = true;
+  auto gm = trace::make_fx([&](const TensorList& in) { return TensorList{outer_user_fn(in[0])}; },
+                           TensorList{randn({2, 4})}, options);
+  const graph::Node* mm_node = nullptr;
+  for (const auto& n : gm->graph->nodes())
+    if (!mm_node && n->op() == graph::NodeOp::CallFunction && n->target().qualified() == "torch.ops.aten.mm.default")
+      mm_node = n.get();
+  ASSERT_NE(mm_node, nullptr);
+  EXPECT_FALSE(mm_node->meta.stack_trace.empty());
+  EXPECT_GT(mm_node->meta.stack_trace.text().size(), 0u);
 }
