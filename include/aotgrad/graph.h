@@ -279,6 +279,11 @@ std::shared_ptr<GraphModule> from_json(const std::string& text);
 // ---- checking (src/graph/verify.cpp) ----
 /// Throws a user error describing the first broken invariant.
 void verify(const GraphModule& gm);
+/// Removes call_function nodes whose results nobody uses, except those with effects
+/// beyond their result (in-place, random, collective ops): returns how many went.
+/// Every export ends with it (no dead `getitem` of a multi-output op is left, as in
+/// PyTorch's graphs), and so does the compile pipeline's `dce` pass.
+int eliminate_dead_code(GraphModule& gm);
 /// The semantic check a loaded file gets on top of verify(): every op node's
 /// arguments are bound to its schema, its shape rule is run on the recorded
 /// metadata of its inputs, and the result must equal the node's own recorded

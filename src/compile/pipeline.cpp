@@ -76,7 +76,7 @@ const std::vector<Pass>& pipeline() {
        verify_units},
       {{"dce", "remove nodes whose results nobody uses"},
        [](CompileState& s, const CompileOptions&) {
-         for (CompileUnit& u : s.units) eliminate_dead_code(*u.graph);
+         for (CompileUnit& u : s.units) graph::eliminate_dead_code(*u.graph);
        },
        print_units,
        verify_units},
@@ -174,25 +174,6 @@ int eliminate_common_subexpressions(graph::GraphModule& gm) {
   }
   for (graph::Node* n : duplicates) gm.graph->erase(n);
   return static_cast<int>(duplicates.size());
-}
-
-int eliminate_dead_code(graph::GraphModule& gm) {
-  int removed = 0;
-  // One sweep from the end: a node's users come after it, so by the time the sweep
-  // reaches a node, every dead user of it is gone. Erasing nodes[i] leaves the indices
-  // below i as they were.
-  const auto& nodes = gm.graph->nodes();
-  for (size_t i = nodes.size(); i-- > 0;) {
-    graph::Node* n = nodes[i].get();
-    if (n->op() != graph::NodeOp::CallFunction || !n->users().empty()) continue;
-    if (n->target().kind == graph::Target::Kind::Op &&
-        (n->target().op->kind == ops::OpKind::InPlace || n->target().op->has(ops::OpTag::Random) ||
-         n->target().op->has(ops::OpTag::Collective)))
-      continue;  // has effects beyond its result
-    gm.graph->erase(n);
-    ++removed;
-  }
-  return removed;
 }
 
 CompileUnit& CompileState::unit(const std::string& name) {

@@ -43,8 +43,4 @@ CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step
 /// carry the same annotations) into the first of them: returns how many went.
 int eliminate_common_subexpressions(graph::GraphModule& gm);
 
-/// Removes call_function nodes whose results nobody uses (not in-place, not random):
-/// returns how many went.
-int eliminate_dead_code(graph::GraphModule& gm);
-
 }  // namespace aotgrad::compile

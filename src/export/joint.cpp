@@ -50,6 +50,7 @@ class JointTrace {
     write_back_kept_mutations();
     add_outputs();
     tracer_.finish();
+    graph::eliminate_dead_code(*gm_);
     graph::verify(*gm_);
     joint_.graph_module = std::move(gm_);
     return std::move(joint_);
@@ -245,6 +246,7 @@ std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn
     }
     outputs.finish(*gm);
     tracer.finish();
+    graph::eliminate_dead_code(*gm);
     graph::verify(*gm);
     return gm;
   } catch (Error& e) {

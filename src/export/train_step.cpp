@@ -91,6 +91,7 @@ class StepTrace {
     backward_and_update();
     add_outputs();
     tracer_.finish();
+    graph::eliminate_dead_code(*gm_);
     graph::verify(*gm_);
     result_.graph_module = gm_;
     return std::move(result_);

@@ -60,7 +60,7 @@ TEST(Pipeline, DeadCodeGoesButInPlaceWritesStay) {
   graph::Node* live = g.call_function(ops::op_info(ops::OpId::relu), {graph::Arg(x)});
   g.call_function(ops::op_info(ops::OpId::copy_), {graph::Arg(x), graph::Arg(live)});  // an effect: kept
   g.output({graph::Arg(live)});
-  EXPECT_EQ(compile::eliminate_dead_code(gm), 2);
+  EXPECT_EQ(graph::eliminate_dead_code(gm), 2);
   std::vector<std::string> left;
   for (const auto& n : g.nodes()) left.push_back(n->name());
   EXPECT_EQ(left, (std::vector<std::string>{"x", "relu", "copy_", "output"}));
