@@ -124,6 +124,29 @@ class CompiledFunction {
 CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors& joint,
                                                     const CompileOptions& options = {});
 
+struct CompiledCallableState;
+
+/// torch.compile's counterpart for a function of tensors (compile(fn)). On its first
+/// call with each input signature (shapes, dtypes, which inputs require grad) it
+/// exports the function's joint graph, compiles it and caches the result; later calls
+/// with that signature run the compiled program, differentiably. Called inside an
+/// export or make_fx region it is ignored: `fn` runs op by op on the proxies, so the
+/// outer graph records its ops (Note [Compiled functions under a trace]), with one
+/// warning (the first time, per callable), as torch.compile is ignored inside
+/// torch.export.
+class CompiledCallable {
+ public:
+  TensorList operator()(const TensorList& inputs) const;
+  /// How many signatures it has compiled (torch.compile's backend calls).
+  int64_t compilations() const;
+
+ private:
+  friend CompiledCallable compile(std::function<TensorList(const TensorList&)> fn, const CompileOptions& options);
+  std::shared_ptr<CompiledCallableState> state_;
+};
+
+CompiledCallable compile(std::function<TensorList(const TensorList&)> fn, const CompileOptions& options = {});
+
 class CompiledTrainStepImpl;
 
 /// A whole training step (exporting::aot_export_train_step) compiled into one

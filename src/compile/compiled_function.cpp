@@ -5,9 +5,11 @@
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
+#include "aotgrad/warning.h"
 #include "compile/pipeline.h"
 #include "compile/program.h"
 #include "hop/register.h"
+#include "ops/dispatch.h"
 #include "support/error.h"
 
 namespace aotgrad::compile {
@@ -39,6 +41,7 @@ class CompiledFunctionImpl : public std::enable_shared_from_this<CompiledFunctio
   void check_primal(size_t i, const Tensor& t) const;
   TensorList call(const TensorList& primals) const;
   TensorList run_forward(const TensorList& inputs, TensorList& saved) const;
+  TensorList trace_through(const TensorList& given) const;
   TensorList run_backward(std::vector<Tensor>& saved, const TensorList& grad_outputs) const;
 };
 
@@ -92,6 +95,7 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
            "got {}; the compiled function takes {}",
            name, primals.size(), given.size(), signature());
   for (size_t i = 0; i < given.size(); ++i) check_primal(i, given[i]);
+  if (ops::current_mode() != nullptr) return trace_through(given);
 
   bool needs_grad = autograd::is_grad_enabled() && !backward_inputs.empty();
   if (needs_grad) {
@@ -125,6 +129,27 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
   for (size_t k = 0; k < outs.size(); ++k)
     if (!has_tangent[k] && outs[k].defined()) outs[k] = outs[k].detach();
   return outs;
+}
+
+// Note [Compiled functions under a trace]: an export or make_fx whose traced code
+// calls a compiled function traces through it, as torch.export traces through code
+// wrapped in torch.compile: the forward graph runs op by op through the dispatcher, so
+// its ops land in the outer graph and autograd records their backward there. The
+// compiled program never runs on proxies (they carry no data); the saved values the
+// forward graph also returns are left unused, and the export's dead-code pass drops
+// them.
+TensorList CompiledFunctionImpl::trace_through(const TensorList& given) const {
+  warn_once("compiled-function-under-trace",
+            "a compiled function called inside an export or make_fx region is traced through op by op; its compiled "
+            "program is not used there (as torch.compile is ignored inside torch.export)");
+  std::vector<IValue> out = graph::interpret(*partition.forward, std::vector<IValue>(given.begin(), given.end()));
+  TensorList user(num_user_outputs);
+  for (size_t j = 0; j < out.size(); ++j) {
+    const Route& r = forward_outputs[j];
+    if (r.kind == Route::Kind::UserOutput) user[r.index] = out[j].to_tensor();
+    if (r.kind == Route::Kind::Mutation) aotgrad::copy_(given[r.index], out[j].to_tensor());
+  }
+  return user;
 }
 
 // The forward: run the program, write mutated inputs back, keep the saved values.

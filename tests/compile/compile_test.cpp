@@ -242,3 +242,43 @@ TEST(Compile, TransformerBlockCompilesInUnder50Milliseconds) {
   Compiled c = compile_model("transformer_block");
   EXPECT_LT(c.fn.compile_ms(), 500.0);
 }
+
+// compile(fn): compiled once per input signature, differentiable, equal to eager.
+TEST(CompileFunction, CompilesOncePerSignatureAndMatchesEager) {
+  auto fn = [](const TensorList& x) { return TensorList{mul(sin(x[0]), x[1]), sum(x[0])}; };
+  compile::CompiledCallable compiled = compile::compile(fn);
+  Tensor a = randn({3, 4}), b = randn({3, 4});
+  a.set_requires_grad(true);
+  TensorList got = compiled({a, b});
+  TensorList want = fn({a, b});
+  EXPECT_EQ(got[0].to_vector<float>(), want[0].to_vector<float>());
+  EXPECT_NEAR(got[1].to_vector<double>()[0], want[1].to_vector<double>()[0], 1e-5);
+  autograd::backward(sum(got[0]));
+  const std::vector<float> compiled_grad = a.grad().to_vector<float>();
+  a.set_grad(Tensor());
+  autograd::backward(sum(want[0]));
+  const std::vector<float> eager_grad = a.grad().to_vector<float>();
+  ASSERT_EQ(compiled_grad.size(), eager_grad.size());
+  for (size_t i = 0; i < eager_grad.size(); ++i) EXPECT_NEAR(compiled_grad[i], eager_grad[i], 1e-6);
+  compiled({randn({3, 4}), randn({3, 4})});  // another signature: no grad
+  compiled({a, b});                          // cached
+  EXPECT_EQ(compiled.compilations(), 2);
+}
+
+// Note [Compiled functions under a trace]: a CompiledFunction called by traced code
+// is traced through, not run (its program has no data to run on under a trace).
+TEST(CompileFunction, ACompiledFunctionCalledInsideAnExportIsTracedThrough) {
+  models::Instance inner = models::instantiate(models::find_model("simple_linear"));
+  compile::CompiledFunction fn = compile::aot_compile_joint_with_descriptors(
+      exporting::aot_export_joint_with_descriptors(*inner.module, inner.example.args));
+  auto outer = [&](const TensorList& in) { return TensorList{fn.call_module(*inner.module, {in[0]}).tensor()}; };
+  auto gm = trace::make_fx(outer, TensorList{randn({4, 3})});
+  std::vector<std::string> ops;
+  for (const auto& n : gm->graph->nodes())
+    if (n->op() == graph::NodeOp::CallFunction) ops.push_back(n->name());
+  EXPECT_EQ(ops, (std::vector<std::string>{"t", "addmm"}));  // the compiled forward, op by op
+  Tensor x = randn({4, 3});
+  autograd::NoGradGuard no_grad;
+  EXPECT_EQ(graph::interpret(*gm, {x})[0].to_tensor().to_vector<float>(),
+            (*inner.module)({pytree::Value(x)}).tensor().to_vector<float>());
+}

@@ -20,6 +20,7 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
 #include "aotgrad/trace.h"
+#include "aotgrad/warning.h"
 #include "test_util.h"
 
 using namespace aotgrad;
@@ -500,4 +501,78 @@ TEST(TestAOTJointWithDescriptors, test_annotate_fn_nested_with_module_forward) {
   ASSERT_NE(mm_node, nullptr);
   EXPECT_FALSE(mm_node->meta.stack_trace.empty());
   EXPECT_GT(mm_node->meta.stack_trace.text().size(), 0u);
+}
+
+namespace {
+// upstream's `faster`: x.sin() * 2.
+TensorList faster(const TensorList& x) {
+  return {mul(sin(x[0]), 2)};
+}
+
+// Collects warnings while alive.
+struct WarningsCaught {
+  std::vector<std::string> messages;
+  WarningHandler prev;
+  WarningsCaught() : prev(set_warning_handler([this](const std::string& m) { messages.push_back(m); })) {}
+  ~WarningsCaught() { set_warning_handler(prev); }
+};
+
+// upstream's ModuleWithCompiledCallable / ModuleWithNestedCompile: weight [4, 4];
+// forward returns compiled(x @ weight).sum(), the compiled callable made once or in
+// every forward.
+class ModuleWithCompile : public nn::Module {
+ public:
+  explicit ModuleWithCompile(bool compile_inside_forward)
+      : nn::Module("ModuleWithCompile"), inside_(compile_inside_forward), compiled_(compile::compile(faster)) {
+    weight = randn({4, 4});
+    register_parameter("weight", weight);
+  }
+  pytree::Value forward(const nn::Args& args, const nn::Kwargs&) override {
+    const Tensor x = args[0].tensor();
+    if (inside_) {
+      compile::CompiledCallable nested = compile::compile(faster);
+      Tensor out = sum(nested({matmul(x, weight)})[0]);
+      nested_compilations += nested.compilations();
+      return pytree::Value(out);
+    }
+    return pytree::Value(sum(compiled_({matmul(x, weight)})[0]));
+  }
+  Tensor weight;
+  bool inside_;
+  compile::CompiledCallable compiled_;
+  int64_t nested_compilations = 0;
+};
+}  // namespace
+
+// Upstream's backend raises if called; here "the backend ran" is a compilation, or
+// any compiled program running (a kernel in the profile) during the export.
+TEST(TestAOTJointWithDescriptors, test_export_ignores_precompiled_function) {
+  ModuleWithCompile model(/*compile_inside_forward=*/false);
+  compile::KernelProfile profile;
+  JointWithDescriptors j;
+  {
+    compile::ProfileScope scope(profile);
+    j = exporting::aot_export_joint_with_descriptors(model, {pytree::Value(randn({4, 4}))});
+  }
+  EXPECT_EQ(model.compiled_.compilations(), 0);
+  EXPECT_TRUE(profile.entries.empty());
+  // Traced through: faster's ops are in the joint graph.
+  EXPECT_NE(find_node(j, "sin"), nullptr);
+}
+
+TEST(TestAOTJointWithDescriptors, test_export_ignores_compile_called_inside_forward) {
+  ModuleWithCompile model(/*compile_inside_forward=*/true);
+  compile::KernelProfile profile;
+  WarningsCaught warnings;
+  {
+    compile::ProfileScope scope(profile);
+    exporting::aot_export_joint_with_descriptors(model, {pytree::Value(randn({4, 4}))});
+  }
+  // assertWarnsRegex(UserWarning, "torch.compile is ignored when called inside torch.export region")
+  bool warned = false;
+  for (const std::string& m : warnings.messages)
+    warned = warned || m.find("is ignored when called inside an export or make_fx region") != std::string::npos;
+  EXPECT_TRUE(warned);
+  EXPECT_EQ(model.nested_compilations, 0);
+  EXPECT_TRUE(profile.entries.empty());
 }
