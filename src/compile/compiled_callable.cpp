@@ -33,8 +33,7 @@ class FunctionModule : public nn::Module {
 // requires grad.
 std::string signature_of(const TensorList& inputs) {
   std::string key;
-  for (const Tensor& t : inputs)
-    key += t.describe() + (t.requires_grad() ? "+grad;" : ";");
+  for (const Tensor& t : inputs) key += t.describe() + (t.requires_grad() ? "+grad;" : ";");
   return key;
 }
 }  // namespace
@@ -57,8 +56,7 @@ TensorList CompiledCallable::operator()(const TensorList& inputs) const {
       warn("compile() is ignored when called inside an export or make_fx region: the function is traced through");
     return s.fn(inputs);
   }
-  for (const Tensor& t : inputs)
-    AG_CHECK(t.defined(), "compiled function: every input must be a defined tensor");
+  for (const Tensor& t : inputs) AG_CHECK(t.defined(), "compiled function: every input must be a defined tensor");
   const std::string key = signature_of(inputs);
   const CompiledFunction* fn = nullptr;
   {

@@ -283,6 +283,32 @@ class IndexPutUnpermute : public TensorModule {
   Tensor permuted_indices;
 };
 
+/// PyTorch's test_preserve_annotate_replay_view model: torchtitan's MoE `_unpermute`
+/// (new_empty, a write through indexing, then a view of the written tensor) inside
+/// annotate({'pp_stage': 0}), then cos outside it.
+class AnnotatedUnpermute : public TensorModule {
+ public:
+  AnnotatedUnpermute() : TensorModule("Module", {"x"}) {
+    permuted_indices = Tensor::from_vector<int64_t>({2, 0, 3, 1}, {4});
+  }
+  pytree::Value run(const TensorList& in) override {
+    Tensor routed_output;
+    {
+      annotate scope({{"pp_stage", int64_t{0}}});
+      routed_output = unpermute(in[0], {5, 3}, permuted_indices);
+    }
+    return cos(routed_output);
+  }
+  Tensor permuted_indices;
+
+ private:
+  static Tensor unpermute(const Tensor& out, const IntList& input_shape, const Tensor& indices) {
+    Tensor out_unpermuted = new_empty(out, input_shape);
+    index_put_(out_unpermuted, {indices}, out);  // out_unpermuted[permuted_indices, :] = out
+    return slice(out_unpermuted, 0, 0, -1);      // out = out_unpermuted[:-1]
+  }
+};
+
 /// Mutates its input in place: the export must return x's new value.
 class InplaceInput : public TensorModule {
  public:
@@ -308,6 +334,22 @@ std::function<std::shared_ptr<nn::Module>()> make() {
   return [] { return std::make_shared<M>(); };
 }
 }  // namespace
+
+// Models of PyTorch's own tests that no golden case covers (Kind::Demo).
+static void add_demo_models_of_upstream_tests(std::vector<ModelInfo>& out) {
+  auto add = [&](std::string name, std::string desc, auto build, std::function<Example()> ex) {
+    out.push_back({std::move(name), std::move(desc), Kind::Demo, true, build, std::move(ex)});
+  };
+  add("unpermute",
+      "torchtitan's MoE unpermute in annotate({'pp_stage': 0}): new_empty, a write through indexing, a view of the "
+      "written tensor; then cos",
+      make<AnnotatedUnpermute>(), [] {
+        return randn_example({{4, 3}}, {true});
+      });
+  add("inplace_input", "x.add_(1) on the user's input, then x * 2: a mutated user input", make<InplaceInput>(), [] {
+    return randn_example({{3, 4}});
+  });
+}
 
 void add_golden_models(std::vector<ModelInfo>& out) {
   auto add = [&](std::string name, std::string desc, auto build, std::function<Example()> ex, bool train = true) {
@@ -381,15 +423,7 @@ void add_golden_models(std::vector<ModelInfo>& out) {
         return randn_example({{4, 3}});
       });
   out.back().kind = Kind::Demo;
-  out.push_back(
-      *std::find_if(out.begin(), out.end(), [](const ModelInfo& m) { return m.name == "index_put_unpermute"; }));
-  out.back().name = "unpermute";
-  out.back().kind = Kind::Demo;
-  out.back().description = "the index_put_unpermute model: a functionalized write through indexing";
-  add("inplace_input", "x.add_(1) on the user's input, then x * 2: a mutated user input", make<InplaceInput>(), [] {
-    return randn_example({{3, 4}});
-  });
-  out.back().kind = Kind::Demo;
+  add_demo_models_of_upstream_tests(out);
 }
 
 }  // namespace aotgrad::models

@@ -181,14 +181,21 @@ Node* Tracer::node_of(const Tensor& t) {
   }
   AG_CHECK(!t.is_meta(), "trace: a meta tensor {} that is not a proxy of this trace was used", t.describe());
   // A real tensor the traced code captured (a module attribute, a constant it
-  // made): it becomes a graph constant read by get_attr.
-  auto it = constants_.find(t.impl());
+  // made): it becomes a graph constant read by get_attr. The backward reads it again
+  // with a get_attr of its own (`_tensor_constant0_1`), stamped with the forward op's
+  // context, as PyTorch's joint graphs do: each phase's reads sit with that phase.
+  const bool backward = autograd::in_backward();
+  auto it = constants_.find({t.impl(), backward});
   if (it != constants_.end()) return it->second;
-  std::string name = gm_.add_constant(t);
+  auto forward_read = constants_.find({t.impl(), false});
+  const std::string name = forward_read != constants_.end() ? forward_read->second->target().name : gm_.add_constant(t);
   Node* n = gm_.graph->get_attr(name);
   n->meta.val = FakeVal::tensor(TensorVal::of(t));
-  n->meta.custom = current_annotations();  // annotations reach get_attr nodes too
-  constants_[t.impl()] = n;
+  if (backward)
+    stamp(n, nullptr);  // the annotations of the forward op whose backward reads it
+  else
+    n->meta.custom = current_annotations();  // annotations reach get_attr nodes too
+  constants_[{t.impl(), backward}] = n;
   return n;
 }
 

@@ -15,6 +15,7 @@
 // the next time it is read, so views made before a write see it.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -94,9 +95,9 @@ class Tracer : public ops::DispatchMode {
 
   graph::GraphModule& gm_;
   TraceOptions options_;
-  std::unordered_map<const TensorImpl*, graph::Node*> constants_;
-  std::unordered_map<const TensorImpl*, graph::Node*> placeholder_of_;  // proxy impl -> placeholder
-  std::unordered_map<graph::Node*, std::vector<void*>> frames_;         // captured, not yet symbolized
+  std::map<std::pair<const TensorImpl*, bool>, graph::Node*> constants_;  // (constant, read by the backward)
+  std::unordered_map<const TensorImpl*, graph::Node*> placeholder_of_;    // proxy impl -> placeholder
+  std::unordered_map<graph::Node*, std::vector<void*>> frames_;           // captured, not yet symbolized
   bool prev_capture_stacks_ = false;
   std::unordered_map<std::string, std::shared_ptr<void>> hop_cache_;
   std::unordered_map<std::string, int64_t> hop_counts_;

@@ -93,7 +93,7 @@ TEST(SeqNr, UnpermuteSliceAndItsBackwardShareOne) {
 }
 
 TEST(StackTrace, PointsAtTheModelLineNeverAtTheLibrary) {
-  auto j = export_model("unpermute");
+  auto j = export_model("index_put_unpermute");
   const StackTrace& frames = node(j, "slice_1")->meta.stack_trace;
   ASSERT_NE(frames.innermost(), nullptr);
   EXPECT_TRUE(frames.verbatim.empty());  // symbolized frames, not text

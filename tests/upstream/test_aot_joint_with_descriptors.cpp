@@ -576,3 +576,30 @@ TEST(TestAOTJointWithDescriptors, test_export_ignores_compile_called_inside_forw
   EXPECT_EQ(model.nested_compilations, 0);
   EXPECT_TRUE(profile.entries.empty());
 }
+
+// One intended difference, in a name: upstream's surviving slice is `slice_2`, here
+// `slice_1`. PyTorch's dynamo capture and functionalization each record the
+// `[:-1]` view once more before the surviving copy and drop the dead ones; aotgrad
+// records a view taken after the write once, on the written value. Same nodes, same
+// annotations and stack traces; only the name's counter differs.
+TEST(TestAOTJointWithDescriptors, test_preserve_annotate_replay_view) {
+  JointWithDescriptors j = graph_capture("unpermute", /*with_export=*/true);
+  std::vector<const graph::Node*> slice_nodes, slice_backward_nodes;
+  for (const auto& n : j.graph_module->graph->nodes()) {
+    if (n->op() != graph::NodeOp::CallFunction) continue;
+    if (n->target().qualified() == "torch.ops.aten.slice.Tensor") slice_nodes.push_back(n.get());
+    if (n->target().qualified() == "torch.ops.aten.slice_backward.default") slice_backward_nodes.push_back(n.get());
+  }
+  ASSERT_EQ(slice_nodes.size(), 1u);
+  ASSERT_EQ(slice_backward_nodes.size(), 1u);
+  EXPECT_EQ(slice_nodes[0]->meta.seq_nr, slice_backward_nodes[0]->meta.seq_nr);
+  // upstream: "out = out_unpermuted[:-1]" in the slice's stack trace
+  EXPECT_NE(slice_nodes[0]->meta.stack_trace.text().find("out = out_unpermuted[:-1]"), std::string::npos);
+  EXPECT_EQ(custom_metadata(j), R"(('call_function', 'new_empty', {'pp_stage': 0})
+('get_attr', '_tensor_constant0', {'pp_stage': 0})
+('call_function', 'index_put', {'pp_stage': 0})
+('call_function', 'slice_1', {'pp_stage': 0})
+('call_function', 'slice_backward', {'pp_stage': 0})
+('get_attr', '_tensor_constant0_1', {'pp_stage': 0})
+('call_function', 'index', {'pp_stage': 0}))");
+}
