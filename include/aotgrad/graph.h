@@ -235,6 +235,10 @@ class GraphModule {
   /// and the specs that flatten them into the placeholders and rebuild the outputs.
   std::vector<std::string> arg_names;
   std::optional<pytree::TreeSpec> in_spec, out_spec;
+  /// The output is a tuple (`return (a, b)`), as the subgraphs of higher-order ops and
+  /// the partitioned halves return in PyTorch; otherwise a list (make_fx of a function
+  /// returning TensorList). Only the printed form differs.
+  bool output_is_tuple = false;
   /// For a captured forward graph: the structure of the (args, kwargs) it was
   /// captured with and of the module's result.
   std::optional<pytree::TreeSpec> call_in_spec, call_out_spec;

@@ -28,6 +28,20 @@ ForwardSource module_source(nn::Module& module) {
 
 // Runs a captured graph on proxies, each node with its recorded annotations and
 // stack trace in force, so the autograd nodes it makes carry them into the backward.
+namespace {
+// Runs a captured node with its annotations and stack trace in force, but not
+// invoke_subgraph's call_id: that is the recorded call's own, and the replayed call is
+// given one again.
+void run_in_recorded_context(const graph::Node& n, const std::function<void()>& run) {
+  Annotations custom;
+  for (const auto& entry : n.meta.custom)
+    if (entry.first != "call_id") custom.push_back(entry);
+  annotate scope(custom);
+  StackTraceOverride trace(n.meta.stack_trace);
+  run();
+}
+}  // namespace
+
 ForwardSource captured_source(const graph::GraphModule& captured) {
   ForwardSource s;
   s.name = "the captured graph '" + captured.name + "'";
@@ -59,11 +73,7 @@ ForwardSource captured_source(const graph::GraphModule& captured) {
       else
         inputs.push_back(user.at(static_cast<size_t>(d.idx())));
     }
-    graph::NodeWrapper in_context = [](const graph::Node& n, const std::function<void()>& run) {
-      annotate scope(n.meta.custom);
-      StackTraceOverride trace(n.meta.stack_trace);
-      run();
-    };
+    graph::NodeWrapper in_context = run_in_recorded_context;
     // Higher-order nodes are called again as higher-order ops, not run as kernels.
     auto replay = [in_context](const graph::GraphModule& owner, const graph::Node& n,
                                const std::vector<Tensor>& operands) {

@@ -2,6 +2,7 @@
 // found through the descriptors alone (so they work on loaded graphs too).
 #include <algorithm>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "aotgrad/export.h"
@@ -106,21 +107,34 @@ std::vector<std::pair<std::string, Node*>> get_named_buffer_nodes(const graph::G
   return named_placeholders(gm, Kind::BufferInput);
 }
 
+namespace {
+// A subgraph's lines as one bracketed line.
+std::string bracketed(const std::vector<std::string>& inner) {
+  std::string line = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + s + "]"
+  line += fmt::format("{}", fmt::join(inner, ", "));
+  line += "]";
+  return line;
+}
+}  // namespace
+
+// Each subgraph's bracketed line follows the get_attr that reads it, as PyTorch lists
+// them; a subgraph no get_attr reads comes at the end.
 std::vector<std::string> get_custom_metadata(const graph::GraphModule& gm) {
   std::vector<std::string> lines;
+  std::set<std::string> listed;
+  auto list_subgraph = [&](const std::string& name, const graph::GraphModule& sub) {
+    if (!listed.insert(name).second) return;
+    std::vector<std::string> inner = get_custom_metadata(sub);
+    if (!inner.empty()) lines.push_back(bracketed(inner));
+  };
   for (const auto& n : gm.graph->nodes()) {
-    if (n->meta.custom.empty()) continue;
-    lines.push_back(fmt::format("('{}', '{}', {})", graph::node_op_name(n->op()), n->name(),
-                                graph::annotations_str(n->meta.custom)));
+    if (!n->meta.custom.empty())
+      lines.push_back(fmt::format("('{}', '{}', {})", graph::node_op_name(n->op()), n->name(),
+                                  graph::annotations_str(n->meta.custom)));
+    if (n->op() == graph::NodeOp::GetAttr)
+      if (auto sub = gm.subgraph(n->target().name)) list_subgraph(n->target().name, *sub);
   }
-  for (const auto& [name, sub] : gm.subgraphs) {
-    std::vector<std::string> inner = get_custom_metadata(*sub);
-    if (inner.empty()) continue;
-    std::string line = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + s + "]"
-    line += fmt::format("{}", fmt::join(inner, ", "));
-    line += "]";
-    lines.push_back(std::move(line));
-  }
+  for (const auto& [name, sub] : gm.subgraphs) list_subgraph(name, *sub);
   return lines;
 }
 

@@ -75,6 +75,13 @@ std::string arg_repr(const Arg& a) {
   return out + "]";
 }
 
+// Python's tuple display: "(a,)", "(a, b)".
+std::string tuple_repr(const Arg::List& items) {
+  std::string out = "(";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + arg_repr(items[i]);
+  return out + (items.size() == 1 ? ",)" : ")");
+}
+
 std::string format_args(const Node& n) {
   std::string out;
   for (const Arg& a : n.args()) out += (out.empty() ? "" : ", ") + arg_repr(a);
@@ -238,7 +245,7 @@ class Printer {
       }
       lines.push_back("    ]" + close);
     } else {
-      lines.push_back("    " + open + arg_repr(n.args()[0]) + close);
+      lines.push_back("    " + open + (gm_.output_is_tuple ? tuple_repr(values) : arg_repr(n.args()[0])) + close);
     }
   }
 

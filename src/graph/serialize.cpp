@@ -306,6 +306,7 @@ json module_to_json(const GraphModule& gm) {
   j["out_spec"] = gm.out_spec ? spec_to_json(*gm.out_spec) : json(nullptr);
   if (gm.call_in_spec) j["call_in_spec"] = spec_to_json(*gm.call_in_spec);
   if (gm.call_out_spec) j["call_out_spec"] = spec_to_json(*gm.call_out_spec);
+  if (gm.output_is_tuple) j["output_is_tuple"] = true;
   return j;
 }
 
@@ -442,6 +443,10 @@ void read_module_header(GraphModule& gm, const json& j, const Reader& r) {
   if (!r.at(j, "out_spec").is_null()) gm.out_spec = spec_from_json(j["out_spec"], r);
   if (j.contains("call_in_spec")) gm.call_in_spec = spec_from_json(j["call_in_spec"], r);
   if (j.contains("call_out_spec")) gm.call_out_spec = spec_from_json(j["call_out_spec"], r);
+  if (j.contains("output_is_tuple")) {
+    if (!j["output_is_tuple"].is_boolean()) r.fail("output_is_tuple must be true or false");
+    gm.output_is_tuple = j["output_is_tuple"].get<bool>();
+  }
   const json& constants = r.at(j, "constants");
   if (!constants.is_array()) r.fail("constants must be a list");
   for (const json& c : constants) {

@@ -12,6 +12,7 @@
 // calls with the same layouts reuse both subgraphs.
 #include <memory>
 
+#include "aotgrad/annotate.h"
 #include "aotgrad/autograd.h"
 #include "aotgrad/hop.h"
 #include "aotgrad/ops.h"
@@ -34,6 +35,7 @@ struct RegionGraphs {
   TensorList output_metas;
   std::vector<bool> output_requires_grad;
   std::vector<bool> grad_defined;  // per operand: whether the joint returns a gradient
+  int64_t calls = 0;               // calls recorded so far in this trace
 };
 
 std::string layout_key(const TensorList& operands) {
@@ -43,6 +45,10 @@ std::string layout_key(const TensorList& operands) {
   return key;
 }
 
+std::string subgraph_arg_name(size_t i) {
+  return "arg" + std::to_string(i) + "_1";
+}
+
 TensorList run_body(const std::string& region, const NestedCompileRegion::Fn& body, const TensorList& args) {
   TensorList outs = body(args);
   for (size_t i = 0; i < outs.size(); ++i)
@@ -50,50 +56,21 @@ TensorList run_body(const std::string& region, const NestedCompileRegion::Fn& bo
   return outs;
 }
 
-std::shared_ptr<RegionGraphs> trace_region(const std::string& region, const NestedCompileRegion::Fn& body,
-                                           const TensorList& operands, const trace::TraceOptions& options,
-                                           int64_t index) {
-  auto r = std::make_shared<RegionGraphs>();
-  r->index = index;
-  autograd::EnableGradGuard grad_on;
-  // Placeholders for the operands, then the body on them: (primals, outputs).
-  auto trace_body = [&](trace::Tracer& t) {
-    TensorList primals;
-    for (size_t i = 0; i < operands.size(); ++i)
-      primals.push_back(t.placeholder("primals_" + std::to_string(i + 1), operands[i], operands[i].requires_grad()));
-    ops::ModeGuard mode(&t);
-    TensorList outs = run_body(region, body, primals);
-    return std::make_pair(primals, outs);
-  };
-  {
-    r->forward = std::make_shared<graph::GraphModule>();
-    r->forward->name = "fw_subgraph";
-    trace::Tracer t(*r->forward, options);
-    const auto [primals, outs] = trace_body(t);
-    Arg::List values;
-    for (const Tensor& o : outs) {
-      values.emplace_back(t.node_of(o));
-      r->output_metas.push_back(Tensor::meta(o.sizes(), o.dtype(), o.strides()));
-      r->output_requires_grad.push_back(o.requires_grad() && o.is_floating_point());
-    }
-    r->forward->graph->output(std::move(values));
-    t.finish();
-  }
-  bool any_output_grad = false, any_operand_grad = false;
-  for (bool g : r->output_requires_grad) any_output_grad = any_output_grad || g;
-  for (const Tensor& o : operands) any_operand_grad = any_operand_grad || o.requires_grad();
-  r->grad_defined.assign(operands.size(), false);
-  if (!any_output_grad || !any_operand_grad) return r;
-
+// The region's joint subgraph: (operands…, tangents…) in, (gradients…, outputs…) out.
+template <typename TraceBody>
+void trace_joint(RegionGraphs& graphs, const TraceBody& trace_body, const trace::TraceOptions& options) {
+  RegionGraphs* r = &graphs;
   r->joint = std::make_shared<graph::GraphModule>();
   r->joint->name = "bw_subgraph";
+  r->joint->output_is_tuple = true;
   trace::Tracer t(*r->joint, options);
   const auto [primals, outs] = trace_body(t);
   TensorList diff_outs, tangents, wrt;
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!r->output_requires_grad[i]) continue;
     diff_outs.push_back(outs[i]);
-    tangents.push_back(t.placeholder("tangents_" + std::to_string(tangents.size() + 1), outs[i], false));
+    tangents.push_back(t.placeholder(subgraph_arg_name(primals.size() + tangents.size()), outs[i], false));
+    t.node_of(tangents.back())->meta.custom = current_annotations();
   }
   for (const Tensor& p : primals)
     if (p.requires_grad()) wrt.push_back(p);
@@ -109,8 +86,52 @@ std::shared_ptr<RegionGraphs> trace_region(const std::string& region, const Nest
     r->grad_defined[i] = g.defined();
     values.push_back(g.defined() ? Arg(t.node_of(g)) : Arg());
   }
-  r->joint->graph->output(std::move(values));
+  // Then the forward outputs, as PyTorch's joint subgraph returns (grads…, outputs…).
+  for (const Tensor& o : outs) values.emplace_back(t.node_of(o));
+  r->joint->graph->output(std::move(values))->meta.custom = current_annotations();
   t.finish();
+}
+
+std::shared_ptr<RegionGraphs> trace_region(const std::string& region, const NestedCompileRegion::Fn& body,
+                                           const TensorList& operands, const trace::TraceOptions& options,
+                                           int64_t index) {
+  auto r = std::make_shared<RegionGraphs>();
+  r->index = index;
+  autograd::EnableGradGuard grad_on;
+  // Placeholders for the operands, then the body on them: (primals, outputs). The
+  // placeholders are named as make_fx names a traced function's (arg0_1, arg1_1, ...).
+  auto trace_body = [&](trace::Tracer& t) {
+    TensorList primals;
+    for (size_t i = 0; i < operands.size(); ++i) {
+      primals.push_back(t.placeholder(subgraph_arg_name(i), operands[i], operands[i].requires_grad()));
+      t.node_of(primals.back())->meta.custom = current_annotations();  // the call site's, as PyTorch's
+    }
+    ops::ModeGuard mode(&t);
+    TensorList outs = run_body(region, body, primals);
+    return std::make_pair(primals, outs);
+  };
+  {
+    r->forward = std::make_shared<graph::GraphModule>();
+    r->forward->name = "fw_subgraph";
+    r->forward->output_is_tuple = true;
+    trace::Tracer t(*r->forward, options);
+    const auto [primals, outs] = trace_body(t);
+    Arg::List values;
+    for (const Tensor& o : outs) {
+      values.emplace_back(t.node_of(o));
+      r->output_metas.push_back(Tensor::meta(o.sizes(), o.dtype(), o.strides()));
+      r->output_requires_grad.push_back(o.requires_grad() && o.is_floating_point());
+    }
+    r->forward->graph->output(std::move(values))->meta.custom = current_annotations();
+    t.finish();
+  }
+  bool any_output_grad = false, any_operand_grad = false;
+  for (bool g : r->output_requires_grad) any_output_grad = any_output_grad || g;
+  for (const Tensor& o : operands) any_operand_grad = any_operand_grad || o.requires_grad();
+  r->grad_defined.assign(operands.size(), false);
+  if (!any_output_grad || !any_operand_grad) return r;
+
+  trace_joint(*r, trace_body, options);
   return r;
 }
 
@@ -128,18 +149,22 @@ TensorList invoke_traced(trace::Tracer& outer, const std::string& region, const 
   }
   auto graphs = std::static_pointer_cast<RegionGraphs>(slot);
   const std::string id = std::to_string(graphs->index);
-  auto forward = [&outer, graphs, id](autograd::FunctionContext& ctx, const TensorList& in) {
+  // Which call of this region this is in the trace (1, 2, ...): the forward call and
+  // its backward carry it as `call_id` in their custom meta, as PyTorch's do.
+  const int64_t call_id = ++graphs->calls;
+  auto forward = [&outer, graphs, id, call_id](autograd::FunctionContext& ctx, const TensorList& in) {
     Arg::List args{Arg(outer.subgraph_attr("repeated_subgraph", graphs->forward)), Arg("fw_subgraph_" + id)};
     for (const Tensor& t : in) args.emplace_back(outer.node_of(t));
     ctx.save_for_backward(in);
     ctx.materialize_grads = false;
-    return outer.record_higher_order(hop_detail::kInvokeSubgraph, std::move(args), graphs->output_metas);
+    return outer.record_higher_order(hop_detail::kInvokeSubgraph, std::move(args), graphs->output_metas,
+                                     [call_id](graph::Node& n) { n.meta.custom.emplace_back("call_id", call_id); });
   };
-  auto backward = [graphs, id, name = region](autograd::FunctionContext& ctx, const TensorList& grads) {
+  auto backward = [graphs, id, call_id, name = region](autograd::FunctionContext& ctx, const TensorList& grads) {
     trace::Tracer* tracer = trace::active_tracer();
     AG_CHECK(tracer != nullptr && graphs->joint != nullptr,
              "nested compile region '{}': its backward runs only inside the trace that recorded it", name);
-    Arg::List args{Arg(tracer->subgraph_attr("repeated_subgraph", graphs->joint)), Arg("bw_subgraph_" + id)};
+    Arg::List args{Arg(tracer->subgraph_attr("repeated_subgraph", graphs->joint)), Arg("bw_subgraph_" + id + "_0")};
     for (const Tensor& t : ctx.saved) args.emplace_back(tracer->node_of(t));
     for (size_t i = 0; i < grads.size(); ++i) {
       if (!graphs->output_requires_grad[i]) continue;
@@ -152,7 +177,13 @@ TensorList invoke_traced(trace::Tracer& outer, const std::string& region, const 
       const Tensor& p = ctx.saved[i];
       metas.push_back(graphs->grad_defined[i] ? Tensor::meta(p.sizes(), p.dtype(), p.strides()) : Tensor());
     }
-    return tracer->record_higher_order(hop_detail::kInvokeSubgraph, std::move(args), metas);
+    metas.insert(metas.end(), graphs->output_metas.begin(), graphs->output_metas.end());
+    TensorList results =
+        tracer->record_higher_order(hop_detail::kInvokeSubgraph, std::move(args), metas, [call_id](graph::Node& n) {
+          n.meta.custom.insert(n.meta.custom.begin(), {"call_id", call_id});
+        });
+    results.resize(ctx.saved.size());  // the gradients; the recomputed outputs are not used here
+    return results;
   };
   return autograd::apply_function("InvokeSubgraphAutogradOp", operands, forward, backward);
 }

@@ -10,13 +10,15 @@ Annotations text_annotation(const char* key, const char* value) {
   return {{key, std::string(value)}};
 }
 
-// x.sin() * 1, annotated mod_name=bar: the body of the nested compile region.
+// y = x.sin(); return y * 1, annotated mod_name=bar: the body of the nested compile
+// region (PyTorch's test_annotate_invoke_subgraph_simple).
 class Bar : public TensorModule {
  public:
   Bar() : TensorModule("Bar", {"x"}) {}
   pytree::Value run(const TensorList& in) override {
     annotate scope(text_annotation("mod_name", "bar"));
-    return sin(in[0]) * 1;
+    Tensor y = sin(in[0]);
+    return y * 1;
   }
 };
 
@@ -83,7 +85,7 @@ void add_hop_models(std::vector<ModelInfo>& out) {
                  "compile region; returns z - 1",
                  Kind::Demo, true, [] { return std::make_shared<InvokeSubgraphModel>(); },
                  [] {
-                   Tensor x = randn({8});
+                   Tensor x = randn({4, 3});
                    x.set_requires_grad(true);
                    return tensors_example({x});
                  }});

@@ -224,6 +224,7 @@ class Split {
   std::shared_ptr<graph::GraphModule> half(const char* name) const {
     auto gm = std::make_shared<graph::GraphModule>();
     gm->name = name;
+    gm->output_is_tuple = true;
     gm->constants = joint_.constants;
     gm->subgraphs = joint_.subgraphs;
     return gm;

@@ -206,7 +206,8 @@ Node* Tracer::subgraph_attr(const std::string& prefix, std::shared_ptr<graph::Gr
   return n;
 }
 
-TensorList Tracer::record_higher_order(const std::string& hop, graph::Arg::List args, const TensorList& results) {
+TensorList Tracer::record_higher_order(const std::string& hop, graph::Arg::List args, const TensorList& results,
+                                       const std::function<void(graph::Node&)>& after) {
   Node* n = gm_.graph->call_higher_order(hop, std::move(args));
   stamp(n, nullptr);
   n->meta.val.kind = FakeVal::Kind::Tuple;
@@ -224,6 +225,7 @@ TensorList Tracer::record_higher_order(const std::string& hop, graph::Arg::List 
     item->meta.val = FakeVal::tensor(TensorVal::of(proxy));
     proxies.push_back(attach(proxy, item));
   }
+  if (after) after(*n);
   return proxies;
 }
 

@@ -15,6 +15,7 @@
 // the next time it is read, so views made before a write see it.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -68,7 +69,10 @@ class Tracer : public ops::DispatchMode {
   /// Records one call of the higher-order op `hop` whose results have the layouts of
   /// `results` (meta tensors; undefined for None). The node returns a tuple read with
   /// getitem nodes; the proxies of those come back, undefined where `results` is.
-  TensorList record_higher_order(const std::string& hop, graph::Arg::List args, const TensorList& results);
+  /// `after` (if given) sees the higher-order node once its getitems are made: meta
+  /// that is the call's own (invoke_subgraph's call_id) and not its results'.
+  TensorList record_higher_order(const std::string& hop, graph::Arg::List args, const TensorList& results,
+                                 const std::function<void(graph::Node&)>& after = nullptr);
 
   /// State a higher-order op keeps for the length of this trace (traced subgraphs to
   /// reuse), by key; empty until the op fills it.

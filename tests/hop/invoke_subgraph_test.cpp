@@ -77,8 +77,13 @@ TEST(InvokeSubgraph, AnnotationsOfTheCallSiteAndOfTheRegionBody) {
   auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs);
   const graph::GraphModule& gm = *joint.graph_module;
   const std::string my_mod = "{'mod_name': 'my_mod'}", bar = "{'mod_name': 'bar'}";
-  for (const char* name : {"repeated_subgraph0", "invoke_subgraph", "getitem", "invoke_subgraph_1", "getitem_1"})
+  for (const char* name : {"repeated_subgraph0", "getitem", "getitem_1"})
     EXPECT_EQ(graph::annotations_str(gm.graph->find(name)->meta.custom), my_mod) << name;
+  // The calls also carry which call of the region they are (the backward's first).
+  EXPECT_EQ(graph::annotations_str(gm.graph->find("invoke_subgraph")->meta.custom),
+            "{'mod_name': 'my_mod', 'call_id': 1}");
+  EXPECT_EQ(graph::annotations_str(gm.graph->find("invoke_subgraph_1")->meta.custom),
+            "{'call_id': 1, 'mod_name': 'my_mod'}");
   EXPECT_TRUE(gm.graph->find("sub")->meta.custom.empty());
   for (const char* sub : {"repeated_subgraph0", "repeated_subgraph1"})
     for (const auto& n : gm.subgraph(sub)->graph->nodes()) {

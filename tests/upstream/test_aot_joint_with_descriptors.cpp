@@ -603,3 +603,52 @@ TEST(TestAOTJointWithDescriptors, test_preserve_annotate_replay_view) {
 ('get_attr', '_tensor_constant0_1', {'pp_stage': 0})
 ('call_function', 'index', {'pp_stage': 0}))");
 }
+
+// Upstream compares this listing with ignore_comments and ignore_empty_lines, in the
+// default (compact) print form.
+TEST(TestAOTJointWithDescriptors, test_annotate_invoke_subgraph_simple) {
+  JointWithDescriptors j = graph_capture("invoke_subgraph", /*with_export=*/true);
+  const graph::GraphModule& gm = *j.graph_module;
+  using Groups = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(exporting::get_ordered_seq_nr_groups(gm),
+            (Groups{{"getitem", "getitem_1", "invoke_subgraph", "invoke_subgraph_1"}, {"sub"}}));
+  ASSERT_NE(gm.subgraph("repeated_subgraph0"), nullptr);
+  ASSERT_NE(gm.subgraph("repeated_subgraph1"), nullptr);
+  EXPECT_EQ(exporting::get_ordered_seq_nr_groups(*gm.subgraph("repeated_subgraph0")), (Groups{{"sin"}, {"mul"}}));
+  EXPECT_EQ(exporting::get_ordered_seq_nr_groups(*gm.subgraph("repeated_subgraph1")),
+            (Groups{{"cos", "mul_2", "sin"}, {"mul", "mul_1"}}));
+  EXPECT_EQ(without_blank_lines(normalize_gm(graph::print_readable(gm, graph::PrintFormat::Compact))),
+            R"(class inner_f(torch.nn.Module):
+    def forward(self, primals, tangents):
+        primals_1: "f32[4, 3]"; tangents_1: "f32[4, 3]";
+        primals_1, tangents_1, = fx_pytree.tree_flatten_spec([primals, tangents], self._in_spec)
+        repeated_subgraph0 = self.repeated_subgraph0
+        invoke_subgraph = torch.ops.higher_order.invoke_subgraph(repeated_subgraph0, 'fw_subgraph_0', primals_1);  repeated_subgraph0 = None
+        getitem: "f32[4, 3]" = invoke_subgraph[0];  invoke_subgraph = None
+        sub: "f32[4, 3]" = torch.ops.aten.sub.Tensor(getitem, 1);  getitem = None
+        repeated_subgraph1 = self.repeated_subgraph1
+        invoke_subgraph_1 = torch.ops.higher_order.invoke_subgraph(repeated_subgraph1, 'bw_subgraph_0_0', primals_1, tangents_1);  repeated_subgraph1 = primals_1 = tangents_1 = None
+        getitem_1: "f32[4, 3]" = invoke_subgraph_1[0];  invoke_subgraph_1 = None
+        return pytree.tree_unflatten([sub, getitem_1], self._out_spec)
+    class repeated_subgraph0(torch.nn.Module):
+        def forward(self, arg0_1: "f32[4, 3]"):
+            sin: "f32[4, 3]" = torch.ops.aten.sin.default(arg0_1);  arg0_1 = None
+            mul: "f32[4, 3]" = torch.ops.aten.mul.Tensor(sin, 1);  sin = None
+            return (mul,)
+    class repeated_subgraph1(torch.nn.Module):
+        def forward(self, arg0_1: "f32[4, 3]", arg1_1: "f32[4, 3]"):
+            sin: "f32[4, 3]" = torch.ops.aten.sin.default(arg0_1)
+            mul: "f32[4, 3]" = torch.ops.aten.mul.Tensor(sin, 1);  sin = None
+            mul_1: "f32[4, 3]" = torch.ops.aten.mul.Tensor(arg1_1, 1);  arg1_1 = None
+            cos: "f32[4, 3]" = torch.ops.aten.cos.default(arg0_1);  arg0_1 = None
+            mul_2: "f32[4, 3]" = torch.ops.aten.mul.Tensor(mul_1, cos);  mul_1 = cos = None
+            return (mul_2, mul))");
+  EXPECT_EQ(custom_metadata(j), R"(('get_attr', 'repeated_subgraph0', {'mod_name': 'my_mod'})
+[('placeholder', 'arg0_1', {'mod_name': 'my_mod'}), ('call_function', 'sin', {'mod_name': 'bar'}), ('call_function', 'mul', {'mod_name': 'bar'}), ('output', 'output', {'mod_name': 'my_mod'})]
+('call_function', 'invoke_subgraph', {'mod_name': 'my_mod', 'call_id': 1})
+('call_function', 'getitem', {'mod_name': 'my_mod'})
+('get_attr', 'repeated_subgraph1', {'mod_name': 'my_mod'})
+[('placeholder', 'arg0_1', {'mod_name': 'my_mod'}), ('placeholder', 'arg1_1', {'mod_name': 'my_mod'}), ('call_function', 'sin', {'mod_name': 'bar'}), ('call_function', 'mul', {'mod_name': 'bar'}), ('call_function', 'mul_1', {'mod_name': 'bar'}), ('call_function', 'cos', {'mod_name': 'bar'}), ('call_function', 'mul_2', {'mod_name': 'bar'}), ('output', 'output', {'mod_name': 'my_mod'})]
+('call_function', 'invoke_subgraph_1', {'call_id': 1, 'mod_name': 'my_mod'})
+('call_function', 'getitem_1', {'mod_name': 'my_mod'}))");
+}
