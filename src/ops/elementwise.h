@@ -45,30 +45,30 @@ struct FormulaParams {
   bool operator==(const FormulaParams&) const = default;
 };
 
+/// Each formula's facts, in enum order: one table the loops and kernels read.
+struct FormulaInfo {
+  const char* name;
+  int arity;
+  bool vectorises;
+};
+inline constexpr FormulaInfo kFormulas[] = {
+#define AG_FORMULA_INFO(name, arity, vectorises) {#name, arity, vectorises},
+    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_INFO)
+#undef AG_FORMULA_INFO
+};
+constexpr const FormulaInfo& formula_info(Formula f) {
+  return kFormulas[static_cast<int>(f)];
+}
 template <Formula F>
-constexpr int formula_arity_v = [] {
-  switch (F) {
-#define AG_FORMULA_ARITY(name, arity, vectorises) \
-  case Formula::name:                             \
-    return arity;
-    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_ARITY)
-#undef AG_FORMULA_ARITY
-  }
-  return 0;
-}();
+constexpr int formula_arity_v = formula_info(F).arity;
 template <Formula F>
-constexpr bool formula_vectorises_v = [] {
-  switch (F) {
-#define AG_FORMULA_VECTORISES(name, arity, vectorises) \
-  case Formula::name:                                  \
-    return vectorises;
-    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_VECTORISES)
-#undef AG_FORMULA_VECTORISES
-  }
-  return false;
-}();
-int formula_arity(Formula f);
-const char* formula_name(Formula f);
+constexpr bool formula_vectorises_v = formula_info(F).vectorises;
+inline int formula_arity(Formula f) {
+  return formula_info(f).arity;
+}
+inline const char* formula_name(Formula f) {
+  return formula_info(f).name;
+}
 
 /// An op's declaration that it computes `formula` element by element: `params` takes
 /// a call's arguments and, when this call is the formula (gelu with

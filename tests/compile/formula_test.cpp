@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "aotgrad/ops.h"
+#include "aotgrad/random.h"
 #include "compile/fused_loop.h"
 #include "ops/dispatch.h"
 #include "ops/op_db.h"
@@ -30,14 +31,14 @@ struct LoopCall {
   Args inputs;
 };
 
-LoopCall one_step_loop(const ops::OpInfo& op, const Args& args, const Shape& out_shape) {
+// The loop is built from what compile::decode reads off the call, as fusion builds it.
+LoopCall one_step_loop(const compile::Decoded& d, const std::string& name, const Shape& out_shape) {
   LoopCall c;
-  compile::Step step{op.elementwise->formula, {}, {}, {}, op.name()};
-  EXPECT_TRUE(op.elementwise->params(args, step.params));
-  const int arity = ops::formula_arity(op.elementwise->formula);
+  compile::Step step{d.formula, {}, {}, d.params, name};
+  const int arity = ops::formula_arity(d.formula);
   for (int k = 0; k < arity; ++k) {
     compile::Operand& o = k == 0 ? step.a : step.b;
-    const IValue& v = args[static_cast<size_t>(k)];
+    const IValue& v = d.operands[static_cast<size_t>(k)];
     if (v.is_scalar()) {
       o.kind = compile::Operand::Kind::Immediate;
       o.value = static_cast<float>(v.to_scalar().to_double());
@@ -67,26 +68,37 @@ int64_t ulps_apart(float a, float b) {
 
 TEST(Formula, EveryFormulaOpIsPointwiseAndItsFusedLoopAgreesWithItsKernel) {
   std::vector<std::string> problems;
-  int checked = 0;
+  int checked = 0, with_params = 0;
   for (const OpEntry& e : op_database()) {
     const ops::OpInfo& op = ops::op_info(e.op);
     if (!op.elementwise) continue;
     if (!op.has(ops::OpTag::Pointwise) || op.kind != ops::OpKind::Compute)
       problems.push_back(op.qualified_name() + " declares a formula but is not a Pointwise compute op");
-    for (const Sample& s : e.samples()) {
+    // The database's calls, and calls with params that are not the defaults (its
+    // samples leave alpha at 1 and the threshold at 0).
+    std::vector<Sample> samples = e.samples();
+    const Tensor x = randn({3, 4}, DType::Float64), y = randn({3, 4}, DType::Float64);
+    if (e.op == ops::OpId::add_Tensor || e.op == ops::OpId::sub_Tensor)
+      samples.push_back({"alpha -2.5", {x, y, IValue(-2.5)}});
+    if (e.op == ops::OpId::threshold_backward) samples.push_back({"threshold 0.3", {x, y, IValue(0.3)}});
+    for (const Sample& s : samples) {
       Args args = s.args;
       ops::normalize_args(op, args);
       for (IValue& v : args)
         if (v.is_tensor() && v.to_tensor().is_floating_point()) v = to(v.to_tensor(), DType::Float32);
-      ops::FormulaParams params;
-      if (!op.elementwise->params(args, params)) continue;  // not this call's form (gelu 'tanh', say)
+      compile::Instruction ins;
+      ins.op = &op;
+      ins.args = args;
+      compile::Decoded d;
+      if (!compile::decode(ins, d)) continue;  // not this call's form (gelu 'tanh', say)
+      if (!(d.params == ops::FormulaParams{})) ++with_params;
       bool all_float = true;
       for (int k = 0; k < ops::formula_arity(op.elementwise->formula); ++k)
         all_float = all_float && (args[static_cast<size_t>(k)].is_scalar() ||
                                   args[static_cast<size_t>(k)].to_tensor().dtype() == DType::Float32);
       if (!all_float) continue;  // the loops are float32
       const Tensor want = ops::flatten_outputs(ops::call(op.id, args))[0];
-      LoopCall c = one_step_loop(op, args, want.sizes());
+      LoopCall c = one_step_loop(d, op.name(), want.sizes());
       Tensor got = Tensor::empty(want.sizes(), DType::Float32);
       Outputs outs{IValue(got)};
       c.loop.run(c.inputs, outs);
@@ -103,6 +115,7 @@ TEST(Formula, EveryFormulaOpIsPointwiseAndItsFusedLoopAgreesWithItsKernel) {
     }
   }
   EXPECT_GT(checked, 30);
+  EXPECT_GE(with_params, 3);  // alpha and threshold reach the loop
   EXPECT_TRUE(problems.empty()) << fmt::format("{}", fmt::join(problems, "\n"));
 }
 
