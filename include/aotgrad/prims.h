@@ -38,7 +38,8 @@ Tensor ge(const Tensor& a, const IValue& b);
 Tensor lt(const Tensor& a, const IValue& b);
 Tensor le(const Tensor& a, const IValue& b);
 Tensor bitwise_and(const Tensor& a, const Tensor& b);
-Tensor where(const Tensor& pred, const Tensor& a, const Tensor& b);
+/// `a` or `b` may be a number.
+Tensor where(const Tensor& pred, const IValue& a, const IValue& b);
 Tensor convert_element_type(const Tensor& x, DType dtype);
 Tensor clone(const Tensor& x);
 Tensor full(const IntList& shape, Scalar value, DType dtype);

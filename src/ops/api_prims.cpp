@@ -90,7 +90,7 @@ Tensor le(const Tensor& a, const IValue& b) {
 Tensor bitwise_and(const Tensor& a, const Tensor& b) {
   return c1(OpId::prims_bitwise_and, {a, b});
 }
-Tensor where(const Tensor& p, const Tensor& a, const Tensor& b) {
+Tensor where(const Tensor& p, const IValue& a, const IValue& b) {
   return c1(OpId::prims_where, {p, a, b});
 }
 Tensor convert_element_type(const Tensor& x, DType dtype) {

@@ -22,7 +22,7 @@ void check_arg(const OpInfo& op, const Argument& a, IValue& v) {
     case ArgType::Tensor:
       // A number where a Tensor is expected is a "wrapped number", as when Python
       // evaluates x + 1 (aten.add.Tensor(x, 1)); kernels read it with operand().
-      if (v.is_scalar() && a.name == "other") break;
+      if (v.is_scalar() && accepts_wrapped_number(op.schema, a)) break;
       if (!v.is_tensor() || !v.to_tensor().defined()) fail("a Tensor");
       break;
     case ArgType::OptTensor:

@@ -132,6 +132,11 @@ IValue parse_default(const std::string& v, const ParsedType& t, const std::strin
 
 }  // namespace
 
+bool accepts_wrapped_number(const Schema& schema, const Argument& arg) {
+  return arg.type == ArgType::Tensor &&
+         (arg.name == "other" || (schema.ns == "prims" && !schema.args.empty() && &arg != &schema.args.front()));
+}
+
 Schema parse_schema(const std::string& text) {
   Schema s;
   s.text = text;

@@ -70,6 +70,10 @@ struct Schema {
   int arg_index(std::string_view name) const;  // -1 if absent
 };
 
+/// Whether `arg` (one of schema's) is a Tensor argument that may be a number, a
+/// "wrapped number": ATen's `other` (x + 1 is aten.add.Tensor(x, 1)), and every prim
+/// operand after the first (PyTorch's relu lowers to prims.where(x <= 0.0, 0.0, x)).
+bool accepts_wrapped_number(const Schema& schema, const Argument& arg);
 /// Parses PyTorch schema text; throws an internal error naming the schema on failure.
 Schema parse_schema(const std::string& text);
 

@@ -2,9 +2,11 @@
 
 #include <execinfo.h>
 
+#include <algorithm>
 #include <map>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/prims.h"
 #include "autograd/node.h"
 #include "ops/registry.h"
 #include "support/error.h"
@@ -253,7 +255,7 @@ Arg Tracer::to_arg(const IValue& v) {
   return Arg(std::move(items));
 }
 
-Outputs Tracer::decompose_or_record(const ops::OpInfo& op, const Args& args) {
+Outputs Tracer::decompose_or_record(const ops::OpInfo& op, const Args& args, bool feeds_inplace) {
   if (op.decomposition == nullptr || !options_.decompositions.contains(op.id)) return record(op, args);
   // Below autograd already: the decomposition's ops are recorded, not differentiated.
   Outputs outs;
@@ -261,12 +263,20 @@ Outputs Tracer::decompose_or_record(const ops::OpInfo& op, const Args& args) {
     ops::ModeGuard resume(this);
     GradModeGuard no_grad(false);
     outs = op.decomposition(args);
+    // A decomposition may return one of its inputs, as PyTorch's do (copy returns
+    // src). Standing in for an in-place op that is fine: the written tensor is only
+    // pointed at the value. Otherwise autograd, above us, attaches history to what is
+    // returned, so an input is returned as a fresh copy.
+    if (!feeds_inplace) {
+      const TensorList inputs = ops::tensor_slots(op, args);
+      for (IValue& v : outs) {
+        if (!v.is_tensor() || !v.to_tensor().defined()) continue;
+        const Tensor out = v.to_tensor();
+        if (std::any_of(inputs.begin(), inputs.end(), [&](const Tensor& in) { return out.is_same(in); }))
+          v = IValue(prims::clone(out));
+      }
+    }
   }
-  // Autograd, above us, attaches history to what is returned: it must be new.
-  for (const Tensor& out : ops::flatten_outputs(outs))
-    for (const Tensor& in : ops::tensor_slots(op, args))
-      AG_INTERNAL_CHECK(!out.defined() || !out.is_same(in), "the decomposition of {} returned its input",
-                        op.qualified_name());
   return outs;
 }
 
@@ -281,7 +291,7 @@ Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
              "captured by the traced code cannot be mutated)",
              op.qualified_name(), self.describe());
     if (self.impl()->view_base) return write_through_view(ops::op_info(*functional), args);
-    Outputs outs = decompose_or_record(ops::op_info(*functional), args);
+    Outputs outs = decompose_or_record(ops::op_info(*functional), args, /*feeds_inplace=*/true);
     // The written tensor now holds the new value (Note [Functional tracing]).
     ProxyState* s = proxy_state(self);
     s->node = node_of(outs[0].to_tensor());
@@ -299,7 +309,7 @@ Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& ar
            "contiguous tensors can be written through",
            functional.qualified_name(), base.describe(), shape_str(base.strides()));
   // The view's new value, then the base with the view's window replaced by it.
-  Outputs outs = decompose_or_record(functional, args);
+  Outputs outs = decompose_or_record(functional, args, /*feeds_inplace=*/true);
   Node* value = node_of(outs[0].to_tensor());
   ProxyState* bs = proxy_state(base);
   Node* scatter =

@@ -90,7 +90,7 @@ class Tracer : public ops::DispatchMode {
   Tensor attach(const Tensor& meta, graph::Node* node);
   Outputs write_through_view(const ops::OpInfo& functional, const Args& args);
   /// The op's decomposition if the table asks for it, else one recorded node.
-  Outputs decompose_or_record(const ops::OpInfo& op, const Args& args);
+  Outputs decompose_or_record(const ops::OpInfo& op, const Args& args, bool feeds_inplace = false);
   /// Sets seq_nr, annotations, the backward flag and the call stack of a new node.
   void stamp(graph::Node* n, const ops::OpInfo* op);
   void copy_stamp(graph::Node* to, const graph::Node* from);

@@ -27,6 +27,17 @@ Tensor sum_ref(const Tensor& x, int64_t dim) {  // 2-d, one dim
     for (int64_t j = 0; j < c; ++j) out[dim == 0 ? j : i] += v[i * c + j];
   return Tensor::from_vector<double>(out, {dim == 0 ? c : r});
 }
+// prims.where, whose a or b may be a number (relu's lowering).
+void add_where_entry(std::vector<OpEntry>& db) {
+  add_entry(db, OpId::prims_where,
+            [] {
+              return std::vector<Sample>{{"2d", {B({3, 4}), R({3, 4}), NC({3, 4})}},
+                                         {"number a (relu's lowering)", {B({3, 4}), IValue(0.0), R({3, 4})}},
+                                         {"number b", {B({2, 3}), R({2, 3}), IValue(-1.5)}}};
+            })
+      ->errors = {{{B({3}), R({3, 4}), R({3, 4})}, {"prims.where", "one shape", "[3]"}},
+                  {{B({3}), IValue(0.0), IValue(1.0)}, {"prims.where", "two numbers"}}};
+}
 }  // namespace
 
 void add_prim_entries(std::vector<OpEntry>& db) {
@@ -83,9 +94,7 @@ void add_prim_entries(std::vector<OpEntry>& db) {
         return std::vector<Sample>{{"bools", {B({3, 4}), B({3, 4})}}};
       },
       [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return double(x && y); }); });
-  add_entry(db, OpId::prims_where, [] {
-    return std::vector<Sample>{{"2d", {B({3, 4}), R({3, 4}), NC({3, 4})}}};
-  })->errors = {{{B({3}), R({3, 4}), R({3, 4})}, {"prims.where", "one shape", "[3]"}}};
+  add_where_entry(db);
   add_entry(db, OpId::prims_convert_element_type, [] {
     return std::vector<Sample>{{"to f32", {R({3, 4}), DType::Float32}}, {"same", {R({2}), DType::Float64}}};
   })->grad_rtol = 5e-2;  // finite differences through float32 are only good to ~1e-2

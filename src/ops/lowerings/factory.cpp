@@ -23,6 +23,14 @@ Tensor scatter_window(const Tensor& g, const IntList& sizes, int64_t dim, int64_
   Tensor zeros = prims::full(sizes, 0, g.dtype());
   return as_strided_scatter(zeros, g, g.sizes(), strides, start * contig[dim]);
 }
+// src, converted and broadcast to self; src itself when it already fits, as in
+// PyTorch (a mutated buffer's new value is returned as it is, not through a clone).
+Outputs copy_lowering(const Args& a) {
+  const Tensor &self = a[0].to_tensor(), &src = a[1].to_tensor();
+  Tensor t = to_type(src, self.dtype());
+  if (t.sizes() != self.sizes()) return single(prims::clone(bcast(t, self.sizes())));
+  return single(t);
+}
 }  // namespace
 
 void register_factory_lowerings(Registry& r) {
@@ -32,12 +40,7 @@ void register_factory_lowerings(Registry& r) {
     const DType dt = out_dtype(OpId::_to_copy, a);
     return single(dt == x.dtype() ? prims::clone(x) : prims::convert_element_type(x, dt));
   });
-  r.decomposition(OpId::copy, [](const Args& a) {  // src, converted and broadcast to self
-    const Tensor &self = a[0].to_tensor(), &src = a[1].to_tensor();
-    Tensor t = to_type(src, self.dtype());
-    if (t.sizes() != self.sizes()) return single(prims::clone(bcast(t, self.sizes())));
-    return single(fresh(t, src));
-  });
+  r.decomposition(OpId::copy, copy_lowering);
   r.decomposition(OpId::fill_Scalar, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     return single(prims::full(x.sizes(), a[1].to_scalar(), x.dtype()));

@@ -1,8 +1,9 @@
 // Helpers for the decompositions that lower ATen ops to prims (src/ops/lowerings/).
 //
 // Prims are strict, so each lowering makes type promotion and broadcasting
-// explicit. A lowering always returns new tensors, never one of its inputs: the
-// autograd layer above attaches history to whatever it returns.
+// explicit. A lowering may return one of its inputs, as PyTorch's decompositions do;
+// the tracer copies it where autograd above would attach history to it
+// (Tracer::decompose_or_record).
 #pragma once
 
 #include "aotgrad/ops.h"
@@ -54,9 +55,14 @@ inline Tensor keep_dims(const Tensor& r, const Shape& shape, const std::vector<b
   return unreduce(r, reduced_shape(shape, mask, true), mask);
 }
 
-/// A fresh copy when `t` is one of the inputs (see the header comment).
+/// A fresh copy when `t` is one of the inputs, where PyTorch's decomposition makes one.
 inline Tensor fresh(const Tensor& t, const Tensor& input) {
   return t.is_same(input) ? prims::clone(t) : t;
 }
 
 }  // namespace aotgrad::ops::lower
+
+namespace aotgrad::ops {
+/// batch_norm.cpp's lowerings, registered with the norm family's.
+void register_batch_norm_lowerings(Registry& r);
+}  // namespace aotgrad::ops

@@ -1,5 +1,5 @@
-// Lowerings of addmm, the MSE loss and the normalisations (layer norm, batch norm
-// and their backwards) to prims plus mm.
+// Lowerings of addmm, the MSE loss and layer norm (and its backward) to prims plus
+// mm. Batch norm's are in batch_norm.cpp.
 #include "ops/lowerings/lower.h"
 
 namespace aotgrad::ops {
@@ -17,25 +17,10 @@ std::pair<Tensor, Tensor> moments(const Tensor& x, const std::vector<bool>& mask
   return {mean, prims::rsqrt(prims::add(var, eps))};
 }
 
-// Per-channel vector (dim 1 of x) broadcast to x.
-Tensor per_channel(const Tensor& v, const Shape& shape) {
-  return prims::broadcast_in_dim(v, shape, {1});
-}
-
-std::vector<bool> all_but_channel(int64_t ndim) {
-  std::vector<bool> m(ndim, true);
-  m[1] = false;
-  return m;
-}
-
-double channel_count(const Tensor& x) {
-  return static_cast<double>(x.numel() / std::max<int64_t>(x.size(1), 1));
-}
-
-Tensor affine(Tensor y, const IValue& w, const IValue& b, const Shape& shape, bool channel) {
-  auto spread = [&](const Tensor& v) { return channel ? per_channel(v, shape) : bcast(v, shape); };
-  if (w.is_tensor()) y = prims::mul(y, spread(w.to_tensor()));
-  if (b.is_tensor()) y = prims::add(y, spread(b.to_tensor()));
+// Layer norm's elementwise affine: y * w + b, w and b broadcast to y.
+Tensor affine(Tensor y, const IValue& w, const IValue& b, const Shape& shape) {
+  if (w.is_tensor()) y = prims::mul(y, bcast(w.to_tensor(), shape));
+  if (b.is_tensor()) y = prims::add(y, bcast(b.to_tensor(), shape));
   return y;
 }
 // PyTorch's addmm decomposition, node for node: out = alpha * (mat1 @ mat2), then
@@ -83,7 +68,7 @@ void register_norm_lowerings(Registry& r) {
     auto [mean, rstd] = moments(x, mask, a[4].to_double());
     Tensor centered = prims::sub(x, unreduce(mean, x.sizes(), mask));
     Tensor y = prims::mul(centered, unreduce(rstd, x.sizes(), mask));
-    Tensor out = affine(y, a[2], a[3], x.sizes(), false);
+    Tensor out = affine(y, a[2], a[3], x.sizes());
     Tensor mean_kept = keep_dims(mean, x.sizes(), mask);
     Tensor rstd_kept = keep_dims(rstd, x.sizes(), mask);
     return Outputs{out, mean_kept, rstd_kept};
@@ -116,74 +101,7 @@ void register_norm_lowerings(Registry& r) {
       if (o.is_none()) o = IValue(Tensor());
     return out;
   });
-  r.decomposition(OpId::_native_batch_norm_legit_functional, [](const Args& a) {
-    // Training: batch statistics, the normalised output and the momentum update of
-    // the running statistics (unbiased variance). Not training: the running
-    // statistics normalise, are returned unchanged and stand in for the saved ones.
-    const Tensor& x = a[0].to_tensor();
-    const auto mask = all_but_channel(x.dim());
-    const double momentum = a[6].to_double(), n = channel_count(x);
-    if (!a[5].to_bool()) {
-      const Tensor &rm = a[3].to_tensor(), &rv = a[4].to_tensor();
-      Tensor mean = to_type(rm, x.dtype());
-      Tensor rstd = prims::rsqrt(prims::add(to_type(rv, x.dtype()), a[7].to_double()));
-      Tensor y = prims::mul(prims::sub(x, per_channel(mean, x.sizes())), per_channel(rstd, x.sizes()));
-      return Outputs{affine(y, a[1], a[2], x.sizes(), true), fresh(mean, rm), rstd, prims::clone(rm), prims::clone(rv)};
-    }
-    auto [mean, rstd] = moments(x, mask, a[7].to_double());
-    Tensor y = prims::mul(prims::sub(x, per_channel(mean, x.sizes())), per_channel(rstd, x.sizes()));
-    Tensor out = affine(y, a[1], a[2], x.sizes(), true);
-    const Tensor &rm = a[3].to_tensor(), &rv = a[4].to_tensor();
-    Tensor var_unbiased = prims::var(x, dims_of(mask), n > 1 ? 1.0 : 0.0);
-    Tensor new_mean = prims::add(prims::mul(rm, 1 - momentum), prims::mul(to_type(mean, rm.dtype()), momentum));
-    Tensor new_var = prims::add(prims::mul(rv, 1 - momentum), prims::mul(to_type(var_unbiased, rv.dtype()), momentum));
-    return Outputs{out, mean, rstd, new_mean, new_var};
-  });
-  r.decomposition(OpId::_native_batch_norm_legit_no_training, [](const Args& a) {
-    const Tensor& x = a[0].to_tensor();
-    const Tensor &rm = a[3].to_tensor(), &rv = a[4].to_tensor();
-    Tensor rstd = prims::rsqrt(prims::add(to_type(rv, x.dtype()), a[6].to_double()));
-    Tensor centered = prims::sub(x, per_channel(to_type(rm, x.dtype()), x.sizes()));
-    Tensor y = prims::mul(centered, per_channel(rstd, x.sizes()));
-    Tensor empty = prims::full({0}, 0, x.dtype());
-    Tensor empty2 = prims::full({0}, 0, x.dtype());
-    return Outputs{affine(y, a[1], a[2], x.sizes(), true), empty, empty2};
-  });
-  r.decomposition(OpId::native_batch_norm_backward, [](const Args& a) {
-    const Tensor &g = a[0].to_tensor(), &x = a[1].to_tensor();
-    const bool train = a[7].to_bool();
-    const BoolList& need = a[9].to_bool_list();
-    const auto mask = all_but_channel(x.dim());
-    const double n = channel_count(x);
-    Tensor mean, rstd;
-    if (train) {
-      mean = a[5].to_tensor();
-      rstd = a[6].to_tensor();
-    } else {
-      mean = to_type(a[3].to_tensor(), x.dtype());
-      rstd = prims::rsqrt(prims::add(to_type(a[4].to_tensor(), x.dtype()), a[8].to_double()));
-    }
-    Tensor centered = prims::sub(x, per_channel(mean, x.sizes()));
-    Tensor sum_g = prims::sum(g, dims_of(mask));
-    Tensor sum_gx = prims::sum(prims::mul(g, centered), dims_of(mask));
-    Outputs out(3, IValue(Tensor()));
-    if (need[0]) {
-      Tensor scale = a[2].is_tensor() ? prims::mul(rstd, a[2].to_tensor()) : rstd;
-      if (train) {
-        // (g - mean(g) - centered * sum_gx * rstd^2 / n) * rstd * w
-        Tensor k = prims::mul(prims::mul(prims::mul(sum_gx, rstd), rstd), 1.0 / n);
-        Tensor gm = prims::mul(sum_g, 1.0 / n);
-        Tensor inner =
-            prims::sub(prims::sub(g, per_channel(gm, x.sizes())), prims::mul(centered, per_channel(k, x.sizes())));
-        out[0] = prims::mul(inner, per_channel(scale, x.sizes()));
-      } else {
-        out[0] = prims::mul(g, per_channel(scale, x.sizes()));
-      }
-    }
-    if (need[1]) out[1] = prims::mul(sum_gx, rstd);
-    if (need[2]) out[2] = sum_g;
-    return out;
-  });
+  register_batch_norm_lowerings(r);
 }
 
 }  // namespace aotgrad::ops

@@ -54,8 +54,12 @@ Tensor unary(OpId aten, Tensor (*prim)(const Tensor&), const Args& a) {
   return prim(to_type(a[0].to_tensor(), out_dtype(aten, a)));
 }
 
-Tensor zeros_of(const Tensor& like) {
-  return bcast(prims::full({}, 0, like.dtype()), like.sizes());
+// A number beside `like` in a prim: a float for a floating tensor, an integer for an
+// integral one (when v is whole). relu and threshold_backward lower with these, not
+// with tensors of zeros, as in PyTorch: where(x <= 0.0, 0.0, x).
+IValue number_like(const Tensor& like, double v) {
+  if (is_floating(like.dtype()) || v != std::floor(v)) return IValue(v);
+  return IValue(static_cast<int64_t>(v));
 }
 
 Tensor erf_cdf(const Tensor& x) {  // 0.5 * (1 + erf(x / sqrt(2)))
@@ -162,13 +166,13 @@ void register_pointwise_lowerings(Registry& r) {
   });
   r.decomposition(OpId::relu, [](const Args& a) {  // where(x <= 0, 0, x)
     const Tensor& x = a[0].to_tensor();
-    Tensor pred = prims::le(x, 0);
-    return single(prims::where(pred, zeros_of(x), x));
+    Tensor pred = prims::le(x, number_like(x, 0));
+    return single(prims::where(pred, number_like(x, 0), x));
   });
   r.decomposition(OpId::threshold_backward, [](const Args& a) {  // where(x <= threshold, 0, g)
     const Tensor &g = a[0].to_tensor(), &x = a[1].to_tensor();
-    Tensor pred = bcast(prims::le(x, a[2]), g.sizes());
-    return single(prims::where(pred, zeros_of(g), g));
+    Tensor pred = bcast(prims::le(x, number_like(x, a[2].to_scalar().to_double())), g.sizes());
+    return single(prims::where(pred, number_like(g, 0), g));
   });
   r.decomposition(OpId::gelu, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();

@@ -1,5 +1,6 @@
 // Shape rules of the prims: strict versions of the ATen rules (see op_table.def).
 #include <algorithm>
+#include <optional>
 
 #include "ops/families.h"
 #include "ops/shape/shape_utils.h"
@@ -43,6 +44,23 @@ Outputs reduce(const Args& a, const char* op, bool floating_only) {
   DType dt = a.back().is_none() ? x.dtype() : a.back().to_dtype();
   return single(meta(reduced_shape(x.sizes(), mask, false), dt));
 }
+Outputs where_shape(const Args& a) {
+  // a or b may be a number (PyTorch's relu lowers to where(x <= 0.0, 0.0, x)); the
+  // tensor operands have pred's shape and one dtype, which the result takes.
+  const Tensor& p = a[0].to_tensor();
+  AG_CHECK(p.dtype() == DType::Bool, "prims.where: expected a bool pred, got {}", p.describe());
+  AG_CHECK(a[1].is_tensor() || a[2].is_tensor(), "prims.where: expected a or b to be a tensor, got two numbers");
+  std::optional<Tensor> first;
+  for (size_t i = 1; i <= 2; ++i) {
+    if (!a[i].is_tensor()) continue;
+    const Tensor& t = a[i].to_tensor();
+    AG_CHECK(t.sizes() == p.sizes(), "prims.where: expected pred and {0} of one shape, got pred {1} and {0} {2}",
+             i == 1 ? "a" : "b", p.describe(), t.describe());
+    if (first) check_same_dtype(*first, t, "prims.where", "a", "b");
+    first = t;
+  }
+  return single(meta(p.sizes(), first->dtype()));
+}
 }  // namespace
 
 void register_prims_shapes(Registry& r) {
@@ -75,15 +93,7 @@ void register_prims_shapes(Registry& r) {
              a[0].to_tensor().describe());
     return binary(a, "bitwise_and", false);
   });
-  r.shape(OpId::prims_where, [](const Args& a) {
-    const Tensor &p = a[0].to_tensor(), &x = a[1].to_tensor(), &y = a[2].to_tensor();
-    AG_CHECK(p.dtype() == DType::Bool, "prims.where: expected a bool pred, got {}", p.describe());
-    AG_CHECK(p.sizes() == x.sizes() && x.sizes() == y.sizes(),
-             "prims.where: expected pred, a and b of one shape, got {}, {} and {}", p.describe(), x.describe(),
-             y.describe());
-    check_same_dtype(x, y, "prims.where", "a", "b");
-    return single(meta(x.sizes(), x.dtype()));
-  });
+  r.shape(OpId::prims_where, where_shape);
   r.shape(OpId::prims_convert_element_type,
           [](const Args& a) { return single(meta(a[0].to_tensor().sizes(), a[1].to_dtype())); });
   r.shape(OpId::prims_clone, [](const Args& a) { return same_as_self(a); });
