@@ -38,11 +38,29 @@ class annotate {
 /// The annotations in force on this thread (empty outside every scope).
 const Annotations& current_annotations();
 
-/// `fn` wrapped so that each call runs inside annotate(values).
+/// Marks a call as an anchor for stack traces: make_fx keeps a node's frames from
+/// the outermost anchor inward, and none for nodes made outside every anchor, as
+/// PyTorch's annotate_fn anchors make_fx's stack traces. Per thread.
+class StackAnchor {
+ public:
+  StackAnchor();
+  ~StackAnchor();
+  StackAnchor(const StackAnchor&) = delete;
+  StackAnchor& operator=(const StackAnchor&) = delete;
+
+ private:
+  int saved_;
+};
+/// The stack depth measured by the outermost live StackAnchor (its caller's frame
+/// outward), or -1 outside every anchor.
+int stack_anchor_depth();
+
+/// `fn` wrapped so that each call runs inside annotate(values), as a stack anchor.
 template <typename F>
 auto annotate_fn(Annotations values, F fn) {
   return [values = std::move(values), fn = std::move(fn)](auto&&... args) {
     annotate scope(values);
+    StackAnchor anchor;
     return fn(std::forward<decltype(args)>(args)...);
   };
 }

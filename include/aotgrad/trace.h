@@ -36,9 +36,19 @@ class DecompositionTable {
   std::set<uint16_t> ops_;
 };
 
+/// Which call frames a node's stack trace keeps.
+enum class StackFrames {
+  /// Only frames inside annotate_fn calls (StackAnchor), none outside them: make_fx's
+  /// rule, as PyTorch's.
+  InsideAnchors,
+  /// Every user frame: the joint export's rule (PyTorch's export records user code).
+  AllUserFrames,
+};
+
 struct TraceOptions {
   DecompositionTable decompositions;
   bool record_stack_traces = true;
+  StackFrames stack_frames = StackFrames::InsideAnchors;
 };
 
 /// Traces `fn` on proxies standing for `inputs` (placeholders "arg0_1", …) and returns

@@ -43,6 +43,7 @@ std::shared_ptr<const CreationContext> capture_creation_context() {
     void* frames[40];  // deep enough to reach the caller of the op (see the tracer)
     const int n = capture_frames(frames, 40);
     ctx->frames.assign(frames, frames + n);
+    ctx->frames_inside_anchor = frames_inside_anchor(stack_depth(), stack_anchor_depth());
   }
   return ctx;
 }

@@ -23,8 +23,9 @@ class Node;
 /// runs with it (Note [Backward inherits the forward's context] in engine.cpp).
 struct CreationContext {
   Annotations custom;
-  std::vector<void*> frames;  // raw return addresses, when capture is on
-  StackTrace stack_trace;     // a given trace (replaying a captured graph)
+  std::vector<void*> frames;      // raw return addresses, when capture is on
+  int frames_inside_anchor = -1;  // how many of them lie inside an annotate_fn call (-1: none)
+  StackTrace stack_trace;         // a given trace (replaying a captured graph)
 };
 
 /// Whether nodes made on this thread capture their call stack (the tracer turns it on).

@@ -1,10 +1,13 @@
 #include "aotgrad/annotate.h"
 
+#include "support/stack.h"
+
 namespace aotgrad {
 
 namespace {
 thread_local Annotations t_annotations;
 thread_local StackTrace t_stack_override;
+thread_local int t_anchor_depth = -1;
 
 Annotations merged(Annotations base, const Annotations& inner) {
   for (const auto& [k, v] : inner) {
@@ -38,6 +41,19 @@ annotate::~annotate() {
 
 const Annotations& current_annotations() {
   return t_annotations;
+}
+
+StackAnchor::StackAnchor() : saved_(t_anchor_depth) {
+  // Measured here, from the frame that called this constructor (the annotate_fn call).
+  if (t_anchor_depth < 0) t_anchor_depth = stack_depth();
+}
+
+StackAnchor::~StackAnchor() {
+  t_anchor_depth = saved_;
+}
+
+int stack_anchor_depth() {
+  return t_anchor_depth;
 }
 
 const StackTrace& current_stack_trace_override() {

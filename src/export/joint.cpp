@@ -36,7 +36,7 @@ class JointTrace {
       : source_(source),
         options_(options),
         gm_(std::make_shared<graph::GraphModule>()),
-        tracer_(*gm_, {options.decompositions, options.record_stack_traces}),
+        tracer_(*gm_, {options.decompositions, options.record_stack_traces, trace::StackFrames::AllUserFrames}),
         primals_(*gm_, tracer_),
         outputs_(tracer_) {}
 
@@ -219,7 +219,7 @@ std::shared_ptr<graph::GraphModule> capture_forward(nn::Module& module, const nn
   try {
     auto gm = std::make_shared<graph::GraphModule>();
     gm->name = module.type_name();
-    trace::Tracer tracer(*gm, {options.decompositions, options.record_stack_traces});
+    trace::Tracer tracer(*gm, {options.decompositions, options.record_stack_traces, trace::StackFrames::AllUserFrames});
     detail::GraphInputs inputs(*gm, tracer);
     nn::SlotSwap swapped;
     // Placeholders named after the FQNs ("linear.weight" -> linear_weight).

@@ -77,7 +77,8 @@ class StepTrace {
       : source_(source),
         options_(options),
         gm_(std::make_shared<graph::GraphModule>()),
-        tracer_(*gm_, {options.export_options.decompositions, options.export_options.record_stack_traces}),
+        tracer_(*gm_, {options.export_options.decompositions, options.export_options.record_stack_traces,
+                       trace::StackFrames::AllUserFrames}),
         inputs_(*gm_, tracer_) {}
 
   TrainStepGraph run(const nn::Args& batch, const std::string& name) {

@@ -40,6 +40,7 @@ trace::TraceOptions mod_trace_options() {
   trace::TraceOptions o;
   const trace::Tracer* outer = trace::active_tracer();
   o.record_stack_traces = outer != nullptr && outer->options().record_stack_traces;
+  if (outer != nullptr) o.stack_frames = outer->options().stack_frames;
   return o;
 }
 

@@ -16,7 +16,8 @@
 namespace aotgrad {
 
 /// Fills `out` with up to `max` return addresses, innermost first; returns how many.
-inline int capture_frames(void** out, int max) {
+/// Always inlined, so the walk starts at the calling function's frame.
+[[gnu::always_inline]] inline int capture_frames(void** out, int max) {
   thread_local uintptr_t lo = 0, hi = 0;
   if (hi == 0) {
     pthread_attr_t attr;
@@ -42,6 +43,20 @@ inline int capture_frames(void** out, int max) {
     fp = next;
   }
   return n;
+}
+
+/// How many frames capture_frames would find from the caller to the bottom of the stack.
+[[gnu::always_inline]] inline int stack_depth() {
+  void* frames[1024];
+  return capture_frames(frames, 1024);
+}
+
+/// Of a capture of `depth` frames in all, how many innermost ones lie inside the
+/// annotate_fn call that measured `anchor_depth` frames (its own frame included), or
+/// -1 when there is no anchor. Both walks share the frames outside the anchor.
+inline int frames_inside_anchor(int depth, int anchor_depth) {
+  if (anchor_depth < 0 || depth - anchor_depth < 0) return -1;
+  return depth - anchor_depth + 1;
 }
 
 }  // namespace aotgrad

@@ -79,7 +79,7 @@ void Tracer::stamp(Node* n, const ops::OpInfo* op) {
       if (!ctx->stack_trace.empty())
         m.stack_trace = ctx->stack_trace;
       else if (!ctx->frames.empty())
-        frames_[n] = ctx->frames;
+        keep_frames(n, ctx->frames.data(), static_cast<int>(ctx->frames.size()), ctx->frames_inside_anchor);
     }
     return;
   }
@@ -92,8 +92,16 @@ void Tracer::stamp(Node* n, const ops::OpInfo* op) {
     // Deep enough to pass the dispatcher and reach the caller of the op.
     void* frames[kStackDepth];
     const int count = capture_frames(frames, kStackDepth);
-    frames_[n].assign(frames, frames + count);
+    keep_frames(n, frames, count, frames_inside_anchor(stack_depth(), stack_anchor_depth()));
   }
+}
+
+void Tracer::keep_frames(Node* n, void* const* frames, int count, int inside_anchor) {
+  if (options_.stack_frames == StackFrames::InsideAnchors) {
+    if (inside_anchor < 0) return;  // made outside every annotate_fn: no stack trace
+    count = std::min(count, inside_anchor);
+  }
+  frames_[n].assign(frames, frames + count);
 }
 
 void Tracer::copy_stamp(Node* to, const Node* from) {

@@ -90,6 +90,9 @@ class Tracer : public ops::DispatchMode {
   Tensor attach(const Tensor& meta, graph::Node* node);
   Outputs write_through_view(const ops::OpInfo& functional, const Args& args);
   /// The op's decomposition if the table asks for it, else one recorded node.
+  /// Keeps the innermost `count` of `frames` for n's stack trace, cut to the
+  /// `inside_anchor` innermost under StackFrames::InsideAnchors.
+  void keep_frames(graph::Node* n, void* const* frames, int count, int inside_anchor);
   Outputs decompose_or_record(const ops::OpInfo& op, const Args& args, bool feeds_inplace = false);
   /// Sets seq_nr, annotations, the backward flag and the call stack of a new node.
   void stamp(graph::Node* n, const ops::OpInfo* op);
