@@ -124,6 +124,8 @@ Tensor as_strided(const Tensor& x, const IntList& sizes, const IntList& strides,
 Tensor as_strided_scatter(const Tensor& x, const Tensor& src, const IntList& sizes, const IntList& strides,
                           std::optional<int64_t> storage_offset = std::nullopt);
 Tensor alias(const Tensor& x);
+/// aten.detach, recorded as an op when traced (Tensor::detach() only drops history).
+Tensor detach(const Tensor& x);
 TensorList split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 TensorList split_with_sizes(const Tensor& x, const IntList& sizes, int64_t dim = 0);
 Tensor reshape(const Tensor& x, const IntList& sizes);

@@ -48,6 +48,8 @@ Tensor transpose(const Tensor& x, const IntList& permutation);
 Tensor squeeze(const Tensor& x, const IntList& dims);
 Tensor slice(const Tensor& x, const IntList& start, const IntList& limit, const IntList& strides);
 Tensor reshape(const Tensor& x, const IntList& shape);
+/// An alias of x (aten.detach lowers to it).
+Tensor view_of(const Tensor& x);
 Tensor cat(const TensorList& tensors, int64_t dim);
 /// No dims: every dim.
 Tensor sum(const Tensor& x, const IntList& dims);

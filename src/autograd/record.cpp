@@ -18,10 +18,33 @@ Tensor saved_value(const Tensor& t) {
   return s;
 }
 
+// Note [Saved results]
+// A derivative that reads its op's result (exp, tanh, relu, softmax, ...; declared
+// with reads_result) reads it through two detaches of it, recorded right after the
+// op, as in PyTorch: saving an output that has history stores a history-free alias
+// of it (SavedVariable's tensor_data), which under a trace is aten.detach, taken
+// once per tensor layer (functional, then fake). Traced, the two show as detach and
+// detach_1 (prims view_of, view_of_1 when decomposed), and the backward reads
+// detach_1. Results without history (batch norm's saved statistics, max_pool's
+// indices) are saved as they are. Eagerly the aliases cost nothing.
+Tensor saved_result(const Tensor& result) {
+  Tensor once = detach(result);
+  return detach(once);
+}
+
 // The outputs that carry gradients: floating ones, within the op's limit.
 bool output_differentiable(const ops::OpInfo& op, size_t i, const Tensor& t) {
   if (!t.defined() || !is_floating(t.dtype())) return false;
   return op.differentiable_outputs < 0 || static_cast<int>(i) < op.differentiable_outputs;
+}
+
+// What the node keeps of the op's outputs (Note [Saved results]).
+TensorList saved_outputs(const ops::OpInfo& op, const TensorList& outputs) {
+  TensorList saved;
+  for (const Tensor& t : outputs) saved.push_back(saved_value(t));
+  if (op.derivative_reads_result && output_differentiable(op, 0, outputs[0]))
+    saved[0] = saved_value(saved_result(outputs[0]));
+  return saved;
 }
 
 std::string first_grad_arg(const ops::OpInfo& op, const Args& args) {
@@ -120,9 +143,7 @@ Outputs record(const ops::OpInfo& op, const Args& args) {
   for (size_t i = 0; i < flat.size(); ++i) any = any || output_differentiable(op, i, flat[i]);
   if (!any) return outs;
 
-  TensorList saved_outs;
-  for (const Tensor& t : flat) saved_outs.push_back(saved_value(t));
-  auto node = std::make_shared<OpNode>(next_sequence_nr(), op, std::move(saved), std::move(saved_outs));
+  auto node = std::make_shared<OpNode>(next_sequence_nr(), op, std::move(saved), saved_outputs(op, flat));
   node->creation_context = capture_creation_context();
   node->next_edges() = std::move(edges);
   node->edge_metas() = std::move(edge_metas);

@@ -308,6 +308,9 @@ Tensor as_strided(const Tensor& x, const IntList& s, const IntList& st, std::opt
 Tensor alias(const Tensor& x) {
   return c1(OpId::alias, {x});
 }
+Tensor detach(const Tensor& x) {
+  return c1(OpId::detach, {x});
+}
 TensorList split(const Tensor& x, int64_t size, int64_t dim) {
   return ops::call(OpId::split_Tensor, {x, size, dim})[0].to_tensor_list();
 }

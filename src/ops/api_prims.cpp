@@ -114,6 +114,9 @@ Tensor squeeze(const Tensor& x, const IntList& dims) {
 Tensor slice(const Tensor& x, const IntList& start, const IntList& limit, const IntList& strides) {
   return c1(OpId::prims_slice, {x, start, limit, strides});
 }
+Tensor view_of(const Tensor& x) {
+  return c1(OpId::prims_view_of, {x});
+}
 Tensor reshape(const Tensor& x, const IntList& shape) {
   return c1(OpId::prims_reshape, {x, shape});
 }

@@ -14,6 +14,7 @@
 
 #include "aotgrad/ivalue.h"
 #include "ops/registry.h"
+#include "support/error.h"
 
 namespace aotgrad::ops {
 
@@ -72,7 +73,13 @@ struct BackwardContext {
   const std::vector<bool>& needs;    // per input slot: is its gradient wanted?
 
   const Tensor& in(size_t i) const { return args[i].to_tensor(); }
-  const Tensor& out(size_t i = 0) const { return outs[i]; }
+  /// Output i. The result (output 0) only for a derivative registered with
+  /// reads_result: autograd saves it for those alone (Note [Saved results]).
+  const Tensor& out(size_t i = 0) const {
+    AG_INTERNAL_CHECK(i != 0 || op.derivative_reads_result,
+                      "the derivative of {} reads its result; register it with reads_result", op.qualified_name());
+    return outs[i];
+  }
   const Tensor& grad(size_t i = 0) const { return grads[i]; }
   bool need(size_t slot) const { return slot < needs.size() && needs[slot]; }
 };

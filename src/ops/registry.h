@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "aotgrad/ivalue.h"
@@ -66,6 +67,10 @@ using DerivativeFn = std::function<std::vector<Tensor>(const BackwardContext& ct
 /// The op written with simpler ops through the public tensor API.
 using DecompositionFn = std::function<Outputs(const Args& args)>;
 
+/// Tag for Registry::derivative: the formula reads the op's result.
+struct ReadsResult {};
+inline constexpr ReadsResult reads_result{};
+
 struct OpInfo {
   OpId id{};
   OpKind kind = OpKind::Compute;
@@ -75,6 +80,9 @@ struct OpInfo {
   DerivativeFn derivative = nullptr;
   /// Explicitly no derivative (integer results, comparisons, backward helpers).
   bool not_differentiable = false;
+  /// The derivative reads the op's result (output 0), so autograd saves it, as
+  /// PyTorch does, through two detaches (Note [Saved results]).
+  bool derivative_reads_result = false;
   DecompositionFn decomposition = nullptr;
   /// Only the first N flattened outputs carry gradients (-1: all floating ones);
   /// e.g. batch norm's saved statistics and new running stats carry none.
@@ -122,6 +130,11 @@ class Registry {
   void shape(OpId id, ShapeFn f) { (*this)[id].shape = f; }
   void kernel(OpId id, KernelFn f) { (*this)[id].kernel = f; }
   void derivative(OpId id, DerivativeFn f) { (*this)[id].derivative = f; }
+  /// A derivative that reads the op's result: `r.derivative(OpId::exp, reads_result, f)`.
+  void derivative(OpId id, ReadsResult, DerivativeFn f) {
+    derivative(id, std::move(f));
+    (*this)[id].derivative_reads_result = true;
+  }
   void not_differentiable(OpId id) { (*this)[id].not_differentiable = true; }
   void decomposition(OpId id, DecompositionFn f) { (*this)[id].decomposition = f; }
   void differentiable_outputs(OpId id, int n) { (*this)[id].differentiable_outputs = n; }

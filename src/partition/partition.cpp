@@ -1,6 +1,7 @@
 // Splitting the joint graph: a node is backward if it depends on a tangent; the
 // policy picks which forward values cross to the backward (the saved values), and
 // forward values the backward needs but that were not saved are recomputed there.
+#include <algorithm>
 #include <functional>
 #include <optional>
 
@@ -103,8 +104,22 @@ std::string source_line(const Node* n) {
          f->function;
 }
 
+// The values to save in place of `required`: a detach (Note [Saved results]) is the
+// tensor it aliases with no history, so that tensor is saved and the backward takes
+// the detach again, as PyTorch's partitioner saves a view's base.
+std::vector<const Node*> without_detaches(const std::vector<const Node*>& required) {
+  std::vector<const Node*> saved;
+  for (const Node* n : required) {
+    while (n->op() == NodeOp::CallFunction && n->target().kind == graph::Target::Kind::Op &&
+           n->target().op->id == ops::OpId::detach)
+      n = n->args()[0].node();
+    if (std::find(saved.begin(), saved.end(), n) == saved.end()) saved.push_back(n);
+  }
+  return saved;
+}
+
 std::vector<const Node*> choose_saved(const JointView& view, const PartitionOptions& options, Partition& p) {
-  if (options.policy == Policy::SaveAll) return view.required;
+  if (options.policy == Policy::SaveAll) return without_detaches(view.required);
   AG_CHECK(options.memory_budget > 0 && options.memory_budget <= 1,
            "partition: memory_budget must be in (0, 1] (a fraction of what saving everything costs), but got {}",
            options.memory_budget);

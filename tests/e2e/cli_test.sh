@@ -128,6 +128,11 @@ expect_error 1 "momentum_buffer" "$AOTGRAD" train --model digits_mlp --optimizer
 expect_error 1 "another model" "$AOTGRAD" train --model digits_cnn --optimizer adamw --resume "$TMP/half.ckpt"
 expect_error 1 "need the whole-step graph" "$AOTGRAD" train --model digits_mlp --eager --save "$TMP/x.ckpt"
 
+# Upstream's decomposed conv_bn graph (test_conv_bn_module), comments aside.
+"$AOTGRAD" export --model conv_bn --decompose | grep -v '^ *#' >"$TMP/cbd" || fail "export --decompose conv_bn"
+diff "$SRC/tests/data/upstream_conv_bn_decomposed.txt" "$TMP/cbd" >"$TMP/cbd.diff" ||
+  fail "export --model conv_bn --decompose differs from upstream's graph: $(head -20 "$TMP/cbd.diff")"
+
 # A saved graph compiled and run without its model (export -> edit -> compile).
 for m in conv_bn transformer_block invoke_subgraph flex_attention; do
   "$AOTGRAD" export --model "$m" --format json -o "$TMP/g.json" || fail "export $m json"

@@ -351,7 +351,7 @@ std::vector<OpEntry> build() {
   add_entry(OpId::as_strided, [] {
     return std::vector<Sample>{{"window", {R({12}), IntList{3, 2}, IntList{3, 1}, IValue(int64_t{1})}}};
   });
-  add_entry(OpId::alias, [] { return std::vector<Sample>{{"2d", {R({3, 4})}}}; });
+  for (OpId id : {OpId::alias, OpId::detach}) add_entry(id, [] { return std::vector<Sample>{{"nc", {NC({3, 4})}}}; });
   add_entry(OpId::split_Tensor, [] {
     return std::vector<Sample>{{"uneven", {R({5, 3}), IValue(int64_t{2}), IValue(int64_t{0})}}};
   });

@@ -38,6 +38,13 @@ void add_where_entry(std::vector<OpEntry>& db) {
       ->errors = {{{B({3}), R({3, 4}), R({3, 4})}, {"prims.where", "one shape", "[3]"}},
                   {{B({3}), IValue(0.0), IValue(1.0)}, {"prims.where", "two numbers"}}};
 }
+// prims.view_of and prims.reshape: views of all of their input.
+void add_prim_view_entries(std::vector<OpEntry>& db) {
+  add_entry(db, OpId::prims_view_of, [] { return std::vector<Sample>{{"non-contiguous", {NC({3, 4})}}}; });
+  add_entry(db, OpId::prims_reshape, [] {
+    return std::vector<Sample>{{"split dims", {R({3, 4}), IntList{2, 6}}}};
+  })->errors = {{{NC({3, 4}), IntList{2, 6}}, {"prims.reshape", "[3, 4]", "cannot be viewed as [2, 6]"}}};
+}
 }  // namespace
 
 void add_prim_entries(std::vector<OpEntry>& db) {
@@ -113,9 +120,7 @@ void add_prim_entries(std::vector<OpEntry>& db) {
   add_entry(db, OpId::prims_slice, [] {
     return std::vector<Sample>{{"strided", {R({5, 4}), IntList{1, 0}, IntList{5, 3}, IntList{2, 1}}}};
   });
-  add_entry(db, OpId::prims_reshape, [] {
-    return std::vector<Sample>{{"split dims", {R({3, 4}), IntList{2, 6}}}};
-  })->errors = {{{NC({3, 4}), IntList{2, 6}}, {"prims.reshape", "[3, 4]", "cannot be viewed as [2, 6]"}}};
+  add_prim_view_entries(db);
   add_entry(db, OpId::prims_cat, [] {
     return std::vector<Sample>{{"dim 1", {TensorList{R({2, 3}), NC({2, 2})}, IValue(int64_t{1})}}};
   });

@@ -53,32 +53,40 @@ void register_power_derivatives(Registry& r) {
     return G{grad_self, grad_exponent};
   });
 }
+
+// The derivatives that read the op's result (Note [Saved results]).
+void register_result_reading_derivatives(Registry& r) {
+  r.derivative(OpId::exp, reads_result, [](const BackwardContext& c) { return G{mul(c.grad(), c.out())}; });
+  r.derivative(OpId::tanh, reads_result, [](const BackwardContext& c) { return G{tanh_backward(c.grad(), c.out())}; });
+  r.derivative(OpId::sigmoid, reads_result,
+               [](const BackwardContext& c) { return G{sigmoid_backward(c.grad(), c.out())}; });
+  r.derivative(OpId::sqrt, reads_result,
+               [](const BackwardContext& c) { return G{div(c.grad(), mul(c.out(), Scalar(2)))}; });
+  r.derivative(OpId::rsqrt, reads_result, [](const BackwardContext& c) {
+    Tensor cube = pow(c.out(), Scalar(3));
+    return G{mul(mul(c.grad(), Scalar(-0.5)), cube)};
+  });
+  r.derivative(OpId::reciprocal, reads_result,
+               [](const BackwardContext& c) { return G{mul(neg(c.grad()), mul(c.out(), c.out()))}; });
+  r.derivative(OpId::relu, reads_result,
+               [](const BackwardContext& c) { return G{threshold_backward(c.grad(), c.out(), Scalar(0))}; });
+}
 }  // namespace
 
 void register_pointwise_derivatives(Registry& r) {
   register_power_derivatives(r);
+  register_result_reading_derivatives(r);
   r.derivative(OpId::neg, [](const BackwardContext& c) { return G{neg(c.grad())}; });
   r.derivative(OpId::abs, [](const BackwardContext& c) { return G{mul(c.grad(), sgn(c.in(0)))}; });
   r.derivative(OpId::sgn, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
   r.derivative(OpId::sign, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
-  r.derivative(OpId::exp, [](const BackwardContext& c) { return G{mul(c.grad(), c.out())}; });
   r.derivative(OpId::log, [](const BackwardContext& c) { return G{div(c.grad(), c.in(0))}; });
   r.derivative(OpId::sin, [](const BackwardContext& c) { return G{mul(c.grad(), cos(c.in(0)))}; });
   r.derivative(OpId::cos, [](const BackwardContext& c) { return G{mul(c.grad(), neg(sin(c.in(0))))}; });
-  r.derivative(OpId::tanh, [](const BackwardContext& c) { return G{tanh_backward(c.grad(), c.out())}; });
-  r.derivative(OpId::sigmoid, [](const BackwardContext& c) { return G{sigmoid_backward(c.grad(), c.out())}; });
-  r.derivative(OpId::sqrt, [](const BackwardContext& c) { return G{div(c.grad(), mul(c.out(), Scalar(2)))}; });
-  r.derivative(OpId::rsqrt, [](const BackwardContext& c) {
-    Tensor cube = pow(c.out(), Scalar(3));
-    return G{mul(mul(c.grad(), Scalar(-0.5)), cube)};
-  });
   r.derivative(OpId::erf, [](const BackwardContext& c) {
     Tensor e = exp(neg(pow(c.in(0), Scalar(2))));
     return G{mul(mul(e, Scalar(2.0 / std::sqrt(M_PI))), c.grad())};
   });
-  r.derivative(OpId::reciprocal, [](const BackwardContext& c) { return G{mul(neg(c.grad()), mul(c.out(), c.out()))}; });
-  r.derivative(OpId::relu,
-               [](const BackwardContext& c) { return G{threshold_backward(c.grad(), c.out(), Scalar(0))}; });
   r.derivative(OpId::gelu,
                [](const BackwardContext& c) { return G{gelu_backward(c.grad(), c.in(0), c.args[1].to_string())}; });
   for (OpId id : {OpId::logical_not, OpId::threshold_backward, OpId::gelu_backward, OpId::sigmoid_backward,

@@ -40,26 +40,33 @@ G select_grad(const BackwardContext& c, bool max) {
   Tensor gb = other_is_tensor(c) ? where(tie, half, where(wins_b, c.grad(), zeros_like(c.grad()))) : Tensor();
   return G{ga, gb};
 }
-}  // namespace
 
-void register_prims_derivatives(Registry& r) {
-  r.derivative(OpId::prims_neg, [](const BackwardContext& c) { return G{neg(c.grad())}; });
-  r.derivative(OpId::prims_abs, [](const BackwardContext& c) { return G{mul(c.grad(), sgn(c.in(0)))}; });
-  r.derivative(OpId::prims_exp, [](const BackwardContext& c) { return G{mul(c.grad(), c.out())}; });
-  r.derivative(OpId::prims_log, [](const BackwardContext& c) { return G{div(c.grad(), c.in(0))}; });
-  r.derivative(OpId::prims_sin, [](const BackwardContext& c) { return G{mul(c.grad(), cos(c.in(0)))}; });
-  r.derivative(OpId::prims_cos, [](const BackwardContext& c) { return G{mul(c.grad(), neg(sin(c.in(0))))}; });
-  r.derivative(OpId::prims_tanh, [](const BackwardContext& c) { return G{tanh_backward(c.grad(), c.out())}; });
-  r.derivative(OpId::prims_sqrt, [](const BackwardContext& c) { return G{div(c.grad(), mul(c.out(), 2))}; });
-  r.derivative(OpId::prims_rsqrt, [](const BackwardContext& c) {
+// The unary prims whose derivative reads their result (Note [Saved results]).
+void register_unary_result_derivatives(Registry& r) {
+  r.derivative(OpId::prims_exp, reads_result, [](const BackwardContext& c) { return G{mul(c.grad(), c.out())}; });
+  r.derivative(OpId::prims_tanh, reads_result,
+               [](const BackwardContext& c) { return G{tanh_backward(c.grad(), c.out())}; });
+  r.derivative(OpId::prims_sqrt, reads_result,
+               [](const BackwardContext& c) { return G{div(c.grad(), mul(c.out(), 2))}; });
+  r.derivative(OpId::prims_rsqrt, reads_result, [](const BackwardContext& c) {
     // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
     return G{mul(c.grad(), mul(pow(c.out(), 3), -0.5))};
   });
+  r.derivative(OpId::prims_reciprocal, reads_result,
+               [](const BackwardContext& c) { return G{mul(c.grad(), neg(mul(c.out(), c.out())))}; });
+}
+}  // namespace
+
+void register_prims_derivatives(Registry& r) {
+  register_unary_result_derivatives(r);
+  r.derivative(OpId::prims_neg, [](const BackwardContext& c) { return G{neg(c.grad())}; });
+  r.derivative(OpId::prims_abs, [](const BackwardContext& c) { return G{mul(c.grad(), sgn(c.in(0)))}; });
+  r.derivative(OpId::prims_log, [](const BackwardContext& c) { return G{div(c.grad(), c.in(0))}; });
+  r.derivative(OpId::prims_sin, [](const BackwardContext& c) { return G{mul(c.grad(), cos(c.in(0)))}; });
+  r.derivative(OpId::prims_cos, [](const BackwardContext& c) { return G{mul(c.grad(), neg(sin(c.in(0))))}; });
   r.derivative(OpId::prims_erf, [](const BackwardContext& c) {
     return G{mul(c.grad(), mul(exp(neg(mul(c.in(0), c.in(0)))), 2.0 / std::sqrt(M_PI)))};
   });
-  r.derivative(OpId::prims_reciprocal,
-               [](const BackwardContext& c) { return G{mul(c.grad(), neg(mul(c.out(), c.out())))}; });
   r.derivative(OpId::prims_sign, [](const BackwardContext& c) { return G{zeros_like(c.grad())}; });
   r.derivative(OpId::prims_add, [](const BackwardContext& c) {
     return G{c.grad(), other_is_tensor(c) && c.need(1) ? c.grad() : Tensor()};
@@ -83,7 +90,7 @@ void register_prims_derivatives(Registry& r) {
   });
   r.derivative(OpId::prims_maximum, [](const BackwardContext& c) { return select_grad(c, true); });
   r.derivative(OpId::prims_minimum, [](const BackwardContext& c) { return select_grad(c, false); });
-  r.derivative(OpId::prims_pow, [](const BackwardContext& c) {
+  r.derivative(OpId::prims_pow, reads_result, [](const BackwardContext& c) {
     const Tensor& x = c.in(0);
     if (!other_is_tensor(c)) {
       const double e = c.args[1].to_scalar().to_double();
@@ -95,7 +102,7 @@ void register_prims_derivatives(Registry& r) {
     return G{gs, ge};
   });
   for (OpId id : {OpId::prims_eq, OpId::prims_ne, OpId::prims_gt, OpId::prims_ge, OpId::prims_lt, OpId::prims_le,
-                  OpId::prims_bitwise_and, OpId::prims_full})
+                  OpId::prims_bitwise_and, OpId::prims_full, OpId::prims_view_of})
     r.not_differentiable(id);
   r.derivative(OpId::prims_where, [](const BackwardContext& c) {
     Tensor zero = zeros_like(c.grad());
@@ -110,7 +117,7 @@ void register_prims_derivatives(Registry& r) {
     // Sum over the new dims and over the input's size-1 dims that were expanded.
     const Tensor& x = c.in(0);
     const IntList& dims = c.args[2].to_int_list();
-    const Shape& out = c.out().sizes();
+    const IntList& out = c.args[1].to_int_list();
     IntList summed;
     std::vector<bool> from_input(out.size(), false);
     for (int64_t d : dims) from_input[d] = true;
@@ -156,7 +163,7 @@ void register_prims_derivatives(Registry& r) {
     return out;
   });
   r.derivative(OpId::prims_sum, [](const BackwardContext& c) { return G{unreduce(c.grad(), c.in(0), c.args[1])}; });
-  r.derivative(OpId::prims_amax, [](const BackwardContext& c) {
+  r.derivative(OpId::prims_amax, reads_result, [](const BackwardContext& c) {
     // Ties share the gradient evenly (ATen's amax backward).
     const Tensor& x = c.in(0);
     Tensor hit = to(eq(x, unreduce(c.out(), x, c.args[1])), x.dtype());

@@ -75,13 +75,13 @@ void register_reduction_derivatives(Registry& r) {
     Tensor centred = sub(x, mean(x, dims.empty() ? IntList{} : dims, true));
     return G{mul(mul(g, Scalar(2.0 / (n - corr))), centred)};
   });
-  r.derivative(OpId::amax, [](const BackwardContext& c) { return G{minmax_backward(c)}; });
-  r.derivative(OpId::amin, [](const BackwardContext& c) { return G{minmax_backward(c)}; });
+  r.derivative(OpId::amax, reads_result, [](const BackwardContext& c) { return G{minmax_backward(c)}; });
+  r.derivative(OpId::amin, reads_result, [](const BackwardContext& c) { return G{minmax_backward(c)}; });
   r.not_differentiable(OpId::argmax);
-  r.derivative(OpId::_softmax, [](const BackwardContext& c) {
+  r.derivative(OpId::_softmax, reads_result, [](const BackwardContext& c) {
     return G{_softmax_backward_data(c.grad(), c.out(), c.args[1].to_int(), c.in(0).dtype())};
   });
-  r.derivative(OpId::_log_softmax, [](const BackwardContext& c) {
+  r.derivative(OpId::_log_softmax, reads_result, [](const BackwardContext& c) {
     return G{_log_softmax_backward_data(c.grad(), c.out(), c.args[1].to_int(), c.in(0).dtype())};
   });
   r.not_differentiable(OpId::_softmax_backward_data);

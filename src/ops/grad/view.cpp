@@ -20,6 +20,23 @@ Tensor split_backward(const BackwardContext& c, int64_t dim) {
   }
   return cat(parts, dim);
 }
+
+// Scatter-adds the gradient back through the strided map. Only views of a contiguous
+// input are supported: each output element then names one input element.
+G as_strided_backward(const BackwardContext& c) {
+  const Tensor& x = c.in(0);
+  AG_CHECK(x.is_contiguous(), "as_strided backward: only a contiguous input is supported, but got {} with strides {}",
+           x.describe(), shape_str(x.strides()));
+  // The view's geometry is in the arguments (the result itself is not saved).
+  const IntList &sizes = c.args[1].to_int_list(), &strides = c.args[2].to_int_list();
+  const int64_t base = c.args[3].is_none() ? 0 : c.args[3].to_int() - x.storage_offset();
+  std::vector<int64_t> idx;
+  for_each_offset(sizes, strides, [&](int64_t o) { idx.push_back(base + o); });
+  Tensor index_t = Tensor::from_vector<int64_t>(idx, {static_cast<int64_t>(idx.size())});
+  Tensor flat = new_zeros(c.grad(), {x.numel()});
+  flat = index_put(flat, {index_t}, reshape(c.grad(), {-1}), true);
+  return G{view(flat, x.sizes())};
+}
 }  // namespace
 
 /// Reduces `g` to `shape` by summing broadcast dims (at::sum_to).
@@ -75,23 +92,9 @@ void register_view_derivatives(Registry& r) {
   r.derivative(OpId::select_int, [](const BackwardContext& c) {
     return G{select_backward(c.grad(), c.in(0).sizes(), c.args[1].to_int(), c.args[2].to_int())};
   });
-  r.derivative(OpId::as_strided, [](const BackwardContext& c) {
-    // Scatter-add the gradient back through the strided map. Only views of a
-    // contiguous input are supported: each output element then names one input element.
-    const Tensor& x = c.in(0);
-    AG_CHECK(x.is_contiguous(), "as_strided backward: only a contiguous input is supported, but got {} with strides {}",
-             x.describe(), shape_str(x.strides()));
-    const Tensor& y = c.out();
-    std::vector<int64_t> idx;
-    idx.reserve(static_cast<size_t>(y.numel()));
-    int64_t base = y.storage_offset() - x.storage_offset();
-    for_each_offset(y.sizes(), y.strides(), [&](int64_t o) { idx.push_back(base + o); });
-    Tensor index_t = Tensor::from_vector<int64_t>(idx, {static_cast<int64_t>(idx.size())});
-    Tensor flat = new_zeros(c.grad(), {x.numel()});
-    flat = index_put(flat, {index_t}, reshape(c.grad(), {-1}), true);
-    return G{view(flat, x.sizes())};
-  });
+  r.derivative(OpId::as_strided, as_strided_backward);
   r.derivative(OpId::alias, [](const BackwardContext& c) { return G{c.grad()}; });
+  r.not_differentiable(OpId::detach);
   r.derivative(OpId::split_Tensor, [](const BackwardContext& c) {
     return G{split_backward(c, normalize_dim(c.args[2].to_int(), c.in(0).dim(), "split"))};
   });

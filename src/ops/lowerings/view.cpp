@@ -47,9 +47,20 @@ Tensor view_as_strided(const Tensor& x, const IntList& size) {
            shape_str(sizes), shape_str(x.sizes()), shape_str(x.strides()));
   return as_strided(x, sizes, *strides, std::nullopt);
 }
+// transpose(x, d0, d1): the identity permutation with d0 and d1 swapped.
+Outputs transpose_lowering(const Args& a) {
+  const Tensor& x = a[0].to_tensor();
+  IntList perm(x.dim());
+  for (int64_t i = 0; i < x.dim(); ++i) perm[i] = i;
+  if (x.dim() > 0)
+    std::swap(perm[normalize_dim(a[1].to_int(), x.dim(), "transpose")],
+              perm[normalize_dim(a[2].to_int(), x.dim(), "transpose")]);
+  return single(prims::transpose(x, perm));
+}
 }  // namespace
 
 void register_view_lowerings(Registry& r) {
+  r.decomposition(OpId::detach, [](const Args& a) { return single(prims::view_of(a[0].to_tensor())); });
   r.decomposition(OpId::view,
                   [](const Args& a) { return single(view_as_strided(a[0].to_tensor(), a[1].to_int_list())); });
   r.decomposition(OpId::_unsafe_view, [](const Args& a) {
@@ -60,15 +71,7 @@ void register_view_lowerings(Registry& r) {
     const Tensor& x = a[0].to_tensor();
     return single(prims::transpose(x, x.dim() == 2 ? IntList{1, 0} : x.dim() == 1 ? IntList{0} : IntList{}));
   });
-  r.decomposition(OpId::transpose_int, [](const Args& a) {
-    const Tensor& x = a[0].to_tensor();
-    IntList perm(x.dim());
-    for (int64_t i = 0; i < x.dim(); ++i) perm[i] = i;
-    if (x.dim() > 0)
-      std::swap(perm[normalize_dim(a[1].to_int(), x.dim(), "transpose")],
-                perm[normalize_dim(a[2].to_int(), x.dim(), "transpose")]);
-    return single(prims::transpose(x, perm));
-  });
+  r.decomposition(OpId::transpose_int, transpose_lowering);
   r.decomposition(OpId::permute, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     IntList perm;

@@ -61,6 +61,12 @@ Outputs where_shape(const Args& a) {
   }
   return single(meta(p.sizes(), first->dtype()));
 }
+
+Outputs full_shape(const Args& a) {
+  for (int64_t d : a[0].to_int_list())
+    AG_CHECK(d >= 0, "prims.full: negative size in {}", shape_str(a[0].to_int_list()));
+  return single(meta(a[0].to_int_list(), a[2].to_dtype()));
+}
 }  // namespace
 
 void register_prims_shapes(Registry& r) {
@@ -94,14 +100,11 @@ void register_prims_shapes(Registry& r) {
     return binary(a, "bitwise_and", false);
   });
   r.shape(OpId::prims_where, where_shape);
+  r.shape(OpId::prims_view_of, whole_view);
   r.shape(OpId::prims_convert_element_type,
           [](const Args& a) { return single(meta(a[0].to_tensor().sizes(), a[1].to_dtype())); });
   r.shape(OpId::prims_clone, [](const Args& a) { return same_as_self(a); });
-  r.shape(OpId::prims_full, [](const Args& a) {
-    for (int64_t d : a[0].to_int_list())
-      AG_CHECK(d >= 0, "prims.full: negative size in {}", shape_str(a[0].to_int_list()));
-    return single(meta(a[0].to_int_list(), a[2].to_dtype()));
-  });
+  r.shape(OpId::prims_full, full_shape);
   r.shape(OpId::prims_broadcast_in_dim, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     const IntList &shape = a[1].to_int_list(), &dims = a[2].to_int_list();

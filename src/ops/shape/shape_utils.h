@@ -27,6 +27,9 @@ inline DType float_type(DType t) {
 inline Tensor meta(const Shape& sizes, DType dtype) {
   return Tensor::meta(sizes, dtype);
 }
+/// A view of all of x, laid out as x is: the shape rule of alias, detach and prims.view_of.
+Outputs whole_view(const Args& a);
+
 inline Outputs single(Tensor t) {
   return {IValue(std::move(t))};
 }

@@ -121,6 +121,11 @@ Outputs split_rule(const Tensor& x, const IntList& lengths, int64_t dim) {
 
 }  // namespace
 
+Outputs whole_view(const Args& a) {
+  const Tensor& x = a[0].to_tensor();
+  return single(view_meta(x, x.sizes(), x.strides(), x.storage_offset()));
+}
+
 void register_view_shapes(Registry& r) {
   r.shape(OpId::view, [](const Args& a) { return view_rule(a, "view"); });
   r.shape(OpId::_unsafe_view, [](const Args& a) { return view_rule(a, "_unsafe_view"); });
@@ -229,10 +234,8 @@ void register_view_shapes(Registry& r) {
     AG_CHECK(off >= 0, "as_strided: negative storage_offset {}", off);
     return single(view_meta(x, sizes, strides, off));
   });
-  r.shape(OpId::alias, [](const Args& a) {
-    const Tensor& x = a[0].to_tensor();
-    return single(view_meta(x, x.sizes(), x.strides(), x.storage_offset()));
-  });
+  r.shape(OpId::alias, whole_view);
+  r.shape(OpId::detach, whole_view);
   r.shape(OpId::split_Tensor, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
     AG_CHECK(x.dim() > 0, "split: cannot split a 0-d tensor");
