@@ -5,7 +5,7 @@ BUILD ?= build
 SAN_BUILD ?= build-asan
 DEPS := cmake ninja-build g++ libopenblas-dev libfmt-dev nlohmann-json3-dev libcli11-dev \
         libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev libdw-dev python3 clang-format \
-        libprotobuf-dev libonnx-dev libonnx-testdata
+        libprotobuf-dev libonnx-dev libonnx-testdata openmpi-bin libopenmpi-dev
 
 # The fuzz targets need clang and its libFuzzer/sanitizer runtimes.
 FUZZ_DEPS := clang-14 libclang-rt-14-dev

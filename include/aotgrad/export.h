@@ -16,6 +16,7 @@
 
 #include "aotgrad/graph.h"
 #include "aotgrad/nn.h"
+#include "aotgrad/parallel.h"
 #include "aotgrad/trace.h"
 
 namespace aotgrad::exporting {
@@ -27,6 +28,10 @@ struct ExportOptions {
   /// For inference graphs (nothing requires grad): write mutated inputs back with
   /// copy_ nodes at the end of the graph instead of returning their new values.
   bool keep_input_mutations = false;
+  /// Data-parallel (DDP): each ParamAOTInput's gradient is averaged across the ranks
+  /// (all_reduce_gradients) before it is returned or, in a training step, clipped and
+  /// applied.
+  std::optional<DataParallelOptions> data_parallel;
 };
 
 /// What the forward does, beyond its graph.

@@ -128,6 +128,12 @@ Tensor alias(const Tensor& x);
 Tensor detach(const Tensor& x);
 TensorList split(const Tensor& x, int64_t split_size, int64_t dim = 0);
 TensorList split_with_sizes(const Tensor& x, const IntList& sizes, int64_t dim = 0);
+
+// ---- functional collectives (PyTorch's _c10d_functional; docs/DISTRIBUTED.md) ----
+/// Starts reducing x across the ranks ("sum" or "avg"); read the result through wait_tensor.
+Tensor all_reduce(const Tensor& x, const std::string& reduce_op, const std::string& group_name = "0");
+/// The finished result of a collective (blocks until it is done).
+Tensor wait_tensor(const Tensor& x);
 Tensor reshape(const Tensor& x, const IntList& sizes);
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);

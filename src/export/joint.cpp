@@ -154,6 +154,22 @@ class JointTrace {
     ops::ModeGuard mode(&tracer_);
     TensorList g = autograd::grad(diff_outputs_, wrt, tangents_, /*allow_unused=*/true);
     for (size_t k = 0; k < g.size(); ++k) grads_[wrt_index[k]] = g[k];
+    if (options_.data_parallel) average_param_grads(*options_.data_parallel);
+  }
+
+  // DDP: the parameters' gradients averaged across the ranks (plain inputs' are not).
+  void average_param_grads(const DataParallelOptions& options) {
+    autograd::NoGradGuard no_grad;
+    TensorList params;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < primals_.size(); ++i)
+      if (grads_[i].defined() && primals_.desc(i).kind() == Descriptor::Kind::ParamInput) {
+        params.push_back(grads_[i]);
+        index.push_back(i);
+      }
+    if (params.empty()) return;
+    TensorList averaged = all_reduce_gradients(params, options);
+    for (size_t k = 0; k < index.size(); ++k) grads_[index[k]] = averaged[k];
   }
 
   void write_back_kept_mutations() {

@@ -195,6 +195,8 @@ class StepTrace {
         used_index.push_back(wrt_index[k]);
       }
     AG_CHECK(!used.empty(), "train step: no parameter receives a gradient from the loss");
+    if (options_.export_options.data_parallel)
+      used = all_reduce_gradients(used, *options_.export_options.data_parallel);
     if (options_.clip_max_norm) {
       annotate scope(Annotations{{"train_step", std::string("clip_grad_norm")}});
       TensorList clipped = optim::clip_grad_norm(used, hyper_.at("max_norm"));

@@ -521,4 +521,11 @@ Tensor embedding_dense_backward(const Tensor& g, const Tensor& idx, int64_t n, i
   return c1(OpId::embedding_dense_backward, {g, idx, n, pad, scale});
 }
 
+Tensor all_reduce(const Tensor& x, const std::string& reduce_op, const std::string& group_name) {
+  return c1(OpId::c10d_all_reduce, {x, reduce_op, group_name});
+}
+Tensor wait_tensor(const Tensor& x) {
+  return c1(OpId::c10d_wait_tensor, {x});
+}
+
 }  // namespace aotgrad

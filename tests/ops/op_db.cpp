@@ -116,6 +116,44 @@ void add_power_entries(std::vector<OpEntry>& db) {
       [](const Args& a) { return map2_ref(a[0], a[1], [](double x, double y) { return std::pow(x, y); }); });
 }
 
+// ---- pointwise unary ----
+void add_unary_entries(std::vector<OpEntry>& db) {
+  add_entry(db, OpId::neg, unary_samples, unary_ref([](double x) { return -x; }));
+  add_entry(db, OpId::abs, unary_samples, unary_ref([](double x) { return std::fabs(x); }));
+  add_entry(db, OpId::sgn, unary_samples, unary_ref(sgn_ref));
+  add_entry(db, OpId::sign, unary_samples, unary_ref(sgn_ref));
+  add_entry(db, OpId::exp, unary_samples, unary_ref([](double x) { return std::exp(x); }));
+  add_entry(db, OpId::log, positive_samples, unary_ref([](double x) { return std::log(x); }));
+  add_entry(db, OpId::sin, unary_samples, unary_ref([](double x) { return std::sin(x); }));
+  add_entry(db, OpId::cos, unary_samples, unary_ref([](double x) { return std::cos(x); }));
+  add_entry(db, OpId::tanh, unary_samples, unary_ref([](double x) { return std::tanh(x); }));
+  add_entry(db, OpId::sigmoid, unary_samples, unary_ref([](double x) { return 1 / (1 + std::exp(-x)); }));
+  add_entry(db, OpId::sqrt, positive_samples, unary_ref([](double x) { return std::sqrt(x); }));
+  add_entry(db, OpId::rsqrt, positive_samples, unary_ref([](double x) { return 1 / std::sqrt(x); }));
+  add_entry(db, OpId::erf, unary_samples, unary_ref([](double x) { return std::erf(x); }));
+  add_entry(db, OpId::reciprocal, positive_samples, unary_ref([](double x) { return 1 / x; }));
+  add_entry(db, OpId::relu, unary_samples, unary_ref([](double x) { return x > 0 ? x : 0; }));
+}
+
+// One process: the collectives are the identity (tests/e2e/ddp_test.sh runs them
+// across ranks).
+void add_collective_entries(std::vector<OpEntry>& db) {
+  add_entry(
+      db, OpId::c10d_all_reduce,
+      [] {
+        return std::vector<Sample>{{"avg", {R({3, 4}), std::string("avg"), std::string("0")}}};
+      },
+      [](const Args& a) { return clone(a[0].to_tensor()); })
+      ->errors = {{{R({3}), std::string("max"), std::string("0")}, {"all_reduce", "reduce_op 'max'"}},
+                  {{R({3}), std::string("sum"), std::string("7")}, {"all_reduce", "group", "'7'"}}};
+  add_entry(
+      db, OpId::c10d_wait_tensor,
+      [] {
+        return std::vector<Sample>{{"2d", {R({3, 4})}}};
+      },
+      [](const Args& a) { return clone(a[0].to_tensor()); });
+}
+
 std::vector<OpEntry> build() {
   std::vector<OpEntry> db;
   db.reserve(512);  // entries are adjusted through pointers after they are added
@@ -123,22 +161,7 @@ std::vector<OpEntry> build() {
                        std::function<Tensor(const Args&)> ref = nullptr) {
     return testing::add_entry(db, op, std::move(s), std::move(ref));
   };
-  // ---- pointwise unary ----
-  add_entry(OpId::neg, unary_samples, unary_ref([](double x) { return -x; }));
-  add_entry(OpId::abs, unary_samples, unary_ref([](double x) { return std::fabs(x); }));
-  add_entry(OpId::sgn, unary_samples, unary_ref(sgn_ref));
-  add_entry(OpId::sign, unary_samples, unary_ref(sgn_ref));
-  add_entry(OpId::exp, unary_samples, unary_ref([](double x) { return std::exp(x); }));
-  add_entry(OpId::log, positive_samples, unary_ref([](double x) { return std::log(x); }));
-  add_entry(OpId::sin, unary_samples, unary_ref([](double x) { return std::sin(x); }));
-  add_entry(OpId::cos, unary_samples, unary_ref([](double x) { return std::cos(x); }));
-  add_entry(OpId::tanh, unary_samples, unary_ref([](double x) { return std::tanh(x); }));
-  add_entry(OpId::sigmoid, unary_samples, unary_ref([](double x) { return 1 / (1 + std::exp(-x)); }));
-  add_entry(OpId::sqrt, positive_samples, unary_ref([](double x) { return std::sqrt(x); }));
-  add_entry(OpId::rsqrt, positive_samples, unary_ref([](double x) { return 1 / std::sqrt(x); }));
-  add_entry(OpId::erf, unary_samples, unary_ref([](double x) { return std::erf(x); }));
-  add_entry(OpId::reciprocal, positive_samples, unary_ref([](double x) { return 1 / x; }));
-  add_entry(OpId::relu, unary_samples, unary_ref([](double x) { return x > 0 ? x : 0; }));
+  add_unary_entries(db);
   add_entry(OpId::gelu, unary_samples, unary_ref(gelu_ref));
   add_entry(
       OpId::logical_not,
@@ -351,6 +374,7 @@ std::vector<OpEntry> build() {
   add_entry(OpId::as_strided, [] {
     return std::vector<Sample>{{"window", {R({12}), IntList{3, 2}, IntList{3, 1}, IValue(int64_t{1})}}};
   });
+  add_collective_entries(db);
   for (OpId id : {OpId::alias, OpId::detach}) add_entry(id, [] { return std::vector<Sample>{{"nc", {NC({3, 4})}}}; });
   add_entry(OpId::split_Tensor, [] {
     return std::vector<Sample>{{"uneven", {R({5, 3}), IValue(int64_t{2}), IValue(int64_t{0})}}};

@@ -7,6 +7,7 @@
 #include "graph_output.h"
 #include "model_flags.h"
 #include "optimizer_flags.h"
+#include "parallel_flags.h"
 #include "support/error.h"
 
 namespace aotgrad::cli {
@@ -35,7 +36,11 @@ exporting::TrainStepGraph export_train_step(const models::ModelInfo& info, model
                                             bool from_captured) {
   AG_CHECK(!from_captured, "export --train-step: --from-captured is for joint graphs");
   StepBatch b = step_batch_for(info, inst, optimizer.loss);
-  exporting::TrainStepOptions o{b.loss, optimizer.rule(0.05, 0.9), optimizer.clip(), options};
+  exporting::TrainStepOptions o;
+  o.loss = b.loss;
+  o.rule = optimizer.rule(0.05, 0.9);
+  o.clip_max_norm = optimizer.clip();
+  o.export_options = options;
   return exporting::aot_export_train_step(*inst.module, b.batch, o);
 }
 
@@ -78,12 +83,14 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--train-step", *train_step,
                 "export the whole training step (loss, backward, clipping, optimizer) as one graph");
   auto optimizer = add_optimizer_flags(cmd);
+  auto parallel = add_parallel_flags(cmd);
   cmd->callback([=] {
     const models::ModelInfo info = model_flags->resolve();
     models::Instance inst = models::instantiate(info);
     exporting::ExportOptions options;
     if (*decompose) options.decompositions = trace::DecompositionTable::core();
     options.record_stack_traces = !*no_stack_traces;
+    options.data_parallel = parallel->data_parallel();
     exporting::JointWithDescriptors joint;
     std::optional<exporting::TrainStepGraph> step;
     if (*train_step)

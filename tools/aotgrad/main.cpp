@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "aotgrad/dist.h"
 #include "aotgrad/version.h"
 #include "commands.h"
 #include "support/error.h"
@@ -40,9 +41,11 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const aotgrad::Error& e) {
     std::fprintf(stderr, "aotgrad: error: %s\n", e.what());
+    aotgrad::dist::abort_job(1);
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "aotgrad: internal error: %s\n", e.what());
+    aotgrad::dist::abort_job(1);
     return 1;
   }
   // What the commands printed must have reached its destination (a redirect to a

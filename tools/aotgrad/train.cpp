@@ -1,10 +1,12 @@
 // aotgrad train: train a built-in digits model on the UCI digits data (compiled step by default).
 #include <cstdio>
 
+#include "aotgrad/dist.h"
 #include "commands.h"
 #include "compile_flags.h"
 #include "model_flags.h"
 #include "optimizer_flags.h"
+#include "parallel_flags.h"
 #include "support/error.h"
 #include "support/parallel.h"
 #include "train_loop.h"
@@ -27,6 +29,16 @@ static void choose_model(const ModelFlags& model_flags, const OptimizerFlags& op
   const bool onnx_out = save.size() > 5 && save.compare(save.size() - 5, 5, ".onnx") == 0;
   AG_CHECK(!onnx_out || opts.info, "train: --save {}: only an imported model (--onnx) is written as ONNX", save);
   (onnx_out ? opts.save_onnx_path : opts.save_path) = save;
+}
+
+// What --parallel does here: across the ranks of mpirun, or as one process.
+static void print_parallel_banner(const std::string& how, int64_t batch) {
+  const dist::Job& job = dist::Job::join();
+  if (!job.launched_by_mpirun())
+    std::printf("--parallel %s without mpirun: training as one process\n", how.c_str());
+  else
+    std::printf("data-parallel (%s) on %d rank(s) of mpirun, batch %lld per rank\n", how.c_str(), job.world_size(),
+                static_cast<long long>(batch));
 }
 
 void add_train_command(CLI::App& app) {
@@ -57,8 +69,12 @@ void add_train_command(CLI::App& app) {
                   "write a checkpoint here at the end (atomically); with --onnx, FILE.onnx writes the trained model "
                   "back as ONNX");
   cmd->add_option("--resume", opts->resume_path, "start from this checkpoint (the steps it did are skipped)");
+  cmd->add_option("--batch", opts->batch, "samples per step (with --parallel: per rank)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   auto optimizer = add_optimizer_flags(cmd);
   auto flags = add_compile_flags(cmd);
+  auto parallel = add_parallel_flags(cmd);
   cmd->callback([=] {
     AG_CHECK(*data == "digits", "train: unknown data set '{}' (known: digits)", *data);
     if (*threads > 0) set_num_threads(*threads);
@@ -67,12 +83,17 @@ void add_train_command(CLI::App& app) {
     opts->rule = optimizer->rule(0.05, 0.9);
     opts->clip_max_norm = optimizer->clip();
     opts->compile_options = flags->options();
+    opts->data_parallel = parallel->data_parallel();
+    const bool lead = !opts->data_parallel || dist::Job::join().rank() == 0;
+    if (opts->data_parallel && lead) print_parallel_banner(parallel->parallel, opts->batch);
     const char* how = opts->step == StepKind::Eager   ? "eager"
                       : opts->step == StepKind::Joint ? "compiled joint graph, eager optimizer"
                                                       : "whole step compiled";
-    std::printf("training %s (%s) on the UCI digits data (80/20 split), %s, %s loss\n", opts->model.c_str(), how,
-                optimizer->describe(0.05, 0.9).c_str(), exporting::loss_kind_name(opts->loss));
+    if (lead)
+      std::printf("training %s (%s) on the UCI digits data (80/20 split), %s, %s loss\n", opts->model.c_str(), how,
+                  optimizer->describe(0.05, 0.9).c_str(), exporting::loss_kind_name(opts->loss));
     TrainResult r = train_digits(*opts);
+    if (!lead) return;
     if (!opts->save_onnx_path.empty()) std::printf("wrote %s\n", opts->save_onnx_path.c_str());
     if (r.resumed_from > 0) std::printf("resumed from step %lld\n", static_cast<long long>(r.resumed_from));
     std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n", opts->model.c_str(),

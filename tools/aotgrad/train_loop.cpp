@@ -8,7 +8,9 @@
 #include <random>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/dist.h"
 #include "aotgrad/export.h"
+#include "aotgrad/graph.h"
 #include "aotgrad/models.h"
 #include "aotgrad/onnx.h"
 #include "aotgrad/ops.h"
@@ -59,7 +61,10 @@ class WholeStep : public StepRunner {
     so.rule = o.rule;
     so.clip_max_norm = o.clip_max_norm;
     so.export_options.record_stack_traces = false;  // for people reading graphs, not for training
+    so.export_options.data_parallel = o.data_parallel;
     exporting::TrainStepGraph g = exporting::aot_export_train_step(model, {x, y}, so);
+    if (o.data_parallel)
+      dist::Job::join().check_same("training step graph", dist::fingerprint(graph::to_json(*g.graph_module)));
     state_ = exporting::TrainState::for_module(model, g);
     step_ = compile::aot_compile_train_step(g, o.compile_options);
   }
@@ -130,7 +135,8 @@ namespace {
 // The epochs: mini-batches shuffled per epoch with a fixed seed, so a resumed run sees
 // the batches an uninterrupted one would; a progress line unless quiet.
 void run_epochs(const TrainOptions& o, const data::Dataset& train, StepRunner& runner, TrainResult& r) {
-  const int64_t n = train.labels.numel(), batch = o.batch;
+  // Every rank shuffles alike and takes its `batch` rows of each global batch.
+  const int64_t n = train.labels.numel(), batch = o.batch, global = batch * r.world_size, mine = batch * r.rank;
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 shuffle_rng(1);
@@ -139,15 +145,16 @@ void run_epochs(const TrainOptions& o, const data::Dataset& train, StepRunner& r
   int64_t done_here = 0;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), shuffle_rng);
-    for (int64_t b = 0; b + batch <= n; b += batch) {
+    for (int64_t b = 0; b + global <= n; b += global) {
       if (o.max_steps > 0 && r.steps >= o.max_steps) break;
       if (r.steps++ < r.resumed_from) continue;  // done before the checkpoint
-      r.final_loss = runner.run(rows(train.images, order, b, batch), targets(o, rows(train.labels, order, b, batch)));
+      r.final_loss = runner.run(rows(train.images, order, b + mine, batch),
+                                targets(o, rows(train.labels, order, b + mine, batch)));
       ++done_here;
       if (!o.quiet && (r.steps % 25 == 0 || done_here == 1)) {
         std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
                     static_cast<long long>(r.steps), r.final_loss,
-                    static_cast<double>(done_here * batch) / std::max(elapsed(), 1e-9));
+                    static_cast<double>(done_here * global) / std::max(elapsed(), 1e-9));
         std::fflush(stdout);
       }
     }
@@ -179,6 +186,16 @@ TrainResult train_digits(const TrainOptions& o) {
   std::iota(order.begin(), order.end(), 0);  // the first batch, for the export's example
 
   TrainResult r;
+  AG_CHECK(!o.data_parallel || o.step == StepKind::Whole,
+           "train: --parallel needs the whole-step graph (the default; not --eager or --step joint)");
+  if (o.data_parallel) {
+    dist::Job& job = dist::Job::join();
+    r.rank = job.rank();
+    r.world_size = job.world_size();
+    AG_CHECK(n >= batch * r.world_size, "train: the training split has {} samples, fewer than one global batch of {}",
+             n, batch * r.world_size);
+  }
+  if (r.rank != 0) opt.quiet = true;
   // One graph serves every step: batches are always full.
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<StepRunner> runner;
@@ -190,9 +207,11 @@ TrainResult train_digits(const TrainOptions& o) {
   if (o.step != StepKind::Eager)
     r.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (!o.resume_path.empty()) r.resumed_from = exporting::load_checkpoint(o.resume_path, *runner->state());
+  if (o.data_parallel)  // every rank starts from rank 0's parameters, buffers and optimizer state, as DDP does
+    for (const Tensor& t : runner->state()->values) dist::Job::join().broadcast(t, 0);
 
   run_epochs(opt, train, *runner, r);
-  if (!o.save_path.empty()) exporting::save_checkpoint(o.save_path, *runner->state(), r.steps);
+  if (!o.save_path.empty() && r.rank == 0) exporting::save_checkpoint(o.save_path, *runner->state(), r.steps);
   if (!o.save_onnx_path.empty()) onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
   model.eval();
   r.test_accuracy = accuracy(model, test, batch);

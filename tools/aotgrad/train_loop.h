@@ -40,6 +40,9 @@ struct TrainOptions {
   compile::CompileOptions compile_options;
   /// Checkpoints (whole-step training): written at the end, read before the first step.
   std::string save_path, resume_path;
+  /// Data-parallel across the ranks of an mpirun job: each rank trains on its `batch`
+  /// rows of every global batch of batch x ranks, gradients averaged (whole step only).
+  std::optional<exporting::DataParallelOptions> data_parallel;
 };
 
 struct TrainResult {
@@ -48,7 +51,8 @@ struct TrainResult {
   int64_t steps = 0;         // steps done in all, a resumed run's included
   int64_t resumed_from = 0;  // steps the checkpoint had done
   double final_loss = 0;
-  double compile_ms = 0;  // export + compile, when compiled
+  double compile_ms = 0;         // export + compile, when compiled
+  int rank = 0, world_size = 1;  // of the mpirun job (one process: 0 of 1)
 };
 
 /// Trains a digits classifier: a built-in one, or an imported model taking [B, 64]

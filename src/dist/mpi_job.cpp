@@ -1,0 +1,229 @@
+// dist::Job on Open MPI: every MPI call runs on one communication thread (Note [One
+// MPI thread]).
+#include <mpi.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "aotgrad/dist.h"
+#include "ops/collective.h"
+#include "support/error.h"
+
+namespace aotgrad::dist {
+
+// Note [One MPI thread]
+// MPI is initialised with MPI_THREAD_FUNNELED on a thread of its own, which then
+// makes every MPI call: jobs are queued to it and run in order. A kernel that starts
+// an all_reduce queues it and returns; the wait_tensor for that buffer waits on its
+// future. So the collective runs while the step goes on computing (true overlap,
+// without relying on MPI's progress inside non-blocking calls), and the order of
+// collectives is the same on every rank because every rank runs the same graph.
+
+namespace {
+class CommThread {
+ public:
+  CommThread() : thread_([this] { loop(); }) {}
+  ~CommThread() {
+    run([] { MPI_Finalize(); }).get();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    ready_.notify_one();
+    thread_.join();
+  }
+  std::shared_future<void> run(std::function<void()> job) {
+    auto task = std::make_shared<std::packaged_task<void()>>(std::move(job));
+    std::shared_future<void> done = task->get_future().share();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back([task] { (*task)(); });
+    }
+    ready_.notify_one();
+    return done;
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      job();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+MPI_Datatype mpi_type(DType dt) {
+  switch (dt) {
+    case DType::Float32:
+      return MPI_FLOAT;
+    case DType::Float64:
+      return MPI_DOUBLE;
+    case DType::Int64:
+      return MPI_INT64_T;
+    default:
+      AG_FAIL("dist: no MPI type for {}", dtype_name(dt));
+  }
+}
+
+class MpiJob final : public Job, public ops::CollectiveBackend {
+ public:
+  MpiJob() {
+    comm_
+        .run([this] {
+          int provided = 0;
+          MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+          // Errors come back as codes, so a failed call is an aotgrad error naming it.
+          MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+          MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+          MPI_Comm_size(MPI_COMM_WORLD, &world_);
+        })
+        .get();
+  }
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  bool launched_by_mpirun() const override { return true; }
+
+  void broadcast(const Tensor& t, int root) override {
+    AG_CHECK(t.is_contiguous(), "dist: broadcast needs a contiguous tensor, got {}", t.describe());
+    int rc = MPI_SUCCESS;
+    comm_
+        .run([&] {
+          rc = MPI_Bcast(t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), root, MPI_COMM_WORLD);
+        })
+        .get();
+    check(rc, "MPI_Bcast");
+  }
+
+  void check_same(const std::string& what, uint64_t fp) override {
+    std::vector<uint64_t> all(static_cast<size_t>(world_));
+    int rc = MPI_SUCCESS;
+    comm_.run([&] { rc = MPI_Allgather(&fp, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD); }).get();
+    check(rc, "MPI_Allgather");
+    std::string differ;
+    for (int r = 1; r < world_; ++r)
+      if (all[static_cast<size_t>(r)] != all[0]) differ += (differ.empty() ? "" : ", ") + std::to_string(r);
+    AG_CHECK(differ.empty(),
+             "dist: the ranks do not run the same {}: rank(s) {} differ from rank 0 (another model, shape, option or "
+             "aotgrad version?)",
+             what, differ);
+  }
+
+  void start_all_reduce(const Tensor& buffer, ops::ReduceOp op) override {
+    AG_CHECK(buffer.is_contiguous(), "dist: all_reduce needs a contiguous buffer, got {}", buffer.describe());
+    const Tensor b = buffer;  // keeps the storage alive until the job ran
+    auto rc = std::make_shared<int>(MPI_SUCCESS);
+    auto done = comm_.run([b, op, rc, world = world_] {
+      *rc = MPI_Allreduce(MPI_IN_PLACE, b.raw_data(), static_cast<int>(b.numel()), mpi_type(b.dtype()), MPI_SUM,
+                          MPI_COMM_WORLD);
+      if (op == ops::ReduceOp::Avg && *rc == MPI_SUCCESS) scale(b, 1.0 / world);
+    });
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    pending_[buffer.raw_data()] = {done, rc};
+  }
+
+  void wait(const Tensor& buffer) override {
+    Pending p;
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex_);
+      auto it = pending_.find(buffer.raw_data());
+      if (it == pending_.end()) return;  // nothing in flight (or already waited for)
+      p = it->second;
+      pending_.erase(it);
+    }
+    p.done.wait();
+    check(*p.rc, "MPI_Allreduce");
+  }
+
+ private:
+  struct Pending {
+    std::shared_future<void> done;
+    std::shared_ptr<int> rc;
+  };
+
+  static void scale(const Tensor& b, double factor) {
+    if (b.dtype() == DType::Float32) {
+      auto* p = static_cast<float*>(b.raw_data());
+      const auto f = static_cast<float>(factor);
+      for (int64_t i = 0; i < b.numel(); ++i) p[i] *= f;
+    } else {
+      auto* p = static_cast<double*>(b.raw_data());
+      for (int64_t i = 0; i < b.numel(); ++i) p[i] *= factor;
+    }
+  }
+
+  void check(int rc, const char* call) const {
+    if (rc == MPI_SUCCESS) return;
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    AG_FAIL("dist: {} failed on rank {}: {}", call, rank_, std::string(text, static_cast<size_t>(len)));
+  }
+
+  int rank_ = 0, world_ = 1;
+  CommThread comm_;
+  std::mutex pending_mutex_;
+  std::map<void*, Pending> pending_;
+};
+
+class SingleProcess final : public Job {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  bool launched_by_mpirun() const override { return false; }
+  void broadcast(const Tensor&, int) override {}
+  void check_same(const std::string&, uint64_t) override {}
+};
+}  // namespace
+
+namespace {
+MpiJob* g_mpi_job = nullptr;
+}  // namespace
+
+void abort_job(int exit_code) {
+  if (g_mpi_job == nullptr) return;
+  std::fprintf(stderr, "aotgrad: rank %d failed: ending the job\n", g_mpi_job->rank());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, exit_code);  // from this thread too: the job is ending
+}
+
+Job& Job::join() {
+  static Job* job = []() -> Job* {
+    if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) return new SingleProcess();
+    auto mpi = std::make_shared<MpiJob>();
+    ops::set_collective_backend(mpi);
+    g_mpi_job = mpi.get();
+    return mpi.get();  // the backend slot owns it for the process
+  }();
+  return *job;
+}
+
+uint64_t fingerprint(const std::string& text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace aotgrad::dist

@@ -1,0 +1,35 @@
+// Where the collective ops' kernels send their work (op_table.def, "collectives").
+//
+// The ops layer knows no transport: a process runs collectives as the identity
+// (a world of one) until a backend is installed, as the dist layer installs its
+// Open MPI one. A kernel starts a collective on its output buffer and returns; the
+// wait_tensor kernel reading that buffer blocks until it is done.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "aotgrad/tensor.h"
+
+namespace aotgrad::ops {
+
+enum class ReduceOp { Sum, Avg };
+/// "sum" or "avg", as PyTorch's functional collectives spell them.
+ReduceOp parse_reduce_op(const std::string& name);
+
+class CollectiveBackend {
+ public:
+  virtual ~CollectiveBackend() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  /// Starts reducing `buffer` in place across the ranks; returns at once.
+  virtual void start_all_reduce(const Tensor& buffer, ReduceOp op) = 0;
+  /// Blocks until the collective writing `buffer`'s data, if any, has finished.
+  virtual void wait(const Tensor& buffer) = 0;
+};
+
+/// The installed backend, or null (one process). Per process.
+CollectiveBackend* collective_backend();
+void set_collective_backend(std::shared_ptr<CollectiveBackend> backend);
+
+}  // namespace aotgrad::ops
