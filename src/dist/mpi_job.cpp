@@ -108,7 +108,9 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
     int rc = MPI_SUCCESS;
     comm_
         .run([&] {
-          rc = MPI_Bcast(t.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), root, MPI_COMM_WORLD);
+          // As bytes: any dtype, bit for bit.
+          rc = MPI_Bcast(t.raw_data(), static_cast<int>(t.numel() * dtype_size(t.dtype())), MPI_BYTE, root,
+                         MPI_COMM_WORLD);
         })
         .get();
     check(rc, "MPI_Bcast");
