@@ -211,6 +211,9 @@ class Graph {
   Node* output(Arg::List values);
   /// Removes a node without users.
   void erase(Node* n);
+  /// Puts the nodes in `order`, a permutation of nodes() in which every node comes
+  /// after its inputs (an internal error otherwise).
+  void reorder(const std::vector<Node*>& order);
 
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
   std::vector<Node*> placeholders() const;

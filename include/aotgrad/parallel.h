@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "aotgrad/graph.h"
 #include "aotgrad/tensor.h"
 
 namespace aotgrad::exporting {
@@ -21,5 +22,11 @@ struct DataParallelOptions {
 /// concatenated gradients, all started before the first is waited for; the results
 /// are split back into the gradients' shapes. Recorded as ops when traced.
 TensorList all_reduce_gradients(const TensorList& grads, const DataParallelOptions& options);
+
+/// Moves each bucket of all_reduce_gradients (its nodes carry {"ddp_bucket": b})
+/// to where the graph lets it overlap the most: its all_reduce right after the last
+/// gradient it packs, so it runs while the backward goes on; its wait_tensor right
+/// before the first node that reads the averaged gradients.
+void schedule_gradient_buckets(graph::Graph& g);
 
 }  // namespace aotgrad::exporting

@@ -1,5 +1,8 @@
-// all_reduce_gradients: DDP's gradient averaging as ops (docs/DISTRIBUTED.md).
-#include <numeric>
+// all_reduce_gradients and schedule_gradient_buckets: DDP's gradient averaging as
+// ops, and its place in the graph (docs/DISTRIBUTED.md).
+#include <algorithm>
+#include <map>
+#include <unordered_set>
 
 #include "aotgrad/annotate.h"
 #include "aotgrad/ops.h"
@@ -26,22 +29,30 @@ std::vector<std::vector<size_t>> buckets_of(const TensorList& grads, int64_t buc
   }
   return buckets;
 }
+
+// Note [Bucket phases]: the nodes of bucket b are annotated {"ddp_bucket": b,
+// "ddp": "issue"} up to its all_reduce and {"ddp_bucket": b, "ddp": "wait"} from its
+// wait_tensor on, which is how schedule_gradient_buckets finds and moves them.
+Annotations phase(size_t bucket, const char* what) {
+  return {{"ddp_bucket", static_cast<int64_t>(bucket)}, {"ddp", std::string(what)}};
+}
 }  // namespace
 
 TensorList all_reduce_gradients(const TensorList& grads, const DataParallelOptions& options) {
   AG_CHECK(options.bucket_bytes > 0, "data parallel: the bucket size must be positive, got {} bytes",
            options.bucket_bytes);
-  annotate scope(Annotations{{"train_step", std::string("gradient_all_reduce")}});
   const auto buckets = buckets_of(grads, options.bucket_bytes);
   // Every bucket's all_reduce is started before any is waited for.
   TensorList in_flight;
-  for (const auto& bucket : buckets) {
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    annotate scope(phase(b, "issue"));
     TensorList flat;
-    for (size_t k : bucket) flat.push_back(reshape(grads[k], {-1}));
+    for (size_t k : buckets[b]) flat.push_back(reshape(grads[k], {-1}));
     in_flight.push_back(all_reduce(flat.size() == 1 ? flat[0] : cat(flat, 0), "avg", "0"));
   }
   TensorList out(grads.size());
   for (size_t b = 0; b < buckets.size(); ++b) {
+    annotate scope(phase(b, "wait"));
     Tensor reduced = wait_tensor(in_flight[b]);
     IntList sizes;
     for (size_t k : buckets[b]) sizes.push_back(grads[k].numel());
@@ -49,6 +60,60 @@ TensorList all_reduce_gradients(const TensorList& grads, const DataParallelOptio
     for (size_t i = 0; i < buckets[b].size(); ++i) out[buckets[b][i]] = view(pieces[i], grads[buckets[b][i]].sizes());
   }
   return out;
+}
+
+namespace {
+using graph::Node;
+
+const std::string* phase_of(const Node* n, int64_t& bucket) {
+  const std::string* what = nullptr;
+  bucket = -1;
+  for (const auto& [k, v] : n->meta.custom) {
+    if (k == "ddp_bucket" && std::holds_alternative<int64_t>(v)) bucket = std::get<int64_t>(v);
+    if (k == "ddp" && std::holds_alternative<std::string>(v)) what = &std::get<std::string>(v);
+  }
+  return bucket >= 0 ? what : nullptr;
+}
+}  // namespace
+
+void schedule_gradient_buckets(graph::Graph& g) {
+  std::map<int64_t, std::vector<Node*>> issue, wait;
+  std::vector<Node*> rest;
+  for (const auto& n : g.nodes()) {
+    int64_t b = -1;
+    const std::string* what = phase_of(n.get(), b);
+    if (what != nullptr && *what == "issue")
+      issue[b].push_back(n.get());
+    else if (what != nullptr && *what == "wait")
+      wait[b].push_back(n.get());
+    else
+      rest.push_back(n.get());
+  }
+  if (issue.empty()) return;
+  auto index_of = [&](const Node* n) { return std::find(rest.begin(), rest.end(), n) - rest.begin(); };
+  // A bucket starts right after the last node outside it that it reads (its last gradient).
+  for (auto& [b, group] : issue) {
+    const std::unordered_set<const Node*> mine(group.begin(), group.end());
+    std::ptrdiff_t after = 0;
+    for (const Node* n : group)
+      for (const Node* in : n->input_nodes())
+        if (!mine.count(in)) after = std::max(after, index_of(in) + 1);
+    rest.insert(rest.begin() + after, group.begin(), group.end());
+  }
+  // It is waited for right before the first node outside it that reads its result.
+  for (auto& [b, group] : wait) {
+    const std::unordered_set<const Node*> mine(group.begin(), group.end());
+    std::ptrdiff_t before = static_cast<std::ptrdiff_t>(rest.size()) - 1;  // the output at the latest
+    std::ptrdiff_t after = 0;
+    for (const Node* n : group) {
+      for (const Node* in : n->input_nodes())
+        if (!mine.count(in)) after = std::max(after, index_of(in) + 1);
+      for (const Node* user : n->users())
+        if (!mine.count(user)) before = std::min(before, index_of(user));
+    }
+    rest.insert(rest.begin() + std::max(before, after), group.begin(), group.end());
+  }
+  g.reorder(rest);
 }
 
 }  // namespace aotgrad::exporting

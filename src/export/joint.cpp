@@ -51,6 +51,7 @@ class JointTrace {
     add_outputs();
     tracer_.finish();
     graph::eliminate_dead_code(*gm_);
+    if (options_.data_parallel) schedule_gradient_buckets(*gm_->graph);
     graph::verify(*gm_);
     joint_.graph_module = std::move(gm_);
     return std::move(joint_);

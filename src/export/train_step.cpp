@@ -93,6 +93,7 @@ class StepTrace {
     add_outputs();
     tracer_.finish();
     graph::eliminate_dead_code(*gm_);
+    if (options_.export_options.data_parallel) schedule_gradient_buckets(*gm_->graph);
     graph::verify(*gm_);
     result_.graph_module = gm_;
     return std::move(result_);

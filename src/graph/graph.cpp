@@ -1,5 +1,6 @@
 // Graph, Node and naming.
 #include <algorithm>
+#include <unordered_map>
 
 #include "aotgrad/graph.h"
 #include "ops/registry.h"
@@ -249,6 +250,23 @@ void Graph::erase(Node* n) {
   AG_INTERNAL_CHECK(n->users().empty(), "cannot erase node '{}': it still has users", n->name());
   n->set_args({}, {});
   nodes_.erase(std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& x) { return x.get() == n; }));
+}
+
+void Graph::reorder(const std::vector<Node*>& order) {
+  AG_INTERNAL_CHECK(order.size() == nodes_.size(), "reorder: {} nodes given for a graph of {}", order.size(),
+                    nodes_.size());
+  std::unordered_map<const Node*, size_t> position;
+  for (size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+  std::vector<std::unique_ptr<Node>> reordered(nodes_.size());
+  for (auto& n : nodes_) {
+    auto it = position.find(n.get());
+    AG_INTERNAL_CHECK(it != position.end(), "reorder: node '{}' is missing from the order", n->name());
+    for (const Node* in : n->input_nodes())
+      AG_INTERNAL_CHECK(position.at(in) < it->second, "reorder: '{}' would come before its input '{}'", n->name(),
+                        in->name());
+    reordered[it->second] = std::move(n);
+  }
+  nodes_ = std::move(reordered);
 }
 
 std::vector<Node*> Graph::placeholders() const {

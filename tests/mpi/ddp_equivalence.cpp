@@ -64,7 +64,9 @@ exporting::TrainState train(const std::string& model, const optim::UpdateRule& r
   o.loss = exporting::LossKind::ModelOutput;  // both models return their loss
   o.rule = rule;
   o.export_options.record_stack_traces = false;
-  if (data_parallel) o.export_options.data_parallel = exporting::DataParallelOptions{};
+  // Buckets of 256 KiB: several per model, each started inside the backward
+  // (schedule_gradient_buckets); ddp_e2e covers the default single bucket.
+  if (data_parallel) o.export_options.data_parallel = exporting::DataParallelOptions{int64_t{256} << 10};
   exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, batch, o);
   exporting::TrainState state = exporting::TrainState::for_module(*inst.module, g);
   if (data_parallel)
