@@ -30,6 +30,18 @@ class Job {
   /// Fails on every rank, naming the ranks that differ, unless every rank passes the
   /// same `fingerprint` of `what` (a graph, a data set).
   virtual void check_same(const std::string& what, uint64_t fingerprint) = 0;
+  /// Returns once every rank has called it.
+  virtual void barrier() = 0;
+
+  /// Time spent in collectives since the last reset: running them (on the
+  /// communication thread) and blocked waiting for them (in wait_tensor). What ran
+  /// but did not block was hidden behind computation.
+  struct CommStats {
+    double collective_ms = 0, blocked_ms = 0;
+    int64_t collectives = 0;
+  };
+  virtual CommStats comm_stats() const = 0;
+  virtual void reset_comm_stats() = 0;
 };
 
 /// After an error on this rank: if it joined an mpirun job, ends the whole job now

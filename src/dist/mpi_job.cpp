@@ -2,6 +2,8 @@
 // MPI thread]).
 #include <mpi.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -134,10 +136,14 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
     AG_CHECK(buffer.is_contiguous(), "dist: all_reduce needs a contiguous buffer, got {}", buffer.describe());
     const Tensor b = buffer;  // keeps the storage alive until the job ran
     auto rc = std::make_shared<int>(MPI_SUCCESS);
-    auto done = comm_.run([b, op, rc, world = world_] {
+    auto done = comm_.run([this, b, op, rc] {
+      const auto t0 = std::chrono::steady_clock::now();
       *rc = MPI_Allreduce(MPI_IN_PLACE, b.raw_data(), static_cast<int>(b.numel()), mpi_type(b.dtype()), MPI_SUM,
                           MPI_COMM_WORLD);
-      if (op == ops::ReduceOp::Avg && *rc == MPI_SUCCESS) scale(b, 1.0 / world);
+      if (op == ops::ReduceOp::Avg && *rc == MPI_SUCCESS) scale(b, 1.0 / world_);
+      collective_us_ +=
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+      ++collectives_;
     });
     std::lock_guard<std::mutex> lock(pending_mutex_);
     pending_[buffer.raw_data()] = {done, rc};
@@ -152,8 +158,26 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
       p = it->second;
       pending_.erase(it);
     }
+    const auto t0 = std::chrono::steady_clock::now();
     p.done.wait();
+    blocked_us_ += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     check(*p.rc, "MPI_Allreduce");
+  }
+
+  void barrier() override {
+    int rc = MPI_SUCCESS;
+    comm_.run([&] { rc = MPI_Barrier(MPI_COMM_WORLD); }).get();
+    check(rc, "MPI_Barrier");
+  }
+
+  CommStats comm_stats() const override {
+    return {static_cast<double>(collective_us_.load()) / 1000, static_cast<double>(blocked_us_.load()) / 1000,
+            collectives_.load()};
+  }
+  void reset_comm_stats() override {
+    collective_us_ = 0;
+    blocked_us_ = 0;
+    collectives_ = 0;
   }
 
  private:
@@ -182,6 +206,7 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
   }
 
   int rank_ = 0, world_ = 1;
+  std::atomic<int64_t> collective_us_{0}, blocked_us_{0}, collectives_{0};
   CommThread comm_;
   std::mutex pending_mutex_;
   std::map<void*, Pending> pending_;
@@ -194,6 +219,9 @@ class SingleProcess final : public Job {
   bool launched_by_mpirun() const override { return false; }
   void broadcast(const Tensor&, int) override {}
   void check_same(const std::string&, uint64_t) override {}
+  void barrier() override {}
+  CommStats comm_stats() const override { return {}; }
+  void reset_comm_stats() override {}
 };
 }  // namespace
 

@@ -22,11 +22,13 @@
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
 #include "bench_forward.h"
+#include "bench_parallel.h"
 #include "bench_step.h"
 #include "bench_train_step.h"
 #include "commands.h"
 #include "compile_flags.h"
 #include "model_flags.h"
+#include "parallel_flags.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
@@ -205,8 +207,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--train-step", *train_step,
                 "time the whole training step with AdamW inside against the compiled joint + eager AdamW");
   auto flags = add_compile_flags(cmd);
+  auto parallel = add_parallel_flags(cmd);
   cmd->callback([=] {
     const std::string& model = model_flags->model;
+    if (auto ddp = parallel->data_parallel()) return print_parallel_bench(model, threads->front(), *steps, *ddp);
     std::optional<models::ModelInfo> imported;
     if (!model_flags->onnx.empty()) imported = model_flags->resolve();
     if (*forward)
