@@ -60,6 +60,17 @@ wait "$launcher"
 rc=$?
 [ "$rc" -ne 0 ] || fail "a job with a killed rank exited 0"
 
+# The rewritten joint graph: PyTorch's functional collectives, saved, loaded, compiled
+# and run (one process: the collectives are the identity).
+"$AOTGRAD" export --model mlp_small --parallel ddp --bucket-mib 0.02 --format json -o "$TMP/ddp.json" ||
+  fail "export --parallel ddp"
+"$AOTGRAD" print "$TMP/ddp.json" --format compact >"$TMP/ddp.txt" || fail "print the ddp graph"
+grep -q "torch.ops._c10d_functional.all_reduce.default(cat, 'avg', '0')" "$TMP/ddp.txt" ||
+  fail "no all_reduce in: $(cat "$TMP/ddp.txt")"
+[ "$(grep -c "_c10d_functional.wait_tensor" "$TMP/ddp.txt")" -eq 2 ] || fail "expected 2 buckets: $(cat "$TMP/ddp.txt")"
+"$AOTGRAD" run --graph "$TMP/ddp.json" --check >"$TMP/ddp.run" 2>&1 || fail "run --graph ddp: $(tail -3 "$TMP/ddp.run")"
+grep -q "the compiled graph matches the interpreter" "$TMP/ddp.run" || fail "run --graph ddp: $(tail -3 "$TMP/ddp.run")"
+
 # Without mpirun: one process, and it says so.
 "$AOTGRAD" "${COMMON[@]}" --parallel ddp >"$TMP/solo" 2>&1 || fail "--parallel ddp alone: $(cat "$TMP/solo")"
 grep -q "without mpirun: training as one process" "$TMP/solo" || fail "solo banner: $(cat "$TMP/solo")"
