@@ -3,6 +3,7 @@
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
 #include "autograd/node.h"
+#include "ops/dispatch.h"
 #include "support/error.h"
 
 namespace aotgrad::autograd {
@@ -26,7 +27,8 @@ Tensor saved_value(const Tensor& t) {
 // once per tensor layer (functional, then fake). Traced, the two show as detach and
 // detach_1 (prims view_of, view_of_1 when decomposed), and the backward reads
 // detach_1. Results without history (batch norm's saved statistics, max_pool's
-// indices) are saved as they are. Eagerly the aliases cost nothing.
+// indices) are saved as they are. Eagerly (no dispatch mode) the result is saved
+// directly: the aliases would only cost dispatches.
 Tensor saved_result(const Tensor& result) {
   Tensor once = detach(result);
   return detach(once);
@@ -42,7 +44,8 @@ bool output_differentiable(const ops::OpInfo& op, size_t i, const Tensor& t) {
 TensorList saved_outputs(const ops::OpInfo& op, const TensorList& outputs) {
   TensorList saved;
   for (const Tensor& t : outputs) saved.push_back(saved_value(t));
-  if (op.derivative_reads_result && output_differentiable(op, 0, outputs[0]))
+  // Only a dispatch mode (a trace) sees the detaches; eagerly they would be work for nothing.
+  if (op.derivative_reads_result && output_differentiable(op, 0, outputs[0]) && ops::current_mode() != nullptr)
     saved[0] = saved_value(saved_result(outputs[0]));
   return saved;
 }

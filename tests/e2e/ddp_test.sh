@@ -68,6 +68,13 @@ rc=$?
 grep -q "torch.ops._c10d_functional.all_reduce.default(cat, 'avg', '0')" "$TMP/ddp.txt" ||
   fail "no all_reduce in: $(cat "$TMP/ddp.txt")"
 [ "$(grep -c "_c10d_functional.wait_tensor" "$TMP/ddp.txt")" -eq 2 ] || fail "expected 2 buckets: $(cat "$TMP/ddp.txt")"
+# schedule_gradient_buckets: the first bucket starts before the backward's last
+# threshold_backward (inside the backward), and its wait follows that.
+first_issue=$(grep -n "_c10d_functional.all_reduce" "$TMP/ddp.txt" | head -1 | cut -d: -f1)
+last_backward=$(grep -n "threshold_backward.default" "$TMP/ddp.txt" | tail -1 | cut -d: -f1)
+first_wait=$(grep -n "_c10d_functional.wait_tensor" "$TMP/ddp.txt" | head -1 | cut -d: -f1)
+[ "$first_issue" -lt "$last_backward" ] && [ "$last_backward" -lt "$first_wait" ] ||
+  fail "bucket 0 is not scheduled into the backward (issue $first_issue, last backward $last_backward, wait $first_wait)"
 "$AOTGRAD" run --graph "$TMP/ddp.json" --check >"$TMP/ddp.run" 2>&1 || fail "run --graph ddp: $(tail -3 "$TMP/ddp.run")"
 grep -q "the compiled graph matches the interpreter" "$TMP/ddp.run" || fail "run --graph ddp: $(tail -3 "$TMP/ddp.run")"
 

@@ -25,6 +25,7 @@
 #include "bench_parallel.h"
 #include "bench_step.h"
 #include "bench_train_step.h"
+#include "bench_whole_step.h"
 #include "commands.h"
 #include "compile_flags.h"
 #include "model_flags.h"
@@ -36,12 +37,6 @@ namespace aotgrad::cli {
 
 namespace {
 constexpr int kWarmupSteps = 5;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 struct StepTimes {
   double eager_ms = 0, compiled_ms = 0, compile_ms = 0;

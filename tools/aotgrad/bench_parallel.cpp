@@ -10,6 +10,7 @@
 #include "aotgrad/dist.h"
 #include "aotgrad/models.h"
 #include "aotgrad/train_step.h"
+#include "bench_whole_step.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
@@ -18,38 +19,17 @@ namespace aotgrad::cli {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+// Median milliseconds of `steps` steps after 5 warm-up steps.
+double time_steps(WholeStep& w, int steps) {
+  for (int i = 0; i < 5; ++i) w.run();
+  std::vector<double> ms;
+  for (int i = 0; i < steps; ++i) {
+    const auto t0 = Clock::now();
+    w.run();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return median(ms);
 }
-
-// The model's whole AdamW step, compiled, with or without data parallelism.
-struct Step {
-  models::Instance inst;
-  exporting::TrainState state;
-  std::optional<compile::CompiledTrainStep> step;
-  Step(const std::string& model, const std::optional<exporting::DataParallelOptions>& ddp)
-      : inst(models::instantiate(models::find_model(model))) {
-    exporting::TrainStepOptions o;
-    o.rule = optim::UpdateRule::adam({1e-3, 0.9, 0.999, 1e-8, 0.01, true, false});
-    o.export_options.record_stack_traces = false;
-    o.export_options.data_parallel = ddp;
-    exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
-    state = exporting::TrainState::for_module(*inst.module, g);
-    step = compile::aot_compile_train_step(g);
-  }
-  // Median milliseconds of `steps` steps after 5 warm-up steps.
-  double time(int steps) {
-    for (int i = 0; i < 5; ++i) (*step)(state, inst.example.args);
-    std::vector<double> ms;
-    for (int i = 0; i < steps; ++i) {
-      const auto t0 = Clock::now();
-      (*step)(state, inst.example.args);
-      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    }
-    return median(ms);
-  }
-};
 }  // namespace
 
 void print_parallel_bench(const std::string& model, int threads, int steps,
@@ -68,12 +48,15 @@ void print_parallel_bench(const std::string& model, int threads, int steps,
   for (const std::string& m : todo) {
     // One process alone: rank 0 runs, the others wait at the barrier.
     double one_ms = 0;
-    if (lead) one_ms = Step(m, std::nullopt).time(steps);
+    if (lead) {
+      WholeStep one(models::find_model(m));
+      one_ms = time_steps(one, steps);
+    }
     job.barrier();
-    Step ddp(m, options);
+    WholeStep ddp(models::find_model(m), options);
     job.barrier();
     job.reset_comm_stats();
-    const double ddp_ms = ddp.time(steps);
+    const double ddp_ms = time_steps(ddp, steps);
     const dist::Job::CommStats s = job.comm_stats();
     const double per_step = 1.0 / (steps + 5);  // the warm-up steps communicate too
     const double comm = s.collective_ms * per_step, blocked = s.blocked_ms * per_step;

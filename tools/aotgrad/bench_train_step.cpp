@@ -13,6 +13,7 @@
 #include "aotgrad/compile.h"
 #include "aotgrad/optim.h"
 #include "aotgrad/train_step.h"
+#include "bench_whole_step.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
@@ -24,33 +25,6 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-optim::UpdateRule bench_adamw() {
-  return optim::UpdateRule::adam({1e-3, 0.9, 0.999, 1e-8, 0.01, true, false});
-}
-
-// The whole step: exported, compiled, its state bound to the module.
-struct WholeStep {
-  models::Instance inst;
-  exporting::TrainStepGraph graph;
-  exporting::TrainState state;
-  std::optional<compile::CompiledTrainStep> step;
-  explicit WholeStep(const models::ModelInfo& info) : inst(models::instantiate(info)) {
-    exporting::TrainStepOptions o;
-    o.rule = bench_adamw();
-    o.export_options.record_stack_traces = false;
-    graph = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
-    state = exporting::TrainState::for_module(*inst.module, graph);
-    step = compile::aot_compile_train_step(graph);
-  }
-  void run() { (*step)(state, inst.example.args); }
-};
-
 // The compiled joint graph, then the eager optimizer (its step() timed on its own too).
 struct JointStep {
   models::Instance inst;
