@@ -27,6 +27,8 @@ class Job {
   virtual bool launched_by_mpirun() const = 0;
   /// Overwrites t on every rank with rank `root`'s values (blocks).
   virtual void broadcast(const Tensor& t, int root) = 0;
+  /// Every rank's `shard` stacked along dim 0 in rank order (blocks).
+  virtual Tensor all_gather(const Tensor& shard) = 0;
   /// Fails on every rank, naming the ranks that differ, unless every rank passes the
   /// same `fingerprint` of `what` (a graph, a data set).
   virtual void check_same(const std::string& what, uint64_t fingerprint) = 0;

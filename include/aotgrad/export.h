@@ -32,6 +32,11 @@ struct ExportOptions {
   /// (all_reduce_gradients) before it is returned or, in a training step, clipped and
   /// applied.
   std::optional<DataParallelOptions> data_parallel;
+  /// Fully-sharded (FSDP): each ParamAOTInput is this rank's shard
+  /// (shard_sizes(param, world_size)), gathered before the forward reads it; its
+  /// gradient (GradAOTOutput) is this rank's shard of the average across the ranks,
+  /// and a training step updates only the shard and its optimizer state.
+  std::optional<FullyShardedOptions> fully_sharded;
 };
 
 /// What the forward does, beyond its graph.

@@ -132,6 +132,13 @@ TensorList split_with_sizes(const Tensor& x, const IntList& sizes, int64_t dim =
 // ---- functional collectives (PyTorch's _c10d_functional; docs/DISTRIBUTED.md) ----
 /// Starts reducing x across the ranks ("sum" or "avg"); read the result through wait_tensor.
 Tensor all_reduce(const Tensor& x, const std::string& reduce_op, const std::string& group_name = "0");
+/// Starts gathering every rank's x into one tensor, rank r's rows at [r*n, (r+1)*n)
+/// of dim 0 (group_size = the number of ranks); read it through wait_tensor.
+Tensor all_gather_into_tensor(const Tensor& x, int64_t group_size, const std::string& group_name = "0");
+/// Starts reducing x across the ranks ("sum" or "avg") and leaving rank r the r-th of
+/// group_size equal parts of dim 0; read it through wait_tensor.
+Tensor reduce_scatter_tensor(const Tensor& x, const std::string& reduce_op, int64_t group_size,
+                             const std::string& group_name = "0");
 /// The finished result of a collective (blocks until it is done).
 Tensor wait_tensor(const Tensor& x);
 Tensor reshape(const Tensor& x, const IntList& sizes);

@@ -98,7 +98,9 @@ class UpdateRule {
 /// torch.nn.utils.clip_grad_norm_ (L2 norm), functionally: returns the total norm of all
 /// gradients (0-d) followed by every gradient times min(1, max_norm / (total + 1e-6)).
 /// `max_norm` is a 0-d float64 tensor.
-TensorList clip_grad_norm(const TensorList& grads, const Tensor& max_norm);
+/// With `sum_across_ranks`, each rank holds a shard of every gradient (FSDP): the
+/// squares are summed across the ranks (an all_reduce) before the root.
+TensorList clip_grad_norm(const TensorList& grads, const Tensor& max_norm, bool sum_across_ranks = false);
 
 /// The same on parameters' .grad in place (the eager form); returns the total norm.
 Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm);

@@ -1,7 +1,9 @@
-// Data-parallel training on a joint graph or a training step (docs/DISTRIBUTED.md):
-// each parameter's gradient averaged across the ranks with PyTorch's functional
-// collectives, which run on the installed collective backend (Open MPI under
-// `mpirun`; the identity in one process).
+// Data-parallel and fully-sharded training on a joint graph or a training step
+// (docs/DISTRIBUTED.md), with PyTorch's functional collectives, which run on the
+// installed collective backend (Open MPI under `mpirun`; the identity in one
+// process). Data-parallel (DDP): each parameter's gradient averaged across the ranks.
+// Fully-sharded (FSDP): each parameter stored as one shard per rank, gathered where
+// it is read, its gradient reduce-scattered to the shards.
 #pragma once
 
 #include <cstdint>
@@ -28,5 +30,37 @@ TensorList all_reduce_gradients(const TensorList& grads, const DataParallelOptio
 /// gradient it packs, so it runs while the backward goes on; its wait_tensor right
 /// before the first node that reads the averaged gradients.
 void schedule_gradient_buckets(graph::Graph& g);
+
+struct FullyShardedOptions {
+  /// The ranks the parameters are sharded across (the job's size when training).
+  int64_t world_size = 1;
+  /// Free each gathered parameter after the forward and gather it again for the
+  /// backward (FSDP's reshard_after_forward); false keeps the forward's copy.
+  bool reshard_after_forward = true;
+};
+
+/// One rank's shard of a tensor of `sizes`: dim 0 in world_size parts, rounded up
+/// (the last shards padded with zeros); a 0-d tensor is sharded as [1].
+Shape shard_sizes(const Shape& sizes, int64_t world_size);
+/// Rank `rank`'s shard of `full`, zero padded (eager, or recorded when traced).
+Tensor shard_of(const Tensor& full, int64_t rank, int64_t world_size);
+/// The tensor of `sizes` from every rank's shard stacked in rank order (what
+/// all_gather_into_tensor returns): the padding dropped.
+Tensor unshard(const Tensor& gathered, const Shape& sizes);
+
+/// The parameter of `sizes` from this rank's shard: all_gather_into_tensor, its
+/// wait_tensor, the padding sliced off. Parameter `index`'s nodes are annotated
+/// (Note [FSDP phases]) for schedule_fully_sharded.
+Tensor gather_parameter(const Tensor& shard, const Shape& sizes, int64_t index, const FullyShardedOptions& options);
+/// This rank's shard of `grad` averaged across the ranks: padded, one
+/// reduce_scatter_tensor('avg') and its wait_tensor.
+Tensor reduce_scatter_gradient(const Tensor& grad, int64_t index, const FullyShardedOptions& options);
+
+/// Places the pass's collectives: with reshard_after_forward, the backward's readers
+/// of a gathered parameter get a gather of their own; each gather is started while
+/// the parameter before it is in use (one ahead) and waited for right before its
+/// first reader; each gradient's reduce_scatter starts as soon as the gradient is
+/// made and is waited for right before its first reader (the optimizer's update).
+void schedule_fully_sharded(graph::Graph& g, const FullyShardedOptions& options);
 
 }  // namespace aotgrad::exporting

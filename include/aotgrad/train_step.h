@@ -19,6 +19,7 @@
 // clipping nodes {'train_step': 'clip_grad_norm'}, on top of the user's own.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,14 @@ struct TrainStepGraph {
   optim::UpdateRule rule = optim::UpdateRule::sgd({});
   std::optional<double> clip_max_norm;
   LossKind loss = LossKind::ModelOutput;
+  /// Under FSDP: the world size, and every input held as this rank's shard (the
+  /// parameters and their optimizer state shaped like them) with its whole size.
+  std::optional<FullyShardedOptions> fully_sharded;
+  struct ShardedInput {
+    Descriptor input;
+    Shape full_sizes;
+  };
+  std::vector<ShardedInput> sharded;
 };
 
 /// Exports one training step of `module` on a batch shaped like `batch` (the module's
@@ -79,6 +88,17 @@ struct TrainState {
   /// Binds `module`'s parameters and buffers and makes the initial optimizer state and
   /// the hyperparameters at their export values, for the inputs of `step`.
   static TrainState for_module(nn::Module& module, const TrainStepGraph& step);
+  /// Under FSDP: rank `rank`'s shards of the module's parameters (copies: write them
+  /// back with gather_into_module) and of the initial optimizer state.
+  static TrainState for_module(nn::Module& module, const TrainStepGraph& step, int64_t rank);
+  /// Under FSDP: the state one process would hold, each sharded input gathered from
+  /// every rank's shard by `all_gather` (e.g. dist::Job::all_gather; every rank calls
+  /// it). sharded() is its inverse, rank `rank`'s shards of a whole state.
+  TrainState unsharded(const TrainStepGraph& step, const std::function<Tensor(const Tensor&)>& all_gather) const;
+  TrainState sharded(const TrainStepGraph& step, int64_t rank) const;
+  /// Copies each parameter into the module's own tensor where it is not that tensor
+  /// already (a state unsharded after FSDP training).
+  void write_into_module(nn::Module& module) const;
   /// The tensor for `key`, or null.
   Tensor* find(const Descriptor& key);
   const Tensor* find(const Descriptor& key) const;

@@ -445,11 +445,12 @@ class ProgramBuilder {
   bool writes_elementwise(const Instruction& ins) const {
     if (ins.results.size() != 1 || ins.results[0] < 0) return false;
     if (ins.op == nullptr) return ins.view_of < 0 && !ins.higher_order;  // a fused elementwise group
-    // The collectives copy their input into their output first (ops/cpu/collective.cpp),
-    // so theirs may share a dying input's buffer too: the bucket is reduced where it was
-    // packed, and wait_tensor hands it on without a copy.
-    return (ins.op->has(ops::OpTag::Pointwise) || ins.op->has(ops::OpTag::Collective)) &&
-           ins.op->kind == ops::OpKind::Compute;
+    // all_reduce and wait_tensor copy their input into their same-shaped output first
+    // (ops/cpu/collective.cpp), so theirs may share a dying input's buffer too: the
+    // bucket is reduced where it was packed, and wait_tensor hands it on without a copy.
+    const bool same_shape_collective =
+        ins.op->id == ops::OpId::c10d_all_reduce || ins.op->id == ops::OpId::c10d_wait_tensor;
+    return (ins.op->has(ops::OpTag::Pointwise) || same_shape_collective) && ins.op->kind == ops::OpKind::Compute;
   }
 
   // Static values get their tensors; instructions keep only dynamic patches.

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "aotgrad/dist.h"
+#include "aotgrad/ops.h"
 #include "ops/collective.h"
 #include "support/error.h"
 
@@ -135,18 +137,33 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
   void start_all_reduce(const Tensor& buffer, ops::ReduceOp op) override {
     AG_CHECK(buffer.is_contiguous(), "dist: all_reduce needs a contiguous buffer, got {}", buffer.describe());
     const Tensor b = buffer;  // keeps the storage alive until the job ran
-    auto rc = std::make_shared<int>(MPI_SUCCESS);
-    auto done = comm_.run([this, b, op, rc] {
-      const auto t0 = std::chrono::steady_clock::now();
-      *rc = MPI_Allreduce(MPI_IN_PLACE, b.raw_data(), static_cast<int>(b.numel()), mpi_type(b.dtype()), MPI_SUM,
-                          MPI_COMM_WORLD);
-      if (op == ops::ReduceOp::Avg && *rc == MPI_SUCCESS) scale(b, 1.0 / world_);
-      collective_us_ +=
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-      ++collectives_;
+    start(buffer, "MPI_Allreduce", [this, b, op] {
+      const int rc = MPI_Allreduce(MPI_IN_PLACE, b.raw_data(), static_cast<int>(b.numel()), mpi_type(b.dtype()),
+                                   MPI_SUM, MPI_COMM_WORLD);
+      if (op == ops::ReduceOp::Avg && rc == MPI_SUCCESS) scale(b, 1.0 / world_);
+      return rc;
     });
-    std::lock_guard<std::mutex> lock(pending_mutex_);
-    pending_[buffer.raw_data()] = {done, rc};
+  }
+
+  void start_all_gather(const Tensor& buffer) override {
+    AG_CHECK(buffer.is_contiguous(), "dist: all_gather needs a contiguous buffer, got {}", buffer.describe());
+    const Tensor b = buffer;
+    start(buffer, "MPI_Allgather", [this, b] {
+      const auto count = static_cast<int>(b.numel() / world_);
+      return MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, b.raw_data(), count, mpi_type(b.dtype()),
+                          MPI_COMM_WORLD);
+    });
+  }
+
+  void start_reduce_scatter(const Tensor& input, const Tensor& output, ops::ReduceOp op) override {
+    AG_CHECK(input.is_contiguous() && output.is_contiguous(), "dist: reduce_scatter needs contiguous buffers");
+    const Tensor in = input, out = output;
+    start(output, "MPI_Reduce_scatter_block", [this, in, out, op] {
+      const int rc = MPI_Reduce_scatter_block(in.raw_data(), out.raw_data(), static_cast<int>(out.numel()),
+                                              mpi_type(out.dtype()), MPI_SUM, MPI_COMM_WORLD);
+      if (op == ops::ReduceOp::Avg && rc == MPI_SUCCESS) scale(out, 1.0 / world_);
+      return rc;
+    });
   }
 
   void wait(const Tensor& buffer) override {
@@ -161,7 +178,20 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
     const auto t0 = std::chrono::steady_clock::now();
     p.done.wait();
     blocked_us_ += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-    check(*p.rc, "MPI_Allreduce");
+    check(*p.rc, p.call);
+  }
+
+  Tensor all_gather(const Tensor& shard) override {
+    AG_CHECK(shard.is_contiguous() && shard.dim() >= 1, "dist: all_gather needs a contiguous tensor of 1+ dims, got {}",
+             shard.describe());
+    Shape sizes = shard.sizes();
+    sizes[0] *= world_;
+    Tensor out = Tensor::empty(sizes, shard.dtype());
+    const int64_t bytes = shard.numel() * dtype_size(shard.dtype());
+    std::memcpy(static_cast<char*>(out.raw_data()) + rank_ * bytes, shard.raw_data(), static_cast<size_t>(bytes));
+    start_all_gather(out);
+    wait(out);
+    return out;
   }
 
   void barrier() override {
@@ -184,7 +214,23 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
   struct Pending {
     std::shared_future<void> done;
     std::shared_ptr<int> rc;
+    const char* call = "";
   };
+
+  // Queues `collective` (returning MPI's code) on the communication thread, timed, to
+  // be waited for by the wait_tensor reading `result`.
+  void start(const Tensor& result, const char* call, std::function<int()> collective) {
+    auto rc = std::make_shared<int>(MPI_SUCCESS);
+    auto done = comm_.run([this, rc, collective = std::move(collective)] {
+      const auto t0 = std::chrono::steady_clock::now();
+      *rc = collective();
+      collective_us_ +=
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+      ++collectives_;
+    });
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    pending_[result.raw_data()] = {done, rc, call};
+  }
 
   static void scale(const Tensor& b, double factor) {
     if (b.dtype() == DType::Float32) {
@@ -222,6 +268,7 @@ class SingleProcess final : public Job {
   void barrier() override {}
   CommStats comm_stats() const override { return {}; }
   void reset_comm_stats() override {}
+  Tensor all_gather(const Tensor& shard) override { return contiguous(shard); }
 };
 }  // namespace
 

@@ -1,12 +1,11 @@
 // all_reduce_gradients and schedule_gradient_buckets: DDP's gradient averaging as
 // ops, and its place in the graph (docs/DISTRIBUTED.md).
-#include <algorithm>
 #include <map>
-#include <unordered_set>
 
 #include "aotgrad/annotate.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/train_step.h"
+#include "export/collective_schedule.h"
 #include "support/error.h"
 
 namespace aotgrad::exporting {
@@ -77,42 +76,22 @@ const std::string* phase_of(const Node* n, int64_t& bucket) {
 }  // namespace
 
 void schedule_gradient_buckets(graph::Graph& g) {
-  std::map<int64_t, std::vector<Node*>> issue, wait;
+  std::map<int64_t, detail::CollectiveGroup> buckets;
   std::vector<Node*> rest;
   for (const auto& n : g.nodes()) {
     int64_t b = -1;
     const std::string* what = phase_of(n.get(), b);
-    if (what != nullptr && *what == "issue")
-      issue[b].push_back(n.get());
-    else if (what != nullptr && *what == "wait")
-      wait[b].push_back(n.get());
-    else
+    if (what == nullptr)
       rest.push_back(n.get());
+    else
+      (*what == "issue" ? buckets[b].issue : buckets[b].wait).push_back(n.get());
   }
-  if (issue.empty()) return;
-  auto index_of = [&](const Node* n) { return std::find(rest.begin(), rest.end(), n) - rest.begin(); };
-  // A bucket starts right after the last node outside it that it reads (its last gradient).
-  for (auto& [b, group] : issue) {
-    const std::unordered_set<const Node*> mine(group.begin(), group.end());
-    std::ptrdiff_t after = 0;
-    for (const Node* n : group)
-      for (const Node* in : n->input_nodes())
-        if (!mine.count(in)) after = std::max(after, index_of(in) + 1);
-    rest.insert(rest.begin() + after, group.begin(), group.end());
-  }
-  // It is waited for right before the first node outside it that reads its result.
-  for (auto& [b, group] : wait) {
-    const std::unordered_set<const Node*> mine(group.begin(), group.end());
-    std::ptrdiff_t before = static_cast<std::ptrdiff_t>(rest.size()) - 1;  // the output at the latest
-    std::ptrdiff_t after = 0;
-    for (const Node* n : group) {
-      for (const Node* in : n->input_nodes())
-        if (!mine.count(in)) after = std::max(after, index_of(in) + 1);
-      for (const Node* user : n->users())
-        if (!mine.count(user)) before = std::min(before, index_of(user));
-    }
-    rest.insert(rest.begin() + std::max(before, after), group.begin(), group.end());
-  }
+  if (buckets.empty()) return;
+  std::vector<detail::CollectiveGroup> groups;
+  for (auto& [b, group] : buckets) groups.push_back(std::move(group));
+  // A bucket starts right after its last gradient and is waited for right before the
+  // first node that reads the averaged gradients.
+  detail::place_issue_after_inputs_and_wait_before_readers(rest, groups);
   g.reorder(rest);
 }
 

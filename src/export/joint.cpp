@@ -41,6 +41,8 @@ class JointTrace {
         outputs_(tracer_) {}
 
   JointWithDescriptors run(const nn::Args& args, const nn::Kwargs& kwargs) {
+    AG_CHECK(!options_.data_parallel || !options_.fully_sharded,
+             "export: choose data-parallel or fully-sharded, not both");
     gm_->arg_names = {"primals", "tangents"};
     add_primals(args, kwargs);
     forward();
@@ -52,6 +54,7 @@ class JointTrace {
     tracer_.finish();
     graph::eliminate_dead_code(*gm_);
     if (options_.data_parallel) schedule_gradient_buckets(*gm_->graph);
+    if (options_.fully_sharded) schedule_fully_sharded(*gm_->graph, *options_.fully_sharded);
     graph::verify(*gm_);
     joint_.graph_module = std::move(gm_);
     return std::move(joint_);
@@ -66,6 +69,7 @@ class JointTrace {
   detail::GraphOutputs outputs_;
   JointWithDescriptors joint_;
   TensorList param_proxies_, buffer_proxies_;
+  TensorList gathered_;  // under FSDP: each parameter gathered whole, as the forward reads it
   pytree::Value proxy_call_;
   TensorList user_outputs_;
   std::vector<Tensor> fw_values_;  // new values of mutated inputs, then the user outputs
@@ -77,9 +81,12 @@ class JointTrace {
   // Parameters, buffers, then the flattened (args, kwargs).
   void add_primals(const nn::Args& args, const nn::Kwargs& kwargs) {
     auto next_name = [this] { return primal_name(primals_.size()); };
+    const auto& fsdp = options_.fully_sharded;
     for (const auto& p : source_.params) {
       joint_.params_spec.push_back(p.fqn);
-      param_proxies_.push_back(primals_.add(next_name(), p.example, p.requires_grad, Descriptor::param(p.fqn)));
+      // Under FSDP the primal is this rank's shard; the forward reads the gathered whole.
+      const Tensor like = fsdp ? shard_of(p.example, 0, fsdp->world_size) : p.example;
+      param_proxies_.push_back(primals_.add(next_name(), like, p.requires_grad && !fsdp, Descriptor::param(p.fqn)));
     }
     for (const auto& b : source_.buffers) {
       joint_.buffers_spec.push_back(b.fqn);
@@ -94,7 +101,19 @@ class JointTrace {
   void forward() {
     ops::ModeGuard mode(&tracer_);
     autograd::EnableGradGuard grad_on;
-    auto [leaves, spec] = source_.run(param_proxies_, buffer_proxies_, proxy_call_, tracer_);
+    TensorList params = param_proxies_;
+    if (const auto& fsdp = options_.fully_sharded) {
+      for (size_t i = 0; i < params.size(); ++i) {
+        {
+          autograd::NoGradGuard no_grad;  // the gathered whole is the leaf the backward differentiates
+          params[i] = gather_parameter(param_proxies_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
+                                       *fsdp);
+        }
+        params[i].set_requires_grad(source_.params[i].requires_grad);
+      }
+      gathered_ = params;
+    }
+    auto [leaves, spec] = source_.run(params, buffer_proxies_, proxy_call_, tracer_);
     joint_.out_spec = spec;
     for (size_t i = 0; i < leaves.size(); ++i) {
       AG_CHECK(leaves[i].is_tensor() && leaves[i].to_tensor().defined(),
@@ -146,8 +165,10 @@ class JointTrace {
     TensorList wrt;
     std::vector<size_t> wrt_index;
     for (size_t i = 0; i < primals_.size(); ++i) {
-      if (!primals_.proxy(i).requires_grad()) continue;
-      wrt.push_back(primals_.proxy(i));
+      // Under FSDP a parameter's gradient is taken at its gathered whole.
+      const Tensor& x = i < gathered_.size() ? gathered_[i] : primals_.proxy(i);
+      if (!x.requires_grad()) continue;
+      wrt.push_back(x);
       wrt_index.push_back(i);
     }
     grads_.assign(primals_.size(), Tensor());
@@ -156,6 +177,12 @@ class JointTrace {
     TensorList g = autograd::grad(diff_outputs_, wrt, tangents_, /*allow_unused=*/true);
     for (size_t k = 0; k < g.size(); ++k) grads_[wrt_index[k]] = g[k];
     if (options_.data_parallel) average_param_grads(*options_.data_parallel);
+    if (options_.fully_sharded) {
+      autograd::NoGradGuard no_grad;
+      for (size_t i = 0; i < gathered_.size(); ++i)
+        if (grads_[i].defined())
+          grads_[i] = reduce_scatter_gradient(grads_[i], static_cast<int64_t>(i), *options_.fully_sharded);
+    }
   }
 
   // DDP: the parameters' gradients averaged across the ranks (plain inputs' are not).

@@ -1,6 +1,7 @@
 // TrainState: the tensors a whole-step graph reads and writes, bound by descriptor;
 // and checkpoints of it.
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "aotgrad/autograd.h"
@@ -27,6 +28,13 @@ bool same_memory(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 TrainState TrainState::for_module(nn::Module& module, const TrainStepGraph& step) {
+  AG_CHECK(!step.fully_sharded || step.fully_sharded->world_size == 1,
+           "train step: the graph is sharded across {} ranks; bind it with for_module(module, step, rank)",
+           step.fully_sharded ? step.fully_sharded->world_size : 1);
+  return for_module(module, step, 0);
+}
+
+TrainState TrainState::for_module(nn::Module& module, const TrainStepGraph& step, int64_t rank) {
   TrainState s;
   nn::NamedTensors params = module.named_parameters(), buffers = module.named_buffers();
   auto lookup = [](const nn::NamedTensors& named, const std::string& fqn, const char* what) {
@@ -44,6 +52,7 @@ TrainState TrainState::for_module(nn::Module& module, const TrainStepGraph& step
         continue;
       case Kind::ParamInput:
         t = lookup(params, d.target(), "parameter");
+        if (step.fully_sharded) t = shard_of(t, rank, step.fully_sharded->world_size);
         break;
       case Kind::BufferInput:
         t = lookup(buffers, d.target(), "buffer");
@@ -67,6 +76,42 @@ TrainState TrainState::for_module(nn::Module& module, const TrainStepGraph& step
     s.values.push_back(t);
   }
   return s;
+}
+
+namespace {
+const Shape* full_sizes_of(const TrainStepGraph& step, const Descriptor& key) {
+  for (const auto& s : step.sharded)
+    if (s.input == key) return &s.full_sizes;
+  return nullptr;
+}
+}  // namespace
+
+TrainState TrainState::unsharded(const TrainStepGraph& step,
+                                 const std::function<Tensor(const Tensor&)>& all_gather) const {
+  TrainState whole = *this;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (const Shape* sizes = full_sizes_of(step, keys[i])) whole.values[i] = unshard(all_gather(values[i]), *sizes);
+  return whole;
+}
+
+TrainState TrainState::sharded(const TrainStepGraph& step, int64_t rank) const {
+  AG_CHECK(step.fully_sharded.has_value(), "train step: the graph is not sharded");
+  TrainState mine = *this;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (full_sizes_of(step, keys[i]) != nullptr)
+      mine.values[i] = shard_of(values[i], rank, step.fully_sharded->world_size);
+  return mine;
+}
+
+void TrainState::write_into_module(nn::Module& module) const {
+  autograd::NoGradGuard no_grad;
+  for (auto& [fqn, slot] : module.parameter_slots()) {
+    const Tensor* t = find(Descriptor::param(fqn));
+    if (t == nullptr || t->raw_data() == slot->raw_data()) continue;
+    AG_CHECK(t->sizes() == slot->sizes(), "train step: {} is {}, but the module's parameter is {}",
+             Descriptor::param(fqn).str(), t->describe(), slot->describe());
+    copy_(*slot, *t);
+  }
 }
 
 Tensor* TrainState::find(const Descriptor& key) {

@@ -82,6 +82,8 @@ class StepTrace {
         inputs_(*gm_, tracer_) {}
 
   TrainStepGraph run(const nn::Args& batch, const std::string& name) {
+    AG_CHECK(!options_.export_options.data_parallel || !options_.export_options.fully_sharded,
+             "train step: choose data-parallel or fully-sharded, not both");
     result_.rule = options_.rule;
     result_.clip_max_norm = options_.clip_max_norm;
     result_.loss = options_.loss;
@@ -94,6 +96,10 @@ class StepTrace {
     tracer_.finish();
     graph::eliminate_dead_code(*gm_);
     if (options_.export_options.data_parallel) schedule_gradient_buckets(*gm_->graph);
+    if (const auto& fsdp = options_.export_options.fully_sharded) {
+      schedule_fully_sharded(*gm_->graph, *fsdp);
+      result_.fully_sharded = fsdp;
+    }
     graph::verify(*gm_);
     result_.graph_module = gm_;
     return std::move(result_);
@@ -107,6 +113,7 @@ class StepTrace {
   detail::GraphInputs inputs_;
   TrainStepGraph result_;
   TensorList params_, buffers_;
+  TensorList model_params_;  // what the forward reads: params_, or under FSDP their gathered wholes
   std::vector<TensorList> states_;  // per parameter, in state_names() order
   optim::HyperTensors hyper_;
   nn::Args module_args_;
@@ -117,9 +124,13 @@ class StepTrace {
   }
 
   void add_state_inputs() {
+    const auto& fsdp = options_.export_options.fully_sharded;
     for (const auto& p : source_.params) {
       result_.params_spec.push_back(p.fqn);
-      params_.push_back(add_input(name_of(p.fqn), p.example, p.requires_grad, Descriptor::param(p.fqn)));
+      // Under FSDP the input is this rank's shard; the forward reads the gathered whole.
+      const Tensor like = fsdp ? shard_of(p.example, 0, fsdp->world_size) : p.example;
+      params_.push_back(add_input(name_of(p.fqn), like, p.requires_grad && !fsdp, Descriptor::param(p.fqn)));
+      if (fsdp) result_.sharded.push_back({Descriptor::param(p.fqn), p.example.sizes()});
     }
     for (const auto& b : source_.buffers) {
       result_.buffers_spec.push_back(b.fqn);
@@ -133,10 +144,13 @@ class StepTrace {
     for (size_t i = 0; i < params_.size(); ++i) {
       const auto& p = source_.params[i];
       if (!p.requires_grad) continue;
-      TensorList initial = options_.rule.initial_state(p.example);
-      for (size_t k = 0; k < names.size(); ++k)
-        states_[i].push_back(add_input(name_of(p.fqn) + "_" + names[k], initial[k], false,
-                                       Descriptor::optimizer_state(Descriptor::param(p.fqn), names[k])));
+      TensorList initial = options_.rule.initial_state(params_[i]);
+      for (size_t k = 0; k < names.size(); ++k) {
+        Descriptor desc = Descriptor::optimizer_state(Descriptor::param(p.fqn), names[k]);
+        // State shaped like the parameter is sharded with it (not a 0-d step count).
+        if (fsdp && initial[k].sizes() == params_[i].sizes()) result_.sharded.push_back({desc, p.example.sizes()});
+        states_[i].push_back(add_input(name_of(p.fqn) + "_" + names[k], initial[k], false, std::move(desc)));
+      }
     }
     result_.hyperparams = options_.rule.hyperparams();
     if (options_.clip_max_norm) result_.hyperparams.emplace_back("max_norm", *options_.clip_max_norm);
@@ -167,7 +181,18 @@ class StepTrace {
     ops::ModeGuard mode(&tracer_);
     autograd::EnableGradGuard grad_on;
     pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(module_args_), pytree::Value::dict({})});
-    auto outputs = source_.run(params_, buffers_, call, tracer_).first;
+    model_params_ = params_;
+    if (const auto& fsdp = options_.export_options.fully_sharded) {
+      for (size_t i = 0; i < params_.size(); ++i) {
+        {
+          autograd::NoGradGuard no_grad;  // the gathered whole is the leaf the backward differentiates
+          model_params_[i] = gather_parameter(params_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
+                                              *fsdp);
+        }
+        model_params_[i].set_requires_grad(source_.params[i].requires_grad);
+      }
+    }
+    auto outputs = source_.run(model_params_, buffers_, call, tracer_).first;
     AG_CHECK(outputs.size() == 1 && outputs[0].is_tensor(),
              "train step: the loss needs the module to return one tensor, but it returned {} output leaves",
              outputs.size());
@@ -182,7 +207,7 @@ class StepTrace {
     std::vector<size_t> wrt_index;
     for (size_t i = 0; i < params_.size(); ++i)
       if (source_.params[i].requires_grad) {
-        wrt.push_back(params_[i]);
+        wrt.push_back(model_params_[i]);
         wrt_index.push_back(i);
       }
     Tensor seed = ones_like(loss_);
@@ -196,11 +221,16 @@ class StepTrace {
         used_index.push_back(wrt_index[k]);
       }
     AG_CHECK(!used.empty(), "train step: no parameter receives a gradient from the loss");
+    const auto& fsdp = options_.export_options.fully_sharded;
     if (options_.export_options.data_parallel)
       used = all_reduce_gradients(used, *options_.export_options.data_parallel);
+    if (fsdp)
+      for (size_t k = 0; k < used.size(); ++k)
+        used[k] = reduce_scatter_gradient(used[k], static_cast<int64_t>(used_index[k]), *fsdp);
     if (options_.clip_max_norm) {
       annotate scope(Annotations{{"train_step", std::string("clip_grad_norm")}});
-      TensorList clipped = optim::clip_grad_norm(used, hyper_.at("max_norm"));
+      // Sharded gradients: the norm's sum of squares is summed across the ranks.
+      TensorList clipped = optim::clip_grad_norm(used, hyper_.at("max_norm"), /*sum_across_ranks=*/fsdp.has_value());
       grad_norm_ = clipped[0];
       used.assign(clipped.begin() + 1, clipped.end());
     }

@@ -202,13 +202,17 @@ TensorList UpdateRule::adam_update(const Tensor& p, Tensor g, const TensorList& 
   return {new_param, step, exp_avg, exp_avg_sq};
 }
 
-TensorList clip_grad_norm(const TensorList& grads, const Tensor& max_norm) {
+TensorList clip_grad_norm(const TensorList& grads, const Tensor& max_norm, bool sum_across_ranks) {
   AG_CHECK(!grads.empty(), "clip_grad_norm: no gradients");
   // norms = [torch.norm(g, 2) for g in grads]; total_norm = torch.norm(torch.stack(norms), 2)
   TensorList norms;
   for (const Tensor& g : grads) norms.push_back(sqrt(sum(mul(g, g))));
   Tensor stacked = stack(norms);
-  Tensor total = sqrt(sum(mul(stacked, stacked)));
+  Tensor squares = sum(mul(stacked, stacked));
+  // Each rank holds a shard of every gradient: the whole norm is the root of the
+  // squares summed over the ranks.
+  if (sum_across_ranks) squares = wait_tensor(all_reduce(squares, "sum"));
+  Tensor total = sqrt(squares);
   // clip_coef = max_norm / (total_norm + 1e-6), i.e. (total_norm + 1e-6).reciprocal() * max_norm
   Tensor coef = mul(reciprocal(add(total, Scalar(1e-6))), in_dtype_of(total, max_norm));
   Tensor clamped = clamp(coef, std::nullopt, Scalar(1.0));

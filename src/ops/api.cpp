@@ -524,6 +524,13 @@ Tensor embedding_dense_backward(const Tensor& g, const Tensor& idx, int64_t n, i
 Tensor all_reduce(const Tensor& x, const std::string& reduce_op, const std::string& group_name) {
   return c1(OpId::c10d_all_reduce, {x, reduce_op, group_name});
 }
+Tensor all_gather_into_tensor(const Tensor& x, int64_t group_size, const std::string& group_name) {
+  return c1(OpId::c10d_all_gather_into_tensor, {x, group_size, group_name});
+}
+Tensor reduce_scatter_tensor(const Tensor& x, const std::string& reduce_op, int64_t group_size,
+                             const std::string& group_name) {
+  return c1(OpId::c10d_reduce_scatter_tensor, {x, reduce_op, group_size, group_name});
+}
 Tensor wait_tensor(const Tensor& x) {
   return c1(OpId::c10d_wait_tensor, {x});
 }

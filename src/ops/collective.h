@@ -24,6 +24,12 @@ class CollectiveBackend {
   virtual int world_size() const = 0;
   /// Starts reducing `buffer` in place across the ranks; returns at once.
   virtual void start_all_reduce(const Tensor& buffer, ReduceOp op) = 0;
+  /// Starts gathering every rank's rows of `buffer` (dim 0 in world_size() equal
+  /// parts, this rank's part already in place) into all of it; returns at once.
+  virtual void start_all_gather(const Tensor& buffer) = 0;
+  /// Starts reducing `input` across the ranks into `output`, this rank's part of
+  /// dim 0; returns at once. `input` is the backend's own: nothing else writes it.
+  virtual void start_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) = 0;
   /// Blocks until the collective writing `buffer`'s data, if any, has finished.
   virtual void wait(const Tensor& buffer) = 0;
 };

@@ -83,14 +83,18 @@ void add_export_command(CLI::App& app) {
   cmd->add_flag("--train-step", *train_step,
                 "export the whole training step (loss, backward, clipping, optimizer) as one graph");
   auto optimizer = add_optimizer_flags(cmd);
-  auto parallel = add_parallel_flags(cmd);
+  auto parallel = add_parallel_flags(cmd, /*with_world_size=*/true);
   cmd->callback([=] {
     const models::ModelInfo info = model_flags->resolve();
     models::Instance inst = models::instantiate(info);
     exporting::ExportOptions options;
     if (*decompose) options.decompositions = trace::DecompositionTable::core();
     options.record_stack_traces = !*no_stack_traces;
-    options.data_parallel = parallel->data_parallel();
+    AG_CHECK(parallel->parallel == "fsdp" || parallel->world_size == 0,
+             "export: --world-size is for --parallel fsdp (the shards' count); ddp's graph does not depend on it");
+    AG_CHECK(parallel->parallel != "fsdp" || parallel->world_size > 0,
+             "export: --parallel fsdp needs --world-size N, the number of ranks the parameters are sharded across");
+    parallel->apply(options, parallel->world_size);
     exporting::JointWithDescriptors joint;
     std::optional<exporting::TrainStepGraph> step;
     if (*train_step)

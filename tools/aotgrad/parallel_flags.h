@@ -1,13 +1,16 @@
-// --parallel and --bucket-mib: data-parallel training across the processes of an
-// `mpirun` job (docs/DISTRIBUTED.md).
+// --parallel, --bucket-mib, --world-size, --keep-gathered: data-parallel or
+// fully-sharded training across the processes of an `mpirun` job
+// (docs/DISTRIBUTED.md).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "aotgrad/export.h"
 #include "aotgrad/parallel.h"
 
 namespace aotgrad::cli {
@@ -15,23 +18,47 @@ namespace aotgrad::cli {
 struct ParallelFlags {
   std::string parallel = "none";
   double bucket_mib = 25;
+  int64_t world_size = 0;  // 0: the job's size
+  bool keep_gathered = false;
+
+  bool any() const { return parallel != "none"; }
   std::optional<exporting::DataParallelOptions> data_parallel() const {
-    if (parallel == "none") return std::nullopt;
+    if (parallel != "ddp") return std::nullopt;
     exporting::DataParallelOptions o;
     o.bucket_bytes = static_cast<int64_t>(bucket_mib * 1024 * 1024);
     return o;
   }
+  /// For `job_size` ranks, unless --world-size says otherwise.
+  std::optional<exporting::FullyShardedOptions> fully_sharded(int64_t job_size) const {
+    if (parallel != "fsdp") return std::nullopt;
+    exporting::FullyShardedOptions o;
+    o.world_size = world_size > 0 ? world_size : job_size;
+    o.reshard_after_forward = !keep_gathered;
+    return o;
+  }
+  void apply(exporting::ExportOptions& options, int64_t job_size) const {
+    options.data_parallel = data_parallel();
+    options.fully_sharded = fully_sharded(job_size);
+  }
 };
 
-inline std::shared_ptr<ParallelFlags> add_parallel_flags(CLI::App* cmd) {
+/// `with_world_size`: the command exports without running (--world-size N chooses the
+/// shards' count); the others take the job's size.
+inline std::shared_ptr<ParallelFlags> add_parallel_flags(CLI::App* cmd, bool with_world_size = false) {
   auto flags = std::make_shared<ParallelFlags>();
   cmd->add_option("--parallel", flags->parallel,
-                  "none, or ddp: average the parameters' gradients across the ranks of an mpirun job")
-      ->check(CLI::IsMember({"none", "ddp"}))
+                  "none; ddp: average the parameters' gradients across the ranks of an mpirun job; fsdp: shard the "
+                  "parameters, their gradients and optimizer state across them")
+      ->check(CLI::IsMember({"none", "ddp", "fsdp"}))
       ->capture_default_str();
   cmd->add_option("--bucket-mib", flags->bucket_mib, "ddp: gradients are averaged in buckets of this many MiB")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_flag("--keep-gathered", flags->keep_gathered,
+                "fsdp: keep each gathered parameter from the forward for the backward instead of gathering it again");
+  if (with_world_size)
+    cmd->add_option("--world-size", flags->world_size, "fsdp: the number of ranks the graph shards across")
+        ->check(CLI::PositiveNumber);
   return flags;
 }
 

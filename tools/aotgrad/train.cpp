@@ -37,7 +37,8 @@ static void print_parallel_banner(const std::string& how, int64_t batch) {
   if (!job.launched_by_mpirun())
     std::printf("--parallel %s without mpirun: training as one process\n", how.c_str());
   else
-    std::printf("data-parallel (%s) on %d rank(s) of mpirun, batch %lld per rank\n", how.c_str(), job.world_size(),
+    std::printf("%s (%s) on %d rank(s) of mpirun, batch %lld per rank\n",
+                how == "fsdp" ? "fully-sharded" : "data-parallel", how.c_str(), job.world_size(),
                 static_cast<long long>(batch));
 }
 
@@ -84,8 +85,9 @@ void add_train_command(CLI::App& app) {
     opts->clip_max_norm = optimizer->clip();
     opts->compile_options = flags->options();
     opts->data_parallel = parallel->data_parallel();
-    const bool lead = !opts->data_parallel || dist::Job::join().rank() == 0;
-    if (opts->data_parallel && lead) print_parallel_banner(parallel->parallel, opts->batch);
+    opts->fully_sharded = parallel->fully_sharded(1);  // train_digits sets the job's size
+    const bool lead = !opts->parallel() || dist::Job::join().rank() == 0;
+    if (opts->parallel() && lead) print_parallel_banner(parallel->parallel, opts->batch);
     const char* how = opts->step == StepKind::Eager   ? "eager"
                       : opts->step == StepKind::Joint ? "compiled joint graph, eager optimizer"
                                                       : "whole step compiled";

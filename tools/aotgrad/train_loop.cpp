@@ -50,29 +50,63 @@ class StepRunner {
   virtual ~StepRunner() = default;
   virtual double run(const Tensor& x, const Tensor& y) = 0;
   /// Checkpoints: only the whole-step graph names every piece of state by descriptor.
-  virtual exporting::TrainState* state() { return nullptr; }
+  /// The state one process would hold (every rank calls it under --parallel).
+  virtual exporting::TrainState whole_state() { AG_FAIL("train: checkpoints need the whole-step graph"); }
+  /// Reads a checkpoint into the state; returns the steps it had done.
+  virtual int64_t resume(const std::string&) { AG_FAIL("train: checkpoints need the whole-step graph"); }
+  /// After the last step: the module holds the trained parameters.
+  virtual void finish() {}
 };
 
+// Under --parallel every rank starts from rank 0's parameters, buffers and optimizer
+// state, as DDP does; FSDP shards them afterwards, each rank its own part.
 class WholeStep : public StepRunner {
  public:
-  WholeStep(nn::Module& model, const Tensor& x, const Tensor& y, const TrainOptions& o) {
+  WholeStep(nn::Module& model, const Tensor& x, const Tensor& y, const TrainOptions& o, int rank)
+      : model_(model), rank_(rank), parallel_(o.parallel()) {
     exporting::TrainStepOptions so;
     so.loss = o.loss;
     so.rule = o.rule;
     so.clip_max_norm = o.clip_max_norm;
     so.export_options.record_stack_traces = false;  // for people reading graphs, not for training
     so.export_options.data_parallel = o.data_parallel;
-    exporting::TrainStepGraph g = exporting::aot_export_train_step(model, {x, y}, so);
-    if (o.data_parallel)
-      dist::Job::join().check_same("training step graph", dist::fingerprint(graph::to_json(*g.graph_module)));
-    state_ = exporting::TrainState::for_module(model, g);
-    step_ = compile::aot_compile_train_step(g, o.compile_options);
+    so.export_options.fully_sharded = o.fully_sharded;
+    graph_ = exporting::aot_export_train_step(model, {x, y}, so);
+    if (o.parallel()) {
+      dist::Job& job = dist::Job::join();
+      job.check_same("training step graph", dist::fingerprint(graph::to_json(*graph_.graph_module)));
+      nn::NamedSlots slots = model.parameter_slots(), buffers = model.buffer_slots();
+      slots.insert(slots.end(), buffers.begin(), buffers.end());
+      for (auto& [name, slot] : slots) job.broadcast(*slot, 0);
+    }
+    state_ = exporting::TrainState::for_module(model, graph_, rank);
+    step_ = compile::aot_compile_train_step(graph_, o.compile_options);
   }
   double run(const Tensor& x, const Tensor& y) override { return (*step_)(state_, {x, y}).at(0).item<double>(); }
 
-  exporting::TrainState* state() override { return &state_; }
+  // Checkpoints hold the whole state; under FSDP every rank gathers and reads it.
+  exporting::TrainState whole_state() override {
+    if (!graph_.fully_sharded) return state_;
+    return state_.unsharded(graph_, [](const Tensor& shard) { return dist::Job::join().all_gather(shard); });
+  }
+  int64_t resume(const std::string& path) override {
+    exporting::TrainState whole = whole_state();
+    const int64_t steps = exporting::load_checkpoint(path, whole);
+    if (graph_.fully_sharded)
+      state_ = whole.sharded(graph_, rank_);
+    else if (parallel_)  // ddp: rank 0's copy wins
+      for (const Tensor& t : state_.values) dist::Job::join().broadcast(t, 0);
+    return steps;
+  }
+  void finish() override {
+    if (graph_.fully_sharded) whole_state().write_into_module(model_);
+  }
 
  private:
+  nn::Module& model_;
+  int rank_;
+  bool parallel_;
+  exporting::TrainStepGraph graph_;
   exporting::TrainState state_;
   std::optional<compile::CompiledTrainStep> step_;
 };
@@ -186,12 +220,13 @@ TrainResult train_digits(const TrainOptions& o) {
   std::iota(order.begin(), order.end(), 0);  // the first batch, for the export's example
 
   TrainResult r;
-  AG_CHECK(!o.data_parallel || o.step == StepKind::Whole,
+  AG_CHECK(!o.parallel() || o.step == StepKind::Whole,
            "train: --parallel needs the whole-step graph (the default; not --eager or --step joint)");
-  if (o.data_parallel) {
+  if (o.parallel()) {
     dist::Job& job = dist::Job::join();
     r.rank = job.rank();
     r.world_size = job.world_size();
+    if (opt.fully_sharded) opt.fully_sharded->world_size = job.world_size();
     AG_CHECK(n >= batch * r.world_size, "train: the training split has {} samples, fewer than one global batch of {}",
              n, batch * r.world_size);
   }
@@ -201,17 +236,19 @@ TrainResult train_digits(const TrainOptions& o) {
   std::unique_ptr<StepRunner> runner;
   const Tensor x0 = rows(train.images, order, 0, batch), y0 = targets(o, rows(train.labels, order, 0, batch));
   if (o.step == StepKind::Whole)
-    runner = std::make_unique<WholeStep>(model, x0, y0, opt);
+    runner = std::make_unique<WholeStep>(model, x0, y0, opt, r.rank);
   else
     runner = std::make_unique<JointOrEager>(model, x0, opt);
   if (o.step != StepKind::Eager)
     r.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  if (!o.resume_path.empty()) r.resumed_from = exporting::load_checkpoint(o.resume_path, *runner->state());
-  if (o.data_parallel)  // every rank starts from rank 0's parameters, buffers and optimizer state, as DDP does
-    for (const Tensor& t : runner->state()->values) dist::Job::join().broadcast(t, 0);
+  if (!o.resume_path.empty()) r.resumed_from = runner->resume(o.resume_path);
 
   run_epochs(opt, train, *runner, r);
-  if (!o.save_path.empty() && r.rank == 0) exporting::save_checkpoint(o.save_path, *runner->state(), r.steps);
+  if (!o.save_path.empty()) {
+    const exporting::TrainState whole = runner->whole_state();  // a collective under fsdp: every rank
+    if (r.rank == 0) exporting::save_checkpoint(o.save_path, whole, r.steps);
+  }
+  runner->finish();
   if (!o.save_onnx_path.empty()) onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
   model.eval();
   r.test_accuracy = accuracy(model, test, batch);

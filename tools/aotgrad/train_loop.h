@@ -43,6 +43,10 @@ struct TrainOptions {
   /// Data-parallel across the ranks of an mpirun job: each rank trains on its `batch`
   /// rows of every global batch of batch x ranks, gradients averaged (whole step only).
   std::optional<exporting::DataParallelOptions> data_parallel;
+  /// Fully-sharded instead: the parameters, gradients and optimizer state sharded
+  /// across the ranks (world_size is set to the job's).
+  std::optional<exporting::FullyShardedOptions> fully_sharded;
+  bool parallel() const { return data_parallel || fully_sharded; }
 };
 
 struct TrainResult {

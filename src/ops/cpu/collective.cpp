@@ -26,6 +26,18 @@ void set_collective_backend(std::shared_ptr<CollectiveBackend> backend) {
   backend_slot() = std::move(backend);
 }
 
+namespace {
+// The backend, after checking the graph was made for as many ranks as the job has;
+// null in one process.
+CollectiveBackend* backend_for(int64_t group_size, const char* op) {
+  CollectiveBackend* b = collective_backend();
+  const int64_t world = b != nullptr ? b->world_size() : 1;
+  AG_CHECK(group_size == world, "{}: the graph was exported for {} rank(s), but this job has {}", op, group_size,
+           world);
+  return b;
+}
+}  // namespace
+
 void register_collective_kernels(Registry& r) {
   // The output is the input's copy, reduced in place in the background.
   r.kernel(OpId::c10d_all_reduce, [](const Args& a, Outputs& o) {
@@ -33,6 +45,29 @@ void register_collective_kernels(Registry& r) {
     const Tensor& in = a[0].to_tensor();
     if (out.raw_data() != in.raw_data()) cpu::copy_into(out, in);  // the executor may give the input's buffer
     if (CollectiveBackend* b = collective_backend()) b->start_all_reduce(out, parse_reduce_op(a[1].to_string()));
+  });
+  // This rank's rows are put in place first, then gathered in place: the input is
+  // free as soon as the kernel returns.
+  r.kernel(OpId::c10d_all_gather_into_tensor, [](const Args& a, Outputs& o) {
+    Tensor& out = cpu::out0(o);
+    const Tensor& in = a[0].to_tensor();
+    CollectiveBackend* b = backend_for(a[1].to_int(), "all_gather_into_tensor");
+    const int64_t rows = in.size(0), rank = b != nullptr ? b->rank() : 0;
+    AG_INTERNAL_CHECK(out.is_contiguous(), "all_gather_into_tensor: the output must be contiguous");
+    const int64_t row = rows == 0 ? 0 : in.numel() / rows;
+    cpu::copy_into(Tensor::alias(out, in.sizes(), out.strides(), out.storage_offset() + rank * rows * row), in);
+    if (b != nullptr) b->start_all_gather(out);
+  });
+  // The backend reduces from its own copy of the input: the executor may hand the
+  // input's buffer to other values as soon as the kernel returns.
+  r.kernel(OpId::c10d_reduce_scatter_tensor, [](const Args& a, Outputs& o) {
+    Tensor& out = cpu::out0(o);
+    const Tensor& in = a[0].to_tensor();
+    CollectiveBackend* b = backend_for(a[2].to_int(), "reduce_scatter_tensor");
+    if (b == nullptr) return cpu::copy_into(out, in);  // one rank: its part is all of it
+    Tensor own = Tensor::empty(in.sizes(), in.dtype());
+    cpu::copy_into(own, in);
+    b->start_reduce_scatter(own, out, parse_reduce_op(a[1].to_string()));
   });
   r.kernel(OpId::c10d_wait_tensor, [](const Args& a, Outputs& o) {
     const Tensor& in = a[0].to_tensor();
