@@ -135,7 +135,7 @@ void add_unary_entries(std::vector<OpEntry>& db) {
   add_entry(db, OpId::relu, unary_samples, unary_ref([](double x) { return x > 0 ? x : 0; }));
 }
 
-// One process: the collectives are the identity (tests/e2e/ddp_test.sh runs them
+// One process: the collectives are the identity (tests/e2e/parallel_test.sh runs them
 // across ranks).
 void add_collective_entries(std::vector<OpEntry>& db) {
   add_entry(
@@ -146,6 +146,23 @@ void add_collective_entries(std::vector<OpEntry>& db) {
       [](const Args& a) { return clone(a[0].to_tensor()); })
       ->errors = {{{R({3}), std::string("max"), std::string("0")}, {"all_reduce", "reduce_op 'max'"}},
                   {{R({3}), std::string("sum"), std::string("7")}, {"all_reduce", "group", "'7'"}}};
+  add_entry(
+      db, OpId::c10d_all_gather_into_tensor,
+      [] {
+        return std::vector<Sample>{{"world 1", {R({3, 4}), int64_t{1}, std::string("0")}}};
+      },
+      [](const Args& a) { return clone(a[0].to_tensor()); })
+      ->errors = {{{R({3}), int64_t{1}, std::string("7")}, {"all_gather_into_tensor", "group", "'7'"}},
+                  {{R({3}), int64_t{2}, std::string("0")}, {"exported for 2 rank(s)", "this job has 1"}}};
+  add_entry(
+      db, OpId::c10d_reduce_scatter_tensor,
+      [] {
+        return std::vector<Sample>{{"world 1", {R({4, 3}), std::string("avg"), int64_t{1}, std::string("0")}}};
+      },
+      [](const Args& a) { return clone(a[0].to_tensor()); })
+      ->errors = {{{R({3, 2}), std::string("sum"), int64_t{2}, std::string("0")}, {"dim 0", "group_size 2"}},
+                  {{R({4}), std::string("avg"), int64_t{2}, std::string("0")}, {"exported for 2 rank(s)"}},
+                  {{R({4}), std::string("max"), int64_t{1}, std::string("0")}, {"reduce_op 'max'"}}};
   add_entry(
       db, OpId::c10d_wait_tensor,
       [] {

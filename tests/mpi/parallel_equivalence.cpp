@@ -1,10 +1,12 @@
-// Data-parallel equivalence on the benchmark models, run by ctest under
-// `mpirun -np 2` (ddp_equivalence): every rank trains mlp_large and
-// transformer_block for 5 steps on its half of the example batch with the gradients
-// averaged across the ranks (--parallel ddp), then trains a fresh copy in this
-// process alone on the whole batch; parameters and optimizer state must agree within
-// 1e-5 relative (+1e-7), for SGD with momentum and for AdamW. Exit 1 naming the
-// worst entry otherwise.
+// Data-parallel and fully-sharded equivalence on the benchmark models, run by ctest
+// under `mpirun -np 2` (parallel_equivalence): every rank trains mlp_large and
+// transformer_block for 5 steps on its half of the example batch, under --parallel
+// ddp (gradients averaged) and under --parallel fsdp (parameters, gradients and
+// optimizer state sharded), then trains a fresh copy in this process alone on the
+// whole batch; parameters and optimizer state must agree within 1e-5 relative
+// (+1e-7), for SGD with momentum and for AdamW — under fsdp each rank's shards
+// against the same rows of the single process's tensors. Exit 1 naming the worst
+// entry otherwise.
 //
 // The models run in float64. In float32 the two runs sum a gradient in different
 // orders (two half-batch products averaged, or one whole-batch product), and where
@@ -54,26 +56,43 @@ void to_float64(models::Instance& inst) {
     if (v.tensor().is_floating_point()) v = pytree::Value(to(v.tensor(), DType::Float64));
 }
 
-// Trains a fresh instance of `model` for kSteps on `batch` and returns its state.
-exporting::TrainState train(const std::string& model, const optim::UpdateRule& rule, bool data_parallel, int rank,
+enum class Parallel { None, Ddp, Fsdp };
+
+// Trains a fresh instance of `model` for kSteps on `rank`'s rows of the example batch
+// (all of it for Parallel::None) and returns its state: under Fsdp, its shards.
+exporting::TrainState train(const std::string& model, const optim::UpdateRule& rule, Parallel how, int rank,
                             int world) {
   models::Instance inst = models::instantiate(models::find_model(model));
   to_float64(inst);
-  const nn::Args batch = data_parallel ? rows_of(inst.example.args, rank, world) : inst.example.args;
+  const nn::Args batch = how != Parallel::None ? rows_of(inst.example.args, rank, world) : inst.example.args;
   exporting::TrainStepOptions o;
   o.loss = exporting::LossKind::ModelOutput;  // both models return their loss
   o.rule = rule;
   o.export_options.record_stack_traces = false;
   // Buckets of 256 KiB: several per model, each started inside the backward
-  // (schedule_gradient_buckets); ddp_e2e covers the default single bucket.
-  if (data_parallel) o.export_options.data_parallel = exporting::DataParallelOptions{int64_t{256} << 10};
+  // (schedule_gradient_buckets); parallel_e2e covers the default single bucket.
+  if (how == Parallel::Ddp) o.export_options.data_parallel = exporting::DataParallelOptions{int64_t{256} << 10};
+  if (how == Parallel::Fsdp) o.export_options.fully_sharded = exporting::FullyShardedOptions{world, true};
   exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, batch, o);
-  exporting::TrainState state = exporting::TrainState::for_module(*inst.module, g);
-  if (data_parallel)
+  exporting::TrainState state = exporting::TrainState::for_module(*inst.module, g, rank);
+  if (how == Parallel::Ddp)
     for (const Tensor& t : state.values) dist::Job::join().broadcast(t, 0);
   compile::CompiledTrainStep step = compile::aot_compile_train_step(g);
   for (int s = 0; s < kSteps; ++s) step(state, batch);
   return state;
+}
+
+// The single process's state as `rank` holds it under fsdp: its shard of every
+// tensor the fsdp state holds sharded (shaped otherwise than the whole).
+exporting::TrainState sharded_like(const exporting::TrainState& shards, const exporting::TrainState& whole, int rank,
+                                   int world) {
+  exporting::TrainState want = whole;
+  for (size_t i = 0; i < want.keys.size(); ++i) {
+    const Tensor* mine = shards.find(want.keys[i]);
+    if (mine != nullptr && mine->sizes() != want.values[i].sizes())
+      want.values[i] = exporting::shard_of(want.values[i], rank, world);
+  }
+  return want;
 }
 
 // How far `got` is from `want`, as a multiple of the tolerance (<= 1 passes).
@@ -96,7 +115,7 @@ double worst_excess(const exporting::TrainState& got, const exporting::TrainStat
 int main() {
   dist::Job& job = dist::Job::join();
   if (job.world_size() != 2) {
-    std::fprintf(stderr, "ddp_equivalence: run me under mpirun -np 2 (got %d rank(s))\n", job.world_size());
+    std::fprintf(stderr, "parallel_equivalence: run me under mpirun -np 2 (got %d rank(s))\n", job.world_size());
     return 1;
   }
   int failures = 0;
@@ -105,16 +124,21 @@ int main() {
       {"AdamW", optim::UpdateRule::adam({1e-3, 0.9, 0.999, 1e-8, 0.01, true, false})}};
   for (const char* model : {"mlp_large", "transformer_block"}) {
     for (const auto& [name, rule] : rules) {
-      exporting::TrainState ddp = train(model, rule, true, job.rank(), job.world_size());
-      exporting::TrainState one = train(model, rule, false, 0, 1);
-      std::string where;
-      const double excess = worst_excess(ddp, one, where);
-      const bool ok = excess <= 1;
-      failures += ok ? 0 : 1;
-      if (job.rank() == 0 || !ok)
-        std::printf(
-            "rank %d: %s, %s, %d steps: 2 ranks x half batch %s 1 process x batch (worst at %.2f of 1e-5: %s)\n",
-            job.rank(), model, name, kSteps, ok ? "==" : "!=", excess, where.c_str());
+      const exporting::TrainState one = train(model, rule, Parallel::None, 0, 1);
+      for (Parallel how : {Parallel::Ddp, Parallel::Fsdp}) {
+        exporting::TrainState got = train(model, rule, how, job.rank(), job.world_size());
+        exporting::TrainState want = one;
+        if (how == Parallel::Fsdp) want = sharded_like(got, one, job.rank(), job.world_size());
+        std::string where;
+        const double excess = worst_excess(got, want, where);
+        const bool ok = excess <= 1;
+        failures += ok ? 0 : 1;
+        if (job.rank() == 0 || !ok)
+          std::printf("rank %d: %s, %s, %s, %d steps: 2 ranks x half batch %s 1 process x batch (worst at %.2f of "
+                      "1e-5: %s)\n",
+                      job.rank(), how == Parallel::Ddp ? "ddp" : "fsdp", model, name, kSteps, ok ? "==" : "!=",
+                      excess, where.c_str());
+      }
     }
   }
   return failures == 0 ? 0 : 1;
