@@ -10,6 +10,7 @@
 #include "compile/program.h"
 #include "core/allocator.h"
 #include "graph/higher_order.h"
+#include "ops/collective.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
 
@@ -371,6 +372,18 @@ class ProgramBuilder {
         used[static_cast<size_t>(v)] = true;
         const auto root = static_cast<size_t>(root_of(v));
         last[root] = std::max(last[root], i);
+      }
+    }
+    // A collective that reads its input until its result is waited for
+    // (ops::reads_input_until_waited) keeps the input alive until that wait.
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (ins[i].op == nullptr || !ops::reads_input_until_waited(*ins[i].op)) continue;
+      const int r = ins[i].results.empty() ? -1 : ins[i].results[0];
+      if (r < 0) continue;
+      for (int v : operands_[i]) {
+        const auto root = static_cast<size_t>(root_of(v));
+        last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], last[static_cast<size_t>(r)]);
+        last[root] = std::max(last[root], last[static_cast<size_t>(r)]);
       }
     }
     // An input updated in place lives until its new value is written.

@@ -5,9 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <future>
@@ -151,13 +151,13 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
     start(buffer, "MPI_Allgather", [this, b] {
       const auto count = static_cast<int>(b.numel() / world_);
       return MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, b.raw_data(), count, mpi_type(b.dtype()),
-                          MPI_COMM_WORLD);
+                           MPI_COMM_WORLD);
     });
   }
 
   void start_reduce_scatter(const Tensor& input, const Tensor& output, ops::ReduceOp op) override {
     AG_CHECK(input.is_contiguous() && output.is_contiguous(), "dist: reduce_scatter needs contiguous buffers");
-    const Tensor in = input, out = output;
+    const Tensor in = input, out = output;  // read and written until the wait (reads_input_until_waited)
     start(output, "MPI_Reduce_scatter_block", [this, in, out, op] {
       const int rc = MPI_Reduce_scatter_block(in.raw_data(), out.raw_data(), static_cast<int>(out.numel()),
                                               mpi_type(out.dtype()), MPI_SUM, MPI_COMM_WORLD);

@@ -36,8 +36,8 @@ std::unordered_set<const Node*> members(const CollectiveGroup& g) {
 }
 }  // namespace
 
-void place_issue_after_inputs_and_wait_before_readers(std::vector<Node*>& order,
-                                                      const std::vector<CollectiveGroup>& groups) {
+namespace {
+void place_issues_after_inputs(std::vector<Node*>& order, const std::vector<CollectiveGroup>& groups) {
   for (const CollectiveGroup& g : groups) {
     const std::unordered_set<const Node*> mine(g.issue.begin(), g.issue.end());
     std::ptrdiff_t after = 0;
@@ -46,9 +46,33 @@ void place_issue_after_inputs_and_wait_before_readers(std::vector<Node*>& order,
         if (!mine.count(in)) after = std::max(after, index_of(order, in) + 1);
     order.insert(order.begin() + after, g.issue.begin(), g.issue.end());
   }
+}
+}  // namespace
+
+void place_issue_after_inputs_and_wait_before_readers(std::vector<Node*>& order,
+                                                      const std::vector<CollectiveGroup>& groups) {
+  place_issues_after_inputs(order, groups);
   for (const CollectiveGroup& g : groups)
     if (!g.wait.empty())
       order.insert(order.begin() + wait_position(order, g.wait, members(g)), g.wait.begin(), g.wait.end());
+}
+
+void place_issue_after_inputs_and_wait_before_next_issue(std::vector<Node*>& order,
+                                                         const std::vector<CollectiveGroup>& groups) {
+  place_issues_after_inputs(order, groups);
+  std::vector<const CollectiveGroup*> by_issue;
+  for (const CollectiveGroup& g : groups) by_issue.push_back(&g);
+  std::sort(by_issue.begin(), by_issue.end(), [&](const CollectiveGroup* a, const CollectiveGroup* b) {
+    return index_of(order, a->issue.back()) < index_of(order, b->issue.back());
+  });
+  for (size_t i = 0; i < by_issue.size(); ++i) {
+    const CollectiveGroup& g = *by_issue[i];
+    if (g.wait.empty()) continue;
+    std::ptrdiff_t at = wait_position(order, g.wait, members(g));
+    if (i + 1 < by_issue.size())
+      at = std::min(at, std::max(index_of(order, by_issue[i + 1]->issue.front()), index_of(order, g.issue.back()) + 1));
+    order.insert(order.begin() + at, g.wait.begin(), g.wait.end());
+  }
 }
 
 void place_prefetched(std::vector<Node*>& order, const std::vector<CollectiveGroup>& groups,
@@ -64,7 +88,8 @@ void place_prefetched(std::vector<Node*>& order, const std::vector<CollectiveGro
     return index_of(order, a->wait.front()) < index_of(order, b->wait.front());
   });
   std::ptrdiff_t first = 0;
-  while (first < static_cast<std::ptrdiff_t>(order.size()) && order[static_cast<size_t>(first)]->op() == graph::NodeOp::Placeholder)
+  while (first < static_cast<std::ptrdiff_t>(order.size()) &&
+         order[static_cast<size_t>(first)]->op() == graph::NodeOp::Placeholder)
     ++first;
   if (first_issue_before != nullptr) first = std::max(first, index_of(order, first_issue_before));
   for (size_t i = 0; i < by_use.size(); ++i) {

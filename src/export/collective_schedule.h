@@ -22,6 +22,12 @@ struct CollectiveGroup {
 void place_issue_after_inputs_and_wait_before_readers(std::vector<graph::Node*>& order,
                                                       const std::vector<CollectiveGroup>& groups);
 
+/// The same, but each wait comes no later than the next group's issue: one
+/// collective in flight while the next one's input is computed (FSDP's gradient
+/// reduce-scatters, whose inputs stay alive until they are waited for).
+void place_issue_after_inputs_and_wait_before_next_issue(std::vector<graph::Node*>& order,
+                                                         const std::vector<CollectiveGroup>& groups);
+
 /// Inserts each group's wait nodes right before their first reader, then, in the
 /// order those waits come, each group's issue nodes right before the previous group's
 /// wait: one collective in flight ahead of the one in use (FSDP's prefetch). The

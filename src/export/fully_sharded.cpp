@@ -89,8 +89,8 @@ Tensor reduce_scatter_gradient(const Tensor& grad, int64_t index, const FullySha
 // ---- where the pieces go ----
 
 namespace {
-using graph::Node;
 using detail::CollectiveGroup;
+using graph::Node;
 
 // The fsdp annotation of n, with its parameter index, or null.
 const std::string* phase_of(const Node* n, int64_t& param) {
@@ -206,8 +206,9 @@ void schedule_fully_sharded(graph::Graph& g, const FullyShardedOptions& options)
     for (auto& [k, group] : m) v.push_back(std::move(group));
     return v;
   };
-  // Gradients: reduce-scattered as soon as made, waited for by their first reader.
-  detail::place_issue_after_inputs_and_wait_before_readers(rest, values(scatters));
+  // Gradients: reduce-scattered as soon as made, waited for before the next one
+  // starts (each keeps its whole gradient alive until then).
+  detail::place_issue_after_inputs_and_wait_before_next_issue(rest, values(scatters));
   // Parameters: each gather started while the previous parameter is in use.
   detail::place_prefetched(rest, values(gathers), /*first_issue_before=*/nullptr);
   Node* first_backward = nullptr;

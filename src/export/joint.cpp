@@ -106,8 +106,8 @@ class JointTrace {
       for (size_t i = 0; i < params.size(); ++i) {
         {
           autograd::NoGradGuard no_grad;  // the gathered whole is the leaf the backward differentiates
-          params[i] = gather_parameter(param_proxies_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
-                                       *fsdp);
+          params[i] =
+              gather_parameter(param_proxies_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i), *fsdp);
         }
         params[i].set_requires_grad(source_.params[i].requires_grad);
       }

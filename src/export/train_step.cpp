@@ -113,7 +113,7 @@ class StepTrace {
   detail::GraphInputs inputs_;
   TrainStepGraph result_;
   TensorList params_, buffers_;
-  TensorList model_params_;  // what the forward reads: params_, or under FSDP their gathered wholes
+  TensorList model_params_;         // what the forward reads: params_, or under FSDP their gathered wholes
   std::vector<TensorList> states_;  // per parameter, in state_names() order
   optim::HyperTensors hyper_;
   nn::Args module_args_;
@@ -186,8 +186,8 @@ class StepTrace {
       for (size_t i = 0; i < params_.size(); ++i) {
         {
           autograd::NoGradGuard no_grad;  // the gathered whole is the leaf the backward differentiates
-          model_params_[i] = gather_parameter(params_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
-                                              *fsdp);
+          model_params_[i] =
+              gather_parameter(params_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i), *fsdp);
         }
         model_params_[i].set_requires_grad(source_.params[i].requires_grad);
       }

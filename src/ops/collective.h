@@ -28,11 +28,20 @@ class CollectiveBackend {
   /// parts, this rank's part already in place) into all of it; returns at once.
   virtual void start_all_gather(const Tensor& buffer) = 0;
   /// Starts reducing `input` across the ranks into `output`, this rank's part of
-  /// dim 0; returns at once. `input` is the backend's own: nothing else writes it.
+  /// dim 0; returns at once. `input` is read until the wait for `output`
+  /// (reads_input_until_waited).
   virtual void start_reduce_scatter(const Tensor& input, const Tensor& output, ReduceOp op) = 0;
   /// Blocks until the collective writing `buffer`'s data, if any, has finished.
   virtual void wait(const Tensor& buffer) = 0;
 };
+
+struct OpInfo;
+/// Whether `op` goes on reading its input after its kernel returned, until the
+/// wait_tensor of its result: reduce_scatter_tensor does (its result is smaller than
+/// its input, so it cannot be copied there first); all_reduce and all_gather copy the
+/// input into their result before starting. Whoever reuses memory must keep such an
+/// input alive until that wait (the compiled executor's memory plan does).
+bool reads_input_until_waited(const OpInfo& op);
 
 /// The installed backend, or null (one process). Per process.
 CollectiveBackend* collective_backend();

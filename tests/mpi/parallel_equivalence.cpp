@@ -134,10 +134,11 @@ int main() {
         const bool ok = excess <= 1;
         failures += ok ? 0 : 1;
         if (job.rank() == 0 || !ok)
-          std::printf("rank %d: %s, %s, %s, %d steps: 2 ranks x half batch %s 1 process x batch (worst at %.2f of "
-                      "1e-5: %s)\n",
-                      job.rank(), how == Parallel::Ddp ? "ddp" : "fsdp", model, name, kSteps, ok ? "==" : "!=",
-                      excess, where.c_str());
+          std::printf(
+              "rank %d: %s, %s, %s, %d steps: 2 ranks x half batch %s 1 process x batch (worst at %.2f of "
+              "1e-5: %s)\n",
+              job.rank(), how == Parallel::Ddp ? "ddp" : "fsdp", model, name, kSteps, ok ? "==" : "!=", excess,
+              where.c_str());
       }
     }
   }

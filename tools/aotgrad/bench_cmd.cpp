@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "aotgrad/autograd.h"
+#include "aotgrad/dist.h"
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
@@ -205,7 +206,11 @@ void add_bench_command(CLI::App& app) {
   auto parallel = add_parallel_flags(cmd);
   cmd->callback([=] {
     const std::string& model = model_flags->model;
-    if (auto ddp = parallel->data_parallel()) return print_parallel_bench(model, threads->front(), *steps, *ddp);
+    if (parallel->any()) {
+      exporting::ExportOptions o;
+      parallel->apply(o, dist::Job::join().world_size());
+      return print_parallel_bench(model, threads->front(), *steps, o);
+    }
     std::optional<models::ModelInfo> imported;
     if (!model_flags->onnx.empty()) imported = model_flags->resolve();
     if (*forward)

@@ -18,52 +18,92 @@ namespace aotgrad::cli {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+constexpr int kWarmup = 5, kRounds = 5;
 
-// Median milliseconds of `steps` steps after 5 warm-up steps.
-double time_steps(WholeStep& w, int steps) {
-  for (int i = 0; i < 5; ++i) w.run();
-  std::vector<double> ms;
+// Appends the milliseconds of each of `steps` steps to `ms`.
+void time_steps(WholeStep& w, int steps, std::vector<double>& ms) {
   for (int i = 0; i < steps; ++i) {
     const auto t0 = Clock::now();
     w.run();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
-  return median(ms);
+}
+
+struct Measured {
+  double one_ms = 0, ms = 0, comm_ms = 0, blocked_ms = 0;
+  // Per rank: at the example batch, and at batch 1, where activations are next to
+  // nothing and what is left is parameters, gradients and optimizer state.
+  double memory_mib = 0, state_memory_mib = 0;
+};
+
+// The median step of one process alone (rank 0; the others wait) and of `parallel`
+// on every rank, timed in alternating rounds so that a machine whose speed drifts
+// affects both alike; the communication per parallel step and the memory per rank.
+Measured measure(const std::string& model, const exporting::ExportOptions& parallel, int steps, bool with_one) {
+  dist::Job& job = dist::Job::join();
+  const bool lead = job.rank() == 0;
+  std::optional<WholeStep> one;
+  if (with_one && lead) one.emplace(models::find_model(model));
+  WholeStep par(models::find_model(model), parallel, job.rank());
+  if (one)
+    for (int i = 0; i < kWarmup; ++i) one->run();
+  job.barrier();
+  job.reset_comm_stats();
+  for (int i = 0; i < kWarmup; ++i) par.run();
+  std::vector<double> one_ms, par_ms;
+  const int per_round = std::max(1, steps / kRounds);
+  for (int r = 0; r < kRounds; ++r) {
+    if (one) time_steps(*one, per_round, one_ms);
+    job.barrier();
+    time_steps(par, per_round, par_ms);
+    job.barrier();
+  }
+  const dist::Job::CommStats s = job.comm_stats();
+  Measured m;
+  m.one_ms = one_ms.empty() ? 0 : median(one_ms);
+  m.ms = median(par_ms);
+  const double per_step = 1.0 / static_cast<double>(kWarmup + par_ms.size());  // warm-up steps communicate too
+  m.comm_ms = s.collective_ms * per_step;
+  m.blocked_ms = s.blocked_ms * per_step;
+  m.memory_mib = static_cast<double>(par.memory_bytes()) / (1 << 20);
+  m.state_memory_mib =
+      static_cast<double>(WholeStep(models::find_model(model), parallel, job.rank(), 1).memory_bytes()) / (1 << 20);
+  return m;
 }
 }  // namespace
 
-void print_parallel_bench(const std::string& model, int threads, int steps,
-                          const exporting::DataParallelOptions& options) {
+void print_parallel_bench(const std::string& model, int threads, int steps, const exporting::ExportOptions& parallel) {
   dist::Job& job = dist::Job::join();
   AG_CHECK(job.launched_by_mpirun() && job.world_size() >= 2,
            "bench --parallel: run it under mpirun with 2 or more ranks (this is {} process{})", job.world_size(),
            job.launched_by_mpirun() ? " of mpirun" : ", not started by mpirun");
   set_num_threads(threads);
-  const bool lead = job.rank() == 0;
-  if (lead)
-    std::printf("%-18s %6s %7s %10s %10s %10s %11s %11s %8s\n", "model", "ranks", "threads", "one_ms", "ddp_ms",
-                "efficiency", "comm_ms", "blocked_ms", "hidden");
+  const bool lead = job.rank() == 0, fsdp = parallel.fully_sharded.has_value();
+  const char* name = fsdp ? "fsdp" : "ddp";
+  if (lead) {
+    std::printf("%-18s %6s %7s %10s %9s_ms %10s %11s %11s %8s %9s_MiB", "model", "ranks", "threads", "one_ms", name,
+                "efficiency", "comm_ms", "blocked_ms", "hidden", name);
+    std::printf(fsdp ? " %11s %9s %9s_B1 %11s %9s\n" : "\n", "ddp_MiB", "ratio", name, "ddp_B1", "ratio_B1");
+  }
   const std::vector<std::string> todo =
       model.empty() ? std::vector<std::string>{"mlp_large", "transformer_block"} : std::vector<std::string>{model};
   for (const std::string& m : todo) {
-    // One process alone: rank 0 runs, the others wait at the barrier.
-    double one_ms = 0;
-    if (lead) {
-      WholeStep one(models::find_model(m));
-      one_ms = time_steps(one, steps);
+    const Measured p = measure(m, parallel, steps, true);
+    std::optional<Measured> ddp;
+    if (fsdp) {
+      exporting::ExportOptions o;
+      o.data_parallel = exporting::DataParallelOptions{};
+      ddp = measure(m, o, kRounds, false);  // for its memory
     }
-    job.barrier();
-    WholeStep ddp(models::find_model(m), options);
-    job.barrier();
-    job.reset_comm_stats();
-    const double ddp_ms = time_steps(ddp, steps);
-    const dist::Job::CommStats s = job.comm_stats();
-    const double per_step = 1.0 / (steps + 5);  // the warm-up steps communicate too
-    const double comm = s.collective_ms * per_step, blocked = s.blocked_ms * per_step;
-    if (lead)
-      std::printf("%-18s %6d %7d %10.3f %10.3f %9.2fx %11.3f %11.3f %7.0f%%\n", m.c_str(), job.world_size(), threads,
-                  one_ms, ddp_ms, one_ms / ddp_ms, comm, blocked,
-                  comm > 0 ? 100 * std::max(0.0, 1 - blocked / comm) : 0.0);
+    if (!lead) continue;
+    std::printf("%-18s %6d %7d %10.3f %12.3f %9.2fx %11.3f %11.3f %7.0f%% %13.1f", m.c_str(), job.world_size(), threads,
+                p.one_ms, p.ms, p.one_ms / p.ms, p.comm_ms, p.blocked_ms,
+                p.comm_ms > 0 ? 100 * std::max(0.0, 1 - p.blocked_ms / p.comm_ms) : 0.0, p.memory_mib);
+    if (ddp)
+      std::printf(" %11.1f %8.2fx %12.1f %11.1f %8.2fx\n", ddp->memory_mib, p.memory_mib / ddp->memory_mib,
+                  p.state_memory_mib, ddp->state_memory_mib, p.state_memory_mib / ddp->state_memory_mib);
+    else
+      std::printf("\n");
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "aotgrad/compile.h"
 #include "aotgrad/models.h"
+#include "aotgrad/ops.h"
 #include "aotgrad/optim.h"
 #include "aotgrad/train_step.h"
 
@@ -25,25 +26,38 @@ inline optim::UpdateRule bench_adamw() {
   return optim::UpdateRule::adam({1e-3, 0.9, 0.999, 1e-8, 0.01, true, false});
 }
 
-/// The whole step of `info` on its example batch, gradients averaged across the ranks
-/// when `data_parallel` is given.
+/// The whole step of `info` on its example batch (or its first `rows` rows),
+/// parallel as `parallel` says (data_parallel, fully_sharded; neither: one process),
+/// bound for `rank`.
 struct WholeStep {
   models::Instance inst;
   exporting::TrainStepGraph graph;
   exporting::TrainState state;
   std::optional<compile::CompiledTrainStep> step;
-  explicit WholeStep(const models::ModelInfo& info,
-                     std::optional<exporting::DataParallelOptions> data_parallel = std::nullopt)
+  explicit WholeStep(const models::ModelInfo& info, const exporting::ExportOptions& parallel = {}, int64_t rank = 0,
+                     int64_t rows = 0)
       : inst(models::instantiate(info)) {
+    if (rows > 0)
+      for (auto& v : inst.example.args) v = pytree::Value(contiguous(slice(v.tensor(), 0, 0, rows)));
     exporting::TrainStepOptions o;
     o.rule = bench_adamw();
     o.export_options.record_stack_traces = false;
-    o.export_options.data_parallel = data_parallel;
+    o.export_options.data_parallel = parallel.data_parallel;
+    o.export_options.fully_sharded = parallel.fully_sharded;
     graph = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
-    state = exporting::TrainState::for_module(*inst.module, graph);
+    state = exporting::TrainState::for_module(*inst.module, graph, rank);
     step = compile::aot_compile_train_step(graph);
   }
   void run() { (*step)(state, inst.example.args); }
+  /// What the step keeps between steps (parameters, buffers, optimizer state) and the
+  /// planned arena it runs in, in bytes.
+  int64_t memory_bytes() const {
+    int64_t bytes = step->stats().arena_bytes;
+    for (size_t i = 0; i < state.keys.size(); ++i)
+      if (state.keys[i].kind() != Descriptor::Kind::HyperparamInput)
+        bytes += state.values[i].numel() * dtype_size(state.values[i].dtype());
+    return bytes;
+  }
 };
 
 }  // namespace aotgrad::cli

@@ -19,6 +19,10 @@ ReduceOp parse_reduce_op(const std::string& name) {
   AG_FAIL("all_reduce: unknown reduce_op '{}' (expected 'sum' or 'avg')", name);
 }
 
+bool reads_input_until_waited(const OpInfo& op) {
+  return op.id == OpId::c10d_reduce_scatter_tensor;
+}
+
 CollectiveBackend* collective_backend() {
   return backend_slot().get();
 }
@@ -58,16 +62,12 @@ void register_collective_kernels(Registry& r) {
     cpu::copy_into(Tensor::alias(out, in.sizes(), out.strides(), out.storage_offset() + rank * rows * row), in);
     if (b != nullptr) b->start_all_gather(out);
   });
-  // The backend reduces from its own copy of the input: the executor may hand the
-  // input's buffer to other values as soon as the kernel returns.
   r.kernel(OpId::c10d_reduce_scatter_tensor, [](const Args& a, Outputs& o) {
     Tensor& out = cpu::out0(o);
     const Tensor& in = a[0].to_tensor();
     CollectiveBackend* b = backend_for(a[2].to_int(), "reduce_scatter_tensor");
     if (b == nullptr) return cpu::copy_into(out, in);  // one rank: its part is all of it
-    Tensor own = Tensor::empty(in.sizes(), in.dtype());
-    cpu::copy_into(own, in);
-    b->start_reduce_scatter(own, out, parse_reduce_op(a[1].to_string()));
+    b->start_reduce_scatter(in, out, parse_reduce_op(a[1].to_string()));
   });
   r.kernel(OpId::c10d_wait_tensor, [](const Args& a, Outputs& o) {
     const Tensor& in = a[0].to_tensor();

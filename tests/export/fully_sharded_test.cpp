@@ -1,0 +1,185 @@
+// The fully-sharded pass in one process: shards and their inverse, where the pass
+// puts its collectives, and that a step sharded across a world of one trains exactly
+// as the plain step (the collectives are then the identity). Across ranks:
+// tests/mpi/parallel_equivalence.cpp and tests/e2e/parallel_test.sh.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+
+#include "aotgrad/compile.h"
+#include "aotgrad/export.h"
+#include "aotgrad/models.h"
+#include "aotgrad/ops.h"
+#include "aotgrad/train_step.h"
+#include "ops/registry.h"
+#include "test_util.h"
+
+using namespace aotgrad;
+using aotgrad::testing::error_of;
+
+namespace {
+exporting::FullyShardedOptions world(int64_t n, bool reshard = true) {
+  exporting::FullyShardedOptions o;
+  o.world_size = n;
+  o.reshard_after_forward = reshard;
+  return o;
+}
+
+bool calls(const graph::Node& n, ops::OpId op) {
+  return n.op() == graph::NodeOp::CallFunction && n.target().kind == graph::Target::Kind::Op && n.target().op->id == op;
+}
+
+exporting::JointWithDescriptors fsdp_joint(const std::string& model, exporting::FullyShardedOptions o) {
+  models::Instance inst = models::instantiate(models::find_model(model));
+  exporting::ExportOptions options;
+  options.record_stack_traces = false;
+  options.fully_sharded = o;
+  return exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs, options);
+}
+}  // namespace
+
+TEST(FullySharded, ShardsPadDimZeroAndUnshardDropsThePadding) {
+  EXPECT_EQ(exporting::shard_sizes({10, 3}, 4), (Shape{3, 3}));
+  EXPECT_EQ(exporting::shard_sizes({}, 2), (Shape{1}));
+  Tensor full = Tensor::from_vector<float>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {5, 2});
+  Tensor r0 = exporting::shard_of(full, 0, 2), r1 = exporting::shard_of(full, 1, 2);
+  EXPECT_EQ(r0.to_vector<float>(), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(r1.to_vector<float>(), (std::vector<float>{6, 7, 8, 9, 0, 0}));  // padded with a zero row
+  Tensor back = exporting::unshard(cat({r0, r1}, 0), {5, 2});
+  EXPECT_EQ(back.sizes(), (Shape{5, 2}));
+  EXPECT_EQ(back.to_vector<float>(), full.to_vector<float>());
+  // A 0-d tensor is sharded as [1]: rank 0 holds it, the others a zero.
+  Tensor scalar = scalar_tensor(3.5, DType::Float32);
+  EXPECT_EQ(exporting::shard_of(scalar, 1, 2).to_vector<float>(), (std::vector<float>{0}));
+  EXPECT_EQ(exporting::unshard(cat({exporting::shard_of(scalar, 0, 2), exporting::shard_of(scalar, 1, 2)}, 0), {})
+                .item<float>(),
+            3.5f);
+  EXPECT_NE(error_of([&] { exporting::shard_of(full, 2, 2); }).find("rank 2 is not in a world of 2"),
+            std::string::npos);
+}
+
+TEST(FullySharded, ParamsAreShardsGatheredBeforeUseAndGradsAreReduceScattered) {
+  exporting::JointWithDescriptors j = fsdp_joint("mlp_small", world(2));
+  const graph::Graph& g = *j.graph_module->graph;
+  std::map<const graph::Node*, size_t> at;
+  for (size_t i = 0; i < g.nodes().size(); ++i) at[g.nodes()[i].get()] = i;
+  int params = 0;
+  for (const graph::Node* p : g.placeholders()) {
+    if (p->meta.desc->kind() != Descriptor::Kind::ParamInput) continue;
+    ++params;
+    // net.0.weight [128, 64] is held as [64, 64]; every parameter is gathered at least once.
+    if (p->meta.desc->target() == "net.0.weight") {
+      EXPECT_EQ(p->meta.val.as_tensor().sizes, (Shape{64, 64}));
+    }
+    int gathers = 0;
+    for (const graph::Node* u : p->users()) gathers += calls(*u, ops::OpId::c10d_all_gather_into_tensor);
+    EXPECT_GE(gathers, 1) << p->name();
+  }
+  EXPECT_EQ(params, 6);
+  int waits = 0, scatters = 0;
+  for (const auto& n : g.nodes()) {
+    scatters += calls(*n, ops::OpId::c10d_reduce_scatter_tensor);
+    if (!calls(*n, ops::OpId::c10d_wait_tensor)) continue;
+    ++waits;
+    const graph::Node* started = n->args()[0].node();
+    EXPECT_LT(at[started], at[n.get()]);
+    for (const graph::Node* reader : n->users()) EXPECT_LT(at[n.get()], at[reader]);
+  }
+  EXPECT_EQ(scatters, 6);       // one per parameter's gradient
+  EXPECT_EQ(waits, 6 + 6 + 2);  // 6 gathers, 6 scatters, 2 weights gathered again
+  // net.0.weight's gradient output is its [64, 64] shard.
+  const graph::Node* out = g.output_node();
+  bool found = false;
+  for (size_t i = 0; i < out->meta.out_descs.size(); ++i) {
+    const auto& d = out->meta.out_descs[i];
+    if (!d || d->kind() != Descriptor::Kind::GradOutput || d->inner().target() != "net.0.weight") continue;
+    found = true;
+    const graph::Node* grad = out->args()[0].list()[i].node();
+    EXPECT_TRUE(calls(*grad, ops::OpId::c10d_wait_tensor)) << grad->name();
+    EXPECT_EQ(grad->meta.val.as_tensor().sizes, (Shape{64, 64}));
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(FullySharded, TheBackwardGathersAgainUnlessKeepGathered) {
+  auto gathers_of = [](const exporting::JointWithDescriptors& j, const std::string& name) {
+    int n = 0;
+    for (const graph::Node* p : j.graph_module->graph->placeholders())
+      if (p->meta.desc->kind() == Descriptor::Kind::ParamInput && p->meta.desc->target() == name)
+        for (const graph::Node* u : p->users()) n += calls(*u, ops::OpId::c10d_all_gather_into_tensor);
+    return n;
+  };
+  // net.2.weight is read by the backward (net.0's input gradient); net.0.weight is not (the
+  // model's input needs no gradient).
+  exporting::JointWithDescriptors resharded = fsdp_joint("mlp_small", world(2, true));
+  EXPECT_EQ(gathers_of(resharded, "net.2.weight"), 2);
+  EXPECT_EQ(gathers_of(resharded, "net.0.weight"), 1);
+  exporting::JointWithDescriptors kept = fsdp_joint("mlp_small", world(2, false));
+  EXPECT_EQ(gathers_of(kept, "net.2.weight"), 1);
+}
+
+TEST(FullySharded, TheNextGatherStartsBeforeTheParameterBeforeItIsRead) {
+  exporting::JointWithDescriptors j = fsdp_joint("mlp_small", world(2));
+  const auto& nodes = j.graph_module->graph->nodes();
+  // net.2.weight's gather comes before the first addmm: it is in flight while layer 0 runs.
+  size_t layer2_gather = nodes.size(), first_addmm = nodes.size();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const graph::Node& n = *nodes[i];
+    if (calls(n, ops::OpId::addmm) && first_addmm == nodes.size()) first_addmm = i;
+    if (calls(n, ops::OpId::c10d_all_gather_into_tensor) && n.args()[0].node()->meta.desc->target() == "net.2.weight" &&
+        layer2_gather == nodes.size())
+      layer2_gather = i;
+  }
+  EXPECT_LT(layer2_gather, first_addmm);
+}
+
+// In a world of one the collectives are the identity, so the sharded step must train
+// exactly as the plain one: padding, slicing, gathering and clipping across ranks
+// change nothing.
+TEST(FullySharded, AWorldOfOneTrainsAsThePlainStep) {
+  auto train = [](std::optional<exporting::FullyShardedOptions> fsdp) {
+    models::Instance inst = models::instantiate(models::find_model("mlp_small"));
+    exporting::TrainStepOptions o;
+    o.loss = exporting::LossKind::ModelOutput;
+    o.rule = optim::UpdateRule::adam({1e-2, 0.9, 0.999, 1e-8, 0.01, true, false});
+    o.clip_max_norm = 0.1;
+    o.export_options.record_stack_traces = false;
+    o.export_options.fully_sharded = fsdp;
+    exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
+    exporting::TrainState state = exporting::TrainState::for_module(*inst.module, g, 0);
+    compile::CompiledTrainStep step = compile::aot_compile_train_step(g);
+    for (int s = 0; s < 3; ++s) step(state, inst.example.args);
+    return state;
+  };
+  const exporting::TrainState plain = train(std::nullopt), sharded = train(world(1));
+  ASSERT_EQ(plain.keys, sharded.keys);
+  for (size_t i = 0; i < plain.keys.size(); ++i) {
+    const std::vector<float> a = plain.values[i].to_vector<float>(), b = sharded.values[i].to_vector<float>();
+    ASSERT_EQ(a.size(), b.size()) << plain.keys[i].str();
+    for (size_t k = 0; k < a.size(); ++k) ASSERT_FLOAT_EQ(a[k], b[k]) << plain.keys[i].str() << "[" << k << "]";
+  }
+}
+
+TEST(FullySharded, BindingAShardedStepNeedsTheRank) {
+  models::Instance inst = models::instantiate(models::find_model("mlp_small"));
+  exporting::TrainStepOptions o;
+  o.loss = exporting::LossKind::ModelOutput;
+  o.export_options.fully_sharded = world(2);
+  exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
+  EXPECT_NE(
+      error_of([&] { exporting::TrainState::for_module(*inst.module, g); }).find("for_module(module, step, rank)"),
+      std::string::npos);
+  exporting::TrainState r1 = exporting::TrainState::for_module(*inst.module, g, 1);
+  const Tensor* w = r1.find(Descriptor::param("net.0.weight"));
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->sizes(), (Shape{64, 64}));
+  // Rank 1 holds rows 64..127 of the module's weight.
+  Tensor full = inst.module->named_parameters()[0].second;
+  EXPECT_EQ(w->to_vector<float>(), contiguous(slice(full, 0, 64, 128)).to_vector<float>());
+  o.export_options.data_parallel = exporting::DataParallelOptions{};
+  EXPECT_NE(error_of([&] {
+              exporting::aot_export_train_step(*inst.module, inst.example.args, o);
+            }).find("choose data-parallel or fully-sharded, not both"),
+            std::string::npos);
+}
