@@ -37,6 +37,18 @@ for par in ddp fsdp; do
   done
 done
 
+# An imported ONNX model (without batch norm: per-rank batch statistics are not
+# equivalent to one process's, as in PyTorch): the same, batch 32 per rank.
+PLAIN="$SRC/tests/data/onnx/digits_mlp_plain.onnx"
+for par in ddp fsdp; do
+  timeout 120 "${MPIRUN[@]}" "$AOTGRAD" "${COMMON[@]}" --optimizer adamw --parallel $par --onnx "$PLAIN" \
+    --input-shape input_0=32,64 --save "$TMP/par.ckpt" >"$TMP/par.out" 2>&1 || fail "onnx $par: $(tail -5 "$TMP/par.out")"
+  "$AOTGRAD" "${COMMON[@]}" --optimizer adamw --onnx "$PLAIN" --input-shape input_0=64,64 --save "$TMP/one.ckpt" \
+    >"$TMP/one.out" 2>&1 || fail "onnx one process: $(cat "$TMP/one.out")"
+  python3 "$SRC/tests/e2e/compare_checkpoints.py" "$TMP/par.ckpt" "$TMP/one.ckpt" 1e-5 >"$TMP/cmp" 2>&1 ||
+    fail "onnx $par: 2 ranks x 32 differ from 1 process x 64: $(cat "$TMP/cmp")"
+done
+
 # fsdp checkpoints hold the whole state: 3 steps, saved, resumed for 2 more = 5 steps.
 FSDP=("${MPIRUN[@]}" "$AOTGRAD" train --threads 1 --optimizer adamw --parallel fsdp --batch 32)
 timeout 120 "${FSDP[@]}" --steps 3 --save "$TMP/three.ckpt" >"$TMP/f3" 2>&1 || fail "fsdp 3 steps: $(tail -5 "$TMP/f3")"
