@@ -27,6 +27,7 @@
 #include "aotgrad/descriptors.h"
 #include "aotgrad/ivalue.h"
 #include "aotgrad/pytree.h"
+#include "aotgrad/sym.h"
 #include "aotgrad/tensor.h"
 
 namespace aotgrad::ops {
@@ -101,9 +102,13 @@ struct TensorVal {
   Shape sizes, strides;
   int64_t offset = 0;
   DType dtype = DType::Float32;
+  /// In a graph with symbolic shapes (docs/SYMBOLIC_SHAPES.md): each dimension's size
+  /// as an expression of the graph's symbols, `sizes` holding their values at the
+  /// example the graph was traced with (PyTorch's "hints"). Empty: every size is fixed.
+  std::vector<SymExpr> sym_sizes;
   bool operator==(const TensorVal&) const = default;
   static TensorVal of(const Tensor& t);
-  /// "f32[2, 3]"
+  /// "f32[2, 3]", or with symbolic sizes "f32[s0, 3]"
   std::string str() const;
 };
 
@@ -246,6 +251,16 @@ class GraphModule {
   /// captured with and of the module's result.
   std::optional<pytree::TreeSpec> call_in_spec, call_out_spec;
   std::vector<std::pair<std::string, Tensor>> constants;  // get_attr targets, in order
+  /// Symbolic shapes: where symbol s<k> comes from — dimension `dim` of the
+  /// placeholder `placeholder` — so a call binds every symbol from its inputs; and the
+  /// guards the trace recorded, which every call's sizes must meet.
+  struct SymbolSource {
+    std::string placeholder;
+    int64_t dim = 0;
+    bool operator==(const SymbolSource&) const = default;
+  };
+  std::vector<SymbolSource> symbols;
+  std::vector<SymGuard> guards;
   std::vector<std::pair<std::string, std::shared_ptr<GraphModule>>> subgraphs;
 
   /// Adds a tensor constant named "_tensor_constant<N>" and returns the name.

@@ -76,8 +76,8 @@ class SymExpr {
 struct SymExpr::Atom {
   enum class Kind { Symbol, FloorDiv, Mod, Max };
   Kind kind = Kind::Symbol;
-  int64_t symbol = 0;           // Kind::Symbol
-  std::vector<SymExpr> args;    // the operands otherwise
+  int64_t symbol = 0;         // Kind::Symbol
+  std::vector<SymExpr> args;  // the operands otherwise
 };
 
 /// Reads an expression as SymExpr::str() prints it (a user error naming the position

@@ -164,7 +164,7 @@ class ProgramBuilder {
         v.layout = graph::TensorVal::of(t);
       } else {
         v.kind = ValueKind::Arena;
-        v.layout = {t.sizes(), contiguous_strides(t.sizes()), 0, t.dtype()};
+        v.layout = {t.sizes(), contiguous_strides(t.sizes()), 0, t.dtype(), {}};
       }
       return add_value(std::move(v));
     };
@@ -226,7 +226,7 @@ class ProgramBuilder {
       Value v;
       v.kind = ValueKind::Arena;
       v.name = n.name();
-      v.layout = {item->sizes, contiguous_strides(item->sizes), 0, item->dtype};
+      v.layout = {item->sizes, contiguous_strides(item->sizes), 0, item->dtype, {}};
       ins.results.push_back(add_value(std::move(v)));
     }
     std::function<std::vector<Tensor>(const std::vector<Tensor>&)> run = [call](const std::vector<Tensor>& in) {

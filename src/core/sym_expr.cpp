@@ -63,7 +63,8 @@ int64_t floor_mod(int64_t a, int64_t b) {
 
 // Sorts and merges terms into the canonical form.
 std::vector<Term> canonical(std::vector<Term> terms) {
-  std::stable_sort(terms.begin(), terms.end(), [](const Term& a, const Term& b) { return compare_monomials(a, b) < 0; });
+  std::stable_sort(terms.begin(), terms.end(),
+                   [](const Term& a, const Term& b) { return compare_monomials(a, b) < 0; });
   std::vector<Term> out;
   for (Term& t : terms) {
     if (!out.empty() && compare_monomials(out.back(), t) == 0)

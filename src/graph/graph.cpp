@@ -23,11 +23,19 @@ const char* node_op_name(NodeOp op) {
 }
 
 TensorVal TensorVal::of(const Tensor& t) {
-  return {t.sizes(), t.strides(), t.storage_offset(), t.dtype()};
+  return {t.sizes(), t.strides(), t.storage_offset(), t.dtype(), {}};
 }
 
 std::string TensorVal::str() const {
-  return std::string(dtype_abbrev(dtype)) + shape_str(sizes);
+  std::string s(dtype_abbrev(dtype));
+  if (sym_sizes.empty()) return s + shape_str(sizes);
+  s += "[";
+  for (size_t i = 0; i < sym_sizes.size(); ++i) {
+    if (i) s += ", ";
+    s += sym_sizes[i].str();
+  }
+  s += "]";
+  return s;
 }
 
 const TensorVal& FakeVal::as_tensor() const {

@@ -193,6 +193,16 @@ class Printer {
     return s;
   }
 
+  // Symbolic shapes: where each symbol comes from and the guards, as comments.
+  void emit_symbols(std::vector<std::string>& lines) const {
+    for (size_t k = 0; k < gm_.symbols.size(); ++k)
+      lines.push_back(fmt::format("    # s{} = {}.size({})", k, gm_.symbols[k].placeholder, gm_.symbols[k].dim));
+    if (gm_.guards.empty()) return;
+    std::string guards;
+    for (const SymGuard& g : gm_.guards) guards += (guards.empty() ? "" : ", ") + g.str();
+    lines.push_back("    # Guards: " + guards);
+  }
+
   void emit_signature(std::vector<std::string>& lines) {
     std::vector<Node*> ph = g_.placeholders();
     const bool pytree_style = gm_.in_spec.has_value();
@@ -214,6 +224,7 @@ class Printer {
       for (size_t i = 0; i < params.size(); ++i) sig += (i ? ", " : "") + params[i];
       lines.push_back(sig + "):");
     }
+    emit_symbols(lines);
     if (!pytree_style || ph.empty()) return;
     if (expanded_) {
       for (Node* p : ph) lines.push_back("    " + free_var(*p, true));

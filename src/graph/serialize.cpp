@@ -22,7 +22,10 @@ namespace aotgrad::graph {
 using nlohmann::json;
 
 namespace {
-constexpr int kFormatVersion = 1;
+// Version 2 added symbolic shapes (sym_sizes, symbols, guards); version 1 files,
+// which have none, read as before.
+constexpr int kFormatVersion = 2;
+constexpr int kOldestFormatVersion = 1;
 
 json double_json(double v) {
   if (std::isnan(v)) return json{{"float", "nan"}};
@@ -58,8 +61,42 @@ json arg_json(const Arg& a) {
 }
 
 json tensor_val_json(const TensorVal& t) {
-  return json{
-      {"dtype", std::string(dtype_name(t.dtype))}, {"sizes", t.sizes}, {"strides", t.strides}, {"offset", t.offset}};
+  json j{{"dtype", std::string(dtype_name(t.dtype))}, {"sizes", t.sizes}, {"strides", t.strides}, {"offset", t.offset}};
+  if (!t.sym_sizes.empty()) {
+    json exprs = json::array();
+    for (const SymExpr& e : t.sym_sizes) exprs.push_back(e.str());
+    j["sym_sizes"] = exprs;
+  }
+  return j;
+}
+
+const char* rel_str(SymGuard::Rel rel) {
+  switch (rel) {
+    case SymGuard::Rel::Eq:
+      return "==";
+    case SymGuard::Rel::Ne:
+      return "!=";
+    case SymGuard::Rel::Lt:
+      return "<";
+    case SymGuard::Rel::Le:
+      return "<=";
+    case SymGuard::Rel::Gt:
+      return ">";
+    case SymGuard::Rel::Ge:
+      return ">=";
+  }
+  return "?";
+}
+
+// Symbolic shapes of a module: where each symbol comes from, and the guards.
+void symbolic_json(const GraphModule& gm, json& j) {
+  if (gm.symbols.empty() && gm.guards.empty()) return;
+  json symbols = json::array(), guards = json::array();
+  for (const auto& s : gm.symbols) symbols.push_back({{"placeholder", s.placeholder}, {"dim", s.dim}});
+  for (const SymGuard& g : gm.guards)
+    guards.push_back({{"lhs", g.lhs.str()}, {"rel", rel_str(g.rel)}, {"rhs", g.rhs.str()}, {"reason", g.reason}});
+  j["symbols"] = symbols;
+  j["guards"] = guards;
 }
 
 json meta_json(const NodeMeta& m) {
@@ -177,7 +214,21 @@ struct Reader {
     for (int64_t st : t.strides)
       if (st < 0 || st > kMaxNumel) fail(fmt::format("strides must be in [0, 2^48], but got {}", shape_str(t.strides)));
     if (t.offset < 0 || t.offset > kMaxNumel) fail(fmt::format("offset must be in [0, 2^48], but got {}", t.offset));
+    if (v.contains("sym_sizes")) {
+      const json& exprs = v["sym_sizes"];
+      if (!exprs.is_array() || exprs.size() != t.sizes.size())
+        fail(fmt::format("sym_sizes must be a list of {} size expressions, one per dimension", t.sizes.size()));
+      for (const json& e : exprs) t.sym_sizes.push_back(sym_expr(e));
+    }
     return t;
+  }
+  SymExpr sym_expr(const json& v) const {
+    if (!v.is_string()) fail("a size expression must be a string such as \"128*s0\"");
+    try {
+      return parse_sym_expr(v.get<std::string>());
+    } catch (const Error& e) {
+      fail(e.message());
+    }
   }
   Descriptor descriptor(const json& v) const {
     if (!v.is_string()) fail("a descriptor must be a string");
@@ -292,6 +343,7 @@ json module_to_json(const GraphModule& gm) {
          {"nodes", nodes},
          {"constants", constants},
          {"subgraphs", subgraphs}};
+  symbolic_json(gm, j);
   // The schema of every custom op the nodes call, so that another process can print,
   // verify and save the graph without the op's implementation.
   json custom_ops = json::array();
@@ -457,6 +509,53 @@ void read_module_header(GraphModule& gm, const json& j, const Reader& r) {
   if (!subgraphs.is_array()) r.fail("subgraphs must be a list");
   for (const json& s : subgraphs) gm.subgraphs.emplace_back(r.str(s, "name"), module_from_json(r.at(s, "module")));
 }
+SymGuard::Rel parse_rel(const std::string& text, const Reader& r) {
+  for (SymGuard::Rel rel : {SymGuard::Rel::Eq, SymGuard::Rel::Ne, SymGuard::Rel::Lt, SymGuard::Rel::Le,
+                            SymGuard::Rel::Gt, SymGuard::Rel::Ge})
+    if (text == rel_str(rel)) return rel;
+  r.fail(fmt::format("a guard's rel must be one of == != < <= > >=, but got {}", quote_excerpt(text)));
+}
+
+// Each symbol names a placeholder of the module and one of its dimensions; every size
+// expression and guard mentions only the module's symbols.
+void read_symbolic(GraphModule& gm, const json& j, const Reader& r) {
+  if (j.contains("symbols")) {
+    const json& symbols = j["symbols"];
+    if (!symbols.is_array()) r.fail("symbols must be a list");
+    for (const json& s : symbols) {
+      GraphModule::SymbolSource src{r.str(s, "placeholder"), r.integer(r.at(s, "dim"), "dim")};
+      const Node* p = gm.graph->find(src.placeholder);
+      if (p == nullptr || p->op() != NodeOp::Placeholder || p->meta.val.kind != FakeVal::Kind::Tensor)
+        r.fail(fmt::format("symbol s{} comes from {}, which is not a tensor placeholder of the graph",
+                           gm.symbols.size(), quote_excerpt(src.placeholder)));
+      const int64_t rank = static_cast<int64_t>(p->meta.val.as_tensor().sizes.size());
+      if (src.dim < 0 || src.dim >= rank)
+        r.fail(fmt::format("symbol s{} comes from dimension {} of '{}', which has {}", gm.symbols.size(), src.dim,
+                           src.placeholder, rank));
+      gm.symbols.push_back(src);
+    }
+  }
+  if (j.contains("guards")) {
+    const json& guards = j["guards"];
+    if (!guards.is_array()) r.fail("guards must be a list");
+    for (const json& g : guards)
+      gm.guards.push_back(
+          {r.sym_expr(r.at(g, "lhs")), parse_rel(r.str(g, "rel"), r), r.sym_expr(r.at(g, "rhs")), r.str(g, "reason")});
+  }
+  const auto known = static_cast<int64_t>(gm.symbols.size());
+  auto check = [&](const SymExpr& e, const std::string& where) {
+    for (int64_t s : e.symbols())
+      if (s >= known) r.fail(fmt::format("{} mentions s{}, but the graph has {} symbol(s)", where, s, known));
+  };
+  for (const auto& n : gm.graph->nodes())
+    for (const auto& t : n->meta.val.items)
+      if (t)
+        for (const SymExpr& e : t->sym_sizes) check(e, "the value of '" + n->name() + "'");
+  for (const SymGuard& g : gm.guards) {
+    check(g.lhs, "guard " + g.str());
+    check(g.rhs, "guard " + g.str());
+  }
+}
 }  // namespace
 
 std::shared_ptr<GraphModule> module_from_json(const json& j) {
@@ -481,6 +580,7 @@ std::shared_ptr<GraphModule> module_from_json(const json& j) {
   if (!nodes.is_array()) r.fail("nodes must be a list");
   NodeReader reader{*gm, {}};
   for (size_t i = 0; i < nodes.size(); ++i) reader.read(nodes[i], i);
+  read_symbolic(*gm, j, r);
   verify(*gm);
   verify_metadata(*gm);
   return gm;
@@ -503,8 +603,9 @@ std::shared_ptr<GraphModule> from_json(const std::string& text) {
   Reader r{"top level"};
   if (r.str(j, "format") != "aotgrad-graph") r.fail("not an aotgrad graph file (format is not \"aotgrad-graph\")");
   int64_t version = r.integer(r.at(j, "version"), "version");
-  if (version != kFormatVersion)
-    r.fail(fmt::format("format version {} is not supported (this build reads version {})", version, kFormatVersion));
+  if (version < kOldestFormatVersion || version > kFormatVersion)
+    r.fail(fmt::format("format version {} is not supported (this build reads versions {} to {})", version,
+                       kOldestFormatVersion, kFormatVersion));
   return module_from_json(r.at(j, "module"));
 }
 

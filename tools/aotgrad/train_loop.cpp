@@ -249,7 +249,8 @@ TrainResult train_digits(const TrainOptions& o) {
     if (r.rank == 0) exporting::save_checkpoint(o.save_path, whole, r.steps);
   }
   runner->finish();
-  if (!o.save_onnx_path.empty() && r.rank == 0) onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
+  if (!o.save_onnx_path.empty() && r.rank == 0)
+    onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
   model.eval();
   r.test_accuracy = accuracy(model, test, batch);
   return r;
