@@ -26,6 +26,7 @@ for n in 1 2; do
 done
 cp "$SRC"/tests/goldens/onnx/*.onnx "$SRC"/tests/data/onnx/*.onnx "$CORPUS/onnx/"
 cp "$SRC"/tests/data/crashes/g-*.json "$CORPUS/graph/"
+cp "$SRC"/tests/data/symbolic_linear_joint.json "$CORPUS/graph/seed-symbolic.json"  # sizes as expressions
 cp "$SRC"/tests/data/crashes/o-*.json "$CORPUS/case/"
 
 for target in graph_file_fuzz case_file_fuzz checkpoint_fuzz onnx_file_fuzz; do

@@ -61,8 +61,13 @@ int64_t floor_mod(int64_t a, int64_t b) {
   return a - checked_mul(floor_div(a, b), b);
 }
 
+// Sizes are small polynomials; a bound keeps a hostile file's (s0 + ... + s20)**64
+// from expanding for ever.
+constexpr size_t kMaxTerms = 1024;
+
 // Sorts and merges terms into the canonical form.
 std::vector<Term> canonical(std::vector<Term> terms) {
+  AG_CHECK(terms.size() <= kMaxTerms * kMaxTerms, "size expression: more than {} terms", kMaxTerms);
   std::stable_sort(terms.begin(), terms.end(),
                    [](const Term& a, const Term& b) { return compare_monomials(a, b) < 0; });
   std::vector<Term> out;
@@ -73,6 +78,7 @@ std::vector<Term> canonical(std::vector<Term> terms) {
       out.push_back(std::move(t));
     if (out.back().coefficient == 0) out.pop_back();
   }
+  AG_CHECK(out.size() <= kMaxTerms, "size expression: more than {} terms", kMaxTerms);
   return out;
 }
 
@@ -205,6 +211,8 @@ SymExpr operator-(const SymExpr& a, const SymExpr& b) {
   return a + (-b);
 }
 SymExpr operator*(const SymExpr& a, const SymExpr& b) {
+  AG_CHECK(a.terms_.size() * b.terms_.size() <= kMaxTerms * kMaxTerms, "size expression: more than {} terms",
+           kMaxTerms);
   std::vector<Term> terms;
   for (const Term& x : a.terms_)
     for (const Term& y : b.terms_) terms.push_back(multiply(x, y));

@@ -56,6 +56,11 @@ TEST(SymbolicGraph, SurvivesTheJsonRoundTripAndVersionOneFilesLoad) {
   EXPECT_EQ(back->guards[0].str(), "s0 >= 2");
   EXPECT_EQ(back->guards[0].reason, "a test");
   EXPECT_EQ(back->graph->find("primals_3")->meta.val.as_tensor().sym_sizes, (std::vector<SymExpr>{s0, SymExpr(3)}));
+  // The checked-in version 2 file (also the fuzzers' seed) loads.
+  auto file = graph::from_json(aotgrad::testing::read_file(AOTGRAD_TEST_DATA "/symbolic_linear_joint.json"));
+  EXPECT_EQ(file->guards.size(), 2u);
+  EXPECT_NE(graph::print_readable(*file).find("# Guards: s0 >= 2, Ne(Mod(((3*s0 + 1)//2), 4) + Max(2, s0), 0)"),
+            std::string::npos);
   // A version 1 file (no symbols) reads as before.
   models::Instance inst = models::instantiate(models::find_model("simple_linear"));
   auto plain = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args).graph_module;
