@@ -48,6 +48,15 @@ struct CompileOptions {
   PipelineControls pipeline;
 };
 
+/// One buffer of a program's planned arena: the graph node whose value it holds, its
+/// size, and the instructions from its first write to its last read (a buffer taken
+/// over in place by another ends where that one starts).
+struct ArenaBuffer {
+  std::string node;
+  int64_t bytes = 0;
+  size_t first = 0, last = 0;
+};
+
 /// What compiling one graph produced (for reports and tests).
 struct ProgramStats {
   int64_t nodes = 0;            // call_function nodes in the graph
@@ -64,6 +73,8 @@ struct ProgramStats {
   /// parameter), and how many per-tensor loops they replaced.
   int64_t multi_tensor_loops = 0;
   int64_t multi_tensor_members = 0;
+  /// The arena's buffers, for memory reports that ask what is live when.
+  std::vector<ArenaBuffer> arena_buffers;
 };
 
 /// Time spent per kernel while a ProfileScope is active on this thread.

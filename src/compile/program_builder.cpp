@@ -428,6 +428,13 @@ class ProgramBuilder {
     }
     MemoryPlan plan = plan_arena(buffers);
     p_.stats_.arena_bytes = plan.arena_bytes;
+    for (size_t b = 0; b < buffers.size(); ++b) {
+      const PlannedBuffer& pb = buffers[b];
+      // A buffer taken over in place ends where its successor starts.
+      const size_t last = pb.reused_by >= 0 ? buffers[static_cast<size_t>(pb.reused_by)].first - 1 : pb.last;
+      p_.stats_.arena_buffers.push_back(
+          {p_.values_[static_cast<size_t>(buffer_value[b])].name, pb.bytes, pb.first, std::max(pb.first, last)});
+    }
     for (const PlannedBuffer& b : buffers) p_.stats_.unplanned_bytes += b.bytes;
     void* arena = allocate_storage(static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, 1)));
     const auto arena_bytes = static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, 1));

@@ -96,8 +96,9 @@ TEST(SymExpr, BadTextIsAClearError) {
   EXPECT_NE(error_of([] { parse_sym_expr(std::string(5000, '1')); }).find("more than the 4096 allowed"),
             std::string::npos);
   // A short text that would expand to millions of terms stops early.
-  EXPECT_NE(error_of([] { parse_sym_expr("(s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9)**64"); })
-                .find("more than 1024 terms"),
+  EXPECT_NE(error_of([] {
+              parse_sym_expr("(s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9)**64");
+            }).find("more than 1024 terms"),
             std::string::npos);
 }
 

@@ -14,9 +14,8 @@ namespace aotgrad::cli {
 /// each under `parallel` (weak scaling), `steps` timed steps after 5 warm-up steps;
 /// rank 0 prints the medians, the efficiency T(1)/T(N), the communication per step
 /// and the memory per rank (state kept between steps + the step's planned arena, in
-/// which the collectives' buffers live), under fsdp beside ddp's: at the example
-/// batch, and for the same step exported at batch 1 (B1), where activations are next
-/// to nothing: the parameter + gradient + optimizer-state memory.
+/// which the collectives' buffers live), under fsdp beside ddp's, in all and for
+/// parameters, gradients and optimizer state alone ("pgs").
 void print_parallel_bench(const std::string& model, int threads, int steps, const exporting::ExportOptions& parallel);
 
 }  // namespace aotgrad::cli

@@ -9,7 +9,6 @@
 
 #include "aotgrad/compile.h"
 #include "aotgrad/models.h"
-#include "aotgrad/ops.h"
 #include "aotgrad/optim.h"
 #include "aotgrad/train_step.h"
 
@@ -26,19 +25,15 @@ inline optim::UpdateRule bench_adamw() {
   return optim::UpdateRule::adam({1e-3, 0.9, 0.999, 1e-8, 0.01, true, false});
 }
 
-/// The whole step of `info` on its example batch (or its first `rows` rows),
-/// parallel as `parallel` says (data_parallel, fully_sharded; neither: one process),
-/// bound for `rank`.
+/// The whole step of `info` on its example batch, parallel as `parallel` says (data_parallel, fully_sharded; neither:
+/// one process), bound for `rank`.
 struct WholeStep {
   models::Instance inst;
   exporting::TrainStepGraph graph;
   exporting::TrainState state;
   std::optional<compile::CompiledTrainStep> step;
-  explicit WholeStep(const models::ModelInfo& info, const exporting::ExportOptions& parallel = {}, int64_t rank = 0,
-                     int64_t rows = 0)
+  explicit WholeStep(const models::ModelInfo& info, const exporting::ExportOptions& parallel = {}, int64_t rank = 0)
       : inst(models::instantiate(info)) {
-    if (rows > 0)
-      for (auto& v : inst.example.args) v = pytree::Value(contiguous(slice(v.tensor(), 0, 0, rows)));
     exporting::TrainStepOptions o;
     o.rule = bench_adamw();
     o.export_options.record_stack_traces = false;
