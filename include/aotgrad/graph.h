@@ -301,6 +301,13 @@ std::shared_ptr<GraphModule> from_json(const std::string& text);
 // ---- checking (src/graph/verify.cpp) ----
 /// Throws a user error describing the first broken invariant.
 void verify(const GraphModule& gm);
+
+/// Symbolic shapes: the value of each of `gm`'s symbols read from the sizes of the
+/// inputs given for its placeholders (in order), after checking that every input
+/// fits its placeholder's sizes with those values and that every guard holds — a
+/// user error naming the input, the size it got and, for a guard, the guard and its
+/// reason otherwise. A graph without symbols just checks the sizes.
+std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector<Shape>& input_sizes);
 /// Removes call_function nodes whose results nobody uses, except those with effects
 /// beyond their result (in-place, random, collective ops): returns how many went.
 /// Every export ends with it (no dead `getitem` of a multi-output op is left, as in

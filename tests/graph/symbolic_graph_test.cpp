@@ -86,3 +86,31 @@ TEST(SymbolicGraph, BadSymbolicFieldsAreClearErrors) {
   EXPECT_NE(with("\"rel\": \">=\"", "\"rel\": \"~\"").find("a guard's rel must be one of"), std::string::npos);
   EXPECT_NE(with("\"version\": 2", "\"version\": 3").find("reads versions 1 to 2"), std::string::npos);
 }
+
+TEST(SymbolicGraph, BindsSymbolsFromTheInputsAndChecksEveryGuard) {
+  auto gm = symbolic_linear();  // primals_1 [2, 3], primals_2 [2], primals_3 [s0, 3], tangents_1 [s0, 2]
+  const auto b = graph::bind_symbols(*gm, {{2, 3}, {2}, {7, 3}, {7, 2}});
+  EXPECT_EQ(b, (std::map<int64_t, int64_t>{{0, 7}}));
+  EXPECT_NE(error_of([&] {
+              graph::bind_symbols(*gm, {{2, 3}, {2}, {7, 3}, {8, 2}});
+            })
+                .find("input 'tangents_1' must be f32[s0, 2], that is [7, 2] with s0 = 7 (primals_3.size(0)), but got "
+                      "[8, 2]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              graph::bind_symbols(*gm, {{2, 4}, {2}, {7, 3}, {7, 2}});
+            }).find("input 'primals_1' must be f32[2, 3], but got [2, 4]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              graph::bind_symbols(*gm, {{2, 3}, {2}, {1, 3}, {1, 2}});
+            }).find("the sizes break the guard s0 >= 2 (a test): s0 = 1 (primals_3.size(0))"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              graph::bind_symbols(*gm, {{2, 3}, {2}, {}, {7, 2}});
+            }).find("input 'primals_3' must have a dimension 0 (s0), but got []"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              graph::bind_symbols(*gm, {{2, 3}});
+            }).find("the graph takes 4 inputs, but got 1"),
+            std::string::npos);
+}
