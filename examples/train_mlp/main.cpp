@@ -6,6 +6,7 @@
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/compile.h"
+#include "aotgrad/dist.h"
 #include "aotgrad/error.h"
 #include "aotgrad/export.h"
 #include "aotgrad/graph.h"
@@ -33,6 +34,8 @@ class Mlp : public nn::UnaryModule {
 int main() {
   try {
     std::printf("aotgrad %s\n", AOTGRAD_VERSION);
+    // The job this process belongs to: under mpirun, Open MPI's world; here, one process.
+    std::printf("rank %d of %d\n", dist::Job::join().rank(), dist::Job::join().world_size());
     manual_seed(0);
     Mlp model;
     // A regression target: y = sum of the inputs.
