@@ -375,11 +375,18 @@ class ProgramBuilder {
       }
     }
     // A collective that reads its input until its result is waited for
-    // (ops::reads_input_until_waited) keeps the input alive until that wait.
+    // (ops::reads_input_until_waited) keeps the input alive until that wait; one
+    // whose result nothing waits for keeps the result to the end, since the
+    // communication thread may still be writing it.
     for (size_t i = 0; i < ins.size(); ++i) {
-      if (ins[i].op == nullptr || !ops::reads_input_until_waited(*ins[i].op)) continue;
+      if (ins[i].op == nullptr || !ins[i].op->has(ops::OpTag::Collective)) continue;
       const int r = ins[i].results.empty() ? -1 : ins[i].results[0];
       if (r < 0) continue;
+      if (!used[static_cast<size_t>(r)]) {
+        last[static_cast<size_t>(r)] = ins.size() - 1;
+        used[static_cast<size_t>(r)] = true;
+      }
+      if (!ops::reads_input_until_waited(*ins[i].op)) continue;
       for (int v : operands_[i]) {
         const auto root = static_cast<size_t>(root_of(v));
         last[static_cast<size_t>(v)] = std::max(last[static_cast<size_t>(v)], last[static_cast<size_t>(r)]);

@@ -181,6 +181,10 @@ void regather_for_backward(graph::Graph& g) {
         u->set_args(std::move(args), std::move(kwargs));
       }
     }
+    // What only the backward read is gone from the forward (a gather nobody waits
+    // for would still run).
+    for (auto it = region.rbegin(); it != region.rend(); ++it)
+      if ((*it)->users().empty()) g.erase(*it);
   }
 }
 }  // namespace

@@ -183,3 +183,39 @@ TEST(FullySharded, BindingAShardedStepNeedsTheRank) {
             }).find("choose data-parallel or fully-sharded, not both"),
             std::string::npos);
 }
+
+// The communication thread may write a collective's result until it is waited for:
+// the memory plan keeps a reduce-scatter's input to its wait, and the result of a
+// collective nobody waits for to the end of the program.
+TEST(FullySharded, TheMemoryPlanKeepsWhatACollectiveStillUses) {
+  models::Instance inst = models::instantiate(models::find_model("mlp_small"));
+  exporting::TrainStepOptions o;
+  o.loss = exporting::LossKind::ModelOutput;
+  o.export_options.fully_sharded = world(1);
+  exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
+  graph::Graph& graph = *g.graph_module->graph;
+  graph::Node* x = graph.placeholders()[0];
+  graph::Node* orphan = graph.call_function(ops::op_info(ops::OpId::c10d_all_reduce), {x, "sum", "0"}, {}, "orphan");
+  orphan->meta.val = x->meta.val;
+  const compile::ProgramStats stats = compile::aot_compile_train_step(g).stats();
+  size_t end = 0;
+  std::map<std::string, compile::ArenaBuffer> by_node;
+  for (const auto& b : stats.arena_buffers) {
+    end = std::max(end, b.last);
+    by_node[b.node] = b;
+  }
+  ASSERT_TRUE(by_node.count("orphan"));
+  EXPECT_EQ(by_node["orphan"].last, end);
+  // Each reduce-scatter's input (a gradient) lives at least until its wait.
+  int checked = 0;
+  for (const auto& n : graph.nodes()) {
+    if (!calls(*n, ops::OpId::c10d_reduce_scatter_tensor)) continue;
+    const graph::Node* in = n->args()[0].node();
+    while (!by_node.count(in->name()) && !in->input_nodes().empty()) in = in->input_nodes()[0];  // through views
+    const graph::Node* wait = n->users().empty() ? nullptr : n->users()[0];
+    if (wait == nullptr || !by_node.count(in->name()) || !by_node.count(wait->name())) continue;
+    EXPECT_GE(by_node[in->name()].last, by_node[wait->name()].first) << in->name() << " dies before " << wait->name();
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
