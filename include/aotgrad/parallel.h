@@ -49,9 +49,12 @@ Tensor shard_of(const Tensor& full, int64_t rank, int64_t world_size);
 Tensor unshard(const Tensor& gathered, const Shape& sizes);
 
 /// The parameter of `sizes` from this rank's shard: all_gather_into_tensor, its
-/// wait_tensor, the padding sliced off. Parameter `index`'s nodes are annotated
-/// (Note [FSDP phases]) for schedule_fully_sharded.
-Tensor gather_parameter(const Tensor& shard, const Shape& sizes, int64_t index, const FullyShardedOptions& options);
+/// wait_tensor, the padding sliced off; recorded without gradient history and
+/// returned as a leaf that requires grad as `requires_grad` says (what the backward
+/// differentiates). Parameter `index`'s nodes are annotated (Note [FSDP phases]) for
+/// schedule_fully_sharded.
+Tensor gather_parameter(const Tensor& shard, const Shape& sizes, int64_t index, bool requires_grad,
+                        const FullyShardedOptions& options);
 /// This rank's shard of `grad` averaged across the ranks: padded, one
 /// reduce_scatter_tensor('avg') and its wait_tensor.
 Tensor reduce_scatter_gradient(const Tensor& grad, int64_t index, const FullyShardedOptions& options);

@@ -95,6 +95,10 @@ struct SymGuard {
   std::string reason;
 
   bool holds(const std::map<int64_t, int64_t>& bindings) const;
+  /// "==", "!=", "<", "<=", ">", ">=" (graph files store relations so); parse_rel is
+  /// its inverse (false for any other text).
+  static const char* rel_text(Rel rel);
+  static bool parse_rel(const std::string& text, Rel& rel);
   /// "s0 >= 2", "Eq(Mod(s0, 4), 0)" as PyTorch prints guards.
   std::string str() const;
 };

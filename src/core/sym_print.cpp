@@ -202,28 +202,40 @@ SymExpr parse_sym_expr(const std::string& text) {
   return Parser(text).parse();
 }
 
-std::string SymGuard::str() const {
-  const char* infix = nullptr;
+const char* SymGuard::rel_text(Rel rel) {
   switch (rel) {
     case Rel::Eq:
-      return call_str("Eq", lhs, rhs);
+      return "==";
     case Rel::Ne:
-      return call_str("Ne", lhs, rhs);
+      return "!=";
     case Rel::Lt:
-      infix = " < ";
-      break;
+      return "<";
     case Rel::Le:
-      infix = " <= ";
-      break;
+      return "<=";
     case Rel::Gt:
-      infix = " > ";
-      break;
+      return ">";
     case Rel::Ge:
-      infix = " >= ";
-      break;
+      return ">=";
   }
+  return "?";
+}
+
+bool SymGuard::parse_rel(const std::string& text, Rel& rel) {
+  for (Rel r : {Rel::Eq, Rel::Ne, Rel::Lt, Rel::Le, Rel::Gt, Rel::Ge})
+    if (text == rel_text(r)) {
+      rel = r;
+      return true;
+    }
+  return false;
+}
+
+// Equality as sympy prints it (Eq(a, b), Ne(a, b)); orderings infix.
+std::string SymGuard::str() const {
+  if (rel == Rel::Eq || rel == Rel::Ne) return call_str(rel == Rel::Eq ? "Eq" : "Ne", lhs, rhs);
   std::string s = lhs.str();
-  s += infix;
+  s += " ";
+  s += rel_text(rel);
+  s += " ";
   s += rhs.str();
   return s;
 }

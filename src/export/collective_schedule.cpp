@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <unordered_set>
+#include <variant>
 
+#include "ops/registry.h"
 #include "support/error.h"
 
 namespace aotgrad::exporting::detail {
@@ -48,6 +50,21 @@ void place_issues_after_inputs(std::vector<Node*>& order, const std::vector<Coll
   }
 }
 }  // namespace
+
+const std::string* collective_phase(const Node& n, const char* index_key, const char* phase_key, int64_t& index) {
+  const std::string* what = nullptr;
+  index = -1;
+  for (const auto& [k, v] : n.meta.custom) {
+    if (k == index_key && std::holds_alternative<int64_t>(v)) index = std::get<int64_t>(v);
+    if (k == phase_key && std::holds_alternative<std::string>(v)) what = &std::get<std::string>(v);
+  }
+  return index >= 0 ? what : nullptr;
+}
+
+bool is_view_node(const Node& n) {
+  return n.op() == graph::NodeOp::CallFunction && n.target().kind == graph::Target::Kind::Op &&
+         n.target().op->kind == ops::OpKind::View;
+}
 
 void place_issue_after_inputs_and_wait_before_readers(std::vector<Node*>& order,
                                                       const std::vector<CollectiveGroup>& groups) {

@@ -11,6 +11,14 @@
 
 namespace aotgrad::exporting::detail {
 
+/// A parallel pass's annotation on `n`: the string under `phase_key` ("issue",
+/// "gather_wait", ...), with the integer under `index_key` (the bucket, the
+/// parameter) in `index`; null when `n` carries neither.
+const std::string* collective_phase(const graph::Node& n, const char* index_key, const char* phase_key, int64_t& index);
+
+/// Whether `n` calls a view op (its value aliases its first input's).
+bool is_view_node(const graph::Node& n);
+
 struct CollectiveGroup {
   std::vector<graph::Node*> issue, wait;
 };

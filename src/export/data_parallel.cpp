@@ -61,26 +61,13 @@ TensorList all_reduce_gradients(const TensorList& grads, const DataParallelOptio
   return out;
 }
 
-namespace {
-using graph::Node;
-
-const std::string* phase_of(const Node* n, int64_t& bucket) {
-  const std::string* what = nullptr;
-  bucket = -1;
-  for (const auto& [k, v] : n->meta.custom) {
-    if (k == "ddp_bucket" && std::holds_alternative<int64_t>(v)) bucket = std::get<int64_t>(v);
-    if (k == "ddp" && std::holds_alternative<std::string>(v)) what = &std::get<std::string>(v);
-  }
-  return bucket >= 0 ? what : nullptr;
-}
-}  // namespace
-
 void schedule_gradient_buckets(graph::Graph& g) {
+  using graph::Node;
   std::map<int64_t, detail::CollectiveGroup> buckets;
   std::vector<Node*> rest;
   for (const auto& n : g.nodes()) {
     int64_t b = -1;
-    const std::string* what = phase_of(n.get(), b);
+    const std::string* what = detail::collective_phase(*n, "ddp_bucket", "ddp", b);
     if (what == nullptr)
       rest.push_back(n.get());
     else

@@ -7,10 +7,10 @@
 #include <unordered_set>
 
 #include "aotgrad/annotate.h"
+#include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
 #include "aotgrad/parallel.h"
 #include "export/collective_schedule.h"
-#include "ops/registry.h"
 #include "support/error.h"
 
 namespace aotgrad::exporting {
@@ -29,16 +29,22 @@ Shape shard_sizes(const Shape& sizes, int64_t world_size) {
   return s;
 }
 
+namespace {
+// `t` with zero rows appended up to `rows` along dim 0.
+Tensor pad_rows(const Tensor& t, int64_t rows) {
+  if (t.size(0) == rows) return t;
+  Shape pad = t.sizes();
+  pad[0] = rows - t.size(0);
+  return cat({t, zeros(pad, t.dtype())}, 0);
+}
+}  // namespace
+
 Tensor shard_of(const Tensor& full, int64_t rank, int64_t world_size) {
   AG_CHECK(rank >= 0 && rank < world_size, "fsdp: rank {} is not in a world of {}", rank, world_size);
   const Shape shard = shard_sizes(full.sizes(), world_size);
   Tensor flat = full.dim() == 0 ? reshape(full, {1}) : full;
   const int64_t begin = std::min(rank * shard[0], flat.size(0)), end = std::min(begin + shard[0], flat.size(0));
-  Tensor mine = slice(flat, 0, begin, end);
-  if (end - begin == shard[0]) return contiguous(mine);
-  Shape pad = shard;
-  pad[0] = shard[0] - (end - begin);
-  return cat({mine, zeros(pad, full.dtype())}, 0);
+  return contiguous(pad_rows(slice(flat, 0, begin, end), shard[0]));
 }
 
 Tensor unshard(const Tensor& gathered, const Shape& sizes) {
@@ -54,7 +60,9 @@ Annotations phase(int64_t param, const char* what) {
 }
 }  // namespace
 
-Tensor gather_parameter(const Tensor& shard, const Shape& sizes, int64_t index, const FullyShardedOptions& options) {
+Tensor gather_parameter(const Tensor& shard, const Shape& sizes, int64_t index, bool requires_grad,
+                        const FullyShardedOptions& options) {
+  autograd::NoGradGuard no_grad;
   Tensor gathered;
   {
     annotate scope(phase(index, "gather"));
@@ -65,6 +73,7 @@ Tensor gather_parameter(const Tensor& shard, const Shape& sizes, int64_t index, 
   const int64_t rows = sizes.empty() ? 1 : sizes[0];
   if (full.size(0) != rows) full = slice(full, 0, 0, rows);
   if (sizes.empty()) full = view(full, {});
+  full.set_requires_grad(requires_grad);
   return full;
 }
 
@@ -72,15 +81,9 @@ Tensor reduce_scatter_gradient(const Tensor& grad, int64_t index, const FullySha
   Tensor started;
   {
     annotate scope(phase(index, "reduce_scatter"));
-    const Shape shard = shard_sizes(grad.sizes(), options.world_size);
-    Tensor g = grad.dim() == 0 ? view(grad, {1}) : grad;
-    const int64_t padded = shard[0] * options.world_size;
-    if (padded != g.size(0)) {
-      Shape pad = shard;
-      pad[0] = padded - g.size(0);
-      g = cat({g, zeros(pad, g.dtype())}, 0);
-    }
-    started = reduce_scatter_tensor(g, "avg", options.world_size, "0");
+    const int64_t padded = shard_sizes(grad.sizes(), options.world_size)[0] * options.world_size;
+    started = reduce_scatter_tensor(pad_rows(grad.dim() == 0 ? view(grad, {1}) : grad, padded), "avg",
+                                    options.world_size, "0");
   }
   annotate scope(phase(index, "reduce_scatter_wait"));
   return wait_tensor(started);
@@ -94,13 +97,7 @@ using graph::Node;
 
 // The fsdp annotation of n, with its parameter index, or null.
 const std::string* phase_of(const Node* n, int64_t& param) {
-  const std::string* what = nullptr;
-  param = -1;
-  for (const auto& [k, v] : n->meta.custom) {
-    if (k == "fsdp_param" && std::holds_alternative<int64_t>(v)) param = std::get<int64_t>(v);
-    if (k == "fsdp" && std::holds_alternative<std::string>(v)) what = &std::get<std::string>(v);
-  }
-  return param >= 0 ? what : nullptr;
+  return detail::collective_phase(*n, "fsdp_param", "fsdp", param);
 }
 
 void annotate_phase(Node* n, int64_t param, const char* what) {
@@ -116,11 +113,6 @@ void annotate_phase(Node* n, int64_t param, const char* what) {
   }
 }
 
-bool is_view(const Node* n) {
-  return n->op() == graph::NodeOp::CallFunction && n->target().kind == graph::Target::Kind::Op &&
-         n->target().op->kind == ops::OpKind::View;
-}
-
 // A gathered parameter as the forward reads it: its gather chain, then the forward's
 // views of it (a Linear's weight.t()), which the backward reads too.
 std::vector<Node*> gathered_region(const std::vector<Node*>& chain) {
@@ -128,7 +120,7 @@ std::vector<Node*> gathered_region(const std::vector<Node*>& chain) {
   std::unordered_set<const Node*> in(chain.begin(), chain.end());
   for (size_t i = chain.size() - 1; i < region.size(); ++i)
     for (Node* u : region[i]->users())
-      if (!u->meta.is_backward && is_view(u) && !in.count(u)) {
+      if (!u->meta.is_backward && detail::is_view_node(*u) && !in.count(u)) {
         bool only_region_inputs = true;
         for (const Node* x : u->input_nodes()) only_region_inputs = only_region_inputs && in.count(x) > 0;
         if (!only_region_inputs) continue;

@@ -103,14 +103,9 @@ class JointTrace {
     autograd::EnableGradGuard grad_on;
     TensorList params = param_proxies_;
     if (const auto& fsdp = options_.fully_sharded) {
-      for (size_t i = 0; i < params.size(); ++i) {
-        {
-          autograd::NoGradGuard no_grad;  // the gathered whole is the leaf the backward differentiates
-          params[i] =
-              gather_parameter(param_proxies_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i), *fsdp);
-        }
-        params[i].set_requires_grad(source_.params[i].requires_grad);
-      }
+      for (size_t i = 0; i < params.size(); ++i)
+        params[i] = gather_parameter(param_proxies_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
+                                     source_.params[i].requires_grad, *fsdp);
       gathered_ = params;
     }
     auto [leaves, spec] = source_.run(params, buffer_proxies_, proxy_call_, tracer_);

@@ -183,14 +183,9 @@ class StepTrace {
     pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(module_args_), pytree::Value::dict({})});
     model_params_ = params_;
     if (const auto& fsdp = options_.export_options.fully_sharded) {
-      for (size_t i = 0; i < params_.size(); ++i) {
-        {
-          autograd::NoGradGuard no_grad;  // the gathered whole is the leaf the backward differentiates
-          model_params_[i] =
-              gather_parameter(params_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i), *fsdp);
-        }
-        model_params_[i].set_requires_grad(source_.params[i].requires_grad);
-      }
+      for (size_t i = 0; i < params_.size(); ++i)
+        model_params_[i] = gather_parameter(params_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
+                                            source_.params[i].requires_grad, *fsdp);
     }
     auto outputs = source_.run(model_params_, buffers_, call, tracer_).first;
     AG_CHECK(outputs.size() == 1 && outputs[0].is_tensor(),

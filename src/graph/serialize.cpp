@@ -70,31 +70,14 @@ json tensor_val_json(const TensorVal& t) {
   return j;
 }
 
-const char* rel_str(SymGuard::Rel rel) {
-  switch (rel) {
-    case SymGuard::Rel::Eq:
-      return "==";
-    case SymGuard::Rel::Ne:
-      return "!=";
-    case SymGuard::Rel::Lt:
-      return "<";
-    case SymGuard::Rel::Le:
-      return "<=";
-    case SymGuard::Rel::Gt:
-      return ">";
-    case SymGuard::Rel::Ge:
-      return ">=";
-  }
-  return "?";
-}
-
 // Symbolic shapes of a module: where each symbol comes from, and the guards.
 void symbolic_json(const GraphModule& gm, json& j) {
   if (gm.symbols.empty() && gm.guards.empty()) return;
   json symbols = json::array(), guards = json::array();
   for (const auto& s : gm.symbols) symbols.push_back({{"placeholder", s.placeholder}, {"dim", s.dim}});
   for (const SymGuard& g : gm.guards)
-    guards.push_back({{"lhs", g.lhs.str()}, {"rel", rel_str(g.rel)}, {"rhs", g.rhs.str()}, {"reason", g.reason}});
+    guards.push_back(
+        {{"lhs", g.lhs.str()}, {"rel", SymGuard::rel_text(g.rel)}, {"rhs", g.rhs.str()}, {"reason", g.reason}});
   j["symbols"] = symbols;
   j["guards"] = guards;
 }
@@ -509,11 +492,11 @@ void read_module_header(GraphModule& gm, const json& j, const Reader& r) {
   if (!subgraphs.is_array()) r.fail("subgraphs must be a list");
   for (const json& s : subgraphs) gm.subgraphs.emplace_back(r.str(s, "name"), module_from_json(r.at(s, "module")));
 }
-SymGuard::Rel parse_rel(const std::string& text, const Reader& r) {
-  for (SymGuard::Rel rel : {SymGuard::Rel::Eq, SymGuard::Rel::Ne, SymGuard::Rel::Lt, SymGuard::Rel::Le,
-                            SymGuard::Rel::Gt, SymGuard::Rel::Ge})
-    if (text == rel_str(rel)) return rel;
-  r.fail(fmt::format("a guard's rel must be one of == != < <= > >=, but got {}", quote_excerpt(text)));
+SymGuard::Rel rel_of(const std::string& text, const Reader& r) {
+  SymGuard::Rel rel{};
+  if (!SymGuard::parse_rel(text, rel))
+    r.fail(fmt::format("a guard's rel must be one of == != < <= > >=, but got {}", quote_excerpt(text)));
+  return rel;
 }
 
 // Each symbol names a placeholder of the module and one of its dimensions; every size
@@ -540,7 +523,7 @@ void read_symbolic(GraphModule& gm, const json& j, const Reader& r) {
     if (!guards.is_array()) r.fail("guards must be a list");
     for (const json& g : guards)
       gm.guards.push_back(
-          {r.sym_expr(r.at(g, "lhs")), parse_rel(r.str(g, "rel"), r), r.sym_expr(r.at(g, "rhs")), r.str(g, "reason")});
+          {r.sym_expr(r.at(g, "lhs")), rel_of(r.str(g, "rel"), r), r.sym_expr(r.at(g, "rhs")), r.str(g, "reason")});
   }
   const auto known = static_cast<int64_t>(gm.symbols.size());
   auto check = [&](const SymExpr& e, const std::string& where) {

@@ -30,6 +30,18 @@ bool calls(const graph::Node& n, ops::OpId op) {
   return n.op() == graph::NodeOp::CallFunction && n.target().kind == graph::Target::Kind::Op && n.target().op->id == op;
 }
 
+// mlp_small's training step, sharded across `n` ranks.
+struct Step {
+  models::Instance inst = models::instantiate(models::find_model("mlp_small"));
+  exporting::TrainStepOptions options;
+  exporting::TrainStepGraph graph;
+  explicit Step(int64_t n) {
+    options.loss = exporting::LossKind::ModelOutput;
+    options.export_options.fully_sharded = world(n);
+    graph = exporting::aot_export_train_step(*inst.module, inst.example.args, options);
+  }
+};
+
 exporting::JointWithDescriptors fsdp_joint(const std::string& model, exporting::FullyShardedOptions o) {
   models::Instance inst = models::instantiate(models::find_model(model));
   exporting::ExportOptions options;
@@ -162,11 +174,10 @@ TEST(FullySharded, AWorldOfOneTrainsAsThePlainStep) {
 }
 
 TEST(FullySharded, BindingAShardedStepNeedsTheRank) {
-  models::Instance inst = models::instantiate(models::find_model("mlp_small"));
-  exporting::TrainStepOptions o;
-  o.loss = exporting::LossKind::ModelOutput;
-  o.export_options.fully_sharded = world(2);
-  exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
+  Step step(2);
+  models::Instance& inst = step.inst;
+  exporting::TrainStepOptions& o = step.options;
+  const exporting::TrainStepGraph& g = step.graph;
   EXPECT_NE(
       error_of([&] { exporting::TrainState::for_module(*inst.module, g); }).find("for_module(module, step, rank)"),
       std::string::npos);
@@ -188,11 +199,8 @@ TEST(FullySharded, BindingAShardedStepNeedsTheRank) {
 // the memory plan keeps a reduce-scatter's input to its wait, and the result of a
 // collective nobody waits for to the end of the program.
 TEST(FullySharded, TheMemoryPlanKeepsWhatACollectiveStillUses) {
-  models::Instance inst = models::instantiate(models::find_model("mlp_small"));
-  exporting::TrainStepOptions o;
-  o.loss = exporting::LossKind::ModelOutput;
-  o.export_options.fully_sharded = world(1);
-  exporting::TrainStepGraph g = exporting::aot_export_train_step(*inst.module, inst.example.args, o);
+  Step step(1);
+  const exporting::TrainStepGraph& g = step.graph;
   graph::Graph& graph = *g.graph_module->graph;
   graph::Node* x = graph.placeholders()[0];
   graph::Node* orphan = graph.call_function(ops::op_info(ops::OpId::c10d_all_reduce), {x, "sum", "0"}, {}, "orphan");

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <optional>
 #include <set>
-#include <variant>
 #include <vector>
 
 #include "aotgrad/compile.h"
@@ -13,7 +12,7 @@
 #include "aotgrad/models.h"
 #include "aotgrad/train_step.h"
 #include "bench_whole_step.h"
-#include "ops/registry.h"
+#include "export/collective_schedule.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
@@ -40,24 +39,20 @@ void time_steps(WholeStep& w, int steps, std::vector<double>& ms) {
 // collectives' results).
 int64_t param_grad_state_bytes(const WholeStep& w) {
   const graph::Graph& g = *w.graph.graph_module->graph;
-  auto phase = [](const graph::Node& n, const char* key) -> std::string {
-    for (const auto& [k, v] : n.meta.custom)
-      if (k == key && std::holds_alternative<std::string>(v)) return std::get<std::string>(v);
-    return "";
-  };
-  auto is_view = [](const graph::Node* n) {
-    return n->op() == graph::NodeOp::CallFunction && n->target().kind == graph::Target::Kind::Op &&
-           n->target().op->kind == ops::OpKind::View;
+  auto phase = [](const graph::Node& n) {  // a ddp or fsdp node's phase, or null
+    int64_t index = -1;
+    const std::string* what = exporting::detail::collective_phase(n, "fsdp_param", "fsdp", index);
+    return what != nullptr ? what : exporting::detail::collective_phase(n, "ddp_bucket", "ddp", index);
   };
   std::set<std::string> param_or_grad;
   for (const auto& n : g.nodes()) {
-    const std::string fsdp = phase(*n, "fsdp"), ddp = phase(*n, "ddp");
-    if (fsdp.empty() && ddp.empty()) continue;
+    const std::string* what = phase(*n);
+    if (what == nullptr) continue;
     param_or_grad.insert(n->name());
-    if (fsdp.find("gather") != std::string::npos) continue;
-    for (const graph::Node* in : n->input_nodes()) {  // the gradient it packs or reduces
-      while (is_view(in) && !in->input_nodes().empty()) in = in->input_nodes()[0];
-      if (phase(*in, "fsdp").empty() && phase(*in, "ddp").empty()) param_or_grad.insert(in->name());
+    if (what->find("gather") != std::string::npos) continue;  // a parameter's gather
+    for (const graph::Node* in : n->input_nodes()) {          // the gradient it packs or reduces
+      while (exporting::detail::is_view_node(*in) && !in->input_nodes().empty()) in = in->input_nodes()[0];
+      if (phase(*in) == nullptr) param_or_grad.insert(in->name());
     }
   }
   const compile::ProgramStats stats = w.step->stats();
