@@ -73,6 +73,10 @@ struct ProgramStats {
   /// parameter), and how many per-tensor loops they replaced.
   int64_t multi_tensor_loops = 0;
   int64_t multi_tensor_members = 0;
+  /// Instructions that run many single-element ops back to back (an optimizer's
+  /// per-parameter scalars), and how many ops they hold.
+  int64_t single_element_batches = 0;
+  int64_t single_element_ops = 0;
   /// The arena's buffers, for memory reports that ask what is live when.
   std::vector<ArenaBuffer> arena_buffers;
 };

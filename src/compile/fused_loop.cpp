@@ -55,56 +55,65 @@ void loop2(float* out, const Src& a, const Src& b, int64_t n, F f) {
   }
 }
 
-Load load_of(const Src& s) {
-  return s.scalar() ? Load::Scalar : s.scaled ? Load::Scaled : Load::Pointer;
-}
+// Note [One call per step]: which loop a step runs (its formula, and whether each
+// operand is a value, a pointer or a scaled pointer) is known once the loop is
+// built, so run() picks each step's instantiation once per call and a block costs
+// one indirect call per step, not a chain of switches.
+using StepKernel = void (*)(float* out, const Src& a, const Src& b, int64_t n, const FormulaParams& p);
 
-template <Load A, typename F>
-void loop2_b(float* out, const Src& a, const Src& b, int64_t n, F f) {
-  switch (load_of(b)) {
-    case Load::Scalar:
-      return loop2<A, Load::Scalar>(out, a, b, n, f);
-    case Load::Pointer:
-      return loop2<A, Load::Pointer>(out, a, b, n, f);
-    case Load::Scaled:
-      return loop2<A, Load::Scaled>(out, a, b, n, f);
-  }
-}
-
-template <typename F>
-void block2(float* out, const Src& a, const Src& b, int64_t n, F f) {
-  switch (load_of(a)) {
-    case Load::Scalar:
-      return loop2_b<Load::Scalar>(out, a, b, n, f);
-    case Load::Pointer:
-      return loop2_b<Load::Pointer>(out, a, b, n, f);
-    case Load::Scaled:
-      return loop2_b<Load::Scaled>(out, a, b, n, f);
-  }
-}
-
-// Formula F over one block. A formula that calls libm runs without `omp simd` (clang
-// cannot vectorise the call and says so).
-template <Formula F>
-void run_formula(float* out, const Src& x, const Src& y, int64_t n, const FormulaParams& p) {
+template <Formula F, Load A, Load B>
+void step_kernel(float* out, const Src& a, const Src& b, int64_t n, const FormulaParams& p) {
   if constexpr (ops::formula_vectorises_v<F>) {
-    block2(out, x, ops::formula_arity_v<F> == 2 ? y : x, n,
-           [p](float u, float v) { return ops::cpu::formula::apply<F>(u, v, p); });
-  } else {
+    loop2<A, B>(out, a, b, n, [p](float u, float v) { return ops::cpu::formula::apply<F>(u, v, p); });
+  } else {  // a formula that calls libm: no `omp simd` (clang cannot vectorise the call, and says so)
     auto at = [](const Src& s, int64_t i) { return s.scalar() ? s.v : s.scaled ? s.p[i] * s.s : s.p[i]; };
-    for (int64_t i = 0; i < n; ++i) out[i] = ops::cpu::formula::apply<F>(at(x, i), at(y, i), p);
+    for (int64_t i = 0; i < n; ++i) out[i] = ops::cpu::formula::apply<F>(at(a, i), at(b, i), p);
   }
 }
 
-void run_step(const Step& s, float* out, Src x, Src y, int64_t n) {
-  switch (s.formula) {
-#define AG_FORMULA_STEP(name, arity, vectorises)        \
-  case Formula::name:                                   \
-    run_formula<Formula::name>(out, x, y, n, s.params); \
-    break;
-    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_STEP)
-#undef AG_FORMULA_STEP
+template <Formula F, Load A>
+StepKernel kernel_for_b(Load b) {
+  switch (b) {
+    case Load::Scalar:
+      return step_kernel<F, A, Load::Scalar>;
+    case Load::Pointer:
+      return step_kernel<F, A, Load::Pointer>;
+    case Load::Scaled:
+      return step_kernel<F, A, Load::Scaled>;
   }
+  return nullptr;
+}
+template <Formula F>
+StepKernel kernel_for(Load a, Load b) {
+  if constexpr (ops::formula_arity_v<F> == 1) b = a;  // a unary formula reads its operand twice
+  switch (a) {
+    case Load::Scalar:
+      return kernel_for_b<F, Load::Scalar>(b);
+    case Load::Pointer:
+      return kernel_for_b<F, Load::Pointer>(b);
+    case Load::Scaled:
+      return kernel_for_b<F, Load::Scaled>(b);
+  }
+  return nullptr;
+}
+
+// How a step reads an operand (Operand::Scale on a single value multiplies it in
+// once per block, so it stays a value).
+Load load_of(const Operand& o) {
+  if (o.kind == Operand::Kind::ScalarInput || o.kind == Operand::Kind::Immediate) return Load::Scalar;
+  return o.scale == Operand::Scale::None ? Load::Pointer : Load::Scaled;
+}
+
+StepKernel kernel_of(const Step& s) {
+  const Load a = load_of(s.a), b = load_of(s.b);
+  switch (s.formula) {
+#define AG_FORMULA_KERNEL(name, arity, vectorises) \
+  case Formula::name:                              \
+    return kernel_for<Formula::name>(a, b);
+    AG_ELEMENTWISE_FORMULAS(AG_FORMULA_KERNEL)
+#undef AG_FORMULA_KERNEL
+  }
+  return nullptr;
 }
 }  // namespace
 
@@ -208,6 +217,35 @@ int FusedLoop::fold_scalar_multiplies() {
   return removed;
 }
 
+namespace {
+// How a step of the block starting at element `start` of a member reads operand `o`
+// (`mine`: the member's inputs; `regs`: the blocks of the steps).
+Src source(const Operand& o, const Src* mine, int64_t start, const float* regs) {
+  Src r;
+  switch (o.kind) {
+    case Operand::Kind::Input:
+      r.p = mine[o.index].p + start;
+      break;
+    case Operand::Kind::ScalarInput:
+      r.v = mine[o.index].v;
+      break;
+    case Operand::Kind::Immediate:
+      r.v = o.value;
+      break;
+    case Operand::Kind::Step:
+      r.p = regs + kBlock * static_cast<size_t>(o.index);
+      break;
+  }
+  if (o.scale == Operand::Scale::None) return r;
+  r.s = o.scale == Operand::Scale::Immediate ? o.scale_value : mine[o.scale_index].v;
+  if (r.scalar())
+    r.v = r.v * r.s;  // rounded once, as the multiply it replaces
+  else
+    r.scaled = true;
+  return r;
+}
+}  // namespace
+
 void FusedLoop::run(const Args& args, Outputs& outs) const {
   const size_t per_member_out = stores.size();
   const size_t members = outs.size() / per_member_out;
@@ -226,6 +264,8 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
     first_block[m + 1] = first_block[m] + (numel[m] + kBlock - 1) / kBlock;
   }
   const int64_t blocks = first_block[members];
+  std::vector<StepKernel> kernels(steps.size());
+  for (size_t s = 0; s < steps.size(); ++s) kernels[s] = kernel_of(steps[s]);
   parallel_for(blocks, kBlock * static_cast<int64_t>(steps.size()) * 2, [&](int64_t b0, int64_t b1) {
     std::vector<float> regs(static_cast<size_t>(kBlock) * steps.size());
     size_t m =
@@ -235,31 +275,8 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
       const int64_t start = (blk - first_block[m]) * kBlock, len = std::min(kBlock, numel[m] - start);
       const Src* mine = in.data() + m * static_cast<size_t>(num_inputs);
       for (size_t s = 0; s < steps.size(); ++s) {
-        auto src = [&](const Operand& o) -> Src {
-          Src r;
-          switch (o.kind) {
-            case Operand::Kind::Input:
-              r.p = mine[o.index].p + start;
-              break;
-            case Operand::Kind::ScalarInput:
-              r.v = mine[o.index].v;
-              break;
-            case Operand::Kind::Immediate:
-              r.v = o.value;
-              break;
-            case Operand::Kind::Step:
-              r.p = regs.data() + kBlock * static_cast<size_t>(o.index);
-              break;
-          }
-          if (o.scale == Operand::Scale::None) return r;
-          r.s = o.scale == Operand::Scale::Immediate ? o.scale_value : mine[o.scale_index].v;
-          if (r.scalar())
-            r.v = r.v * r.s;  // rounded once, as the multiply it replaces
-          else
-            r.scaled = true;
-          return r;
-        };
-        run_step(steps[s], regs.data() + kBlock * s, src(steps[s].a), src(steps[s].b), len);
+        auto src = [&](const Operand& o) { return source(o, mine, start, regs.data()); };
+        kernels[s](regs.data() + kBlock * s, src(steps[s].a), src(steps[s].b), len, steps[s].params);
       }
       // The stores, after every read of this block (a store may be an input's storage).
       for (size_t j = 0; j < per_member_out; ++j)

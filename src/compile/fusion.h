@@ -24,4 +24,10 @@ FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instru
 FusionStats fuse_across_tensors(std::vector<Value>& values, std::vector<Instruction>& instructions,
                                 std::vector<std::vector<int>>& operands);
 
+/// Moves single-element float ops as early as their operands allow, into
+/// instructions that evaluate many of them at once (Note [Single-element batches],
+/// single_element_batch.cpp). Runs after the planner has put input updates in place.
+FusionStats batch_single_element_ops(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                                     std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
+
 }  // namespace aotgrad::compile

@@ -53,6 +53,9 @@ class ProgramBuilder {
       FusionStats fs = fuse_across_tensors(p_.values_, p_.instructions_, operands_);
       p_.stats_.multi_tensor_loops = fs.groups;
       p_.stats_.multi_tensor_members = fs.ops;
+      fs = batch_single_element_ops(p_.values_, p_.instructions_, operands_, p_.outputs_);
+      p_.stats_.single_element_batches = fs.groups;
+      p_.stats_.single_element_ops = fs.ops;
     }
   }
   void plan() {
@@ -471,7 +474,7 @@ class ProgramBuilder {
   // element i of its single output, so the output may share a dying operand's buffer.
   bool writes_elementwise(const Instruction& ins) const {
     if (ins.results.size() != 1 || ins.results[0] < 0) return false;
-    if (ins.op == nullptr) return ins.view_of < 0 && !ins.higher_order;  // a fused elementwise group
+    if (ins.op == nullptr) return ins.loop != nullptr;  // a fused elementwise group
     // all_reduce and wait_tensor copy their input into their same-shaped output first
     // (ops/cpu/collective.cpp), so theirs may share a dying input's buffer too: the
     // bucket is reduced where it was packed, and wait_tensor hands it on without a copy.

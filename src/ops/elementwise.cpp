@@ -18,4 +18,11 @@ bool threshold_at_2(const Args& args, FormulaParams& params) {
   return true;
 }
 
+bool dtype_change_only(const Args& args, FormulaParams&) {
+  // _to_copy(self, dtype, layout, device, pin_memory, non_blocking, memory_format)
+  for (size_t i = 2; i < args.size(); ++i)
+    if (!args[i].is_none() && !(args[i].is_bool() && !args[i].to_bool())) return false;
+  return true;
+}
+
 }  // namespace aotgrad::ops

@@ -14,8 +14,11 @@ namespace aotgrad::ops {
 #define AG_ELEMENTWISE_FORMULAS(X) \
   X(Add, 2, true)                  \
   X(Sub, 2, true)                  \
+  X(Rsub, 2, true)                 \
   X(Mul, 2, true)                  \
   X(Div, 2, true)                  \
+  X(Pow, 2, false)                 \
+  X(Identity, 1, true)             \
   X(Neg, 1, true)                  \
   X(Exp, 1, true)                  \
   X(Relu, 1, true)                 \
@@ -38,7 +41,7 @@ enum class Formula {
 };
 
 /// The numbers a formula takes besides its operands: add's and sub's alpha (y is
-/// scaled by it), threshold_backward's threshold.
+/// scaled by it; rsub's x), threshold_backward's threshold.
 struct FormulaParams {
   double alpha = 1;
   double threshold = 0;
@@ -86,5 +89,8 @@ struct ElementwiseForm {
 bool no_params(const Args& args, FormulaParams& params);
 bool alpha_at_2(const Args& args, FormulaParams& params);
 bool threshold_at_2(const Args& args, FormulaParams& params);
+/// _to_copy as a change of dtype only: every argument after the dtype is its default
+/// (so the result has the input's layout, and a flat loop computes it).
+bool dtype_change_only(const Args& args, FormulaParams& params);
 
 }  // namespace aotgrad::ops

@@ -289,6 +289,26 @@ TEST(TrainStepCompiled, UpdatesInPlaceInOneMultiTensorLoop) {
   EXPECT_NE(weight.to_vector<float>(), before);
 }
 
+TEST(TrainStepCompiled, PerParameterScalarsRunAsOneBatch) {
+  // Note [Single-element batches]: AdamW's bias corrections (step + 1, beta ** step,
+  // 1 - beta ** step, lr / that, sqrt, the casts: eleven ops per parameter, plus the
+  // shared 1 - beta and 1 - lr * wd) are evaluated by one instruction, placed before
+  // the update loop that reads them; BitIdenticalToTheInterpretedGraph checks the
+  // numbers. Clipping's own scalars (the norm's root, max_norm's cast) are a batch of
+  // their own: batches keep to one phase of the step.
+  StepSetup s = setup("layernorm_gelu", adamw(), 0.5);
+  compile::CompiledTrainStep step = compile::aot_compile_train_step(s.step);
+  const compile::ProgramStats st = step.stats();
+  EXPECT_EQ(st.single_element_batches, 2) << step.print_program();
+  EXPECT_GE(st.single_element_ops, 11 * 6) << step.print_program();
+  const std::string program = step.print_program();
+  const size_t scalars = program.find("scalars["), loop = program.find("multi_tensor[");
+  ASSERT_NE(scalars, std::string::npos) << program;
+  EXPECT_LT(scalars, loop) << program;
+  // The new step counters are still written into their inputs.
+  EXPECT_EQ(step.updated_in_place(), 24) << program;
+}
+
 TEST(TrainStepCompiled, BitIdenticalToTheInterpretedGraph) {
   // Fused loops round every op as its kernel does (no contraction across the steps a
   // loop evaluates, folded scalar multiplies rounded as before): three compiled steps

@@ -56,10 +56,16 @@ template <Formula F, typename T>
     return wrapping_add(x, wrapping_mul(static_cast<T>(p.alpha), y));
   else if constexpr (F == Formula::Sub)
     return wrapping_sub(x, wrapping_mul(static_cast<T>(p.alpha), y));
+  else if constexpr (F == Formula::Rsub)  // rsub(self=x, other=y): y - alpha * x
+    return wrapping_sub(y, wrapping_mul(static_cast<T>(p.alpha), x));
   else if constexpr (F == Formula::Mul)
     return wrapping_mul(x, y);
   else if constexpr (F == Formula::Div)
     return static_cast<T>(x / y);
+  else if constexpr (F == Formula::Pow)  // tensor exponents: std::pow, as PyTorch's pow_tensor_tensor kernel
+    return static_cast<T>(std::pow(static_cast<compute_t<T>>(x), static_cast<compute_t<T>>(y)));
+  else if constexpr (F == Formula::Identity)  // a change of dtype: the operand is already converted
+    return x;
   else if constexpr (F == Formula::Neg)
     return static_cast<T>(-x);
   else if constexpr (F == Formula::Exp)

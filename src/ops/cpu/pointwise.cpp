@@ -152,7 +152,7 @@ void register_power_kernels(Registry& r) {
   r.kernel(OpId::pow_Tensor_Tensor, [](const Args& a, Outputs& o) {
     AG_CHECK(out0(o).is_floating_point(), "pow: tensor exponents need a floating-point result, but got {}",
              out0(o).describe());
-    binary(a, o, [](auto x, auto y) { return std::pow(x, y); });
+    binary(a, o, [](auto x, auto y) { return formula::apply<Formula::Pow>(x, y, {}); });
   });
 }
 }  // namespace
@@ -189,11 +189,7 @@ bool gelu_none_at(const Args& a, size_t i) {
 static void register_arithmetic_kernels(Registry& r) {
   for (OpId id : {OpId::add_Tensor, OpId::add_Scalar}) formula_op<Formula::Add>(r, id, alpha_at_2);
   for (OpId id : {OpId::sub_Tensor, OpId::sub_Scalar}) formula_op<Formula::Sub>(r, id, alpha_at_2);
-  r.kernel(OpId::rsub_Scalar, [](const Args& a, Outputs& o) {
-    FormulaParams p;
-    alpha_at_2(a, p);
-    binary(a, o, [p](auto x, auto y) { return formula::apply<Formula::Sub>(y, x, p); });  // y - alpha * x
-  });
+  formula_op<Formula::Rsub>(r, OpId::rsub_Scalar, alpha_at_2);
   for (OpId id : {OpId::mul_Tensor, OpId::mul_Scalar}) formula_op<Formula::Mul>(r, id);
   for (OpId id : {OpId::div_Tensor, OpId::div_Scalar}) formula_op<Formula::Div>(r, id);
 }
@@ -215,6 +211,10 @@ static void register_formula_kernels(Registry& r) {
   r.elementwise(OpId::gelu, {Formula::Gelu, [](const Args& a, FormulaParams&) { return gelu_none_at(a, 1); }});
   r.elementwise(OpId::gelu_backward,
                 {Formula::GeluBackward, [](const Args& a, FormulaParams&) { return gelu_none_at(a, 2); }});
+  r.elementwise(OpId::pow_Tensor_Tensor, {Formula::Pow, no_params});  // its kernel: register_power_kernels
+  // A change of dtype is the identity computed in the result's dtype, which is what
+  // _to_copy's kernel (copy_into's conversion, ops/cpu/factory.cpp) does.
+  r.elementwise(OpId::_to_copy, {Formula::Identity, dtype_change_only});
   r.elementwise(OpId::pow_Tensor_Scalar, {Formula::Square, [](const Args& a, FormulaParams&) {
                                             return a.size() > 1 && a[1].is_scalar() &&
                                                    a[1].to_scalar().to_double() == 2;
