@@ -9,8 +9,8 @@
 // accumulated in 16 zmm registers over the whole k loop, with A's elements
 // broadcast straight from memory (any layout) and B read as 32-float rows: straight
 // from memory when B is row-major, else from a panel packed once per 32 columns.
-// Products too large for that to stay in cache go to OpenBLAS, as does everything
-// when the CPU lacks AVX-512.
+// A k too long for a panel to stay in L2 is summed in chunks. Everything goes to
+// OpenBLAS when the CPU lacks AVX-512.
 #include "ops/cpu/sgemm_avx512.h"
 
 #include <immintrin.h>
@@ -143,7 +143,17 @@ void product(bool trans_c, bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
 
 bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (!cpu_has_avx512() || k > kMaxK || k <= 0 || m <= 0 || n <= 0) return false;
+  if (!cpu_has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
+  if (k > kMaxK) {
+    // A long k (a convolution's weight gradient sums over every pixel of the batch)
+    // is summed in near-equal chunks whose B panels stay in L2: C = A0 B0 + beta C,
+    // then C += A1 B1, and so on.
+    const int64_t chunks = (k + kMaxK - 1) / kMaxK, step = (k + chunks - 1) / chunks;
+    for (int64_t p0 = 0; p0 < k; p0 += step)
+      sgemm_avx512(ta, tb, m, n, std::min(step, k - p0), alpha, a + p0 * (ta ? lda : 1), lda, b + p0 * (tb ? 1 : ldb),
+                   ldb, p0 == 0 ? beta : 1.0f, c, ldc);
+    return true;
+  }
   // B is packed in 32-column panels whenever it is transposed or C has many row
   // blocks: k x n floats copied. Computing Cᵀ = op(B)ᵀ op(A)ᵀ instead packs k x m,
   // at the price of storing C one element at a time (weighed as 4 copied floats).
