@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
+#include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
@@ -294,9 +297,22 @@ void bias_gradient(const ConvGeom& g, const T* gy, T* gb) {
   }
 }
 
+// The sizes of a float32 convolution the implicit-GEMM path takes (stride 1, no
+// dilation, one group), if it is one.
+template <typename T>
+std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
+  if (!std::is_same_v<T, float> || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1)
+    return std::nullopt;
+  return cpu::Conv2dSizes{g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.ph, g.pw};
+}
+
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y);
+  if constexpr (std::is_same_v<T, float>) {
+    auto s = implicit_gemm_sizes<T>(g);
+    if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, y)) return;
+  }
   const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
   // Scratch, not zeroed: every element is written before it is read.
   Scratch<T> col(K * chunk * cols), wide(g.ocg() * chunk * cols);
@@ -325,6 +341,13 @@ void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx
     depthwise_backward(g, gy, x, w, gx, gw);
     if (gb) bias_gradient(g, gy, gb);
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    auto s = implicit_gemm_sizes<T>(g);
+    if (s && cpu::conv2d_implicit_backward(*s, gy, x, w, gx, gw)) {
+      if (gb) bias_gradient(g, gy, gb);
+      return;
+    }
   }
   const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
   Scratch<T> col_buffer(K * chunk * cols), wide_buffer(g.ocg() * chunk * cols);

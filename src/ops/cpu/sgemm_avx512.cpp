@@ -16,6 +16,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 namespace aotgrad::ops::cpu {
@@ -26,11 +27,15 @@ constexpr int kCols = 32;        // columns of C per tile: two zmm registers
 constexpr int64_t kMaxK = 2048;  // B panels of kMaxK x 32 floats stay in L2
 
 // C[0:MR, 0:16*NV] (masked to `cols`) = alpha * A[0:MR, :] B[:, 0:16*NV] + beta * C.
-// a(i, p) = a[i * ra + p * ca]; b row p starts at b + p * ldb. Full tiles use plain
-// loads (masked ones are slower on some CPUs).
-template <int MR, int NV, bool Full, bool TransC>
+// a(i, p) = a[i * ra + p * ca], or with Gathered, a_rows[i][p]; b row p starts at
+// b + p * ldb. Full tiles use plain loads (masked ones are slower on some CPUs).
+template <int MR, int NV, bool Full, bool TransC, bool Gathered>
 __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float* a, int64_t ra, int64_t ca,
-                                             const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int cols) {
+                                             const float* const* a_rows, const float* b, int64_t ldb, float beta,
+                                             float* c, int64_t ldc, int cols) {
+  const float* row_of[MR];
+  if constexpr (Gathered)
+    for (int i = 0; i < MR; ++i) row_of[i] = a_rows[i];
   __m512 acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
@@ -44,9 +49,13 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
     __m512 bv[NV];
     for (int v = 0; v < NV; ++v)
       bv[v] = Full ? _mm512_loadu_ps(brow + 16 * v) : _mm512_maskz_loadu_ps(mask[v], brow + 16 * v);
-    const float* ap = a + p * ca;
     for (int i = 0; i < MR; ++i) {
-      const __m512 ai = _mm512_set1_ps(ap[i * ra]);
+      float aip;
+      if constexpr (Gathered)
+        aip = row_of[i][p];
+      else
+        aip = a[p * ca + i * ra];
+      const __m512 ai = _mm512_set1_ps(aip);
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
   }
@@ -78,91 +87,150 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
   }
 }
 
-using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const float*, int64_t, float, float*, int64_t,
-                        int);
-template <bool Full, bool TransC>
+using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const float* const*, const float*, int64_t,
+                        float, float*, int64_t, int);
+template <bool Full, bool TransC, bool Gathered>
 constexpr TileFn kTiles[kRows + 1] = {nullptr,
-                                      tile<1, kCols / 16, Full, TransC>,
-                                      tile<2, kCols / 16, Full, TransC>,
-                                      tile<3, kCols / 16, Full, TransC>,
-                                      tile<4, kCols / 16, Full, TransC>,
-                                      tile<5, kCols / 16, Full, TransC>,
-                                      tile<6, kCols / 16, Full, TransC>,
-                                      tile<7, kCols / 16, Full, TransC>,
-                                      tile<8, kCols / 16, Full, TransC>};
+                                      tile<1, kCols / 16, Full, TransC, Gathered>,
+                                      tile<2, kCols / 16, Full, TransC, Gathered>,
+                                      tile<3, kCols / 16, Full, TransC, Gathered>,
+                                      tile<4, kCols / 16, Full, TransC, Gathered>,
+                                      tile<5, kCols / 16, Full, TransC, Gathered>,
+                                      tile<6, kCols / 16, Full, TransC, Gathered>,
+                                      tile<7, kCols / 16, Full, TransC, Gathered>,
+                                      tile<8, kCols / 16, Full, TransC, Gathered>};
+template <bool Gathered>
+TileFn tile_for(bool trans_c, bool full, int rows) {
+  if (trans_c) return (full ? kTiles<true, true, Gathered> : kTiles<false, true, Gathered>)[rows];
+  return (full ? kTiles<true, false, Gathered> : kTiles<false, false, Gathered>)[rows];
+}
 
 bool cpu_has_avx512() {
   static const bool has = __builtin_cpu_supports("avx512f");
   return has;
 }
 
+// Where B's stored lines are: its rows (op(B) = B) or its columns (op(B) = Bᵀ, B
+// stored [n, k]). A strided matrix has line q at b + q * ldb; a gathered one (an
+// implicit-GEMM convolution's shifted input rows) at rows[q] + offset.
+struct StridedLines {
+  const float* b;
+  int64_t ldb;
+  const float* line(int64_t q) const { return b + q * ldb; }
+};
+struct GatheredLines {
+  const float* const* rows;
+  int64_t offset;
+  const float* line(int64_t q) const { return rows[q] + offset; }
+};
+
+// op(A) as the tiles read it: a(i, p) = a[i * ra + p * ca] (row-major A: ra = lda,
+// ca = 1; transposed: ra = 1, ca = lda).
+struct StridedA {
+  const float* a;
+  int64_t ra, ca;
+};
+
 // The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
-// at c[j * ldc + i]).
-void product(bool trans_c, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-             const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  // a(i, p): row-major A reads a[i * lda + p]; a transposed one a[p * lda + i].
-  const int64_t ra = ta ? 1 : lda, ca = ta ? lda : 1;
+// at c[j * ldc + i]). A is a StridedA or GatheredLines (row i at line(i)).
+template <typename ALines, typename Lines>
+void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const ALines& a, const Lines& b,
+             float beta, float* c, int64_t ldc) {
+  constexpr bool kStrided = std::is_same_v<Lines, StridedLines>;
+  constexpr bool kGatheredA = std::is_same_v<ALines, GatheredLines>;
   thread_local std::vector<float> panel;
   for (int64_t j0 = 0; j0 < n; j0 += kCols) {
     const int cols = static_cast<int>(std::min<int64_t>(kCols, n - j0));
-    const float* bp = b + j0;
-    int64_t ldp = ldb;
+    const float* bp = nullptr;
+    int64_t ldp = kCols;
     if (tb) {
       // B is stored as [n, k]: gather its 32 columns j0.. as k rows of 32.
       // In 16-deep slabs: each source row gives one cache line per slab, and a slab
       // of the panel (2 KiB) stays in L1 while it is filled.
       // (Columns past `cols` are never read: partial tiles load under a mask.)
       panel.resize(static_cast<size_t>(k * kCols));
-      const float* src = b + j0 * ldb;
       for (int64_t p0 = 0; p0 < k; p0 += 16) {
         const int64_t p1 = std::min<int64_t>(k, p0 + 16);
         for (int j = 0; j < cols; ++j) {
-          const float* row = src + j * ldb;
+          const float* row = b.line(j0 + j);
           for (int64_t p = p0; p < p1; ++p) panel[static_cast<size_t>(p * kCols + j)] = row[p];
         }
       }
       bp = panel.data();
-      ldp = kCols;
-    } else if (m > 2 * kRows) {
-      // Rows of a wide B lie a page apart and would fight over a few cache sets;
-      // copied into one contiguous panel they are read by every row block of C.
+    } else if (!kStrided || m > 2 * kRows) {
+      // Rows of a wide B lie a page apart and would fight over a few cache sets (and
+      // gathered rows lie anywhere); copied into one contiguous panel they are read
+      // by every row block of C.
       panel.resize(static_cast<size_t>(k * kCols));
-      for (int64_t p = 0; p < k; ++p) std::copy(b + p * ldb + j0, b + p * ldb + j0 + cols, panel.data() + p * kCols);
+      for (int64_t p = 0; p < k; ++p) std::copy_n(b.line(p) + j0, cols, panel.data() + p * kCols);
       bp = panel.data();
-      ldp = kCols;
+    } else if constexpr (kStrided) {
+      bp = b.b + j0;
+      ldp = b.ldb;
     }
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
-      const TileFn fn = trans_c ? (cols == kCols ? kTiles<true, true> : kTiles<false, true>)[rows]
-                                : (cols == kCols ? kTiles<true, false> : kTiles<false, false>)[rows];
-      fn(k, alpha, a + i0 * ra, ra, ca, bp, ldp, beta, trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + j0, ldc, cols);
+      const TileFn fn = tile_for<kGatheredA>(trans_c, cols == kCols, rows);
+      float* ct = trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + j0;
+      if constexpr (kGatheredA) {
+        const float* a_rows[kRows];
+        for (int i = 0; i < rows; ++i) a_rows[i] = a.line(i0 + i);
+        fn(k, alpha, nullptr, 0, 1, a_rows, bp, ldp, beta, ct, ldc, cols);
+      } else {
+        fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, nullptr, bp, ldp, beta, ct, ldc, cols);
+      }
     }
   }
 }
+
+// Note [Long sums in chunks]: a long k (a convolution's weight gradient sums over
+// every pixel of the batch) is summed in near-equal chunks whose B panels stay in
+// L2: C = A0 B0 + beta C, then C += A1 B1, and so on. `chunk(p0, kc, beta)` computes
+// one.
+template <typename F>
+void in_chunks(int64_t k, float beta, F&& chunk) {
+  const int64_t chunks = (k + kMaxK - 1) / kMaxK, step = (k + chunks - 1) / chunks;
+  for (int64_t p0 = 0; p0 < k; p0 += step) chunk(p0, std::min(step, k - p0), p0 == 0 ? beta : 1.0f);
+}
 }  // namespace
+
+bool sgemm_avx512_available() {
+  return cpu_has_avx512();
+}
 
 bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (!cpu_has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
-  if (k > kMaxK) {
-    // A long k (a convolution's weight gradient sums over every pixel of the batch)
-    // is summed in near-equal chunks whose B panels stay in L2: C = A0 B0 + beta C,
-    // then C += A1 B1, and so on.
-    const int64_t chunks = (k + kMaxK - 1) / kMaxK, step = (k + chunks - 1) / chunks;
-    for (int64_t p0 = 0; p0 < k; p0 += step)
-      sgemm_avx512(ta, tb, m, n, std::min(step, k - p0), alpha, a + p0 * (ta ? lda : 1), lda, b + p0 * (tb ? 1 : ldb),
-                   ldb, p0 == 0 ? beta : 1.0f, c, ldc);
-    return true;
-  }
-  // B is packed in 32-column panels whenever it is transposed or C has many row
-  // blocks: k x n floats copied. Computing Cᵀ = op(B)ᵀ op(A)ᵀ instead packs k x m,
-  // at the price of storing C one element at a time (weighed as 4 copied floats).
-  // That wins for a convolution's 32 output channels against its 1024 pixels.
-  const bool packs_b = tb || m > 2 * kRows;
-  if (packs_b && k * n > k * m + 4 * m * n)
-    product(true, !tb, !ta, n, m, k, alpha, b, ldb, a, lda, beta, c, ldc);
-  else
-    product(false, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
+    const float* ak = a + p0 * (ta ? lda : 1);
+    const StridedLines bk{b + p0 * (tb ? 1 : ldb), ldb};
+    // B is packed in 32-column panels whenever it is transposed or C has many row
+    // blocks: k x n floats copied. Computing Cᵀ = op(B)ᵀ op(A)ᵀ instead packs k x m,
+    // at the price of storing C one element at a time (weighed as 4 copied floats).
+    // That wins for a convolution's 32 output channels against its 1024 pixels.
+    const bool packs_b = tb || m > 2 * kRows;
+    if (packs_b && kc * n > kc * m + 4 * m * n)
+      product(true, !ta, n, m, kc, alpha, StridedA{bk.b, tb ? ldb : 1, tb ? 1 : ldb}, StridedLines{ak, lda}, chunk_beta,
+              c, ldc);
+    else
+      product(false, tb, m, n, kc, alpha, StridedA{ak, ta ? 1 : lda, ta ? lda : 1}, bk, chunk_beta, c, ldc);
+  });
+  return true;
+}
+
+bool sgemm_avx512_gathered(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                           const float* const* b_lines, float beta, float* c, int64_t ldc) {
+  if (!cpu_has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
+  in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
+    if (tb && kc * n > kc * m + 4 * m * n) {
+      // As sgemm_avx512 weighs it: Cᵀ = B Aᵀ packs A (k x m) instead of the gathered
+      // lines (k x n); the tiles read the lines where they are.
+      product(true, true, n, m, kc, alpha, GatheredLines{b_lines, p0}, StridedLines{a + p0, lda}, chunk_beta, c, ldc);
+      return;
+    }
+    const GatheredLines bk = tb ? GatheredLines{b_lines, p0} : GatheredLines{b_lines + p0, 0};
+    product(false, tb, m, n, kc, alpha, StridedA{a + p0, lda, 1}, bk, chunk_beta, c, ldc);
+  });
   return true;
 }
 

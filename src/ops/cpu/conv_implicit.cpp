@@ -1,0 +1,157 @@
+// Note [Implicit GEMM]: a stride-1 convolution needs no im2col matrix. Pad each input
+// plane once (hp = h + 2ph rows of wp = w + 2pw), and compute the output on the
+// padded width: output row r, column x is then
+//   y[o, r * wp + x] = sum over (c, ki, kj) of W[o, (c, ki, kj)] * xpad[c][(r + ki) * wp + x + kj],
+// so row (c, ki, kj) of the product's B is the padded plane c read from offset
+// ki * wp + kj: one line of memory, no copy. The AVX-512 GEMM packs those lines as it
+// would pack B's rows (sgemm_avx512_gathered). The last kw - 1 columns of each output
+// row are not outputs (their taps run into the next row); they are computed and
+// dropped when the result is copied out. That replaces im2col's kh * kw copies of the
+// input with one padded copy, and im2col's scatter of the result with one compaction.
+//
+// The input gradient is the same computation: gy padded by kernel - 1 - padding,
+// against the weight transposed (channels swapped) and flipped. The weight gradient
+// is gy, widened to the padded width with zeros in the extra columns, times the
+// same shifted lines of the padded input, transposed: gw[o, (c, ki, kj)] =
+// sum over images and l of gyw[o, l] * xpad[c][ki * wp + kj + l]. The zeros meet input
+// values (the next row's first columns) in the extra columns, and 0 * inf is NaN,
+// so an input holding an infinity or NaN takes the im2col path instead.
+#include "ops/cpu/conv_implicit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "ops/cpu/sgemm_avx512.h"
+#include "support/parallel.h"
+
+namespace aotgrad::ops::cpu {
+
+namespace {
+// `planes` planes of h x w, each copied into the middle of hp x wp zeros, and `slack`
+// zeros after the last (the dropped columns' taps read past it).
+std::unique_ptr<float[]> padded(const float* x, int64_t planes, int64_t h, int64_t w, int64_t ph, int64_t pw,
+                                int64_t slack) {
+  const int64_t hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp;
+  std::unique_ptr<float[]> out(new float[static_cast<size_t>(planes * plane + slack)]);
+  parallel_for(planes, plane, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* dst = out.get() + p * plane;
+      std::fill(dst, dst + ph * wp, 0.0f);
+      for (int64_t r = 0; r < h; ++r) {
+        float* row = dst + (ph + r) * wp;
+        std::fill(row, row + pw, 0.0f);
+        std::copy_n(x + (p * h + r) * w, w, row + pw);
+        std::fill(row + pw + w, row + wp, 0.0f);
+      }
+      std::fill(dst + (ph + h) * wp, dst + plane, 0.0f);
+    }
+  });
+  std::fill(out.get() + planes * plane, out.get() + planes * plane + slack, 0.0f);
+  return out;
+}
+
+// One padded image `in` (cin planes of hp x wp) convolved with `wmat` ([cout, cin * kh
+// * kw]) into `out` ([cout, oh, ow], + bias), through a [cout, oh * wp] product.
+struct ImageConv {
+  int64_t cin, hp, wp, cout, kh, kw, oh, ow;
+
+  void run(const float* in, const float* wmat, const float* bias, float* out) const {
+    const int64_t k = cin * kh * kw, l = oh * wp;
+    thread_local std::vector<const float*> lines;
+    thread_local std::vector<float> wide;
+    lines.resize(static_cast<size_t>(k));
+    for (int64_t c = 0; c < cin; ++c)
+      for (int64_t ki = 0; ki < kh; ++ki)
+        for (int64_t kj = 0; kj < kw; ++kj)
+          lines[static_cast<size_t>((c * kh + ki) * kw + kj)] = in + c * hp * wp + ki * wp + kj;
+    wide.resize(static_cast<size_t>(cout * l));
+    sgemm_avx512_gathered(false, cout, l, k, 1.0f, wmat, k, lines.data(), 0.0f, wide.data(), l);
+    for (int64_t o = 0; o < cout; ++o) {
+      const float b = bias != nullptr ? bias[o] : 0.0f;
+      for (int64_t r = 0; r < oh; ++r) {
+        const float* src = wide.data() + o * l + r * wp;
+        float* dst = out + (o * oh + r) * ow;
+        for (int64_t x = 0; x < ow; ++x) dst[x] = src[x] + b;
+      }
+    }
+  }
+};
+
+bool applies(const Conv2dSizes& s) {
+  return sgemm_avx512_available() && s.n > 0 && s.c > 0 && s.oc > 0 && s.kh > 0 && s.kw > 0 && s.ph >= 0 && s.pw >= 0 &&
+         s.ph < s.kh && s.pw < s.kw && s.oh() > 0 && s.ow() > 0;
+}
+
+void input_gradient(const Conv2dSizes& s, const float* gy, const float* w, float* gx) {
+  const int64_t qh = s.kh - 1 - s.ph, qw = s.kw - 1 - s.pw;  // gy's padding
+  const ImageConv conv{s.oc, s.oh() + 2 * qh, s.ow() + 2 * qw, s.c, s.kh, s.kw, s.h, s.w};
+  std::unique_ptr<float[]> gyp = padded(gy, s.n * s.oc, s.oh(), s.ow(), qh, qw, s.kw);
+  // wt[c, (o, ki, kj)] = w[o, c, kh - 1 - ki, kw - 1 - kj]
+  const int64_t taps = s.kh * s.kw;
+  std::vector<float> wt(static_cast<size_t>(s.c * s.oc * taps));
+  for (int64_t o = 0; o < s.oc; ++o)
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t t = 0; t < taps; ++t)
+        wt[static_cast<size_t>((c * s.oc + o) * taps + t)] = w[(o * s.c + c) * taps + (taps - 1 - t)];
+  const int64_t plane = conv.hp * conv.wp;
+  parallel_for(s.n, s.c * s.h * s.w * s.oc * taps, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      conv.run(gyp.get() + i * s.oc * plane, wt.data(), nullptr, gx + i * s.c * s.h * s.w);
+  });
+}
+
+void weight_gradient(const Conv2dSizes& s, const float* gy, const float* x, float* gw) {
+  const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw, plane = hp * wp, oh = s.oh(), ow = s.ow(), l = oh * wp;
+  const int64_t k = s.c * s.kh * s.kw;
+  std::unique_ptr<float[]> xp = padded(x, s.n * s.c, s.h, s.w, s.ph, s.pw, s.kw);
+  // gy on the padded width: [n, oc, oh, wp], zeros in the columns past ow.
+  std::vector<float> gyw(static_cast<size_t>(s.n * s.oc * l), 0.0f);
+  for (int64_t p = 0; p < s.n * s.oc; ++p)
+    for (int64_t r = 0; r < oh; ++r) std::copy_n(gy + (p * oh + r) * ow, ow, gyw.data() + p * l + r * wp);
+  std::vector<const float*> lines(static_cast<size_t>(s.n * k));
+  for (int64_t i = 0; i < s.n; ++i)
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t ki = 0; ki < s.kh; ++ki)
+        for (int64_t kj = 0; kj < s.kw; ++kj)
+          lines[static_cast<size_t>(i * k + (c * s.kh + ki) * s.kw + kj)] =
+              xp.get() + (i * s.c + c) * plane + ki * wp + kj;
+  // Each thread owns a block of gw's columns and sums every image into it.
+  constexpr int64_t kBlock = 32;
+  parallel_for((k + kBlock - 1) / kBlock, s.n * s.oc * l * kBlock, [&](int64_t b0, int64_t b1) {
+    const int64_t j0 = b0 * kBlock, j1 = std::min(k, b1 * kBlock);
+    for (int64_t i = 0; i < s.n; ++i)
+      sgemm_avx512_gathered(true, s.oc, j1 - j0, l, 1.0f, gyw.data() + i * s.oc * l, l, lines.data() + i * k + j0,
+                            i == 0 ? 0.0f : 1.0f, gw + j0, k);
+  });
+}
+
+bool all_finite(const float* x, int64_t n) {
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(x[i]);
+  return ok;
+}
+}  // namespace
+
+bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias, float* y) {
+  if (!applies(s)) return false;
+  const ImageConv conv{s.c, s.h + 2 * s.ph, s.w + 2 * s.pw, s.oc, s.kh, s.kw, s.oh(), s.ow()};
+  std::unique_ptr<float[]> xp = padded(x, s.n * s.c, s.h, s.w, s.ph, s.pw, s.kw);
+  const int64_t plane = conv.hp * conv.wp;
+  parallel_for(s.n, s.oc * s.oh() * s.ow() * s.c * s.kh * s.kw, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) conv.run(xp.get() + i * s.c * plane, w, bias, y + i * s.oc * s.oh() * s.ow());
+  });
+  return true;
+}
+
+bool conv2d_implicit_backward(const Conv2dSizes& s, const float* gy, const float* x, const float* w, float* gx,
+                              float* gw) {
+  if (!applies(s) || (gw != nullptr && !all_finite(x, s.n * s.c * s.h * s.w))) return false;
+  if (gx != nullptr) input_gradient(s, gy, w, gx);
+  if (gw != nullptr) weight_gradient(s, gy, x, gw);
+  return true;
+}
+
+}  // namespace aotgrad::ops::cpu

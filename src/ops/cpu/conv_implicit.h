@@ -1,0 +1,30 @@
+// Stride-1 2-d convolutions as implicit GEMMs on AVX-512 (Note [Implicit GEMM] in
+// conv_implicit.cpp).
+#pragma once
+
+#include <cstdint>
+
+namespace aotgrad::ops::cpu {
+
+/// The sizes of a stride-1, undilated, ungrouped 2-d convolution (NCHW).
+struct Conv2dSizes {
+  int64_t n, c, h, w;  // input
+  int64_t oc, kh, kw;  // weight [oc, c, kh, kw]
+  int64_t ph, pw;      // padding
+  int64_t oh() const { return h + 2 * ph - kh + 1; }
+  int64_t ow() const { return w + 2 * pw - kw + 1; }
+};
+
+/// y = conv(x, w) + bias (bias may be null). Returns false, writing nothing, where
+/// this path does not apply (no AVX-512, a padding as wide as the kernel, empty
+/// sizes): the caller computes it another way.
+bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias, float* y);
+
+/// The input gradient gx and the weight gradient gw (either may be null: not
+/// wanted) of the same convolution, given the output gradient gy; gw is written, not
+/// accumulated. Returns false, writing nothing, where conv2d_implicit_forward would,
+/// and also when gw is wanted and x holds an infinity or NaN (see the Note).
+bool conv2d_implicit_backward(const Conv2dSizes& s, const float* gy, const float* x, const float* w, float* gx,
+                              float* gw);
+
+}  // namespace aotgrad::ops::cpu
