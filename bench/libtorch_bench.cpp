@@ -93,6 +93,7 @@ double median(std::vector<double> ms) {
 
 std::string g_optimizer = "sgd";
 double g_optimizer_ms = 0;  // median optimizer.step() time of the last time_steps
+double g_last_loss = 0;     // the loss of the last step, to check two BLAS kernels agree
 
 template <typename M>
 double time_steps(M model, const torch::Tensor& x, const torch::Tensor& y, int steps) {
@@ -109,6 +110,7 @@ double time_steps(M model, const torch::Tensor& x, const torch::Tensor& y, int s
       if (p.grad().defined()) p.grad().zero_();
     auto loss = model->forward(x, y);
     loss.backward();
+    g_last_loss = loss.template item<double>();
     auto t0 = std::chrono::steady_clock::now();
     opt->step();
     opt_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -128,7 +130,7 @@ int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
     std::fprintf(stderr,
                  "usage: libtorch_bench MODEL THREADS STEPS [sgd|adamw]  (prints: median_step_ms peak_rss_mb "
-                 "median_optimizer_ms)\n");
+                 "median_optimizer_ms last_loss)\n");
     return 2;
   }
   if (argc == 5) g_optimizer = argv[4];
@@ -155,6 +157,6 @@ int main(int argc, char** argv) {
   std::string line;
   while (std::getline(status, line))
     if (line.rfind("VmHWM:", 0) == 0) rss_mb = std::stod(line.substr(6)) / 1024.0;
-  std::printf("%.4f %.1f %.4f\n", ms, rss_mb, g_optimizer_ms);
+  std::printf("%.4f %.1f %.4f %.6f\n", ms, rss_mb, g_optimizer_ms, g_last_loss);
   return 0;
 }
