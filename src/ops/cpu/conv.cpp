@@ -298,12 +298,14 @@ void bias_gradient(const ConvGeom& g, const T* gy, T* gb) {
 }
 
 // The sizes of a float32 convolution the implicit-GEMM path takes (stride 1, no
-// dilation, one group), if it is one.
+// dilation, one group, and sizes where it pays), if it is one.
 template <typename T>
 std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
   if (!std::is_same_v<T, float> || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1)
     return std::nullopt;
-  return cpu::Conv2dSizes{g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.ph, g.pw};
+  const cpu::Conv2dSizes s{g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.ph, g.pw};
+  if (!cpu::conv2d_implicit_pays(s)) return std::nullopt;
+  return s;
 }
 
 template <typename T>

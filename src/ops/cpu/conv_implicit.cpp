@@ -135,6 +135,16 @@ bool all_finite(const float* x, int64_t n) {
 }
 }  // namespace
 
+// Measured on a Zen 5 core: convnet's 3x3 convolutions on 32x32 and 16x16 maps (288
+// and more columns per image) run 1.3-1.6x faster than through im2col; squeezenet's
+// on 7x7 and 3x3 maps (63 and 15 columns) run 1.3x slower: their products leave the
+// 32-column tiles mostly padding and dropped columns, where im2col lays a chunk of
+// images side by side. A 1x1 convolution is a plain product already.
+bool conv2d_implicit_pays(const Conv2dSizes& s) {
+  constexpr int64_t kMinColumns = 128;
+  return s.kh * s.kw > 1 && s.oh() * (s.w + 2 * s.pw) >= kMinColumns;
+}
+
 bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias, float* y) {
   if (!applies(s)) return false;
   const ImageConv conv{s.c, s.h + 2 * s.ph, s.w + 2 * s.pw, s.oc, s.kh, s.kw, s.oh(), s.ow()};

@@ -15,6 +15,10 @@ struct Conv2dSizes {
   int64_t ow() const { return w + 2 * pw - kw + 1; }
 };
 
+/// Whether this path is faster than im2col for these sizes (the kernels below
+/// compute any they accept; this is the choice).
+bool conv2d_implicit_pays(const Conv2dSizes& s);
+
 /// y = conv(x, w) + bias (bias may be null). Returns false, writing nothing, where
 /// this path does not apply (no AVX-512, a padding as wide as the kernel, empty
 /// sizes): the caller computes it another way.
