@@ -22,6 +22,7 @@
 #include "aotgrad/export.h"
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
+#include "bench_bound.h"
 #include "bench_forward.h"
 #include "bench_parallel.h"
 #include "bench_step.h"
@@ -67,6 +68,14 @@ StepTimes step_times(const models::ModelInfo& info, int steps, const compile::Co
   t.eager_ms = median(e);
   t.compiled_ms = median(c);
   return t;
+}
+
+/// The FLOPs of the products of a model's joint graph (bench_bound.h).
+double joint_product_flops(const models::ModelInfo& info) {
+  models::Instance inst = models::instantiate(info);
+  exporting::JointWithDescriptors joint =
+      exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs);
+  return product_flops(*joint.graph_module);
 }
 
 /// Median time to export the joint graph (no decompositions) from a built module.
@@ -156,28 +165,34 @@ void print_step_bench(const std::vector<const models::ModelInfo*>& todo, const s
                       bool json, const CompileFlags& flags,
                       const std::function<std::string(const models::ModelInfo&)>& child_model) {
   if (!json)
-    std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s\n", "model", "threads", "export_ms", "(no traces)",
-                "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb", "compiled_rss");
+    std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s %9s %9s\n", "model", "threads", "export_ms",
+                "(no traces)", "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb",
+                "compiled_rss", "bound_ms", "x_bound");
   for (const models::ModelInfo* m : todo) {
+    const double flops = joint_product_flops(*m);
     for (int t : threads) {
       AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
       set_num_threads(t);
       StepTimes st = step_times(*m, steps, flags.options());
+      // The FLOP bound: the step's products at the best SGEMM rate of this run.
+      const double sgemm = measured_sgemm_gflops(), bound_ms = flops / (sgemm * 1e6);
       double export_time = export_ms(*m, 20);
       double export_plain = json ? 0.0 : export_ms(*m, 20, false);
       std::optional<double> rss = peak_rss_of_child(child_model(*m), t, steps, false, flags);
       if (json) {
         std::printf(
             "{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
-            "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s}\n",
+            "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s, \"product_gflop\": %.4f, "
+            "\"sgemm_gflops\": %.1f, \"flop_bound_ms\": %.4f}\n",
             m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
-            json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(), json_number(rss).c_str());
+            json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(), json_number(rss).c_str(),
+            flops / 1e9, sgemm, bound_ms);
       } else {
         std::optional<double> eager_rss = peak_rss_of_child(child_model(*m), t, steps, true, flags);
         auto mb = [](std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : std::string("-"); };
-        std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s\n", m->name.c_str(), t, export_time,
-                    export_plain, st.compile_ms, st.eager_ms, st.compiled_ms, st.eager_ms / st.compiled_ms,
-                    mb(eager_rss).c_str(), mb(rss).c_str());
+        std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s %9.3f %8.2fx\n", m->name.c_str(), t,
+                    export_time, export_plain, st.compile_ms, st.eager_ms, st.compiled_ms, st.eager_ms / st.compiled_ms,
+                    mb(eager_rss).c_str(), mb(rss).c_str(), bound_ms, st.compiled_ms / bound_ms);
       }
       std::fflush(stdout);
     }
