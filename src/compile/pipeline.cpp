@@ -89,7 +89,9 @@ const std::vector<Pass>& pipeline() {
        },
        print_programs,
        verify_programs},
-      {{"fuse", "fuse elementwise ops into blocked loops: chains, and same-shaped groups of many tensors"},
+      {{"fuse",
+        "fuse elementwise ops into blocked loops: chains, and same-shaped groups of many tensors; evaluate "
+        "single-element ops together"},
        [](CompileState& s, const CompileOptions&) {
          for (CompileUnit& u : s.units) u.draft->fuse();
        },

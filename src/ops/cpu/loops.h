@@ -21,6 +21,28 @@ namespace aotgrad::ops::cpu {
 // the loop, however big the kernel around it, so that the loop can vectorise.
 #define AG_FLATTEN __attribute__((flatten))
 
+// Note [Wide flat loops]: the build targets AVX2 (-march in CMakeLists.txt); on a CPU
+// with AVX-512 the flat same-shape loops below run a copy compiled for 16-lane
+// vectors. The element function is inlined into each copy (flatten), so what it
+// calls is compiled for that copy's target.
+#if defined(__clang__)
+#define AG_TARGET_AVX512 __attribute__((target("avx512f"), flatten))
+#else
+#define AG_TARGET_AVX512 __attribute__((target("avx512f,prefer-vector-width=512"), flatten))
+#endif
+bool has_avx512();
+
+template <typename R, typename A, typename F>
+AG_TARGET_AVX512 void flat1_avx512(R* po, const A* px, int64_t b, int64_t e, F& f) {
+#pragma omp simd
+  for (int64_t i = b; i < e; ++i) po[i] = f(px[i]);
+}
+template <typename R, typename A, typename B, typename F>
+AG_TARGET_AVX512 void flat2_avx512(R* po, const A* pa, const B* pb, int64_t s, int64_t e, F& f) {
+#pragma omp simd
+  for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
+}
+
 /// A copy of `t` converted to `dtype` and made contiguous (returns `t` itself if it
 /// already is both). Kernels use it to compute in one type.
 Tensor as_contiguous(const Tensor& t, DType dtype);
@@ -77,6 +99,7 @@ void map1(const Tensor& out, const Tensor& x, F f) {
   const int64_t n = out.numel();
   if (x.is_contiguous()) {
     parallel_for(n, 4, [&](int64_t b, int64_t e) AG_FLATTEN {
+      if (has_avx512()) return flat1_avx512<R, A>(po, px, b, e, f);
 #pragma omp simd
       for (int64_t i = b; i < e; ++i) po[i] = f(px[i]);
     });
@@ -101,6 +124,7 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const bool b_full = b.sizes() == out.sizes() && b.is_contiguous();
   if (a_full && b_full) {
     parallel_for(n, 2, [&](int64_t s, int64_t e) AG_FLATTEN {
+      if (has_avx512()) return flat2_avx512<R, A, B>(po, pa, pb, s, e, f);
 #pragma omp simd
       for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
     });
@@ -109,6 +133,8 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   if (a_full && b.numel() == 1) {
     const B bv = *pb;
     parallel_for(n, 2, [&](int64_t s, int64_t e) AG_FLATTEN {
+      auto with_b = [&f, bv](A x) { return f(x, bv); };
+      if (has_avx512()) return flat1_avx512<R, A>(po, pa, s, e, with_b);
 #pragma omp simd
       for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], bv);
     });
@@ -117,6 +143,8 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   if (b_full && a.numel() == 1) {
     const A av = *pa;
     parallel_for(n, 2, [&](int64_t s, int64_t e) AG_FLATTEN {
+      auto with_a = [&f, av](B y) { return f(av, y); };
+      if (has_avx512()) return flat1_avx512<R, B>(po, pb, s, e, with_a);
 #pragma omp simd
       for (int64_t i = s; i < e; ++i) po[i] = f(av, pb[i]);
     });
