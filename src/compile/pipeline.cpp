@@ -89,9 +89,7 @@ const std::vector<Pass>& pipeline() {
        },
        print_programs,
        verify_programs},
-      {{"fuse",
-        "fuse elementwise ops into blocked loops: chains, and same-shaped groups of many tensors; evaluate "
-        "single-element ops together"},
+      {{"fuse", "fuse elementwise ops into loops: chains, same-shaped groups of tensors, single-element batches"},
        [](CompileState& s, const CompileOptions&) {
          for (CompileUnit& u : s.units) u.draft->fuse();
        },
