@@ -107,25 +107,35 @@ void weight_gradient(const Conv2dSizes& s, const float* gy, const float* x, floa
   const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw, plane = hp * wp, oh = s.oh(), ow = s.ow(), l = oh * wp;
   const int64_t k = s.c * s.kh * s.kw;
   std::unique_ptr<float[]> xp = padded(x, s.n * s.c, s.h, s.w, s.ph, s.pw, s.kw);
-  // gy on the padded width: [n, oc, oh, wp], zeros in the columns past ow.
-  std::vector<float> gyw(static_cast<size_t>(s.n * s.oc * l), 0.0f);
-  for (int64_t p = 0; p < s.n * s.oc; ++p)
-    for (int64_t r = 0; r < oh; ++r) std::copy_n(gy + (p * oh + r) * ow, ow, gyw.data() + p * l + r * wp);
-  std::vector<const float*> lines(static_cast<size_t>(s.n * k));
-  for (int64_t i = 0; i < s.n; ++i)
-    for (int64_t c = 0; c < s.c; ++c)
-      for (int64_t ki = 0; ki < s.kh; ++ki)
-        for (int64_t kj = 0; kj < s.kw; ++kj)
-          lines[static_cast<size_t>(i * k + (c * s.kh + ki) * s.kw + kj)] =
-              xp.get() + (i * s.c + c) * plane + ki * wp + kj;
-  // Each thread owns a block of gw's columns and sums every image into it.
-  constexpr int64_t kBlock = 32;
-  parallel_for((k + kBlock - 1) / kBlock, s.n * s.oc * l * kBlock, [&](int64_t b0, int64_t b1) {
-    const int64_t j0 = b0 * kBlock, j1 = std::min(k, b1 * kBlock);
-    for (int64_t i = 0; i < s.n; ++i)
-      sgemm_avx512_gathered(true, s.oc, j1 - j0, l, 1.0f, gyw.data() + i * s.oc * l, l, lines.data() + i * k + j0,
-                            i == 0 ? 0.0f : 1.0f, gw + j0, k);
+  // The images are split into one part per thread; each part sums its images into
+  // a gradient of its own (part 0: gw itself), and the parts are added at the end.
+  const int64_t parts = std::clamp<int64_t>(num_threads(), 1, s.n);
+  std::vector<float> partial(static_cast<size_t>((parts - 1) * s.oc * k));
+  parallel_for(parts, s.n / parts * s.oc * l * k, [&](int64_t p0, int64_t p1) {
+    std::vector<float> gyw(static_cast<size_t>(s.oc * l));  // gy on the padded width, 0 past ow
+    std::vector<const float*> lines(static_cast<size_t>(k));
+    for (int64_t part = p0; part < p1; ++part) {
+      float* out = part == 0 ? gw : partial.data() + (part - 1) * s.oc * k;
+      const int64_t i0 = part * s.n / parts, i1 = (part + 1) * s.n / parts;
+      for (int64_t i = i0; i < i1; ++i) {
+        for (int64_t o = 0; o < s.oc; ++o)
+          for (int64_t r = 0; r < oh; ++r) {
+            float* row = gyw.data() + o * l + r * wp;
+            std::copy_n(gy + ((i * s.oc + o) * oh + r) * ow, ow, row);
+            std::fill(row + ow, row + wp, 0.0f);
+          }
+        for (int64_t c = 0; c < s.c; ++c)
+          for (int64_t t = 0; t < s.kh * s.kw; ++t)
+            lines[static_cast<size_t>(c * s.kh * s.kw + t)] =
+                xp.get() + (i * s.c + c) * plane + (t / s.kw) * wp + t % s.kw;
+        sgemm_avx512_gathered(true, s.oc, k, l, 1.0f, gyw.data(), l, lines.data(), i == i0 ? 0.0f : 1.0f, out, k);
+      }
+    }
   });
+  for (int64_t part = 1; part < parts; ++part) {
+    const float* add = partial.data() + (part - 1) * s.oc * k;
+    for (int64_t j = 0; j < s.oc * k; ++j) gw[j] += add[j];
+  }
 }
 
 bool all_finite(const float* x, int64_t n) {
