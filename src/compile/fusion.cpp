@@ -218,13 +218,11 @@ class VerticalFusion {
     fused.label = label + (folded > 0 ? fmt::format("; {} passes]", loop->steps.size()) : "]");
     for (int v : inputs) {
       fused.patches.push_back({static_cast<int>(fused.args.size()), -1, v});
-      const graph::TensorVal& l = values_[static_cast<size_t>(v)].layout;
-      fused.args.emplace_back(Tensor::meta(l.sizes, l.dtype, l.strides, l.offset));
+      fused.args.emplace_back(values_[static_cast<size_t>(v)].meta());
     }
     for (int v : stored_values) {
-      const graph::TensorVal& l = values_[static_cast<size_t>(v)].layout;
       fused.result_slots.emplace_back(static_cast<int>(fused.outs.size()), -1);
-      fused.outs.emplace_back(Tensor::meta(l.sizes, l.dtype, l.strides, l.offset));
+      fused.outs.emplace_back(values_[static_cast<size_t>(v)].meta());
       fused.results.push_back(v);
     }
     fused.loop = loop;

@@ -39,8 +39,14 @@ struct Value {
   Tensor fixed;             // Constant, Arena and views of those: the tensor itself
   bool is_static() const { return fixed.defined(); }
   int64_t bytes() const;
+  /// A meta tensor with the value's layout: what an instruction's argument or output
+  /// list holds for it until the planner gives it storage.
+  Tensor meta() const;
   std::string name;  // the graph node it comes from
 };
+
+/// The value whose storage `v` is: itself, or what a view of it (transitively) aliases.
+int storage_root(const std::vector<Value>& values, int v);
 
 /// One step of the schedule.
 struct Instruction {

@@ -23,6 +23,15 @@ int64_t Value::bytes() const {
   return shape_numel(layout.sizes) * static_cast<int64_t>(dtype_size(layout.dtype));
 }
 
+Tensor Value::meta() const {
+  return Tensor::meta(layout.sizes, layout.dtype, layout.strides, layout.offset);
+}
+
+int storage_root(const std::vector<Value>& values, int v) {
+  while (values[static_cast<size_t>(v)].kind == ValueKind::View) v = values[static_cast<size_t>(v)].base;
+  return v;
+}
+
 class ProgramBuilder {
  public:
   ProgramBuilder(const graph::GraphModule& gm, const CompileOptions& options, Program& p)
@@ -68,10 +77,7 @@ class ProgramBuilder {
     p_.values_.push_back(std::move(v));
     return static_cast<int>(p_.values_.size()) - 1;
   }
-  Tensor meta_of(int v) const {
-    const graph::TensorVal& l = p_.values_[static_cast<size_t>(v)].layout;
-    return Tensor::meta(l.sizes, l.dtype, l.strides, l.offset);
-  }
+  Tensor meta_of(int v) const { return p_.values_[static_cast<size_t>(v)].meta(); }
 
   void lower(const Node& n) {
     switch (n.op()) {
@@ -301,10 +307,7 @@ class ProgramBuilder {
     return it->second;
   }
 
-  int root_of(int v) const {
-    while (p_.values_[static_cast<size_t>(v)].kind == ValueKind::View) v = p_.values_[static_cast<size_t>(v)].base;
-    return v;
-  }
+  int root_of(int v) const { return storage_root(p_.values_, v); }
 
   // Outputs leave the run: their storage must be their own, not the arena's.
   void mark_escaping() {

@@ -29,11 +29,6 @@
 namespace aotgrad::compile {
 
 namespace {
-// The value whose storage `v` is (itself, or what a view of it aliases).
-int root_of(const std::vector<Value>& values, int v) {
-  while (values[static_cast<size_t>(v)].kind == ValueKind::View) v = values[static_cast<size_t>(v)].base;
-  return v;
-}
 bool floating_scalar(const graph::TensorVal& l) {
   return shape_numel(l.sizes) == 1 && (l.dtype == DType::Float32 || l.dtype == DType::Float64);
 }
@@ -169,7 +164,7 @@ class SingleElementBatching {
   }
 
   void read(int v, int at) {
-    auto& last = last_read_at_[static_cast<size_t>(root_of(values_, v))];
+    auto& last = last_read_at_[static_cast<size_t>(storage_root(values_, v))];
     last = std::max(last, at);
   }
 
@@ -215,11 +210,6 @@ class SingleElementBatching {
     return false;
   }
 
-  Tensor meta_of(int v) const {
-    const graph::TensorVal& l = values_[static_cast<size_t>(v)].layout;
-    return Tensor::meta(l.sizes, l.dtype, l.strides, l.offset);
-  }
-
   Instruction build(std::vector<int>& inputs) {
     auto program = std::make_shared<ScalarProgram>();
     std::map<int, int> slot_of;              // value -> slot (inputs get theirs as they are first read)
@@ -260,13 +250,13 @@ class SingleElementBatching {
     batch.label = fmt::format("scalars[{} ops]", batch_.size());
     for (int v : inputs) {
       batch.patches.push_back({static_cast<int>(batch.args.size()), -1, v});
-      batch.args.emplace_back(meta_of(v));
+      batch.args.emplace_back(values_[static_cast<size_t>(v)].meta());
     }
     for (auto [v, step] : steps) {
       if (!stored(v)) continue;
       program->stores.push_back(program->num_inputs + step);
       batch.result_slots.emplace_back(static_cast<int>(batch.outs.size()), -1);
-      batch.outs.emplace_back(meta_of(v));
+      batch.outs.emplace_back(values_[static_cast<size_t>(v)].meta());
       batch.results.push_back(v);
     }
     batch.kernel = [program](const Args& a, Outputs& o) { program->run(a, o); };

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "ops/cpu/conv_implicit.h"
-#include "ops/cpu/sgemm_avx512.h"
+#include "ops/cpu/cpu_features.h"
 
 namespace {
 using aotgrad::ops::cpu::Conv2dSizes;
@@ -63,7 +63,7 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
 }
 
 TEST(ConvImplicit, MatchesADirectConvolution) {
-  if (!aotgrad::ops::cpu::sgemm_avx512_available()) GTEST_SKIP() << "this CPU has no AVX-512; im2col computes these";
+  if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512; im2col computes these";
   std::mt19937 gen(11);
   std::uniform_real_distribution<float> dist(-1, 1);
   // n, c, h, w, oc, kh, kw, ph, pw
@@ -95,7 +95,7 @@ TEST(ConvImplicit, MatchesADirectConvolution) {
 }
 
 TEST(ConvImplicit, DeclinesWhatItCannotComputeExactly) {
-  if (!aotgrad::ops::cpu::sgemm_avx512_available()) GTEST_SKIP() << "this CPU has no AVX-512";
+  if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
   const Conv2dSizes s{1, 1, 4, 4, 1, 3, 3, 1, 1};
   std::vector<float> x(16, 1.0f), w(9, 1.0f), gy(16, 1.0f), gx(16), gw(9, -7.0f);
   // An infinite input: the weight gradient's zero columns would meet it (0 * inf).

@@ -15,9 +15,7 @@ const Shape& sizes_of(const graph::Arg& a) {
   return a.node()->meta.val.as_tensor().sizes;
 }
 double numel_of(const Shape& s) {
-  double n = 1;
-  for (int64_t d : s) n *= static_cast<double>(d);
-  return n;
+  return static_cast<double>(shape_numel(s));
 }
 // 2 m k n of a [.., m, k] x [.., k, n] product (batch dims multiply in).
 double product(const Shape& a, const Shape& b) {

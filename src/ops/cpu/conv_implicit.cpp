@@ -24,6 +24,7 @@
 #include <memory>
 #include <vector>
 
+#include "ops/cpu/cpu_features.h"
 #include "ops/cpu/sgemm_avx512.h"
 #include "support/parallel.h"
 
@@ -81,7 +82,7 @@ struct ImageConv {
 };
 
 bool applies(const Conv2dSizes& s) {
-  return sgemm_avx512_available() && s.n > 0 && s.c > 0 && s.oc > 0 && s.kh > 0 && s.kw > 0 && s.ph >= 0 && s.pw >= 0 &&
+  return has_avx512() && s.n > 0 && s.c > 0 && s.oc > 0 && s.kh > 0 && s.kw > 0 && s.ph >= 0 && s.pw >= 0 &&
          s.ph < s.kh && s.pw < s.kw && s.oh() > 0 && s.ow() > 0;
 }
 

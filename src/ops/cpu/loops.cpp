@@ -2,11 +2,6 @@
 
 namespace aotgrad::ops::cpu {
 
-bool has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 void copy_into(const Tensor& dst, const Tensor& src) {
   AG_INTERNAL_CHECK(dst.numel() == 0 || !dst.is_meta(), "copy_into a meta tensor");
   visit_dtype(dst.dtype(), [&]<typename D>() {

@@ -12,6 +12,7 @@
 
 #include "aotgrad/ivalue.h"
 #include "core/shape.h"
+#include "ops/cpu/cpu_features.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
@@ -30,7 +31,6 @@ namespace aotgrad::ops::cpu {
 #else
 #define AG_TARGET_AVX512 __attribute__((target("avx512f,prefer-vector-width=512"), flatten))
 #endif
-bool has_avx512();
 
 template <typename R, typename A, typename F>
 AG_TARGET_AVX512 void flat1_avx512(R* po, const A* px, int64_t b, int64_t e, F& f) {

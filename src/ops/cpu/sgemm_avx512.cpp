@@ -13,6 +13,8 @@
 // OpenBLAS when the CPU lacks AVX-512.
 #include "ops/cpu/sgemm_avx512.h"
 
+#include "ops/cpu/cpu_features.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -105,11 +107,6 @@ TileFn tile_for(bool trans_c, bool full, int rows) {
   return (full ? kTiles<true, false, Gathered> : kTiles<false, false, Gathered>)[rows];
 }
 
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
-
 // Where B's stored lines are: its rows (op(B) = B) or its columns (op(B) = Bᵀ, B
 // stored [n, k]). A strided matrix has line q at b + q * ldb; a gathered one (an
 // implicit-GEMM convolution's shifted input rows) at rows[q] + offset.
@@ -194,13 +191,9 @@ void in_chunks(int64_t k, float beta, F&& chunk) {
 }
 }  // namespace
 
-bool sgemm_avx512_available() {
-  return cpu_has_avx512();
-}
-
 bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (!cpu_has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
+  if (!has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
   in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
     const float* ak = a + p0 * (ta ? lda : 1);
     const StridedLines bk{b + p0 * (tb ? 1 : ldb), ldb};
@@ -220,7 +213,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
 
 bool sgemm_avx512_gathered(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                            const float* const* b_lines, float beta, float* c, int64_t ldc) {
-  if (!cpu_has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
+  if (!has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
   in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
     if (tb && kc * n > kc * m + 4 * m * n) {
       // As sgemm_avx512 weighs it: Cᵀ = B Aᵀ packs A (k x m) instead of the gathered

@@ -12,9 +12,6 @@ namespace aotgrad::ops::cpu {
 bool sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-/// Whether this CPU runs the AVX-512 kernels (otherwise every call returns false).
-bool sgemm_avx512_available();
-
 /// The same product with B gathered from anywhere: op(B)'s row p is the n floats at
 /// b_lines[p] (tb false), or its column j the k floats at b_lines[j] (tb true). A is
 /// row-major. An implicit-GEMM convolution's B is its input's rows at shifted
