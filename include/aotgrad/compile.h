@@ -129,6 +129,11 @@ class CompiledFunction {
   ProgramStats backward_stats() const;
   /// Joint graph to ready callable, in milliseconds.
   double compile_ms() const;
+  /// A joint graph with symbolic shapes (docs/SYMBOLIC_SHAPES.md) compiles once per
+  /// size it is called at, the first time: how many sizes so far (1 for fixed
+  /// shapes), and how long the last new size took.
+  int64_t num_sizes_compiled() const;
+  double last_size_compile_ms() const;
 
  private:
   friend CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors&,

@@ -21,6 +21,13 @@
 
 namespace aotgrad::exporting {
 
+/// A dimension of a user input whose size is a symbol in the graph (docs/SYMBOLIC_SHAPES.md).
+struct DynamicDim {
+  int64_t input = 0;  // the user input, flattened (kwargs after args)
+  int64_t dim = 0;
+  bool operator==(const DynamicDim&) const = default;
+};
+
 struct ExportOptions {
   /// Ops to decompose while tracing; empty keeps ATen ops as they are.
   trace::DecompositionTable decompositions;
@@ -37,6 +44,11 @@ struct ExportOptions {
   /// gradient (GradAOTOutput) is this rank's shard of the average across the ranks,
   /// and a training step updates only the shard and its optimizer state.
   std::optional<FullyShardedOptions> fully_sharded;
+  /// Symbolic shapes: these dims of the user inputs are symbols s0, s1, … (each its
+  /// own until the trace finds them equal), so the graph serves every size that meets
+  /// its guards. A dim the model fixes (a Linear's in-features) is an error naming the
+  /// op that fixed it. Only the joint export takes them.
+  std::vector<DynamicDim> dynamic;
 };
 
 /// What the forward does, beyond its graph.

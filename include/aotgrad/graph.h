@@ -57,6 +57,8 @@ class Arg {
   Arg(const char* s) : v_(std::string(s)) {}  // NOLINT
   Arg(DType d) : v_(d) {}                     // NOLINT
   Arg(List l) : v_(std::move(l)) {}           // NOLINT
+  /// A size computed from the graph's symbols (a view's shape in a symbolic graph).
+  explicit Arg(SymExpr e) : v_(std::move(e)) {}
 
   bool is_none() const { return std::holds_alternative<None>(v_); }
   bool is_node() const { return std::holds_alternative<Node*>(v_); }
@@ -66,6 +68,7 @@ class Arg {
   bool is_string() const { return std::holds_alternative<std::string>(v_); }
   bool is_dtype() const { return std::holds_alternative<DType>(v_); }
   bool is_list() const { return std::holds_alternative<List>(v_); }
+  bool is_sym() const { return std::holds_alternative<SymExpr>(v_); }
   Node* node() const { return std::get<Node*>(v_); }
   int64_t to_int() const { return std::get<int64_t>(v_); }
   double to_double() const { return std::get<double>(v_); }
@@ -73,6 +76,7 @@ class Arg {
   const std::string& str() const { return std::get<std::string>(v_); }
   DType dtype() const { return std::get<DType>(v_); }
   const List& list() const { return std::get<List>(v_); }
+  const SymExpr& sym() const { return std::get<SymExpr>(v_); }
   List& list() { return std::get<List>(v_); }
 
   /// Calls f(Node*&) for every node reference, recursively.
@@ -93,7 +97,7 @@ class Arg {
   bool operator==(const Arg& o) const { return v_ == o.v_; }
 
  private:
-  std::variant<None, Node*, int64_t, double, bool, std::string, DType, List> v_;
+  std::variant<None, Node*, int64_t, double, bool, std::string, DType, List, SymExpr> v_;
 };
 using Kwargs = std::vector<std::pair<std::string, Arg>>;
 
@@ -308,6 +312,9 @@ void verify(const GraphModule& gm);
 /// user error naming the input, the size it got and, for a guard, the guard and its
 /// reason otherwise. A graph without symbols just checks the sizes.
 std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector<Shape>& input_sizes);
+/// The same where only some inputs are at hand (a forward call has no tangents yet):
+/// those given as nullopt are not checked, and no symbol may come from them.
+std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector<std::optional<Shape>>& input_sizes);
 /// Removes call_function nodes whose results nobody uses, except those with effects
 /// beyond their result (in-place, random, collective ops): returns how many went.
 /// Every export ends with it (no dead `getitem` of a multi-output op is left, as in
@@ -318,6 +325,11 @@ int eliminate_dead_code(GraphModule& gm);
 /// metadata of its inputs, and the result must equal the node's own recorded
 /// shape and dtype (subgraphs likewise). Throws a user error naming the node.
 void verify_metadata(const GraphModule& gm);
+/// A copy of a graph with symbolic shapes at one value of each symbol (`bindings`,
+/// from bind_symbols): every size, argument and layout a plain integer, recomputed by
+/// the shape rules and checked against the expressions — what the compiled function
+/// plans and runs for that size (docs/SYMBOLIC_SHAPES.md). No symbols or guards remain.
+std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings);
 
 // ---- running (src/graph/interpreter.cpp) ----
 /// Runs the graph on real inputs (one per placeholder) through the same ops as eager
@@ -337,6 +349,12 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
 /// order, keyword arguments moved to their position, defaults filled, types checked.
 /// Node references become `value_of(node)` (lists of nodes become tensor lists).
 /// Higher-order op nodes have no schema: see graph/higher_order.h.
-Args bind_op_args(const Node& n, const std::function<IValue(const Node*)>& value_of);
+/// Size expressions among the arguments (a symbolic graph) take their values from
+/// `bindings` (an error naming the symbol if one is missing).
+Args bind_op_args(const Node& n, const std::function<IValue(const Node*)>& value_of,
+                  const std::map<int64_t, int64_t>& bindings = {});
+/// The value of each symbol in the example the graph was traced with (its
+/// placeholders' recorded sizes): what a symbolic graph's metadata was computed at.
+std::map<int64_t, int64_t> hint_bindings(const GraphModule& gm);
 
 }  // namespace aotgrad::graph

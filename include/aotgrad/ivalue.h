@@ -59,6 +59,10 @@ class IValue {
   IValue(BoolList l) : v_(std::move(l)) {}       // NOLINT
   IValue(DType d) : v_(d) {}                     // NOLINT
   IValue(const Scalar& s);                       // NOLINT
+  /// An int or a list of ints that may be size expressions (a symbolic trace's view
+  /// shapes, slice ends): the value holds their hints, and the expressions beside.
+  IValue(const SymInt& i);                        // NOLINT
+  IValue(const SymShape& l);                      // NOLINT
 
   bool is_none() const { return std::holds_alternative<None>(v_); }
   bool is_tensor() const { return std::holds_alternative<Tensor>(v_); }
@@ -85,6 +89,11 @@ class IValue {
   TensorList& to_tensor_list();
   const BoolList& to_bool_list() const;
   DType to_dtype() const;
+  /// Whether this int or int list carries size expressions.
+  bool is_symbolic() const { return sym_ != nullptr; }
+  /// The int (list) with its expressions (constants when it carries none).
+  SymInt to_sym_int() const;
+  SymShape to_sym_int_list() const;
   /// "Tensor", "int", "list of int"… for error messages.
   std::string type_name() const;
 
@@ -92,6 +101,24 @@ class IValue {
 
  private:
   std::variant<None, Tensor, int64_t, double, bool, std::string, IntList, TensorList, BoolList, DType> v_;
+  /// The expressions of a symbolic int (one) or int list (one per item); null otherwise.
+  std::shared_ptr<const std::vector<SymExpr>> sym_;
+};
+
+/// The sizes an op takes (a view's shape, a factory's sizes, a backward's input
+/// sizes): plain integers, or in a symbolic trace SymInts, so that the graph records
+/// the expressions (`view(t, {x.sym_size(0), -1})`). Built from a braced list of
+/// either, an IntList or a SymShape.
+class SizeList {
+ public:
+  SizeList(std::initializer_list<SymInt> items) : SizeList(SymShape(items)) {}
+  SizeList(const IntList& values) : value_(values) {}  // NOLINT
+  SizeList(const SymShape& items) : value_(items) {}   // NOLINT
+  operator IValue() const { return value_; }           // NOLINT
+  const IntList& values() const { return value_.to_int_list(); }
+
+ private:
+  IValue value_;
 };
 
 using Args = std::vector<IValue>;

@@ -37,6 +37,9 @@ class Module {
 
   /// The generic call: positional and keyword arguments in, any pytree out.
   virtual pytree::Value forward(const Args& args, const Kwargs& kwargs) = 0;
+  /// The names of forward's positional inputs, where the module knows them (what
+  /// `--dynamic NAME:DIM` matches); empty otherwise.
+  virtual std::vector<std::string> input_names() const { return {}; }
   pytree::Value operator()(const Args& args, const Kwargs& kwargs = {}) { return forward(args, kwargs); }
 
   /// The class name, as PyTorch's repr prints it ("Linear").

@@ -105,17 +105,17 @@ Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 
 // ---- views ----
-Tensor view(const Tensor& x, const IntList& sizes);
-Tensor _unsafe_view(const Tensor& x, const IntList& sizes);
+Tensor view(const Tensor& x, SizeList sizes);
+Tensor _unsafe_view(const Tensor& x, SizeList sizes);
 Tensor t(const Tensor& x);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 Tensor permute(const Tensor& x, const IntList& dims);
-Tensor expand(const Tensor& x, const IntList& sizes);
+Tensor expand(const Tensor& x, SizeList sizes);
 Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor squeeze(const Tensor& x);
-Tensor slice(const Tensor& x, int64_t dim = 0, std::optional<int64_t> start = std::nullopt,
-             std::optional<int64_t> end = std::nullopt, int64_t step = 1);
+Tensor slice(const Tensor& x, int64_t dim = 0, std::optional<SymInt> start = std::nullopt,
+             std::optional<SymInt> end = std::nullopt, int64_t step = 1);
 Tensor select(const Tensor& x, int64_t dim, int64_t index);
 Tensor as_strided(const Tensor& x, const IntList& sizes, const IntList& strides,
                   std::optional<int64_t> storage_offset = std::nullopt);
@@ -141,7 +141,7 @@ Tensor reduce_scatter_tensor(const Tensor& x, const std::string& reduce_op, int6
                              const std::string& group_name = "0");
 /// The finished result of a collective (blocks until it is done).
 Tensor wait_tensor(const Tensor& x);
-Tensor reshape(const Tensor& x, const IntList& sizes);
+Tensor reshape(const Tensor& x, SizeList sizes);
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 TensorList chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
@@ -153,16 +153,16 @@ Tensor clone(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
 Tensor cat(const TensorList& tensors, int64_t dim = 0);
 Tensor stack(const TensorList& tensors, int64_t dim = 0);
-Tensor slice_backward(const Tensor& grad, const IntList& input_sizes, int64_t dim, int64_t start, int64_t end,
+Tensor slice_backward(const Tensor& grad, SizeList input_sizes, int64_t dim, SymInt start, SymInt end,
                       int64_t step);
-Tensor select_backward(const Tensor& grad, const IntList& input_sizes, int64_t dim, int64_t index);
-Tensor new_zeros(const Tensor& like, const IntList& sizes, std::optional<DType> dtype = std::nullopt);
-Tensor new_empty(const Tensor& like, const IntList& sizes, std::optional<DType> dtype = std::nullopt);
+Tensor select_backward(const Tensor& grad, SizeList input_sizes, int64_t dim, int64_t index);
+Tensor new_zeros(const Tensor& like, SizeList sizes, std::optional<DType> dtype = std::nullopt);
+Tensor new_empty(const Tensor& like, SizeList sizes, std::optional<DType> dtype = std::nullopt);
 Tensor zeros_like(const Tensor& x, std::optional<DType> dtype = std::nullopt);
 Tensor ones_like(const Tensor& x, std::optional<DType> dtype = std::nullopt);
-Tensor full(const IntList& sizes, Scalar value, DType dtype = DType::Float32);
-Tensor zeros(const IntList& sizes, DType dtype = DType::Float32);
-Tensor ones(const IntList& sizes, DType dtype = DType::Float32);
+Tensor full(SizeList sizes, Scalar value, DType dtype = DType::Float32);
+Tensor zeros(SizeList sizes, DType dtype = DType::Float32);
+Tensor ones(SizeList sizes, DType dtype = DType::Float32);
 Tensor scalar_tensor(Scalar value, DType dtype = DType::Float32);
 Tensor triu(const Tensor& x, int64_t diagonal = 0);
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,12 @@ class SymExpr {
   /// division or modulo by zero).
   int64_t evaluate(const std::map<int64_t, int64_t>& bindings) const;
   std::string str() const;
+  /// This expression with symbols replaced (those not in `values` stay as they are).
+  SymExpr substitute(const std::map<int64_t, SymExpr>& values) const;
+  /// The least value it can take with every symbol >= 1, when that is plain to see: a
+  /// polynomial in symbols whose non-constant terms have positive coefficients (each
+  /// monomial is then >= 1). nullopt otherwise.
+  std::optional<int64_t> lower_bound() const;
 
   friend SymExpr operator+(const SymExpr& a, const SymExpr& b);
   friend SymExpr operator-(const SymExpr& a, const SymExpr& b);
@@ -79,6 +86,30 @@ struct SymExpr::Atom {
   int64_t symbol = 0;         // Kind::Symbol
   std::vector<SymExpr> args;  // the operands otherwise
 };
+
+/// A size while a symbolic trace runs: its expression and its value in the example
+/// being traced (PyTorch's "hint"). Code that computes sizes for ops' arguments
+/// (view's shape, a slice's end) computes with SymInts, so the graph records the
+/// expression and the shape rules see the value. A plain integer is a constant.
+struct SymInt {
+  SymExpr expr;
+  int64_t hint = 0;
+  SymInt(int64_t v) : expr(v), hint(v) {}  // NOLINT: sizes mix plain integers and symbols
+  SymInt(int v) : SymInt(int64_t{v}) {}    // NOLINT
+  SymInt(SymExpr e, int64_t h) : expr(std::move(e)), hint(h) {}
+  bool is_symbolic() const { return !expr.is_constant(); }
+
+  friend SymInt operator+(const SymInt& a, const SymInt& b) { return {a.expr + b.expr, a.hint + b.hint}; }
+  friend SymInt operator-(const SymInt& a, const SymInt& b) { return {a.expr - b.expr, a.hint - b.hint}; }
+  friend SymInt operator*(const SymInt& a, const SymInt& b) { return {a.expr * b.expr, a.hint * b.hint}; }
+  /// Python's // (the divisor must be positive).
+  friend SymInt floordiv(const SymInt& a, const SymInt& b);
+};
+using SymShape = std::vector<SymInt>;
+/// "[s0, 3]"
+std::string sym_shape_str(const SymShape& s);
+/// The hints of a symbolic shape.
+std::vector<int64_t> hints_of(const SymShape& s);
 
 /// Reads an expression as SymExpr::str() prints it (a user error naming the position
 /// and what was expected otherwise; input is bounded in length and nesting).

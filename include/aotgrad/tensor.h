@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "aotgrad/dtype.h"
+#include "aotgrad/sym.h"
 
 namespace aotgrad {
 
@@ -54,6 +55,9 @@ struct TensorImpl {
   int64_t offset = 0;
   DType dtype = DType::Float32;
   std::shared_ptr<Storage> storage;  // null for meta tensors
+  /// Set on a symbolic trace's proxies: each dim's size as an expression, `sizes`
+  /// holding their values in the traced example (docs/SYMBOLIC_SHAPES.md).
+  std::shared_ptr<const std::vector<SymExpr>> sym_sizes;
 
   // Autograd state; see src/autograd for what it means.
   bool requires_grad = false;
@@ -99,6 +103,15 @@ class Tensor {
   /// Size of `dim`; negative dims count from the end.
   int64_t size(int64_t dim) const;
   int64_t stride(int64_t dim) const;
+  /// Each dim's size as a SymInt: during a symbolic trace an expression of the
+  /// graph's symbols with its value in the example (sizes() holds only the values);
+  /// plain integers otherwise. Code that feeds a size into an op's arguments (a view's
+  /// shape) reads it here, so the graph keeps it symbolic.
+  SymShape sym_sizes() const;
+  SymInt sym_size(int64_t dim) const;
+  bool has_symbolic_sizes() const { return impl_->sym_sizes != nullptr; }
+  /// Sets the expressions of the sizes (the tracer does); an all-constant list clears them.
+  void set_sym_sizes(const std::vector<SymExpr>& exprs) const;
   int64_t dim() const { return static_cast<int64_t>(impl_->sizes.size()); }
   int64_t numel() const;
   DType dtype() const { return impl_->dtype; }

@@ -51,6 +51,10 @@ struct TraceOptions {
   StackFrames stack_frames = StackFrames::InsideAnchors;
 };
 
+/// How many traces this process has started (exports, captures, make_fx): what shows
+/// that a graph with symbolic shapes serves new sizes without tracing again.
+int64_t traces_started();
+
 /// Traces `fn` on proxies standing for `inputs` (placeholders "arg0_1", …) and returns
 /// the graph: its output is the flat list of `fn`'s result tensors.
 std::shared_ptr<graph::GraphModule> make_fx(const std::function<TensorList(const TensorList&)>& fn,

@@ -57,7 +57,7 @@ uint64_t peek_sequence_nr() {
 
 TensorMeta meta_of(const Tensor& t) {
   if (!t.defined()) return {};
-  return {t.sizes(), t.dtype(), true};
+  return {t.sizes(), t.impl()->sym_sizes, t.dtype(), true};
 }
 
 std::string OpNode::name() const {
@@ -84,7 +84,7 @@ TensorList OpNode::apply(TensorList&& grads) {
     Tensor& g = result[i];
     const TensorMeta& m = edge_metas()[i];
     if (!g.defined() || !m.defined) continue;
-    if (g.sizes() != m.sizes) g = ops::sum_to(g, m.sizes);
+    if (g.sizes() != m.sizes) g = ops::sum_to(g, m.sym_shape());
     if (g.dtype() != m.dtype) g = to(g, m.dtype);
     AG_INTERNAL_CHECK(g.sizes() == m.sizes, "{}: gradient {} for input {} does not match its shape {}", name(),
                       g.describe(), i, shape_str(m.sizes));
@@ -125,7 +125,7 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
   if (!g.defined()) return {};
   NoGradGuard no_grad;
   Tensor leaf(leaf_);
-  if (g.sizes() != leaf.sizes()) g = ops::sum_to(g, leaf.sizes());
+  if (g.sizes() != leaf.sizes()) g = ops::sum_to(g, leaf.sym_sizes());
   if (!leaf_->grad) {
     // The engine may hand the same tensor to several leaves: own a copy.
     leaf.set_grad(clone(g).detach());

@@ -47,6 +47,13 @@ struct Edge {
 /// Shape and dtype of a tensor a gradient must match.
 struct TensorMeta {
   Shape sizes;
+  /// Under a symbolic trace: the sizes' expressions (Tensor::sym_sizes), else null.
+  std::shared_ptr<const std::vector<SymExpr>> sym_sizes;
+  SymShape sym_shape() const {
+    SymShape s;
+    for (size_t d = 0; d < sizes.size(); ++d) s.push_back(sym_sizes ? SymInt((*sym_sizes)[d], sizes[d]) : SymInt(sizes[d]));
+    return s;
+  }
   DType dtype = DType::Float32;
   bool defined = false;
 };

@@ -2,6 +2,8 @@
 // in the module's calling convention with one autograd node.
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/ops.h"
@@ -14,8 +16,31 @@
 
 namespace aotgrad::compile {
 
+class CompiledFunctionImpl;
+
+// Note [One compiled function for every size]
+// A joint graph with symbolic shapes compiles into a family: the function compiled at
+// the example's sizes, and on the first call at other sizes, a function compiled for
+// those (the graph specialised to them: graph::specialize), kept for the next call at
+// the same sizes. The trace is never repeated; only the partition, the fused loops
+// and the memory plan are made again per size, so each size runs exactly the program
+// an export at that size would have given. Every call binds the symbols from the
+// inputs' sizes and checks the graph's guards first.
+struct SizeFamily {
+  exporting::JointWithDescriptors symbolic;
+  CompileOptions options;
+  std::vector<int64_t> example_sizes;  // the symbols' values the head was compiled at
+  mutable std::mutex mu;
+  mutable std::map<std::vector<int64_t>, std::shared_ptr<const CompiledFunctionImpl>> by_size;
+  mutable double last_compile_ms = 0;
+};
+
 class CompiledFunctionImpl : public std::enable_shared_from_this<CompiledFunctionImpl> {
  public:
+  /// Set on the function compiled from a graph with symbolic shapes.
+  std::shared_ptr<SizeFamily> family;
+  /// The member of the family for these inputs' sizes (this one at the example's).
+  const CompiledFunctionImpl& for_sizes(const TensorList& primals) const;
   std::string name;
   exporting::JointWithDescriptors joint;
   partition::Partition partition;
@@ -38,6 +63,8 @@ class CompiledFunctionImpl : public std::enable_shared_from_this<CompiledFunctio
   void plan_routes();
 
   std::string signature() const;
+  /// The symbolic joint's placeholder for primal i (the concrete one otherwise).
+  const graph::Node* signature_primal(size_t i) const;
   void check_primal(size_t i, const Tensor& t) const;
   TensorList call(const TensorList& primals) const;
   TensorList run_forward(const TensorList& inputs, TensorList& saved) const;
@@ -62,9 +89,14 @@ Tensor with_layout(const Tensor& t, const graph::TensorVal& want) {
 }
 }  // namespace
 
+const graph::Node* CompiledFunctionImpl::signature_primal(size_t i) const {
+  if (!family) return primals[i];
+  return family->symbolic.graph_module->graph->placeholders().at(i);
+}
+
 std::string CompiledFunctionImpl::signature() const {
   std::string s = "(";
-  for (size_t i = 0; i < primals.size(); ++i) s += (i ? ", " : "") + describe_placeholder(primals[i]);
+  for (size_t i = 0; i < primals.size(); ++i) s += (i ? ", " : "") + describe_placeholder(signature_primal(i));
   s += ") -> (";
   const graph::Node* out = partition.forward->graph->output_node();
   const auto& values = out->args()[0].list();
@@ -94,6 +126,10 @@ TensorList CompiledFunctionImpl::call(const TensorList& given) const {
            "compiled {}: expected {} tensors (parameters, buffers, then inputs), but "
            "got {}; the compiled function takes {}",
            name, primals.size(), given.size(), signature());
+  if (family) {
+    const CompiledFunctionImpl& member = for_sizes(given);
+    if (&member != this) return member.call(given);
+  }
   for (size_t i = 0; i < given.size(); ++i) check_primal(i, given[i]);
   if (ops::current_mode() != nullptr) return trace_through(given);
 
@@ -330,11 +366,84 @@ ProgramStats CompiledFunction::backward_stats() const {
 double CompiledFunction::compile_ms() const {
   return impl_->compile_ms;
 }
+int64_t CompiledFunction::num_sizes_compiled() const {
+  if (!impl_->family) return 1;
+  std::lock_guard<std::mutex> lock(impl_->family->mu);
+  return 1 + static_cast<int64_t>(impl_->family->by_size.size());
+}
+double CompiledFunction::last_size_compile_ms() const {
+  if (!impl_->family) return impl_->compile_ms;
+  std::lock_guard<std::mutex> lock(impl_->family->mu);
+  return impl_->family->last_compile_ms;
+}
+
+namespace {
+std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::JointWithDescriptors& joint,
+                                                          const CompileOptions& options);
+
+// The joint at one value of each symbol.
+exporting::JointWithDescriptors specialized(const exporting::JointWithDescriptors& joint,
+                                            const std::map<int64_t, int64_t>& bindings) {
+  exporting::JointWithDescriptors fixed = joint;
+  fixed.graph_module = graph::specialize(*joint.graph_module, bindings);
+  return fixed;
+}
+
+std::vector<int64_t> values_of(const std::map<int64_t, int64_t>& bindings) {
+  std::vector<int64_t> v;
+  for (const auto& [k, value] : bindings) v.push_back(value);
+  return v;
+}
+}  // namespace
+
+const CompiledFunctionImpl& CompiledFunctionImpl::for_sizes(const TensorList& given) const {
+  const graph::GraphModule& gm = *family->symbolic.graph_module;
+  const auto phs = gm.graph->placeholders();
+  std::vector<std::optional<Shape>> sizes(phs.size());
+  for (size_t i = 0; i < given.size() && i < phs.size(); ++i)
+    if (given[i].defined()) sizes[i] = given[i].sizes();
+  std::map<int64_t, int64_t> bindings;
+  try {
+    bindings = graph::bind_symbols(gm, sizes);
+  } catch (Error& e) {
+    e.add_context(fmt::format("calling compiled {}, which takes {}", name, signature()));
+    throw;
+  }
+  const std::vector<int64_t> key = values_of(bindings);
+  if (key == family->example_sizes) return *this;
+  std::lock_guard<std::mutex> lock(family->mu);
+  auto it = family->by_size.find(key);
+  if (it != family->by_size.end()) return *it->second;
+  const auto start = std::chrono::steady_clock::now();
+  auto member = compile_fixed_sizes(specialized(family->symbolic, bindings), family->options);
+  family->last_compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return *family->by_size.emplace(key, std::move(member)).first->second;
+}
 
 CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors& joint,
                                                     const CompileOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   AG_CHECK(joint.graph_module != nullptr, "aot_compile_joint_with_descriptors: the joint has no graph");
+  std::shared_ptr<CompiledFunctionImpl> f;
+  if (joint.graph_module->symbols.empty()) {
+    f = compile_fixed_sizes(joint, options);
+  } else {
+    const std::map<int64_t, int64_t> hints = graph::hint_bindings(*joint.graph_module);
+    f = compile_fixed_sizes(specialized(joint, hints), options);
+    f->family = std::make_shared<SizeFamily>();
+    f->family->symbolic = joint;
+    f->family->options = options;
+    f->family->example_sizes = values_of(hints);
+  }
+  f->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  CompiledFunction result;
+  result.impl_ = std::move(f);
+  return result;
+}
+
+namespace {
+std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::JointWithDescriptors& joint,
+                                                          const CompileOptions& options) {
   hop::register_higher_order_ops();
   auto f = std::make_shared<CompiledFunctionImpl>();
   f->name = joint.graph_module->name.empty() ? "graph" : joint.graph_module->name;
@@ -357,10 +466,8 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
     e.add_context("while compiling " + f->name);
     throw;
   }
-  f->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  CompiledFunction result;
-  result.impl_ = std::move(f);
-  return result;
+  return f;
 }
+}  // namespace
 
 }  // namespace aotgrad::compile

@@ -24,6 +24,17 @@ struct StepComparison {
   compile::ProgramStats forward, backward;
 };
 
+/// The same with one compiled function for many sizes: the step at `inputs` (the
+/// model's example resized), eager on a fresh instance against `f` on another.
+StepComparison compare_compiled_step_at(const models::ModelInfo& info, const compile::CompiledFunction& f,
+                                        const models::Example& inputs, double rtol = 1e-4, double atol = 1e-5);
+
+/// The model's example with dims resized: each (input, dim) in `dims` set to `size`.
+/// New float data is normal, new integer data drawn from the example's own range
+/// (class labels stay valid).
+models::Example resized_example(const models::Example& example, const std::vector<exporting::DynamicDim>& dims,
+                                int64_t size, uint64_t seed);
+
 /// Builds the model twice with the same seed; one instance runs its forward and
 /// backward eagerly, the other exports its joint graph, compiles it and runs the
 /// compiled step. The backward seeds every floating output with ones. Compares

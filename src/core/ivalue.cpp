@@ -1,5 +1,6 @@
 #include "aotgrad/ivalue.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -141,8 +142,34 @@ const BoolList& IValue::to_bool_list() const {
 }
 #undef AG_IVALUE_GET
 
+namespace {
+std::shared_ptr<const std::vector<SymExpr>> expressions_if_symbolic(std::vector<SymExpr> exprs) {
+  const bool symbolic = std::any_of(exprs.begin(), exprs.end(), [](const SymExpr& e) { return !e.is_constant(); });
+  return symbolic ? std::make_shared<const std::vector<SymExpr>>(std::move(exprs)) : nullptr;
+}
+}  // namespace
+
+IValue::IValue(const SymInt& i) : v_(i.hint), sym_(expressions_if_symbolic({i.expr})) {}
+IValue::IValue(const SymShape& l) : v_(hints_of(l)) {
+  std::vector<SymExpr> exprs;
+  for (const SymInt& i : l) exprs.push_back(i.expr);
+  sym_ = expressions_if_symbolic(std::move(exprs));
+}
+
+SymInt IValue::to_sym_int() const {
+  const int64_t hint = to_int();
+  return sym_ ? SymInt(sym_->at(0), hint) : SymInt(hint);
+}
+SymShape IValue::to_sym_int_list() const {
+  const IntList& hints = to_int_list();
+  SymShape out;
+  for (size_t i = 0; i < hints.size(); ++i) out.push_back(sym_ ? SymInt(sym_->at(i), hints[i]) : SymInt(hints[i]));
+  return out;
+}
+
 bool IValue::operator==(const IValue& o) const {
   if (v_.index() != o.v_.index()) return false;
+  if ((sym_ == nullptr) != (o.sym_ == nullptr) || (sym_ && *sym_ != *o.sym_)) return false;
   if (is_tensor()) return to_tensor().is_same(o.to_tensor());
   if (is_tensor_list()) {
     const auto &a = to_tensor_list(), &b = o.to_tensor_list();

@@ -105,7 +105,7 @@ Term multiply(const Term& a, const Term& b) {
 
 // The least value a polynomial can take with every symbol >= 1, if its non-constant
 // terms all have positive coefficients (each monomial is then >= 1).
-bool lower_bound(const SymExpr& e, int64_t& bound) {
+bool polynomial_lower_bound(const SymExpr& e, int64_t& bound) {
   bound = 0;
   for (const Term& t : e.terms()) {
     if (t.factors.empty()) {
@@ -268,8 +268,8 @@ SymExpr max(const SymExpr& a, const SymExpr& b) {
   const SymExpr d = a - b;
   if (d.is_constant()) return d.constant() >= 0 ? a : b;
   int64_t bound = 0;
-  if (b.is_constant() && lower_bound(a, bound) && bound >= b.constant()) return a;
-  if (a.is_constant() && lower_bound(b, bound) && bound >= a.constant()) return b;
+  if (b.is_constant() && polynomial_lower_bound(a, bound) && bound >= b.constant()) return a;
+  if (a.is_constant() && polynomial_lower_bound(b, bound) && bound >= a.constant()) return b;
   auto atom = std::make_shared<Atom>();
   atom->kind = Atom::Kind::Max;
   atom->args = b < a ? std::vector<SymExpr>{b, a} : std::vector<SymExpr>{a, b};  // Max(2, s0), as sympy
@@ -294,6 +294,50 @@ bool SymExpr::operator<(const SymExpr& o) const {
     if (terms_[i].coefficient != o.terms_[i].coefficient) return terms_[i].coefficient < o.terms_[i].coefficient;
   }
   return terms_.size() < o.terms_.size();
+}
+
+SymExpr SymExpr::substitute(const std::map<int64_t, SymExpr>& values) const {
+  SymExpr sum;
+  for (const Term& t : terms_) {
+    SymExpr product(t.coefficient);
+    for (const auto& [atom, power] : t.factors) {
+      SymExpr v;
+      if (atom->kind == Atom::Kind::Symbol) {
+        auto it = values.find(atom->symbol);
+        v = it != values.end() ? it->second : SymExpr::symbol(atom->symbol);
+      } else {
+        const SymExpr a = atom->args[0].substitute(values), b = atom->args[1].substitute(values);
+        v = atom->kind == Atom::Kind::FloorDiv ? floordiv(a, b) : atom->kind == Atom::Kind::Mod ? mod(a, b) : max(a, b);
+      }
+      for (int64_t p = 0; p < power; ++p) product = product * v;
+    }
+    sum = sum + product;
+  }
+  return sum;
+}
+
+std::optional<int64_t> SymExpr::lower_bound() const {
+  int64_t bound = 0;
+  if (!polynomial_lower_bound(*this, bound)) return std::nullopt;
+  return bound;
+}
+
+SymInt floordiv(const SymInt& a, const SymInt& b) {
+  AG_CHECK(b.hint > 0, "size expression: division of {} by {}, which is not positive", a.expr.str(), b.expr.str());
+  return {floordiv(a.expr, b.expr), floor_div(a.hint, b.hint)};
+}
+
+std::string sym_shape_str(const SymShape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + s[i].expr.str();
+  return out + "]";
+}
+
+std::vector<int64_t> hints_of(const SymShape& s) {
+  std::vector<int64_t> out;
+  out.reserve(s.size());
+  for (const SymInt& v : s) out.push_back(v.hint);
+  return out;
 }
 
 bool SymGuard::holds(const std::map<int64_t, int64_t>& bindings) const {

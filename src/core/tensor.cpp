@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -83,6 +84,23 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& sizes) {
 int64_t Tensor::size(int64_t d) const {
   return impl_->sizes[normalize_dim(d, dim(), "size")];
 }
+SymShape Tensor::sym_sizes() const {
+  SymShape out;
+  out.reserve(impl_->sizes.size());
+  for (size_t d = 0; d < impl_->sizes.size(); ++d)
+    out.push_back(impl_->sym_sizes ? SymInt((*impl_->sym_sizes)[d], impl_->sizes[d]) : SymInt(impl_->sizes[d]));
+  return out;
+}
+SymInt Tensor::sym_size(int64_t d) const {
+  const auto i = static_cast<size_t>(normalize_dim(d, dim(), "size"));
+  return impl_->sym_sizes ? SymInt((*impl_->sym_sizes)[i], impl_->sizes[i]) : SymInt(impl_->sizes[i]);
+}
+void Tensor::set_sym_sizes(const std::vector<SymExpr>& exprs) const {
+  AG_INTERNAL_CHECK(exprs.size() == impl_->sizes.size(), "set_sym_sizes: {} expressions for {}", exprs.size(),
+                    describe());
+  const bool symbolic = std::any_of(exprs.begin(), exprs.end(), [](const SymExpr& e) { return !e.is_constant(); });
+  impl_->sym_sizes = symbolic ? std::make_shared<const std::vector<SymExpr>>(exprs) : nullptr;
+}
 int64_t Tensor::stride(int64_t d) const {
   return impl_->strides[normalize_dim(d, dim(), "stride")];
 }
@@ -139,6 +157,7 @@ Tensor Tensor::detach() const {
   impl->offset = impl_->offset;
   impl->dtype = impl_->dtype;
   impl->storage = impl_->storage;
+  impl->sym_sizes = impl_->sym_sizes;
   impl->view_base = impl_->view_base;
   impl->extension = impl_->extension;
   return Tensor(std::move(impl));

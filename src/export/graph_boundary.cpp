@@ -4,8 +4,9 @@
 
 namespace aotgrad::exporting::detail {
 
-Tensor GraphInputs::add(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc) {
-  Tensor p = tracer_.placeholder(name, like, requires_grad);
+Tensor GraphInputs::add(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc,
+                        const std::vector<int64_t>& dynamic_dims) {
+  Tensor p = tracer_.placeholder(name, like, requires_grad, dynamic_dims);
   gm_.graph->placeholders().back()->meta.desc = desc;
   proxies_.push_back(p);
   descs_.push_back(std::move(desc));
@@ -15,17 +16,24 @@ Tensor GraphInputs::add(const std::string& name, const Tensor& like, bool requir
 
 pytree::Value GraphInputs::add_call(const nn::Args& args, const nn::Kwargs& kwargs,
                                     const std::function<std::string(size_t)>& name_of, bool differentiable,
-                                    const char* who, pytree::TreeSpec& spec) {
+                                    const char* who, pytree::TreeSpec& spec,
+                                    const std::vector<DynamicDim>& dynamic) {
   pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(args), pytree::Value::dict(kwargs)});
   auto [leaves, in_spec] = pytree::flatten(call);
+  for (const DynamicDim& d : dynamic)
+    AG_CHECK(d.input >= 0 && static_cast<size_t>(d.input) < leaves.size(),
+             "{}: a dynamic dim names user input {}, but the call has {}", who, d.input, leaves.size());
   std::vector<IValue> proxies;
   for (size_t i = 0; i < leaves.size(); ++i) {
+    std::vector<int64_t> dims;
+    for (const DynamicDim& d : dynamic)
+      if (static_cast<size_t>(d.input) == i) dims.push_back(d.dim);
     AG_CHECK(leaves[i].is_tensor() && leaves[i].to_tensor().defined(),
              "{}: user input {} (flattened, kwargs after args) is {}, but only tensors can be graph inputs", who, i,
              leaves[i].type_name());
     const Tensor& t = leaves[i].to_tensor();
     proxies.emplace_back(
-        add(name_of(i), t, differentiable && t.requires_grad(), Descriptor::plain_input(static_cast<int64_t>(i))));
+        add(name_of(i), t, differentiable && t.requires_grad(), Descriptor::plain_input(static_cast<int64_t>(i)), dims));
   }
   spec = in_spec;
   return pytree::unflatten(proxies, in_spec);
@@ -49,6 +57,26 @@ void GraphInputs::check_written_inputs_do_not_alias(const std::vector<size_t>& w
                "made functional (pass a clone of one of them)",
                descs_[i].str(), descs_[j].str());
   }
+}
+
+void check_nothing_specialized(const ops::ShapeEnv& env, const graph::GraphModule& gm) {
+  if (env.pins().empty()) return;
+  std::string what;
+  for (const ops::ShapeEnv::Pin& pin : env.pins()) {
+    const auto& src = gm.symbols.at(static_cast<size_t>(pin.symbol));
+    const graph::Node* input = gm.graph->find(src.placeholder);
+    const std::string input_name =
+        input != nullptr && input->meta.desc ? src.placeholder + ", " + input->meta.desc->str() : src.placeholder;
+    std::string where;
+    if (const graph::Node* n = gm.graph->find(pin.node))
+      if (const StackFrame* f = n->meta.stack_trace.innermost())
+        where = fmt::format(" (File: {}:{} in {}, code: {})", f->file, f->line, f->function, f->code);
+    what += fmt::format("\n  dim {} of input '{}' (s{}) is fixed at {} by {}{}", src.dim, input_name, pin.symbol,
+                        pin.value, pin.reason, where);
+  }
+  AG_FAIL("dynamic shapes: the model fixes {} size(s) marked dynamic:{}\nleave these dims static, or change the model so "
+          "they can vary",
+          env.pins().size(), what);
 }
 
 void GraphOutputs::add(const Tensor& value, Descriptor desc) {

@@ -21,14 +21,15 @@ class GraphInputs {
   GraphInputs(graph::GraphModule& gm, trace::Tracer& tracer) : gm_(gm), tracer_(tracer) {}
 
   /// A placeholder shaped like `like`, standing for `desc`.
-  Tensor add(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc);
+  Tensor add(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc,
+             const std::vector<int64_t>& dynamic_dims = {});
 
   /// The flattened (args, kwargs), kwargs after args: one PlainAOTInput placeholder per
   /// leaf, named `name_of(i)`, requires_grad as the leaf is if `differentiable`. Returns the call on the
   /// proxies; `spec` receives the structure. `who` names the export in errors.
   pytree::Value add_call(const nn::Args& args, const nn::Kwargs& kwargs,
                          const std::function<std::string(size_t)>& name_of, bool differentiable, const char* who,
-                         pytree::TreeSpec& spec);
+                         pytree::TreeSpec& spec, const std::vector<DynamicDim>& dynamic = {});
 
   size_t size() const { return proxies_.size(); }
   const Tensor& proxy(size_t i) const { return proxies_[i]; }
@@ -64,6 +65,11 @@ class GraphOutputs {
   graph::Arg::List values_;
   std::vector<std::optional<Descriptor>> descs_;
 };
+
+/// After a symbolic trace: a symbol the model fixed at a constant (a Linear's
+/// in-features read from a dynamic dim) is a user error naming the input and dim,
+/// the op that fixed it and where the model called it.
+void check_nothing_specialized(const ops::ShapeEnv& env, const graph::GraphModule& gm);
 
 /// A list of `n` leaves: a graph's flat calling convention.
 pytree::TreeSpec flat_list_spec(size_t n);

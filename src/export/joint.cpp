@@ -38,7 +38,12 @@ class JointTrace {
         gm_(std::make_shared<graph::GraphModule>()),
         tracer_(*gm_, {options.decompositions, options.record_stack_traces, trace::StackFrames::AllUserFrames}),
         primals_(*gm_, tracer_),
-        outputs_(tracer_) {}
+        outputs_(tracer_) {
+    if (!options.dynamic.empty()) {
+      shape_env_ = std::make_unique<ops::ShapeEnv>();
+      tracer_.set_shape_env(shape_env_.get());
+    }
+  }
 
   JointWithDescriptors run(const nn::Args& args, const nn::Kwargs& kwargs) {
     AG_CHECK(!options_.data_parallel || !options_.fully_sharded,
@@ -52,6 +57,10 @@ class JointTrace {
     write_back_kept_mutations();
     add_outputs();
     tracer_.finish();
+    if (shape_env_) {
+      detail::check_nothing_specialized(*shape_env_, *gm_);
+      tracer_.finish_symbolic();
+    }
     graph::eliminate_dead_code(*gm_);
     if (options_.data_parallel) schedule_gradient_buckets(*gm_->graph);
     if (options_.fully_sharded) schedule_fully_sharded(*gm_->graph, *options_.fully_sharded);
@@ -64,6 +73,7 @@ class JointTrace {
   const detail::ForwardSource& source_;
   const ExportOptions& options_;
   std::shared_ptr<graph::GraphModule> gm_;
+  std::unique_ptr<ops::ShapeEnv> shape_env_;  // a symbolic trace's (ExportOptions::dynamic)
   trace::Tracer tracer_;
   detail::GraphInputs primals_;
   detail::GraphOutputs outputs_;
@@ -95,7 +105,8 @@ class JointTrace {
     for (int64_t i = 0; i < static_cast<int64_t>(primals_.size()); ++i) joint_.static_input_indices.push_back(i);
     const size_t first_user = primals_.size();
     proxy_call_ = primals_.add_call(
-        args, kwargs, [first_user](size_t i) { return primal_name(first_user + i); }, true, "export", joint_.in_spec);
+        args, kwargs, [first_user](size_t i) { return primal_name(first_user + i); }, true, "export", joint_.in_spec,
+        options_.dynamic);
   }
 
   void forward() {

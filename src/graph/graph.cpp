@@ -23,7 +23,10 @@ const char* node_op_name(NodeOp op) {
 }
 
 TensorVal TensorVal::of(const Tensor& t) {
-  return {t.sizes(), t.strides(), t.storage_offset(), t.dtype(), {}};
+  TensorVal v{t.sizes(), t.strides(), t.storage_offset(), t.dtype(), {}};
+  if (t.has_symbolic_sizes())
+    for (const SymInt& s : t.sym_sizes()) v.sym_sizes.push_back(s.expr);
+  return v;
 }
 
 std::string TensorVal::str() const {

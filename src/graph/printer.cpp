@@ -8,6 +8,8 @@
 // output structure. The expanded form puts each argument and returned value on its
 // own line with its descriptor; the compact form groups nodes under comment lines
 // showing their annotation and stack trace. Unlike FX, no line ends in spaces.
+#include <cctype>
+#include <functional>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -62,7 +64,31 @@ std::string python_str_repr(const std::string& s) {
   return out + "'";
 }
 
-std::string arg_repr(const Arg& a) {
+// The names a symbolic graph's sizes print under where they flow into arguments:
+// FX's `sym_size_int = torch.ops.aten.sym_size.int(x, 0)` nodes, one per symbol.
+using SymNames = std::vector<std::string>;
+
+// A size expression as Python over those names: "64*sym_size_int".
+std::string sym_arg_repr(const SymExpr& e, const SymNames& names) {
+  const std::string text = e.str();
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const bool symbol = text[i] == 's' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1])) &&
+                        (i == 0 || !std::isalnum(static_cast<unsigned char>(text[i - 1])));
+    if (!symbol) {
+      out += text[i++];
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+    const auto k = static_cast<size_t>(std::stoll(text.substr(i + 1, j - i - 1)));
+    out += k < names.size() ? names[k] : text.substr(i, j - i);
+    i = j;
+  }
+  return out;
+}
+
+std::string arg_repr(const Arg& a, const SymNames& names = {}) {
   if (a.is_node()) return a.node()->name();
   if (a.is_none()) return "None";
   if (a.is_bool()) return a.to_bool() ? "True" : "False";
@@ -70,8 +96,9 @@ std::string arg_repr(const Arg& a) {
   if (a.is_double()) return python_float_repr(a.to_double());
   if (a.is_string()) return python_str_repr(a.str());
   if (a.is_dtype()) return "torch." + std::string(dtype_name(a.dtype()));
+  if (a.is_sym()) return sym_arg_repr(a.sym(), names);
   std::string out = "[";
-  for (size_t i = 0; i < a.list().size(); ++i) out += (i ? ", " : "") + arg_repr(a.list()[i]);
+  for (size_t i = 0; i < a.list().size(); ++i) out += (i ? ", " : "") + arg_repr(a.list()[i], names);
   return out + "]";
 }
 
@@ -82,10 +109,10 @@ std::string tuple_repr(const Arg::List& items) {
   return out + (items.size() == 1 ? ",)" : ")");
 }
 
-std::string format_args(const Node& n) {
+std::string format_args(const Node& n, const SymNames& names) {
   std::string out;
-  for (const Arg& a : n.args()) out += (out.empty() ? "" : ", ") + arg_repr(a);
-  for (const auto& [k, v] : n.kwargs()) out += (out.empty() ? "" : ", ") + k + " = " + arg_repr(v);
+  for (const Arg& a : n.args()) out += (out.empty() ? "" : ", ") + arg_repr(a, names);
+  for (const auto& [k, v] : n.kwargs()) out += (out.empty() ? "" : ", ") + k + " = " + arg_repr(v, names);
   return out;
 }
 
@@ -176,7 +203,7 @@ class Printer {
     if (n.op() == NodeOp::GetAttr) return n.name() + type_annotation(n) + " = self." + n.target().name;
     if (n.target().kind == Target::Kind::GetItem)
       return n.name() + type_annotation(n) + " = " + arg_repr(n.args()[0]) + "[" + arg_repr(n.args()[1]) + "]";
-    return n.name() + type_annotation(n) + " = " + n.target().qualified() + "(" + format_args(n) + ")";
+    return n.name() + type_annotation(n) + " = " + n.target().qualified() + "(" + format_args(n, sym_names_) + ")";
   }
 
   std::string summary_comment(const Node& n) {
@@ -225,7 +252,38 @@ class Printer {
       lines.push_back(sig + "):");
     }
     emit_symbols(lines);
-    if (!pytree_style || ph.empty()) return;
+    if (pytree_style && !ph.empty()) emit_pytree_flatten(lines, ph);
+    emit_sym_sizes(lines);
+  }
+
+  // FX's sym_size nodes for the symbols that arguments use, after the placeholders.
+  void emit_sym_sizes(std::vector<std::string>& lines) {
+    std::vector<bool> used(gm_.symbols.size(), false);
+    std::function<void(const Arg&)> visit = [&](const Arg& a) {
+      if (a.is_sym())
+        for (int64_t k : a.sym().symbols())
+          if (k < static_cast<int64_t>(used.size())) used[static_cast<size_t>(k)] = true;
+      if (a.is_list())
+        for (const Arg& x : a.list()) visit(x);
+    };
+    for (const auto& node : g_.nodes()) {
+      for (const Arg& a : node->args()) visit(a);
+      for (const auto& [name, a] : node->kwargs()) visit(a);
+    }
+    sym_names_.assign(gm_.symbols.size(), "");
+    int count = 0;
+    for (size_t k = 0; k < used.size(); ++k) {
+      if (!used[k]) continue;
+      std::string name = "sym_size_int" + (count ? "_" + std::to_string(count) : std::string());
+      while (g_.find(name) != nullptr) name += "_";
+      ++count;
+      sym_names_[k] = name;
+      lines.push_back(fmt::format("    {}: \"Sym(s{})\" = torch.ops.aten.sym_size.int({}, {})", name, k,
+                                  gm_.symbols[k].placeholder, gm_.symbols[k].dim));
+    }
+  }
+
+  void emit_pytree_flatten(std::vector<std::string>& lines, const std::vector<Node*>& ph) {
     if (expanded_) {
       for (Node* p : ph) lines.push_back("    " + free_var(*p, true));
     } else {
@@ -265,6 +323,7 @@ class Printer {
   bool expanded_;
   std::string class_name_;
   std::map<const Node*, std::vector<const Node*>> last_uses_;
+  SymNames sym_names_;  // per symbol: the name it prints under in arguments
 };
 
 }  // namespace

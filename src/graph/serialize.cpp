@@ -55,6 +55,7 @@ json arg_json(const Arg& a) {
   if (a.is_double()) return double_json(a.to_double());
   if (a.is_string()) return a.str();
   if (a.is_dtype()) return json{{"dtype", std::string(dtype_name(a.dtype()))}};
+  if (a.is_sym()) return json{{"sym", a.sym().str()}};
   json l = json::array();
   for (const Arg& x : a.list()) l.push_back(arg_json(x));
   return l;
@@ -370,6 +371,7 @@ struct NodeReader {
     }
     if (a.is_object() && a.contains("float")) return Arg(nr.floating(a));
     if (a.is_object() && a.contains("dtype")) return Arg(nr.dtype(nr.str(a, "dtype")));
+    if (a.is_object() && a.contains("sym")) return Arg(nr.sym_expr(a["sym"]));
     nr.fail("has an argument of unknown form: " + quote_excerpt(a.dump()));
   }
 
@@ -534,6 +536,15 @@ void read_symbolic(GraphModule& gm, const json& j, const Reader& r) {
     for (const auto& t : n->meta.val.items)
       if (t)
         for (const SymExpr& e : t->sym_sizes) check(e, "the value of '" + n->name() + "'");
+  for (const auto& n : gm.graph->nodes()) {
+    std::function<void(const Arg&)> check_arg = [&](const Arg& a) {
+      if (a.is_sym()) check(a.sym(), "an argument of '" + n->name() + "'");
+      if (a.is_list())
+        for (const Arg& x : a.list()) check_arg(x);
+    };
+    for (const Arg& a : n->args()) check_arg(a);
+    for (const auto& [name, a] : n->kwargs()) check_arg(a);
+  }
   for (const SymGuard& g : gm.guards) {
     check(g.lhs, "guard " + g.str());
     check(g.rhs, "guard " + g.str());

@@ -24,6 +24,10 @@ std::string sizes_at(const TensorVal& want, const std::map<int64_t, int64_t>& b)
 }  // namespace
 
 std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector<Shape>& input_sizes) {
+  return bind_symbols(gm, std::vector<std::optional<Shape>>(input_sizes.begin(), input_sizes.end()));
+}
+
+std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector<std::optional<Shape>>& input_sizes) {
   const std::vector<Node*> ph = gm.graph->placeholders();
   AG_CHECK(input_sizes.size() == ph.size(), "the graph takes {} inputs, but got {}", ph.size(), input_sizes.size());
   auto index_of = [&](const std::string& name) {
@@ -34,7 +38,9 @@ std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector
   std::map<int64_t, int64_t> b;
   for (size_t k = 0; k < gm.symbols.size(); ++k) {
     const auto& src = gm.symbols[k];
-    const Shape& got = input_sizes[index_of(src.placeholder)];
+    const std::optional<Shape>& given = input_sizes[index_of(src.placeholder)];
+    AG_CHECK(given.has_value(), "symbol s{} comes from input '{}', which was not given", k, src.placeholder);
+    const Shape& got = *given;
     AG_CHECK(src.dim < static_cast<int64_t>(got.size()), "input '{}' must have a dimension {} (s{}), but got {}",
              src.placeholder, src.dim, k, shape_str(got));
     b[static_cast<int64_t>(k)] = got[static_cast<size_t>(src.dim)];
@@ -42,7 +48,8 @@ std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector
   for (size_t i = 0; i < ph.size(); ++i) {
     if (ph[i]->meta.val.kind != FakeVal::Kind::Tensor) continue;
     const TensorVal& want = ph[i]->meta.val.as_tensor();
-    const Shape& got = input_sizes[i];
+    if (!input_sizes[i]) continue;
+    const Shape& got = *input_sizes[i];
     bool fits = got.size() == want.sizes.size();
     for (size_t d = 0; fits && d < got.size(); ++d)
       fits = got[d] == (want.sym_sizes.empty() ? want.sizes[d] : want.sym_sizes[d].evaluate(b));
@@ -53,6 +60,19 @@ std::map<int64_t, int64_t> bind_symbols(const GraphModule& gm, const std::vector
   }
   for (const SymGuard& g : gm.guards)
     AG_CHECK(g.holds(b), "the sizes break the guard {} ({}): {}", g.str(), g.reason, bindings_str(gm, b));
+  return b;
+}
+
+std::map<int64_t, int64_t> hint_bindings(const GraphModule& gm) {
+  std::map<int64_t, int64_t> b;
+  for (size_t k = 0; k < gm.symbols.size(); ++k) {
+    const auto& src = gm.symbols[k];
+    const Node* p = gm.graph->find(src.placeholder);
+    AG_CHECK(p != nullptr && p->meta.val.kind == FakeVal::Kind::Tensor, "symbol s{} comes from '{}', which is not a tensor input", k, src.placeholder);
+    const Shape& sizes = p->meta.val.as_tensor().sizes;
+    AG_CHECK(src.dim >= 0 && src.dim < static_cast<int64_t>(sizes.size()), "symbol s{} comes from dimension {} of '{}', which has {}", k, src.dim, src.placeholder, sizes.size());
+    b[static_cast<int64_t>(k)] = sizes[static_cast<size_t>(src.dim)];
+  }
   return b;
 }
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "aotgrad/graph.h"
+#include "core/shape.h"
 #include "graph/higher_order.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
@@ -30,11 +31,22 @@ std::string recorded_str(const std::optional<TensorVal>& t) {
   return t ? t->str() : "None";
 }
 
+// How the walk treats what it finds: check the recorded metadata, or (specialize)
+// also adopt the shape rules' strides, which a symbolic graph records only at its hints.
+struct Walk {
+  std::map<int64_t, int64_t> bindings;
+  bool adopt_layout = false;
+};
+
 // The shape rule gave `got` for result `what`; the file recorded `recorded`.
-void expect_recorded(const Tensor& got, const std::optional<TensorVal>& recorded, const std::string& what) {
+void expect_recorded(const Walk& w, const Tensor& got, std::optional<TensorVal>& recorded, const std::string& what) {
   const bool same = got.defined() == recorded.has_value() &&
                     (!got.defined() || (got.sizes() == recorded->sizes && got.dtype() == recorded->dtype));
   AG_CHECK(same, "{} is recorded as {}, but its shape rule gives {}", what, recorded_str(recorded), meta_str(got));
+  if (w.adopt_layout && got.defined()) {
+    recorded->strides = got.strides();
+    recorded->offset = got.storage_offset();
+  }
 }
 
 // The value a node's metadata records, as meta tensors.
@@ -50,7 +62,7 @@ IValue recorded_value(const FakeVal& val) {
 }
 
 // One op node: bind, run the shape rule, compare. Returns the node's value.
-IValue check_op_node(const Node& n, const std::unordered_map<const Node*, IValue>& env) {
+IValue check_op_node(const Walk& w, Node& n, const std::unordered_map<const Node*, IValue>& env) {
   const ops::OpInfo& op = *n.target().op;
   AG_CHECK(op.kind != ops::OpKind::Composite,
            "calls {}, a composite op that is always decomposed and cannot appear in a graph", op.qualified_name());
@@ -58,8 +70,8 @@ IValue check_op_node(const Node& n, const std::unordered_map<const Node*, IValue
     auto it = env.find(x);
     AG_CHECK(it != env.end(), "uses '{}', which has no tensor value", x->name());
     return it->second;
-  });
-  const FakeVal& val = n.meta.val;
+  }, w.bindings);
+  FakeVal& val = n.meta.val;
   if (op.schema_only) return recorded_value(val);  // no shape rule here: trust the record
   Outputs outs = ops::run_shape(op, args);
   const bool single = op.schema.returns.size() == 1;
@@ -70,21 +82,21 @@ IValue check_op_node(const Node& n, const std::unordered_map<const Node*, IValue
     }
     AG_CHECK(val.kind == FakeVal::Kind::Tensor, "returns one tensor, but its metadata records {}",
              val.kind == FakeVal::Kind::None ? "no value" : "a tuple");
-    expect_recorded(outs[0].to_tensor(), val.items[0], "its result");
+    expect_recorded(w, outs[0].to_tensor(), val.items[0], "its result");
     return outs[0];
   }
   TensorList elems = single ? outs[0].to_tensor_list() : ops::flatten_outputs(outs);
   AG_CHECK(val.kind == FakeVal::Kind::Tuple && val.items.size() == elems.size(),
            "returns {} tensors, but its metadata records {}", elems.size(),
            val.kind == FakeVal::Kind::Tuple ? fmt::format("{}", val.items.size()) : std::string("no tuple"));
-  for (size_t i = 0; i < elems.size(); ++i) expect_recorded(elems[i], val.items[i], fmt::format("result {}", i));
+  for (size_t i = 0; i < elems.size(); ++i) expect_recorded(w, elems[i], val.items[i], fmt::format("result {}", i));
   return IValue(elems);
 }
 
 // A higher-order node: its op's own file gives the results' metadata (graph/higher_order.h).
-IValue check_higher_order_node(const GraphModule& gm, const Node& n,
+IValue check_higher_order_node(const Walk& w, const GraphModule& gm, Node& n,
                                const std::unordered_map<const Node*, IValue>& env) {
-  const FakeVal& val = n.meta.val;
+  FakeVal& val = n.meta.val;
   HigherOrderCall call(gm, n);
   std::vector<TensorVal> operands;
   for (const Node* x : call.operands()) {
@@ -99,14 +111,14 @@ IValue check_higher_order_node(const GraphModule& gm, const Node& n,
   TensorList items;
   for (size_t i = 0; i < results.size(); ++i) {
     Tensor t = results[i] ? meta_of(*results[i]) : Tensor();
-    expect_recorded(t, val.items[i], fmt::format("result {}", i));
+    expect_recorded(w, t, val.items[i], fmt::format("result {}", i));
     items.push_back(t);
   }
   return IValue(items);
 }
 
-IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map<const Node*, IValue>& env) {
-  const FakeVal& val = n.meta.val;
+IValue check_node(const Walk& w, const GraphModule& gm, Node& n, const std::unordered_map<const Node*, IValue>& env) {
+  FakeVal& val = n.meta.val;
   switch (n.op()) {
     case NodeOp::Placeholder:
       // Inputs are what the metadata says (a graph without metadata has nothing to check).
@@ -118,14 +130,14 @@ IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map
       if (c == nullptr) return IValue();  // a subgraph, read by the higher-order op that uses it
       if (val.kind != FakeVal::Kind::None) {
         AG_CHECK(val.kind == FakeVal::Kind::Tensor, "reads a constant, but its metadata records a tuple");
-        expect_recorded(*c, val.items[0], fmt::format("constant '{}'", n.target().name));
+        expect_recorded(w, *c, val.items[0], fmt::format("constant '{}'", n.target().name));
       }
       return IValue(Tensor::meta(c->sizes(), c->dtype(), c->strides(), 0));
     }
     case NodeOp::CallFunction:
       switch (n.target().kind) {
         case Target::Kind::Op:
-          return check_op_node(n, env);
+          return check_op_node(w, n, env);
         case Target::Kind::GetItem: {
           auto it = env.find(n.args()[0].node());
           AG_CHECK(it != env.end() && it->second.is_tensor_list(), "getitem reads '{}', which is not a tuple",
@@ -136,11 +148,12 @@ IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map
                    items.size());
           const Tensor& item = items[static_cast<size_t>(i)];
           AG_CHECK(val.kind != FakeVal::Kind::Tuple, "getitem's metadata records a tuple");
-          expect_recorded(item, val.kind == FakeVal::Kind::None ? std::nullopt : val.items[0], "its result");
+          std::optional<TensorVal> none;
+          expect_recorded(w, item, val.kind == FakeVal::Kind::None ? none : val.items[0], "its result");
           return IValue(item);
         }
         case Target::Kind::HigherOrder:
-          return check_higher_order_node(gm, n, env);
+          return check_higher_order_node(w, gm, n, env);
         default:
           AG_FAIL("calls an unknown kind of target");
       }
@@ -149,12 +162,13 @@ IValue check_node(const GraphModule& gm, const Node& n, const std::unordered_map
   }
   return IValue();
 }
-}  // namespace
 
-void verify_metadata(const GraphModule& gm) {
-  for (const auto& [name, sub] : gm.subgraphs) {
+void walk_metadata(const GraphModule& gm, const Walk& w) {
+  // Subgraphs are shared and have fixed shapes: a specialization leaves them be.
+  if (!w.adopt_layout)
+    for (const auto& [name, sub] : gm.subgraphs) {
     try {
-      verify_metadata(*sub);
+      walk_metadata(*sub, Walk{hint_bindings(*sub), w.adopt_layout});
     } catch (Error& e) {
       e.add_context("in subgraph '" + name + "'");
       throw;
@@ -163,12 +177,66 @@ void verify_metadata(const GraphModule& gm) {
   std::unordered_map<const Node*, IValue> env;
   for (const auto& node : gm.graph->nodes()) {
     try {
-      IValue v = check_node(gm, *node, env);
+      IValue v = check_node(w, gm, *node, env);
       if (!v.is_none()) env[node.get()] = std::move(v);
     } catch (Error& e) {
       throw Error(ErrorKind::User, fmt::format("node '{}': {}", quote_excerpt(node->name()), e.message()));
     }
   }
+}
+
+}  // namespace
+
+void verify_metadata(const GraphModule& gm) {
+  walk_metadata(gm, Walk{hint_bindings(gm), false});
+}
+
+// ---- specialize (graph.h) ----
+
+namespace {
+Arg substituted(const Arg& a, const std::map<int64_t, int64_t>& bindings) {
+  if (a.is_sym()) return Arg(a.sym().evaluate(bindings));
+  if (!a.is_list()) return a;
+  Arg::List items;
+  for (const Arg& x : a.list()) items.push_back(substituted(x, bindings));
+  return Arg(std::move(items));
+}
+}  // namespace
+
+std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings) {
+  std::shared_ptr<GraphModule> out = clone_module(gm);
+  for (const auto& node : out->graph->nodes()) {
+    Node& n = *node;
+    for (auto& item : n.meta.val.items) {
+      if (!item || item->sym_sizes.empty()) continue;
+      const bool contiguous = is_contiguous_layout(item->sizes, item->strides);
+      for (size_t d = 0; d < item->sizes.size(); ++d) item->sizes[d] = item->sym_sizes[d].evaluate(bindings);
+      item->sym_sizes.clear();
+      if (n.op() == NodeOp::Placeholder) {
+        AG_CHECK(contiguous, "input '{}' has symbolic sizes and a non-contiguous layout, which cannot be specialized",
+                 n.name());
+        item->strides = contiguous_strides(item->sizes);
+      }
+    }
+    Arg::List args;
+    for (const Arg& a : n.args()) args.push_back(substituted(a, bindings));
+    Kwargs kwargs;
+    for (const auto& [name, a] : n.kwargs()) kwargs.emplace_back(name, substituted(a, bindings));
+    n.set_args(std::move(args), std::move(kwargs));
+  }
+  out->symbols.clear();
+  out->guards.clear();
+  try {
+    walk_metadata(*out, Walk{{}, true});
+  } catch (Error& e) {
+    e.add_context("while specializing the graph at " + [&] {
+      std::string s;
+      for (const auto& [k, v] : bindings) s += fmt::format("{}s{} = {}", s.empty() ? "" : ", ", k, v);
+      return s;
+    }());
+    throw;
+  }
+  return out;
 }
 
 }  // namespace aotgrad::graph

@@ -64,7 +64,8 @@ class CausalSelfAttention : public nn::UnaryModule {
     register_buffer("mask", mask);
   }
   Tensor apply(const Tensor& x) override {
-    const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
+    // Sizes as SymInts: an export with dynamic batch or sequence keeps them symbolic.
+    const SymInt B = x.sym_size(0), T = x.sym_size(1), D = x.sym_size(2);
     auto heads = [&](const Tensor& t) {  // [B, T, D] -> [B, H, T, hd]
       return transpose(view(t, {B, T, heads_, head_dim_}), 1, 2);
     };
@@ -124,7 +125,7 @@ class DigitsCnn : public TensorModule {
     fc = register_module("fc", make_shared<Linear>(32 * 4 * 4, 10));
   }
   pytree::Value run(const TensorList& x) override {
-    Tensor img = view(x[0], {x[0].size(0), 1, 8, 8});
+    Tensor img = view(x[0], {x[0].sym_size(0), 1, 8, 8});
     Tensor h = (*pool)((*block2)((*block1)(img)));
     return (*fc)(flatten(h, 1));
   }

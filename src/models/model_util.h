@@ -28,6 +28,7 @@ class TensorModule : public nn::Module {
     for (size_t i = 0; i < args.size(); ++i) xs.push_back(nn::tensor_arg(type_name(), args, i, arg_names_[i].c_str()));
     return run(xs);
   }
+  std::vector<std::string> input_names() const override { return arg_names_; }
 
  private:
   std::vector<std::string> arg_names_;

@@ -265,10 +265,10 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 }
 
 // ---- views ----
-Tensor view(const Tensor& x, const IntList& s) {
+Tensor view(const Tensor& x, SizeList s) {
   return c1(OpId::view, {x, s});
 }
-Tensor _unsafe_view(const Tensor& x, const IntList& s) {
+Tensor _unsafe_view(const Tensor& x, SizeList s) {
   return c1(OpId::_unsafe_view, {x, s});
 }
 Tensor t(const Tensor& x) {
@@ -280,7 +280,7 @@ Tensor transpose(const Tensor& x, int64_t a, int64_t b) {
 Tensor permute(const Tensor& x, const IntList& d) {
   return c1(OpId::permute, {x, d});
 }
-Tensor expand(const Tensor& x, const IntList& s) {
+Tensor expand(const Tensor& x, SizeList s) {
   return c1(OpId::expand, {x, s});
 }
 Tensor unsqueeze(const Tensor& x, int64_t d) {
@@ -292,7 +292,7 @@ Tensor squeeze(const Tensor& x, int64_t d) {
 Tensor squeeze(const Tensor& x) {
   return c1(OpId::squeeze, {x});
 }
-Tensor slice(const Tensor& x, int64_t dim, std::optional<int64_t> start, std::optional<int64_t> end, int64_t step) {
+Tensor slice(const Tensor& x, int64_t dim, std::optional<SymInt> start, std::optional<SymInt> end, int64_t step) {
   return c1(OpId::slice_Tensor, {x, dim, opt(start), opt(end), step});
 }
 Tensor select(const Tensor& x, int64_t dim, int64_t i) {
@@ -317,7 +317,7 @@ TensorList split(const Tensor& x, int64_t size, int64_t dim) {
 TensorList split_with_sizes(const Tensor& x, const IntList& sizes, int64_t dim) {
   return ops::call(OpId::split_with_sizes, {x, sizes, dim})[0].to_tensor_list();
 }
-Tensor reshape(const Tensor& x, const IntList& s) {
+Tensor reshape(const Tensor& x, SizeList s) {
   return c1(OpId::reshape, {x, s});
 }
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t len) {
@@ -346,16 +346,16 @@ Tensor cat(const TensorList& ts, int64_t dim) {
 Tensor stack(const TensorList& ts, int64_t dim) {
   return c1(OpId::stack, {ts, dim});
 }
-Tensor slice_backward(const Tensor& g, const IntList& s, int64_t dim, int64_t start, int64_t end, int64_t step) {
+Tensor slice_backward(const Tensor& g, SizeList s, int64_t dim, SymInt start, SymInt end, int64_t step) {
   return c1(OpId::slice_backward, {g, s, dim, start, end, step});
 }
-Tensor select_backward(const Tensor& g, const IntList& s, int64_t dim, int64_t index) {
+Tensor select_backward(const Tensor& g, SizeList s, int64_t dim, int64_t index) {
   return c1(OpId::select_backward, {g, s, dim, index});
 }
-Tensor new_zeros(const Tensor& like, const IntList& s, std::optional<DType> dt) {
+Tensor new_zeros(const Tensor& like, SizeList s, std::optional<DType> dt) {
   return c1(OpId::new_zeros, {like, s, opt(dt)});
 }
-Tensor new_empty(const Tensor& like, const IntList& s, std::optional<DType> dt) {
+Tensor new_empty(const Tensor& like, SizeList s, std::optional<DType> dt) {
   return c1(OpId::new_empty, {like, s, opt(dt)});
 }
 Tensor zeros_like(const Tensor& x, std::optional<DType> dt) {
@@ -364,13 +364,13 @@ Tensor zeros_like(const Tensor& x, std::optional<DType> dt) {
 Tensor ones_like(const Tensor& x, std::optional<DType> dt) {
   return c1(OpId::ones_like, {x, opt(dt)});
 }
-Tensor full(const IntList& s, Scalar v, DType dt) {
+Tensor full(SizeList s, Scalar v, DType dt) {
   return c1(OpId::full, {s, v, dt});
 }
-Tensor zeros(const IntList& s, DType dt) {
+Tensor zeros(SizeList s, DType dt) {
   return full(s, Scalar(int64_t{0}), dt);
 }
-Tensor ones(const IntList& s, DType dt) {
+Tensor ones(SizeList s, DType dt) {
   return full(s, Scalar(int64_t{1}), dt);
 }
 Tensor scalar_tensor(Scalar v, DType dt) {

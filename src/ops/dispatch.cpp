@@ -224,4 +224,10 @@ void set_autograd_handler(AutogradHandler handler) {
   g_autograd = handler;
 }
 
+int64_t guard_int(const SymInt& v, const std::string& reason) {
+  if (v.is_symbolic())
+    if (DispatchMode* mode = current_mode()) mode->specialize(v.expr, reason);
+  return v.hint;
+}
+
 }  // namespace aotgrad::ops

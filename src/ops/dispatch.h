@@ -36,8 +36,17 @@ class DispatchMode {
  public:
   virtual ~DispatchMode() = default;
   virtual Outputs dispatch(const OpInfo& op, const Args& args) = 0;
+  /// A symbolic trace fixes the symbols of `e` at their example values (guard_int).
+  virtual void specialize(const SymExpr& e, const std::string& reason) {
+    (void)e;
+    (void)reason;
+  }
 };
 DispatchMode* current_mode();
+/// A size used as a plain number (a mean's divisor, a loop count): in a symbolic
+/// trace its symbols are specialised (the graph serves only this value, and says
+/// why); the value in the example either way. PyTorch's guard_int.
+int64_t guard_int(const SymInt& v, const std::string& reason);
 /// Installs a mode for a scope. While the mode handles a call it is suspended,
 /// so ops it runs itself go to the kernels.
 class ModeGuard {

@@ -13,10 +13,11 @@ namespace aotgrad::ops {
   void register_##name##_derivatives(Registry& r);
 #define AG_COMPOSITES(name) void register_##name##_composites(Registry& r);
 #define AG_LOWERINGS(name) void register_##name##_lowerings(Registry& r);
+#define AG_SYM_SHAPES(name) void register_##name##_sym_shapes(Registry& r);
 #include "ops/families.def"
 #undef AG_FAMILY
 
 /// at::sum_to: sums the broadcast dims of g away to reach `shape` (grad/view.cpp).
-Tensor sum_to(const Tensor& g, const Shape& shape);
+Tensor sum_to(const Tensor& g, const SymShape& shape);
 
 }  // namespace aotgrad::ops

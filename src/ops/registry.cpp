@@ -58,6 +58,7 @@ std::vector<OpInfo> build_table() {
   register_##name##_derivatives(r);
 #define AG_COMPOSITES(name) register_##name##_composites(r);
 #define AG_LOWERINGS(name) register_##name##_lowerings(r);
+#define AG_SYM_SHAPES(name) register_##name##_sym_shapes(r);
 #include "ops/families.def"
 #undef AG_FAMILY
   return table;

@@ -15,6 +15,7 @@
 #include "aotgrad/ivalue.h"
 #include "ops/elementwise.h"
 #include "ops/schema.h"
+#include "ops/sym_shape.h"
 
 namespace aotgrad::ops {
 
@@ -76,6 +77,9 @@ struct OpInfo {
   OpKind kind = OpKind::Compute;
   Schema schema;
   ShapeFn shape = nullptr;
+  /// The results' sizes as expressions, in a symbolic trace (Note [Symbolic shape
+  /// rules]); without one, a symbolic trace specialises the op's inputs.
+  SymShapeFn sym_shape = nullptr;
   KernelFn kernel = nullptr;
   DerivativeFn derivative = nullptr;
   /// Explicitly no derivative (integer results, comparisons, backward helpers).
@@ -128,6 +132,7 @@ class Registry {
  public:
   OpInfo& operator[](OpId id);
   void shape(OpId id, ShapeFn f) { (*this)[id].shape = f; }
+  void sym_shape(OpId id, SymShapeFn f) { (*this)[id].sym_shape = f; }
   void kernel(OpId id, KernelFn f) { (*this)[id].kernel = f; }
   void derivative(OpId id, DerivativeFn f) { (*this)[id].derivative = f; }
   /// A derivative that reads the op's result: `r.derivative(OpId::exp, reads_result, f)`.

@@ -3,6 +3,7 @@
 #include <execinfo.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 
 #include "aotgrad/autograd.h"
@@ -52,8 +53,17 @@ ProxyState* proxy_state(const Tensor& t) {
   return dynamic_cast<ProxyState*>(t.impl()->extension.get());
 }
 
+namespace {
+std::atomic<int64_t> g_traces_started{0};
+}  // namespace
+
+int64_t traces_started() {
+  return g_traces_started.load();
+}
+
 Tracer::Tracer(graph::GraphModule& gm, TraceOptions options)
     : gm_(gm), options_(std::move(options)), prev_capture_stacks_(autograd::capture_stacks()) {
+  ++g_traces_started;
   // Autograd nodes made while tracing keep their call stack for their backward nodes.
   autograd::set_capture_stacks(options_.record_stack_traces);
 }
@@ -135,9 +145,30 @@ Tensor Tracer::attach(const Tensor& meta, Node* node) {
   return meta;
 }
 
-Tensor Tracer::placeholder(const std::string& name, const Tensor& like, bool requires_grad) {
+Tensor Tracer::placeholder(const std::string& name, const Tensor& like, bool requires_grad,
+                           const std::vector<int64_t>& dynamic_dims) {
   Node* n = gm_.graph->placeholder(name);
   Tensor proxy = Tensor::meta(like.sizes(), like.dtype(), like.strides(), 0);
+  if (shape_env_ != nullptr) {
+    std::vector<SymExpr> sizes;
+    for (const SymInt& s : like.sym_sizes()) sizes.push_back(shape_env_->canonical(s.expr));
+    for (int64_t d : dynamic_dims) {
+      const auto i = static_cast<size_t>(d);
+      AG_CHECK(d >= 0 && d < like.dim(), "dynamic shapes: input '{}' is {}, which has no dim {}", name,
+               like.describe(), d);
+      AG_CHECK(like.size(d) >= 2,
+               "dynamic shapes: dim {} of input '{}' is {} in the example; a dynamic size must be at least 2 there "
+               "(examples of size 0 or 1 are specialised, as PyTorch does)",
+               d, name, like.size(d));
+      AG_INTERNAL_CHECK(gm_.symbols.size() == static_cast<size_t>(shape_env_->num_symbols()),
+                        "trace: symbols and their sources are out of step");
+      sizes[i] = shape_env_->new_symbol(like.size(d));
+      gm_.symbols.push_back({name, d});
+    }
+    proxy.set_sym_sizes(sizes);
+  } else {
+    AG_CHECK(dynamic_dims.empty(), "trace: dynamic dims given to a trace without a ShapeEnv");
+  }
   n->meta.val = FakeVal::tensor(TensorVal::of(proxy));
   attach(proxy, n);
   if (requires_grad) proxy.set_requires_grad(true);
@@ -178,6 +209,7 @@ Node* Tracer::node_of(const Tensor& t) {
     if (base != nullptr && base->version != s->version) {
       // The base was written after this view was made: regenerate the view from it.
       Tensor b(t.impl()->view_base);
+      specialize_sizes(b, "a view regenerated after a write into its base");
       AG_CHECK(b.is_contiguous(), "trace: cannot regenerate a view of the non-contiguous base {}", b.describe());
       Node* n = gm_.graph->call_function(ops::op_info(OpId::as_strided),
                                          {Arg(base->node), Arg(IntList2Arg(t.sizes())), Arg(IntList2Arg(t.strides())),
@@ -220,6 +252,13 @@ TensorList Tracer::record_higher_order(const std::string& hop, graph::Arg::List 
                                        const std::function<void(graph::Node&)>& after) {
   Node* n = gm_.graph->call_higher_order(hop, std::move(args));
   stamp(n, nullptr);
+  if (shape_env_ != nullptr)
+    for (Node* in : n->input_nodes())
+      if (in->meta.val.kind == FakeVal::Kind::Tensor && !in->meta.val.as_tensor().sym_sizes.empty())
+        for (const SymExpr& e : in->meta.val.as_tensor().sym_sizes) {
+          shape_env_->node = n->name();
+          shape_env_->specialize(e, "the higher-order op " + hop + " takes fixed sizes");
+        }
   n->meta.val.kind = FakeVal::Kind::Tuple;
   for (const Tensor& r : results)
     n->meta.val.items.push_back(r.defined() ? std::optional<TensorVal>(TensorVal::of(r)) : std::nullopt);
@@ -246,13 +285,16 @@ Tracer* active_tracer() {
 Arg Tracer::to_arg(const IValue& v) {
   if (v.is_none()) return Arg();
   if (v.is_tensor()) return v.to_tensor().defined() ? Arg(node_of(v.to_tensor())) : Arg();
+  if (v.is_int() && v.is_symbolic()) return sym_arg(v.to_sym_int().expr);
   if (v.is_int()) return Arg(v.to_int());
   if (v.is_double()) return Arg(v.to_double());
   if (v.is_bool()) return Arg(v.to_bool());
   if (v.is_string()) return Arg(v.to_string());
   if (v.is_dtype()) return Arg(v.to_dtype());
   Arg::List items;
-  if (v.is_int_list())
+  if (v.is_int_list() && v.is_symbolic())
+    for (const SymInt& i : v.to_sym_int_list()) items.push_back(sym_arg(i.expr));
+  else if (v.is_int_list())
     for (int64_t i : v.to_int_list()) items.emplace_back(i);
   else if (v.is_bool_list())
     for (bool b : v.to_bool_list()) items.emplace_back(b);
@@ -312,6 +354,7 @@ Outputs Tracer::dispatch(const ops::OpInfo& op, const Args& args) {
 Outputs Tracer::write_through_view(const ops::OpInfo& functional, const Args& args) {
   const Tensor& view = args[0].to_tensor();
   Tensor base(view.impl()->view_base);
+  specialize_sizes(base, "a write through a view");
   AG_CHECK(base.is_contiguous(),
            "trace: {} writes into a view of the non-contiguous tensor {} (strides {}); only views of "
            "contiguous tensors can be written through",
@@ -368,6 +411,7 @@ Outputs Tracer::record(const ops::OpInfo& op, const Args& args) {
   }
   Node* node = gm_.graph->call_function(op, std::move(node_args), std::move(node_kwargs));
   stamp(node, &op);
+  if (shape_env_ != nullptr) assign_sym_sizes(op, args, outs, *node);
 
   const bool single = op.schema.returns.size() == 1;
   if (single && outs[0].is_tensor()) {

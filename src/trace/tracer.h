@@ -23,6 +23,7 @@
 
 #include "aotgrad/trace.h"
 #include "ops/dispatch.h"
+#include "ops/sym_shape.h"
 
 namespace aotgrad::trace {
 
@@ -50,8 +51,19 @@ class Tracer : public ops::DispatchMode {
   /// Symbolizes the captured stacks into meta["stack_trace"]; call once tracing is done.
   void finish();
 
-  /// A placeholder and the proxy tensor standing for it.
-  Tensor placeholder(const std::string& name, const Tensor& like, bool requires_grad);
+  /// A placeholder and the proxy tensor standing for it. In a symbolic trace, each of
+  /// `dynamic_dims` gets a new symbol (GraphModule::symbols says where it comes from),
+  /// and a `like` with size expressions (a tangent shaped as an output) keeps them.
+  Tensor placeholder(const std::string& name, const Tensor& like, bool requires_grad,
+                     const std::vector<int64_t>& dynamic_dims = {});
+  /// Makes this a symbolic trace (docs/SYMBOLIC_SHAPES.md): ops on proxies with size
+  /// expressions run their symbolic shape rules in `env`, which outlives the trace.
+  void set_shape_env(ops::ShapeEnv* env) { shape_env_ = env; }
+  ops::ShapeEnv* shape_env() const { return shape_env_; }
+  /// A symbolic trace's end: every size expression and argument in the graph written
+  /// with the symbols that remain (those found equal to others or to constants
+  /// replaced), renumbered s0, s1, … in order, and the guards recorded on the graph.
+  void finish_symbolic();
   /// The node producing `t`'s current value: its proxy's node, or for a real tensor,
   /// a get_attr of a new graph constant.
   graph::Node* node_of(const Tensor& t);
@@ -82,6 +94,7 @@ class Tracer : public ops::DispatchMode {
   const TraceOptions& options() const { return options_; }
 
   Outputs dispatch(const ops::OpInfo& op, const Args& args) override;
+  void specialize(const SymExpr& e, const std::string& reason) override;
   graph::GraphModule& module() { return gm_; }
 
  private:
@@ -94,6 +107,12 @@ class Tracer : public ops::DispatchMode {
   /// `inside_anchor` innermost under StackFrames::InsideAnchors.
   void keep_frames(graph::Node* n, void* const* frames, int count, int inside_anchor);
   Outputs decompose_or_record(const ops::OpInfo& op, const Args& args, bool feeds_inplace = false);
+  /// The results' size expressions from the op's symbolic rule (or specialised inputs).
+  void assign_sym_sizes(const ops::OpInfo& op, const Args& args, const Outputs& outs, const graph::Node& node);
+  /// A size argument: an expression while it has symbols, else a plain integer.
+  graph::Arg sym_arg(const SymExpr& e) const;
+  /// Specialises the symbols of a tensor that an operation needs fixed sizes for.
+  void specialize_sizes(const Tensor& t, const std::string& reason);
   /// Sets seq_nr, annotations, the backward flag and the call stack of a new node.
   void stamp(graph::Node* n, const ops::OpInfo* op);
   void copy_stamp(graph::Node* to, const graph::Node* from);
@@ -108,6 +127,7 @@ class Tracer : public ops::DispatchMode {
   bool prev_capture_stacks_ = false;
   std::unordered_map<std::string, std::shared_ptr<void>> hop_cache_;
   std::unordered_map<std::string, int64_t> hop_counts_;
+  ops::ShapeEnv* shape_env_ = nullptr;
 };
 
 /// The proxy state of `t` if it is a proxy of any tracer.

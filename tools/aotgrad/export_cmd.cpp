@@ -4,6 +4,7 @@
 
 #include "aotgrad/models.h"
 #include "commands.h"
+#include "dynamic_flags.h"
 #include "graph_output.h"
 #include "model_flags.h"
 #include "optimizer_flags.h"
@@ -84,6 +85,7 @@ void add_export_command(CLI::App& app) {
                 "export the whole training step (loss, backward, clipping, optimizer) as one graph");
   auto optimizer = add_optimizer_flags(cmd);
   auto parallel = add_parallel_flags(cmd, /*with_world_size=*/true);
+  auto dynamic = add_dynamic_flags(cmd);
   cmd->callback([=] {
     const models::ModelInfo info = model_flags->resolve();
     models::Instance inst = models::instantiate(info);
@@ -95,6 +97,8 @@ void add_export_command(CLI::App& app) {
     AG_CHECK(parallel->parallel != "fsdp" || parallel->world_size > 0,
              "export: --parallel fsdp needs --world-size N, the number of ranks the parameters are sharded across");
     parallel->apply(options, parallel->world_size);
+    options.dynamic = dynamic->resolve(*inst.module, inst.example.args, inst.example.kwargs);
+    AG_CHECK(!dynamic->any() || !*train_step, "export: --dynamic is for joint graphs, not --train-step yet");
     exporting::JointWithDescriptors joint;
     std::optional<exporting::TrainStepGraph> step;
     if (*train_step)

@@ -9,6 +9,7 @@
 #include "aotgrad/ops.h"
 #include "commands.h"
 #include "compile_flags.h"
+#include "dynamic_flags.h"
 #include "conformance/compiled_step.h"
 #include "model_flags.h"
 #include "optimizer_flags.h"
@@ -81,6 +82,49 @@ void check_against_eager(const models::ModelInfo& info, const compile::CompileOp
               info.name.c_str(), c.diffs.size(), c.compile_ms, static_cast<long long>(c.forward.fused_groups),
               static_cast<long long>(c.backward.fused_groups));
 }
+// run --check --dynamic ... --batches 1,3 [--seq-lens 17,64]: one export, one compiled
+// function, checked against eager at every size.
+void check_sizes(const models::ModelInfo& info, const compile::CompileOptions& options, const DynamicFlags& dynamic,
+                 const std::vector<int64_t>& batches, const std::vector<int64_t>& seq_lens) {
+  models::Instance inst = models::instantiate(info);
+  exporting::ExportOptions export_options;
+  export_options.dynamic = dynamic.resolve(*inst.module, inst.example.args, inst.example.kwargs);
+  const int64_t traces_before = trace::traces_started();
+  auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, inst.example.kwargs,
+                                                            export_options);
+  compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, options);
+  std::printf("exported %s once: %s\n", info.name.c_str(), f.signature().c_str());
+  std::vector<exporting::DynamicDim> batch_dims, seq_dims;
+  for (const auto& d : export_options.dynamic) (d.dim == 0 ? batch_dims : seq_dims).push_back(d);
+  AG_CHECK(!batches.empty() || !seq_lens.empty(), "run --dynamic: give --batches and/or --seq-lens to check at");
+  AG_CHECK(seq_lens.empty() || !seq_dims.empty(), "run --seq-lens: no input has a dynamic dim 1 (--dynamic x:1)");
+  const std::vector<int64_t> bs = batches.empty() ? std::vector<int64_t>{0} : batches;
+  const std::vector<int64_t> ls = seq_lens.empty() ? std::vector<int64_t>{0} : seq_lens;
+  bool all_ok = true;
+  uint64_t seed = 1;
+  for (int64_t b : bs)
+    for (int64_t l : ls) {
+      models::Example ex = inst.example;
+      if (b > 0) ex = conformance::resized_example(ex, batch_dims, b, seed++);
+      if (l > 0) ex = conformance::resized_example(ex, seq_dims, l, seed++);
+      const int64_t sizes_before = f.num_sizes_compiled();
+      conformance::StepComparison c = conformance::compare_compiled_step_at(info, f, ex);
+      double worst = 0;
+      for (const auto& d : c.diffs) worst = std::max(worst, d.max_abs_diff);
+      const std::string at = (b > 0 ? fmt::format("batch {}", b) : std::string()) +
+                             (l > 0 ? fmt::format("{}seq {}", b > 0 ? ", " : "", l) : std::string());
+      const std::string compiled =
+          f.num_sizes_compiled() > sizes_before ? fmt::format("compiled for it in {:.2f} ms", c.compile_ms) : "";
+      std::printf("%-20s %zu tensors, max |diff| %.3g %s %s\n", at.c_str(), c.diffs.size(), worst,
+                  c.passed ? "match eager" : "MISMATCH", compiled.c_str());
+      if (!c.problem.empty()) std::printf("  %s\n", c.problem.c_str());
+      all_ok = all_ok && c.passed;
+    }
+  std::printf("traces: %lld; sizes compiled: %lld\n", static_cast<long long>(trace::traces_started() - traces_before),
+              static_cast<long long>(f.num_sizes_compiled()));
+  AG_CHECK(all_ok, "run --check: the compiled step of {} differs from eager at some size (see above)", info.name);
+}
+
 // run --model NAME: one compiled training step of the model's joint graph.
 void run_joint_step(const models::ModelInfo& info, const compile::CompileOptions& options, bool decompose,
                     int profile) {
@@ -142,6 +186,15 @@ void add_run_command(CLI::App& app) {
   auto train_step = std::make_shared<bool>(false);
   cmd->add_flag("--train-step", *train_step, "compile and run the whole training step as one graph");
   auto optimizer = add_optimizer_flags(cmd);
+  auto dynamic = add_dynamic_flags(cmd);
+  auto batches = std::make_shared<std::vector<int64_t>>();
+  auto seq_lens = std::make_shared<std::vector<int64_t>>();
+  cmd->add_option("--batches", *batches, "--check --dynamic: the batch sizes to check the one compiled function at")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seq-lens", *seq_lens, "--check --dynamic: the sizes of dim 1 (sequence) to check at")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   cmd->callback([=] {
     if (*print_program && flags->print_after.empty()) flags->print_after = "plan";
     if (!graph_file->empty()) return run_graph_file(*graph_file, {*check, *inputs, *save_inputs, flags->options()});
@@ -149,6 +202,9 @@ void add_run_command(CLI::App& app) {
     AG_CHECK(graph_file->empty(), "run: --graph replaces --model / --onnx");
     const models::ModelInfo info = model_flags->resolve();
     if (*train_step) return run_train_step(info, *optimizer, flags->options(), *check, *profile);
+    AG_CHECK(!dynamic->any() || (*check && !*train_step && !*decompose),
+             "run: --dynamic goes with --check (and --batches/--seq-lens) on a joint graph");
+    if (dynamic->any()) return check_sizes(info, flags->options(), *dynamic, *batches, *seq_lens);
     if (*check) return check_against_eager(info, flags->options(), *decompose);
     run_joint_step(info, flags->options(), *decompose, *profile);
   });

@@ -8,6 +8,21 @@
 
 namespace aotgrad::ops {
 
+namespace {
+// matmul's batch dims broadcast (the expand that follows checks them).
+SymShape broadcast_batch(const SymShape& a, const SymShape& b) {
+  const Shape values = broadcast_shapes(hints_of(a), hints_of(b), "matmul");
+  SymShape out;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const size_t from_end = values.size() - i;
+    const SymInt* x = from_end <= a.size() ? &a[a.size() - from_end] : nullptr;
+    const SymInt* y = from_end <= b.size() ? &b[b.size() - from_end] : nullptr;
+    out.push_back(x != nullptr && x->hint == values[i] ? *x : *y);
+  }
+  return out;
+}
+}  // namespace
+
 void register_linalg_composites(Registry& r) {
   r.decomposition(OpId::matmul, [](const Args& a) {
     const Tensor &x = a[0].to_tensor(), &y = a[1].to_tensor();
@@ -24,28 +39,30 @@ void register_linalg_composites(Registry& r) {
     if (dx >= 3 && dy <= 2) {
       // Fold the batch dims of x into its rows.
       Tensor y2 = dy == 1 ? unsqueeze(y, 1) : y;
-      IntList out(x.sizes().begin(), x.sizes().end() - 1);
-      Tensor prod = mm(reshape(x, {-1, x.sizes().back()}), y2);
-      if (dy == 2) out.push_back(y.sizes()[1]);
+      const SymShape xs = x.sym_sizes();
+      SymShape out(xs.begin(), xs.end() - 1);
+      Tensor prod = mm(reshape(x, {-1, xs.back()}), y2);
+      if (dy == 2) out.push_back(y.sym_size(1));
       return Outputs{_unsafe_view(prod, out)};
     }
     // Batched: broadcast the batch dims, fold them into one, bmm.
     Tensor x3 = dx == 1 ? unsqueeze(x, 0) : x;
     Tensor y3 = dy == 1 ? unsqueeze(y, 1) : y;
-    Shape bx(x3.sizes().begin(), x3.sizes().end() - 2), by(y3.sizes().begin(), y3.sizes().end() - 2);
-    Shape batch = broadcast_shapes(bx, by, "matmul");
-    const int64_t n = x3.sizes()[x3.dim() - 2], k = x3.sizes().back(), m = y3.sizes().back();
-    AG_CHECK(y3.sizes()[y3.dim() - 2] == k, "matmul: expected other to have {} rows to match self {}, but got {}", k,
-             x.describe(), y.describe());
-    const int64_t b = shape_numel(batch);
-    IntList ex = batch, ey = batch;
+    const SymShape xs = x3.sym_sizes(), ys = y3.sym_sizes();
+    const SymShape batch = broadcast_batch(SymShape(xs.begin(), xs.end() - 2), SymShape(ys.begin(), ys.end() - 2));
+    const SymInt n = xs[xs.size() - 2], k = xs.back(), m = ys.back();
+    AG_CHECK(ys[ys.size() - 2].hint == k.hint, "matmul: expected other to have {} rows to match self {}, but got {}",
+             k.hint, x.describe(), y.describe());
+    SymInt b(1);
+    for (const SymInt& s : batch) b = b * s;
+    SymShape ex = batch, ey = batch;
     ex.push_back(n);
     ex.push_back(k);
     ey.push_back(k);
     ey.push_back(m);
     Tensor xb = reshape(expand(x3, ex), {b, n, k});
     Tensor yb = reshape(expand(y3, ey), {b, k, m});
-    IntList out = batch;
+    SymShape out = batch;
     if (dx > 1) out.push_back(n);
     if (dy > 1) out.push_back(m);
     return Outputs{_unsafe_view(bmm(xb, yb), out)};
@@ -59,9 +76,10 @@ void register_linalg_composites(Registry& r) {
              x.describe());
     if (x.dim() == 2 && b.defined()) return Outputs{addmm(b, x, t(w))};
     if (x.dim() >= 3 && b.defined() && x.is_contiguous()) {
-      IntList out(x.sizes().begin(), x.sizes().end() - 1);
-      out.push_back(w.sizes()[0]);
-      Tensor flat = view(x, {-1, x.sizes().back()});
+      const SymShape xs = x.sym_sizes();
+      SymShape out(xs.begin(), xs.end() - 1);
+      out.push_back(w.sym_size(0));
+      Tensor flat = view(x, {-1, xs.back()});
       return Outputs{view(addmm(b, flat, t(w)), out)};
     }
     Tensor y = matmul(x, t(w));

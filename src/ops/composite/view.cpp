@@ -11,8 +11,8 @@ namespace aotgrad::ops {
 void register_view_composites(Registry& r) {
   r.decomposition(OpId::reshape, [](const Args& a) {
     const Tensor& x = a[0].to_tensor();
-    Shape sizes = infer_size(a[1].to_int_list(), x.numel(), "reshape");
-    if (view_strides(x.sizes(), x.strides(), sizes)) return Outputs{view(x, sizes)};
+    const SymShape sizes = infer_size(a[1].to_sym_int_list(), x.sym_sizes(), "reshape");
+    if (view_strides(x.sizes(), x.strides(), hints_of(sizes))) return Outputs{view(x, sizes)};
     return Outputs{_unsafe_view(clone(x), sizes)};
   });
   r.decomposition(OpId::narrow, [](const Args& a) {
@@ -39,11 +39,12 @@ void register_view_composites(Registry& r) {
     int64_t e = normalize_dim(a[2].to_int(), x.dim(), "flatten", "end_dim");
     AG_CHECK(s <= e, "flatten: start_dim {} must not come after end_dim {}", s, e);
     if (s == e) return Outputs{x};
-    IntList sizes(x.sizes().begin(), x.sizes().begin() + s);
-    int64_t m = 1;
-    for (int64_t d = s; d <= e; ++d) m *= x.sizes()[d];
+    const SymShape in = x.sym_sizes();
+    SymShape sizes(in.begin(), in.begin() + s);
+    SymInt m(1);
+    for (int64_t d = s; d <= e; ++d) m = m * in[static_cast<size_t>(d)];
     sizes.push_back(m);
-    sizes.insert(sizes.end(), x.sizes().begin() + e + 1, x.sizes().end());
+    sizes.insert(sizes.end(), in.begin() + e + 1, in.end());
     return Outputs{reshape(x, sizes)};
   });
   r.decomposition(OpId::contiguous, [](const Args& a) {

@@ -30,13 +30,14 @@ Tensor restore_dims(const Tensor& g, const Tensor& x, const IntList& dims, bool 
   return r;
 }
 
-double reduced_count(const Tensor& x, const IntList& dims) {
-  if (dims.empty()) return static_cast<double>(x.numel());
+// The number of elements a mean divides by: a number in the graph, so a symbolic
+// count is specialised (guard_int).
+int64_t reduced_count(const Tensor& x, const IntList& dims) {
   auto mask = reduction_mask(dims, x.dim(), "mean");
-  double n = 1;
+  SymInt n(1);
   for (int64_t d = 0; d < x.dim(); ++d)
-    if (mask[d]) n *= static_cast<double>(x.sizes()[d]);
-  return n;
+    if (mask[d]) n = n * x.sym_size(d);
+  return guard_int(n, "a mean's gradient divides by the number of elements");
 }
 
 Tensor minmax_backward(const BackwardContext& c) {
@@ -52,19 +53,18 @@ Tensor minmax_backward(const BackwardContext& c) {
 }  // namespace
 
 void register_reduction_derivatives(Registry& r) {
-  r.derivative(OpId::sum, [](const BackwardContext& c) { return G{expand(c.grad(), c.in(0).sizes())}; });
+  r.derivative(OpId::sum, [](const BackwardContext& c) { return G{expand(c.grad(), c.in(0).sym_sizes())}; });
   r.derivative(OpId::sum_dim_IntList, [](const BackwardContext& c) {
     Tensor g = restore_dims(c.grad(), c.in(0), dims_of(c.args[1]), c.args[2].to_bool());
-    return G{expand(g, c.in(0).sizes())};
+    return G{expand(g, c.in(0).sym_sizes())};
   });
   r.derivative(OpId::mean, [](const BackwardContext& c) {
-    return G{div(expand(c.grad(), c.in(0).sizes()), Scalar(c.in(0).numel()))};
+    return G{div(expand(c.grad(), c.in(0).sym_sizes()), Scalar(reduced_count(c.in(0), {})))};
   });
   r.derivative(OpId::mean_dim, [](const BackwardContext& c) {
     IntList dims = dims_of(c.args[1]);
     Tensor g = restore_dims(c.grad(), c.in(0), dims, c.args[2].to_bool());
-    double n = reduced_count(c.in(0), dims);
-    return G{div(expand(g, c.in(0).sizes()), Scalar(static_cast<int64_t>(n)))};
+    return G{div(expand(g, c.in(0).sym_sizes()), Scalar(reduced_count(c.in(0), dims)))};
   });
   r.derivative(OpId::var_correction, [](const BackwardContext& c) {
     const Tensor& x = c.in(0);

@@ -16,7 +16,7 @@ Tensor split_backward(const BackwardContext& c, int64_t dim) {
     if (c.grads[i].defined())
       parts.push_back(c.grads[i]);
     else
-      parts.push_back(new_zeros(c.outs[i], c.outs[i].sizes()));
+      parts.push_back(new_zeros(c.outs[i], c.outs[i].sym_sizes()));
   }
   return cat(parts, dim);
 }
@@ -40,13 +40,13 @@ G as_strided_backward(const BackwardContext& c) {
 }  // namespace
 
 /// Reduces `g` to `shape` by summing broadcast dims (at::sum_to).
-Tensor sum_to(const Tensor& g, const Shape& shape) {
-  if (g.sizes() == shape) return g;
+Tensor sum_to(const Tensor& g, const SymShape& shape) {
+  if (g.sizes() == hints_of(shape)) return g;
   const int64_t lead = g.dim() - static_cast<int64_t>(shape.size());
   IntList dims;
   for (int64_t i = 0; i < lead; ++i) dims.push_back(i);
   for (int64_t i = lead; i < g.dim(); ++i)
-    if (shape[i - lead] == 1 && g.sizes()[i] != 1) dims.push_back(i);
+    if (shape[i - lead].hint == 1 && g.sizes()[i] != 1) dims.push_back(i);
   Tensor r = g;
   if (!dims.empty()) r = sum(r, dims, true);
   return lead > 0 ? view(r, shape) : r;
@@ -55,7 +55,7 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
 void register_view_kernels(Registry&) {}  // views alias their input; see run_kernel
 
 void register_view_derivatives(Registry& r) {
-  auto reshape_back = [](const BackwardContext& c) { return G{reshape(c.grad(), c.in(0).sizes())}; };
+  auto reshape_back = [](const BackwardContext& c) { return G{reshape(c.grad(), c.in(0).sym_sizes())}; };
   r.derivative(OpId::view, reshape_back);
   r.derivative(OpId::_unsafe_view, reshape_back);
   r.derivative(OpId::t, [](const BackwardContext& c) { return G{t(c.grad())}; });
@@ -68,7 +68,7 @@ void register_view_derivatives(Registry& r) {
       inv[normalize_dim(dims[i], static_cast<int64_t>(dims.size()), "permute")] = static_cast<int64_t>(i);
     return G{permute(c.grad(), inv)};
   });
-  r.derivative(OpId::expand, [](const BackwardContext& c) { return G{sum_to(c.grad(), c.in(0).sizes())}; });
+  r.derivative(OpId::expand, [](const BackwardContext& c) { return G{sum_to(c.grad(), c.in(0).sym_sizes())}; });
   r.derivative(OpId::unsqueeze, [](const BackwardContext& c) { return G{squeeze(c.grad(), c.args[1].to_int())}; });
   r.derivative(OpId::squeeze_dim, [](const BackwardContext& c) {
     const Tensor& x = c.in(0);
@@ -85,12 +85,12 @@ void register_view_derivatives(Registry& r) {
   r.derivative(OpId::slice_Tensor, [](const BackwardContext& c) {
     const Tensor& x = c.in(0);
     int64_t d = normalize_dim(c.args[1].to_int(), x.dim(), "slice");
-    int64_t start = c.args[2].is_none() ? 0 : c.args[2].to_int();
-    int64_t end = c.args[3].is_none() ? INT64_MAX : c.args[3].to_int();
-    return G{slice_backward(c.grad(), x.sizes(), d, start, end, c.args[4].to_int())};
+    const SymInt start = c.args[2].is_none() ? SymInt(0) : c.args[2].to_sym_int();
+    const SymInt end = c.args[3].is_none() ? SymInt(INT64_MAX) : c.args[3].to_sym_int();
+    return G{slice_backward(c.grad(), x.sym_sizes(), d, start, end, c.args[4].to_int())};
   });
   r.derivative(OpId::select_int, [](const BackwardContext& c) {
-    return G{select_backward(c.grad(), c.in(0).sizes(), c.args[1].to_int(), c.args[2].to_int())};
+    return G{select_backward(c.grad(), c.in(0).sym_sizes(), c.args[1].to_int(), c.args[2].to_int())};
   });
   r.derivative(OpId::as_strided, as_strided_backward);
   r.derivative(OpId::alias, [](const BackwardContext& c) { return G{c.grad()}; });

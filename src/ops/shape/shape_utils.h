@@ -47,6 +47,11 @@ Shape reduced_shape(const Shape& sizes, const std::vector<bool>& mask, bool keep
 
 /// Resolves one -1 in `sizes` against `numel` (view, reshape).
 Shape infer_size(const IntList& sizes, int64_t numel, std::string_view op);
+/// infer_size with expressions (a symbolic trace): the -1 becomes the elements of
+/// `in` divided by the others' product; the values are checked as infer_size does.
+SymShape infer_size(const SymShape& sizes, const SymShape& in, std::string_view op);
+/// The element count as a SymInt.
+SymInt sym_numel(const Tensor& t);
 /// Strides that let `new_sizes` view the layout (sizes, strides), or nullopt when
 /// no view can (reshape then copies).
 std::optional<Shape> view_strides(const Shape& sizes, const Shape& strides, const Shape& new_sizes);

@@ -17,6 +17,26 @@ Tensor view_meta(const Tensor& x, Shape sizes, Shape strides, int64_t offset) {
 }  // namespace
 
 /// Resolves one -1 in `sizes` against `numel`; the error names `op`.
+SymInt sym_numel(const Tensor& t) {
+  SymInt n(1);
+  for (const SymInt& s : t.sym_sizes()) n = n * s;
+  return n;
+}
+
+SymShape infer_size(const SymShape& sizes, const SymShape& in, std::string_view op) {
+  SymInt numel(1), known(1);
+  for (const SymInt& s : in) numel = numel * s;
+  const Shape values = infer_size(hints_of(sizes), numel.hint, op);
+  SymShape out = sizes;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].hint == -1) continue;
+    known = known * out[i];
+  }
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i].hint == -1) out[i] = SymInt(floordiv(numel.expr, known.expr), values[i]);
+  return out;
+}
+
 Shape infer_size(const IntList& sizes, int64_t numel, std::string_view op) {
   Shape out(sizes.begin(), sizes.end());
   int64_t known = 1, infer = -1;
