@@ -184,6 +184,8 @@ class CompiledTrainStep {
   int64_t updated_in_place() const;
   int64_t copied_back() const;
   double compile_ms() const;
+  /// With symbolic shapes, the sizes compiled so far (each on its first step).
+  int64_t num_sizes_compiled() const;
   /// The schedule, for --print-program.
   std::string print_program() const;
 

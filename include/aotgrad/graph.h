@@ -140,6 +140,11 @@ struct NodeMeta {
   bool is_gradient_acc = false;
   bool is_backward = false;  // partitioner_tag: made while running the backward
   bool operator==(const NodeMeta&) const = default;
+  /// A copy of everything but `val` (graph::specialize computes values of its own,
+  /// and copying size expressions only to drop them is most of a copy's cost).
+  NodeMeta without_val() const {
+    return {FakeVal{}, desc, out_descs, stack_trace, custom, seq_nr, is_gradient_acc, is_backward};
+  }
 };
 
 /// What a call_function node calls.
@@ -283,6 +288,9 @@ class GraphModule {
 Node* copy_node(Graph& g, const Node& n, std::unordered_map<const Node*, Node*>& map);
 /// A deep copy of the graph (subgraphs and constants shared: both are immutable).
 std::shared_ptr<GraphModule> clone_module(const GraphModule& gm);
+/// A module with `gm`'s name, calling convention, constants and subgraphs, and an
+/// empty graph.
+std::shared_ptr<GraphModule> module_like(const GraphModule& gm);
 
 // ---- printing (src/graph/printer.cpp) ----
 enum class PrintFormat { Expanded, Compact };
@@ -329,7 +337,11 @@ void verify_metadata(const GraphModule& gm);
 /// from bind_symbols): every size, argument and layout a plain integer, recomputed by
 /// the shape rules and checked against the expressions — what the compiled function
 /// plans and runs for that size (docs/SYMBOLIC_SHAPES.md). No symbols or guards remain.
-std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings);
+/// Each placeholder keeps its layout's order of dims at the new sizes, unless
+/// `input_layouts` gives its layout by name (a backward half's saved values, as the
+/// specialised forward makes them).
+std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings,
+                                        const std::map<std::string, TensorVal>& input_layouts = {});
 
 // ---- running (src/graph/interpreter.cpp) ----
 /// Runs the graph on real inputs (one per placeholder) through the same ops as eager

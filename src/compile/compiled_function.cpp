@@ -9,6 +9,7 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/warning.h"
 #include "compile/pipeline.h"
+#include "core/shape.h"
 #include "compile/program.h"
 #include "hop/register.h"
 #include "ops/dispatch.h"
@@ -28,6 +29,8 @@ class CompiledFunctionImpl;
 // inputs' sizes and checks the graph's guards first.
 struct SizeFamily {
   exporting::JointWithDescriptors symbolic;
+  /// Save-all partitions the same way at every size: split once, with symbols.
+  std::optional<partition::Partition> symbolic_partition;
   CompileOptions options;
   std::vector<int64_t> example_sizes;  // the symbols' values the head was compiled at
   mutable std::mutex mu;
@@ -45,8 +48,10 @@ class CompiledFunctionImpl : public std::enable_shared_from_this<CompiledFunctio
   exporting::JointWithDescriptors joint;
   partition::Partition partition;
   std::unique_ptr<Program> forward, backward;
-  /// Per primal: its placeholder (name, descriptor, value).
+  /// Per primal: its placeholder (name, descriptor), and its value at this function's
+  /// sizes (the placeholder's may be symbolic).
   std::vector<const graph::Node*> primals;
+  std::vector<graph::TensorVal> primal_vals;
   /// Note [Descriptors on the halves]: where each value of the compiled halves goes,
   /// worked out once from their descriptors.
   struct Route {
@@ -111,7 +116,7 @@ std::string CompiledFunctionImpl::signature() const {
 
 void CompiledFunctionImpl::check_primal(size_t i, const Tensor& t) const {
   const graph::Node* p = primals[i];
-  const graph::TensorVal& want = p->meta.val.as_tensor();
+  const graph::TensorVal& want = primal_vals[i];
   auto fail = [&](const std::string& got) {
     AG_FAIL("compiled {}: argument {} ({}) must be {}, but got {}; the compiled function takes {}", name, i,
             p->meta.desc->str(), want.str(), got, signature());
@@ -192,7 +197,7 @@ TensorList CompiledFunctionImpl::trace_through(const TensorList& given) const {
 TensorList CompiledFunctionImpl::run_forward(const TensorList& inputs, TensorList& saved) const {
   std::vector<Tensor> in;
   in.reserve(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) in.push_back(with_layout(inputs[i], primals[i]->meta.val.as_tensor()));
+  for (size_t i = 0; i < inputs.size(); ++i) in.push_back(with_layout(inputs[i], primal_vals[i]));
   std::vector<Tensor> out = forward->run(std::move(in));
   TensorList user(num_user_outputs);
   saved.assign(num_saved, Tensor());
@@ -379,7 +384,9 @@ double CompiledFunction::last_size_compile_ms() const {
 
 namespace {
 std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::JointWithDescriptors& joint,
-                                                          const CompileOptions& options);
+                                                          const CompileOptions& options,
+                                                          std::optional<partition::Partition> partitioned = {},
+                                                          const std::map<int64_t, int64_t>& bindings = {});
 
 // The joint at one value of each symbol.
 exporting::JointWithDescriptors specialized(const exporting::JointWithDescriptors& joint,
@@ -387,6 +394,38 @@ exporting::JointWithDescriptors specialized(const exporting::JointWithDescriptor
   exporting::JointWithDescriptors fixed = joint;
   fixed.graph_module = graph::specialize(*joint.graph_module, bindings);
   return fixed;
+}
+
+// The layouts the specialised forward gives its saved values, by the backward half's
+// placeholder names: the backward program takes them as the forward made them.
+std::map<std::string, graph::TensorVal> saved_layouts(const partition::Partition& p) {
+  const graph::Node* out = p.forward->graph->output_node();
+  std::map<int64_t, const graph::TensorVal*> made;
+  for (size_t i = 0; i < out->meta.out_descs.size(); ++i) {
+    const auto& d = out->meta.out_descs[i];
+    const graph::Arg& a = out->args()[0].list()[i];
+    if (d && d->kind() == Descriptor::Kind::SavedForBackwardsOutput && a.is_node() &&
+        a.node()->meta.val.kind == graph::FakeVal::Kind::Tensor)
+      made[d->idx()] = &a.node()->meta.val.as_tensor();
+  }
+  std::map<std::string, graph::TensorVal> layouts;
+  for (const graph::Node* ph : p.backward->graph->placeholders()) {
+    const auto& d = ph->meta.desc;
+    if (d && d->kind() == Descriptor::Kind::SavedForBackwardsInput && made.contains(d->idx()))
+      layouts[ph->name()] = *made.at(d->idx());
+  }
+  return layouts;
+}
+
+// The family member at `bindings`: from the symbolic partition where there is one
+// (its halves specialised), else from the joint specialised and partitioned.
+std::shared_ptr<CompiledFunctionImpl> compile_member(const SizeFamily& family,
+                                                     const std::map<int64_t, int64_t>& bindings) {
+  if (!family.symbolic_partition) return compile_fixed_sizes(specialized(family.symbolic, bindings), family.options);
+  partition::Partition p = *family.symbolic_partition;
+  p.forward = graph::specialize(*p.forward, bindings);
+  p.backward = graph::specialize(*p.backward, bindings, saved_layouts(p));
+  return compile_fixed_sizes(family.symbolic, family.options, std::move(p), bindings);
 }
 
 std::vector<int64_t> values_of(const std::map<int64_t, int64_t>& bindings) {
@@ -415,7 +454,7 @@ const CompiledFunctionImpl& CompiledFunctionImpl::for_sizes(const TensorList& gi
   auto it = family->by_size.find(key);
   if (it != family->by_size.end()) return *it->second;
   const auto start = std::chrono::steady_clock::now();
-  auto member = compile_fixed_sizes(specialized(family->symbolic, bindings), family->options);
+  auto member = compile_member(*family, bindings);
   family->last_compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return *family->by_size.emplace(key, std::move(member)).first->second;
 }
@@ -429,11 +468,23 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
     f = compile_fixed_sizes(joint, options);
   } else {
     const std::map<int64_t, int64_t> hints = graph::hint_bindings(*joint.graph_module);
-    f = compile_fixed_sizes(specialized(joint, hints), options);
-    f->family = std::make_shared<SizeFamily>();
-    f->family->symbolic = joint;
-    f->family->options = options;
-    f->family->example_sizes = values_of(hints);
+    auto family = std::make_shared<SizeFamily>();
+    family->symbolic = joint;
+    family->options = options;
+    family->example_sizes = values_of(hints);
+    if (options.partition.policy == partition::Policy::SaveAll) {
+      graph::verify(*joint.graph_module);
+      graph::verify_metadata(*joint.graph_module);
+      // The size-independent passes, once: partition, cse, dce.
+      partition::Partition p = partition::partition_joint(*joint.graph_module, options.partition);
+      for (graph::GraphModule* half : {p.forward.get(), p.backward.get()}) {
+        eliminate_common_subexpressions(*half);
+        graph::eliminate_dead_code(*half);
+      }
+      family->symbolic_partition = std::move(p);
+    }
+    f = compile_member(*family, hints);
+    f->family = std::move(family);
   }
   f->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   CompiledFunction result;
@@ -443,18 +494,29 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
 
 namespace {
 std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::JointWithDescriptors& joint,
-                                                          const CompileOptions& options) {
+                                                          const CompileOptions& options,
+                                                          std::optional<partition::Partition> partitioned,
+                                                          const std::map<int64_t, int64_t>& bindings) {
   hop::register_higher_order_ops();
   auto f = std::make_shared<CompiledFunctionImpl>();
   f->name = joint.graph_module->name.empty() ? "graph" : joint.graph_module->name;
   f->joint = joint;
   try {
-    CompileState state = run_pipeline(joint, options);
+    CompileState state = partitioned ? run_pipeline_after_partition(std::move(*partitioned), options)
+                                     : run_pipeline(joint, options);
     f->partition = std::move(state.partition);
     const auto phs = joint.graph_module->graph->placeholders();
     for (const graph::Node* p : phs) {
       AG_CHECK(p->meta.desc.has_value(), "placeholder '{}' has no descriptor", p->name());
-      if (p->meta.desc->kind() != Descriptor::Kind::TangentInput) f->primals.push_back(p);
+      if (p->meta.desc->kind() == Descriptor::Kind::TangentInput) continue;
+      f->primals.push_back(p);
+      graph::TensorVal v = p->meta.val.as_tensor();
+      if (!v.sym_sizes.empty()) {  // a symbolic joint's placeholder, at these sizes
+        for (size_t d = 0; d < v.sizes.size(); ++d) v.sizes[d] = v.sym_sizes[d].evaluate(bindings);
+        v.strides = contiguous_strides(v.sizes);
+        v.sym_sizes.clear();
+      }
+      f->primal_vals.push_back(std::move(v));
     }
     AG_CHECK(static_cast<int64_t>(f->primals.size()) == joint.metadata.num_primals,
              "the graph has {} primal placeholders, but its metadata says {}", f->primals.size(),

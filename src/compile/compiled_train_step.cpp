@@ -1,6 +1,8 @@
 // aot_compile_train_step: a whole-step graph through the compile pipeline (its one
 // unit, "step") into one Program, called with a TrainState.
 #include <chrono>
+#include <map>
+#include <mutex>
 
 #include "aotgrad/compile.h"
 #include "compile/pipeline.h"
@@ -9,17 +11,61 @@
 
 namespace aotgrad::compile {
 
+namespace {
+std::unique_ptr<Program> compile_step_program(const std::shared_ptr<const graph::GraphModule>& gm,
+                                              const CompileOptions& options) {
+  try {
+    CompileState state = run_pipeline_on_step(gm, options);
+    return state.unit("step").draft->finish();
+  } catch (Error& e) {
+    e.add_context("while compiling the training step " + gm->name);
+    throw;
+  }
+}
+}  // namespace
+
+// A step graph with symbolic shapes is compiled per size on the first step at that
+// size (Note [One compiled function for every size], compiled_function.cpp).
 class CompiledTrainStepImpl {
  public:
   exporting::TrainStepGraph step;
-  std::unique_ptr<Program> program;
+  CompileOptions options;
+  std::unique_ptr<Program> program;  // at the example's sizes
+  std::vector<int64_t> example_sizes;
   double compile_ms = 0;
+  mutable std::mutex mu;
+  mutable std::map<std::vector<int64_t>, std::unique_ptr<Program>> by_size;
+
+  const Program& program_for(const TensorList& inputs) const {
+    const graph::GraphModule& gm = *step.graph_module;
+    if (gm.symbols.empty()) return *program;
+    std::vector<Shape> sizes;
+    for (const Tensor& t : inputs) sizes.push_back(t.sizes());
+    std::vector<int64_t> key;
+    for (const auto& [k, v] : graph::bind_symbols(gm, sizes)) key.push_back(v);
+    if (key == example_sizes) return *program;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = by_size.find(key);
+    if (it == by_size.end()) {
+      std::map<int64_t, int64_t> bindings;
+      for (size_t k = 0; k < key.size(); ++k) bindings[static_cast<int64_t>(k)] = key[k];
+      it = by_size.emplace(key, compile_step_program(graph::specialize(gm, bindings), options)).first;
+    }
+    return *it->second;
+  }
 };
 
 TensorList CompiledTrainStep::operator()(exporting::TrainState& state, const nn::Args& batch) const {
   const graph::GraphModule& gm = *impl_->step.graph_module;
-  TensorList outputs = impl_->program->run(state.bind(gm, batch));
+  TensorList inputs = state.bind(gm, batch);
+  const Program& program = impl_->program_for(inputs);
+  TensorList outputs = program.run(std::move(inputs));
   return state.absorb(gm, outputs);
+}
+
+int64_t CompiledTrainStep::num_sizes_compiled() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return 1 + static_cast<int64_t>(impl_->by_size.size());
 }
 
 ProgramStats CompiledTrainStep::stats() const {
@@ -47,12 +93,13 @@ CompiledTrainStep aot_compile_train_step(const exporting::TrainStepGraph& step, 
   hop::register_higher_order_ops();
   auto impl = std::make_shared<CompiledTrainStepImpl>();
   impl->step = step;
-  try {
-    CompileState state = run_pipeline_on_step(step.graph_module, options);
-    impl->program = state.unit("step").draft->finish();
-  } catch (Error& e) {
-    e.add_context("while compiling the training step " + step.graph_module->name);
-    throw;
+  impl->options = options;
+  if (step.graph_module->symbols.empty()) {
+    impl->program = compile_step_program(step.graph_module, options);
+  } else {
+    const auto hints = graph::hint_bindings(*step.graph_module);
+    for (const auto& [k, v] : hints) impl->example_sizes.push_back(v);
+    impl->program = compile_step_program(graph::specialize(*step.graph_module, hints), options);
   }
   impl->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   CompiledTrainStep result;

@@ -140,6 +140,8 @@ void append_key(std::string& key, const graph::Arg& a) {
     key += fmt::format("s{}:{}", a.str().size(), a.str());
   } else if (a.is_dtype()) {
     key += fmt::format("t{}", dtype_name(a.dtype()));
+  } else if (a.is_sym()) {
+    key += "y" + a.sym().str();
   } else if (a.is_list()) {
     key += "[";
     for (const graph::Arg& x : a.list()) {
@@ -184,7 +186,8 @@ CompileUnit& CompileState::unit(const std::string& name) {
 }
 
 namespace {
-CompileState run_passes(CompileState s, const CompileOptions& options, const std::string& stop_after) {
+CompileState run_passes(CompileState s, const CompileOptions& options, const std::string& stop_after,
+                        const std::string& start_after = "") {
   const PipelineControls& c = options.pipeline;
   for (const std::string* name : {&c.print_after, &stop_after})
     AG_CHECK(name->empty() || *name == "all" || known(*name), "unknown pass '{}' (the passes: {})", *name, names());
@@ -194,7 +197,12 @@ CompileState run_passes(CompileState s, const CompileOptions& options, const std
     else
       std::fwrite(text.data(), 1, text.size(), stdout);
   };
+  bool started = start_after.empty();
   for (const Pass& p : pipeline()) {
+    if (!started) {
+      started = p.info.name == start_after;
+      continue;
+    }
     try {
       p.run(s, options);
       if (c.verify_after_each) p.verify(s);
@@ -216,6 +224,15 @@ CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const Co
   s.input = joint.graph_module;
   s.is_joint = true;
   return run_passes(std::move(s), options, stop_after);
+}
+
+CompileState run_pipeline_after_partition(partition::Partition partitioned, const CompileOptions& options) {
+  CompileState s;
+  s.is_joint = true;
+  s.partition = std::move(partitioned);
+  s.units.push_back({"forward", s.partition.forward, nullptr});
+  s.units.push_back({"backward", s.partition.backward, nullptr});
+  return run_passes(std::move(s), options, "", "dce");
 }
 
 CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step, const CompileOptions& options,

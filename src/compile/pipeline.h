@@ -35,6 +35,10 @@ struct CompileState {
 /// printing and verification.
 CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const CompileOptions& options,
                           const std::string& stop_after = "");
+/// The passes after `dce`, on halves already split, merged and pruned (the
+/// partition, cse and dce passes of a symbolic joint, done once and specialised to
+/// one size: Note [One compiled function for every size]).
+CompileState run_pipeline_after_partition(partition::Partition partitioned, const CompileOptions& options);
 /// The same for a whole-step graph: its one unit is called "step".
 CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step, const CompileOptions& options,
                                   const std::string& stop_after = "");

@@ -157,8 +157,10 @@ TensorList TrainState::bind(const graph::GraphModule& gm, const nn::Args& batch)
       AG_CHECK(i < batch.size() && batch[i].is_leaf() && batch[i].leaf().is_tensor(),
                "train step: the batch has {} inputs, but the graph takes {}", batch.size(), d.str());
       const Tensor& t = batch[i].tensor();
-      AG_CHECK(t.sizes() == v.sizes && t.dtype() == v.dtype, "train step: batch input {} must be {}, but got {}", i,
-               v.str(), t.describe());
+      // Symbolic sizes are bound (and their guards checked) by the compiled step.
+      const bool fits = v.sym_sizes.empty() ? t.sizes() == v.sizes : t.dim() == static_cast<int64_t>(v.sizes.size());
+      AG_CHECK(fits && t.dtype() == v.dtype, "train step: batch input {} must be {}, but got {}", i, v.str(),
+               t.describe());
       inputs.push_back(t);
       ++batch_inputs;
       continue;

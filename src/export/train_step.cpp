@@ -79,7 +79,12 @@ class StepTrace {
         gm_(std::make_shared<graph::GraphModule>()),
         tracer_(*gm_, {options.export_options.decompositions, options.export_options.record_stack_traces,
                        trace::StackFrames::AllUserFrames}),
-        inputs_(*gm_, tracer_) {}
+        inputs_(*gm_, tracer_) {
+    if (!options.export_options.dynamic.empty()) {
+      shape_env_ = std::make_unique<ops::ShapeEnv>();
+      tracer_.set_shape_env(shape_env_.get());
+    }
+  }
 
   TrainStepGraph run(const nn::Args& batch, const std::string& name) {
     AG_CHECK(!options_.export_options.data_parallel || !options_.export_options.fully_sharded,
@@ -94,6 +99,10 @@ class StepTrace {
     backward_and_update();
     add_outputs();
     tracer_.finish();
+    if (shape_env_) {
+      detail::check_nothing_specialized(*shape_env_, *gm_);
+      tracer_.finish_symbolic();
+    }
     graph::eliminate_dead_code(*gm_);
     if (options_.export_options.data_parallel) schedule_gradient_buckets(*gm_->graph);
     if (const auto& fsdp = options_.export_options.fully_sharded) {
@@ -109,6 +118,7 @@ class StepTrace {
   const detail::ForwardSource& source_;
   const TrainStepOptions& options_;
   std::shared_ptr<graph::GraphModule> gm_;
+  std::unique_ptr<ops::ShapeEnv> shape_env_;  // a symbolic trace's (ExportOptions::dynamic)
   trace::Tracer tracer_;
   detail::GraphInputs inputs_;
   TrainStepGraph result_;
@@ -119,8 +129,9 @@ class StepTrace {
   nn::Args module_args_;
   Tensor target_, loss_, grad_norm_;
 
-  Tensor add_input(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc) {
-    return inputs_.add(name, like, requires_grad, std::move(desc));
+  Tensor add_input(const std::string& name, const Tensor& like, bool requires_grad, Descriptor desc,
+                   const std::vector<int64_t>& dynamic_dims = {}) {
+    return inputs_.add(name, like, requires_grad, std::move(desc), dynamic_dims);
   }
 
   void add_state_inputs() {
@@ -168,8 +179,11 @@ class StepTrace {
              loss_kind_name(options_.loss));
     for (size_t i = 0; i < batch.size(); ++i) {
       AG_CHECK(batch[i].is_leaf() && batch[i].leaf().is_tensor(), "train step: batch input {} is not a tensor", i);
+      std::vector<int64_t> dims;
+      for (const DynamicDim& d : options_.export_options.dynamic)
+        if (static_cast<size_t>(d.input) == i) dims.push_back(d.dim);
       Tensor p = add_input("batch_" + std::to_string(i), batch[i].tensor(), false,
-                           Descriptor::plain_input(static_cast<int64_t>(i)));
+                           Descriptor::plain_input(static_cast<int64_t>(i)), dims);
       if (has_target && i + 1 == batch.size())
         target_ = p;
       else

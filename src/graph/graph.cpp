@@ -214,6 +214,15 @@ Node* copy_node(Graph& g, const Node& n, std::unordered_map<const Node*, Node*>&
 }
 
 std::shared_ptr<GraphModule> clone_module(const GraphModule& gm) {
+  auto c = module_like(gm);
+  c->symbols = gm.symbols;
+  c->guards = gm.guards;
+  std::unordered_map<const Node*, Node*> map;
+  for (const auto& n : gm.graph->nodes()) copy_node(*c->graph, *n, map);
+  return c;
+}
+
+std::shared_ptr<GraphModule> module_like(const GraphModule& gm) {
   auto c = std::make_shared<GraphModule>();
   c->name = gm.name;
   c->arg_names = gm.arg_names;
@@ -223,8 +232,6 @@ std::shared_ptr<GraphModule> clone_module(const GraphModule& gm) {
   c->call_out_spec = gm.call_out_spec;
   c->constants = gm.constants;
   c->subgraphs = gm.subgraphs;
-  std::unordered_map<const Node*, Node*> map;
-  for (const auto& n : gm.graph->nodes()) copy_node(*c->graph, *n, map);
   return c;
 }
 

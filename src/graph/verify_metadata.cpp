@@ -7,6 +7,7 @@
 // recorded metadata, and the results must equal the node's recorded shape and dtype.
 // So a file whose nodes claim shapes their ops cannot produce is rejected at load
 // time, before the memory planner or a kernel trusts those shapes.
+#include <algorithm>
 #include <unordered_map>
 
 #include "aotgrad/graph.h"
@@ -194,38 +195,88 @@ void verify_metadata(const GraphModule& gm) {
 // ---- specialize (graph.h) ----
 
 namespace {
-Arg substituted(const Arg& a, const std::map<int64_t, int64_t>& bindings) {
+// `a` with sizes evaluated and node references mapped to the copy's.
+Arg substituted(const Arg& a, const std::map<int64_t, int64_t>& bindings,
+                const std::unordered_map<const Node*, Node*>& map) {
   if (a.is_sym()) return Arg(a.sym().evaluate(bindings));
+  if (a.is_node()) return Arg(map.at(a.node()));
   if (!a.is_list()) return a;
   Arg::List items;
-  for (const Arg& x : a.list()) items.push_back(substituted(x, bindings));
+  for (const Arg& x : a.list()) items.push_back(substituted(x, bindings, map));
   return Arg(std::move(items));
+}
+
+// An input's strides at new sizes: the dims in the order of the example's strides,
+// packed densely (a contiguous input stays contiguous, a transposed one transposed),
+// broadcast dims (stride 0) kept. A layout that is no such packing cannot be moved.
+Shape strides_at(const Node& n, const Shape& sizes, const Shape& strides, const Shape& new_sizes) {
+  std::vector<size_t> order(sizes.size());
+  for (size_t d = 0; d < order.size(); ++d) order[d] = d;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return strides[a] > strides[b]; });
+  auto pack = [&](const Shape& s) {
+    Shape out(s.size(), 0);
+    int64_t next = 1;
+    for (size_t i = order.size(); i-- > 0;) {
+      const size_t d = order[i];
+      if (strides[d] == 0) continue;
+      out[d] = next;
+      next *= std::max<int64_t>(s[d], 1);
+    }
+    return out;
+  };
+  Shape packed = pack(sizes);
+  for (size_t d = 0; d < sizes.size(); ++d)
+    if (sizes[d] == 1) packed[d] = strides[d];  // a size-1 dim's stride is never read
+  AG_CHECK(packed == strides,
+           "input '{}' has symbolic sizes and the layout {} (strides {}), which is not a dense packing of its dims and "
+           "cannot be moved to other sizes",
+           n.name(), shape_str(sizes), shape_str(strides));
+  return pack(new_sizes);
+}
+
+// A value's metadata at the bound sizes (a placeholder's layout packed alike).
+FakeVal value_at(const FakeVal& val, const std::map<int64_t, int64_t>& bindings, const Node& n,
+                 const std::map<std::string, TensorVal>& input_layouts) {
+  FakeVal out{val.kind, {}};
+  for (const auto& item : val.items) {
+    if (!item || item->sym_sizes.empty()) {
+      out.items.push_back(item);
+      continue;
+    }
+    TensorVal t{item->sizes, item->strides, item->offset, item->dtype, {}};
+    for (size_t d = 0; d < t.sizes.size(); ++d) t.sizes[d] = item->sym_sizes[d].evaluate(bindings);
+    if (n.op() == NodeOp::Placeholder) {
+      auto given = input_layouts.find(n.name());
+      if (given != input_layouts.end()) {
+        AG_CHECK(given->second.sizes == t.sizes && given->second.dtype == t.dtype,
+                 "input '{}' is {} at these sizes, but is given as {}", n.name(), t.str(), given->second.str());
+        t.strides = given->second.strides;
+        t.offset = given->second.offset;
+      } else {
+        t.strides = strides_at(n, item->sizes, item->strides, t.sizes);
+      }
+    }
+    out.items.push_back(std::move(t));
+  }
+  return out;
 }
 }  // namespace
 
-std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings) {
-  std::shared_ptr<GraphModule> out = clone_module(gm);
-  for (const auto& node : out->graph->nodes()) {
-    Node& n = *node;
-    for (auto& item : n.meta.val.items) {
-      if (!item || item->sym_sizes.empty()) continue;
-      const bool contiguous = is_contiguous_layout(item->sizes, item->strides);
-      for (size_t d = 0; d < item->sizes.size(); ++d) item->sizes[d] = item->sym_sizes[d].evaluate(bindings);
-      item->sym_sizes.clear();
-      if (n.op() == NodeOp::Placeholder) {
-        AG_CHECK(contiguous, "input '{}' has symbolic sizes and a non-contiguous layout, which cannot be specialized",
-                 n.name());
-        item->strides = contiguous_strides(item->sizes);
-      }
-    }
+std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings,
+                                        const std::map<std::string, TensorVal>& input_layouts) {
+  std::shared_ptr<GraphModule> out = module_like(gm);
+  std::unordered_map<const Node*, Node*> map;
+  for (const auto& node : gm.graph->nodes()) {
+    const Node& n = *node;
     Arg::List args;
-    for (const Arg& a : n.args()) args.push_back(substituted(a, bindings));
+    for (const Arg& a : n.args()) args.push_back(substituted(a, bindings, map));
     Kwargs kwargs;
-    for (const auto& [name, a] : n.kwargs()) kwargs.emplace_back(name, substituted(a, bindings));
-    n.set_args(std::move(args), std::move(kwargs));
+    for (const auto& [name, a] : n.kwargs()) kwargs.emplace_back(name, substituted(a, bindings, map));
+    Node* c = out->graph->create_node(n.op(), n.name(), n.target(), std::move(args), std::move(kwargs));
+    c->meta = n.meta.without_val();
+    c->meta.val = value_at(n.meta.val, bindings, n, input_layouts);
+    map[&n] = c;
   }
-  out->symbols.clear();
-  out->guards.clear();
   try {
     walk_metadata(*out, Walk{{}, true});
   } catch (Error& e) {

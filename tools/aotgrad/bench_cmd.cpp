@@ -23,6 +23,7 @@
 #include "aotgrad/models.h"
 #include "aotgrad/optim.h"
 #include "bench_bound.h"
+#include "bench_dynamic.h"
 #include "bench_forward.h"
 #include "bench_parallel.h"
 #include "bench_step.h"
@@ -217,10 +218,15 @@ void add_bench_command(CLI::App& app) {
   auto train_step = std::make_shared<bool>(false);
   cmd->add_flag("--train-step", *train_step,
                 "time the whole training step with AdamW inside against the compiled joint + eager AdamW");
+  auto batch = std::make_shared<int64_t>(0);
+  cmd->add_option("--batch", *batch,
+                  "run the steps at this batch size: exported at it, against exported once with a symbolic batch")
+      ->check(CLI::PositiveNumber);
   auto flags = add_compile_flags(cmd);
   auto parallel = add_parallel_flags(cmd);
   cmd->callback([=] {
     const std::string& model = model_flags->model;
+    if (*batch > 0) return print_batch_bench(model, *batch, threads->front(), *steps, *json, flags->options());
     if (parallel->any()) {
       exporting::ExportOptions o;
       parallel->apply(o, dist::Job::join().world_size());

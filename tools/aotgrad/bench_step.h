@@ -13,23 +13,39 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/optim.h"
 #include "aotgrad/random.h"
+#include "conformance/compiled_step.h"
 
 namespace aotgrad::cli {
+
+/// bench --batch N: the batch size the steps run at, and whether the graph is
+/// exported at that size or once with a symbolic batch at the model's own size.
+struct BenchBatch {
+  int64_t size = 0;
+  bool symbolic = false;
+};
 
 class BenchStep {
  public:
   static constexpr double kLearningRate = 0.01;
 
   /// With `compile_options`, exports and compiles the model's joint graph first.
-  BenchStep(const models::ModelInfo& info, std::optional<compile::CompileOptions> compile_options)
+  BenchStep(const models::ModelInfo& info, std::optional<compile::CompileOptions> compile_options,
+            std::optional<BenchBatch> batch = std::nullopt)
       : inst_(models::instantiate(info)), sgd_(optim::parameters_of(*inst_.module), kLearningRate) {
+    std::vector<exporting::DynamicDim> batch_dims;
+    for (int64_t i = 0; i < static_cast<int64_t>(inst_.example.args.size()); ++i) batch_dims.push_back({i, 0});
+    const models::Example at_model_size = inst_.example;
+    if (batch) inst_.example = conformance::resized_example(inst_.example, batch_dims, batch->size, 3);
     if (compile_options) {
       // Stack traces are for reading graphs; symbolising them loads the binary's
       // debug info, which a training process does not need to hold.
       exporting::ExportOptions export_options;
       export_options.record_stack_traces = false;
-      auto joint = exporting::aot_export_joint_with_descriptors(*inst_.module, inst_.example.args, inst_.example.kwargs,
-                                                                export_options);
+      const bool symbolic = batch && batch->symbolic;
+      if (symbolic) export_options.dynamic = batch_dims;
+      const models::Example& traced = symbolic ? at_model_size : inst_.example;
+      auto joint =
+          exporting::aot_export_joint_with_descriptors(*inst_.module, traced.args, traced.kwargs, export_options);
       compiled_ = compile::aot_compile_joint_with_descriptors(joint, *compile_options);
     }
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "aotgrad/compile.h"
@@ -19,6 +20,9 @@ inline double median(std::vector<double> v) {
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+
+/// The benchmark models, or the one called `name` (bench_cmd.cpp).
+std::vector<const models::ModelInfo*> benchmark_models(const std::string& name);
 
 /// AdamW with lr 1e-3 and weight decay 0.01.
 inline optim::UpdateRule bench_adamw() {

@@ -70,6 +70,8 @@ void add_train_command(CLI::App& app) {
                   "write a checkpoint here at the end (atomically); with --onnx, FILE.onnx writes the trained model "
                   "back as ONNX");
   cmd->add_option("--resume", opts->resume_path, "start from this checkpoint (the steps it did are skipped)");
+  cmd->add_flag("--drop-last", opts->drop_last,
+                "skip each epoch's last, smaller batch (and export for one batch size) instead of training on it");
   cmd->add_option("--batch", opts->batch, "samples per step (with --parallel: per rank)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -100,6 +102,9 @@ void add_train_command(CLI::App& app) {
     if (r.resumed_from > 0) std::printf("resumed from step %lld\n", static_cast<long long>(r.resumed_from));
     std::printf("%s: test accuracy %.2f %% after %lld steps in %.2f s (final loss %.4f)\n", opts->model.c_str(),
                 100 * r.test_accuracy, static_cast<long long>(r.steps), r.seconds, r.final_loss);
+    if (r.sizes_compiled > 0)
+      std::printf("one export (%lld trace(s)), its compiled step serving %lld batch size(s)\n",
+                  static_cast<long long>(r.traces), static_cast<long long>(r.sizes_compiled));
   });
 }
 

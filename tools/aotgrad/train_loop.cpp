@@ -14,6 +14,7 @@
 #include "aotgrad/models.h"
 #include "aotgrad/onnx.h"
 #include "aotgrad/ops.h"
+#include "aotgrad/trace.h"
 #include "aotgrad/train_step.h"
 #include "data/digits.h"
 #include "support/error.h"
@@ -56,6 +57,8 @@ class StepRunner {
   virtual int64_t resume(const std::string&) { AG_FAIL("train: checkpoints need the whole-step graph"); }
   /// After the last step: the module holds the trained parameters.
   virtual void finish() {}
+  /// The batch sizes the compiled step was compiled for (0 when eager).
+  virtual int64_t sizes_compiled() const { return 0; }
 };
 
 // Under --parallel every rank starts from rank 0's parameters, buffers and optimizer
@@ -71,6 +74,7 @@ class WholeStep : public StepRunner {
     so.export_options.record_stack_traces = false;  // for people reading graphs, not for training
     so.export_options.data_parallel = o.data_parallel;
     so.export_options.fully_sharded = o.fully_sharded;
+    if (o.dynamic_batch) so.export_options.dynamic = {{0, 0}, {1, 0}};  // images and targets
     graph_ = exporting::aot_export_train_step(model, {x, y}, so);
     if (o.parallel()) {
       dist::Job& job = dist::Job::join();
@@ -101,6 +105,7 @@ class WholeStep : public StepRunner {
   void finish() override {
     if (graph_.fully_sharded) whole_state().write_into_module(model_);
   }
+  int64_t sizes_compiled() const override { return step_->num_sizes_compiled(); }
 
  private:
   nn::Module& model_;
@@ -119,6 +124,7 @@ class JointOrEager : public StepRunner {
     if (o.step != StepKind::Joint) return;
     exporting::ExportOptions export_options;
     export_options.record_stack_traces = false;
+    if (o.dynamic_batch) export_options.dynamic = {{0, 0}};
     auto joint = exporting::aot_export_joint_with_descriptors(model, {x}, {}, export_options);
     compiled_ = compile::aot_compile_joint_with_descriptors(joint, o.compile_options);
   }
@@ -131,6 +137,7 @@ class JointOrEager : public StepRunner {
     optimizer_.step();
     return loss.item<double>();
   }
+  int64_t sizes_compiled() const override { return compiled_ ? compiled_->num_sizes_compiled() : 0; }
 
  private:
   nn::Module& model_;
@@ -179,11 +186,13 @@ void run_epochs(const TrainOptions& o, const data::Dataset& train, StepRunner& r
   int64_t done_here = 0;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), shuffle_rng);
-    for (int64_t b = 0; b + global <= n; b += global) {
+    // With a dynamic batch the last, smaller batch is a step too; else it is dropped.
+    for (int64_t b = 0; o.dynamic_batch ? b < n : b + global <= n; b += global) {
       if (o.max_steps > 0 && r.steps >= o.max_steps) break;
       if (r.steps++ < r.resumed_from) continue;  // done before the checkpoint
-      r.final_loss = runner.run(rows(train.images, order, b + mine, batch),
-                                targets(o, rows(train.labels, order, b + mine, batch)));
+      const int64_t size = std::min(batch, n - b - mine);
+      r.final_loss = runner.run(rows(train.images, order, b + mine, size),
+                                targets(o, rows(train.labels, order, b + mine, size)));
       ++done_here;
       if (!o.quiet && (r.steps % 25 == 0 || done_here == 1)) {
         std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
@@ -211,6 +220,7 @@ TrainResult train_digits(const TrainOptions& o) {
   model.train();
   TrainOptions opt = o;
   opt.batch = batch_for(o, model);
+  opt.dynamic_batch = info.kind == models::Kind::Digits && !o.parallel() && !o.drop_last;
   const int64_t batch = opt.batch;
   AG_CHECK(o.save_onnx_path.empty() || dynamic_cast<onnx_io::OnnxModule*>(&model),
            "train: --save FILE.onnx writes imported models back (train --onnx)");
@@ -231,8 +241,9 @@ TrainResult train_digits(const TrainOptions& o) {
              n, batch * r.world_size);
   }
   if (r.rank != 0) opt.quiet = true;
-  // One graph serves every step: batches are always full.
+  // One graph serves every step: the batch size is a symbol, or batches are always full.
   const auto t0 = std::chrono::steady_clock::now();
+  const int64_t traces_before = trace::traces_started();
   std::unique_ptr<StepRunner> runner;
   const Tensor x0 = rows(train.images, order, 0, batch), y0 = targets(o, rows(train.labels, order, 0, batch));
   if (o.step == StepKind::Whole)
@@ -249,6 +260,8 @@ TrainResult train_digits(const TrainOptions& o) {
     if (r.rank == 0) exporting::save_checkpoint(o.save_path, whole, r.steps);
   }
   runner->finish();
+  r.traces = trace::traces_started() - traces_before;
+  r.sizes_compiled = runner->sizes_compiled();
   if (!o.save_onnx_path.empty() && r.rank == 0)
     onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
   model.eval();

@@ -33,6 +33,11 @@ struct TrainOptions {
   int64_t epochs = 20;
   int64_t max_steps = 0;  // stop when this many steps are done in all (0: no limit)
   int64_t batch = 64;
+  /// One compiled step for every batch size (docs/SYMBOLIC_SHAPES.md): the epoch's
+  /// last, smaller batch is trained on too. Off for imported models (their files fix
+  /// the batch size) and under --parallel (every rank takes an equal share).
+  bool dynamic_batch = false;
+  bool drop_last = false;  // --drop-last: never dynamic
   optim::UpdateRule rule = optim::UpdateRule::sgd({0.05, 0.9, 0, 0, false, false});
   std::optional<double> clip_max_norm;
   StepKind step = StepKind::Whole;
@@ -56,6 +61,8 @@ struct TrainResult {
   int64_t resumed_from = 0;  // steps the checkpoint had done
   double final_loss = 0;
   double compile_ms = 0;         // export + compile, when compiled
+  int64_t traces = 0;            // exports the training made (one, when compiled)
+  int64_t sizes_compiled = 0;    // batch sizes its one compiled step was compiled for
   int rank = 0, world_size = 1;  // of the mpirun job (one process: 0 of 1)
 };
 
