@@ -39,6 +39,9 @@ struct SavedValue {
   int64_t bytes = 0;
   bool is_primal = false;  // a graph input (held by the caller anyway)
   std::string source;      // "model.py:12 in forward" — the user line that made it, if known
+  /// In a graph with symbolic shapes: `bytes` as an expression ("512*s0"); `bytes`
+  /// is its value at the example. A constant otherwise.
+  SymExpr sym_bytes;
 };
 
 struct RecomputedValue {
@@ -60,6 +63,8 @@ struct Partition {
   /// Bytes of the saved values that are not graph inputs: the activation memory
   /// held between forward and backward.
   int64_t saved_activation_bytes() const;
+  /// The same as expressions of the graph's symbols (constants for fixed shapes).
+  SymExpr saved_activation_sym_bytes() const;
 };
 
 /// Splits a joint graph made by aot_export_joint_with_descriptors; a user error if it

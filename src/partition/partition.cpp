@@ -28,12 +28,28 @@ int64_t Partition::saved_activation_bytes() const {
   return total;
 }
 
+SymExpr Partition::saved_activation_sym_bytes() const {
+  SymExpr total;
+  for (const SavedValue& s : saved)
+    if (!s.is_primal) total = total + s.sym_bytes;
+  return total;
+}
+
 namespace detail {
 
 int64_t tensor_bytes(const Node* n) {
   if (n->meta.val.kind != graph::FakeVal::Kind::Tensor) return 0;
   const graph::TensorVal& v = n->meta.val.as_tensor();
   return shape_numel(v.sizes) * static_cast<int64_t>(dtype_size(v.dtype));
+}
+
+SymExpr tensor_sym_bytes(const Node* n) {
+  if (n->meta.val.kind != graph::FakeVal::Kind::Tensor) return SymExpr(0);
+  const graph::TensorVal& v = n->meta.val.as_tensor();
+  if (v.sym_sizes.empty()) return SymExpr(tensor_bytes(n));
+  SymExpr bytes(static_cast<int64_t>(dtype_size(v.dtype)));
+  for (const SymExpr& e : v.sym_sizes) bytes = bytes * e;
+  return bytes;
 }
 
 namespace {
@@ -193,7 +209,7 @@ class Split {
       descs.push_back(Descriptor::saved_for_backwards_output(static_cast<int64_t>(k)));
       p_.saved.push_back({s->name(),
                           s->meta.val.kind == graph::FakeVal::Kind::Tensor ? s->meta.val.as_tensor().str() : "",
-                          tensor_bytes(s), s->op() == NodeOp::Placeholder, source_line(s)});
+                          tensor_bytes(s), s->op() == NodeOp::Placeholder, source_line(s), detail::tensor_sym_bytes(s)});
     }
     p_.forward->graph->output(std::move(fw_out))->meta.out_descs = std::move(descs);
   }

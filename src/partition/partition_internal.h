@@ -26,6 +26,8 @@ JointView view_joint(const graph::GraphModule& joint);
 
 /// Bytes of a node's tensor value (0 for tuples and non-tensors).
 int64_t tensor_bytes(const graph::Node* n);
+/// Its bytes as an expression of the graph's symbols (a constant for a fixed shape).
+SymExpr tensor_sym_bytes(const graph::Node* n);
 
 /// Ops the min cut may recompute in the backward, by how far the budget pushes it.
 enum class RecomputeLevel {

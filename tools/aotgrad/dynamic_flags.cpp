@@ -18,7 +18,8 @@ std::vector<exporting::DynamicDim> DynamicFlags::resolve(const nn::Module& modul
   };
   for (const std::string& spec : specs) {
     if (spec == "batch") {
-      for (size_t i = 0; i < leaves.size(); ++i) add(static_cast<int64_t>(i), 0);
+      for (size_t i = 0; i < leaves.size(); ++i)  // (a 0-d input has no batch)
+        if (leaves[i].is_tensor() && leaves[i].to_tensor().dim() > 0) add(static_cast<int64_t>(i), 0);
       continue;
     }
     const size_t colon = spec.rfind(':');
