@@ -61,8 +61,8 @@ class IValue {
   IValue(const Scalar& s);                       // NOLINT
   /// An int or a list of ints that may be size expressions (a symbolic trace's view
   /// shapes, slice ends): the value holds their hints, and the expressions beside.
-  IValue(const SymInt& i);                        // NOLINT
-  IValue(const SymShape& l);                      // NOLINT
+  IValue(const SymInt& i);    // NOLINT
+  IValue(const SymShape& l);  // NOLINT
 
   bool is_none() const { return std::holds_alternative<None>(v_); }
   bool is_tensor() const { return std::holds_alternative<Tensor>(v_); }

@@ -153,8 +153,7 @@ Tensor clone(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
 Tensor cat(const TensorList& tensors, int64_t dim = 0);
 Tensor stack(const TensorList& tensors, int64_t dim = 0);
-Tensor slice_backward(const Tensor& grad, SizeList input_sizes, int64_t dim, SymInt start, SymInt end,
-                      int64_t step);
+Tensor slice_backward(const Tensor& grad, SizeList input_sizes, int64_t dim, SymInt start, SymInt end, int64_t step);
 Tensor select_backward(const Tensor& grad, SizeList input_sizes, int64_t dim, int64_t index);
 Tensor new_zeros(const Tensor& like, SizeList sizes, std::optional<DType> dtype = std::nullopt);
 Tensor new_empty(const Tensor& like, SizeList sizes, std::optional<DType> dtype = std::nullopt);

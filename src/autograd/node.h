@@ -51,7 +51,8 @@ struct TensorMeta {
   std::shared_ptr<const std::vector<SymExpr>> sym_sizes;
   SymShape sym_shape() const {
     SymShape s;
-    for (size_t d = 0; d < sizes.size(); ++d) s.push_back(sym_sizes ? SymInt((*sym_sizes)[d], sizes[d]) : SymInt(sizes[d]));
+    for (size_t d = 0; d < sizes.size(); ++d)
+      s.push_back(sym_sizes ? SymInt((*sym_sizes)[d], sizes[d]) : SymInt(sizes[d]));
     return s;
   }
   DType dtype = DType::Float32;

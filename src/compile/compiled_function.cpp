@@ -9,8 +9,8 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/warning.h"
 #include "compile/pipeline.h"
-#include "core/shape.h"
 #include "compile/program.h"
+#include "core/shape.h"
 #include "hop/register.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
@@ -502,8 +502,8 @@ std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::Joint
   f->name = joint.graph_module->name.empty() ? "graph" : joint.graph_module->name;
   f->joint = joint;
   try {
-    CompileState state = partitioned ? run_pipeline_after_partition(std::move(*partitioned), options)
-                                     : run_pipeline(joint, options);
+    CompileState state =
+        partitioned ? run_pipeline_after_partition(std::move(*partitioned), options) : run_pipeline(joint, options);
     f->partition = std::move(state.partition);
     const auto phs = joint.graph_module->graph->placeholders();
     for (const graph::Node* p : phs) {

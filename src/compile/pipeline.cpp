@@ -141,7 +141,8 @@ void append_key(std::string& key, const graph::Arg& a) {
   } else if (a.is_dtype()) {
     key += fmt::format("t{}", dtype_name(a.dtype()));
   } else if (a.is_sym()) {
-    key += "y" + a.sym().str();
+    key += 'y';
+    key += a.sym().str();
   } else if (a.is_list()) {
     key += "[";
     for (const graph::Arg& x : a.list()) {

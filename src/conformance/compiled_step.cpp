@@ -123,9 +123,8 @@ StepComparison compare_compiled_step_at(const models::ModelInfo& info, const com
   eager.example = fresh_copy(inputs);
   compiled.example = fresh_copy(inputs);
   StepResult want = step(eager, [](nn::Module& m, const nn::Args& a, const nn::Kwargs& k) { return m(a, k); });
-  StepResult got = step(compiled, [&](nn::Module& m, const nn::Args& a, const nn::Kwargs& k) {
-    return f.call_module(m, a, k);
-  });
+  StepResult got =
+      step(compiled, [&](nn::Module& m, const nn::Args& a, const nn::Kwargs& k) { return f.call_module(m, a, k); });
   c.compile_ms = f.last_size_compile_ms();
   compare_results(c, got, want, rtol, atol);
   return c;
@@ -135,8 +134,8 @@ models::Example resized_example(const models::Example& example, const std::vecto
                                 int64_t size, uint64_t seed) {
   manual_seed(seed);
   models::Example out = example;
-  auto [leaves, spec] = pytree::flatten(
-      pytree::Value::tuple({pytree::Value::tuple(example.args), pytree::Value::dict(example.kwargs)}));
+  auto [leaves, spec] =
+      pytree::flatten(pytree::Value::tuple({pytree::Value::tuple(example.args), pytree::Value::dict(example.kwargs)}));
   for (size_t i = 0; i < leaves.size(); ++i) {
     const Tensor t = leaves[i].to_tensor();
     Shape sizes = t.sizes();

@@ -16,8 +16,7 @@ Tensor GraphInputs::add(const std::string& name, const Tensor& like, bool requir
 
 pytree::Value GraphInputs::add_call(const nn::Args& args, const nn::Kwargs& kwargs,
                                     const std::function<std::string(size_t)>& name_of, bool differentiable,
-                                    const char* who, pytree::TreeSpec& spec,
-                                    const std::vector<DynamicDim>& dynamic) {
+                                    const char* who, pytree::TreeSpec& spec, const std::vector<DynamicDim>& dynamic) {
   pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(args), pytree::Value::dict(kwargs)});
   auto [leaves, in_spec] = pytree::flatten(call);
   for (const DynamicDim& d : dynamic)
@@ -32,8 +31,8 @@ pytree::Value GraphInputs::add_call(const nn::Args& args, const nn::Kwargs& kwar
              "{}: user input {} (flattened, kwargs after args) is {}, but only tensors can be graph inputs", who, i,
              leaves[i].type_name());
     const Tensor& t = leaves[i].to_tensor();
-    proxies.emplace_back(
-        add(name_of(i), t, differentiable && t.requires_grad(), Descriptor::plain_input(static_cast<int64_t>(i)), dims));
+    proxies.emplace_back(add(name_of(i), t, differentiable && t.requires_grad(),
+                             Descriptor::plain_input(static_cast<int64_t>(i)), dims));
   }
   spec = in_spec;
   return pytree::unflatten(proxies, in_spec);
@@ -71,12 +70,13 @@ void check_nothing_specialized(const ops::ShapeEnv& env, const graph::GraphModul
     if (const graph::Node* n = gm.graph->find(pin.node))
       if (const StackFrame* f = n->meta.stack_trace.innermost())
         where = fmt::format(" (File: {}:{} in {}, code: {})", f->file, f->line, f->function, f->code);
-    what += fmt::format("\n  dim {} of input '{}' (s{}) is fixed at {} by {}{}", src.dim, input_name, pin.symbol,
-                        pin.value, pin.reason, where);
+    what += fmt::format("{}dim {} of input '{}' (s{}) is fixed at {} by {}{}", what.empty() ? "" : "; ", src.dim,
+                        input_name, pin.symbol, pin.value, pin.reason, where);
   }
-  AG_FAIL("dynamic shapes: the model fixes {} size(s) marked dynamic:{}\nleave these dims static, or change the model so "
-          "they can vary",
-          env.pins().size(), what);
+  AG_FAIL(
+      "dynamic shapes: the model fixes {} size(s) marked dynamic: {}. Leave these dims static, or change the model "
+      "so they can vary",
+      env.pins().size(), what);
 }
 
 void GraphOutputs::add(const Tensor& value, Descriptor desc) {

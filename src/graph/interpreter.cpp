@@ -55,7 +55,8 @@ IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& e
 Bindings bind_inputs(const GraphModule& gm, const std::vector<IValue>& inputs) {
   if (gm.symbols.empty()) return {};
   std::vector<Shape> sizes;
-  for (const IValue& v : inputs) sizes.push_back(v.is_tensor() && v.to_tensor().defined() ? v.to_tensor().sizes() : Shape{});
+  for (const IValue& v : inputs)
+    sizes.push_back(v.is_tensor() && v.to_tensor().defined() ? v.to_tensor().sizes() : Shape{});
   return bind_symbols(gm, sizes);
 }
 
@@ -104,7 +105,8 @@ std::vector<IValue> interpret(const GraphModule& gm, const std::vector<IValue>& 
         case NodeOp::Output: {
           std::vector<IValue> result;
           for (const Arg& a : n.args()[0].list())
-            result.push_back(resolve(a, [&](const Node* x) { return env.at(x); }, bindings));
+            result.push_back(resolve(
+                a, [&](const Node* x) { return env.at(x); }, bindings));
           return result;
         }
       }
@@ -148,7 +150,8 @@ IValue call_node(const Node& n, const std::unordered_map<const Node*, IValue>& e
   }
   AG_CHECK(n.target().kind == Target::Kind::Op, "interpret: cannot run target {}", n.target().qualified());
   const ops::OpInfo& op = *n.target().op;
-  Outputs outs = ops::call(op.id, bind_op_args(n, [&](const Node* x) { return env.at(x); }, bindings));
+  Outputs outs = ops::call(op.id, bind_op_args(
+                                      n, [&](const Node* x) { return env.at(x); }, bindings));
   if (op.schema.returns.size() == 1) return outs[0];
   return IValue(ops::flatten_outputs(outs));
 }

@@ -9,9 +9,9 @@
 // own line with its descriptor; the compact form groups nodes under comment lines
 // showing their annotation and stack trace. Unlike FX, no line ends in spaces.
 #include <cctype>
-#include <functional>
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "aotgrad/graph.h"
@@ -73,7 +73,8 @@ std::string sym_arg_repr(const SymExpr& e, const SymNames& names) {
   const std::string text = e.str();
   std::string out;
   for (size_t i = 0; i < text.size();) {
-    const bool symbol = text[i] == 's' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1])) &&
+    const bool symbol = text[i] == 's' && i + 1 < text.size() &&
+                        std::isdigit(static_cast<unsigned char>(text[i + 1])) &&
                         (i == 0 || !std::isalnum(static_cast<unsigned char>(text[i - 1])));
     if (!symbol) {
       out += text[i++];

@@ -68,9 +68,11 @@ std::map<int64_t, int64_t> hint_bindings(const GraphModule& gm) {
   for (size_t k = 0; k < gm.symbols.size(); ++k) {
     const auto& src = gm.symbols[k];
     const Node* p = gm.graph->find(src.placeholder);
-    AG_CHECK(p != nullptr && p->meta.val.kind == FakeVal::Kind::Tensor, "symbol s{} comes from '{}', which is not a tensor input", k, src.placeholder);
+    AG_CHECK(p != nullptr && p->meta.val.kind == FakeVal::Kind::Tensor,
+             "symbol s{} comes from '{}', which is not a tensor input", k, src.placeholder);
     const Shape& sizes = p->meta.val.as_tensor().sizes;
-    AG_CHECK(src.dim >= 0 && src.dim < static_cast<int64_t>(sizes.size()), "symbol s{} comes from dimension {} of '{}', which has {}", k, src.dim, src.placeholder, sizes.size());
+    AG_CHECK(src.dim >= 0 && src.dim < static_cast<int64_t>(sizes.size()),
+             "symbol s{} comes from dimension {} of '{}', which has {}", k, src.dim, src.placeholder, sizes.size());
     b[static_cast<int64_t>(k)] = sizes[static_cast<size_t>(src.dim)];
   }
   return b;

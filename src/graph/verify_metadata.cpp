@@ -67,11 +67,14 @@ IValue check_op_node(const Walk& w, Node& n, const std::unordered_map<const Node
   const ops::OpInfo& op = *n.target().op;
   AG_CHECK(op.kind != ops::OpKind::Composite,
            "calls {}, a composite op that is always decomposed and cannot appear in a graph", op.qualified_name());
-  Args args = bind_op_args(n, [&](const Node* x) -> IValue {
-    auto it = env.find(x);
-    AG_CHECK(it != env.end(), "uses '{}', which has no tensor value", x->name());
-    return it->second;
-  }, w.bindings);
+  Args args = bind_op_args(
+      n,
+      [&](const Node* x) -> IValue {
+        auto it = env.find(x);
+        AG_CHECK(it != env.end(), "uses '{}', which has no tensor value", x->name());
+        return it->second;
+      },
+      w.bindings);
   FakeVal& val = n.meta.val;
   if (op.schema_only) return recorded_value(val);  // no shape rule here: trust the record
   Outputs outs = ops::run_shape(op, args);
@@ -168,13 +171,13 @@ void walk_metadata(const GraphModule& gm, const Walk& w) {
   // Subgraphs are shared and have fixed shapes: a specialization leaves them be.
   if (!w.adopt_layout)
     for (const auto& [name, sub] : gm.subgraphs) {
-    try {
-      walk_metadata(*sub, Walk{hint_bindings(*sub), w.adopt_layout});
-    } catch (Error& e) {
-      e.add_context("in subgraph '" + name + "'");
-      throw;
+      try {
+        walk_metadata(*sub, Walk{hint_bindings(*sub), w.adopt_layout});
+      } catch (Error& e) {
+        e.add_context("in subgraph '" + name + "'");
+        throw;
+      }
     }
-  }
   std::unordered_map<const Node*, IValue> env;
   for (const auto& node : gm.graph->nodes()) {
     try {

@@ -197,7 +197,8 @@ TensorList convert_batch_norm(NodeContext& ctx) {
     } else {
       y = std::get<0>(_native_batch_norm_legit_no_training(x, scale, bias, mean_in, var_in, 0.1, eps));
     }
-    TensorList out{y};  // the running statistics pass through unchanged
+    TensorList out;    // (not out{y}: g++ 12 then warns, falsely, of an out-of-bounds copy)
+    out.push_back(y);  // the running statistics pass through unchanged
     if (ctx.wants_output(1)) out.push_back(mean_in);
     if (ctx.wants_output(2)) out.push_back(var_in);
     return out;
@@ -215,7 +216,8 @@ TensorList convert_batch_norm(NodeContext& ctx) {
   // InputMutationAOTOutputs); constants and graph inputs are left alone.
   if (ctx.is_buffer(3)) copy_(mean_in, new_mean);
   if (ctx.is_buffer(4)) copy_(var_in, new_var);
-  TensorList out{y};
+  TensorList out;
+  out.push_back(y);
   if (ctx.wants_output(1)) out.push_back(new_mean);
   if (ctx.wants_output(2)) out.push_back(new_var);
   return out;

@@ -77,8 +77,8 @@ void ShapeEnv::expect_eq(const SymExpr& lhs, const SymExpr& rhs, const std::stri
   AG_CHECK(ha == hb, "{}: the sizes {} and {} must be equal, but are {} and {}", why, a.str(), b.str(), ha, hb);
   const auto sa = bare_symbol(a), sb = bare_symbol(b);
   if (sa && sb) {  // two symbols found equal: the later one is the earlier from now on
-    guards_.push_back({SymExpr::symbol(std::min(*sa, *sb)), SymGuard::Rel::Eq, SymExpr::symbol(std::max(*sa, *sb)),
-                       why});
+    guards_.push_back(
+        {SymExpr::symbol(std::min(*sa, *sb)), SymGuard::Rel::Eq, SymExpr::symbol(std::max(*sa, *sb)), why});
     replace(std::max(*sa, *sb), SymExpr::symbol(std::min(*sa, *sb)));
     return;
   }

@@ -207,9 +207,9 @@ class Split {
       const Node* s = saved_[k];
       fw_out.emplace_back(fmap_.at(s));
       descs.push_back(Descriptor::saved_for_backwards_output(static_cast<int64_t>(k)));
-      p_.saved.push_back({s->name(),
-                          s->meta.val.kind == graph::FakeVal::Kind::Tensor ? s->meta.val.as_tensor().str() : "",
-                          tensor_bytes(s), s->op() == NodeOp::Placeholder, source_line(s), detail::tensor_sym_bytes(s)});
+      p_.saved.push_back(
+          {s->name(), s->meta.val.kind == graph::FakeVal::Kind::Tensor ? s->meta.val.as_tensor().str() : "",
+           tensor_bytes(s), s->op() == NodeOp::Placeholder, source_line(s), detail::tensor_sym_bytes(s)});
     }
     p_.forward->graph->output(std::move(fw_out))->meta.out_descs = std::move(descs);
   }

@@ -154,8 +154,8 @@ Tensor Tracer::placeholder(const std::string& name, const Tensor& like, bool req
     for (const SymInt& s : like.sym_sizes()) sizes.push_back(shape_env_->canonical(s.expr));
     for (int64_t d : dynamic_dims) {
       const auto i = static_cast<size_t>(d);
-      AG_CHECK(d >= 0 && d < like.dim(), "dynamic shapes: input '{}' is {}, which has no dim {}", name,
-               like.describe(), d);
+      AG_CHECK(d >= 0 && d < like.dim(), "dynamic shapes: input '{}' is {}, which has no dim {}", name, like.describe(),
+               d);
       AG_CHECK(like.size(d) >= 2,
                "dynamic shapes: dim {} of input '{}' is {} in the example; a dynamic size must be at least 2 there "
                "(examples of size 0 or 1 are specialised, as PyTorch does)",

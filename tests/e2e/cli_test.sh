@@ -195,5 +195,25 @@ if [ -d /usr/share/libonnx-testdata/data/node ]; then
   grep -q "UNSUPPORTED test_acos .*unsupported op type Acos" "$TMP/ot2" || fail "onnx-test --list: $(cat "$TMP/ot2")"
 fi
 
+# Symbolic shapes (docs/SYMBOLIC_SHAPES.md): one export, checked against eager at
+# every size; the guards printed; a dim the model fixes names the op; training on the
+# epoch's last, smaller batch with the same compiled step.
+"$AOTGRAD" run --model transformer_block --check --dynamic batch --dynamic x:1 --dynamic target:1 --batches 1,3 \
+  --seq-lens 17,64 >"$TMP/dyn" 2>&1 || fail "run --check --dynamic: $(tail -3 "$TMP/dyn")"
+grep -q "^traces: 1; sizes compiled: 5" "$TMP/dyn" || fail "run --check --dynamic traced again: $(tail -1 "$TMP/dyn")"
+[ "$(grep -c "match eager" "$TMP/dyn")" -eq 4 ] || fail "run --check --dynamic: $(cat "$TMP/dyn")"
+"$AOTGRAD" export --model transformer_block --dynamic batch --dynamic x:1 --dynamic target:1 --format json \
+  -o "$TMP/dyn.json" || fail "export --dynamic --format json"
+"$AOTGRAD" print "$TMP/dyn.json" >"$TMP/dyn.txt" 2>&1 || fail "print a symbolic graph: $(cat "$TMP/dyn.txt")"
+grep -q '# Guards: s1 <= 64' "$TMP/dyn.txt" || fail "the symbolic graph's guards: $(head -20 "$TMP/dyn.txt")"
+grep -q 'primals_18: "f32\[s0, s1, 128\]"' "$TMP/dyn.txt" || fail "the symbolic graph's sizes"
+"$AOTGRAD" export --model mlp_small --dynamic x:1 >/dev/null 2>"$TMP/err" && fail "export --dynamic x:1 succeeded"
+grep -q "dim 1 of input 'primals_7.* is fixed at 64 by aten::addmm" "$TMP/err" || fail "a fixed dim: $(cat "$TMP/err")"
+expect_error 1 "the model has no input 'y'" "$AOTGRAD" export --model mlp_small --dynamic y:0
+"$AOTGRAD" train --model digits_mlp --batch 100 --epochs 1 >"$TMP/train" 2>&1 || fail "train: $(cat "$TMP/train")"
+grep -q "after 15 steps" "$TMP/train" || fail "train on 1437 samples in batches of 100: $(tail -2 "$TMP/train")"
+grep -q "one export (1 trace(s)), its compiled step serving 2 batch size(s)" "$TMP/train" ||
+  fail "train's last batch: $(tail -2 "$TMP/train")"
+
 [ "$failures" -eq 0 ] && echo "all CLI checks passed"
 exit "$failures"

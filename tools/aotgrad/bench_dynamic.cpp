@@ -57,8 +57,9 @@ void print_batch_bench(const std::string& model, int64_t batch, int threads, int
                   static_cast<long long>(batch), em, sm, sm / em, first_call_ms, compile_ms, sizes);
   }
   if (!json)
-    std::printf("first_call_ms: the symbolic function's first step at this batch (in brackets: compiling its "
-                "program for the size)\n");
+    std::printf(
+        "first_call_ms: the symbolic function's first step at this batch (in brackets: compiling its "
+        "program for the size)\n");
 }
 
 }  // namespace aotgrad::cli

@@ -98,7 +98,6 @@ void add_export_command(CLI::App& app) {
              "export: --parallel fsdp needs --world-size N, the number of ranks the parameters are sharded across");
     parallel->apply(options, parallel->world_size);
     options.dynamic = dynamic->resolve(*inst.module, inst.example.args, inst.example.kwargs);
-    AG_CHECK(!dynamic->any() || !*train_step, "export: --dynamic is for joint graphs, not --train-step yet");
     exporting::JointWithDescriptors joint;
     std::optional<exporting::TrainStepGraph> step;
     if (*train_step)

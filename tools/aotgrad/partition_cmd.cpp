@@ -35,8 +35,7 @@ void print_report(const char* title, const partition::Partition& p) {
       "  %zu saved values, %s bytes of activations saved (%lld with graph inputs), "
       "peak activation memory %lld bytes\n\n",
       p.saved.size(), bytes(p.saved_activation_sym_bytes(), p.saved_activation_bytes()).c_str(),
-      static_cast<long long>(p.saved_bytes()),
-      static_cast<long long>(partition::peak_activation_bytes(p)));
+      static_cast<long long>(p.saved_bytes()), static_cast<long long>(partition::peak_activation_bytes(p)));
 }
 }  // namespace
 

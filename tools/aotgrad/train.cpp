@@ -42,6 +42,21 @@ static void print_parallel_banner(const std::string& how, int64_t batch) {
                 static_cast<long long>(batch));
 }
 
+namespace {
+// --epochs, --steps, --batch, --drop-last: how the data is walked.
+void add_loop_flags(CLI::App* cmd, TrainOptions& opts) {
+  cmd->add_option("--epochs", opts.epochs, "passes over the training split")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--steps", opts.max_steps, "stop after this many steps (0: no limit)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", opts.batch, "samples per step (with --parallel: per rank)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--drop-last", opts.drop_last,
+                "skip each epoch's last, smaller batch (and export for one batch size) instead of training on it");
+}
+}  // namespace
+
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "train a built-in model on the digits data");
   auto opts = std::make_shared<TrainOptions>();
@@ -52,11 +67,7 @@ void add_train_command(CLI::App& app) {
   auto model_flags = add_model_flags(cmd, "digits_mlp (the default) or digits_cnn");
   cmd->add_option("--data", *data, "data set (digits)")->capture_default_str();
   cmd->add_option("--data-file", opts->data_file, "path of digits.csv.gz")->capture_default_str();
-  cmd->add_option("--epochs", opts->epochs, "passes over the training split")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--steps", opts->max_steps, "stop after this many steps (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
+  add_loop_flags(cmd, *opts);
   cmd->add_option("--threads", *threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--eager", *eager, "run the eager module and optimizer instead of a compiled step");
   auto step = std::make_shared<std::string>("whole");
@@ -70,11 +81,6 @@ void add_train_command(CLI::App& app) {
                   "write a checkpoint here at the end (atomically); with --onnx, FILE.onnx writes the trained model "
                   "back as ONNX");
   cmd->add_option("--resume", opts->resume_path, "start from this checkpoint (the steps it did are skipped)");
-  cmd->add_flag("--drop-last", opts->drop_last,
-                "skip each epoch's last, smaller batch (and export for one batch size) instead of training on it");
-  cmd->add_option("--batch", opts->batch, "samples per step (with --parallel: per rank)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
   auto optimizer = add_optimizer_flags(cmd);
   auto flags = add_compile_flags(cmd);
   auto parallel = add_parallel_flags(cmd);

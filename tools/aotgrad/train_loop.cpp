@@ -6,6 +6,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <tuple>
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/dist.h"
@@ -191,8 +192,8 @@ void run_epochs(const TrainOptions& o, const data::Dataset& train, StepRunner& r
       if (o.max_steps > 0 && r.steps >= o.max_steps) break;
       if (r.steps++ < r.resumed_from) continue;  // done before the checkpoint
       const int64_t size = std::min(batch, n - b - mine);
-      r.final_loss = runner.run(rows(train.images, order, b + mine, size),
-                                targets(o, rows(train.labels, order, b + mine, size)));
+      r.final_loss =
+          runner.run(rows(train.images, order, b + mine, size), targets(o, rows(train.labels, order, b + mine, size)));
       ++done_here;
       if (!o.quiet && (r.steps % 25 == 0 || done_here == 1)) {
         std::printf("\r  epoch %2lld  step %5lld  loss %.4f  %8.0f samples/s", static_cast<long long>(epoch + 1),
@@ -260,8 +261,7 @@ TrainResult train_digits(const TrainOptions& o) {
     if (r.rank == 0) exporting::save_checkpoint(o.save_path, whole, r.steps);
   }
   runner->finish();
-  r.traces = trace::traces_started() - traces_before;
-  r.sizes_compiled = runner->sizes_compiled();
+  std::tie(r.traces, r.sizes_compiled) = std::pair(trace::traces_started() - traces_before, runner->sizes_compiled());
   if (!o.save_onnx_path.empty() && r.rank == 0)
     onnx_io::save(dynamic_cast<onnx_io::OnnxModule&>(model), o.save_onnx_path);
   model.eval();

@@ -94,7 +94,8 @@ SymShapes batch_norm_rule(const SymRuleCall& c) {
     SymExpr per_channel(1);
     for (size_t d = 0; d < x.size(); ++d)
       if (d != 1) per_channel = per_channel * x[d];
-    c.env.expect(per_channel, SymGuard::Rel::Gt, SymExpr(1), "batch norm in training needs more than one value per channel");
+    c.env.expect(per_channel, SymGuard::Rel::Gt, SymExpr(1),
+                 "batch norm in training needs more than one value per channel");
   }
   SymShapes out{x};
   for (size_t i = 1; i < flatten_outputs(c.results).size(); ++i) out.push_back(channel_stats(c, i));
@@ -145,8 +146,7 @@ void register_nn_sym_shapes(Registry& r) {
   });
   r.sym_shape(OpId::native_layer_norm, layer_norm_rule);
   r.sym_shape(OpId::native_layer_norm_backward, [](const SymRuleCall& c) { return like(c, {1, 5, 6}); });
-  r.sym_shape(OpId::max_pool2d_with_indices,
-              [](const SymRuleCall& c) { return pool_rule(c, c.args[5].to_bool(), 2); });
+  r.sym_shape(OpId::max_pool2d_with_indices, [](const SymRuleCall& c) { return pool_rule(c, c.args[5].to_bool(), 2); });
   r.sym_shape(OpId::avg_pool2d, [](const SymRuleCall& c) { return pool_rule(c, c.args[4].to_bool(), 1); });
   for (OpId id : {OpId::max_pool2d_with_indices_backward, OpId::avg_pool2d_backward,
                   OpId::_adaptive_avg_pool2d_backward, OpId::nll_loss_backward})

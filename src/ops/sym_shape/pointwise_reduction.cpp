@@ -45,9 +45,9 @@ SymShapes reduce_dims(const SymRuleCall& c) {
 void register_pointwise_sym_shapes(Registry& r) {
   for (size_t i = 0; i < kNumOps; ++i)  // (the table is being built: read it through r)
     if (r[static_cast<OpId>(i)].has(OpTag::Pointwise)) r.sym_shape(static_cast<OpId>(i), broadcast_all);
-  for (OpId id : {OpId::threshold_backward, OpId::gelu_backward, OpId::sigmoid_backward, OpId::tanh_backward,
-                  OpId::where_self, OpId::masked_fill_Scalar, OpId::copy, OpId::fill_Scalar, OpId::zero,
-                  OpId::prims_where})
+  for (OpId id :
+       {OpId::threshold_backward, OpId::gelu_backward, OpId::sigmoid_backward, OpId::tanh_backward, OpId::where_self,
+        OpId::masked_fill_Scalar, OpId::copy, OpId::fill_Scalar, OpId::zero, OpId::prims_where})
     r.sym_shape(id, broadcast_all);
   // The mask broadcasts to self, which keeps its shape.
   r.sym_shape(OpId::masked_fill_Scalar, [](const SymRuleCall& c) {
@@ -71,9 +71,8 @@ void register_reduction_sym_shapes(Registry& r) {
 }
 
 void register_factory_sym_shapes(Registry& r) {
-  for (OpId id : {OpId::new_zeros, OpId::new_empty}) r.sym_shape(id, [](const SymRuleCall& c) {
-      return SymShapes{c.ints(1)};
-    });
+  for (OpId id : {OpId::new_zeros, OpId::new_empty})
+    r.sym_shape(id, [](const SymRuleCall& c) { return SymShapes{c.ints(1)}; });
   r.sym_shape(OpId::full, [](const SymRuleCall& c) { return SymShapes{c.ints(0)}; });
   for (OpId id : {OpId::zeros_like, OpId::ones_like, OpId::triu}) r.sym_shape(id, like_arg0);
 }

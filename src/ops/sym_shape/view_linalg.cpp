@@ -128,6 +128,43 @@ SymShapes cat_rule(const SymRuleCall& c) {
   for (SymExpr& e : out) e = c.env.canonical(e);
   return {out};
 }
+
+// stack: the inputs agree in every dim; a new dim of their count goes in.
+SymShapes stack_rule(const SymRuleCall& c) {
+  const TensorList& ts = c.args[0].to_tensor_list();
+  std::vector<SymExpr> out;
+  for (const SymInt& v : ts.at(0).sym_sizes()) out.push_back(c.env.canonical(v.expr));
+  for (size_t t = 1; t < ts.size(); ++t) {
+    const SymShape s = ts[t].sym_sizes();
+    for (size_t i = 0; i < s.size(); ++i)
+      c.expect_eq(out[i], s[i].expr, fmt::format("stack's inputs agree in dim {}", i));
+  }
+  const int64_t d = normalize_insert_dim(c.args[1].to_int(), static_cast<int64_t>(out.size()), "stack");
+  out.insert(out.begin() + d, SymExpr(static_cast<int64_t>(ts.size())));
+  for (SymExpr& e : out) e = c.env.canonical(e);
+  return SymShapes{out};
+}
+
+// index_put: a copy of self; the values broadcast to the indexed shape (the indices'
+// broadcast shape, then self's dims past the indexed ones).
+SymShapes index_put_rule(const SymRuleCall& c) {
+  const std::vector<SymExpr> self = c.sizes(0);
+  std::vector<SymExpr> indexed;
+  size_t k = 0;
+  for (const Tensor& i : c.args[1].to_tensor_list()) {
+    std::vector<SymExpr> s;
+    for (const SymInt& v : i.defined() ? i.sym_sizes() : SymShape{}) s.push_back(v.expr);
+    if (!i.defined())  // a skipped dim: its positions are not plain to see
+      for (const SymExpr& e : self) c.env.specialize(e, "index_put with a None index");
+    indexed = c.broadcast(indexed, s);
+    ++k;
+  }
+  indexed.insert(indexed.end(), self.begin() + static_cast<int64_t>(std::min(k, self.size())), self.end());
+  (void)c.broadcast(c.sizes(2), indexed);
+  std::vector<SymExpr> out;
+  for (const SymExpr& e : self) out.push_back(c.env.canonical(e));
+  return SymShapes{out};
+}
 }  // namespace
 
 void register_view_sym_shapes(Registry& r) {
@@ -179,40 +216,8 @@ void register_view_sym_shapes(Registry& r) {
   for (OpId id : {OpId::slice_backward, OpId::select_backward})
     r.sym_shape(id, [](const SymRuleCall& c) { return SymShapes{c.ints(1)}; });
   r.sym_shape(OpId::cat, cat_rule);
-  // stack: the inputs agree in every dim; a new dim of their count goes in.
-  r.sym_shape(OpId::stack, [](const SymRuleCall& c) {
-    const TensorList& ts = c.args[0].to_tensor_list();
-    std::vector<SymExpr> out;
-    for (const SymInt& v : ts.at(0).sym_sizes()) out.push_back(c.env.canonical(v.expr));
-    for (size_t t = 1; t < ts.size(); ++t) {
-      const SymShape s = ts[t].sym_sizes();
-      for (size_t i = 0; i < s.size(); ++i) c.expect_eq(out[i], s[i].expr, fmt::format("stack's inputs agree in dim {}", i));
-    }
-    const int64_t d = normalize_insert_dim(c.args[1].to_int(), static_cast<int64_t>(out.size()), "stack");
-    out.insert(out.begin() + d, SymExpr(static_cast<int64_t>(ts.size())));
-    for (SymExpr& e : out) e = c.env.canonical(e);
-    return SymShapes{out};
-  });
-  // index_put: a copy of self; the values broadcast to the indexed shape (the indices'
-  // broadcast shape, then self's dims past the indexed ones).
-  r.sym_shape(OpId::index_put, [](const SymRuleCall& c) {
-    const std::vector<SymExpr> self = c.sizes(0);
-    std::vector<SymExpr> indexed;
-    size_t k = 0;
-    for (const Tensor& i : c.args[1].to_tensor_list()) {
-      std::vector<SymExpr> s;
-      for (const SymInt& v : i.defined() ? i.sym_sizes() : SymShape{}) s.push_back(v.expr);
-      if (!i.defined())  // a skipped dim: its positions are not plain to see
-        for (const SymExpr& e : self) c.env.specialize(e, "index_put with a None index");
-      indexed = c.broadcast(indexed, s);
-      ++k;
-    }
-    indexed.insert(indexed.end(), self.begin() + static_cast<int64_t>(std::min(k, self.size())), self.end());
-    (void)c.broadcast(c.sizes(2), indexed);
-    std::vector<SymExpr> out;
-    for (const SymExpr& e : self) out.push_back(c.env.canonical(e));
-    return SymShapes{out};
-  });
+  r.sym_shape(OpId::stack, stack_rule);
+  r.sym_shape(OpId::index_put, index_put_rule);
 }
 
 void register_linalg_sym_shapes(Registry& r) {
