@@ -46,6 +46,39 @@ void Tracer::specialize(const SymExpr& e, const std::string& reason) {
   shape_env_->specialize(e, reason);
 }
 
+void Tracer::assign_input_symbols(const Tensor& proxy, const std::string& name, const Tensor& like,
+                                  const std::vector<int64_t>& dynamic_dims) {
+  if (shape_env_ == nullptr) {
+    AG_CHECK(dynamic_dims.empty(), "trace: dynamic dims given to a trace without a ShapeEnv");
+    return;
+  }
+  std::vector<SymExpr> sizes;
+  for (const SymInt& s : like.sym_sizes()) sizes.push_back(shape_env_->canonical(s.expr));
+  for (int64_t d : dynamic_dims) {
+    AG_CHECK(d >= 0 && d < like.dim(), "dynamic shapes: input '{}' is {}, which has no dim {}", name, like.describe(),
+             d);
+    AG_CHECK(like.size(d) >= 2,
+             "dynamic shapes: dim {} of input '{}' is {} in the example; a dynamic size must be at least 2 there "
+             "(examples of size 0 or 1 are specialised, as PyTorch does)",
+             d, name, like.size(d));
+    AG_INTERNAL_CHECK(gm_.symbols.size() == static_cast<size_t>(shape_env_->num_symbols()),
+                      "trace: symbols and their sources are out of step");
+    sizes[static_cast<size_t>(d)] = shape_env_->new_symbol(like.size(d));
+    gm_.symbols.push_back({name, d});
+  }
+  proxy.set_sym_sizes(sizes);
+}
+
+void Tracer::specialize_operands(const Node& n, const std::string& hop) {
+  if (shape_env_ == nullptr) return;
+  shape_env_->where.clear();
+  shape_env_->node = n.name();
+  for (const Node* in : n.input_nodes())
+    if (in->meta.val.kind == graph::FakeVal::Kind::Tensor)
+      for (const SymExpr& e : in->meta.val.as_tensor().sym_sizes)
+        shape_env_->specialize(e, "the higher-order op " + hop + " takes fixed sizes");
+}
+
 void Tracer::specialize_sizes(const Tensor& t, const std::string& reason) {
   if (shape_env_ == nullptr || !t.defined() || !t.has_symbolic_sizes()) return;
   for (const SymInt& s : t.sym_sizes()) shape_env_->specialize(s.expr, reason);

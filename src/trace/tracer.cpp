@@ -149,26 +149,7 @@ Tensor Tracer::placeholder(const std::string& name, const Tensor& like, bool req
                            const std::vector<int64_t>& dynamic_dims) {
   Node* n = gm_.graph->placeholder(name);
   Tensor proxy = Tensor::meta(like.sizes(), like.dtype(), like.strides(), 0);
-  if (shape_env_ != nullptr) {
-    std::vector<SymExpr> sizes;
-    for (const SymInt& s : like.sym_sizes()) sizes.push_back(shape_env_->canonical(s.expr));
-    for (int64_t d : dynamic_dims) {
-      const auto i = static_cast<size_t>(d);
-      AG_CHECK(d >= 0 && d < like.dim(), "dynamic shapes: input '{}' is {}, which has no dim {}", name, like.describe(),
-               d);
-      AG_CHECK(like.size(d) >= 2,
-               "dynamic shapes: dim {} of input '{}' is {} in the example; a dynamic size must be at least 2 there "
-               "(examples of size 0 or 1 are specialised, as PyTorch does)",
-               d, name, like.size(d));
-      AG_INTERNAL_CHECK(gm_.symbols.size() == static_cast<size_t>(shape_env_->num_symbols()),
-                        "trace: symbols and their sources are out of step");
-      sizes[i] = shape_env_->new_symbol(like.size(d));
-      gm_.symbols.push_back({name, d});
-    }
-    proxy.set_sym_sizes(sizes);
-  } else {
-    AG_CHECK(dynamic_dims.empty(), "trace: dynamic dims given to a trace without a ShapeEnv");
-  }
+  assign_input_symbols(proxy, name, like, dynamic_dims);
   n->meta.val = FakeVal::tensor(TensorVal::of(proxy));
   attach(proxy, n);
   if (requires_grad) proxy.set_requires_grad(true);
@@ -252,13 +233,7 @@ TensorList Tracer::record_higher_order(const std::string& hop, graph::Arg::List 
                                        const std::function<void(graph::Node&)>& after) {
   Node* n = gm_.graph->call_higher_order(hop, std::move(args));
   stamp(n, nullptr);
-  if (shape_env_ != nullptr)
-    for (Node* in : n->input_nodes())
-      if (in->meta.val.kind == FakeVal::Kind::Tensor && !in->meta.val.as_tensor().sym_sizes.empty())
-        for (const SymExpr& e : in->meta.val.as_tensor().sym_sizes) {
-          shape_env_->node = n->name();
-          shape_env_->specialize(e, "the higher-order op " + hop + " takes fixed sizes");
-        }
+  specialize_operands(*n, hop);
   n->meta.val.kind = FakeVal::Kind::Tuple;
   for (const Tensor& r : results)
     n->meta.val.items.push_back(r.defined() ? std::optional<TensorVal>(TensorVal::of(r)) : std::nullopt);

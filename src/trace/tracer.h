@@ -111,6 +111,12 @@ class Tracer : public ops::DispatchMode {
   void assign_sym_sizes(const ops::OpInfo& op, const Args& args, const Outputs& outs, const graph::Node& node);
   /// A size argument: an expression while it has symbols, else a plain integer.
   graph::Arg sym_arg(const SymExpr& e) const;
+  /// A placeholder's proxy: `like`'s size expressions, and a new symbol for each of
+  /// `dynamic_dims` (GraphModule::symbols records where it comes from).
+  void assign_input_symbols(const Tensor& proxy, const std::string& name, const Tensor& like,
+                            const std::vector<int64_t>& dynamic_dims);
+  /// A higher-order op's operands take fixed sizes: their symbols are specialised.
+  void specialize_operands(const graph::Node& n, const std::string& hop);
   /// Specialises the symbols of a tensor that an operation needs fixed sizes for.
   void specialize_sizes(const Tensor& t, const std::string& reason);
   /// Sets seq_nr, annotations, the backward flag and the call stack of a new node.

@@ -8,6 +8,7 @@
 #include "aotgrad/export.h"
 #include "aotgrad/graph.h"
 #include "aotgrad/models.h"
+#include "aotgrad/pytree.h"
 #include "aotgrad/trace.h"
 #include "conformance/compiled_step.h"
 #include "ops/sym_shape.h"
@@ -52,6 +53,31 @@ TEST(DynamicShapes, OneExportServesEveryBatchSizeOfEveryBenchmarkModel) {
     EXPECT_EQ(trace::traces_started() - traces, 1) << name << ": the sizes must not trace again";
     EXPECT_GE(f.num_sizes_compiled(), 4) << name;
   }
+}
+
+// The golden cases' models whose batch can vary (the others fix it: a hard-coded
+// expand, a constant index tensor, an opaque custom op or region; each says so).
+TEST(DynamicShapes, GoldenModelsWithAFreeBatchServeEveryBatchSize) {
+  for (const char* name :
+       {"simple_linear", "annotated_square", "multi_output", "two_linear_sub", "mlp_relu_ce", "ops_elementwise",
+        "conv_bn", "batchnorm_eval", "layernorm_gelu", "attention_causal", "conv_variants", "embedding_bag",
+        "annotated_linear", "annotated_function", "inplace_input"}) {
+    const models::ModelInfo info = models::find_model(name);
+    models::Instance inst = models::instantiate(info);
+    std::vector<exporting::DynamicDim> dims;
+    const auto leaves = pytree::flatten(pytree::Value::tuple({pytree::Value::tuple(inst.example.args),
+                                                              pytree::Value::dict(inst.example.kwargs)}))
+                            .first;
+    for (size_t i = 0; i < leaves.size(); ++i)
+      if (leaves[i].to_tensor().dim() > 0) dims.push_back({static_cast<int64_t>(i), 0});
+    compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(export_dynamic(inst, dims));
+    for (int64_t b : {1, 3, 17}) expect_matches_eager_at(info, f, inst.example, dims, b);
+  }
+  const std::string e = error_of([] {
+    models::Instance inst = models::instantiate(models::find_model("index_put_unpermute"));
+    export_dynamic(inst, {{0, 0}});
+  });
+  EXPECT_NE(e.find("fixed at 4 by aten::index_put"), std::string::npos) << "a constant index tensor: " << e;
 }
 
 TEST(DynamicShapes, TransformerBlockServesBatchesAndSequenceLengths) {
