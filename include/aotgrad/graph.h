@@ -339,9 +339,13 @@ void verify_metadata(const GraphModule& gm);
 /// plans and runs for that size (docs/SYMBOLIC_SHAPES.md). No symbols or guards remain.
 /// Each placeholder keeps its layout's order of dims at the new sizes, unless
 /// `input_layouts` gives its layout by name (a backward half's saved values, as the
-/// specialised forward makes them).
+/// specialised forward makes them). Without `recompute_layouts` only the sizes and
+/// the inputs' layouts are set, the rest keeping the example's strides: enough for
+/// the compiler, whose lowering recomputes every layout by the shape rules and checks
+/// the sizes (compile/program_builder.cpp), and half the time.
 std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings,
-                                        const std::map<std::string, TensorVal>& input_layouts = {});
+                                        const std::map<std::string, TensorVal>& input_layouts = {},
+                                        bool recompute_layouts = true);
 
 // ---- running (src/graph/interpreter.cpp) ----
 /// Runs the graph on real inputs (one per placeholder) through the same ops as eager

@@ -424,7 +424,9 @@ std::shared_ptr<CompiledFunctionImpl> compile_member(const SizeFamily& family,
   if (!family.symbolic_partition) return compile_fixed_sizes(specialized(family.symbolic, bindings), family.options);
   partition::Partition p = *family.symbolic_partition;
   p.forward = graph::specialize(*p.forward, bindings);
-  p.backward = graph::specialize(*p.backward, bindings, saved_layouts(p));
+  // The forward's layouts are recomputed (the saved values' are the backward's
+  // inputs); the backward's own are left to the lowering, which computes them anyway.
+  p.backward = graph::specialize(*p.backward, bindings, saved_layouts(p), false);
   return compile_fixed_sizes(family.symbolic, family.options, std::move(p), bindings);
 }
 

@@ -266,7 +266,8 @@ FakeVal value_at(const FakeVal& val, const std::map<int64_t, int64_t>& bindings,
 }  // namespace
 
 std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings,
-                                        const std::map<std::string, TensorVal>& input_layouts) {
+                                        const std::map<std::string, TensorVal>& input_layouts,
+                                        bool recompute_layouts) {
   std::shared_ptr<GraphModule> out = module_like(gm);
   std::unordered_map<const Node*, Node*> map;
   for (const auto& node : gm.graph->nodes()) {
@@ -280,6 +281,7 @@ std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<in
     c->meta.val = value_at(n.meta.val, bindings, n, input_layouts);
     map[&n] = c;
   }
+  if (!recompute_layouts) return out;
   try {
     walk_metadata(*out, Walk{{}, true});
   } catch (Error& e) {
