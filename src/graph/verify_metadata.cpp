@@ -266,8 +266,7 @@ FakeVal value_at(const FakeVal& val, const std::map<int64_t, int64_t>& bindings,
 }  // namespace
 
 std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings,
-                                        const std::map<std::string, TensorVal>& input_layouts,
-                                        bool recompute_layouts) {
+                                        const std::map<std::string, TensorVal>& input_layouts, bool recompute_layouts) {
   std::shared_ptr<GraphModule> out = module_like(gm);
   std::unordered_map<const Node*, Node*> map;
   for (const auto& node : gm.graph->nodes()) {
