@@ -32,9 +32,9 @@ struct SizeFamily {
   /// Save-all partitions the same way at every size: split once, with symbols.
   std::optional<partition::Partition> symbolic_partition;
   CompileOptions options;
-  std::vector<int64_t> example_sizes;  // the symbols' values the head was compiled at
+  std::map<int64_t, int64_t> example_sizes;  // the symbols' values the head was compiled at
   mutable std::mutex mu;
-  mutable std::map<std::vector<int64_t>, std::shared_ptr<const CompiledFunctionImpl>> by_size;
+  mutable std::map<std::map<int64_t, int64_t>, std::shared_ptr<const CompiledFunctionImpl>> by_size;
   mutable double last_compile_ms = 0;
 };
 
@@ -430,11 +430,6 @@ std::shared_ptr<CompiledFunctionImpl> compile_member(const SizeFamily& family,
   return compile_fixed_sizes(family.symbolic, family.options, std::move(p), bindings);
 }
 
-std::vector<int64_t> values_of(const std::map<int64_t, int64_t>& bindings) {
-  std::vector<int64_t> v;
-  for (const auto& [k, value] : bindings) v.push_back(value);
-  return v;
-}
 }  // namespace
 
 const CompiledFunctionImpl& CompiledFunctionImpl::for_sizes(const TensorList& given) const {
@@ -450,15 +445,14 @@ const CompiledFunctionImpl& CompiledFunctionImpl::for_sizes(const TensorList& gi
     e.add_context(fmt::format("calling compiled {}, which takes {}", name, signature()));
     throw;
   }
-  const std::vector<int64_t> key = values_of(bindings);
-  if (key == family->example_sizes) return *this;
+  if (bindings == family->example_sizes) return *this;
   std::lock_guard<std::mutex> lock(family->mu);
-  auto it = family->by_size.find(key);
+  auto it = family->by_size.find(bindings);
   if (it != family->by_size.end()) return *it->second;
   const auto start = std::chrono::steady_clock::now();
   auto member = compile_member(*family, bindings);
   family->last_compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return *family->by_size.emplace(key, std::move(member)).first->second;
+  return *family->by_size.emplace(bindings, std::move(member)).first->second;
 }
 
 CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors& joint,
@@ -473,7 +467,7 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
     auto family = std::make_shared<SizeFamily>();
     family->symbolic = joint;
     family->options = options;
-    family->example_sizes = values_of(hints);
+    family->example_sizes = hints;
     if (options.partition.policy == partition::Policy::SaveAll) {
       graph::verify(*joint.graph_module);
       graph::verify_metadata(*joint.graph_module);

@@ -31,26 +31,22 @@ class CompiledTrainStepImpl {
   exporting::TrainStepGraph step;
   CompileOptions options;
   std::unique_ptr<Program> program;  // at the example's sizes
-  std::vector<int64_t> example_sizes;
+  std::map<int64_t, int64_t> example_sizes;
   double compile_ms = 0;
   mutable std::mutex mu;
-  mutable std::map<std::vector<int64_t>, std::unique_ptr<Program>> by_size;
+  mutable std::map<std::map<int64_t, int64_t>, std::unique_ptr<Program>> by_size;
 
   const Program& program_for(const TensorList& inputs) const {
     const graph::GraphModule& gm = *step.graph_module;
     if (gm.symbols.empty()) return *program;
     std::vector<Shape> sizes;
     for (const Tensor& t : inputs) sizes.push_back(t.sizes());
-    std::vector<int64_t> key;
-    for (const auto& [k, v] : graph::bind_symbols(gm, sizes)) key.push_back(v);
-    if (key == example_sizes) return *program;
+    const std::map<int64_t, int64_t> bindings = graph::bind_symbols(gm, sizes);
+    if (bindings == example_sizes) return *program;
     std::lock_guard<std::mutex> lock(mu);
-    auto it = by_size.find(key);
-    if (it == by_size.end()) {
-      std::map<int64_t, int64_t> bindings;
-      for (size_t k = 0; k < key.size(); ++k) bindings[static_cast<int64_t>(k)] = key[k];
-      it = by_size.emplace(key, compile_step_program(graph::specialize(gm, bindings), options)).first;
-    }
+    auto it = by_size.find(bindings);
+    if (it == by_size.end())
+      it = by_size.emplace(bindings, compile_step_program(graph::specialize(gm, bindings), options)).first;
     return *it->second;
   }
 };
@@ -97,9 +93,8 @@ CompiledTrainStep aot_compile_train_step(const exporting::TrainStepGraph& step, 
   if (step.graph_module->symbols.empty()) {
     impl->program = compile_step_program(step.graph_module, options);
   } else {
-    const auto hints = graph::hint_bindings(*step.graph_module);
-    for (const auto& [k, v] : hints) impl->example_sizes.push_back(v);
-    impl->program = compile_step_program(graph::specialize(*step.graph_module, hints), options);
+    impl->example_sizes = graph::hint_bindings(*step.graph_module);
+    impl->program = compile_step_program(graph::specialize(*step.graph_module, impl->example_sizes), options);
   }
   impl->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   CompiledTrainStep result;
