@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,13 +39,24 @@ struct ImportOptions {
   /// Compute in float64: float32 initializers, inputs, constants and casts become
   /// float64 (the finite-difference gradient checks).
   bool float64 = false;
+  /// The size an input's open first dim is traced at when `input_shapes` does not give
+  /// the input (train --onnx takes its --batch); other open dims need input_shapes.
+  std::optional<int64_t> batch;
 };
 
 /// A graph input or output: its name, element type and sizes.
 struct ValueInfo {
   std::string name;
   DType dtype = DType::Float32;
+  /// The sizes a call is traced with: the file's, or --input-shape's where the file
+  /// leaves a dim open.
   Shape shape;
+  /// Per dim, the file's name for a size it leaves open (`dim_param`, e.g.
+  /// "batch_size"), "?" for an open dim without a name, "" where the file fixes the
+  /// size. Open dims take any size when the model runs, and can be symbols in an
+  /// exported graph (dims_named, docs/ONNX.md "Symbolic dimensions").
+  std::vector<std::string> dim_params;
+  bool is_open(size_t dim) const { return dim < dim_params.size() && !dim_params[dim].empty(); }
 };
 
 struct Model;  // the parsed file (src/onnx/model.h)
@@ -63,6 +75,11 @@ class OnnxModule : public nn::Module {
   const std::vector<ValueInfo>& inputs() const { return inputs_; }
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
   const Model& model() const { return *model_; }
+  /// The open dims the file names `dim_param` (see ValueInfo::dim_params), as
+  /// (input, dim) pairs: what `--dynamic NAME` marks symbolic in an export.
+  std::vector<std::pair<int64_t, int64_t>> dims_named(const std::string& dim_param) const;
+  /// Every name the file gives an open dim of an input, sorted.
+  std::vector<std::string> dim_param_names() const;
   const std::string& path() const;
 
  private:

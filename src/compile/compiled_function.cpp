@@ -103,9 +103,20 @@ std::string CompiledFunctionImpl::signature() const {
   std::string s = "(";
   for (size_t i = 0; i < primals.size(); ++i) s += (i ? ", " : "") + describe_placeholder(signature_primal(i));
   s += ") -> (";
+  bool first = true;
+  if (family) {  // the outputs' sizes as expressions, from the symbolic joint graph
+    const graph::Node* out = family->symbolic.graph_module->graph->output_node();
+    const auto& values = out->args()[0].list();
+    for (size_t i = 0; i < values.size(); ++i) {
+      const auto& desc = out->meta.out_descs[i];
+      if (!desc || desc->kind() != Descriptor::Kind::PlainOutput || !values[i].is_node()) continue;
+      s += (first ? "" : ", ") + values[i].node()->meta.val.as_tensor().str() + " " + desc->str();
+      first = false;
+    }
+    return s + ")";
+  }
   const graph::Node* out = partition.forward->graph->output_node();
   const auto& values = out->args()[0].list();
-  bool first = true;
   for (size_t i = 0; i < values.size(); ++i) {
     if (forward_outputs[i].kind != Route::Kind::UserOutput) continue;
     s += (first ? "" : ", ") + values[i].node()->meta.val.as_tensor().str() + " " + out->meta.out_descs[i]->str();

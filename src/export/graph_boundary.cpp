@@ -67,9 +67,12 @@ void check_nothing_specialized(const ops::ShapeEnv& env, const graph::GraphModul
     const std::string input_name =
         input != nullptr && input->meta.desc ? src.placeholder + ", " + input->meta.desc->str() : src.placeholder;
     std::string where;
-    if (const graph::Node* n = gm.graph->find(pin.node))
+    if (const graph::Node* n = gm.graph->find(pin.node)) {
       if (const StackFrame* f = n->meta.stack_trace.innermost())
         where = fmt::format(" (File: {}:{} in {}, code: {})", f->file, f->line, f->function, f->code);
+      else if (const std::string provenance = n->meta.stack_trace.first_verbatim_line(); !provenance.empty())
+        where = " (" + provenance + ")";  // an imported model's node: "ONNX node: /view/Reshape"
+    }
     what += fmt::format("{}dim {} of input '{}' (s{}) is fixed at {} by {}{}", what.empty() ? "" : "; ", src.dim,
                         input_name, pin.symbol, pin.value, pin.reason, where);
   }

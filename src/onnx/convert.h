@@ -22,15 +22,30 @@ namespace aotgrad::onnx_io {
 /// A value flowing between nodes: its tensor, and whether it is static (computed
 /// from constants and shapes alone).
 struct Value {
+  Value() = default;
+  Value(Tensor t, bool is_static, bool is_buffer = false)
+      : tensor(std::move(t)), is_static(is_static), is_buffer(is_buffer) {}
+
   Tensor tensor;
   bool is_static = false;
   bool is_buffer = false;  // one of the module's buffers (a BatchNormalization running statistic)
+  /// A static value computed from symbolic sizes during a symbolic trace (Note
+  /// [Symbolic static values] in static_symbols.cpp). `tensor` then holds the
+  /// value at the traced sizes, and `sym` each element's expression (a 0-d or 1-d
+  /// integer tensor), or is null where the importer could not follow the
+  /// arithmetic: such a value cannot be used at all (`symbolic_origin` names the node
+  /// that lost track).
+  bool symbolic = false;
+  std::shared_ptr<const SymShape> sym;
+  std::string symbolic_origin;
 };
 
 class NodeContext {
  public:
   NodeContext(const Node& node, int64_t opset, std::vector<const Value*> inputs, bool float64, bool module_training)
-      : node(node), opset(opset), module_training(module_training), inputs_(std::move(inputs)), float64_(float64) {}
+      : node(node), opset(opset), module_training(module_training), inputs_(std::move(inputs)), float64_(float64) {
+    for (const Value* v : inputs_) all_static_ &= v == nullptr || v->is_static;
+  }
 
   const Node& node;
   const int64_t opset;
@@ -41,13 +56,19 @@ class NodeContext {
 
   /// Whether optional input `i` is given.
   bool has(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
-  /// Input `i`, which must be given.
+  /// Input `i`, which must be given. In a traced node, a value computed from
+  /// symbolic sizes is an error: its tensor holds one size's numbers.
   const Tensor& in(size_t i) const;
   bool is_static(size_t i) const { return has(i) && inputs_[i]->is_static; }
   bool is_buffer(size_t i) const { return has(i) && inputs_[i]->is_buffer; }
   size_t num_inputs() const { return inputs_.size(); }
   /// A static input's integer values (shapes, axes, pads, indices).
   std::vector<int64_t> ints(size_t i, const char* what) const;
+  /// The same as sizes that may be symbolic (Reshape's shape, Expand's, ConstantOfShape's).
+  SymShape sym_ints(size_t i, const char* what) const;
+  /// Gives output `k` symbolic elements (Shape and Size of a symbolic tensor).
+  void set_sym_output(size_t k, SymShape values);
+  const std::vector<std::shared_ptr<const SymShape>>& sym_outputs() const { return sym_outputs_; }
   /// A static one-element input's value.
   double scalar(size_t i, const char* what) const;
   /// Whether output `k` is read by anyone (a graph output or a later node).
@@ -75,8 +96,15 @@ class NodeContext {
   }
 
  private:
+  // An error unless input `i` is usable as `what` here (see Value::symbolic).
+  void check_not_symbolic(size_t i, const char* what) const;
+  // Input `i` checked to be a static integer scalar or 1-D tensor.
+  const Tensor& static_int_tensor(size_t i, const char* what) const;
+
   std::vector<const Value*> inputs_;
   bool float64_;
+  bool all_static_ = true;
+  std::vector<std::shared_ptr<const SymShape>> sym_outputs_;
 };
 
 /// An axis in [-rank, rank) made non-negative; a user error naming `what` otherwise.
@@ -109,6 +137,14 @@ class StaticScope {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+/// The symbolic elements of a static node's outputs, from its symbolic inputs: set
+/// by the converter, or followed through the ops that move integers around (Gather,
+/// Concat, Slice, Unsqueeze, ...) and through integer arithmetic. An entry is null
+/// where an output's elements could not be followed (Note [Symbolic static values]).
+std::vector<std::shared_ptr<const SymShape>> follow_symbols(const OpRow& row, const NodeContext& ctx,
+                                                            const std::vector<const Value*>& inputs,
+                                                            const TensorList& outs, bool float64);
 
 /// What the model uses that the table lacks: op types (with their nodes), attributes,
 /// ops newer than the model's opset. Each line starts with "unsupported".

@@ -24,8 +24,8 @@ TensorList convert_constant(NodeContext& ctx) {
 }
 
 TensorList convert_constant_of_shape(NodeContext& ctx) {
-  std::vector<int64_t> shape = ctx.ints(0, "shape");
-  for (int64_t d : shape) AG_CHECK(d >= 0, "ConstantOfShape: negative dimension {}", d);
+  const SymShape shape = ctx.sym_ints(0, "shape");
+  for (const SymInt& d : shape) AG_CHECK(d.hint >= 0, "ConstantOfShape: negative dimension {}", d.hint);
   if (const Tensor* v = ctx.attr_tensor("value")) {
     AG_CHECK(v->numel() == 1, "ConstantOfShape's value must have one element, got {}", v->describe());
     DType dt = v->is_floating_point() && v->dtype() == DType::Float32 ? ctx.float_type() : v->dtype();
@@ -38,36 +38,42 @@ TensorList convert_constant_of_shape(NodeContext& ctx) {
 }
 
 TensorList convert_shape(NodeContext& ctx) {
-  const Shape& s = ctx.in(0).sizes();
-  const int64_t rank = static_cast<int64_t>(s.size());
+  const Tensor& x = ctx.in(0);
+  const int64_t rank = x.dim();
   auto clamp_index = [&](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank); };
   const int64_t start = clamp_index(ctx.attr_int("start", 0));
   const int64_t end = clamp_index(ctx.attr_int("end", rank));
-  std::vector<int64_t> dims;
-  for (int64_t d = start; d < end; ++d) dims.push_back(s[static_cast<size_t>(d)]);
-  return {int_tensor(dims)};
+  const SymShape sizes = x.sym_sizes();
+  const SymShape dims(sizes.begin() + start, sizes.begin() + std::max(start, end));
+  if (x.has_symbolic_sizes()) ctx.set_sym_output(0, dims);
+  return {int_tensor(hints_of(dims))};
 }
 
 TensorList convert_size(NodeContext& ctx) {
-  return {int_tensor({ctx.in(0).numel()}, true)};
+  const Tensor& x = ctx.in(0);
+  SymInt numel = 1;
+  for (const SymInt& d : x.sym_sizes()) numel = numel * d;
+  if (x.has_symbolic_sizes()) ctx.set_sym_output(0, {numel});
+  return {int_tensor({numel.hint}, true)};
 }
 
 TensorList convert_reshape(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
-  std::vector<int64_t> shape;
+  SymShape shape;
   if (ctx.opset < 5) {
-    shape = ctx.attr_ints("shape").value_or(std::vector<int64_t>{});
+    for (int64_t d : ctx.attr_ints("shape").value_or(std::vector<int64_t>{})) shape.emplace_back(d);
   } else {
-    shape = ctx.ints(1, "shape");
+    shape = ctx.sym_ints(1, "shape");
   }
   const bool allow_zero = ctx.attr_int("allowzero", 0) != 0;
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 0 && !allow_zero) {
+    if (shape[i].is_symbolic()) continue;
+    if (shape[i].hint == 0 && !allow_zero) {
       AG_CHECK(static_cast<int64_t>(i) < x.dim(), "Reshape: 0 at position {} copies a dimension {} does not have", i,
                x.describe());
-      shape[i] = x.size(static_cast<int64_t>(i));
+      shape[i] = x.sym_size(static_cast<int64_t>(i));
     }
-    AG_CHECK(shape[i] >= -1, "Reshape: invalid dimension {}", shape[i]);
+    AG_CHECK(shape[i].hint >= -1, "Reshape: invalid dimension {}", shape[i].hint);
   }
   return {reshape(x, shape)};
 }
@@ -78,8 +84,8 @@ TensorList convert_flatten(NodeContext& ctx) {
   int64_t axis = ctx.attr_int("axis", 1);
   AG_CHECK(axis >= -x.dim() && axis <= x.dim(), "axis {} is out of range for rank {}", axis, x.dim());
   if (axis < 0) axis += x.dim();
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < x.dim(); ++d) (d < axis ? outer : inner) *= x.size(d);
+  SymInt outer = 1, inner = 1;
+  for (int64_t d = 0; d < x.dim(); ++d) (d < axis ? outer : inner) = (d < axis ? outer : inner) * x.sym_size(d);
   return {reshape(x, {outer, inner})};
 }
 
@@ -93,21 +99,24 @@ TensorList convert_transpose(NodeContext& ctx) {
 
 TensorList convert_squeeze(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
+  const SymShape sizes = x.sym_sizes();
   auto axes = ctx.attr_or_input_ints("axes", 1, 13);
+  SymShape kept;
   if (!axes || axes->empty()) {
-    Shape kept;
-    for (int64_t d : x.sizes())
-      if (d != 1) kept.push_back(d);
+    for (const SymInt& d : sizes)
+      if (d.is_symbolic() || d.hint != 1) kept.push_back(d);  // a symbolic size is not assumed to be 1
     return {reshape(x, kept)};
   }
   std::vector<int64_t> norm;
   for (int64_t a : *axes) {
     norm.push_back(normalize_axis(a, x.dim(), "Squeeze axis"));
-    AG_CHECK(x.size(norm.back()) == 1, "Squeeze: axis {} of {} is not of size 1", a, x.describe());
+    const SymInt& d = sizes[static_cast<size_t>(norm.back())];
+    AG_CHECK(!d.is_symbolic(), "Squeeze: axis {} of {} has the symbolic size {}, which Squeeze fixes at 1", a,
+             x.describe(), d.expr.str());
+    AG_CHECK(d.hint == 1, "Squeeze: axis {} of {} is not of size 1", a, x.describe());
   }
-  Shape kept;
   for (int64_t d = 0; d < x.dim(); ++d)
-    if (std::find(norm.begin(), norm.end(), d) == norm.end()) kept.push_back(x.size(d));
+    if (std::find(norm.begin(), norm.end(), d) == norm.end()) kept.push_back(sizes[static_cast<size_t>(d)]);
   return {reshape(x, kept)};
 }
 
@@ -219,21 +228,23 @@ TensorList convert_gather(NodeContext& ctx) {
   return {index_dim(x, axis, idx)};
 }
 
-static Shape broadcast_shapes(const Shape& a, const Shape& b) {
-  Shape out(std::max(a.size(), b.size()), 1);
+// ONNX's Expand: numpy broadcasting of x's sizes with the target's (sizes of 1 in
+// either give way; the expand op's shape rule unifies two symbols that must agree).
+static SymShape broadcast_shapes(const SymShape& a, const SymShape& b) {
+  SymShape out(std::max(a.size(), b.size()), 1);
   for (size_t i = 0; i < out.size(); ++i) {
-    const int64_t da = i < out.size() - a.size() ? 1 : a[i - (out.size() - a.size())];
-    const int64_t db = i < out.size() - b.size() ? 1 : b[i - (out.size() - b.size())];
-    AG_CHECK(da == db || da == 1 || db == 1, "shapes {} and {} do not broadcast", shape_str(a), shape_str(b));
-    out[i] = da == 1 ? db : da;
+    const SymInt da = i < out.size() - a.size() ? SymInt(1) : a[i - (out.size() - a.size())];
+    const SymInt db = i < out.size() - b.size() ? SymInt(1) : b[i - (out.size() - b.size())];
+    AG_CHECK(da.hint == db.hint || da.hint == 1 || db.hint == 1, "shapes {} and {} do not broadcast", sym_shape_str(a),
+             sym_shape_str(b));
+    out[i] = !db.is_symbolic() && db.hint == 1 ? da : db;
   }
   return out;
 }
 
 TensorList convert_expand(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
-  Shape target = broadcast_shapes(x.sizes(), ctx.ints(1, "shape"));
-  return {expand(x, target)};
+  return {expand(x, broadcast_shapes(x.sym_sizes(), ctx.sym_ints(1, "shape")))};
 }
 
 TensorList convert_tile(NodeContext& ctx) {

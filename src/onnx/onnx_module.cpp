@@ -55,11 +55,19 @@ static std::set<std::string> running_stat_names(const Model& m) {
   return out;
 }
 
+// The name the file gives each dim of `d` it leaves open ("?" unnamed, "" fixed).
+static std::vector<std::string> open_dims(const DeclaredValue& d, size_t rank) {
+  std::vector<std::string> out(rank, "?");  // a file without a shape leaves every dim open
+  if (d.has_shape)
+    for (size_t i = 0; i < rank; ++i) out[i] = d.dims[i] >= 0 ? "" : (d.dim_params[i].empty() ? "?" : d.dim_params[i]);
+  return out;
+}
+
 static ValueInfo resolve_input(const DeclaredValue& d, const ImportOptions& options, bool float64,
                                const std::string& path) {
   AG_CHECK(d.dtype.has_value(), "{}: input '{}' has element type {} (aotgrad has float32, float64, int64, int32, bool)",
            path, d.name, elem_type_name(d.onnx_elem_type));
-  ValueInfo v{d.name, *d.dtype == DType::Float32 && float64 ? DType::Float64 : *d.dtype, {}};
+  ValueInfo v{d.name, *d.dtype == DType::Float32 && float64 ? DType::Float64 : *d.dtype, {}, {}};
   if (auto it = options.input_shapes.find(d.name); it != options.input_shapes.end()) {
     AG_CHECK(!d.has_shape || it->second.size() == d.dims.size(),
              "{}: --input-shape {} gives {} dimensions, the file declares {}", path, d.name, it->second.size(),
@@ -70,20 +78,39 @@ static ValueInfo resolve_input(const DeclaredValue& d, const ImportOptions& opti
                it->second[i], i, d.dims[i]);
     for (int64_t s : it->second) AG_CHECK(s >= 0, "{}: --input-shape {}: negative size {}", path, d.name, s);
     v.shape = it->second;
+    v.dim_params = open_dims(d, v.shape.size());
     return v;
   }
   AG_CHECK(d.has_shape, "{}: input '{}' has no declared shape; give it with --input-shape {}=D0,D1,...", path, d.name,
            d.name);
+  v.shape = d.dims;
+  if (options.batch && !v.shape.empty() && v.shape[0] < 0) v.shape[0] = *options.batch;
   std::vector<std::string> dims;
   bool unknown = false;
   for (size_t i = 0; i < d.dims.size(); ++i) {
-    unknown |= d.dims[i] < 0;
+    unknown |= v.shape[i] < 0;
     dims.push_back(d.dims[i] >= 0 ? std::to_string(d.dims[i]) : (d.dim_params[i].empty() ? "?" : d.dim_params[i]));
   }
   AG_CHECK(!unknown, "{}: input '{}' has unknown dimensions [{}]; give its sizes with --input-shape {}=D0,D1,...", path,
            d.name, fmt::join(dims, ", "), d.name);
-  v.shape = d.dims;
+  v.dim_params = open_dims(d, v.shape.size());
   return v;
+}
+
+// Whether `t` fits input `in`: its dtype and rank, and the sizes the file fixes.
+static bool fits(const Tensor& t, const ValueInfo& in) {
+  if (t.dtype() != in.dtype || t.dim() != static_cast<int64_t>(in.shape.size())) return false;
+  for (size_t i = 0; i < in.shape.size(); ++i)
+    if (!in.is_open(i) && t.size(static_cast<int64_t>(i)) != in.shape[i]) return false;
+  return true;
+}
+
+// "f32[batch_size, 3, 224, 224]": the sizes an input takes, open dims by name.
+static std::string expected_str(const ValueInfo& in) {
+  std::vector<std::string> dims;
+  for (size_t i = 0; i < in.shape.size(); ++i)
+    dims.push_back(in.is_open(i) ? in.dim_params[i] : std::to_string(in.shape[i]));
+  return fmt::format("{}[{}]", dtype_abbrev(in.dtype), fmt::join(dims, ", "));
 }
 
 OnnxModule::OnnxModule(std::shared_ptr<const Model> model, const ImportOptions& options)
@@ -129,7 +156,8 @@ OnnxModule::OnnxModule(std::shared_ptr<const Model> model, const ImportOptions& 
   for (const DeclaredValue& d : m.inputs)
     if (!bound.count(d.name)) inputs_.push_back(resolve_input(d, options, options.float64, m.path));
   for (const DeclaredValue& d : m.outputs)
-    outputs_.push_back(ValueInfo{d.name, d.dtype.value_or(DType::Float32), d.has_shape ? d.dims : Shape{}});
+    outputs_.push_back(ValueInfo{d.name, d.dtype.value_or(DType::Float32), d.has_shape ? d.dims : Shape{},
+                                 open_dims(d, d.has_shape ? d.dims.size() : 0)});
 }
 
 OnnxModule::~OnnxModule() = default;
@@ -138,12 +166,30 @@ const std::string& OnnxModule::path() const {
   return model_->path;
 }
 
+std::vector<std::pair<int64_t, int64_t>> OnnxModule::dims_named(const std::string& dim_param) const {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (size_t i = 0; i < inputs_.size(); ++i)
+    for (size_t d = 0; d < inputs_[i].dim_params.size(); ++d)
+      if (inputs_[i].dim_params[d] == dim_param && dim_param != "?" && !dim_param.empty())
+        out.emplace_back(static_cast<int64_t>(i), static_cast<int64_t>(d));
+  return out;
+}
+
+std::vector<std::string> OnnxModule::dim_param_names() const {
+  std::set<std::string> names;
+  for (const ValueInfo& in : inputs_)
+    for (const std::string& p : in.dim_params)
+      if (!p.empty() && p != "?") names.insert(p);
+  return {names.begin(), names.end()};
+}
+
 // Runs one node: inputs looked up, static nodes on real tensors (Note [Static
 // values]), the node's name in force as its provenance, errors naming the node.
 static void run_node(const Node& node, const OpRow& row, int64_t opset, bool float64, bool training,
                      std::unordered_map<std::string, Value>& values) {
   std::vector<const Value*> inputs;
   bool all_static = true;
+  bool reads_symbols = false;  // a static value computed from symbolic sizes (the shape of one is fixed)
   for (const std::string& name : node.inputs) {
     if (name.empty()) {
       inputs.push_back(nullptr);
@@ -153,14 +199,20 @@ static void run_node(const Node& node, const OpRow& row, int64_t opset, bool flo
     AG_INTERNAL_CHECK(it != values.end(), "onnx: value '{}' read before it was made", name);
     inputs.push_back(&it->second);
     all_static &= it->second.is_static;
+    reads_symbols |= it->second.symbolic && !row.reads_only_shapes;
   }
-  NodeContext ctx(node, opset, std::move(inputs), float64, training);
+  // A tensor sized by symbolic sizes is made in the graph, not as a constant.
+  if (reads_symbols && node.op_type == "ConstantOfShape") all_static = false;
+  NodeContext ctx(node, opset, inputs, float64, training);
   TensorList outs;
+  std::vector<std::shared_ptr<const SymShape>> syms;
   try {
     StackTraceOverride provenance(StackTrace{{}, "ONNX node: " + node.name});
     std::optional<StaticScope> untraced;
     if (all_static) untraced.emplace();
     outs = row.convert(ctx);
+    syms = ctx.sym_outputs();
+    if (all_static && reads_symbols && syms.empty()) syms = follow_symbols(row, ctx, inputs, outs, float64);
   } catch (Error& e) {
     e.add_context(fmt::format("in ONNX node '{}' ({})", node.name, node.op_type));
     throw;
@@ -169,7 +221,15 @@ static void run_node(const Node& node, const OpRow& row, int64_t opset, bool flo
     if (node.outputs[k].empty()) continue;
     AG_INTERNAL_CHECK(k < outs.size() && outs[k].defined(), "onnx: {} node '{}' gave no output {}", node.op_type,
                       node.name, k);
-    values[node.outputs[k]] = Value{outs[k], all_static || row.reads_only_shapes, false};
+    Value v{outs[k], all_static || row.reads_only_shapes, false};
+    if (k < syms.size() && syms[k]) {
+      v.sym = syms[k];
+      for (const SymInt& e : *v.sym) v.symbolic |= e.is_symbolic();
+    } else if (all_static && reads_symbols) {
+      v.symbolic = true;  // computed from symbolic sizes in a way not followed
+      v.symbolic_origin = node.name;
+    }
+    values[node.outputs[k]] = std::move(v);
   }
 }
 
@@ -189,12 +249,10 @@ pytree::Value OnnxModule::forward(const nn::Args& args, const nn::Kwargs& kwargs
         AG_CHECK(given == nullptr, "{}: input '{}' given both by position and by name", m.path, in.name);
         given = &v;
       }
-    AG_CHECK(given != nullptr, "{}: input '{}' ({}{}) is missing", m.path, in.name, dtype_abbrev(in.dtype),
-             shape_str(in.shape));
+    AG_CHECK(given != nullptr, "{}: input '{}' ({}) is missing", m.path, in.name, expected_str(in));
     const nn::Args one{*given};
     const Tensor t = nn::tensor_arg(m.path, one, 0, in.name.c_str());
-    AG_CHECK(t.dtype() == in.dtype && t.sizes() == in.shape, "{}: input '{}' must be {}{}, got {}", m.path, in.name,
-             dtype_abbrev(in.dtype), shape_str(in.shape), t.describe());
+    AG_CHECK(fits(t, in), "{}: input '{}' must be {}, got {}", m.path, in.name, expected_str(in), t.describe());
     values[in.name] = Value{t, false, false};
   }
   for (const auto& [key, v] : kwargs) {
@@ -205,7 +263,14 @@ pytree::Value OnnxModule::forward(const nn::Args& args, const nn::Kwargs& kwargs
   for (size_t i = 0; i < m.nodes.size(); ++i)
     run_node(m.nodes[i], *impl_->rows[i], m.opset, impl_->float64, is_training(), values);
   std::vector<pytree::Value> outs;
-  for (const ValueInfo& o : outputs_) outs.emplace_back(values.at(o.name).tensor);
+  for (const ValueInfo& o : outputs_) {
+    const Value& v = values.at(o.name);
+    AG_CHECK(!v.symbolic,
+             "{}: output '{}' is computed from the symbolic sizes alone; a graph can hold only one size's "
+             "numbers there, so export without --dynamic",
+             m.path, o.name);
+    outs.emplace_back(v.tensor);
+  }
   if (outs.size() == 1) return outs[0];
   return pytree::Value::tuple(std::move(outs));
 }

@@ -4,6 +4,7 @@
 // listed attribute's unsupported values are rejected by the converter, by name.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "aotgrad/autograd.h"
 #include "onnx/convert.h"
@@ -189,26 +190,69 @@ std::vector<std::string> support_problems(const Model& m) {
 
 const Tensor& NodeContext::in(size_t i) const {
   AG_CHECK(has(i), "input {} is required", i);
+  if (!all_static_) check_not_symbolic(i, "a tensor");
   return inputs_[i]->tensor;
 }
 
-std::vector<int64_t> NodeContext::ints(size_t i, const char* what) const {
-  const Tensor& t = in(i);
+void NodeContext::check_not_symbolic(size_t i, const char* what) const {
+  const Value& v = *inputs_[i];
+  if (!v.symbolic) return;
+  AG_CHECK(v.sym != nullptr,
+           "input {} ('{}') is computed from symbolic sizes by node '{}' in a way the importer cannot follow (it "
+           "follows Shape, Size, Gather, Concat, Slice, Squeeze, Unsqueeze, Reshape, Cast and integer + - * /); "
+           "export without --dynamic for this dim",
+           i, node.inputs[i], v.symbolic_origin);
+  std::set<std::string> names;
+  for (const SymInt& e : *v.sym)
+    if (e.is_symbolic()) names.insert(e.expr.str());
+  AG_FAIL(
+      "input {} ('{}') holds symbolic sizes [{}] and is read here as {}; a graph can hold only one size's numbers "
+      "there, so export without --dynamic for this dim",
+      i, node.inputs[i], fmt::join(names, ", "), what);
+}
+
+const Tensor& NodeContext::static_int_tensor(size_t i, const char* what) const {
+  AG_CHECK(has(i), "input {} is required", i);
+  const Tensor& t = inputs_[i]->tensor;
   AG_CHECK(is_static(i),
            "input {} ('{}', {}) must be computable when the model is loaded (from constants and shapes), but it "
            "depends on the model's inputs or parameters",
            i, what, t.describe());
   AG_CHECK(is_integral(t.dtype()), "input {} ('{}') must be an integer tensor, got {}", i, what, t.describe());
   AG_CHECK(t.dim() <= 1, "input {} ('{}') must be a scalar or a 1-D tensor, got {}", i, what, t.describe());
+  return t;
+}
+
+std::vector<int64_t> NodeContext::ints(size_t i, const char* what) const {
+  const Tensor& t = static_int_tensor(i, what);
+  if (!all_static_) check_not_symbolic(i, what);
   return t.to_vector<int64_t>();
 }
 
+SymShape NodeContext::sym_ints(size_t i, const char* what) const {
+  const Tensor& t = static_int_tensor(i, what);
+  const Value& v = *inputs_[i];
+  if (!v.symbolic) {
+    const std::vector<int64_t> values = t.to_vector<int64_t>();
+    return SymShape(values.begin(), values.end());
+  }
+  if (v.sym == nullptr) check_not_symbolic(i, what);
+  return *v.sym;
+}
+
+void NodeContext::set_sym_output(size_t k, SymShape values) {
+  if (sym_outputs_.size() <= k) sym_outputs_.resize(k + 1);
+  sym_outputs_[k] = std::make_shared<const SymShape>(std::move(values));
+}
+
 double NodeContext::scalar(size_t i, const char* what) const {
-  const Tensor& t = in(i);
+  AG_CHECK(has(i), "input {} is required", i);
+  const Tensor& t = inputs_[i]->tensor;
   AG_CHECK(is_static(i),
            "input {} ('{}') must be computable when the model is loaded (from constants and shapes), but it depends "
            "on the model's inputs or parameters",
            i, what);
+  if (!all_static_) check_not_symbolic(i, what);
   AG_CHECK(t.numel() == 1, "input {} ('{}') must have one element, got {}", i, what, t.describe());
   return t.to_vector<double>()[0];
 }

@@ -174,7 +174,19 @@ grep -q "InputMutationAOTOutput(mutated_input=BufferAOTInput(target='bn.running_
 "$AOTGRAD" bench --onnx "$ONNX_DIR/mlp_relu_ce.onnx" --forward --threads 1 --steps 3 >"$TMP/ob" 2>&1 ||
   fail "bench --onnx --forward: $(cat "$TMP/ob")"
 DIGITS="$SRC/tests/data/onnx/digits_mlp.onnx"
-expect_error 1 "input 'input_0' has unknown dimensions \[batch, 64\]" "$AOTGRAD" train --onnx "$DIGITS"
+expect_error 1 "input 'input_0' has unknown dimensions \[batch, 64\]" "$AOTGRAD" export --onnx "$DIGITS"
+# The file's dim_param "batch" as a symbol: one export checked at every batch, and
+# training on the epoch's last, smaller batch without --input-shape.
+"$AOTGRAD" run --onnx "$DIGITS" --input-shape input_0=8,64 --check --dynamic batch --batches 2,3,64,257 >"$TMP/od" 2>&1 ||
+  fail "run --onnx --check --dynamic: $(tail -3 "$TMP/od")"
+grep -q "^traces: 1; sizes compiled: 5" "$TMP/od" || fail "run --onnx --dynamic traced again: $(tail -1 "$TMP/od")"
+grep -q -- "-> (f32\[s0, 10\] PlainAOTOutput(idx=0))" "$TMP/od" || fail "the signature's symbolic output: $(head -1 "$TMP/od")"
+expect_error 1 "no input dim of .*digits_mlp.onnx is named 'nope' (its dim_params: batch)" "$AOTGRAD" run --onnx "$DIGITS" \
+  --input-shape input_0=8,64 --check --dynamic nope
+"$AOTGRAD" train --onnx "$DIGITS" --batch 100 --epochs 1 >"$TMP/odt" 2>&1 || fail "train --onnx --batch: $(tail -3 "$TMP/odt")"
+grep -q "after 15 steps" "$TMP/odt" || fail "train --onnx on 1437 samples in batches of 100: $(tail -2 "$TMP/odt")"
+grep -q "one export (1 trace(s)), its compiled step serving 2 batch size(s)" "$TMP/odt" ||
+  fail "train --onnx: one compiled step for both batch sizes: $(tail -2 "$TMP/odt")"
 expect_error 1 "--freeze nope: no trainable initializer" "$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --freeze nope
 "$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --epochs 4 --freeze fc1.bias --save "$TMP/trained.onnx" \
   >"$TMP/ot" 2>&1 || fail "train --onnx: $(tail -3 "$TMP/ot")"

@@ -17,6 +17,13 @@
 namespace aotgrad {
 namespace {
 
+// digits_mlp.onnx's open batch traced at 8.
+onnx_io::ImportOptions batch_of_eight() {
+  onnx_io::ImportOptions o;
+  o.input_shapes["input_0"] = {8, 64};
+  return o;
+}
+
 std::string golden_onnx(const std::string& name) {
   return std::string(AOTGRAD_GOLDENS_DIR) + "/onnx/" + name + ".onnx";
 }
@@ -123,8 +130,7 @@ TEST(OnnxImport, EvalModeNormalisesWithTheRunningStatistics) {
 }
 
 TEST(OnnxImport, SaveWritesTrainedValuesAndNeverHalfAFile) {
-  auto m =
-      onnx_io::load(std::string(AOTGRAD_TEST_DATA) + "/onnx/digits_mlp.onnx", {{{"input_0", {8, 64}}}, {}, {}, false});
+  auto m = onnx_io::load(std::string(AOTGRAD_TEST_DATA) + "/onnx/digits_mlp.onnx", batch_of_eight());
   {
     autograd::NoGradGuard no_grad;
     for (auto& [name, slot] : m->parameter_slots()) add_(*slot, 0.25);
@@ -133,7 +139,7 @@ TEST(OnnxImport, SaveWritesTrainedValuesAndNeverHalfAFile) {
   std::filesystem::create_directories(dir);
   const std::string out = dir + "/trained.onnx";
   onnx_io::save(*m, out);
-  auto back = onnx_io::load(out, {{{"input_0", {8, 64}}}, {}, {}, false});
+  auto back = onnx_io::load(out, batch_of_eight());
   nn::NamedTensors a = m->state_dict(), b = back->state_dict();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
@@ -148,9 +154,11 @@ TEST(OnnxImport, SaveWritesTrainedValuesAndNeverHalfAFile) {
 }
 
 TEST(OnnxImport, FrozenInitializersGetNoGradient) {
-  auto m = onnx_io::load(golden_onnx("simple_linear"), {{}, {"linear.bias"}, {}, false});
+  onnx_io::ImportOptions frozen;
+  frozen.freeze = {"linear.bias"};
+  auto m = onnx_io::load(golden_onnx("simple_linear"), frozen);
   for (const auto& [name, t] : m->named_parameters()) EXPECT_EQ(t.requires_grad(), name != "linear.bias") << name;
-  models::ModelInfo info = onnx_io::model_info(golden_onnx("simple_linear"), {{}, {"linear.bias"}, {}, false});
+  models::ModelInfo info = onnx_io::model_info(golden_onnx("simple_linear"), frozen);
   models::Instance inst = models::instantiate(info);
   auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args);
   int grads = 0;

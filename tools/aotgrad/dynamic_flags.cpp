@@ -2,9 +2,25 @@
 
 #include <algorithm>
 
+#include "aotgrad/onnx.h"
 #include "support/error.h"
 
 namespace aotgrad::cli {
+
+using exporting::DynamicDim;
+
+// The dims an ONNX model's file names `dim_param` (`--dynamic batch_size`).
+static std::vector<DynamicDim> dims_named(const nn::Module& module, const std::string& dim_param) {
+  const auto* imported = dynamic_cast<const onnx_io::OnnxModule*>(&module);
+  AG_CHECK(imported != nullptr, "--dynamic: expected 'batch' or NAME:DIM (e.g. x:1), but got '{}'", dim_param);
+  std::vector<DynamicDim> dims;
+  for (const auto& [input, dim] : imported->dims_named(dim_param)) dims.push_back(DynamicDim{input, dim});
+  const std::vector<std::string> names = imported->dim_param_names();
+  AG_CHECK(!dims.empty(), "--dynamic {}: no input dim of {} is named '{}' (its dim_params: {}); or give NAME:DIM",
+           dim_param, imported->path(), dim_param,
+           names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", ")));
+  return dims;
+}
 
 std::vector<exporting::DynamicDim> DynamicFlags::resolve(const nn::Module& module, const nn::Args& args,
                                                          const nn::Kwargs& kwargs) const {
@@ -23,8 +39,14 @@ std::vector<exporting::DynamicDim> DynamicFlags::resolve(const nn::Module& modul
       continue;
     }
     const size_t colon = spec.rfind(':');
-    AG_CHECK(colon != std::string::npos && colon > 0 && colon + 1 < spec.size(),
-             "--dynamic: expected 'batch' or NAME:DIM (e.g. x:1), but got '{}'", spec);
+    if (colon == std::string::npos) {
+      for (const DynamicDim& d : dims_named(module, spec)) add(d.input, d.dim);
+      continue;
+    }
+    AG_CHECK(colon > 0 && colon + 1 < spec.size(),
+             "--dynamic: expected 'batch', NAME:DIM (e.g. x:1) or an ONNX "
+             "dim_param, but got '{}'",
+             spec);
     const std::string name = spec.substr(0, colon), dim_text = spec.substr(colon + 1);
     int64_t dim = 0;
     try {
@@ -51,7 +73,8 @@ std::vector<exporting::DynamicDim> DynamicFlags::resolve(const nn::Module& modul
 std::shared_ptr<DynamicFlags> add_dynamic_flags(CLI::App* cmd) {
   auto flags = std::make_shared<DynamicFlags>();
   cmd->add_option("--dynamic", flags->specs,
-                  "symbolic sizes: 'batch' (dim 0 of every input) or NAME:DIM, repeatable; the graph then serves "
+                  "symbolic sizes: 'batch' (dim 0 of every input), NAME:DIM, or an ONNX file's dim_param name, "
+                  "repeatable; the graph then serves "
                   "every size that meets its guards");
   return flags;
 }

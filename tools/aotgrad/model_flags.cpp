@@ -41,6 +41,7 @@ models::ModelInfo ModelFlags::resolve() const {
   onnx_io::ImportOptions options;
   for (const std::string& s : input_shapes) options.input_shapes.insert(parse_input_shape(s));
   options.freeze = freeze;
+  options.batch = batch;
   return onnx_io::model_info(onnx, options);
 }
 

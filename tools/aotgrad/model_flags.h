@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct ModelFlags {
   std::string model, onnx;
   std::vector<std::string> input_shapes;  // NAME=D0,D1,...
   std::vector<std::string> freeze;
+  /// --onnx: the size an input's open first dim takes where --input-shape does not
+  /// give the input (train sets it to its --batch).
+  std::optional<int64_t> batch;
   /// The chosen model's recipe; a user error unless exactly one of --model / --onnx was given.
   models::ModelInfo resolve() const;
   bool given() const { return !model.empty() || !onnx.empty(); }

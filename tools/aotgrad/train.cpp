@@ -18,7 +18,9 @@ namespace aotgrad::cli {
 static void choose_model(const ModelFlags& model_flags, const OptimizerFlags& optimizer, const std::string& save,
                          TrainOptions& opts) {
   if (!model_flags.onnx.empty()) {
-    opts.info = model_flags.resolve();
+    ModelFlags flags = model_flags;
+    flags.batch = opts.batch;  // the size an open batch dim is traced at
+    opts.info = flags.resolve();
     opts.model = opts.info->name;
   } else if (!model_flags.model.empty()) {
     opts.model = model_flags.model;

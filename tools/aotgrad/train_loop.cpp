@@ -153,7 +153,7 @@ Tensor rows(const Tensor& t, const std::vector<int64_t>& order, int64_t begin, i
       t, {Tensor::from_vector<int64_t>(std::vector<int64_t>(order.begin() + begin, order.begin() + begin + n), {n})});
 }
 
-// The batch size an imported model was exported with (its first input's first dimension).
+// The batch size an imported model is traced at (its first input's first dimension).
 int64_t batch_for(const TrainOptions& o, nn::Module& model) {
   auto* imported = dynamic_cast<onnx_io::OnnxModule*>(&model);
   if (!imported) return o.batch;
@@ -163,6 +163,14 @@ int64_t batch_for(const TrainOptions& o, nn::Module& model) {
       "train: {} must take one input of [B, 64] float images for the digits data; it takes {} input(s){}",
       imported->path(), inputs.size(), inputs.empty() ? "" : fmt::format(", the first {}", shape_str(inputs[0].shape)));
   return inputs[0].shape[0];
+}
+
+// Whether one graph can take every batch size: a built-in digits model, or an
+// imported one whose file leaves the batch open (a dim_param).
+bool batch_is_open(const models::ModelInfo& info, nn::Module& model) {
+  if (info.kind == models::Kind::Digits) return true;
+  auto* imported = dynamic_cast<onnx_io::OnnxModule*>(&model);
+  return imported && imported->inputs()[0].is_open(0);
 }
 
 // Labels as the loss wants them: class indices, or one-hot rows for Mse.
@@ -221,7 +229,7 @@ TrainResult train_digits(const TrainOptions& o) {
   model.train();
   TrainOptions opt = o;
   opt.batch = batch_for(o, model);
-  opt.dynamic_batch = info.kind == models::Kind::Digits && !o.parallel() && !o.drop_last;
+  opt.dynamic_batch = batch_is_open(info, model) && !o.parallel() && !o.drop_last;
   const int64_t batch = opt.batch;
   AG_CHECK(o.save_onnx_path.empty() || dynamic_cast<onnx_io::OnnxModule*>(&model),
            "train: --save FILE.onnx writes imported models back (train --onnx)");
