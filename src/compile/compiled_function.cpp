@@ -23,14 +23,14 @@ class CompiledFunctionImpl;
 // A joint graph with symbolic shapes compiles into a family: the function compiled at
 // the example's sizes, and on the first call at other sizes, a function compiled for
 // those (the graph specialised to them: graph::specialize), kept for the next call at
-// the same sizes. The trace is never repeated; only the partition, the fused loops
-// and the memory plan are made again per size, so each size runs exactly the program
-// an export at that size would have given. Every call binds the symbols from the
-// inputs' sizes and checks the graph's guards first.
+// the same sizes. The trace is never repeated, nor the partition (made once on the
+// symbolic joint, its min cut weighed at the example's sizes); the halves'
+// layouts, fused loops and memory plan are made again per size. Every call binds
+// the symbols from the inputs' sizes and checks the graph's guards first.
 struct SizeFamily {
   exporting::JointWithDescriptors symbolic;
-  /// Save-all partitions the same way at every size: split once, with symbols.
-  std::optional<partition::Partition> symbolic_partition;
+  /// The partition serves every size: split once, with symbols.
+  partition::Partition symbolic_partition;
   CompileOptions options;
   std::map<int64_t, int64_t> example_sizes;  // the symbols' values the head was compiled at
   mutable std::mutex mu;
@@ -399,14 +399,6 @@ std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::Joint
                                                           std::optional<partition::Partition> partitioned = {},
                                                           const std::map<int64_t, int64_t>& bindings = {});
 
-// The joint at one value of each symbol.
-exporting::JointWithDescriptors specialized(const exporting::JointWithDescriptors& joint,
-                                            const std::map<int64_t, int64_t>& bindings) {
-  exporting::JointWithDescriptors fixed = joint;
-  fixed.graph_module = graph::specialize(*joint.graph_module, bindings);
-  return fixed;
-}
-
 // The layouts the specialised forward gives its saved values, by the backward half's
 // placeholder names: the backward program takes them as the forward made them.
 std::map<std::string, graph::TensorVal> saved_layouts(const partition::Partition& p) {
@@ -428,12 +420,10 @@ std::map<std::string, graph::TensorVal> saved_layouts(const partition::Partition
   return layouts;
 }
 
-// The family member at `bindings`: from the symbolic partition where there is one
-// (its halves specialised), else from the joint specialised and partitioned.
+// The family member at `bindings`: the symbolic partition's halves specialised.
 std::shared_ptr<CompiledFunctionImpl> compile_member(const SizeFamily& family,
                                                      const std::map<int64_t, int64_t>& bindings) {
-  if (!family.symbolic_partition) return compile_fixed_sizes(specialized(family.symbolic, bindings), family.options);
-  partition::Partition p = *family.symbolic_partition;
+  partition::Partition p = family.symbolic_partition;
   p.forward = graph::specialize(*p.forward, bindings);
   // The forward's layouts are recomputed (the saved values' are the backward's
   // inputs); the backward's own are left to the lowering, which computes them anyway.
@@ -479,17 +469,17 @@ CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDe
     family->symbolic = joint;
     family->options = options;
     family->example_sizes = hints;
-    if (options.partition.policy == partition::Policy::SaveAll) {
-      graph::verify(*joint.graph_module);
-      graph::verify_metadata(*joint.graph_module);
-      // The size-independent passes, once: partition, cse, dce.
-      partition::Partition p = partition::partition_joint(*joint.graph_module, options.partition);
-      for (graph::GraphModule* half : {p.forward.get(), p.backward.get()}) {
-        eliminate_common_subexpressions(*half);
-        graph::eliminate_dead_code(*half);
-      }
-      family->symbolic_partition = std::move(p);
+    graph::verify(*joint.graph_module);
+    graph::verify_metadata(*joint.graph_module);
+    // The size-independent passes, once: partition, cse, dce. The min cut weighs
+    // values at the example's sizes (PyTorch's partitioner weighs hints too): the cut
+    // it picks is valid at every size, and serves every size.
+    partition::Partition p = partition::partition_joint(*joint.graph_module, options.partition);
+    for (graph::GraphModule* half : {p.forward.get(), p.backward.get()}) {
+      eliminate_common_subexpressions(*half);
+      graph::eliminate_dead_code(*half);
     }
+    family->symbolic_partition = std::move(p);
     f = compile_member(*family, hints);
     f->family = std::move(family);
   }

@@ -275,13 +275,59 @@ class Split {
 };
 }  // namespace
 
+// A symbolic joint's halves bind its symbols from their own placeholders, so each
+// prints and runs on its own: the forward from the primals (as the joint does, with
+// its guards), the backward from the first saved value or tangent that has the
+// symbol as a whole dim (PyTorch saves the SymInt instead and passes it as a
+// `Sym(s0)` placeholder; the sizes read are the same).
+static void bind_halves_to_symbols(const graph::GraphModule& joint, Partition& p) {
+  if (joint.symbols.empty()) return;
+  p.forward->symbols = joint.symbols;
+  p.forward->guards = joint.guards;
+  for (size_t k = 0; k < joint.symbols.size(); ++k) {
+    const SymExpr symbol = SymExpr::symbol(static_cast<int64_t>(k));
+    std::optional<graph::GraphModule::SymbolSource> source;
+    for (const Node* ph : p.backward->graph->placeholders()) {
+      if (source || ph->meta.val.kind != graph::FakeVal::Kind::Tensor) continue;
+      const std::vector<SymExpr>& sizes = ph->meta.val.as_tensor().sym_sizes;
+      for (size_t d = 0; d < sizes.size() && !source; ++d)
+        if (sizes[d] == symbol) source = graph::GraphModule::SymbolSource{ph->name(), static_cast<int64_t>(d)};
+    }
+    AG_INTERNAL_CHECK(source.has_value(), "partition: no input of the backward has s{} as a dim", k);
+    p.backward->symbols.push_back(*source);
+  }
+}
+
+// Whether `n`'s value has symbol s<k> as a whole dim.
+static bool has_dim(const Node* n, int64_t k) {
+  if (n->meta.val.kind != graph::FakeVal::Kind::Tensor) return false;
+  const std::vector<SymExpr>& sizes = n->meta.val.as_tensor().sym_sizes;
+  return std::find(sizes.begin(), sizes.end(), SymExpr::symbol(k)) != sizes.end();
+}
+
+// So the backward can bind every symbol from its inputs: where no saved value or
+// tangent has it as a whole dim, the primal it comes from is saved too (a reference
+// to an input, no copy).
+static void save_symbol_carriers(const graph::GraphModule& joint, const JointView& view,
+                                 std::vector<const Node*>& saved) {
+  for (size_t k = 0; k < joint.symbols.size(); ++k) {
+    const auto key = static_cast<int64_t>(k);
+    bool carried = std::any_of(saved.begin(), saved.end(), [&](const Node* n) { return has_dim(n, key); });
+    for (const Node* ph : joint.graph->placeholders()) carried |= view.backward.count(ph) && has_dim(ph, key);
+    if (!carried) saved.insert(saved.begin(), joint.graph->find(joint.symbols[k].placeholder));
+  }
+}
+
 Partition partition_joint(const graph::GraphModule& joint, const PartitionOptions& options) {
   const JointView view = detail::view_joint(joint);
   Partition p;
   p.policy = options.policy;
-  Split split(joint, view, choose_saved(view, options, p), p);
+  std::vector<const Node*> saved = choose_saved(view, options, p);
+  save_symbol_carriers(joint, view, saved);
+  Split split(joint, view, std::move(saved), p);
   split.forward();
   split.backward();
+  bind_halves_to_symbols(joint, p);
   graph::verify(*p.forward);
   graph::verify(*p.backward);
   return p;

@@ -8,6 +8,7 @@
 #include "aotgrad/export.h"
 #include "aotgrad/graph.h"
 #include "aotgrad/models.h"
+#include "aotgrad/partition.h"
 #include "aotgrad/pytree.h"
 #include "aotgrad/trace.h"
 #include "conformance/compiled_step.h"
@@ -88,6 +89,42 @@ TEST(DynamicShapes, TransformerBlockServesBatchesAndSequenceLengths) {
   for (int64_t seq : {17, 64}) {
     const models::Example ex = conformance::resized_example(inst.example, {{0, 1}, {1, 1}}, seq, 7);
     expect_matches_eager_at(info, f, ex, kBatchOfTwoInputs, 3);
+  }
+}
+
+// The min cut is chosen once, on the symbolic joint, and serves every size.
+TEST(DynamicShapes, OneMinCutPartitionServesEverySize) {
+  const models::ModelInfo info = models::find_model("transformer_block");
+  models::Instance inst = models::instantiate(info);
+  compile::CompileOptions options;
+  options.partition.policy = partition::Policy::MinCut;
+  auto joint = export_dynamic(inst, {{0, 0}, {1, 0}, {0, 1}, {1, 1}});
+  compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint, options);
+  for (int64_t seq : {17, 64}) {
+    const models::Example ex = conformance::resized_example(inst.example, {{0, 1}, {1, 1}}, seq, 7);
+    for (int64_t b : {1, 5}) expect_matches_eager_at(info, f, ex, kBatchOfTwoInputs, b);
+  }
+}
+
+// Each half of a symbolic partition binds the symbols from its own inputs: the
+// printed halves read them with sym_size (no unbound s0), and bind_symbols finds them.
+TEST(DynamicShapes, PartitionedHalvesBindTheirSymbolsFromTheirOwnInputs) {
+  models::Instance inst = models::instantiate(models::find_model("transformer_block"));
+  auto gm = export_dynamic(inst, {{0, 0}, {1, 0}, {0, 1}, {1, 1}}).graph_module;
+  for (auto policy : {partition::Policy::SaveAll, partition::Policy::MinCut}) {
+    partition::PartitionOptions options;
+    options.policy = policy;
+    const partition::Partition p = partition::partition_joint(*gm, options);
+    for (const graph::GraphModule* half : {p.forward.get(), p.backward.get()}) {
+      const std::string text = graph::print_readable(*half, graph::PrintFormat::Compact);
+      ASSERT_EQ(half->symbols.size(), 2u) << text;
+      EXPECT_NE(text.find("= torch.ops.aten.sym_size.int("), std::string::npos) << text;
+      EXPECT_EQ(text.find(", [s0, s1"), std::string::npos) << "an unbound symbol in an argument: " << text;
+      std::vector<Shape> sizes;  // every input at the example's sizes
+      for (const graph::Node* ph : half->graph->placeholders()) sizes.push_back(ph->meta.val.as_tensor().sizes);
+      EXPECT_EQ(graph::bind_symbols(*half, sizes), graph::hint_bindings(*gm));
+    }
+    EXPECT_EQ(p.forward->guards.size(), gm->guards.size()) << "the forward checks the joint's guards";
   }
 }
 
