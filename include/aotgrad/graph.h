@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -200,7 +201,7 @@ class Namespace {
   bool is_used(const std::string& name) const { return used_.count(name) > 0; }
 
  private:
-  std::set<std::string> used_;
+  std::unordered_set<std::string> used_;
   std::unordered_map<std::string, int64_t> base_count_;
 };
 

@@ -1,6 +1,7 @@
 // Graph, Node and naming.
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "aotgrad/graph.h"
 #include "ops/registry.h"
@@ -135,8 +136,8 @@ void Node::replace_all_uses_with(Node* other) {
 
 namespace {
 // Python keywords and builtins: FX never names a value after one of these.
-const std::set<std::string>& illegal_names() {
-  static const std::set<std::string> names = {
+const std::unordered_set<std::string>& illegal_names() {
+  static const std::unordered_set<std::string> names = {
       "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
       "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
       "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
@@ -155,6 +156,22 @@ const std::set<std::string>& illegal_names() {
 }  // namespace
 
 std::string Namespace::create_name(const std::string& hint) {
+  // Copying a graph names every node as its original (unique, already clean): the
+  // common case takes one lookup, with the bookkeeping the general path would do.
+  if (!hint.empty() && !std::isdigit(static_cast<unsigned char>(hint[0])) && hint.back() != '_' &&
+      std::all_of(hint.begin(), hint.end(),
+                  [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }) &&
+      !used_.count(hint) && !illegal_names().count(hint)) {
+    const size_t digits = hint.find_last_not_of("0123456789") + 1;
+    const bool suffixed = digits < hint.size() && hint[digits - 1] == '_' && hint.size() - digits <= 15 &&
+                          hint[digits] != '0';  // "x_01" is not "x_1": the general path renames it
+    if (digits == hint.size() || suffixed) {
+      used_.insert(hint);
+      int64_t& count = base_count_[suffixed ? hint.substr(0, digits - 1) : hint];
+      if (suffixed) count = std::stoll(hint.substr(digits));
+      return hint;
+    }
+  }
   std::string candidate;
   for (char c : hint) candidate += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
   if (candidate.empty()) candidate = "_unnamed";
