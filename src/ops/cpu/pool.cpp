@@ -1,9 +1,11 @@
 // CPU kernels of 2-d pooling. Planes (N*C of them) are split over threads.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "ops/cpu/loops.h"
+#include "ops/cpu/max_pool_avx512.h"
 #include "ops/families.h"
 #include "ops/shape/pool_params.h"
 
@@ -94,27 +96,34 @@ void max_pool_row(const PoolParams& p, const Planes& pl, const std::vector<Colum
     }
   }
 }
+
+// max_pool2d_with_indices: planes split over threads; float rows in vectors where the
+// CPU has AVX-512 (Note [Vector max pool rows]), else Note [Pool rows, not windows].
+void max_pool_kernel(const Args& a, Outputs& o) {
+  PoolParams p = pool_params(a[1], a[2], a[3], &a[4], a[5].to_bool(), "max_pool2d");
+  const Tensor& y = o[0].to_tensor();
+  Planes pl = planes_of(a[0].to_tensor(), y);
+  cpu::visit_floating(y.dtype(), "max_pool2d", [&]<typename T>() {
+    Tensor x = cpu::as_contiguous(a[0].to_tensor());
+    const T* px = x.data_ptr<T>();
+    T* py = y.data_ptr<T>();
+    int64_t* pi = o[1].to_tensor().data_ptr<int64_t>();
+    const std::vector<ColumnRange> columns = column_ranges(p, pl);
+    parallel_for(pl.planes, pl.oh * pl.ow * p.kh * p.kw, [&](int64_t b, int64_t e) {
+      const int64_t in = pl.h * pl.w, out = pl.oh * pl.ow;
+      if constexpr (std::is_same_v<T, float>)  // Note [Vector max pool rows]
+        if (cpu::max_pool_planes_avx512(p, {pl.h, pl.w, pl.oh, pl.ow}, e - b, px + b * in, py + b * out, pi + b * out))
+          return;
+      for (int64_t q = b; q < e; ++q)
+        for (int64_t oy = 0; oy < pl.oh; ++oy)
+          max_pool_row(p, pl, columns, px + q * in, oy, py + q * out + oy * pl.ow, pi + q * out + oy * pl.ow);
+    });
+  });
+}
 }  // namespace
 
 void register_pool_kernels(Registry& r) {
-  r.kernel(OpId::max_pool2d_with_indices, [](const Args& a, Outputs& o) {
-    PoolParams p = pool_params(a[1], a[2], a[3], &a[4], a[5].to_bool(), "max_pool2d");
-    const Tensor& y = o[0].to_tensor();
-    Planes pl = planes_of(a[0].to_tensor(), y);
-    cpu::visit_floating(y.dtype(), "max_pool2d", [&]<typename T>() {
-      Tensor x = cpu::as_contiguous(a[0].to_tensor());
-      const T* px = x.data_ptr<T>();
-      T* py = y.data_ptr<T>();
-      int64_t* pi = o[1].to_tensor().data_ptr<int64_t>();
-      const std::vector<ColumnRange> columns = column_ranges(p, pl);
-      parallel_for(pl.planes, pl.oh * pl.ow * p.kh * p.kw, [&](int64_t b, int64_t e) {
-        for (int64_t q = b; q < e; ++q)
-          for (int64_t oy = 0; oy < pl.oh; ++oy)
-            max_pool_row(p, pl, columns, px + q * pl.h * pl.w, oy, py + (q * pl.oh + oy) * pl.ow,
-                         pi + (q * pl.oh + oy) * pl.ow);
-      });
-    });
-  });
+  r.kernel(OpId::max_pool2d_with_indices, max_pool_kernel);
   r.kernel(OpId::max_pool2d_with_indices_backward, [](const Args& a, Outputs& o) {
     Tensor& gx = cpu::out0(o);
     Tensor gy = cpu::as_contiguous(a[0].to_tensor()), idx = cpu::as_contiguous(a[7].to_tensor());

@@ -1,0 +1,100 @@
+// The float max pool (vector rows on AVX-512 CPUs, Note [Vector max pool rows])
+// against a plain window scan with PyTorch's rule: windows visited row by row, a
+// value taken when greater than the best so far or NaN, the first valid element
+// always. Inputs of small integers make ties, with NaNs and -inf among them; rows
+// wider than 16 outputs, strides 1-3, padding, dilation and ceil mode.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "aotgrad/ops.h"
+
+namespace aotgrad {
+namespace {
+
+struct Window {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+  bool ceil;
+};
+
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil) {
+  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+  int64_t out = (ceil ? (span + s - 1) / s : span / s) + 1;
+  if (ceil && (out - 1) * s >= in + p) --out;  // the last window must start inside the input or its left padding
+  return out;
+}
+
+// One plane's pooled values and indices by a plain scan of every window.
+void scan(const std::vector<float>& x, int64_t h, int64_t w, const Window& k, std::vector<float>& y,
+          std::vector<int64_t>& idx) {
+  const int64_t oh = out_size(h, k.kh, k.sh, k.ph, k.dh, k.ceil), ow = out_size(w, k.kw, k.sw, k.pw, k.dw, k.ceil);
+  for (int64_t oy = 0; oy < oh; ++oy)
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t at = -1;
+      for (int64_t ki = 0; ki < k.kh; ++ki)
+        for (int64_t kj = 0; kj < k.kw; ++kj) {
+          const int64_t iy = oy * k.sh - k.ph + ki * k.dh, ix = ox * k.sw - k.pw + kj * k.dw;
+          if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+          const float v = x[static_cast<size_t>(iy * w + ix)];
+          if (v > best || std::isnan(v) || at < 0) {
+            best = v;
+            at = iy * w + ix;
+          }
+        }
+      y.push_back(best);
+      idx.push_back(at);
+    }
+}
+
+bool same_bits(float a, float b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+TEST(MaxPool, EveryWindowMatchesAPlainScanBitForBit) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> value(0, 3), special(0, 40);
+  int checked = 0;
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{5, 7}, {9, 40}, {31, 31}, {6, 35}, {4, 70}})
+    for (auto [kh, kw] : {std::pair<int64_t, int64_t>{2, 2}, {3, 3}, {1, 3}, {3, 2}})
+      for (int64_t s : {1, 2, 3})
+        for (int64_t pad : {0, 1})
+          for (int64_t dil : {1, 2})
+            for (bool ceil : {false, true}) {
+              if (pad > kh / 2 || pad > kw / 2) continue;  // PyTorch's limit: padding at most half the kernel
+              const Window k{kh, kw, s, s, pad, pad, dil, dil, ceil};
+              if (out_size(h, kh, s, pad, dil, ceil) < 1 || out_size(w, kw, s, pad, dil, ceil) < 1) continue;
+              const int64_t planes = 3;
+              std::vector<float> x(static_cast<size_t>(planes * h * w));
+              for (float& v : x) {
+                const int r = special(rng);
+                v = r == 0   ? std::nanf("")
+                    : r == 1 ? -std::numeric_limits<float>::infinity()
+                             : static_cast<float>(value(rng));
+              }
+              auto [y, idx] = max_pool2d_with_indices(Tensor::from_vector<float>(x, {1, planes, h, w}), {kh, kw},
+                                                      {s, s}, {pad, pad}, {dil, dil}, ceil);
+              const std::vector<float> got = y.to_vector<float>();
+              const std::vector<int64_t> got_idx = idx.to_vector<int64_t>();
+              std::vector<float> want;
+              std::vector<int64_t> want_idx;
+              for (int64_t q = 0; q < planes; ++q)
+                scan(std::vector<float>(x.begin() + q * h * w, x.begin() + (q + 1) * h * w), h, w, k, want, want_idx);
+              ASSERT_EQ(got.size(), want.size());
+              for (size_t i = 0; i < want.size(); ++i) {
+                ASSERT_TRUE(same_bits(got[i], want[i]) && got_idx[i] == want_idx[i])
+                    << h << "x" << w << " kernel " << kh << "x" << kw << " stride " << s << " pad " << pad
+                    << " dilation " << dil << (ceil ? " ceil" : "") << ": output " << i << " is " << got[i] << " at "
+                    << got_idx[i] << ", the scan gives " << want[i] << " at " << want_idx[i];
+              }
+              ++checked;
+            }
+  EXPECT_GT(checked, 300);
+}
+
+}  // namespace
+}  // namespace aotgrad
