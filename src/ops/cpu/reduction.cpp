@@ -4,7 +4,10 @@
 // last ("rows": one result per row) or first ("columns": results accumulate
 // across rows). Other layouts are permuted into the rows layout first.
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <optional>
+#include <vector>
 
 #include "ops/cpu/fast_math.h"
 #include "ops/cpu/loops.h"
@@ -99,7 +102,87 @@ std::vector<bool> mask_of(const Tensor& x, const IValue& dims) {
   return reduction_mask(dims.is_none() ? IntList{} : dims.to_int_list(), x.dim(), "reduction");
 }
 
+// Note [Sums in eight lanes]: a floating sum accumulates in double, and one running
+// double is a chain of dependent adds (four cycles each) that the compiler may not
+// reorder. Eight running sums, one per lane, are independent: they vectorise, and
+// the sum is as accurate (each partial is a double). Reductions over the batch and
+// the spatial dims of an NCHW tensor (batch norm's statistics) read the tensor in
+// place as segments, without the copy that would put the reduced dims last.
+template <typename T>
+double sum_of(const T* p, int64_t n) {
+  double part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(p[i + j]);
+  for (; i < n; ++i) part[0] += static_cast<double>(p[i]);
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+template <typename T>
+double squared_deviations(const T* p, int64_t n, double mean) {
+  double part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      const double d = static_cast<double>(p[i + j]) - mean;
+      part[j] += d * d;
+    }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(p[i]) - mean;
+    part[0] += d * d;
+  }
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+// A contiguous tensor whose reduced dims are a (possibly empty) prefix and a
+// non-empty suffix around the kept ones: result o reduces the `pre` segments
+// x[(a * mid + o) * post, + post) for a in [0, pre).
+struct Segments {
+  int64_t pre = 1, mid = 1, post = 1;
+};
+std::optional<Segments> segments_of(const Tensor& x, const std::vector<bool>& mask) {
+  if (!x.is_contiguous() || x.dim() == 0) return std::nullopt;
+  const auto nd = static_cast<size_t>(x.dim());
+  size_t d = 0;
+  Segments s;
+  for (; d < nd && mask[d]; ++d) s.pre *= x.sizes()[d];
+  const size_t kept = d;
+  for (; d < nd && !mask[d]; ++d) s.mid *= x.sizes()[d];
+  if (d == kept || d == nd) return std::nullopt;  // nothing kept, or no reduced suffix: the columns layout
+  for (; d < nd; ++d) {
+    if (!mask[d]) return std::nullopt;
+    s.post *= x.sizes()[d];
+  }
+  return s;
+}
+
+// Each result's sum and, when `mean` is given (the results' means), sum of squared
+// deviations from it, over the segments.
+template <typename T>
+void segment_sums(const Tensor& x, const Segments& s, T* out, const std::function<T(int64_t, double)>& finish,
+                  const double* mean = nullptr) {
+  const T* px = x.data_ptr<T>();
+  parallel_for(s.mid, s.pre * s.post, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      double acc = 0;
+      for (int64_t a = 0; a < s.pre; ++a) {
+        const T* seg = px + (a * s.mid + o) * s.post;
+        acc += mean ? squared_deviations(seg, s.post, mean[o]) : sum_of(seg, s.post);
+      }
+      out[o] = finish(o, acc);
+    }
+  });
+}
+
 void sum_kernel(const Tensor& x, const std::vector<bool>& mask, Tensor& out, double divide) {
+  if (is_floating(out.dtype()) && x.dtype() == out.dtype())
+    if (const auto seg = segments_of(x, mask)) {
+      visit_floating(out.dtype(), "sum", [&]<typename T>() {
+        segment_sums<T>(x, *seg, out.data_ptr<T>(),
+                        [divide](int64_t, double a) { return static_cast<T>(divide == 1 ? a : a / divide); });
+      });
+      return;
+    }
   visit_dtype(out.dtype(), [&]<typename T>() {
     Plan p = plan(x, mask, out.dtype());
     using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
@@ -257,6 +340,20 @@ void register_reduction_kernels(Registry& r) {
     auto mask = mask_of(x, a[1]);
     const double n = count(x, mask);
     const double corr = a[2].is_none() ? 1.0 : a[2].to_scalar().to_double();
+    if (const auto seg = segments_of(x, mask); seg && x.dtype() == out.dtype()) {
+      visit_floating(out.dtype(), "var", [&]<typename T>() {  // two passes (Note [Sums in eight lanes])
+        std::vector<double> mean(static_cast<size_t>(seg->mid));
+        std::vector<T> unused(static_cast<size_t>(seg->mid));
+        segment_sums<T>(x, *seg, unused.data(), [&](int64_t o, double a) {
+          mean[static_cast<size_t>(o)] = a / n;
+          return T{};
+        });
+        segment_sums<T>(
+            x, *seg, out.data_ptr<T>(),
+            [n, corr](int64_t, double m2) { return static_cast<T>(m2 / std::max(n - corr, 0.0)); }, mean.data());
+      });
+      return;
+    }
     visit_floating(out.dtype(), "var", [&]<typename T>() {
       Plan p = plan(x, mask, out.dtype());
       // Welford's update keeps the variance accurate for large means.
