@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/cpu/conv_implicit.h"
+#include "ops/cpu/depthwise_avx512.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
 #include "ops/families.h"
@@ -219,6 +220,10 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias,
   const std::vector<Taps> taps = column_taps(g);
   const int64_t sw = g.sw, ow = g.ow, w_in = g.w;
   parallel_for(g.n * g.oc, g.oh * g.ow * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    if constexpr (std::is_same_v<T, float>)  // Note [Depthwise rows in vectors]
+      if (cpu::depthwise_forward_avx512(
+              {g.c, g.h, g.w, g.oc, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw}, p0, p1, x, w, bias, y))
+        return;
     for (int64_t plane = p0; plane < p1; ++plane) {
       const int64_t b = plane / g.oc, o = plane % g.oc;
       const T* __restrict xp = x + (b * g.c + o / g.ocg()) * g.h * w_in;

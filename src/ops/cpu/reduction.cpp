@@ -199,6 +199,47 @@ double count(const Tensor& x, const std::vector<bool>& mask) {
   return n;
 }
 
+// var.correction: two passes over segments read in place where the layout allows
+// (Note [Sums in eight lanes]), else Welford's update over the rows or columns.
+void var_kernel(const Args& a, Outputs& o) {
+  const Tensor& x = a[0].to_tensor();
+  Tensor& out = out0(o);
+  auto mask = mask_of(x, a[1]);
+  const double n = count(x, mask);
+  const double corr = a[2].is_none() ? 1.0 : a[2].to_scalar().to_double();
+  if (const auto seg = segments_of(x, mask); seg && x.dtype() == out.dtype()) {
+    visit_floating(out.dtype(), "var", [&]<typename T>() {  // two passes (Note [Sums in eight lanes])
+      std::vector<double> mean(static_cast<size_t>(seg->mid));
+      std::vector<T> unused(static_cast<size_t>(seg->mid));
+      segment_sums<T>(x, *seg, unused.data(), [&](int64_t o, double a) {
+        mean[static_cast<size_t>(o)] = a / n;
+        return T{};
+      });
+      segment_sums<T>(
+          x, *seg, out.data_ptr<T>(),
+          [n, corr](int64_t, double m2) { return static_cast<T>(m2 / std::max(n - corr, 0.0)); }, mean.data());
+    });
+    return;
+  }
+  visit_floating(out.dtype(), "var", [&]<typename T>() {
+    Plan p = plan(x, mask, out.dtype());
+    // Welford's update keeps the variance accurate for large means.
+    struct W {
+      double n, mean, m2;
+    };
+    reduce<T, W>(
+        p, out.data_ptr<T>(), W{0, 0, 0},
+        [](W w, T v) {
+          w.n += 1;
+          double d = v - w.mean;
+          w.mean += d / w.n;
+          w.m2 += d * (v - w.mean);
+          return w;
+        },
+        [n, corr](W w) { return static_cast<T>(w.m2 / std::max(n - corr, 0.0)); });
+  });
+}
+
 template <bool IsMax>
 void minmax_kernel(const Args& a, Outputs& o) {
   const Tensor& x = a[0].to_tensor();
@@ -334,44 +375,7 @@ void register_reduction_kernels(Registry& r) {
     auto m = mask_of(x, a[1]);
     sum_kernel(x, m, out0(o), count(x, m));
   });
-  r.kernel(OpId::var_correction, [](const Args& a, Outputs& o) {
-    const Tensor& x = a[0].to_tensor();
-    Tensor& out = out0(o);
-    auto mask = mask_of(x, a[1]);
-    const double n = count(x, mask);
-    const double corr = a[2].is_none() ? 1.0 : a[2].to_scalar().to_double();
-    if (const auto seg = segments_of(x, mask); seg && x.dtype() == out.dtype()) {
-      visit_floating(out.dtype(), "var", [&]<typename T>() {  // two passes (Note [Sums in eight lanes])
-        std::vector<double> mean(static_cast<size_t>(seg->mid));
-        std::vector<T> unused(static_cast<size_t>(seg->mid));
-        segment_sums<T>(x, *seg, unused.data(), [&](int64_t o, double a) {
-          mean[static_cast<size_t>(o)] = a / n;
-          return T{};
-        });
-        segment_sums<T>(
-            x, *seg, out.data_ptr<T>(),
-            [n, corr](int64_t, double m2) { return static_cast<T>(m2 / std::max(n - corr, 0.0)); }, mean.data());
-      });
-      return;
-    }
-    visit_floating(out.dtype(), "var", [&]<typename T>() {
-      Plan p = plan(x, mask, out.dtype());
-      // Welford's update keeps the variance accurate for large means.
-      struct W {
-        double n, mean, m2;
-      };
-      reduce<T, W>(
-          p, out.data_ptr<T>(), W{0, 0, 0},
-          [](W w, T v) {
-            w.n += 1;
-            double d = v - w.mean;
-            w.mean += d / w.n;
-            w.m2 += d * (v - w.mean);
-            return w;
-          },
-          [n, corr](W w) { return static_cast<T>(w.m2 / std::max(n - corr, 0.0)); });
-    });
-  });
+  r.kernel(OpId::var_correction, var_kernel);
   r.kernel(OpId::amax, minmax_kernel<true>);
   r.kernel(OpId::amin, minmax_kernel<false>);
   r.kernel(OpId::argmax, [](const Args& a, Outputs& o) {

@@ -1,0 +1,21 @@
+// Depthwise convolutions (one input channel per group) with 16 outputs of a row per
+// AVX-512 vector (Note [Depthwise rows in vectors] in depthwise_avx512.cpp).
+#pragma once
+
+#include <cstdint>
+
+namespace aotgrad::ops::cpu {
+
+/// Input c × h × w per image, oc output channels (oc / c per input channel), kernel
+/// kh × kw, output oh × ow, strides, paddings and dilations.
+struct DepthwiseSizes {
+  int64_t c, h, w, oc, kh, kw, oh, ow, sh, sw, ph, pw, dh, dw;
+};
+
+/// Output planes [p0, p1) (plane p is image p / oc, channel p % oc) of the float
+/// depthwise convolution y = bias + Σ taps w · x, the taps summed in the scalar
+/// kernel's order. Returns false, writing nothing, when the CPU lacks AVX-512.
+bool depthwise_forward_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, const float* x, const float* w,
+                              const float* bias, float* y);
+
+}  // namespace aotgrad::ops::cpu
