@@ -1,11 +1,13 @@
 // Float depthwise convolutions (16 outputs per vector on AVX-512 CPUs, Note
-// [Depthwise rows in vectors]) against a direct convolution in double precision:
-// kernels 3 and 5, strides 1-3, padding, dilation, rows wider than 16 outputs, a
-// depth multiplier of 2, with and without a bias.
+// [Depthwise rows in vectors]) against a direct convolution in double precision —
+// the output, the input gradient and the weight gradient: kernels 3 and 5, strides
+// 1-3, padding, dilation, rows wider than 16 outputs, a depth multiplier of 2, with
+// and without a bias.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "aotgrad/ops.h"
@@ -18,30 +20,53 @@ struct Case {
   bool bias;
 };
 
-std::vector<double> direct(const Case& t, const std::vector<float>& x, const std::vector<float>& w,
-                           const std::vector<float>& b, int64_t oh, int64_t ow) {
+struct Direct {
+  std::vector<double> y, gx, gw;
+};
+
+// The output and, for the output gradient gy, the input and weight gradients.
+Direct direct(const Case& t, const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& b,
+              const std::vector<float>& gy, int64_t oh, int64_t ow) {
   const int64_t oc = t.c * t.mult;
-  std::vector<double> y;
+  Direct r;
+  r.gx.assign(x.size(), 0);
+  r.gw.assign(w.size(), 0);
   for (int64_t n = 0; n < t.n; ++n)
     for (int64_t o = 0; o < oc; ++o)
       for (int64_t oy = 0; oy < oh; ++oy)
         for (int64_t ox = 0; ox < ow; ++ox) {
           double acc = t.bias ? b[static_cast<size_t>(o)] : 0.0;
+          const double g = gy[r.y.size()];
           for (int64_t ki = 0; ki < t.k; ++ki)
             for (int64_t kj = 0; kj < t.k; ++kj) {
               const int64_t iy = oy * t.s - t.p + ki * t.d, ix = ox * t.s - t.p + kj * t.d;
               if (iy < 0 || iy >= t.h || ix < 0 || ix >= t.w) continue;
-              acc += static_cast<double>(w[static_cast<size_t>((o * t.k + ki) * t.k + kj)]) *
-                     x[static_cast<size_t>(((n * t.c + o / t.mult) * t.h + iy) * t.w + ix)];
+              const auto wi = static_cast<size_t>((o * t.k + ki) * t.k + kj);
+              const auto xi = static_cast<size_t>(((n * t.c + o / t.mult) * t.h + iy) * t.w + ix);
+              acc += static_cast<double>(w[wi]) * x[xi];
+              r.gx[xi] += g * w[wi];
+              r.gw[wi] += g * x[xi];
             }
-          y.push_back(acc);
+          r.y.push_back(acc);
         }
-  return y;
+  return r;
 }
 
-TEST(Depthwise, EveryOutputMatchesADirectConvolution) {
-  std::mt19937 rng(3);
+void expect_near(const std::vector<float>& got, const std::vector<double>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], 1e-4 * (1 + std::abs(want[i]))) << what << ": element " << i;
+}
+
+std::vector<float> normal_values(size_t n, std::mt19937& rng) {
   std::normal_distribution<float> normal;
+  std::vector<float> v(n);
+  for (float& e : v) e = normal(rng);
+  return v;
+}
+
+TEST(Depthwise, OutputAndGradientsMatchADirectConvolution) {
+  std::mt19937 rng(3);
   int checked = 0;
   for (int64_t k : {3, 5})
     for (int64_t s : {1, 2, 3})
@@ -52,20 +77,25 @@ TEST(Depthwise, EveryOutputMatchesADirectConvolution) {
             const int64_t oh = (h + 2 * t.p - d * (k - 1) - 1) / s + 1, ow = (w + 2 * t.p - d * (k - 1) - 1) / s + 1;
             if (oh < 1 || ow < 1) continue;
             const int64_t oc = t.c * mult;
-            std::vector<float> x(static_cast<size_t>(t.n * t.c * h * w)), wt(static_cast<size_t>(oc * k * k)),
-                b(static_cast<size_t>(oc));
-            for (auto* v : {&x, &wt, &b})
-              for (float& e : *v) e = normal(rng);
-            const Tensor y =
-                conv2d(Tensor::from_vector<float>(x, {t.n, t.c, h, w}), Tensor::from_vector<float>(wt, {oc, 1, k, k}),
-                       t.bias ? Tensor::from_vector<float>(b, {oc}) : Tensor(), {s, s}, {t.p, t.p}, {d, d}, t.c);
+            const std::vector<float> x = normal_values(static_cast<size_t>(t.n * t.c * h * w), rng),
+                                     wt = normal_values(static_cast<size_t>(oc * k * k), rng),
+                                     b = normal_values(static_cast<size_t>(oc), rng),
+                                     gy = normal_values(static_cast<size_t>(t.n * oc * oh * ow), rng);
+            const Tensor xt = Tensor::from_vector<float>(x, {t.n, t.c, h, w}),
+                         wtt = Tensor::from_vector<float>(wt, {oc, 1, k, k});
+            const Tensor y = conv2d(xt, wtt, t.bias ? Tensor::from_vector<float>(b, {oc}) : Tensor(), {s, s},
+                                    {t.p, t.p}, {d, d}, t.c);
             ASSERT_EQ(y.sizes(), (Shape{t.n, oc, oh, ow}));
-            const std::vector<float> got = y.to_vector<float>();
-            const std::vector<double> want = direct(t, x, wt, b, oh, ow);
-            for (size_t i = 0; i < want.size(); ++i)
-              ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::abs(want[i])))
-                  << "kernel " << k << " stride " << s << " dilation " << d << " " << h << "x" << w << " multiplier "
-                  << mult << (t.bias ? " bias" : "") << ": output " << i;
+            auto [gx, gw, gb] =
+                convolution_backward(Tensor::from_vector<float>(gy, y.sizes()), xt, wtt, IntList{oc}, {s, s},
+                                     {t.p, t.p}, {d, d}, false, {0, 0}, t.c, {true, true, false});
+            const Direct want = direct(t, x, wt, b, gy, oh, ow);
+            const std::string what = "kernel " + std::to_string(k) + " stride " + std::to_string(s) + " dilation " +
+                                     std::to_string(d) + " " + std::to_string(h) + "x" + std::to_string(w) +
+                                     " multiplier " + std::to_string(mult);
+            expect_near(y.to_vector<float>(), want.y, what + " output");
+            expect_near(gx.to_vector<float>(), want.gx, what + " input gradient");
+            expect_near(gw.to_vector<float>(), want.gw, what + " weight gradient");
             ++checked;
           }
   EXPECT_GT(checked, 60);

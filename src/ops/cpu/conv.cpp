@@ -189,6 +189,10 @@ bool is_depthwise(const ConvGeom& g) {
   return g.cg() == 1 && g.groups > 1;
 }
 
+cpu::DepthwiseSizes depthwise_sizes(const ConvGeom& g) {
+  return {g.c, g.h, g.w, g.oc, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
+}
+
 // For kernel column kj, the outputs [lo, hi) whose input column ox * sw + shift lies
 // inside the row (shift = kj * dw - pw).
 struct Taps {
@@ -221,9 +225,7 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias,
   const int64_t sw = g.sw, ow = g.ow, w_in = g.w;
   parallel_for(g.n * g.oc, g.oh * g.ow * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     if constexpr (std::is_same_v<T, float>)  // Note [Depthwise rows in vectors]
-      if (cpu::depthwise_forward_avx512(
-              {g.c, g.h, g.w, g.oc, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw}, p0, p1, x, w, bias, y))
-        return;
+      if (cpu::depthwise_forward_avx512(depthwise_sizes(g), p0, p1, x, w, bias, y)) return;
     for (int64_t plane = p0; plane < p1; ++plane) {
       const int64_t b = plane / g.oc, o = plane % g.oc;
       const T* __restrict xp = x + (b * g.c + o / g.ocg()) * g.h * w_in;
@@ -248,6 +250,8 @@ void depthwise_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, 
   if (gx) {
     // Input planes are shared by the ocg output channels of their group: one task per input plane.
     parallel_for(g.n * g.c, g.ocg() * g.oh * g.ow * kk, [&](int64_t p0, int64_t p1) {
+      if constexpr (std::is_same_v<T, float>)  // Note [Depthwise rows in vectors]
+        if (cpu::depthwise_input_grad_avx512(depthwise_sizes(g), p0, p1, gy, w, gx)) return;
       for (int64_t plane = p0; plane < p1; ++plane) {
         T* __restrict gxp = gx + plane * g.h * w_in;
         std::fill(gxp, gxp + g.h * w_in, T(0));
@@ -267,6 +271,8 @@ void depthwise_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, 
   }
   if (gw) {
     parallel_for(g.oc, g.n * g.oh * g.ow * kk, [&](int64_t o0, int64_t o1) {
+      if constexpr (std::is_same_v<T, float>)
+        if (cpu::depthwise_weight_grad_avx512(depthwise_sizes(g), g.n, o0, o1, gy, x, gw)) return;
       std::vector<double> acc(static_cast<size_t>(kk));
       for (int64_t o = o0; o < o1; ++o) {
         std::fill(acc.begin(), acc.end(), 0.0);

@@ -5,11 +5,17 @@
 // elements are loaded as max pooling loads them (row_taps_avx512.h: a masked load,
 // two and a permute for stride 2, a gather otherwise; lanes in the padding read 0)
 // and multiplied into the accumulator with one FMA, taps in the scalar kernel's
-// order (rows, then columns), starting from the bias.
+// order (rows, then columns), starting from the bias. The weight gradient is the
+// same walk with the products of gy and the loaded inputs summed per tap. The input
+// gradient is gathered, not scattered: 16 input columns at a time, each tap's
+// output columns read with one expanding load (lane l gets the next gy element when
+// some output reads column l, any stride), summed in a register and stored once —
+// adding into gx tap by tap would store and reload overlapping vectors.
 #include "ops/cpu/depthwise_avx512.h"
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "ops/cpu/cpu_features.h"
@@ -18,6 +24,8 @@
 namespace aotgrad::ops::cpu {
 
 namespace {
+
+constexpr int64_t kMaxTaps = 64;  // the weight gradient's accumulators (8 x 8 kernels)
 
 __attribute__((target("avx512f"))) void depthwise_plane(const DepthwiseSizes& g, const std::vector<row_taps::Tap>& taps,
                                                         const float* x, const float* w, float bias, float* y) {
@@ -43,7 +51,112 @@ __attribute__((target("avx512f"))) void depthwise_plane(const DepthwiseSizes& g,
   }
 }
 
+// For the input columns [ix0, ix0 + 16) of a row and kernel column kj: the lanes
+// that some output column ox reads (ix = ox * sw - pw + kj * dw), and the ox of the
+// first; the next lanes' ox follow one by one (an expanding load).
+struct InputTap {
+  __mmask16 lanes;
+  int64_t first_ox;
+};
+
+std::vector<InputTap> input_taps(const DepthwiseSizes& g) {
+  std::vector<InputTap> taps;
+  for (int64_t ix0 = 0; ix0 < g.w; ix0 += row_taps::kLanes)
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      InputTap t{0, -1};
+      for (int64_t l = 0; l < row_taps::kLanes && ix0 + l < g.w; ++l) {
+        const int64_t u = ix0 + l + g.pw - kj * g.dw;  // ox * sw
+        if (u < 0 || u % g.sw != 0 || u / g.sw >= g.ow) continue;
+        t.lanes = static_cast<__mmask16>(t.lanes | (1u << l));
+        if (t.first_ox < 0) t.first_ox = u / g.sw;
+      }
+      taps.push_back(t);
+    }
+  return taps;
+}
+
+// One input plane's gradient: per 16 columns of a row, the sum over the channel's
+// outputs and the taps that read them of w · gy, gathered in registers and stored once.
+__attribute__((target("avx512f"))) void input_grad_plane(const DepthwiseSizes& g, const std::vector<InputTap>& taps,
+                                                         int64_t per_channel, const float* gy, const float* w,
+                                                         float* gx) {
+  const int64_t kk = g.kh * g.kw;
+  for (int64_t iy = 0; iy < g.h; ++iy) {
+    const InputTap* tap = taps.data();
+    for (int64_t ix0 = 0; ix0 < g.w; ix0 += row_taps::kLanes, tap += g.kw) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t j = 0; j < per_channel; ++j)
+        for (int64_t ki = 0; ki < g.kh; ++ki) {
+          const int64_t t = iy + g.ph - ki * g.dh;  // oy * sh
+          if (t < 0 || t % g.sh != 0 || t / g.sh >= g.oh) continue;
+          const float* gy_row = gy + (j * g.oh + t / g.sh) * g.ow;
+          for (int64_t kj = 0; kj < g.kw; ++kj) {
+            if (tap[kj].lanes == 0) continue;
+            const __m512 v = _mm512_maskz_expandloadu_ps(tap[kj].lanes, gy_row + tap[kj].first_ox);
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(w[j * kk + ki * g.kw + kj]), v, acc);
+          }
+        }
+      _mm512_mask_storeu_ps(gx + iy * g.w + ix0, row_taps::first_lanes(g.w - ix0), acc);
+    }
+  }
+}
+
+// acc[tap] += Σ over the plane's rows of gy · x (float lanes per image, then double).
+__attribute__((target("avx512f"))) void weight_grad_plane(const DepthwiseSizes& g,
+                                                          const std::vector<row_taps::Tap>& taps, const float* gy,
+                                                          const float* x, double* acc) {
+  const __m512i lane_step = row_taps::lane_steps(g.sw);
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 sums[kMaxTaps];
+  for (int64_t k = 0; k < g.kh * g.kw; ++k) sums[k] = zero;
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const row_taps::Tap* tap = taps.data();
+    for (int64_t ox0 = 0; ox0 < g.ow; ox0 += row_taps::kLanes, tap += g.kw) {
+      const __m512 gyv = _mm512_maskz_loadu_ps(row_taps::first_lanes(g.ow - ox0), gy + oy * g.ow + ox0);
+      for (int64_t ki = 0; ki < g.kh; ++ki) {
+        const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+        if (iy < 0 || iy >= g.h) continue;
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          const row_taps::Tap& t = tap[kj];
+          if (t.lanes == 0) continue;
+          __m512& s = sums[ki * g.kw + kj];
+          s = _mm512_mask3_fmadd_ps(gyv, row_taps::load_tap(x + iy * g.w, t, g.sw, zero, lane_step), s, t.lanes);
+        }
+      }
+    }
+  }
+  for (int64_t k = 0; k < g.kh * g.kw; ++k) acc[k] += static_cast<double>(_mm512_reduce_add_ps(sums[k]));
+}
+
 }  // namespace
+
+bool depthwise_input_grad_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, const float* gy, const float* w,
+                                 float* gx) {
+  if (!has_avx512()) return false;
+  const std::vector<InputTap> taps = input_taps(g);
+  const int64_t per_channel = g.oc / g.c, kk = g.kh * g.kw;
+  for (int64_t plane = p0; plane < p1; ++plane) {
+    const int64_t b = plane / g.c, ci = plane % g.c, o = ci * per_channel;  // the channel's first output
+    input_grad_plane(g, taps, per_channel, gy + (b * g.oc + o) * g.oh * g.ow, w + o * kk, gx + plane * g.h * g.w);
+  }
+  return true;
+}
+
+bool depthwise_weight_grad_avx512(const DepthwiseSizes& g, int64_t n, int64_t o0, int64_t o1, const float* gy,
+                                  const float* x, float* gw) {
+  if (!has_avx512() || g.sw * row_taps::kLanes >= (int64_t{1} << 31) || g.kh * g.kw > kMaxTaps) return false;
+  const std::vector<row_taps::Tap> taps = row_taps::taps_of({g.w, g.ow, g.sw, g.pw, g.dw, g.kw});
+  const int64_t per_channel = g.oc / g.c, kk = g.kh * g.kw;
+  std::vector<double> acc(static_cast<size_t>(kk));
+  for (int64_t o = o0; o < o1; ++o) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t b = 0; b < n; ++b)
+      weight_grad_plane(g, taps, gy + (b * g.oc + o) * g.oh * g.ow, x + (b * g.c + o / per_channel) * g.h * g.w,
+                        acc.data());
+    for (int64_t k = 0; k < kk; ++k) gw[o * kk + k] = static_cast<float>(acc[static_cast<size_t>(k)]);
+  }
+  return true;
+}
 
 bool depthwise_forward_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, const float* x, const float* w,
                               const float* bias, float* y) {

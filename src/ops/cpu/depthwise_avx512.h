@@ -18,4 +18,15 @@ struct DepthwiseSizes {
 bool depthwise_forward_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, const float* x, const float* w,
                               const float* bias, float* y);
 
+/// Input-gradient planes [p0, p1) (plane p is image p / c, channel p % c): gx = Σ over
+/// the channel's outputs and taps of w · gy. False, writing nothing, without AVX-512.
+bool depthwise_input_grad_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, const float* gy, const float* w,
+                                 float* gx);
+
+/// Weight gradients of output channels [o0, o1) over `n` images: gw[o, tap] = Σ gy · x,
+/// each row's products summed in float lanes, rows and images in double. False,
+/// writing nothing, without AVX-512.
+bool depthwise_weight_grad_avx512(const DepthwiseSizes& g, int64_t n, int64_t o0, int64_t o1, const float* gy,
+                                  const float* x, float* gw);
+
 }  // namespace aotgrad::ops::cpu
