@@ -25,6 +25,7 @@
 #include "bench_bound.h"
 #include "bench_dynamic.h"
 #include "bench_forward.h"
+#include "bench_gemm.h"
 #include "bench_parallel.h"
 #include "bench_step.h"
 #include "bench_train_step.h"
@@ -222,10 +223,17 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--batch", *batch,
                   "run the steps at this batch size: exported at it, against exported once with a symbolic batch")
       ->check(CLI::PositiveNumber);
+  auto gemm = std::make_shared<bool>(false);
+  cmd->add_flag("--gemm", *gemm,
+                "time the models' matrix products through aotgrad's GEMM and through OpenBLAS, in GFLOP/s");
   auto flags = add_compile_flags(cmd);
   auto parallel = add_parallel_flags(cmd);
   cmd->callback([=] {
     const std::string& model = model_flags->model;
+    if (*gemm) {
+      AG_CHECK(model_flags->onnx.empty(), "bench --gemm: the GEMM benchmark runs the benchmark models (not --onnx)");
+      return print_gemm_bench(benchmark_models(model), *threads, *json);
+    }
     if (*batch > 0) return print_batch_bench(model, *batch, threads->front(), *steps, *json, flags->options());
     if (parallel->any()) {
       exporting::ExportOptions o;

@@ -194,6 +194,10 @@ void in_chunks(int64_t k, float beta, F&& chunk) {
 bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (!has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
+  // Fewer columns than one vector (a classifier's 10 outputs): the tiles would compute
+  // 32 columns for them; OpenBLAS's edge kernels run these 3-6x faster
+  // (`aotgrad bench --gemm`: 256 x 10 x 1024 NT, 13 against 48 GFLOP/s on Zen 4).
+  if (n < 16) return false;
   in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
     const float* ak = a + p0 * (ta ? lda : 1);
     const StridedLines bk{b + p0 * (tb ? 1 : ldb), ldb};
