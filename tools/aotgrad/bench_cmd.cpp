@@ -201,72 +201,80 @@ void print_step_bench(const std::vector<const models::ModelInfo*>& todo, const s
   }
 }
 
+namespace {
+// What `bench` was asked for (its flags).
+struct BenchRequest {
+  std::vector<int> threads{1, 2};
+  int steps = 50;
+  bool json = false, eager_only = false, forward = false, train_step = false, gemm = false;
+  std::string measure;
+  int64_t batch = 0;
+};
+
+void run_bench(const BenchRequest& r, const ModelFlags& model_flags, const CompileFlags& flags,
+               const ParallelFlags& parallel) {
+  const std::string& model = model_flags.model;
+  if (r.gemm) {
+    AG_CHECK(model_flags.onnx.empty(), "bench --gemm: the GEMM benchmark runs the benchmark models (not --onnx)");
+    return print_gemm_bench(benchmark_models(model), r.threads, r.json);
+  }
+  if (r.batch > 0) return print_batch_bench(model, r.batch, r.threads.front(), r.steps, r.json, flags.options());
+  if (parallel.any()) {
+    exporting::ExportOptions o;
+    parallel.apply(o, dist::Job::join().world_size());
+    return print_parallel_bench(model, r.threads.front(), r.steps, o);
+  }
+  std::optional<models::ModelInfo> imported;
+  if (!model_flags.onnx.empty()) imported = model_flags.resolve();
+  if (r.forward)
+    return print_forward_bench(imported ? *imported : models::find_model(model), r.threads, r.steps, r.json,
+                               flags.options());
+  if (r.train_step) {
+    AG_CHECK(!imported, "bench --train-step: the whole-step benchmark runs the benchmark models (not --onnx)");
+    return print_train_step_bench(model, r.threads, r.steps, r.json);
+  }
+  if (!r.measure.empty()) {
+    set_num_threads(r.threads.front());
+    BenchStep t(imported ? *imported : models::find_model(r.measure),
+                r.eager_only ? std::nullopt : std::optional<compile::CompileOptions>(flags.options()));
+    for (int i = 0; i < r.steps; ++i) t.run();
+    std::printf("%.3f\n", peak_rss_mb().value_or(-1));
+    return;
+  }
+  const std::vector<const models::ModelInfo*> todo =
+      imported ? std::vector<const models::ModelInfo*>{&*imported} : benchmark_models(model);
+  // The child process measuring memory builds the same model: a name, or the file again.
+  auto child_model = [&](const models::ModelInfo& m) {
+    std::string arg = imported ? fmt::format("onnx --onnx '{}'", model_flags.onnx) : m.name;
+    for (const std::string& s : model_flags.input_shapes) arg += fmt::format(" --input-shape '{}'", s);
+    return arg;
+  };
+  print_step_bench(todo, r.threads, r.steps, r.json, flags, child_model);
+}
+}  // namespace
+
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "time training steps of the benchmark models");
-  auto threads = std::make_shared<std::vector<int>>(std::vector<int>{1, 2});
-  auto steps = std::make_shared<int>(50);
-  auto json = std::make_shared<bool>(false);
-  auto measure = std::make_shared<std::string>();
-  auto eager_only = std::make_shared<bool>(false);
+  auto r = std::make_shared<BenchRequest>();
   auto model_flags = add_model_flags(cmd, "one benchmark model (default: all four)");
-  auto forward = std::make_shared<bool>(false);
-  cmd->add_flag("--forward", *forward, "time inference (no gradients), eager and compiled");
-  cmd->add_option("--threads", *threads, "thread counts to measure")->capture_default_str();
-  cmd->add_option("--steps", *steps, "timed steps per measurement")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_flag("--json", *json, "one JSON object per line per (model, threads)");
-  cmd->add_option("--measure-memory", *measure)->group("");  // internal: child process mode
-  cmd->add_flag("--eager", *eager_only)->group("");          // internal: the child measures eager
-  auto train_step = std::make_shared<bool>(false);
-  cmd->add_flag("--train-step", *train_step,
+  cmd->add_flag("--forward", r->forward, "time inference (no gradients), eager and compiled");
+  cmd->add_option("--threads", r->threads, "thread counts to measure")->capture_default_str();
+  cmd->add_option("--steps", r->steps, "timed steps per measurement")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--json", r->json, "one JSON object per line per (model, threads)");
+  cmd->add_option("--measure-memory", r->measure)->group("");  // internal: child process mode
+  cmd->add_flag("--eager", r->eager_only)->group("");          // internal: the child measures eager
+  cmd->add_flag("--train-step", r->train_step,
                 "time the whole training step with AdamW inside against the compiled joint + eager AdamW");
-  auto batch = std::make_shared<int64_t>(0);
-  cmd->add_option("--batch", *batch,
+  cmd->add_option("--batch", r->batch,
                   "run the steps at this batch size: exported at it, against exported once with a symbolic batch")
       ->check(CLI::PositiveNumber);
-  auto gemm = std::make_shared<bool>(false);
-  cmd->add_flag("--gemm", *gemm,
+  cmd->add_flag("--gemm", r->gemm,
                 "time the models' matrix products through aotgrad's GEMM and through OpenBLAS, in GFLOP/s");
   auto flags = add_compile_flags(cmd);
   auto parallel = add_parallel_flags(cmd);
-  cmd->callback([=] {
-    const std::string& model = model_flags->model;
-    if (*gemm) {
-      AG_CHECK(model_flags->onnx.empty(), "bench --gemm: the GEMM benchmark runs the benchmark models (not --onnx)");
-      return print_gemm_bench(benchmark_models(model), *threads, *json);
-    }
-    if (*batch > 0) return print_batch_bench(model, *batch, threads->front(), *steps, *json, flags->options());
-    if (parallel->any()) {
-      exporting::ExportOptions o;
-      parallel->apply(o, dist::Job::join().world_size());
-      return print_parallel_bench(model, threads->front(), *steps, o);
-    }
-    std::optional<models::ModelInfo> imported;
-    if (!model_flags->onnx.empty()) imported = model_flags->resolve();
-    if (*forward)
-      return print_forward_bench(imported ? *imported : models::find_model(model), *threads, *steps, *json,
-                                 flags->options());
-    if (*train_step) {
-      AG_CHECK(!imported, "bench --train-step: the whole-step benchmark runs the benchmark models (not --onnx)");
-      return print_train_step_bench(model, *threads, *steps, *json);
-    }
-    if (!measure->empty()) {
-      set_num_threads(threads->front());
-      BenchStep t(imported ? *imported : models::find_model(*measure),
-                  *eager_only ? std::nullopt : std::optional<compile::CompileOptions>(flags->options()));
-      for (int i = 0; i < *steps; ++i) t.run();
-      std::printf("%.3f\n", peak_rss_mb().value_or(-1));
-      return;
-    }
-    const std::vector<const models::ModelInfo*> todo =
-        imported ? std::vector<const models::ModelInfo*>{&*imported} : benchmark_models(model);
-    // The child process measuring memory builds the same model: a name, or the file again.
-    auto child_model = [&](const models::ModelInfo& m) {
-      std::string arg = imported ? fmt::format("onnx --onnx '{}'", model_flags->onnx) : m.name;
-      for (const std::string& s : model_flags->input_shapes) arg += fmt::format(" --input-shape '{}'", s);
-      return arg;
-    };
-    print_step_bench(todo, *threads, *steps, *json, *flags, child_model);
-  });
+  cmd->callback([=] { run_bench(*r, *model_flags, *flags, *parallel); });
 }
 
 }  // namespace aotgrad::cli
