@@ -207,6 +207,15 @@ if [ -d /usr/share/libonnx-testdata/data/node ]; then
   grep -q "UNSUPPORTED test_acos .*unsupported op type Acos" "$TMP/ot2" || fail "onnx-test --list: $(cat "$TMP/ot2")"
 fi
 
+# The GEMM benchmark: every distinct product of a step, both libraries' rates.
+"$AOTGRAD" bench --gemm --model mlp_small --threads 1 >"$TMP/gemm" 2>&1 || fail "bench --gemm: $(cat "$TMP/gemm")"
+[ "$(grep -c '^mlp_small .*[0-9.]x$' "$TMP/gemm")" -eq 8 ] || fail "bench --gemm: mlp_small makes 8 distinct products: $(cat "$TMP/gemm")"
+grep -q "^mlp_small *1 NT *64 *10 *128 *1 *addmm" "$TMP/gemm" || fail "bench --gemm: the classifier's product: $(cat "$TMP/gemm")"
+"$AOTGRAD" bench --gemm --model convnet --threads 1 --json >"$TMP/gemmc" 2>&1 || fail "bench --gemm convnet: $(cat "$TMP/gemmc")"
+for what in "conv forward" "conv input grad" "conv weight grad"; do
+  grep -q "\"from\": \"$what\"" "$TMP/gemmc" || fail "bench --gemm: no $what product: $(cat "$TMP/gemmc")"
+done
+
 # Symbolic shapes (docs/SYMBOLIC_SHAPES.md): one export, checked against eager at
 # every size; the guards printed; a dim the model fixes names the op; training on the
 # epoch's last, smaller batch with the same compiled step.
