@@ -101,12 +101,10 @@ TensorList convert_squeeze(NodeContext& ctx) {
   const Tensor& x = ctx.in(0);
   const SymShape sizes = x.sym_sizes();
   auto axes = ctx.attr_or_input_ints("axes", 1, 13);
+  // Every dim of size 1: aten::squeeze, whose symbolic rule keeps a symbolic dim
+  // with a guard that it is not 1 (a call at size 1 would squeeze it eagerly).
+  if (!axes || axes->empty()) return {squeeze(x)};
   SymShape kept;
-  if (!axes || axes->empty()) {
-    for (const SymInt& d : sizes)
-      if (d.is_symbolic() || d.hint != 1) kept.push_back(d);  // a symbolic size is not assumed to be 1
-    return {reshape(x, kept)};
-  }
   std::vector<int64_t> norm;
   for (int64_t a : *axes) {
     norm.push_back(normalize_axis(a, x.dim(), "Squeeze axis"));

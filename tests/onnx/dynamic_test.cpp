@@ -157,4 +157,27 @@ TEST(OnnxDynamic, ASizeUsedAsANumberIsAnErrorNamingTheNode) {
   EXPECT_NE(e.find("export without --dynamic"), std::string::npos) << e;
 }
 
+// Squeeze without axes drops every dim of size 1: a symbolic batch stays, guarded
+// not to be 1 (eagerly a batch of 1 would be squeezed away).
+TEST(OnnxDynamic, SqueezeWithoutAxesGuardsTheSymbolicDim) {
+  ModelBuilder b(14);
+  b.input("x", {-1, 1, 4}).output("y", {-1, 4});
+  b.node("Squeeze", {"x"}, {"y"});
+  onnx_io::ImportOptions options;
+  options.input_shapes["x"] = {5, 1, 4};
+  auto m = onnx_io::load_from_bytes(b.bytes(), "squeeze.onnx", ".", options);
+  exporting::ExportOptions dynamic;
+  dynamic.dynamic = {{0, 0}};
+  auto joint = exporting::aot_export_joint_with_descriptors(*m, {randn({5, 1, 4})}, {}, dynamic);
+  const std::string text = graph::print_readable(*joint.graph_module, graph::PrintFormat::Compact);
+  EXPECT_NE(text.find("\"f32[s0, 4]\""), std::string::npos) << text;
+  compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint);
+  const Tensor three = randn({3, 1, 4});
+  const Tensor y = f.call_module(*m, {three}).tensor();
+  EXPECT_EQ(y.sizes(), (Shape{3, 4}));
+  EXPECT_EQ(y.to_vector<float>(), three.to_vector<float>());
+  const std::string e = error_of([&] { f.call_module(*m, {randn({1, 1, 4})}); });
+  EXPECT_NE(e.find("squeeze keeps a dim that is not 1"), std::string::npos) << e;
+}
+
 }  // namespace aotgrad
