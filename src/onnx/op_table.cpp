@@ -198,9 +198,8 @@ void NodeContext::check_not_symbolic(size_t i, const char* what) const {
   const Value& v = *inputs_[i];
   if (!v.symbolic) return;
   AG_CHECK(v.sym != nullptr,
-           "input {} ('{}') is computed from symbolic sizes by node '{}' in a way the importer cannot follow (it "
-           "follows Shape, Size, Gather, Concat, Slice, Squeeze, Unsqueeze, Reshape, Cast and integer + - * /); "
-           "export without --dynamic for this dim",
+           "input {} ('{}') is computed from symbolic sizes by node '{}' in a way the importer cannot follow "
+           "(docs/ONNX.md, \"Symbolic dimensions\", lists what it follows); export without --dynamic for this dim",
            i, node.inputs[i], v.symbolic_origin);
   std::set<std::string> names;
   for (const SymInt& e : *v.sym)
