@@ -122,6 +122,9 @@ struct OpRow {
   /// The op reads only its inputs' shapes (Shape, Size): its result is static even
   /// when its input is not.
   bool reads_only_shapes = false;
+  /// The op makes a tensor whose sizes are a static input (ConstantOfShape): when
+  /// they are symbolic it is traced into the graph, not computed as a constant.
+  bool sized_by_input = false;
 };
 
 /// Runs ops on real tensors, untraced and without autograd, for a scope: how a

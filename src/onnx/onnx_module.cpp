@@ -201,8 +201,7 @@ static void run_node(const Node& node, const OpRow& row, int64_t opset, bool flo
     all_static &= it->second.is_static;
     reads_symbols |= it->second.symbolic && !row.reads_only_shapes;
   }
-  // A tensor sized by symbolic sizes is made in the graph, not as a constant.
-  if (reads_symbols && node.op_type == "ConstantOfShape") all_static = false;
+  if (reads_symbols && row.sized_by_input) all_static = false;  // made in the graph at every size
   NodeContext ctx(node, opset, inputs, float64, training);
   TensorList outs;
   std::vector<std::shared_ptr<const SymShape>> syms;

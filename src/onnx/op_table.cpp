@@ -92,7 +92,7 @@ static const std::vector<OpRow> kRows = {
      convert_constant,
      {"value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings",
       "sparse_value"}},
-    {"ConstantOfShape", 9, convert_constant_of_shape, {"value"}},
+    {"ConstantOfShape", 9, convert_constant_of_shape, {"value"}, false, true},
     {"Shape", 1, convert_shape, {"start", "end"}, true},
     {"Size", 1, convert_size, {}, true},
     {"Reshape", 5, convert_reshape, {"allowzero"}},

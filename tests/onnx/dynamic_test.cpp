@@ -157,6 +157,31 @@ TEST(OnnxDynamic, ASizeUsedAsANumberIsAnErrorNamingTheNode) {
   EXPECT_NE(e.find("export without --dynamic"), std::string::npos) << e;
 }
 
+// ConstantOfShape of a symbolic shape (a mask like x's) is made in the graph at
+// every size, not stored as a constant of the traced size.
+TEST(OnnxDynamic, ConstantOfShapeFollowsTheSymbolicSize) {
+  ModelBuilder b(14);
+  b.input("x", {-1, 4}).output("y", {-1, 4});
+  b.node("Shape", {"x"}, {"s"});
+  onnx::NodeProto& c = b.node("ConstantOfShape", {"s"}, {"ones"});
+  auto* value = c.add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  value->mutable_t()->set_data_type(onnx::TensorProto::FLOAT);
+  value->mutable_t()->add_dims(1);
+  value->mutable_t()->add_float_data(2.0f);
+  b.node("Add", {"x", "ones"}, {"y"});
+  auto m = onnx_io::load_from_bytes(b.bytes(), "ones.onnx", ".", kTracedAtFive);
+  exporting::ExportOptions dynamic;
+  dynamic.dynamic = {{0, 0}};
+  auto joint = exporting::aot_export_joint_with_descriptors(*m, {randn({5, 4})}, {}, dynamic);
+  compile::CompiledFunction f = compile::aot_compile_joint_with_descriptors(joint);
+  const Tensor x = randn({3, 4});
+  const std::vector<float> got = f.call_module(*m, {x}).tensor().to_vector<float>(), in = x.to_vector<float>();
+  ASSERT_EQ(got.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(got[i], in[i] + 2.0f) << i;
+}
+
 // Squeeze without axes drops every dim of size 1: a symbolic batch stays, guarded
 // not to be 1 (eagerly a batch of 1 would be squeezed away).
 TEST(OnnxDynamic, SqueezeWithoutAxesGuardsTheSymbolicDim) {
