@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "aotgrad/error.h"
 
 namespace aotgrad::testing {
@@ -18,6 +20,14 @@ inline std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+/// A path in the test temporary folder that no other test uses: ctest runs the tests
+/// of one binary as parallel processes, so a fixed name would be raced for.
+inline std::string own_temp_path(const std::string& name) {
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string owner = test != nullptr ? std::string(test->test_suite_name()) + "." + test->name() : "no_test";
+  return ::testing::TempDir() + "/" + owner + "." + name;
 }
 
 /// The whole content of a file ("" if it cannot be read).

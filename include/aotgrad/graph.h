@@ -334,19 +334,20 @@ int eliminate_dead_code(GraphModule& gm);
 /// metadata of its inputs, and the result must equal the node's own recorded
 /// shape and dtype (subgraphs likewise). Throws a user error naming the node.
 void verify_metadata(const GraphModule& gm);
+/// A node's recorded value at one value of each symbol (`bindings`, from
+/// bind_symbols): every size evaluated. A placeholder's layout keeps its order of dims
+/// at the new sizes (an error if it is no dense packing), unless `input_layouts` gives
+/// it by name; other nodes keep the example's strides, which the shape rules recompute.
+FakeVal value_at(const Node& n, const std::map<int64_t, int64_t>& bindings,
+                 const std::map<std::string, TensorVal>& input_layouts = {});
 /// A copy of a graph with symbolic shapes at one value of each symbol (`bindings`,
 /// from bind_symbols): every size, argument and layout a plain integer, recomputed by
-/// the shape rules and checked against the expressions — what the compiled function
-/// plans and runs for that size (docs/SYMBOLIC_SHAPES.md). No symbols or guards remain.
-/// Each placeholder keeps its layout's order of dims at the new sizes, unless
-/// `input_layouts` gives its layout by name (a backward half's saved values, as the
-/// specialised forward makes them). Without `recompute_layouts` only the sizes and
-/// the inputs' layouts are set, the rest keeping the example's strides: enough for
-/// the compiler, whose lowering recomputes every layout by the shape rules and checks
-/// the sizes (compile/program_builder.cpp), and half the time.
+/// the shape rules and checked against the expressions — the graph an export at that
+/// size gives (docs/SYMBOLIC_SHAPES.md). No symbols or guards remain. Each
+/// placeholder's layout is value_at's. (The compiler does not copy the graph: it
+/// lowers the symbolic graph at the bindings, compile/program_builder.cpp.)
 std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings,
-                                        const std::map<std::string, TensorVal>& input_layouts = {},
-                                        bool recompute_layouts = true);
+                                        const std::map<std::string, TensorVal>& input_layouts = {});
 
 // ---- running (src/graph/interpreter.cpp) ----
 /// Runs the graph on real inputs (one per placeholder) through the same ops as eager

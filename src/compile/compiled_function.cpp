@@ -22,11 +22,13 @@ class CompiledFunctionImpl;
 // Note [One compiled function for every size]
 // A joint graph with symbolic shapes compiles into a family: the function compiled at
 // the example's sizes, and on the first call at other sizes, a function compiled for
-// those (the graph specialised to them: graph::specialize), kept for the next call at
-// the same sizes. The trace is never repeated, nor the partition (made once on the
-// symbolic joint, its min cut weighed at the example's sizes); the halves'
-// layouts, fused loops and memory plan are made again per size. Every call binds
-// the symbols from the inputs' sizes and checks the graph's guards first.
+// those, kept for the next call at the same sizes. The trace is never repeated, nor
+// the partition, cse and dce (done once on the symbolic joint, the min cut weighed at
+// the example's sizes). Per size, the symbolic halves are lowered at the symbols'
+// values (Note [Lowering at a size], compile/program.h): no graph is copied, and the
+// layouts, fused loops and memory plan are made for the size; the backward takes its
+// saved values in the layouts the forward program made. Every call binds the symbols
+// from the inputs' sizes and checks the graph's guards first.
 struct SizeFamily {
   exporting::JointWithDescriptors symbolic;
   /// The partition serves every size: split once, with symbols.
@@ -46,6 +48,7 @@ class CompiledFunctionImpl : public std::enable_shared_from_this<CompiledFunctio
   const CompiledFunctionImpl& for_sizes(const TensorList& primals) const;
   std::string name;
   exporting::JointWithDescriptors joint;
+  /// The halves (a family's members share its symbolic ones).
   partition::Partition partition;
   std::unique_ptr<Program> forward, backward;
   /// Per primal: its placeholder (name, descriptor), and its value at this function's
@@ -236,16 +239,15 @@ TensorList CompiledFunctionImpl::run_forward(const TensorList& inputs, TensorLis
 }
 
 TensorList CompiledFunctionImpl::run_backward(std::vector<Tensor>& saved, const TensorList& grad_outputs) const {
-  const auto phs = partition.backward->graph->placeholders();
   std::vector<Tensor> in;
-  in.reserve(phs.size());
-  for (size_t k = 0; k < phs.size(); ++k) {
+  in.reserve(backward->inputs().size());
+  for (size_t k = 0; k < backward->inputs().size(); ++k) {
     const Route& r = backward_inputs[k];
     if (r.kind == Route::Kind::Saved) {
       in.push_back(std::move(saved[r.index]));
       continue;
     }
-    const graph::TensorVal& want = phs[k]->meta.val.as_tensor();
+    const graph::TensorVal& want = backward->input_layout(k);
     Tensor g = r.kind == Route::Kind::Tangent ? grad_outputs[r.index] : Tensor();
     if (!g.defined()) g = Tensor::zeros(want.sizes, want.dtype);
     in.push_back(with_layout(g, want));
@@ -399,36 +401,11 @@ std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::Joint
                                                           std::optional<partition::Partition> partitioned = {},
                                                           const std::map<int64_t, int64_t>& bindings = {});
 
-// The layouts the specialised forward gives its saved values, by the backward half's
-// placeholder names: the backward program takes them as the forward made them.
-std::map<std::string, graph::TensorVal> saved_layouts(const partition::Partition& p) {
-  const graph::Node* out = p.forward->graph->output_node();
-  std::map<int64_t, const graph::TensorVal*> made;
-  for (size_t i = 0; i < out->meta.out_descs.size(); ++i) {
-    const auto& d = out->meta.out_descs[i];
-    const graph::Arg& a = out->args()[0].list()[i];
-    if (d && d->kind() == Descriptor::Kind::SavedForBackwardsOutput && a.is_node() &&
-        a.node()->meta.val.kind == graph::FakeVal::Kind::Tensor)
-      made[d->idx()] = &a.node()->meta.val.as_tensor();
-  }
-  std::map<std::string, graph::TensorVal> layouts;
-  for (const graph::Node* ph : p.backward->graph->placeholders()) {
-    const auto& d = ph->meta.desc;
-    if (d && d->kind() == Descriptor::Kind::SavedForBackwardsInput && made.contains(d->idx()))
-      layouts[ph->name()] = *made.at(d->idx());
-  }
-  return layouts;
-}
-
-// The family member at `bindings`: the symbolic partition's halves specialised.
+// The family member at `bindings`: the symbolic partition's halves lowered at those
+// sizes (Note [Lowering at a size], compile/program.h).
 std::shared_ptr<CompiledFunctionImpl> compile_member(const SizeFamily& family,
                                                      const std::map<int64_t, int64_t>& bindings) {
-  partition::Partition p = family.symbolic_partition;
-  p.forward = graph::specialize(*p.forward, bindings);
-  // The forward's layouts are recomputed (the saved values' are the backward's
-  // inputs); the backward's own are left to the lowering, which computes them anyway.
-  p.backward = graph::specialize(*p.backward, bindings, saved_layouts(p), false);
-  return compile_fixed_sizes(family.symbolic, family.options, std::move(p), bindings);
+  return compile_fixed_sizes(family.symbolic, family.options, family.symbolic_partition, bindings);
 }
 
 }  // namespace
@@ -499,21 +476,15 @@ std::shared_ptr<CompiledFunctionImpl> compile_fixed_sizes(const exporting::Joint
   f->name = joint.graph_module->name.empty() ? "graph" : joint.graph_module->name;
   f->joint = joint;
   try {
-    CompileState state =
-        partitioned ? run_pipeline_after_partition(std::move(*partitioned), options) : run_pipeline(joint, options);
+    CompileState state = partitioned ? run_pipeline_after_partition(std::move(*partitioned), options, bindings)
+                                     : run_pipeline(joint, options);
     f->partition = std::move(state.partition);
     const auto phs = joint.graph_module->graph->placeholders();
     for (const graph::Node* p : phs) {
       AG_CHECK(p->meta.desc.has_value(), "placeholder '{}' has no descriptor", p->name());
       if (p->meta.desc->kind() == Descriptor::Kind::TangentInput) continue;
       f->primals.push_back(p);
-      graph::TensorVal v = p->meta.val.as_tensor();
-      if (!v.sym_sizes.empty()) {  // a symbolic joint's placeholder, at these sizes
-        for (size_t d = 0; d < v.sizes.size(); ++d) v.sizes[d] = v.sym_sizes[d].evaluate(bindings);
-        v.strides = contiguous_strides(v.sizes);
-        v.sym_sizes.clear();
-      }
-      f->primal_vals.push_back(std::move(v));
+      f->primal_vals.push_back(graph::value_at(*p, bindings).as_tensor());  // a symbolic joint's, at these sizes
     }
     AG_CHECK(static_cast<int64_t>(f->primals.size()) == joint.metadata.num_primals,
              "the graph has {} primal placeholders, but its metadata says {}", f->primals.size(),

@@ -12,26 +12,27 @@
 namespace aotgrad::compile {
 
 namespace {
-std::unique_ptr<Program> compile_step_program(const std::shared_ptr<const graph::GraphModule>& gm,
-                                              const CompileOptions& options) {
+template <typename Passes>
+CompileState run_step_passes(const graph::GraphModule& gm, const Passes& passes) {
   try {
-    CompileState state = run_pipeline_on_step(gm, options);
-    return state.unit("step").draft->finish();
+    return passes();
   } catch (Error& e) {
-    e.add_context("while compiling the training step " + gm->name);
+    e.add_context("while compiling the training step " + gm.name);
     throw;
   }
 }
 }  // namespace
 
-// A step graph with symbolic shapes is compiled per size on the first step at that
-// size (Note [One compiled function for every size], compiled_function.cpp).
+// A step graph with symbolic shapes is verified, merged and pruned once, then lowered
+// per size on the first step at that size (Note [One compiled function for every
+// size], compiled_function.cpp).
 class CompiledTrainStepImpl {
  public:
   exporting::TrainStepGraph step;
   CompileOptions options;
   std::unique_ptr<Program> program;  // at the example's sizes
   std::map<int64_t, int64_t> example_sizes;
+  std::shared_ptr<graph::GraphModule> pruned;  // symbolic: the step after cse and dce
   double compile_ms = 0;
   mutable std::mutex mu;
   mutable std::map<std::map<int64_t, int64_t>, std::unique_ptr<Program>> by_size;
@@ -45,9 +46,13 @@ class CompiledTrainStepImpl {
     if (bindings == example_sizes) return *program;
     std::lock_guard<std::mutex> lock(mu);
     auto it = by_size.find(bindings);
-    if (it == by_size.end())
-      it = by_size.emplace(bindings, compile_step_program(graph::specialize(gm, bindings), options)).first;
+    if (it == by_size.end()) it = by_size.emplace(bindings, program_at(bindings)).first;
     return *it->second;
+  }
+  std::unique_ptr<Program> program_at(const std::map<int64_t, int64_t>& bindings) const {
+    return run_step_passes(*pruned, [&] { return run_pipeline_on_step_at(pruned, options, bindings); })
+        .unit("step")
+        .draft->finish();
   }
 };
 
@@ -90,11 +95,16 @@ CompiledTrainStep aot_compile_train_step(const exporting::TrainStepGraph& step, 
   auto impl = std::make_shared<CompiledTrainStepImpl>();
   impl->step = step;
   impl->options = options;
-  if (step.graph_module->symbols.empty()) {
-    impl->program = compile_step_program(step.graph_module, options);
+  const graph::GraphModule& gm = *step.graph_module;
+  if (gm.symbols.empty()) {
+    impl->program = run_step_passes(gm, [&] { return run_pipeline_on_step(step.graph_module, options); })
+                        .unit("step")
+                        .draft->finish();
   } else {
-    impl->example_sizes = graph::hint_bindings(*step.graph_module);
-    impl->program = compile_step_program(graph::specialize(*step.graph_module, impl->example_sizes), options);
+    impl->example_sizes = graph::hint_bindings(gm);
+    impl->pruned =
+        run_step_passes(gm, [&] { return run_pipeline_on_step(step.graph_module, options, "dce"); }).unit("step").graph;
+    impl->program = impl->program_at(impl->example_sizes);
   }
   impl->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   CompiledTrainStep result;

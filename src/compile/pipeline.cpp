@@ -45,6 +45,37 @@ void verify_programs(const CompileState& s) {
   for (const CompileUnit& u : s.units) u.draft->program().verify();
 }
 
+// The layouts the forward program gives its saved values, by the backward's
+// placeholder names: a backward lowered at a size takes them as the forward made them
+// (its graph records only the example's layouts).
+std::map<std::string, graph::TensorVal> saved_layouts(CompileState& s) {
+  const Program& forward = s.unit("forward").draft->program();
+  const graph::Node* out = s.partition.forward->graph->output_node();
+  std::map<int64_t, const graph::TensorVal*> made;
+  for (size_t i = 0; i < out->meta.out_descs.size() && i < forward.outputs().size(); ++i) {
+    const auto& d = out->meta.out_descs[i];
+    const int v = forward.outputs()[i];
+    if (d && d->kind() == Descriptor::Kind::SavedForBackwardsOutput && v >= 0)
+      made[d->idx()] = &forward.values()[static_cast<size_t>(v)].layout;
+  }
+  std::map<std::string, graph::TensorVal> layouts;
+  for (const graph::Node* ph : s.partition.backward->graph->placeholders()) {
+    const auto& d = ph->meta.desc;
+    if (d && d->kind() == Descriptor::Kind::SavedForBackwardsInput && made.contains(d->idx()))
+      layouts[ph->name()] = *made.at(d->idx());
+  }
+  return layouts;
+}
+
+void lower_units(CompileState& s, const CompileOptions& o) {
+  for (CompileUnit& u : s.units) {
+    LowerAt at{s.bindings, {}};
+    if (!s.bindings.empty() && u.name == "backward") at.input_layouts = saved_layouts(s);
+    u.draft = std::make_unique<ProgramDraft>(u.graph, o, std::move(at));
+    u.draft->lower();
+  }
+}
+
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {{"verify", "check the joint graph: structure, descriptors, shapes against the shape rules"},
@@ -81,12 +112,7 @@ const std::vector<Pass>& pipeline() {
        print_units,
        verify_units},
       {{"lower", "bind every node's arguments once and give every value a run-time layout"},
-       [](CompileState& s, const CompileOptions& o) {
-         for (CompileUnit& u : s.units) {
-           u.draft = std::make_unique<ProgramDraft>(u.graph, o);
-           u.draft->lower();
-         }
-       },
+       lower_units,
        print_programs,
        verify_programs},
       {{"fuse", "fuse elementwise ops into loops: chains, same-shaped groups of tensors, single-element batches"},
@@ -227,9 +253,11 @@ CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const Co
   return run_passes(std::move(s), options, stop_after);
 }
 
-CompileState run_pipeline_after_partition(partition::Partition partitioned, const CompileOptions& options) {
+CompileState run_pipeline_after_partition(partition::Partition partitioned, const CompileOptions& options,
+                                          const std::map<int64_t, int64_t>& bindings) {
   CompileState s;
   s.is_joint = true;
+  s.bindings = bindings;
   s.partition = std::move(partitioned);
   s.units.push_back({"forward", s.partition.forward, nullptr});
   s.units.push_back({"backward", s.partition.backward, nullptr});
@@ -242,6 +270,16 @@ CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step
   s.input = std::move(step);
   s.is_joint = false;
   return run_passes(std::move(s), options, stop_after);
+}
+
+CompileState run_pipeline_on_step_at(std::shared_ptr<graph::GraphModule> pruned, const CompileOptions& options,
+                                     const std::map<int64_t, int64_t>& bindings) {
+  CompileState s;
+  s.input = pruned;
+  s.is_joint = false;
+  s.bindings = bindings;
+  s.units.push_back({"step", std::move(pruned), nullptr});
+  return run_passes(std::move(s), options, "", "dce");
 }
 
 std::vector<PassInfo> compile_passes() {

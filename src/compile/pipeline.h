@@ -3,6 +3,7 @@
 // data]).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -27,6 +28,9 @@ struct CompileState {
   bool is_joint = true;
   partition::Partition partition;
   std::vector<CompileUnit> units;
+  /// A graph with symbolic sizes is lowered at these values of its symbols (Note
+  /// [Lowering at a size], compile/program.h); empty for fixed sizes.
+  std::map<int64_t, int64_t> bindings;
   /// The unit called `name` (an internal error if there is none).
   CompileUnit& unit(const std::string& name);
 };
@@ -35,13 +39,18 @@ struct CompileState {
 /// printing and verification.
 CompileState run_pipeline(const exporting::JointWithDescriptors& joint, const CompileOptions& options,
                           const std::string& stop_after = "");
-/// The passes after `dce`, on halves already split, merged and pruned (the
-/// partition, cse and dce passes of a symbolic joint, done once and specialised to
-/// one size: Note [One compiled function for every size]).
-CompileState run_pipeline_after_partition(partition::Partition partitioned, const CompileOptions& options);
+/// The passes after `dce`, on halves already split, merged and pruned: the
+/// partition, cse and dce passes of a symbolic joint, done once, and the rest at one
+/// size (`bindings`; Note [One compiled function for every size]).
+CompileState run_pipeline_after_partition(partition::Partition partitioned, const CompileOptions& options,
+                                          const std::map<int64_t, int64_t>& bindings = {});
 /// The same for a whole-step graph: its one unit is called "step".
 CompileState run_pipeline_on_step(std::shared_ptr<const graph::GraphModule> step, const CompileOptions& options,
                                   const std::string& stop_after = "");
+/// A whole-step graph's passes after `dce` at one size of its symbols, on the step
+/// graph `run_pipeline_on_step(…, "dce")` left.
+CompileState run_pipeline_on_step_at(std::shared_ptr<graph::GraphModule> pruned, const CompileOptions& options,
+                                     const std::map<int64_t, int64_t>& bindings);
 
 /// Merges call_function nodes that call the same pure op on the same arguments (and
 /// carry the same annotations) into the first of them: returns how many went.

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -90,6 +91,10 @@ class Program {
   /// arena values inside the arena once planned); an internal error if one fails.
   void verify() const;
   const std::vector<int>& inputs() const { return inputs_; }
+  /// The value of each output slot (-1: None).
+  const std::vector<int>& outputs() const { return outputs_; }
+  /// The layout run() requires of input `i`.
+  const graph::TensorVal& input_layout(size_t i) const { return values_.at(static_cast<size_t>(inputs_.at(i))).layout; }
   const ProgramStats& stats() const { return stats_; }
 
  private:
@@ -105,11 +110,22 @@ class Program {
   mutable std::vector<Tensor> scratch_;  // the run's values; kept so a run allocates no table
 };
 
+/// Note [Lowering at a size]: a graph with symbolic sizes is lowered as it is, at one
+/// value of each symbol, without a specialised copy of it: placeholders take
+/// graph::value_at's layouts (or the ones given by name), size arguments are
+/// evaluated as they are bound, every other layout comes from the shape rules as
+/// always, and each node's recorded sizes, evaluated, are checked against them.
+struct LowerAt {
+  std::map<int64_t, int64_t> bindings;  // empty for a graph without symbols
+  /// Layouts some inputs must take (a backward's saved values, as its forward made them).
+  std::map<std::string, graph::TensorVal> input_layouts;
+};
+
 /// A Program built one stage at a time (lower, fuse, plan), so the compile pipeline
 /// can print and verify it between stages. Program::build runs all three.
 class ProgramDraft {
  public:
-  ProgramDraft(std::shared_ptr<const graph::GraphModule> gm, const CompileOptions& options);
+  ProgramDraft(std::shared_ptr<const graph::GraphModule> gm, const CompileOptions& options, LowerAt at = {});
   ~ProgramDraft();
   void lower();
   void fuse();
@@ -121,6 +137,7 @@ class ProgramDraft {
  private:
   std::shared_ptr<const graph::GraphModule> gm_;
   CompileOptions options_;
+  LowerAt at_;
   std::unique_ptr<Program> program_;
   std::unique_ptr<ProgramBuilder> builder_;
 };

@@ -34,12 +34,18 @@ int storage_root(const std::vector<Value>& values, int v) {
 
 class ProgramBuilder {
  public:
-  ProgramBuilder(const graph::GraphModule& gm, const CompileOptions& options, Program& p)
-      : gm_(gm), options_(options), p_(p) {}
+  ProgramBuilder(const graph::GraphModule& gm, const CompileOptions& options, Program& p, const LowerAt& at)
+      : gm_(gm), options_(options), at_(at), p_(p) {}
 
   // The stages, in this order (the compile pipeline runs them as the passes "lower",
   // "fuse" and "plan": src/compile/pipeline.cpp).
   void lower_all() {
+    // One instruction and a value or two per node: reserved, so no instruction is
+    // moved while the program grows (a new size's compile is timed in microseconds).
+    const size_t nodes = gm_.graph->nodes().size();
+    p_.instructions_.reserve(nodes);
+    operands_.reserve(nodes);
+    p_.values_.reserve(nodes + nodes / 2);
     for (const auto& n : gm_.graph->nodes()) {
       try {
         lower(*n);
@@ -86,7 +92,7 @@ class ProgramBuilder {
                  n.name());
         Value v;
         v.kind = ValueKind::Input;
-        v.layout = n.meta.val.as_tensor();
+        v.layout = graph::value_at(n, at_.bindings, at_.input_layouts).as_tensor();
         v.input_index = static_cast<int>(p_.inputs_.size());
         v.name = n.name();
         int id = add_value(std::move(v));
@@ -140,14 +146,17 @@ class ProgramBuilder {
     ins.node = n.name();
     ins.label = op.schema.dotted_name();
     ins.phase = phase_of(n);
-    ins.args = graph::bind_op_args(n, [&](const Node* x) {
-      int id = value_of(x);
-      if (id < 0) return IValue(Tensor());
-      Tensor t = meta_of(id);
-      operand_of[t.impl()] = id;
-      operands.push_back(id);
-      return IValue(t);
-    });
+    ins.args = graph::bind_op_args(
+        n,
+        [&](const Node* x) {
+          int id = value_of(x);
+          if (id < 0) return IValue(Tensor());
+          Tensor t = meta_of(id);
+          operand_of[t.impl()] = id;
+          operands.push_back(id);
+          return IValue(t);
+        },
+        at_.bindings);
     ins.outs = ops::run_shape(op, ins.args);
     // Remember where every operand sits, to patch or freeze it later.
     for (size_t a = 0; a < ins.args.size(); ++a) {
@@ -235,7 +244,8 @@ class ProgramBuilder {
       Value v;
       v.kind = ValueKind::Arena;
       v.name = n.name();
-      v.layout = {item->sizes, contiguous_strides(item->sizes), 0, item->dtype, {}};
+      const Shape sizes = sizes_at(*item);
+      v.layout = {sizes, contiguous_strides(sizes), 0, item->dtype, {}};
       ins.results.push_back(add_value(std::move(v)));
     }
     std::function<std::vector<Tensor>(const std::vector<Tensor>&)> run = [call](const std::vector<Tensor>& in) {
@@ -286,11 +296,20 @@ class ProgramBuilder {
     for (size_t i = 0; i < items.size(); ++i) {
       if (!items[i] || ins.results[i] < 0) continue;
       const graph::TensorVal& got = p_.values_[static_cast<size_t>(ins.results[i])].layout;
-      AG_CHECK(got.sizes == items[i]->sizes && got.dtype == items[i]->dtype,
-               "the graph records output {} as {}, but the op's shape rule gives {}{} (was the graph edited "
+      AG_CHECK(got.sizes == sizes_at(*items[i]) && got.dtype == items[i]->dtype,
+               "the graph records output {} as {}{}, but the op's shape rule gives {}{} (was the graph edited "
                "without updating meta['val']?)",
-               i, items[i]->str(), dtype_abbrev(got.dtype), shape_str(got.sizes));
+               i, items[i]->str(), at_.bindings.empty() ? "" : ", " + shape_str(sizes_at(*items[i])) + " here",
+               dtype_abbrev(got.dtype), shape_str(got.sizes));
     }
+  }
+
+  // A recorded value's sizes where the graph is lowered (Note [Lowering at a size]).
+  Shape sizes_at(const graph::TensorVal& t) const {
+    if (t.sym_sizes.empty()) return t.sizes;
+    Shape sizes(t.sym_sizes.size());
+    for (size_t d = 0; d < sizes.size(); ++d) sizes[d] = t.sym_sizes[d].evaluate(at_.bindings);
+    return sizes;
   }
 
   // A whole-step graph's "train_step" annotation, which profiles group kernels by.
@@ -532,17 +551,19 @@ class ProgramBuilder {
 
   const graph::GraphModule& gm_;
   const CompileOptions& options_;
+  const LowerAt& at_;
   Program& p_;
   std::unordered_map<const Node*, int> single_;
   std::unordered_map<const Node*, std::vector<int>> tuples_;
   std::vector<std::vector<int>> operands_;  // per instruction: every value it reads
 };
 
-ProgramDraft::ProgramDraft(std::shared_ptr<const graph::GraphModule> gm, const CompileOptions& options)
+ProgramDraft::ProgramDraft(std::shared_ptr<const graph::GraphModule> gm, const CompileOptions& options, LowerAt at)
     : gm_(std::move(gm)),
       options_(options),
+      at_(std::move(at)),
       program_(std::make_unique<Program>()),
-      builder_(std::make_unique<ProgramBuilder>(*gm_, options_, *program_)) {}
+      builder_(std::make_unique<ProgramBuilder>(*gm_, options_, *program_, at_)) {}
 ProgramDraft::~ProgramDraft() = default;
 void ProgramDraft::lower() {
   builder_->lower_all();
@@ -560,7 +581,8 @@ std::unique_ptr<Program> ProgramDraft::finish() {
 
 std::unique_ptr<Program> Program::build(const graph::GraphModule& gm, const CompileOptions& options) {
   auto p = std::make_unique<Program>();
-  ProgramBuilder b(gm, options, *p);
+  const LowerAt fixed;
+  ProgramBuilder b(gm, options, *p, fixed);
   b.lower_all();
   b.fuse();
   b.plan();

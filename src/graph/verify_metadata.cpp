@@ -237,9 +237,11 @@ Shape strides_at(const Node& n, const Shape& sizes, const Shape& strides, const 
   return pack(new_sizes);
 }
 
-// A value's metadata at the bound sizes (a placeholder's layout packed alike).
-FakeVal value_at(const FakeVal& val, const std::map<int64_t, int64_t>& bindings, const Node& n,
+}  // namespace
+
+FakeVal value_at(const Node& n, const std::map<int64_t, int64_t>& bindings,
                  const std::map<std::string, TensorVal>& input_layouts) {
+  const FakeVal& val = n.meta.val;
   FakeVal out{val.kind, {}};
   for (const auto& item : val.items) {
     if (!item || item->sym_sizes.empty()) {
@@ -263,10 +265,9 @@ FakeVal value_at(const FakeVal& val, const std::map<int64_t, int64_t>& bindings,
   }
   return out;
 }
-}  // namespace
 
 std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<int64_t, int64_t>& bindings,
-                                        const std::map<std::string, TensorVal>& input_layouts, bool recompute_layouts) {
+                                        const std::map<std::string, TensorVal>& input_layouts) {
   std::shared_ptr<GraphModule> out = module_like(gm);
   std::unordered_map<const Node*, Node*> map;
   for (const auto& node : gm.graph->nodes()) {
@@ -277,10 +278,9 @@ std::shared_ptr<GraphModule> specialize(const GraphModule& gm, const std::map<in
     for (const auto& [name, a] : n.kwargs()) kwargs.emplace_back(name, substituted(a, bindings, map));
     Node* c = out->graph->create_node(n.op(), n.name(), n.target(), std::move(args), std::move(kwargs));
     c->meta = n.meta.without_val();
-    c->meta.val = value_at(n.meta.val, bindings, n, input_layouts);
+    c->meta.val = value_at(n, bindings, input_layouts);
     map[&n] = c;
   }
-  if (!recompute_layouts) return out;
   try {
     walk_metadata(*out, Walk{{}, true});
   } catch (Error& e) {

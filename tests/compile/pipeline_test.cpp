@@ -3,6 +3,7 @@
 
 #include "aotgrad/compile.h"
 #include "aotgrad/models.h"
+#include "aotgrad/partition.h"
 #include "compile/pipeline.h"
 #include "ops/registry.h"
 #include "test_util.h"
@@ -82,4 +83,28 @@ TEST(Pipeline, CommonSubexpressionsMergeOnlyPureIdenticalCalls) {
   EXPECT_EQ(outs[1].node(), a);
   EXPECT_EQ(outs[2].node(), c);
   EXPECT_EQ(outs[3].node(), d);
+}
+
+// Note [Lowering at a size]: a symbolic half lowered at one size is the program of the
+// half specialised to that size (graph::specialize, itself the graph an export at that
+// size gives), without the copy.
+TEST(Pipeline, LoweringAtASizeGivesTheProgramOfTheSpecialisedGraph) {
+  models::Instance inst = models::instantiate(models::find_model("transformer_block"));
+  exporting::ExportOptions eo;
+  eo.dynamic = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};  // batch s0, sequence s1
+  const auto joint = exporting::aot_export_joint_with_descriptors(*inst.module, inst.example.args, {}, eo);
+  const partition::Partition p = partition::partition_joint(*joint.graph_module);
+  const std::map<int64_t, int64_t> at = {{0, 3}, {1, 17}};
+  const compile::CompileOptions o;
+  for (const auto& half : {p.forward, p.backward}) {
+    compile::ProgramDraft draft(half, o, compile::LowerAt{at, {}});
+    draft.lower();
+    draft.fuse();
+    draft.plan();
+    const std::string lowered = draft.program().print();
+    EXPECT_EQ(lowered, compile::Program::build(*graph::specialize(*half, at), o)->print());
+    EXPECT_NE(lowered.find("[3, 17, 128]"), std::string::npos) << lowered;
+  }
+  compile::ProgramDraft unbound(p.forward, o);
+  EXPECT_NE(error_of([&] { unbound.lower(); }).find("s0"), std::string::npos) << "a symbol without a value";
 }

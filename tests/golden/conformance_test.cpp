@@ -7,6 +7,7 @@
 
 #include "aotgrad/error.h"
 #include "conformance/runner.h"
+#include "test_util.h"
 
 using namespace aotgrad;
 
@@ -16,9 +17,9 @@ std::vector<std::string> case_files() {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto path = std::filesystem::temp_directory_path() / name;
+  const std::string path = aotgrad::testing::own_temp_path(name);
   std::ofstream(path) << text;
-  return path.string();
+  return path;
 }
 
 std::string load_error(const std::string& path) {

@@ -98,7 +98,7 @@ TEST(OnnxBadInput, MissingExternalData) {
   kv->set_key("location");
   kv->set_value("weights.bin");
   b.node("Add", {"x", "w"}, {"y"});
-  const std::string dir = ::testing::TempDir() + "/aotgrad_onnx_external";
+  const std::string dir = aotgrad::testing::own_temp_path("external");
   std::filesystem::create_directories(dir);
   std::filesystem::remove(dir + "/weights.bin");
   auto load = [&] { onnx_io::load_from_bytes(b.bytes(), "model.onnx", dir); };

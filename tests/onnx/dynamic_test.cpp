@@ -67,7 +67,7 @@ ModelBuilder batch_view_model(bool fixed_reshape) {
 }
 
 std::string write_model(const ModelBuilder& b, const std::string& name) {
-  const std::string path = (std::filesystem::temp_directory_path() / name).string();
+  const std::string path = aotgrad::testing::own_temp_path(name);
   std::ofstream(path, std::ios::binary) << b.bytes();
   return path;
 }

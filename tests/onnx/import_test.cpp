@@ -135,7 +135,7 @@ TEST(OnnxImport, SaveWritesTrainedValuesAndNeverHalfAFile) {
     autograd::NoGradGuard no_grad;
     for (auto& [name, slot] : m->parameter_slots()) add_(*slot, 0.25);
   }
-  const std::string dir = ::testing::TempDir() + "/aotgrad_onnx_save";
+  const std::string dir = aotgrad::testing::own_temp_path("save");
   std::filesystem::create_directories(dir);
   const std::string out = dir + "/trained.onnx";
   onnx_io::save(*m, out);

@@ -198,7 +198,7 @@ TEST(TrainStepRun, ScheduledLearningRateNeedsNoNewCompile) {
 }
 
 TEST(TrainStepCheckpoint, ResumeIsBitIdentical) {
-  const auto dir = std::filesystem::temp_directory_path() / "aotgrad_ckpt_test";
+  const auto dir = std::filesystem::path(aotgrad::testing::own_temp_path("ckpt"));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "step3.json").string();
   // Uninterrupted: 8 steps.
@@ -220,7 +220,7 @@ TEST(TrainStepCheckpoint, ResumeIsBitIdentical) {
 }
 
 TEST(TrainStepCheckpoint, MismatchIsAClearErrorAndChangesNothing) {
-  const auto dir = std::filesystem::temp_directory_path() / "aotgrad_ckpt_bad";
+  const auto dir = std::filesystem::path(aotgrad::testing::own_temp_path("ckpt"));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "adamw.json").string();
   StepSetup a = setup("mlp_relu_ce", adamw());

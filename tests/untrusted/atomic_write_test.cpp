@@ -20,7 +20,7 @@ using aotgrad::testing::read_file;
 
 namespace {
 std::string fresh_dir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + name;
+  const std::string dir = aotgrad::testing::own_temp_path(name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

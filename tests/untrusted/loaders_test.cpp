@@ -51,7 +51,7 @@ std::string nest_at_marker(const json& j, int depth, const std::string& open, co
 }
 
 std::string golden_error(const json& doc) {
-  const std::string path = ::testing::TempDir() + "/case.json";
+  const std::string path = aotgrad::testing::own_temp_path("case.json");
   std::ofstream(path) << doc.dump();
   return error_of([&] { conformance::load_golden(path); });
 }
@@ -223,7 +223,7 @@ TEST(UntrustedCaseFile, OverflowingShapesAndDeepRecordsAreRefused) {
   EXPECT_NE(golden_error(doc).find("more elements than a tensor may have"), std::string::npos) << golden_error(doc);
   doc = json::parse(read_file(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
   doc["joint_aten"]["junk"] = "@";
-  const std::string path = ::testing::TempDir() + "/deep.json";
+  const std::string path = aotgrad::testing::own_temp_path("deep.json");
   std::ofstream(path) << nest_at_marker(doc, 120000, "[", "", "]");
   EXPECT_NE(error_of([&] { conformance::load_golden(path); }).find("nest more than 128 levels"), std::string::npos);
   doc = json::parse(read_file(AOTGRAD_GOLDENS_DIR "/simple_linear.json"));
@@ -233,7 +233,7 @@ TEST(UntrustedCaseFile, OverflowingShapesAndDeepRecordsAreRefused) {
 }
 
 TEST(UntrustedCaseFile, AFolderIsNotACaseFile) {
-  const std::string dir = ::testing::TempDir() + "/x.json";
+  const std::string dir = aotgrad::testing::own_temp_path("x.json");
   std::filesystem::create_directories(dir);
   EXPECT_NE(error_of([&] { conformance::load_golden(dir); }).find("not a regular file"), std::string::npos);
 }
