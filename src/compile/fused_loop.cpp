@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "compile/cold_tensors.h"
 #include "ops/cpu/formulas.h"
 #include "support/error.h"
 #include "support/parallel.h"
@@ -276,6 +277,8 @@ Src source(const Operand& o, const Src* mine, int64_t start, const float* regs) 
 void FusedLoop::run(const Args& args, Outputs& outs) const {
   const size_t per_member_out = stores.size();
   const size_t members = outs.size() / per_member_out;
+  prefetch_metadata(args);  // Note [Cold tensors]
+  prefetch_metadata(outs);
   // Each member's outputs, inputs (pointer, or its single value) and block range.
   std::vector<float*> out(outs.size());
   for (size_t j = 0; j < outs.size(); ++j) out[j] = const_cast<Tensor&>(outs[j].to_tensor()).data_ptr<float>();
@@ -283,8 +286,8 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
   for (size_t k = 0; k < args.size(); ++k) {
     const Tensor& t = args[k].to_tensor();
     in[k].p = t.data_ptr<float>();
-    in[k].v = t.numel() >= 1 ? *in[k].p : 0.0f;
     in[k].numel = t.numel();
+    in[k].v = in[k].numel == 1 ? *in[k].p : 0.0f;  // only a single value is read as one
   }
   std::vector<int64_t> numel(members), first_block(members + 1, 0);
   for (size_t m = 0; m < members; ++m) {

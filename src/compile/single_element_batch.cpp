@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 
+#include "compile/cold_tensors.h"
 #include "compile/fused_loop.h"
 #include "compile/fusion.h"
 #include "ops/cpu/formulas.h"
@@ -75,6 +76,9 @@ double evaluate(const ScalarStep& s, const std::vector<double>& slots) {
 }
 
 void ScalarProgram::run(const Args& args, Outputs& outs) const {
+  prefetch_metadata(args);  // Note [Cold tensors]
+  prefetch_metadata(outs);
+  prefetch_first_lines(args);
   std::vector<double> slots(static_cast<size_t>(num_inputs) + steps.size());
   for (size_t k = 0; k < static_cast<size_t>(num_inputs); ++k) {
     const Tensor& t = args[k].to_tensor();
