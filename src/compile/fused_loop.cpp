@@ -17,7 +17,7 @@ namespace {
 // blocks it reads and stores, all in L1 if it is to stream. AdamW's update (8 passes
 // after folding, 4 streams read, 3 stored) at 512 floats a block touches about 30 KiB
 // per block, the whole of a 32 KiB L1 (Zen 4), and ran at 55% of DRAM copy bandwidth
-// on one core; at 128 floats (about 8 KiB) it runs at 86-95%, still amortising each
+// on one core; at 128 floats (about 8 KiB) it runs at 80-95%, still amortising each
 // pass's dispatch over eight 16-float vectors (64 floats was slower again). The
 // prefetch reaches kPrefetchAhead blocks ahead, 1 KiB per stream.
 constexpr int64_t kBlock = 128;

@@ -107,4 +107,20 @@ TEST(Pipeline, LoweringAtASizeGivesTheProgramOfTheSpecialisedGraph) {
   }
   compile::ProgramDraft unbound(p.forward, o);
   EXPECT_NE(error_of([&] { unbound.lower(); }).find("s0"), std::string::npos) << "a symbol without a value";
+  // A recorded size expression the shape rules disagree with at this size (the
+  // example's sizes still agree: s0 + 1 is 5 only where s0 is 4).
+  auto edited = graph::clone_module(*p.forward);
+  for (auto& n : edited->graph->nodes()) {
+    if (n->op() != graph::NodeOp::CallFunction || n->target().kind != graph::Target::Kind::Op ||
+        n->meta.val.kind != graph::FakeVal::Kind::Tensor)
+      continue;
+    auto& t = *n->meta.val.items[0];
+    if (t.sym_sizes.empty() || t.sym_sizes[0] != SymExpr::symbol(0)) continue;
+    t.sym_sizes[0] = SymExpr::symbol(0) + SymExpr(1);
+    break;
+  }
+  compile::ProgramDraft stale(edited, o, compile::LowerAt{at, {}});
+  const std::string e = error_of([&] { stale.lower(); });
+  EXPECT_NE(e.find("[s0 + 1, "), std::string::npos) << e;
+  EXPECT_NE(e.find("[4, "), std::string::npos) << "the recorded size evaluated here: " << e;
 }
