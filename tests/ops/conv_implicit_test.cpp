@@ -70,9 +70,11 @@ TEST(ConvImplicit, MatchesADirectConvolution) {
   for (Conv2dSizes s : {Conv2dSizes{2, 3, 8, 8, 5, 3, 3, 1, 1}, Conv2dSizes{1, 4, 7, 9, 33, 3, 3, 0, 0},
                         Conv2dSizes{3, 2, 6, 5, 4, 5, 5, 2, 2}, Conv2dSizes{2, 5, 4, 6, 3, 1, 1, 0, 0},
                         Conv2dSizes{1, 3, 9, 7, 6, 2, 3, 1, 0}, Conv2dSizes{2, 16, 10, 10, 40, 3, 3, 1, 1},
-                        // Few output channels, many taps: the weight gradient is computed
-                        // transposed, the tiles reading the shifted input lines in place.
-                        Conv2dSizes{2, 32, 12, 12, 8, 3, 3, 1, 1}}) {
+                        // Few output channels, many taps.
+                        Conv2dSizes{2, 32, 12, 12, 8, 3, 3, 1, 1},
+                        // Rows of whole 16-lane vectors (the weight gradient's unmasked
+                        // loads), and images too big to share a group (one per group).
+                        Conv2dSizes{5, 4, 16, 16, 6, 3, 3, 1, 1}, Conv2dSizes{3, 64, 32, 32, 5, 3, 3, 1, 1}}) {
     SCOPED_TRACE(::testing::Message() << "n " << s.n << " c " << s.c << " " << s.h << "x" << s.w << " oc " << s.oc
                                       << " k " << s.kh << "x" << s.kw << " pad " << s.ph << "," << s.pw);
     auto random = [&](int64_t count) {
@@ -94,18 +96,25 @@ TEST(ConvImplicit, MatchesADirectConvolution) {
   }
 }
 
-TEST(ConvImplicit, DeclinesWhatItCannotComputeExactly) {
+TEST(ConvImplicit, InfiniteInputsGiveInfiniteWeightGradientsNotNaN) {
   if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
+  // A 4x4 input, 3x3 kernel, padding 1: every tap of some output reads x(1, 1).
   const Conv2dSizes s{1, 1, 4, 4, 1, 3, 3, 1, 1};
   std::vector<float> x(16, 1.0f), w(9, 1.0f), gy(16, 1.0f), gx(16), gw(9, -7.0f);
-  // An infinite input: the weight gradient's zero columns would meet it (0 * inf).
   x[5] = std::numeric_limits<float>::infinity();
-  EXPECT_FALSE(aotgrad::ops::cpu::conv2d_implicit_backward(s, gy.data(), x.data(), w.data(), gx.data(), gw.data()));
-  EXPECT_EQ(gw[0], -7.0f) << "nothing written";
-  // The input gradient alone does not read x.
-  EXPECT_TRUE(aotgrad::ops::cpu::conv2d_implicit_backward(s, gy.data(), x.data(), w.data(), gx.data(), nullptr));
-  // A padding as wide as the kernel.
+  ASSERT_TRUE(aotgrad::ops::cpu::conv2d_implicit_backward(s, gy.data(), x.data(), w.data(), gx.data(), gw.data()));
+  for (float g : gw) EXPECT_EQ(g, std::numeric_limits<float>::infinity());
+  for (float g : gx) EXPECT_TRUE(std::isfinite(g)) << "the input gradient does not read x";
+  x[5] = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_TRUE(aotgrad::ops::cpu::conv2d_implicit_backward(s, gy.data(), x.data(), w.data(), nullptr, gw.data()));
+  for (float g : gw) EXPECT_TRUE(std::isnan(g));
+}
+
+TEST(ConvImplicit, DeclinesAPaddingAsWideAsTheKernel) {
+  if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
+  std::vector<float> x(16, 1.0f), w(9, 1.0f), y(36, -7.0f);
   EXPECT_FALSE(aotgrad::ops::cpu::conv2d_implicit_forward(Conv2dSizes{1, 1, 4, 4, 1, 3, 3, 3, 0}, x.data(), w.data(),
-                                                          nullptr, gx.data()));
+                                                          nullptr, y.data()));
+  EXPECT_EQ(y[0], -7.0f) << "nothing written";
 }
 }  // namespace

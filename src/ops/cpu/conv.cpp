@@ -298,14 +298,13 @@ void depthwise_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, 
 template <typename T>
 void bias_gradient(const ConvGeom& g, const T* gy, T* gb) {
   const int64_t cols = g.col_cols();
-  for (int64_t o = 0; o < g.oc; ++o) {
-    double s = 0;
-    for (int64_t b = 0; b < g.n; ++b) {
-      const T* row = gy + (b * g.oc + o) * cols;
-      for (int64_t i = 0; i < cols; ++i) s += row[i];
+  parallel_for(g.oc, g.n * cols, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      double s = 0;
+      for (int64_t b = 0; b < g.n; ++b) s += cpu::sum_of(gy + (b * g.oc + o) * cols, cols);
+      gb[o] = static_cast<T>(s);
     }
-    gb[o] = static_cast<T>(s);
-  }
+  });
 }
 
 // The sizes of a float32 convolution the implicit-GEMM path takes (stride 1, no

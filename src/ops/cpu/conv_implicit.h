@@ -26,8 +26,7 @@ bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* 
 
 /// The input gradient gx and the weight gradient gw (either may be null: not
 /// wanted) of the same convolution, given the output gradient gy; gw is written, not
-/// accumulated. Returns false, writing nothing, where conv2d_implicit_forward would,
-/// and also when gw is wanted and x holds an infinity or NaN (see the Note).
+/// accumulated. Returns false, writing nothing, where conv2d_implicit_forward would.
 bool conv2d_implicit_backward(const Conv2dSizes& s, const float* gy, const float* x, const float* w, float* gx,
                               float* gw);
 

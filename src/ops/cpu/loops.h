@@ -43,6 +43,23 @@ AG_TARGET_AVX512 void flat2_avx512(R* po, const A* pa, const B* pb, int64_t s, i
   for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
 }
 
+// Note [Sums in eight lanes]: a floating sum accumulates in double, and one running
+// double is a chain of dependent adds (four cycles each) that the compiler may not
+// reorder. Eight running sums, one per lane, are independent: they vectorise, and
+// the sum is as accurate (each partial is a double). Reductions over the batch and
+// the spatial dims of an NCHW tensor (batch norm's statistics in reduction.cpp, a
+// convolution's bias gradient) read the tensor in place as segments, without the
+// copy that would put the reduced dims last.
+template <typename T>
+double sum_of(const T* p, int64_t n) {
+  double part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(p[i + j]);
+  for (; i < n; ++i) part[0] += static_cast<double>(p[i]);
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 /// A copy of `t` converted to `dtype` and made contiguous (returns `t` itself if it
 /// already is both). Kernels use it to compute in one type.
 Tensor as_contiguous(const Tensor& t, DType dtype);

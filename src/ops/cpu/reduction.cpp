@@ -102,22 +102,8 @@ std::vector<bool> mask_of(const Tensor& x, const IValue& dims) {
   return reduction_mask(dims.is_none() ? IntList{} : dims.to_int_list(), x.dim(), "reduction");
 }
 
-// Note [Sums in eight lanes]: a floating sum accumulates in double, and one running
-// double is a chain of dependent adds (four cycles each) that the compiler may not
-// reorder. Eight running sums, one per lane, are independent: they vectorise, and
-// the sum is as accurate (each partial is a double). Reductions over the batch and
-// the spatial dims of an NCHW tensor (batch norm's statistics) read the tensor in
-// place as segments, without the copy that would put the reduced dims last.
-template <typename T>
-double sum_of(const T* p, int64_t n) {
-  double part[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(p[i + j]);
-  for (; i < n; ++i) part[0] += static_cast<double>(p[i]);
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-}
-
+// Note [Sums in eight lanes] (loops.h): squared deviations sum in eight double lanes
+// too.
 template <typename T>
 double squared_deviations(const T* p, int64_t n, double mean) {
   double part[8] = {};
@@ -167,7 +153,7 @@ void segment_sums(const Tensor& x, const Segments& s, T* out, const std::functio
       double acc = 0;
       for (int64_t a = 0; a < s.pre; ++a) {
         const T* seg = px + (a * s.mid + o) * s.post;
-        acc += mean ? squared_deviations(seg, s.post, mean[o]) : sum_of(seg, s.post);
+        acc += mean ? squared_deviations(seg, s.post, mean[o]) : cpu::sum_of(seg, s.post);
       }
       out[o] = finish(o, acc);
     }

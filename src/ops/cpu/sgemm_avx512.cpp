@@ -28,13 +28,24 @@ constexpr int kRows = 8;         // rows of C per tile
 constexpr int kCols = 32;        // columns of C per tile: two zmm registers
 constexpr int64_t kMaxK = 2048;  // B panels of kMaxK x 32 floats stay in L2
 
+// Where a tile reads B's row p: b + p * ldb, or with `rows`, rows[p] + ldb (the
+// gathered lines of an implicit-GEMM convolution, read where they are).
+struct TileB {
+  const float* b;
+  int64_t ldb;
+  const float* const* rows;
+};
+
 // C[0:MR, 0:16*NV] (masked to `cols`) = alpha * A[0:MR, :] B[:, 0:16*NV] + beta * C.
-// a(i, p) = a[i * ra + p * ca], or with Gathered, a_rows[i][p]; b row p starts at
-// b + p * ldb. Full tiles use plain loads (masked ones are slower on some CPUs).
-template <int MR, int NV, bool Full, bool TransC, bool Gathered>
+// a(i, p) = a[i * ra + p * ca], or with Gathered, a_rows[i][p]; B's rows are where
+// TileB says (GatheredB: from its `rows`). Full tiles use plain loads (masked ones
+// are slower on some CPUs).
+template <int MR, int NV, bool Full, bool TransC, bool Gathered, bool GatheredB>
 __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float* a, int64_t ra, int64_t ca,
-                                             const float* const* a_rows, const float* b, int64_t ldb, float beta,
-                                             float* c, int64_t ldc, int cols) {
+                                             const float* const* a_rows, const TileB& tb, float beta, float* c,
+                                             int64_t ldc, int cols) {
+  const float* const b = tb.b;
+  const int64_t ldb = tb.ldb;
   const float* row_of[MR];
   if constexpr (Gathered)
     for (int i = 0; i < MR; ++i) row_of[i] = a_rows[i];
@@ -47,7 +58,7 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
     mask[v] = left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1));
   }
   for (int64_t p = 0; p < k; ++p) {
-    const float* brow = b + p * ldb;
+    const float* brow = GatheredB ? tb.rows[p] + ldb : b + p * ldb;
     __m512 bv[NV];
     for (int v = 0; v < NV; ++v)
       bv[v] = Full ? _mm512_loadu_ps(brow + 16 * v) : _mm512_maskz_loadu_ps(mask[v], brow + 16 * v);
@@ -89,22 +100,22 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
   }
 }
 
-using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const float* const*, const float*, int64_t,
-                        float, float*, int64_t, int);
-template <bool Full, bool TransC, bool Gathered>
+using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const float* const*, const TileB&, float,
+                        float*, int64_t, int);
+template <bool Full, bool TransC, bool Gathered, bool GatheredB>
 constexpr TileFn kTiles[kRows + 1] = {nullptr,
-                                      tile<1, kCols / 16, Full, TransC, Gathered>,
-                                      tile<2, kCols / 16, Full, TransC, Gathered>,
-                                      tile<3, kCols / 16, Full, TransC, Gathered>,
-                                      tile<4, kCols / 16, Full, TransC, Gathered>,
-                                      tile<5, kCols / 16, Full, TransC, Gathered>,
-                                      tile<6, kCols / 16, Full, TransC, Gathered>,
-                                      tile<7, kCols / 16, Full, TransC, Gathered>,
-                                      tile<8, kCols / 16, Full, TransC, Gathered>};
-template <bool Gathered>
+                                      tile<1, kCols / 16, Full, TransC, Gathered, GatheredB>,
+                                      tile<2, kCols / 16, Full, TransC, Gathered, GatheredB>,
+                                      tile<3, kCols / 16, Full, TransC, Gathered, GatheredB>,
+                                      tile<4, kCols / 16, Full, TransC, Gathered, GatheredB>,
+                                      tile<5, kCols / 16, Full, TransC, Gathered, GatheredB>,
+                                      tile<6, kCols / 16, Full, TransC, Gathered, GatheredB>,
+                                      tile<7, kCols / 16, Full, TransC, Gathered, GatheredB>,
+                                      tile<8, kCols / 16, Full, TransC, Gathered, GatheredB>};
+template <bool Gathered, bool GatheredB>
 TileFn tile_for(bool trans_c, bool full, int rows) {
-  if (trans_c) return (full ? kTiles<true, true, Gathered> : kTiles<false, true, Gathered>)[rows];
-  return (full ? kTiles<true, false, Gathered> : kTiles<false, false, Gathered>)[rows];
+  if (trans_c) return (full ? kTiles<true, true, Gathered, GatheredB> : kTiles<false, true, Gathered, GatheredB>)[rows];
+  return (full ? kTiles<true, false, Gathered, GatheredB> : kTiles<false, false, Gathered, GatheredB>)[rows];
 }
 
 // Where B's stored lines are: its rows (op(B) = B) or its columns (op(B) = Bᵀ, B
@@ -138,8 +149,7 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
   thread_local std::vector<float> panel;
   for (int64_t j0 = 0; j0 < n; j0 += kCols) {
     const int cols = static_cast<int>(std::min<int64_t>(kCols, n - j0));
-    const float* bp = nullptr;
-    int64_t ldp = kCols;
+    TileB bt{nullptr, kCols, nullptr};
     if (tb) {
       // B is stored as [n, k]: gather its 32 columns j0.. as k rows of 32.
       // In 16-deep slabs: each source row gives one cache line per slab, and a slab
@@ -153,28 +163,32 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
           for (int64_t p = p0; p < p1; ++p) panel[static_cast<size_t>(p * kCols + j)] = row[p];
         }
       }
-      bp = panel.data();
-    } else if (!kStrided || m > 2 * kRows) {
-      // Rows of a wide B lie a page apart and would fight over a few cache sets (and
-      // gathered rows lie anywhere); copied into one contiguous panel they are read
-      // by every row block of C.
+      bt.b = panel.data();
+    } else if constexpr (!kStrided) {
+      // Gathered rows are read where they are (Note [Implicit GEMM] in
+      // conv_implicit.cpp: why a panel of them would not pay).
+      bt = TileB{nullptr, b.offset + j0, b.rows};
+    } else if (m > 2 * kRows) {
+      // Rows of a wide B lie a page apart and would fight over a few cache sets;
+      // copied into one contiguous panel they are read by every row block of C.
       panel.resize(static_cast<size_t>(k * kCols));
       for (int64_t p = 0; p < k; ++p) std::copy_n(b.line(p) + j0, cols, panel.data() + p * kCols);
-      bp = panel.data();
-    } else if constexpr (kStrided) {
-      bp = b.b + j0;
-      ldp = b.ldb;
+      bt.b = panel.data();
+    } else {
+      bt = TileB{b.b + j0, b.ldb, nullptr};
     }
+    constexpr bool kGatheredB = !kStrided;
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
-      const TileFn fn = tile_for<kGatheredA>(trans_c, cols == kCols, rows);
+      const TileFn fn = bt.rows != nullptr ? tile_for<kGatheredA, kGatheredB>(trans_c, cols == kCols, rows)
+                                           : tile_for<kGatheredA, false>(trans_c, cols == kCols, rows);
       float* ct = trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + j0;
       if constexpr (kGatheredA) {
         const float* a_rows[kRows];
         for (int i = 0; i < rows; ++i) a_rows[i] = a.line(i0 + i);
-        fn(k, alpha, nullptr, 0, 1, a_rows, bp, ldp, beta, ct, ldc, cols);
+        fn(k, alpha, nullptr, 0, 1, a_rows, bt, beta, ct, ldc, cols);
       } else {
-        fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, nullptr, bp, ldp, beta, ct, ldc, cols);
+        fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, nullptr, bt, beta, ct, ldc, cols);
       }
     }
   }
