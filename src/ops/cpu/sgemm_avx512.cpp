@@ -132,6 +132,65 @@ struct GatheredLines {
   const float* line(int64_t q) const { return rows[q] + offset; }
 };
 
+// A 16 x 16 block of floats transposed in registers: r[i] lane j becomes r[j] lane i.
+__attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int q = 0; q < 4; ++q) {
+      t[8 * i + q] = _mm512_shuffle_f32x4(r[8 * i + q], r[8 * i + 4 + q], 0x88);
+      t[8 * i + 4 + q] = _mm512_shuffle_f32x4(r[8 * i + q], r[8 * i + 4 + q], 0xDD);
+    }
+  for (int q = 0; q < 8; ++q) {
+    r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+    r[q + 8] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xDD);
+  }
+}
+
+__mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : (n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1));
+}
+
+// panel[p][0:32] = columns j0.. of B's row p, for p < k (`cols` of them; the rest
+// zero). Vector copies: a call to memcpy per 128-byte row cost more than the copy.
+template <typename Lines>
+__attribute__((target("avx512f"))) void pack_rows(const Lines& b, int64_t j0, int64_t k, int cols, float* panel) {
+  const __mmask16 lo = first_lanes(cols), hi = first_lanes(cols - 16);
+  for (int64_t p = 0; p < k; ++p) {
+    const float* src = b.line(p) + j0;
+    _mm512_storeu_ps(panel + p * kCols, _mm512_maskz_loadu_ps(lo, src));
+    _mm512_storeu_ps(panel + p * kCols + 16, _mm512_maskz_loadu_ps(hi, src + 16));
+  }
+}
+
+// panel[p][j] = line(j0 + j)[p] for j < cols (B stored [n, k]), in 16 x 16 blocks
+// transposed in registers.
+template <typename Lines>
+__attribute__((target("avx512f"))) void pack_columns(const Lines& b, int64_t j0, int64_t k, int cols, float* panel) {
+  for (int64_t p0 = 0; p0 < k; p0 += 16) {
+    const __mmask16 along = first_lanes(k - p0);
+    const int64_t np = std::min<int64_t>(16, k - p0);
+    for (int half = 0; half < kCols / 16; ++half) {
+      __m512 r[16];
+      for (int jj = 0; jj < 16; ++jj) {
+        const int j = 16 * half + jj;
+        r[jj] = j < cols ? _mm512_maskz_loadu_ps(along, b.line(j0 + j) + p0) : _mm512_setzero_ps();
+      }
+      transpose16(r);
+      for (int64_t pp = 0; pp < np; ++pp) _mm512_storeu_ps(panel + (p0 + pp) * kCols + 16 * half, r[pp]);
+    }
+  }
+}
+
 // op(A) as the tiles read it: a(i, p) = a[i * ra + p * ca] (row-major A: ra = lda,
 // ca = 1; transposed: ra = 1, ca = lda).
 struct StridedA {
@@ -151,18 +210,9 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     const int cols = static_cast<int>(std::min<int64_t>(kCols, n - j0));
     TileB bt{nullptr, kCols, nullptr};
     if (tb) {
-      // B is stored as [n, k]: gather its 32 columns j0.. as k rows of 32.
-      // In 16-deep slabs: each source row gives one cache line per slab, and a slab
-      // of the panel (2 KiB) stays in L1 while it is filled.
-      // (Columns past `cols` are never read: partial tiles load under a mask.)
+      // B is stored as [n, k]: its 32 columns j0.. become k rows of 32.
       panel.resize(static_cast<size_t>(k * kCols));
-      for (int64_t p0 = 0; p0 < k; p0 += 16) {
-        const int64_t p1 = std::min<int64_t>(k, p0 + 16);
-        for (int j = 0; j < cols; ++j) {
-          const float* row = b.line(j0 + j);
-          for (int64_t p = p0; p < p1; ++p) panel[static_cast<size_t>(p * kCols + j)] = row[p];
-        }
-      }
+      pack_columns(b, j0, k, cols, panel.data());
       bt.b = panel.data();
     } else if constexpr (!kStrided) {
       // Gathered rows are read where they are (Note [Implicit GEMM] in
@@ -172,7 +222,7 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
       // Rows of a wide B lie a page apart and would fight over a few cache sets;
       // copied into one contiguous panel they are read by every row block of C.
       panel.resize(static_cast<size_t>(k * kCols));
-      for (int64_t p = 0; p < k; ++p) std::copy_n(b.line(p) + j0, cols, panel.data() + p * kCols);
+      pack_rows(b, j0, k, cols, panel.data());
       bt.b = panel.data();
     } else {
       bt = TileB{b.b + j0, b.ldb, nullptr};
