@@ -19,7 +19,11 @@ std::vector<Sample> binary_samples() {
           {"broadcast", {R({3, 1}), R({4})}},
           {"size-1 and 0-d", {R({1, 4}), R({})}},
           {"non-contiguous", {NC({3, 4}), R({3, 4})}},
-          {"wrapped number", {R({2, 3}), IValue(1.5)}}};
+          // One operand repeated whole over the other's outer dims (the flat loops per
+          // repetition in map2), on either side.
+          {"repeated second", {R({3, 2, 16}), R({2, 16})}},
+          {"repeated first", {R({1, 16}), R({4, 16})}},
+          {"wrapped number", {R({2, 3}), IValue(1.5)}}};  // last: tensor_pairs drops it
 }
 std::vector<Sample> scalar_samples() {
   return {{"2d", {R({3, 4}), IValue(1.5)}}, {"non-contiguous", {NC({3, 4}), IValue(-2.0)}}};
@@ -292,9 +296,17 @@ std::vector<OpEntry> build() {
         double lo = a[1].is_none() ? -INFINITY : a[1].to_double(), hi = a[2].is_none() ? INFINITY : a[2].to_double();
         return map_ref(a[0].to_tensor(), [lo, hi](double x) { return std::min(std::max(x, lo), hi); });
       });
-  add_entry(OpId::masked_fill_Scalar, [] {
-    return std::vector<Sample>{{"broadcast mask", {R({3, 4}), B({4}), IValue(-1.0)}}};
-  });
+  add_entry(
+      OpId::masked_fill_Scalar,
+      [] {
+        return std::vector<Sample>{{"broadcast mask", {R({3, 4}), B({4}), IValue(-1.0)}},
+                                   {"mask repeated", {R({3, 2, 32}), B({2, 32}), IValue(-1.0)}},
+                                   {"mask with a leading 1", {R({4, 32}), B({1, 32}), IValue(2.5)}}};
+      },
+      [](const Args& a) {
+        const double fill = a[2].to_scalar().to_double();
+        return map2_ref(a[0], a[1], [fill](double x, double m) { return m != 0 ? fill : x; });
+      });
   // ---- reductions ----
   add_entry(
       OpId::sum,

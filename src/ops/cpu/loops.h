@@ -32,13 +32,18 @@ namespace aotgrad::ops::cpu {
 #define AG_TARGET_AVX512 __attribute__((target("avx512f,prefer-vector-width=512"), flatten))
 #endif
 
+// The element function is copied in: what it captured (a fill value, say) is then a
+// local that the stores cannot alias. Read through the caller's reference, a float
+// it captured had to be reloaded after every store, which kept masked_fill scalar.
 template <typename R, typename A, typename F>
-AG_TARGET_AVX512 void flat1_avx512(R* po, const A* px, int64_t b, int64_t e, F& f) {
+AG_TARGET_AVX512 void flat1_avx512(R* po, const A* px, int64_t b, int64_t e, const F& fn) {
+  const F f = fn;
 #pragma omp simd
   for (int64_t i = b; i < e; ++i) po[i] = f(px[i]);
 }
 template <typename R, typename A, typename B, typename F>
-AG_TARGET_AVX512 void flat2_avx512(R* po, const A* pa, const B* pb, int64_t s, int64_t e, F& f) {
+AG_TARGET_AVX512 void flat2_avx512(R* po, const A* pa, const B* pb, int64_t s, int64_t e, const F& fn) {
+  const F f = fn;
 #pragma omp simd
   for (int64_t i = s; i < e; ++i) po[i] = f(pa[i], pb[i]);
 }
@@ -130,6 +135,21 @@ void map1(const Tensor& out, const Tensor& x, F f) {
   });
 }
 
+/// How many elements `t` holds if it is contiguous and broadcasts to `out` by
+/// repeating whole (its sizes, past any leading 1s, are out's last dims: a bias over
+/// the last dim, a mask over the last two); else 0.
+inline int64_t repeated_suffix(const Tensor& t, const Shape& out) {
+  if (!t.is_contiguous()) return 0;
+  const Shape& ts = t.sizes();
+  size_t lead = 0;
+  while (lead < ts.size() && ts[lead] == 1) ++lead;
+  const size_t dims = ts.size() - lead;
+  if (dims > out.size()) return 0;
+  for (size_t d = 0; d < dims; ++d)
+    if (ts[lead + d] != out[out.size() - dims + d]) return 0;
+  return t.numel();
+}
+
 /// out[i] = f(a[i], b[i]) with a and b broadcast to out's shape.
 template <typename R, typename A, typename B, typename F>
 void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
@@ -164,6 +184,26 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
       if (has_avx512()) return flat1_avx512<R, B>(po, pb, s, e, with_a);
 #pragma omp simd
       for (int64_t i = s; i < e; ++i) po[i] = f(av, pb[i]);
+    });
+    return;
+  }
+  // One operand whole, the other repeated over the outer dims (masked_fill's mask, a
+  // bias): flat loops over each repetition, not the row walk below.
+  const int64_t inner_b = a_full ? repeated_suffix(b, out.sizes()) : 0;
+  const int64_t inner_a = b_full && inner_b == 0 ? repeated_suffix(a, out.sizes()) : 0;
+  if (const int64_t inner = inner_a + inner_b; inner >= 16) {
+    parallel_for(n / inner, 2 * inner, [&](int64_t r0, int64_t r1) AG_FLATTEN {
+      for (int64_t r = r0; r < r1; ++r) {
+        const A* x = inner_a ? pa : pa + r * inner;
+        const B* y = inner_b ? pb : pb + r * inner;
+        R* o = po + r * inner;
+        if (has_avx512()) {
+          flat2_avx512<R, A, B>(o, x, y, 0, inner, f);
+          continue;
+        }
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) o[i] = f(x[i], y[i]);
+      }
     });
     return;
   }
