@@ -104,6 +104,20 @@ void add_conv_entries(std::vector<OpEntry>& db) {
   });
 }
 
+void add_masked_fill_entry(std::vector<OpEntry>& db) {
+  testing::add_entry(
+      db, OpId::masked_fill_Scalar,
+      [] {
+        return std::vector<Sample>{{"broadcast mask", {R({3, 4}), B({4}), IValue(-1.0)}},
+                                   {"mask repeated", {R({3, 2, 32}), B({2, 32}), IValue(-1.0)}},
+                                   {"mask with a leading 1", {R({4, 32}), B({1, 32}), IValue(2.5)}}};
+      },
+      [](const Args& a) {
+        const double fill = a[2].to_scalar().to_double();
+        return map2_ref(a[0], a[1], [fill](double x, double m) { return m != 0 ? fill : x; });
+      });
+}
+
 void add_power_entries(std::vector<OpEntry>& db) {
   testing::add_entry(
       db, OpId::pow_Tensor_Scalar,
@@ -296,17 +310,7 @@ std::vector<OpEntry> build() {
         double lo = a[1].is_none() ? -INFINITY : a[1].to_double(), hi = a[2].is_none() ? INFINITY : a[2].to_double();
         return map_ref(a[0].to_tensor(), [lo, hi](double x) { return std::min(std::max(x, lo), hi); });
       });
-  add_entry(
-      OpId::masked_fill_Scalar,
-      [] {
-        return std::vector<Sample>{{"broadcast mask", {R({3, 4}), B({4}), IValue(-1.0)}},
-                                   {"mask repeated", {R({3, 2, 32}), B({2, 32}), IValue(-1.0)}},
-                                   {"mask with a leading 1", {R({4, 32}), B({1, 32}), IValue(2.5)}}};
-      },
-      [](const Args& a) {
-        const double fill = a[2].to_scalar().to_double();
-        return map2_ref(a[0], a[1], [fill](double x, double m) { return m != 0 ? fill : x; });
-      });
+  add_masked_fill_entry(db);
   // ---- reductions ----
   add_entry(
       OpId::sum,
