@@ -93,7 +93,7 @@ bool applies(const Conv2dSizes& s) {
 void input_gradient(const Conv2dSizes& s, const float* gy, const float* w, float* gx) {
   const int64_t qh = s.kh - 1 - s.ph, qw = s.kw - 1 - s.pw;  // gy's padding
   const ImageConv conv{s.oc, s.oh() + 2 * qh, s.ow() + 2 * qw, s.c, s.kh, s.kw, s.h, s.w};
-  std::unique_ptr<float[]> gyp = padded(gy, s.n * s.oc, s.oh(), s.ow(), qh, qw, s.kw);
+  std::unique_ptr<float[]> gyp = padded(gy, s.n * s.oc, s.oh(), s.ow(), qh, qw, s.kw + kGatheredRowSlack);
   // wt[c, (o, ki, kj)] = w[o, c, kh - 1 - ki, kw - 1 - kj]
   const int64_t taps = s.kh * s.kw;
   std::vector<float> wt(static_cast<size_t>(s.c * s.oc * taps));
@@ -241,7 +241,7 @@ bool conv2d_implicit_pays(const Conv2dSizes& s) {
 bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias, float* y) {
   if (!applies(s)) return false;
   const ImageConv conv{s.c, s.h + 2 * s.ph, s.w + 2 * s.pw, s.oc, s.kh, s.kw, s.oh(), s.ow()};
-  std::unique_ptr<float[]> xp = padded(x, s.n * s.c, s.h, s.w, s.ph, s.pw, s.kw);
+  std::unique_ptr<float[]> xp = padded(x, s.n * s.c, s.h, s.w, s.ph, s.pw, s.kw + kGatheredRowSlack);
   const int64_t plane = conv.hp * conv.wp;
   parallel_for(s.n, s.oc * s.oh() * s.ow() * s.c * s.kh * s.kw, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) conv.run(xp.get() + i * s.c * plane, w, bias, y + i * s.oc * s.oh() * s.ow());

@@ -12,10 +12,16 @@ namespace aotgrad::ops::cpu {
 bool sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+/// How far past its n floats a gathered row may be read (its values there do not
+/// matter): the tiles load whole vectors instead of masked ones, which are slow on
+/// some CPUs (three times on Zen 4).
+inline constexpr int64_t kGatheredRowSlack = 32;
+
 /// The same product with B gathered from anywhere: op(B)'s row p is the n floats at
-/// b_lines[p] (tb false), or its column j the k floats at b_lines[j] (tb true). A is
-/// row-major. An implicit-GEMM convolution's B is its input's rows at shifted
-/// offsets (Note [Implicit GEMM] in conv_implicit.cpp).
+/// b_lines[p] (tb false; each readable for kGatheredRowSlack floats more), or its
+/// column j the k floats at b_lines[j] (tb true). A is row-major. An implicit-GEMM
+/// convolution's B is its input's rows at shifted offsets (Note [Implicit GEMM] in
+/// conv_implicit.cpp).
 bool sgemm_avx512_gathered(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                            const float* const* b_lines, float beta, float* c, int64_t ldc);
 
