@@ -112,7 +112,12 @@ void col2im(const ConvGeom& g, const T* col, T* x, int64_t ld) {
 // scattered into NCHW. A chunk's im2col buffer is kept near kChunkElements.
 constexpr int64_t kChunkElements = int64_t{1} << 22;
 
+bool is_pointwise(const ConvGeom& g);
+
 int64_t images_per_chunk(const ConvGeom& g) {
+  // A 1x1 convolution with a row of tiles' worth of positions multiplies each image
+  // in place: no im2col copy in, no scatter out.
+  if (is_pointwise(g) && g.col_cols() >= 32) return 1;
   return std::clamp<int64_t>(kChunkElements / std::max<int64_t>(1, g.col_rows() * g.col_cols()), 1, g.n);
 }
 
