@@ -246,13 +246,13 @@ void prefetch_block(int64_t blk, const std::vector<int64_t>& first_block, const 
   }
 }
 
-// How a step of the block starting at element `start` of a member reads operand `o`
-// (`mine`: the member's inputs; `regs`: the blocks of the steps).
-Src source(const Operand& o, const Src* mine, int64_t start, const float* regs) {
+// How a step of a member's first block reads operand `o` (`mine`: the member's
+// inputs; `regs`: the blocks of the steps).
+Src source(const Operand& o, const Src* mine, const float* regs) {
   Src r;
   switch (o.kind) {
     case Operand::Kind::Input:
-      r.p = mine[o.index].p + start;
+      r.p = mine[o.index].p;
       break;
     case Operand::Kind::ScalarInput:
       r.v = mine[o.index].v;
@@ -284,7 +284,7 @@ void resolve_operands(const std::vector<Step>& steps, const Src* mine, const flo
   for (size_t s = 0; s < steps.size(); ++s)
     for (int k = 0; k < 2; ++k) {
       const Operand& o = k == 0 ? steps[s].a : steps[s].b;
-      operands[2 * s + static_cast<size_t>(k)] = source(o, mine, 0, regs);
+      operands[2 * s + static_cast<size_t>(k)] = source(o, mine, regs);
       advances[2 * s + static_cast<size_t>(k)] = o.kind == Operand::Kind::Input;
     }
 }
