@@ -73,7 +73,7 @@ struct ImageConv {
         for (int64_t kj = 0; kj < kw; ++kj)
           lines[static_cast<size_t>((c * kh + ki) * kw + kj)] = in + c * hp * wp + ki * wp + kj;
     wide.resize(static_cast<size_t>(cout * l));
-    sgemm_avx512_gathered(false, cout, l, k, 1.0f, wmat, k, lines.data(), 0.0f, wide.data(), l);
+    sgemm_avx512_gathered(cout, l, k, 1.0f, wmat, k, lines.data(), 0.0f, wide.data(), l);
     for (int64_t o = 0; o < cout; ++o) {
       const float b = bias != nullptr ? bias[o] : 0.0f;
       for (int64_t r = 0; r < oh; ++r) {

@@ -42,18 +42,13 @@ struct TileB {
 };
 
 // C[0:MR, 0:16*NV] (masked to `cols`) = alpha * A[0:MR, :] B[:, 0:16*NV] + beta * C.
-// a(i, p) = a[i * ra + p * ca], or with Gathered, a_rows[i][p]; B's rows are where
-// TileB says (GatheredB: from its `rows`). Full tiles use plain loads (masked ones
-// are slower on some CPUs).
-template <int MR, int NV, bool Full, bool TransC, bool Gathered, bool GatheredB>
+// a(i, p) = a[i * ra + p * ca]; B's rows are where TileB says (GatheredB: from its
+// `rows`). Full tiles use plain loads (masked ones are slower on some CPUs).
+template <int MR, int NV, bool Full, bool TransC, bool GatheredB>
 __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float* a, int64_t ra, int64_t ca,
-                                             const float* const* a_rows, const TileB& tb, float beta, float* c,
-                                             int64_t ldc, int cols) {
+                                             const TileB& tb, float beta, float* c, int64_t ldc, int cols) {
   const float* const b = tb.b;
   const int64_t ldb = tb.ldb;
-  const float* row_of[MR];
-  if constexpr (Gathered)
-    for (int i = 0; i < MR; ++i) row_of[i] = a_rows[i];
   __m512 acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
@@ -68,12 +63,7 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
     for (int v = 0; v < NV; ++v)
       bv[v] = Full || tb.padded ? _mm512_loadu_ps(brow + 16 * v) : _mm512_maskz_loadu_ps(mask[v], brow + 16 * v);
     for (int i = 0; i < MR; ++i) {
-      float aip;
-      if constexpr (Gathered)
-        aip = row_of[i][p];
-      else
-        aip = a[p * ca + i * ra];
-      const __m512 ai = _mm512_set1_ps(aip);
+      const __m512 ai = _mm512_set1_ps(a[p * ca + i * ra]);
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
     }
   }
@@ -105,32 +95,30 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
   }
 }
 
-using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const float* const*, const TileB&, float,
-                        float*, int64_t, int);
-template <int NV, bool Full, bool TransC, bool Gathered, bool GatheredB>
+using TileFn = void (*)(int64_t, float, const float*, int64_t, int64_t, const TileB&, float, float*, int64_t, int);
+template <int NV, bool Full, bool TransC, bool GatheredB>
 constexpr TileFn kTiles[kRows + 1] = {nullptr,
-                                      tile<1, NV, Full, TransC, Gathered, GatheredB>,
-                                      tile<2, NV, Full, TransC, Gathered, GatheredB>,
-                                      tile<3, NV, Full, TransC, Gathered, GatheredB>,
-                                      tile<4, NV, Full, TransC, Gathered, GatheredB>,
-                                      tile<5, NV, Full, TransC, Gathered, GatheredB>,
-                                      tile<6, NV, Full, TransC, Gathered, GatheredB>,
-                                      tile<7, NV, Full, TransC, Gathered, GatheredB>,
-                                      tile<8, NV, Full, TransC, Gathered, GatheredB>};
+                                      tile<1, NV, Full, TransC, GatheredB>,
+                                      tile<2, NV, Full, TransC, GatheredB>,
+                                      tile<3, NV, Full, TransC, GatheredB>,
+                                      tile<4, NV, Full, TransC, GatheredB>,
+                                      tile<5, NV, Full, TransC, GatheredB>,
+                                      tile<6, NV, Full, TransC, GatheredB>,
+                                      tile<7, NV, Full, TransC, GatheredB>,
+                                      tile<8, NV, Full, TransC, GatheredB>};
 // The tile for `rows` rows and `cols` (1-32) columns: 32 columns in two vectors a row,
 // 16 or fewer in one. A product's last columns are often few: a convolution on 3x3
 // maps over 8 images has n = 72, and computing its last 8 columns as 32 made a third
 // of the work of squeezenet's largest products padding.
-template <bool TransC, bool Gathered, bool GatheredB>
+template <bool TransC, bool GatheredB>
 TileFn tile_of(int cols, int rows) {
-  if (cols == kCols) return kTiles<2, true, TransC, Gathered, GatheredB>[rows];
-  if (cols == 16) return kTiles<1, true, TransC, Gathered, GatheredB>[rows];
-  return (cols < 16 ? kTiles<1, false, TransC, Gathered, GatheredB>
-                    : kTiles<2, false, TransC, Gathered, GatheredB>)[rows];
+  if (cols == kCols) return kTiles<2, true, TransC, GatheredB>[rows];
+  if (cols == 16) return kTiles<1, true, TransC, GatheredB>[rows];
+  return (cols < 16 ? kTiles<1, false, TransC, GatheredB> : kTiles<2, false, TransC, GatheredB>)[rows];
 }
-template <bool Gathered, bool GatheredB>
+template <bool GatheredB>
 TileFn tile_for(bool trans_c, int cols, int rows) {
-  return trans_c ? tile_of<true, Gathered, GatheredB>(cols, rows) : tile_of<false, Gathered, GatheredB>(cols, rows);
+  return trans_c ? tile_of<true, GatheredB>(cols, rows) : tile_of<false, GatheredB>(cols, rows);
 }
 
 // Where B's stored lines are: its rows (op(B) = B) or its columns (op(B) = Bᵀ, B
@@ -214,26 +202,26 @@ struct StridedA {
 };
 
 // The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
-// at c[j * ldc + i]). A is a StridedA or GatheredLines (row i at line(i)).
-template <typename ALines, typename Lines>
-void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const ALines& a, const Lines& b,
+// at c[j * ldc + i]). B is StridedLines (its rows, or with tb its columns) or
+// GatheredLines (its rows).
+template <typename Lines>
+void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const StridedA& a, const Lines& b,
              float beta, float* c, int64_t ldc) {
-  constexpr bool kStrided = std::is_same_v<Lines, StridedLines>;
-  constexpr bool kGatheredA = std::is_same_v<ALines, GatheredLines>;
+  constexpr bool kGatheredB = std::is_same_v<Lines, GatheredLines>;
   thread_local std::vector<float> panel;
   for (int64_t j0 = 0; j0 < n; j0 += kCols) {
     const int cols = static_cast<int>(std::min<int64_t>(kCols, n - j0));
     TileB bt{nullptr, kCols, nullptr};
-    if (tb) {
+    if constexpr (kGatheredB) {
+      // Gathered rows are read where they are (Note [Implicit GEMM] in
+      // conv_implicit.cpp: why a panel of them would not pay).
+      bt = TileB{nullptr, b.offset + j0, b.rows, true};  // kGatheredRowSlack
+    } else if (tb) {
       // B is stored as [n, k]: its 32 columns j0.. become k rows of 32.
       panel.resize(static_cast<size_t>(k * kCols));
       pack_columns(b, j0, k, cols, panel.data());
       bt.b = panel.data();
       bt.padded = true;
-    } else if constexpr (!kStrided) {
-      // Gathered rows are read where they are (Note [Implicit GEMM] in
-      // conv_implicit.cpp: why a panel of them would not pay).
-      bt = TileB{nullptr, b.offset + j0, b.rows, true};  // kGatheredRowSlack
     } else if (m > 2 * kRows) {
       // Rows of a wide B lie a page apart and would fight over a few cache sets;
       // copied into one contiguous panel they are read by every row block of C.
@@ -244,19 +232,11 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     } else {
       bt = TileB{b.b + j0, b.ldb, nullptr};
     }
-    constexpr bool kGatheredB = !kStrided;
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
-      const TileFn fn = bt.rows != nullptr ? tile_for<kGatheredA, kGatheredB>(trans_c, cols, rows)
-                                           : tile_for<kGatheredA, false>(trans_c, cols, rows);
+      const TileFn fn = tile_for<kGatheredB>(trans_c, cols, rows);
       float* ct = trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + j0;
-      if constexpr (kGatheredA) {
-        const float* a_rows[kRows];
-        for (int i = 0; i < rows; ++i) a_rows[i] = a.line(i0 + i);
-        fn(k, alpha, nullptr, 0, 1, a_rows, bt, beta, ct, ldc, cols);
-      } else {
-        fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, nullptr, bt, beta, ct, ldc, cols);
-      }
+      fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, bt, beta, ct, ldc, cols);
     }
   }
 }
@@ -296,18 +276,11 @@ bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
   return true;
 }
 
-bool sgemm_avx512_gathered(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                           const float* const* b_lines, float beta, float* c, int64_t ldc) {
+bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                           const float* const* b_rows, float beta, float* c, int64_t ldc) {
   if (!has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
   in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
-    if (tb && kc * n > kc * m + 4 * m * n) {
-      // As sgemm_avx512 weighs it: Cᵀ = B Aᵀ packs A (k x m) instead of the gathered
-      // lines (k x n); the tiles read the lines where they are.
-      product(true, true, n, m, kc, alpha, GatheredLines{b_lines, p0}, StridedLines{a + p0, lda}, chunk_beta, c, ldc);
-      return;
-    }
-    const GatheredLines bk = tb ? GatheredLines{b_lines, p0} : GatheredLines{b_lines + p0, 0};
-    product(false, tb, m, n, kc, alpha, StridedA{a + p0, lda, 1}, bk, chunk_beta, c, ldc);
+    product(false, false, m, n, kc, alpha, StridedA{a + p0, lda, 1}, GatheredLines{b_rows + p0, 0}, chunk_beta, c, ldc);
   });
   return true;
 }

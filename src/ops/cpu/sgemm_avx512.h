@@ -17,12 +17,11 @@ bool sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
 /// some CPUs (three times on Zen 4).
 inline constexpr int64_t kGatheredRowSlack = 32;
 
-/// The same product with B gathered from anywhere: op(B)'s row p is the n floats at
-/// b_lines[p] (tb false; each readable for kGatheredRowSlack floats more), or its
-/// column j the k floats at b_lines[j] (tb true). A is row-major. An implicit-GEMM
-/// convolution's B is its input's rows at shifted offsets (Note [Implicit GEMM] in
-/// conv_implicit.cpp).
-bool sgemm_avx512_gathered(bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                           const float* const* b_lines, float beta, float* c, int64_t ldc);
+/// The same product, not transposed, with B's rows gathered from anywhere: row p is
+/// the n floats at b_rows[p], each readable for kGatheredRowSlack floats more. A is
+/// row-major. An implicit-GEMM convolution's B is its input's rows at shifted
+/// offsets (Note [Implicit GEMM] in conv_implicit.cpp).
+bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                           const float* const* b_rows, float beta, float* c, int64_t ldc);
 
 }  // namespace aotgrad::ops::cpu
