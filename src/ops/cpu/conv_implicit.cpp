@@ -21,12 +21,11 @@
 #include "ops/cpu/conv_implicit.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "ops/cpu/cpu_features.h"
+#include "ops/cpu/lanes_avx512.h"
 #include "ops/cpu/sgemm_avx512.h"
 #include "support/parallel.h"
 
@@ -138,23 +137,26 @@ template <bool Full>
 __attribute__((target("avx512f"))) void dot_tile(const DotTile& t, int64_t images, int64_t oh, int64_t ow, int64_t wp,
                                                  float* partial) {
   __m512 acc[kDotRows][kDotRows];
-  _Pragma("GCC unroll 4") for (int a = 0; a < kDotRows; ++a) for (int b = 0; b < kDotRows; ++b) acc[a][b] =
-      _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int a = 0; a < kDotRows; ++a)
+    for (int b = 0; b < kDotRows; ++b) acc[a][b] = _mm512_setzero_ps();
   // One loop over the 16-column steps of every row of every image: with nested loops
   // (or loops the compiler does not unroll) GCC 12 stores the sums to memory at
   // every step. at_g and at_l are the step's row offsets in gy's planes and the lines.
   const int64_t steps = images * oh * ((ow + 15) / 16);
   int64_t at_g = 0, at_l = 0, x0 = 0, r = 0;
   for (int64_t step = 0; step < steps; ++step) {
-    const int64_t left = ow - x0;
-    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+    const __mmask16 m = first_lanes(ow - x0);
     __m512 g[kDotRows], l[kDotRows];
-    _Pragma("GCC unroll 4") for (int a = 0; a < kDotRows; ++a) g[a] =
-        Full ? _mm512_loadu_ps(t.gy[a] + at_g + x0) : _mm512_maskz_loadu_ps(m, t.gy[a] + at_g + x0);
-    _Pragma("GCC unroll 4") for (int b = 0; b < kDotRows; ++b) l[b] =
-        Full ? _mm512_loadu_ps(t.line[b] + at_l + x0) : _mm512_maskz_loadu_ps(m, t.line[b] + at_l + x0);
-    _Pragma("GCC unroll 4") for (int a = 0; a < kDotRows; ++a) for (int b = 0; b < kDotRows; ++b) acc[a][b] =
-        _mm512_fmadd_ps(g[a], l[b], acc[a][b]);
+#pragma GCC unroll 4
+    for (int a = 0; a < kDotRows; ++a)
+      g[a] = Full ? _mm512_loadu_ps(t.gy[a] + at_g + x0) : _mm512_maskz_loadu_ps(m, t.gy[a] + at_g + x0);
+#pragma GCC unroll 4
+    for (int b = 0; b < kDotRows; ++b)
+      l[b] = Full ? _mm512_loadu_ps(t.line[b] + at_l + x0) : _mm512_maskz_loadu_ps(m, t.line[b] + at_l + x0);
+#pragma GCC unroll 4
+    for (int a = 0; a < kDotRows; ++a)
+      for (int b = 0; b < kDotRows; ++b) acc[a][b] = _mm512_fmadd_ps(g[a], l[b], acc[a][b]);
     x0 += 16;
     if (x0 >= ow) {
       x0 = 0;
@@ -167,10 +169,12 @@ __attribute__((target("avx512f"))) void dot_tile(const DotTile& t, int64_t image
       }
     }
   }
-  _Pragma("GCC unroll 4") for (int a = 0; a < kDotRows; ++a) for (int b = 0; b < kDotRows; ++b) {
-    float* p = partial + 16 * (a * kDotRows + b);
-    _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), acc[a][b]));
-  }
+#pragma GCC unroll 4
+  for (int a = 0; a < kDotRows; ++a)
+    for (int b = 0; b < kDotRows; ++b) {
+      float* p = partial + 16 * (a * kDotRows + b);
+      _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), acc[a][b]));
+    }
 }
 
 // The tiles of images [i0, i1) summed into `partial` (oblocks x jblocks tiles), in

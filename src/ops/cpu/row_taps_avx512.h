@@ -10,9 +10,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "ops/cpu/lanes_avx512.h"
+
 namespace aotgrad::ops::cpu::row_taps {
 
-inline constexpr int kLanes = 16;
+using cpu::bit_range;
+using cpu::first_lanes;
+using cpu::kLanes;
 
 /// The row geometry: input width, output width, stride, padding, dilation, kernel width.
 struct RowGeometry {
@@ -26,12 +30,6 @@ struct Tap {
   int64_t ix0;
   __mmask16 lanes, load_lo, load_hi;
 };
-
-/// Bits [first, end) of a 16-bit mask.
-inline __mmask16 bit_range(int64_t first, int64_t end) {
-  const auto upto = [](int64_t k) { return k >= kLanes ? 0xFFFFu : (1u << k) - 1u; };
-  return first >= end ? 0 : static_cast<__mmask16>(upto(end) & ~upto(first));
-}
 
 /// Taps for every 16 outputs of a row (outer) and kernel column (inner).
 inline std::vector<Tap> taps_of(const RowGeometry& g) {
@@ -70,11 +68,6 @@ __attribute__((target("avx512f"))) inline __m512 load_tap(const float* row, cons
 __attribute__((target("avx512f"))) inline __m512i lane_steps(int64_t sw) {
   return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                             _mm512_set1_epi32(static_cast<int>(sw)));
-}
-
-/// The first n of 16 lanes.
-inline __mmask16 first_lanes(int64_t n) {
-  return bit_range(0, n);
 }
 
 }  // namespace aotgrad::ops::cpu::row_taps

@@ -14,6 +14,7 @@
 #include "ops/cpu/sgemm_avx512.h"
 
 #include "ops/cpu/cpu_features.h"
+#include "ops/cpu/lanes_avx512.h"
 
 #include <immintrin.h>
 
@@ -53,10 +54,7 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   __mmask16 mask[NV];
-  for (int v = 0; v < NV; ++v) {
-    const int left = cols - 16 * v;
-    mask[v] = left >= 16 ? __mmask16(0xFFFF) : (left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1));
-  }
+  for (int v = 0; v < NV; ++v) mask[v] = first_lanes(cols - 16 * v);
   for (int64_t p = 0; p < k; ++p) {
     const float* brow = GatheredB ? tb.rows[p] + ldb : b + p * ldb;
     __m512 bv[NV];
@@ -157,10 +155,6 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
     r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
     r[q + 8] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xDD);
   }
-}
-
-__mmask16 first_lanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xFFFF) : (n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1));
 }
 
 // panel[p][0:32] = columns j0.. of B's row p, for p < k (`cols` of them; the rest
