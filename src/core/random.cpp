@@ -43,7 +43,8 @@ Tensor fill_with(const Shape& sizes, DType dtype, F&& draw) {
   Tensor t = Tensor::empty(sizes, dtype);
   visit_dtype(dtype, [&]<typename T>() {
     T* p = t.data_ptr<T>();
-    for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(draw());
+    const int64_t n = t.numel();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(draw());
   });
   return t;
 }

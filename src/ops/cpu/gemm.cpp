@@ -94,7 +94,8 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, doubl
     else if (beta != 1)
       visit_dtype(c.dtype(), [&]<typename T>() {
         T* p = c.data_ptr<T>();
-        for (int64_t i = 0; i < c.numel(); ++i) p[i] = static_cast<T>(p[i] * beta);
+        const int64_t n = c.numel();  // once: numel walks the sizes, and p's stores could alias them
+        for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(p[i] * beta);
       });
     return;
   }

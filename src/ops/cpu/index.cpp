@@ -52,7 +52,8 @@ void register_index_kernels(Registry& r) {
       const T* pw = w.data_ptr<T>();
       const int64_t* pi = idx.data_ptr<int64_t>();
       T* po = out.data_ptr<T>();
-      for (int64_t i = 0; i < idx.numel(); ++i) {
+      const int64_t n = idx.numel();
+      for (int64_t i = 0; i < n; ++i) {
         AG_CHECK(pi[i] >= 0 && pi[i] < v, "embedding: index {} out of range for {} embeddings", pi[i], v);
         std::copy(pw + pi[i] * d, pw + (pi[i] + 1) * d, po + i * d);
       }
@@ -70,9 +71,10 @@ void register_index_kernels(Registry& r) {
       const int64_t* pi = idx.data_ptr<int64_t>();
       T* po = out.data_ptr<T>();
       std::vector<int64_t> freq(by_freq ? v : 0, 0);
+      const int64_t n = idx.numel();
       if (by_freq)
-        for (int64_t i = 0; i < idx.numel(); ++i) ++freq[pi[i]];
-      for (int64_t i = 0; i < idx.numel(); ++i) {
+        for (int64_t i = 0; i < n; ++i) ++freq[pi[i]];
+      for (int64_t i = 0; i < n; ++i) {
         const int64_t k = pi[i];
         AG_CHECK(k >= 0 && k < v, "embedding_dense_backward: index {} out of range for {} embeddings", k, v);
         if (k == pad) continue;

@@ -87,9 +87,10 @@ void register_loss_kernels(Registry& r) {
       cpu::map2<T, T, T>(sq, x, cpu::as_contiguous(t, x.dtype()), [](T u, T v) { return (u - v) * (u - v); });
       if (red == 0) return;
       const T* p = sq.data_ptr<T>();
+      const int64_t n = sq.numel();
       double acc = 0;
-      for (int64_t i = 0; i < sq.numel(); ++i) acc += p[i];
-      out.data_ptr<T>()[0] = static_cast<T>(red == 1 ? acc / static_cast<double>(sq.numel()) : acc);
+      for (int64_t i = 0; i < n; ++i) acc += p[i];
+      out.data_ptr<T>()[0] = static_cast<T>(red == 1 ? acc / static_cast<double>(n) : acc);
     });
   });
   r.kernel(OpId::mse_loss_backward, [](const Args& a, Outputs& o) {

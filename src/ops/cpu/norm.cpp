@@ -296,8 +296,8 @@ void register_norm_kernels(Registry& r) {
         Tensor inv = cpu::as_contiguous(a[4].to_tensor(), DType::Float64);
         const double eps = a[7].to_double();
         T* si = o[2].to_tensor().data_ptr<T>();
-        for (int64_t c = 0; c < inv.numel(); ++c)
-          si[c] = static_cast<T>(1.0 / std::sqrt(inv.data_ptr<double>()[c] + eps));
+        const int64_t channels = inv.numel();
+        for (int64_t c = 0; c < channels; ++c) si[c] = static_cast<T>(1.0 / std::sqrt(inv.data_ptr<double>()[c] + eps));
       }
     });
   });
