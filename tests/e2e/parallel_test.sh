@@ -45,6 +45,16 @@ timeout 120 mpirun --oversubscribe -np 3 "$AOTGRAD" "${COMMON[@]}" --optimizer a
   fail "one process x 60: $(cat "$TMP/one.out")"
 python3 "$SRC/tests/e2e/compare_checkpoints.py" "$TMP/par.ckpt" "$TMP/one.ckpt" 1e-5 >"$TMP/cmp" 2>&1 ||
   fail "fsdp: 3 ranks x 20 differ from 1 process x 60: $(cat "$TMP/cmp")"
+# ddp on 3 ranks: 'avg' divides by 3 before summing (Note [Divide before reducing]);
+# and the communication thread at normal priority (Note [Communication on idle time]).
+timeout 120 mpirun --oversubscribe -np 3 -x AOTGRAD_COMM_PRIORITY=normal "$AOTGRAD" "${COMMON[@]}" --optimizer adamw \
+  --parallel ddp --batch 20 --save "$TMP/par.ckpt" >"$TMP/par.out" 2>&1 || fail "ddp on 3 ranks: $(tail -5 "$TMP/par.out")"
+python3 "$SRC/tests/e2e/compare_checkpoints.py" "$TMP/par.ckpt" "$TMP/one.ckpt" 1e-5 >"$TMP/cmp" 2>&1 ||
+  fail "ddp: 3 ranks x 20 differ from 1 process x 60: $(cat "$TMP/cmp")"
+timeout 60 "${MPIRUN[@]}" -x AOTGRAD_COMM_PRIORITY=bogus "$AOTGRAD" "${COMMON[@]}" --parallel ddp >"$TMP/prio" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "AOTGRAD_COMM_PRIORITY=bogus: exit $rc: $(tail -5 "$TMP/prio")"
+grep -q "AOTGRAD_COMM_PRIORITY is 'bogus'; expected 'idle' or 'normal'" "$TMP/prio" || fail "priority: $(cat "$TMP/prio")"
 timeout 120 "${MPIRUN[@]}" "$AOTGRAD" "${COMMON[@]}" --optimizer adamw --parallel fsdp --keep-gathered --batch 32 \
   --save "$TMP/par.ckpt" >"$TMP/par.out" 2>&1 || fail "fsdp --keep-gathered: $(tail -5 "$TMP/par.out")"
 "$AOTGRAD" "${COMMON[@]}" --optimizer adamw --batch 64 --save "$TMP/one.ckpt" >"$TMP/one.out" 2>&1 ||
