@@ -209,9 +209,13 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
     AG_CHECK(input.is_contiguous() && output.is_contiguous(), "dist: reduce_scatter needs contiguous buffers");
     check_mean(output, op);
     const Tensor in = input, out = output;  // read and written until the wait (reads_input_until_waited)
-    start(output, "MPI_Reduce_scatter_block", [this, in, out, op] {
-      const int rc = MPI_Reduce_scatter_block(in.raw_data(), out.raw_data(), static_cast<int>(out.numel()),
-                                              mpi_type(out.dtype()), MPI_SUM, MPI_COMM_WORLD);
+    // MPI_Reduce_scatter with equal counts, not MPI_Reduce_scatter_block: Open MPI 4.1
+    // runs the block form as a reduce to rank 0 and a scatter, 5x slower here (4 MB on
+    // 2 ranks: 2.5 ms against 0.5 ms; 3 ranks: 5.5 against 1.4).
+    start(output, "MPI_Reduce_scatter", [this, in, out, op] {
+      std::vector<int> counts(static_cast<size_t>(world_), static_cast<int>(out.numel()));
+      const int rc = MPI_Reduce_scatter(in.raw_data(), out.raw_data(), counts.data(), mpi_type(out.dtype()), MPI_SUM,
+                                        MPI_COMM_WORLD);
       if (op == ops::ReduceOp::Avg && rc == MPI_SUCCESS) scale(out, 1.0 / world_);
       return rc;
     });
