@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs each benchmark model through aotgrad (eager and compiled) and libtorch side by
-# side, alternating per (model, threads), and prints step-time medians, the ratio to
+# Runs each benchmark model through aotgrad (eager, compiled joint + eager SGD, and
+# the whole step as one compiled graph) and libtorch side by side, alternating per
+# (model, threads), and prints step-time medians, the ratio to
 # libtorch at its best (the faster of OpenBLAS's default and AVX-512 kernels, which
 # must reach the same loss), and each process's peak memory.
 #
@@ -27,8 +28,8 @@ echo "libtorch loads libblas.so.3 -> $BLAS"
 FAST=""
 grep -q avx512f /proc/cpuinfo && FAST=SkylakeX
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p'), model $(lscpu | sed -n 's/^Model: *//p'))"
-printf "%-18s %3s %9s %9s %9s %9s %8s %8s %8s %8s\n" model thr eager_ms compil_ms torch_def torch_512 \
-  torch/c best_is rss_ours rss_torch
+printf "%-18s %3s %9s %9s %9s %9s %9s %8s %8s %8s %8s %8s\n" model thr eager_ms compil_ms whole_ms torch_def \
+  torch_512 torch/c torch/w best_is rss_ours rss_torch
 field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p"; }
 for model in mlp_small mlp_large convnet transformer_block; do
   for t in 1 2; do
@@ -37,6 +38,7 @@ for model in mlp_small mlp_large convnet transformer_block; do
     line=$("$AOTGRAD" bench --model "$model" --threads "$t" --steps "$STEPS" --json)
     eager=$(echo "$line" | field eager_step_ms)
     compiled=$(echo "$line" | field compiled_step_ms)
+    whole=$(echo "$line" | field whole_step_ms)
     rss=$(echo "$line" | field peak_rss_mb)
     set -- $("$BUILD/libtorch_bench" "$model" "$t" "$STEPS")
     def_ms=$1 their_rss=$2 def_loss=$4
@@ -50,9 +52,11 @@ for model in mlp_small mlp_large convnet transformer_block; do
         best=$fast_ms best_is=$FAST
       fi
     fi
-    printf "%-18s %3s %9.3f %9.3f %9.3f %9s %8.2f %8s %8.1f %8.1f\n" "$model" "$t" "$eager" "$compiled" \
-      "$def_ms" "$fast_ms" "$(awk -v a="$best" -v b="$compiled" 'BEGIN { print a / b }')" "$best_is" "$rss" "$their_rss"
+    printf "%-18s %3s %9.3f %9.3f %9.3f %9.3f %9s %8.2f %8.2f %8s %8.1f %8.1f\n" "$model" "$t" "$eager" "$compiled" \
+      "$whole" "$def_ms" "$fast_ms" "$(awk -v a="$best" -v b="$compiled" 'BEGIN { print a / b }')" \
+      "$(awk -v a="$best" -v b="$whole" 'BEGIN { print a / b }')" "$best_is" "$rss" "$their_rss"
   done
 done
 echo "torch_def: libtorch with the environment's OpenBLAS kernel; torch_512: with OPENBLAS_CORETYPE=SkylakeX"
-echo "torch/c: how many times faster the compiled step is than libtorch at its best; rss in MiB"
+echo "compil_ms: the compiled joint graph with eager SGD; whole_ms: the whole step, SGD inside, as one compiled graph"
+echo "torch/c, torch/w: how many times faster each is than libtorch at its best; rss in MiB (of compil)"

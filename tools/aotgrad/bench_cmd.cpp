@@ -1,7 +1,9 @@
 // aotgrad bench: the four benchmark models of BENCHMARKS.md, measured side by side.
 //
 // Step time is the median of N training steps (zero grads, forward + loss, backward,
-// SGD lr 0.01) after 5 warm-up steps, at each thread count, eager and compiled
+// SGD lr 0.01) after 5 warm-up steps, at each thread count: eager, compiled (the
+// compiled joint graph with eager SGD) and whole (the step with SGD inside exported
+// and compiled as one graph, which updates the parameters in place; benchmark models)
 // (peak memory: of the compiled path; the table shows eager's beside it). Peak memory needs a
 // fresh process per model (a process's high-water mark never goes down), so the
 // command re-runs itself with the hidden --measure-memory option and reads the
@@ -44,31 +46,38 @@ constexpr int kWarmupSteps = 5;
 
 struct StepTimes {
   double eager_ms = 0, compiled_ms = 0, compile_ms = 0;
+  std::optional<double> whole_ms;  // the whole step as one compiled graph (benchmark models only)
 };
 
-/// Median eager and compiled step times, the two alternating in rounds so that a
-/// noisy neighbour slows both alike.
+/// Median step times of eager, compiled joint + eager SGD and, for a benchmark model,
+/// the whole step (SGD inside) as one compiled graph, alternating in rounds so that a
+/// noisy neighbour slows them alike.
 StepTimes step_times(const models::ModelInfo& info, int steps, const compile::CompileOptions& options) {
   BenchStep eager(info, std::nullopt), compiled(info, options);
+  std::optional<WholeStep> whole;
+  if (info.kind == models::Kind::Benchmark) whole.emplace(info, exporting::ExportOptions{}, 0, bench_sgd());
   StepTimes t;
   t.compile_ms = compiled.compiled()->compile_ms();
-  for (int i = 0; i < kWarmupSteps; ++i) {
-    eager.run();
-    compiled.run();
-  }
-  std::vector<double> e, c;
+  const std::vector<std::function<void()>> runs{[&] { eager.run(); }, [&] { compiled.run(); },
+                                                [&] {
+                                                  if (whole) whole->run();
+                                                }};
+  for (int i = 0; i < kWarmupSteps; ++i)
+    for (const auto& run : runs) run();
+  std::vector<std::vector<double>> times(runs.size());
   constexpr int kRound = 5;
   for (int done = 0; done < steps; done += kRound) {
-    for (auto [trainer, times] : {std::pair{&eager, &e}, std::pair{&compiled, &c}}) {
+    for (size_t r = 0; r < runs.size(); ++r) {
       for (int i = 0; i < kRound && done + i < steps; ++i) {
         auto start = std::chrono::steady_clock::now();
-        trainer->run();
-        times->push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        runs[r]();
+        times[r].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
       }
     }
   }
-  t.eager_ms = median(e);
-  t.compiled_ms = median(c);
+  t.eager_ms = median(times[0]);
+  t.compiled_ms = median(times[1]);
+  if (whole) t.whole_ms = median(times[2]);
   return t;
 }
 
@@ -167,9 +176,9 @@ void print_step_bench(const std::vector<const models::ModelInfo*>& todo, const s
                       bool json, const CompileFlags& flags,
                       const std::function<std::string(const models::ModelInfo&)>& child_model) {
   if (!json)
-    std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s %9s %9s\n", "model", "threads", "export_ms",
+    std::printf("%-18s %7s %10s %12s %11s %14s %17s %8s %13s %13s %9s %9s %14s %9s\n", "model", "threads", "export_ms",
                 "(no traces)", "compile_ms", "eager_step_ms", "compiled_step_ms", "speedup", "eager_rss_mb",
-                "compiled_rss", "bound_ms", "x_bound");
+                "compiled_rss", "bound_ms", "x_bound", "whole_step_ms", "x_bound");
   for (const models::ModelInfo* m : todo) {
     const double flops = joint_product_flops(*m);
     for (int t : threads) {
@@ -185,16 +194,19 @@ void print_step_bench(const std::vector<const models::ModelInfo*>& todo, const s
         std::printf(
             "{\"model\": \"%s\", \"threads\": %d, \"export_ms\": %s, \"compile_ms\": %s, "
             "\"eager_step_ms\": %s, \"compiled_step_ms\": %s, \"peak_rss_mb\": %s, \"product_gflop\": %.4f, "
-            "\"sgemm_gflops\": %.1f, \"flop_bound_ms\": %.4f}\n",
+            "\"sgemm_gflops\": %.1f, \"flop_bound_ms\": %.4f, \"whole_step_ms\": %s}\n",
             m->name.c_str(), t, json_number(export_time).c_str(), json_number(st.compile_ms).c_str(),
             json_number(st.eager_ms).c_str(), json_number(st.compiled_ms).c_str(), json_number(rss).c_str(),
-            flops / 1e9, sgemm, bound_ms);
+            flops / 1e9, sgemm, bound_ms, json_number(st.whole_ms).c_str());
       } else {
         std::optional<double> eager_rss = peak_rss_of_child(child_model(*m), t, steps, true, flags);
         auto mb = [](std::optional<double> v) { return v ? fmt::format("{:.1f}", *v) : std::string("-"); };
-        std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s %9.3f %8.2fx\n", m->name.c_str(), t,
-                    export_time, export_plain, st.compile_ms, st.eager_ms, st.compiled_ms, st.eager_ms / st.compiled_ms,
-                    mb(eager_rss).c_str(), mb(rss).c_str(), bound_ms, st.compiled_ms / bound_ms);
+        const std::string whole = st.whole_ms ? fmt::format("{:14.3f} {:8.2f}x", *st.whole_ms, *st.whole_ms / bound_ms)
+                                              : fmt::format("{:>14} {:>9}", "-", "-");
+        std::printf("%-18s %7d %10.3f %12.3f %11.2f %14.3f %17.3f %7.2fx %13s %13s %9.3f %8.2fx %s\n", m->name.c_str(),
+                    t, export_time, export_plain, st.compile_ms, st.eager_ms, st.compiled_ms,
+                    st.eager_ms / st.compiled_ms, mb(eager_rss).c_str(), mb(rss).c_str(), bound_ms,
+                    st.compiled_ms / bound_ms, whole.c_str());
       }
       std::fflush(stdout);
     }

@@ -29,17 +29,26 @@ inline optim::UpdateRule bench_adamw() {
   return optim::UpdateRule::adam({1e-3, 0.9, 0.999, 1e-8, 0.01, true, false});
 }
 
-/// The whole step of `info` on its example batch, parallel as `parallel` says (data_parallel, fully_sharded; neither:
-/// one process), bound for `rank`.
+/// BENCHMARKS.md's optimizer: plain SGD, lr 0.01 (BenchStep's).
+inline optim::UpdateRule bench_sgd() {
+  optim::SGDOptions o;
+  o.lr = 0.01;
+  return optim::UpdateRule::sgd(o);
+}
+
+/// The whole step of `info` on its example batch with `rule` inside (the benchmark's
+/// AdamW unless said), parallel as `parallel` says (data_parallel, fully_sharded;
+/// neither: one process), bound for `rank`.
 struct WholeStep {
   models::Instance inst;
   exporting::TrainStepGraph graph;
   exporting::TrainState state;
   std::optional<compile::CompiledTrainStep> step;
-  explicit WholeStep(const models::ModelInfo& info, const exporting::ExportOptions& parallel = {}, int64_t rank = 0)
+  explicit WholeStep(const models::ModelInfo& info, const exporting::ExportOptions& parallel = {}, int64_t rank = 0,
+                     const optim::UpdateRule& rule = bench_adamw())
       : inst(models::instantiate(info)) {
     exporting::TrainStepOptions o;
-    o.rule = bench_adamw();
+    o.rule = rule;
     o.export_options.record_stack_traces = false;
     o.export_options.data_parallel = parallel.data_parallel;
     o.export_options.fully_sharded = parallel.fully_sharded;
