@@ -1,5 +1,7 @@
 #include "ops/cpu/loops.h"
 
+#include "ops/cpu/transpose_copy.h"
+
 namespace aotgrad::ops::cpu {
 
 void copy_into(const Tensor& dst, const Tensor& src) {
@@ -17,6 +19,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
         }
         return;
       }
+      if (copy_transposing(dst, src)) return;  // Note [Transposing copies]
       std::array<Shape, 2> st{dst.strides(), broadcast_strides(src.sizes(), src.strides(), dst.sizes())};
       for_each_row<2>(dst.sizes(), st, 1, [&](int64_t cnt, const auto& off, const auto& s) {
         D* o = pd + off[0];
