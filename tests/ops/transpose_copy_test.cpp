@@ -65,7 +65,7 @@ TEST(TransposeCopy, FourByteIntegersMoveBitForBit) {
 TEST(TransposeCopy, LeavesOtherCopiesToTheElementLoop) {
   const Tensor x = randn({16, 16}, DType::Float32);
   Tensor out = Tensor::empty({16, 16}, DType::Float32);
-  EXPECT_FALSE(ops::cpu::copy_transposing(out, x));  // already contiguous
+  EXPECT_FALSE(ops::cpu::copy_transposing(out, x));                                       // already contiguous
   EXPECT_FALSE(ops::cpu::copy_transposing(out, to(permute(x, {1, 0}), DType::Float64)));  // another dtype
   EXPECT_FALSE(ops::cpu::copy_transposing(Tensor::empty({16, 16}, DType::Float64),
                                           permute(randn({16, 16}, DType::Float64), {1, 0})));  // 8-byte elements

@@ -86,10 +86,8 @@ void register_loss_kernels(Registry& r) {
       Tensor sq = red == 0 ? out : Tensor::empty(s, x.dtype());
       cpu::map2<T, T, T>(sq, x, cpu::as_contiguous(t, x.dtype()), [](T u, T v) { return (u - v) * (u - v); });
       if (red == 0) return;
-      const T* p = sq.data_ptr<T>();
       const int64_t n = sq.numel();
-      double acc = 0;
-      for (int64_t i = 0; i < n; ++i) acc += p[i];
+      const double acc = cpu::sum_of(sq.data_ptr<T>(), n);  // Note [Sums in eight lanes]
       out.data_ptr<T>()[0] = static_cast<T>(red == 1 ? acc / static_cast<double>(n) : acc);
     });
   });
