@@ -135,8 +135,9 @@ MPI_Datatype mpi_type(DType dt) {
 // took 1.3-1.5 ms to scale on the Zen 4, against 0.1 ms for the same pass before the
 // call, while the bucket the `cat` just packed is still in cache. On two ranks sharing
 // two cores that was a tenth of the step. Every rank gets the same sum either way; the
-// two orders can differ in the last bit when the world size is not a power of two. reduce_scatter still scales its
-// output after the call: its input is the gradient itself, which a kernel must not change.
+// two orders can differ in the last bit when the world size is not a power of two.
+// reduce_scatter still scales its output after the call: its input is the gradient
+// itself, which a kernel must not change.
 
 class MpiJob final : public Job, public ops::CollectiveBackend {
  public:
