@@ -1,7 +1,6 @@
 // dist::Job on Open MPI: every MPI call runs on one communication thread (Note [One
 // MPI thread]).
 #include <mpi.h>
-#include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
@@ -23,6 +22,7 @@
 #include "aotgrad/ops.h"
 #include "ops/collective.h"
 #include "support/error.h"
+#include "support/parallel.h"
 
 namespace aotgrad::dist {
 
@@ -30,44 +30,50 @@ namespace aotgrad::dist {
 // MPI is initialised with MPI_THREAD_FUNNELED on a thread of its own, which then
 // makes every MPI call: jobs are queued to it and run in order. A kernel that starts
 // an all_reduce queues it and returns; the wait_tensor for that buffer waits on its
-// future. So the collective runs beside the step's computation, on a free core or on
-// the time the computation leaves (Note [Communication on idle time]), without relying
-// on MPI's progress inside non-blocking calls; and the order of collectives is the
-// same on every rank because every rank runs the same graph.
+// future. So the collective runs beside the step's computation when a core is free
+// for it, or while the computation waits (Note [When a collective starts]), without
+// relying on MPI's progress inside non-blocking calls; and the order of collectives
+// is the same on every rank because every rank runs the same graph.
 
-// Note [Communication on idle time]
+// Note [When a collective starts]
 // mpirun binds each rank to one core (--bind-to core for up to two ranks, a socket
-// for more), so the communication thread shares its core with the rank's computation.
-// While it waits for a peer inside MPI it polls, and at normal priority the scheduler
-// gives it half the core for that: on 2 ranks x 1 thread (Zen 4, 4 runs each) fsdp's
-// weak scaling was 0.69-0.74 (mlp_large) and 0.75-0.88 (transformer_block). At
-// SCHED_IDLE the thread runs only when the core has nothing else to do: on a free
-// core, or while the computation is blocked in a wait_tensor. Then both ranks'
-// collectives run together at full speed: fsdp 0.83-0.87 and 0.87-0.92, ddp unchanged
-// (0.87-0.91 before, 0.89-0.91 after, mlp_large). What is given up: on a core the
-// computation keeps busy, a collective started early waits for its wait_tensor to make
-// progress, so hiding network latency between machines needs a core left free for it
-// (mpirun --bind-to none, fewer threads). AOTGRAD_COMM_PRIORITY=normal keeps the
-// thread at normal priority.
+// for more). A rank computing on every core it may use has no core for its
+// communication thread: a collective started there shares the core with the
+// computation, and while it waits for a peer inside MPI it polls, which the scheduler
+// pays for with half the core. On 2 ranks x 1 thread (Zen 4) fsdp's weak scaling was
+// 0.69-0.75 (mlp_large) and 0.72-0.88 (transformer_block) so. Such a rank therefore
+// holds each collective back until the computation waits for it (or for a later
+// one: the order of collectives is kept), when the core is the communication
+// thread's alone: fsdp 0.84-0.92 and 0.76-0.86, ddp 0.90-0.91 and 0.88-0.96. A
+// rank with a core to spare (more CPUs in its affinity mask than computing threads)
+// starts each collective at once, and it runs beside the computation.
+// AOTGRAD_COMM_START=now or =wait chooses one of the two for every collective
+// (`now` hides network latency between machines at the price of the polling).
+//
+// Running the thread at idle priority (SCHED_IDLE) gave the same speed on an
+// otherwise idle machine, but starved the collectives whenever anything else kept
+// the CPUs busy: the MPI tests took 200 s instead of 11 beside a compiler.
 namespace {
-// Whether the communication thread runs on idle time, from AOTGRAD_COMM_PRIORITY
-// ('idle', the default, or 'normal'); read once, on the thread that joins the job.
-bool comm_on_idle_time() {
-  static const bool idle = [] {
-    const char* wanted = std::getenv("AOTGRAD_COMM_PRIORITY");
-    const std::string priority = wanted != nullptr ? wanted : "idle";
-    AG_CHECK(priority == "idle" || priority == "normal",
-             "dist: AOTGRAD_COMM_PRIORITY is '{}'; expected 'idle' or 'normal'", priority);
-    return priority == "idle";
+enum class CommStart { Auto, Now, Wait };
+
+// AOTGRAD_COMM_START, read once, on the thread that joins the job.
+CommStart comm_start_mode() {
+  static const CommStart mode = [] {
+    const char* wanted = std::getenv("AOTGRAD_COMM_START");
+    const std::string s = wanted != nullptr ? wanted : "auto";
+    AG_CHECK(s == "auto" || s == "now" || s == "wait", "dist: AOTGRAD_COMM_START is '{}'; expected auto, now or wait",
+             s);
+    return s == "now" ? CommStart::Now : s == "wait" ? CommStart::Wait : CommStart::Auto;
   }();
-  return idle;
+  return mode;
 }
 
-void run_on_idle_time() {
-  sched_param none{};
-  none.sched_priority = 0;
-  if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &none) != 0)
-    std::fprintf(stderr, "aotgrad: the communication thread could not be given idle priority; it keeps normal\n");
+// The CPUs this process may run on (its affinity mask, as mpirun bound it).
+int cpus_allowed() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return CPU_COUNT(&set);
 }
 
 class CommThread {
@@ -82,20 +88,23 @@ class CommThread {
     ready_.notify_one();
     thread_.join();
   }
+  using Task = std::shared_ptr<std::packaged_task<void()>>;
   std::shared_future<void> run(std::function<void()> job) {
     auto task = std::make_shared<std::packaged_task<void()>>(std::move(job));
     std::shared_future<void> done = task->get_future().share();
+    submit(task);
+    return done;
+  }
+  void submit(const Task& task) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back([task] { (*task)(); });
     }
     ready_.notify_one();
-    return done;
   }
 
  private:
   void loop() {
-    if (comm_on_idle_time()) run_on_idle_time();
     for (;;) {
       std::function<void()> job;
       {
@@ -159,6 +168,7 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
 
   void broadcast(const Tensor& t, int root) override {
     AG_CHECK(t.is_contiguous(), "dist: broadcast needs a contiguous tensor, got {}", t.describe());
+    submit_held(nullptr);
     int rc = MPI_SUCCESS;
     comm_
         .run([&] {
@@ -171,6 +181,7 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
   }
 
   void check_same(const std::string& what, uint64_t fp) override {
+    submit_held(nullptr);
     std::vector<uint64_t> all(static_cast<size_t>(world_));
     int rc = MPI_SUCCESS;
     comm_.run([&] { rc = MPI_Allgather(&fp, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD); }).get();
@@ -231,7 +242,11 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
       p = it->second;
       pending_.erase(it);
     }
+    // Timed from before the submission: a collective held until now can take the core
+    // from this thread as soon as it is queued (a woken thread preempts), and that is
+    // time the step is blocked too.
     const auto t0 = std::chrono::steady_clock::now();
+    submit_held(p.task.get());
     p.done.wait();
     blocked_us_ += std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     check(*p.rc, p.call);
@@ -251,6 +266,7 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
   }
 
   void barrier() override {
+    submit_held(nullptr);
     int rc = MPI_SUCCESS;
     comm_.run([&] { rc = MPI_Barrier(MPI_COMM_WORLD); }).get();
     check(rc, "MPI_Barrier");
@@ -268,24 +284,52 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
 
  private:
   struct Pending {
+    CommThread::Task task;
     std::shared_future<void> done;
     std::shared_ptr<int> rc;
     const char* call = "";
   };
 
-  // Queues `collective` (returning MPI's code) on the communication thread, timed, to
-  // be waited for by the wait_tensor reading `result`.
+  // Prepares `collective` (returning MPI's code), timed, to be waited for by the
+  // wait_tensor reading `result`, and queues it on the communication thread now or
+  // holds it back until a wait needs it (Note [When a collective starts]).
   void start(const Tensor& result, const char* call, std::function<int()> collective) {
     auto rc = std::make_shared<int>(MPI_SUCCESS);
-    auto done = comm_.run([this, rc, collective = std::move(collective)] {
+    auto task = std::make_shared<std::packaged_task<void()>>([this, rc, collective = std::move(collective)] {
       const auto t0 = std::chrono::steady_clock::now();
       *rc = collective();
       collective_us_ +=
           std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
       ++collectives_;
     });
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex_);
+      pending_[result.raw_data()] = {task, task->get_future().share(), rc, call};
+    }
+    if (start_at_once()) {
+      submit_held(nullptr);  // what is held goes first: the order of collectives is every rank's
+      comm_.submit(task);
+    } else {
+      std::lock_guard<std::mutex> lock(pending_mutex_);
+      held_.push_back(task);
+    }
+  }
+
+  bool start_at_once() const {
+    const CommStart mode = comm_start_mode();
+    return mode == CommStart::Now || (mode == CommStart::Auto && cpus_ > num_threads());
+  }
+
+  // Queues the held collectives in the order they started: up to and including
+  // `until`, or all of them when it is null (before a call outside the steps).
+  void submit_held(const std::packaged_task<void()>* until) {
     std::lock_guard<std::mutex> lock(pending_mutex_);
-    pending_[result.raw_data()] = {done, rc, call};
+    while (!held_.empty()) {
+      CommThread::Task next = held_.front();
+      held_.pop_front();
+      comm_.submit(next);
+      if (next.get() == until) break;
+    }
   }
 
   // Checked on the calling thread, where an error reaches the step: scale cannot fail.
@@ -319,6 +363,8 @@ class MpiJob final : public Job, public ops::CollectiveBackend {
   }
 
   int rank_ = 0, world_ = 1;
+  int cpus_ = cpus_allowed();
+  std::deque<CommThread::Task> held_;  // started, not yet queued (Note [When a collective starts])
   std::atomic<int64_t> collective_us_{0}, blocked_us_{0}, collectives_{0};
   CommThread comm_;
   std::mutex pending_mutex_;
@@ -353,7 +399,7 @@ void abort_job(int exit_code) {
 Job& Job::join() {
   static Job* job = []() -> Job* {
     if (std::getenv("OMPI_COMM_WORLD_SIZE") == nullptr) return new SingleProcess();
-    comm_on_idle_time();  // a wrong value is an error here, before the thread starts
+    comm_start_mode();  // a wrong value is an error here, before the thread starts
     auto mpi = std::make_shared<MpiJob>();
     ops::set_collective_backend(mpi);
     g_mpi_job = mpi.get();

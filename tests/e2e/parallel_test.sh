@@ -46,15 +46,20 @@ timeout 120 mpirun --oversubscribe -np 3 "$AOTGRAD" "${COMMON[@]}" --optimizer a
 python3 "$SRC/tests/e2e/compare_checkpoints.py" "$TMP/par.ckpt" "$TMP/one.ckpt" 1e-5 >"$TMP/cmp" 2>&1 ||
   fail "fsdp: 3 ranks x 20 differ from 1 process x 60: $(cat "$TMP/cmp")"
 # ddp on 3 ranks: 'avg' divides by 3 before summing (Note [Divide before reducing]);
-# and the communication thread at normal priority (Note [Communication on idle time]).
-timeout 120 mpirun --oversubscribe -np 3 -x AOTGRAD_COMM_PRIORITY=normal "$AOTGRAD" "${COMMON[@]}" --optimizer adamw \
+# and every collective started at once (Note [When a collective starts]).
+timeout 120 mpirun --oversubscribe -np 3 -x AOTGRAD_COMM_START=now "$AOTGRAD" "${COMMON[@]}" --optimizer adamw \
   --parallel ddp --batch 20 --save "$TMP/par.ckpt" >"$TMP/par.out" 2>&1 || fail "ddp on 3 ranks: $(tail -5 "$TMP/par.out")"
 python3 "$SRC/tests/e2e/compare_checkpoints.py" "$TMP/par.ckpt" "$TMP/one.ckpt" 1e-5 >"$TMP/cmp" 2>&1 ||
   fail "ddp: 3 ranks x 20 differ from 1 process x 60: $(cat "$TMP/cmp")"
-timeout 60 "${MPIRUN[@]}" -x AOTGRAD_COMM_PRIORITY=bogus "$AOTGRAD" "${COMMON[@]}" --parallel ddp >"$TMP/prio" 2>&1
+# fsdp's collectives held back until each is waited for, on 2 ranks.
+timeout 120 "${MPIRUN[@]}" -x AOTGRAD_COMM_START=wait "$AOTGRAD" "${COMMON[@]}" --optimizer adamw --parallel fsdp \
+  --batch 30 --save "$TMP/par.ckpt" >"$TMP/par.out" 2>&1 || fail "fsdp, start at wait: $(tail -5 "$TMP/par.out")"
+python3 "$SRC/tests/e2e/compare_checkpoints.py" "$TMP/par.ckpt" "$TMP/one.ckpt" 1e-5 >"$TMP/cmp" 2>&1 ||
+  fail "fsdp, start at wait: 2 ranks x 30 differ from 1 process x 60: $(cat "$TMP/cmp")"
+timeout 60 "${MPIRUN[@]}" -x AOTGRAD_COMM_START=bogus "$AOTGRAD" "${COMMON[@]}" --parallel ddp >"$TMP/start" 2>&1
 rc=$?
-[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "AOTGRAD_COMM_PRIORITY=bogus: exit $rc: $(tail -5 "$TMP/prio")"
-grep -q "AOTGRAD_COMM_PRIORITY is 'bogus'; expected 'idle' or 'normal'" "$TMP/prio" || fail "priority: $(cat "$TMP/prio")"
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "AOTGRAD_COMM_START=bogus: exit $rc: $(tail -5 "$TMP/start")"
+grep -q "AOTGRAD_COMM_START is 'bogus'; expected auto, now or wait" "$TMP/start" || fail "start: $(cat "$TMP/start")"
 timeout 120 "${MPIRUN[@]}" "$AOTGRAD" "${COMMON[@]}" --optimizer adamw --parallel fsdp --keep-gathered --batch 32 \
   --save "$TMP/par.ckpt" >"$TMP/par.out" 2>&1 || fail "fsdp --keep-gathered: $(tail -5 "$TMP/par.out")"
 "$AOTGRAD" "${COMMON[@]}" --optimizer adamw --batch 64 --save "$TMP/one.ckpt" >"$TMP/one.out" 2>&1 ||

@@ -21,7 +21,10 @@ void copy_into(const Tensor& dst, const Tensor& src) {
       }
       if (copy_transposing(dst, src)) return;  // Note [Transposing copies]
       std::array<Shape, 2> st{dst.strides(), broadcast_strides(src.sizes(), src.strides(), dst.sizes())};
-      for_each_row<2>(dst.sizes(), st, 1, [&](int64_t cnt, const auto& off, const auto& s) {
+      // Work per element for the thread split: a vector copy of contiguous rows is
+      // cheap; a strided element loop costs a few cycles an element.
+      const bool rows_contiguous = st[0].empty() || (st[0].back() == 1 && st[1].back() == 1);
+      for_each_row<2>(dst.sizes(), st, rows_contiguous ? 1 : 4, [&](int64_t cnt, const auto& off, const auto& s) {
         D* o = pd + off[0];
         const S* a = ps + off[1];
         if (s[0] == 1 && s[1] == 1) {

@@ -88,7 +88,9 @@ void reduce(const Plan& p, T* out, Acc init, Fold fold, Finish finish) {
     });
     return;
   }
-  parallel_for(outer, inner, [&](int64_t b, int64_t e) {
+  // Two units of work per element: each is converted and added into a strided
+  // accumulator (one unit, as for rows, kept a [512, 128] bias gradient serial).
+  parallel_for(outer, 2 * inner, [&](int64_t b, int64_t e) {
     std::vector<Acc> acc(static_cast<size_t>(e - b), init);
     for (int64_t i = 0; i < inner; ++i) {
       const T* row = in + i * outer;
