@@ -243,6 +243,34 @@ void ln_forward(const Args& a, Outputs& o) {
   });
 }
 
+// Layer norm's weight and bias gradients: column sums over the rows, in vector lanes
+// across columns, each column still adding its rows in order, in double; the threads
+// take blocks of columns (the same sums on any number of threads).
+template <typename T>
+void ln_weight_bias_grads(const T* pg, const T* px, const T* pm, const T* pr, int64_t rows, int64_t cols, T* gw,
+                          T* gb) {
+  std::vector<double> aw(cols, 0), ab(cols, 0);
+  double* paw = aw.data();
+  double* pab = ab.data();
+  parallel_for(cols, rows * 4, [&](int64_t c0, int64_t c1) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* g = pg + r * cols;
+      const T* xr = px + r * cols;
+      const double m = pm[r], rs = pr[r];
+#pragma omp simd
+      for (int64_t i = c0; i < c1; ++i) {
+        const double gi = g[i];
+        paw[i] += gi * (xr[i] - m) * rs;
+        pab[i] += gi;
+      }
+    }
+  });
+  for (int64_t i = 0; i < cols; ++i) {
+    if (gw) gw[i] = static_cast<T>(aw[i]);
+    if (gb) gb[i] = static_cast<T>(ab[i]);
+  }
+}
+
 template <typename T>
 void ln_backward(const Args& a, Outputs& o) {
   Tensor gy = cpu::as_contiguous(a[0].to_tensor()), x = cpu::as_contiguous(a[1].to_tensor());
@@ -279,31 +307,7 @@ void ln_backward(const Args& a, Outputs& o) {
       }
     });
   }
-  if (gw || gb) {
-    // Column sums: vector lanes run across columns, each column still adding its rows
-    // in order, in double; the threads take blocks of columns (the same sums on any
-    // number of threads).
-    std::vector<double> aw(cols, 0), ab(cols, 0);
-    double* paw = aw.data();
-    double* pab = ab.data();
-    parallel_for(cols, rows * 4, [&](int64_t c0, int64_t c1) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* g = pg + r * cols;
-        const T* xr = px + r * cols;
-        const double m = pm[r], rs = pr[r];
-#pragma omp simd
-        for (int64_t i = c0; i < c1; ++i) {
-          const double gi = g[i];
-          paw[i] += gi * (xr[i] - m) * rs;
-          pab[i] += gi;
-        }
-      }
-    });
-    for (int64_t i = 0; i < cols; ++i) {
-      if (gw) gw[i] = static_cast<T>(aw[i]);
-      if (gb) gb[i] = static_cast<T>(ab[i]);
-    }
-  }
+  if (gw || gb) ln_weight_bias_grads(pg, px, pm, pr, rows, cols, gw, gb);
 }
 
 }  // namespace
