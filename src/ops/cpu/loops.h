@@ -65,6 +65,17 @@ double sum_of(const T* p, int64_t n) {
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
+/// sum_i a[i] * b[i], each product in T, summed in eight double lanes as sum_of.
+template <typename T>
+double dot_of(const T* a, const T* b, int64_t n) {
+  double part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(a[i + j] * b[i + j]);
+  for (; i < n; ++i) part[0] += static_cast<double>(a[i] * b[i]);
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 /// A copy of `t` converted to `dtype` and made contiguous (returns `t` itself if it
 /// already is both). Kernels use it to compute in one type.
 Tensor as_contiguous(const Tensor& t, DType dtype);

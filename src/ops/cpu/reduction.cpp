@@ -262,13 +262,13 @@ DimView dim_view(const Shape& sizes, int64_t dim) {
   return v;
 }
 
-// Note [Softmax rows]: softmax over the last dim of a contiguous float tensor (the
+// Note [Softmax rows]: softmax over the last dim of a contiguous tensor (the
 // attention scores) runs row by row in loops that vectorise: the max (in sixteen
-// lanes), the exps
-// (cpu::fast::exp), eight partial float sums (as PyTorch's vectorised softmax adds),
-// the scaling; and backward's sum of g * y in eight double lanes, not one running
-// double, whose dependent adds (four cycles each) had made softmax backward as slow
-// as the forward's exps. On a CPU with AVX-512 the rows run in a 16-lane copy.
+// lanes), the exps (cpu::fast::exp), eight partial sums (as PyTorch's vectorised
+// softmax adds), the scaling; and backward's sum of g * y in eight double lanes
+// (cpu::dot_of), not one running double, whose dependent adds (four cycles each) had
+// made softmax backward as slow as the forward's exps. On a CPU with AVX-512 the
+// float rows run in a 16-lane copy.
 template <typename T>
 AG_FLATTEN void softmax_rows(const T* x, T* y, int64_t b, int64_t e, int64_t d) {
   for (int64_t r = b; r < e; ++r) {
@@ -304,12 +304,7 @@ AG_FLATTEN void softmax_backward_rows(const T* g, const T* y, T* out, int64_t b,
   for (int64_t r = b; r < e; ++r) {
     const T *gr = g + r * d, *yr = y + r * d;
     T* o = out + r * d;
-    double part[8] = {};
-    int64_t k = 0;
-    for (; k + 8 <= d; k += 8)
-      for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(gr[k + j] * yr[k + j]);
-    for (; k < d; ++k) part[0] += static_cast<double>(gr[k] * yr[k]);
-    const double s = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    const double s = cpu::dot_of(gr, yr, d);
 #pragma omp simd
     for (int64_t k2 = 0; k2 < d; ++k2) o[k2] = static_cast<T>(yr[k2] * (gr[k2] - s));
   }
@@ -352,23 +347,11 @@ void softmax_kernel(const Args& a, Outputs& o) {
           for (int64_t k = 0; k < v.d; ++k) mx = std::max(mx, xr[k * v.inner]);
         }
         if (std::isinf(mx) && mx < 0) mx = 0;  // a fully masked row gives NaN below, as in PyTorch
-        double s = 0;
-        if (v.inner == 1 && !Log) {
-          // Contiguous rows: a vectorised exp pass, then eight partial sums (as
-          // PyTorch's vectorised softmax accumulates).
-          for (int64_t k = 0; k < v.d; ++k) yr[k] = cpu::fast::exp(xr[k] - mx);
-          T part[8] = {};
-          int64_t k = 0;
-          for (; k + 8 <= v.d; k += 8)
-            for (int j = 0; j < 8; ++j) part[j] += yr[k + j];
-          for (; k < v.d; ++k) part[0] += yr[k];
-          for (T p : part) s += p;
-        } else {
-          for (int64_t k = 0; k < v.d; ++k) {
-            T ev = cpu::fast::exp(xr[k * v.inner] - mx);
-            if (!Log) yr[k * v.inner] = ev;
-            s += ev;
-          }
+        double s = 0;                          // (contiguous softmax rows went to softmax_rows above)
+        for (int64_t k = 0; k < v.d; ++k) {
+          T ev = cpu::fast::exp(xr[k * v.inner] - mx);
+          if (!Log) yr[k * v.inner] = ev;
+          s += ev;
         }
         if (Log) {
           T ls = static_cast<T>(std::log(s)) + mx;
