@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "aotgrad/graph.h"
 #include "aotgrad/tensor.h"
@@ -31,12 +33,19 @@ TensorList all_reduce_gradients(const TensorList& grads, const DataParallelOptio
 /// before the first node that reads the averaged gradients.
 void schedule_gradient_buckets(graph::Graph& g);
 
+/// Which parameters share one gather and one reduce-scatter (Note [FSDP groups]).
+enum class ShardGroups {
+  Module,     // the parameters one module holds directly (FSDP2's unit: a Linear's weight and bias)
+  Parameter,  // each parameter alone (SimpleFSDP's graph before bucketing)
+};
+
 struct FullyShardedOptions {
   /// The ranks the parameters are sharded across (the job's size when training).
   int64_t world_size = 1;
   /// Free each gathered parameter after the forward and gather it again for the
   /// backward (FSDP's reshard_after_forward); false keeps the forward's copy.
   bool reshard_after_forward = true;
+  ShardGroups groups = ShardGroups::Module;
 };
 
 /// One rank's shard of a tensor of `sizes`: dim 0 in world_size parts, rounded up
@@ -48,16 +57,23 @@ Tensor shard_of(const Tensor& full, int64_t rank, int64_t world_size);
 /// all_gather_into_tensor returns): the padding dropped.
 Tensor unshard(const Tensor& gathered, const Shape& sizes);
 
-/// The parameter of `sizes` from this rank's shard: all_gather_into_tensor, its
-/// wait_tensor, the padding sliced off; recorded without gradient history and
-/// returned as a leaf that requires grad as `requires_grad` says (what the backward
-/// differentiates). Parameter `index`'s nodes are annotated (Note [FSDP phases]) for
-/// schedule_fully_sharded.
-Tensor gather_parameter(const Tensor& shard, const Shape& sizes, int64_t index, bool requires_grad,
-                        const FullyShardedOptions& options);
-/// This rank's shard of `grad` averaged across the ranks: padded, one
-/// reduce_scatter_tensor('avg') and its wait_tensor.
-Tensor reduce_scatter_gradient(const Tensor& grad, int64_t index, const FullyShardedOptions& options);
+/// The parameters' groups under `how`, as indices into `fqns` in order: consecutive
+/// parameters of one module (the FQN up to its last '.') and one dtype, or each alone.
+std::vector<std::vector<size_t>> shard_groups(const std::vector<std::string>& fqns, const std::vector<DType>& dtypes,
+                                              ShardGroups how);
+
+/// The parameters of one group, of `sizes`, from this rank's shards: one
+/// all_gather_into_tensor of the shards laid end to end, its wait_tensor, then each
+/// parameter's rows taken from every rank's part and the padding dropped. Recorded
+/// without gradient history; each is returned as a leaf that requires grad as
+/// `requires_grad` says (what the backward differentiates). The nodes are annotated
+/// with `group` (Note [FSDP phases]) for schedule_fully_sharded.
+TensorList gather_parameters(const TensorList& shards, const std::vector<Shape>& sizes,
+                             const std::vector<bool>& requires_grad, int64_t group, const FullyShardedOptions& options);
+/// This rank's shards of one group's gradients averaged across the ranks: each
+/// padded, laid end to end rank part by rank part, one reduce_scatter_tensor('avg')
+/// and its wait_tensor, split back into the shards.
+TensorList reduce_scatter_gradients(const TensorList& grads, int64_t group, const FullyShardedOptions& options);
 
 /// Places the pass's collectives: with reshard_after_forward, the backward's readers
 /// of a gathered parameter get a gather of their own; each gather is started while

@@ -74,7 +74,13 @@ using StepKernel = void (*)(float* out, const Src& a, const Src& b, int64_t n, c
 template <Formula F, Load A, Load B>
 void step_kernel(float* out, const Src& a, const Src& b, int64_t n, const FormulaParams& p) {
   if constexpr (ops::formula_vectorises_v<F>) {
-    loop2<A, B>(out, a, b, n, [p](float u, float v) { return ops::cpu::formula::apply<F>(u, v, p); });
+    auto f = [p](float u, float v) { return ops::cpu::formula::apply<F>(u, v, p); };
+    // A whole block (all but a member's last) with its length known when compiled: no
+    // remainder loop; AdamW's update with its data in cache ran 5-10% faster.
+    if (n == kBlock)
+      loop2<A, B>(out, a, b, kBlock, f);
+    else
+      loop2<A, B>(out, a, b, n, f);
   } else {  // a formula that calls libm: no `omp simd` (clang cannot vectorise the call, and says so)
     auto at = [](const Src& s, int64_t i) { return s.scalar() ? s.v : s.scaled ? s.p[i] * s.s : s.p[i]; };
     for (int64_t i = 0; i < n; ++i) out[i] = ops::cpu::formula::apply<F>(at(a, i), at(b, i), p);

@@ -111,9 +111,11 @@ void place_prefetched(std::vector<Node*>& order, const std::vector<CollectiveGro
   if (first_issue_before != nullptr) first = std::max(first, index_of(order, first_issue_before));
   for (size_t i = 0; i < by_use.size(); ++i) {
     const std::ptrdiff_t at = i == 0 ? first : index_of(order, by_use[i - 1]->wait.front());
+    const std::unordered_set<const Node*> issue(by_use[i]->issue.begin(), by_use[i]->issue.end());
     for (const Node* n : by_use[i]->issue)
       for (const Node* in : n->input_nodes())
-        AG_INTERNAL_CHECK(in->op() == graph::NodeOp::Placeholder, "a prefetched collective reads '{}'", in->name());
+        AG_INTERNAL_CHECK(in->op() == graph::NodeOp::Placeholder || issue.count(in),
+                          "a prefetched collective reads '{}'", in->name());
     order.insert(order.begin() + at, by_use[i]->issue.begin(), by_use[i]->issue.end());
   }
 }

@@ -40,7 +40,7 @@ void place_issue_after_inputs_and_wait_before_next_issue(std::vector<graph::Node
 /// order those waits come, each group's issue nodes right before the previous group's
 /// wait: one collective in flight ahead of the one in use (FSDP's prefetch). The
 /// first group's issue goes right before `first_issue_before`, or after the
-/// placeholders when it is null. Issue nodes may read only placeholders.
+/// placeholders when it is null. Issue nodes may read only placeholders and each other.
 void place_prefetched(std::vector<graph::Node*>& order, const std::vector<CollectiveGroup>& groups,
                       const graph::Node* first_issue_before);
 

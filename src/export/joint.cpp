@@ -12,6 +12,7 @@
 #include "aotgrad/export.h"
 #include "export/forward_source.h"
 #include "export/graph_boundary.h"
+#include "export/sharded_params.h"
 #include "hop/register.h"
 #include "ops/dispatch.h"
 #include "ops/registry.h"
@@ -114,9 +115,7 @@ class JointTrace {
     autograd::EnableGradGuard grad_on;
     TensorList params = param_proxies_;
     if (const auto& fsdp = options_.fully_sharded) {
-      for (size_t i = 0; i < params.size(); ++i)
-        params[i] = gather_parameter(param_proxies_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
-                                     source_.params[i].requires_grad, *fsdp);
+      params = detail::gather_sharded(param_proxies_, source_.params, *fsdp);
       gathered_ = params;
     }
     auto [leaves, spec] = source_.run(params, buffer_proxies_, proxy_call_, tracer_);
@@ -184,10 +183,9 @@ class JointTrace {
     for (size_t k = 0; k < g.size(); ++k) grads_[wrt_index[k]] = g[k];
     if (options_.data_parallel) average_param_grads(*options_.data_parallel);
     if (options_.fully_sharded) {
-      autograd::NoGradGuard no_grad;
-      for (size_t i = 0; i < gathered_.size(); ++i)
-        if (grads_[i].defined())
-          grads_[i] = reduce_scatter_gradient(grads_[i], static_cast<int64_t>(i), *options_.fully_sharded);
+      TensorList param_grads(grads_.begin(), grads_.begin() + static_cast<std::ptrdiff_t>(gathered_.size()));
+      param_grads = detail::reduce_scatter_sharded(param_grads, source_.params, *options_.fully_sharded);
+      std::copy(param_grads.begin(), param_grads.end(), grads_.begin());
     }
   }
 

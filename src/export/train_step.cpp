@@ -14,6 +14,7 @@
 #include "aotgrad/ops.h"
 #include "export/forward_source.h"
 #include "export/graph_boundary.h"
+#include "export/sharded_params.h"
 #include "hop/register.h"
 #include "ops/dispatch.h"
 #include "support/error.h"
@@ -196,11 +197,8 @@ class StepTrace {
     autograd::EnableGradGuard grad_on;
     pytree::Value call = pytree::Value::tuple({pytree::Value::tuple(module_args_), pytree::Value::dict({})});
     model_params_ = params_;
-    if (const auto& fsdp = options_.export_options.fully_sharded) {
-      for (size_t i = 0; i < params_.size(); ++i)
-        model_params_[i] = gather_parameter(params_[i], source_.params[i].example.sizes(), static_cast<int64_t>(i),
-                                            source_.params[i].requires_grad, *fsdp);
-    }
+    if (const auto& fsdp = options_.export_options.fully_sharded)
+      model_params_ = detail::gather_sharded(params_, source_.params, *fsdp);
     auto outputs = source_.run(model_params_, buffers_, call, tracer_).first;
     AG_CHECK(outputs.size() == 1 && outputs[0].is_tensor(),
              "train step: the loss needs the module to return one tensor, but it returned {} output leaves",
@@ -233,9 +231,12 @@ class StepTrace {
     const auto& fsdp = options_.export_options.fully_sharded;
     if (options_.export_options.data_parallel)
       used = all_reduce_gradients(used, *options_.export_options.data_parallel);
-    if (fsdp)
-      for (size_t k = 0; k < used.size(); ++k)
-        used[k] = reduce_scatter_gradient(used[k], static_cast<int64_t>(used_index[k]), *fsdp);
+    if (fsdp) {
+      TensorList by_param(params_.size());
+      for (size_t k = 0; k < used.size(); ++k) by_param[used_index[k]] = used[k];
+      by_param = detail::reduce_scatter_sharded(by_param, source_.params, *fsdp);
+      for (size_t k = 0; k < used.size(); ++k) used[k] = by_param[used_index[k]];
+    }
     if (options_.clip_max_norm) {
       annotate scope(Annotations{{"train_step", std::string("clip_grad_norm")}});
       // Sharded gradients: the norm's sum of squares is summed across the ranks.

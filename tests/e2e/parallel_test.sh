@@ -135,22 +135,32 @@ first_wait=$(grep -n "_c10d_functional.wait_tensor" "$TMP/ddp.txt" | head -1 | c
 "$AOTGRAD" run --graph "$TMP/ddp.json" --check >"$TMP/ddp.run" 2>&1 || fail "run --graph ddp: $(tail -3 "$TMP/ddp.run")"
 grep -q "the compiled graph matches the interpreter" "$TMP/ddp.run" || fail "run --graph ddp: $(tail -3 "$TMP/ddp.run")"
 
-# fsdp's joint graph: parameters are shards gathered before the forward reads them;
-# the backward gathers again what it reads (reshard after forward), prefetched one
-# parameter ahead; gradients are reduce-scattered.
+# fsdp's joint graph: parameters are shards gathered before the forward reads them,
+# one collective per module (a Linear's weight and bias laid end to end); the
+# backward gathers again what it reads (reshard after forward), prefetched one
+# module ahead; gradients are reduce-scattered module by module.
 "$AOTGRAD" export --model mlp_small --parallel fsdp >"$TMP/noworld" 2>&1 && fail "fsdp export without --world-size"
 grep -q "needs --world-size N" "$TMP/noworld" || fail "no --world-size: $(cat "$TMP/noworld")"
 "$AOTGRAD" export --model mlp_small --parallel fsdp --world-size 2 --format json -o "$TMP/fsdp.json" ||
   fail "export --parallel fsdp"
 "$AOTGRAD" print "$TMP/fsdp.json" --format compact >"$TMP/fsdp.txt" || fail "print the fsdp graph"
 grep -q 'primals_1: "f32\[64, 64\]"' "$TMP/fsdp.txt" || fail "fc1.weight [128, 64] is not a [64, 64] shard"
-grep -q "all_gather_into_tensor.default(primals_1, 2, '0')" "$TMP/fsdp.txt" || fail "no gather of primals_1"
-grep -q "reduce_scatter_tensor.default(t_13, 'avg', 2, '0')" "$TMP/fsdp.txt" || fail "no reduce_scatter of fc1's grad"
-[ "$(grep -c "all_gather_into_tensor.default(primals_5, 2, '0')" "$TMP/fsdp.txt")" -eq 2 ] ||
+grep -q "cat: \"f32\[4160\]\" = torch.ops.aten.cat.default(\[view, view_1\])" "$TMP/fsdp.txt" ||
+  fail "fc1's weight and bias shards are not laid end to end: $(cat "$TMP/fsdp.txt")"
+grep -q "all_gather_into_tensor.default(cat, 2, '0')" "$TMP/fsdp.txt" || fail "no gather of fc1's group"
+[ "$(grep -c "_c10d_functional.all_gather_into_tensor.default" "$TMP/fsdp.txt")" -eq 5 ] ||
+  fail "expected 3 gathers and 2 for the backward: $(cat "$TMP/fsdp.txt")"
+[ "$(grep -c "_c10d_functional.reduce_scatter_tensor.default" "$TMP/fsdp.txt")" -eq 3 ] ||
+  fail "expected one reduce_scatter per module: $(cat "$TMP/fsdp.txt")"
+[ "$(grep -c "aten.view.default(primals_5, \[640\])" "$TMP/fsdp.txt")" -eq 2 ] ||
   fail "fc3.weight is not gathered again for the backward: $(cat "$TMP/fsdp.txt")"
-gather_2=$(grep -n "all_gather_into_tensor.default(primals_3, 2" "$TMP/fsdp.txt" -m1 | cut -d: -f1)
+gather_2=$(grep -n "aten.view.default(primals_3, \[8192\])" "$TMP/fsdp.txt" -m1 | cut -d: -f1)
 first_use=$(grep -n "aten.addmm.default" "$TMP/fsdp.txt" -m1 | cut -d: -f1)
-[ "$gather_2" -lt "$first_use" ] || fail "fc2.weight's gather is not started before fc1 runs: $(cat "$TMP/fsdp.txt")"
+[ "$gather_2" -lt "$first_use" ] || fail "fc2's gather is not started before fc1 runs: $(cat "$TMP/fsdp.txt")"
+"$AOTGRAD" export --model mlp_small --parallel fsdp --world-size 2 --shard-groups parameter >"$TMP/fsdp_param.txt" ||
+  fail "export --shard-groups parameter"
+grep -q "all_gather_into_tensor.default(primals_1, 2, '0')" "$TMP/fsdp_param.txt" ||
+  fail "--shard-groups parameter: no gather of primals_1 alone"
 "$AOTGRAD" run --graph "$TMP/fsdp.json" >"$TMP/fsdp.run" 2>&1 && fail "a graph for 2 ranks ran in one process"
 grep -q "exported for 2 rank(s), but this job has 1" "$TMP/fsdp.run" || fail "fsdp world: $(cat "$TMP/fsdp.run")"
 "$AOTGRAD" export --model mlp_small --parallel fsdp --world-size 1 --format json -o "$TMP/fsdp1.json" ||

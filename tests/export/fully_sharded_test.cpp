@@ -19,15 +19,35 @@ using namespace aotgrad;
 using aotgrad::testing::error_of;
 
 namespace {
-exporting::FullyShardedOptions world(int64_t n, bool reshard = true) {
+exporting::FullyShardedOptions world(int64_t n, bool reshard = true,
+                                     exporting::ShardGroups groups = exporting::ShardGroups::Module) {
   exporting::FullyShardedOptions o;
   o.world_size = n;
   o.reshard_after_forward = reshard;
+  o.groups = groups;
   return o;
 }
 
 bool calls(const graph::Node& n, ops::OpId op) {
   return n.op() == graph::NodeOp::CallFunction && n.target().kind == graph::Target::Kind::Op && n.target().op->id == op;
+}
+
+// The all_gather_into_tensor nodes that read `n`, directly or through the flattening
+// views and the cat of a group's shards.
+std::vector<const graph::Node*> gathers_reading(const graph::Node* n) {
+  std::vector<const graph::Node*> found;
+  for (const graph::Node* u : n->users()) {
+    if (calls(*u, ops::OpId::c10d_all_gather_into_tensor)) found.push_back(u);
+    if (calls(*u, ops::OpId::view) || calls(*u, ops::OpId::cat))
+      for (const graph::Node* g : gathers_reading(u)) found.push_back(g);
+  }
+  return found;
+}
+
+const graph::Node* param_named(const graph::Graph& g, const std::string& fqn) {
+  for (const graph::Node* p : g.placeholders())
+    if (p->meta.desc->kind() == Descriptor::Kind::ParamInput && p->meta.desc->target() == fqn) return p;
+  return nullptr;
 }
 
 // mlp_small's training step, sharded across `n` ranks.
@@ -71,8 +91,23 @@ TEST(FullySharded, ShardsPadDimZeroAndUnshardDropsThePadding) {
             std::string::npos);
 }
 
-TEST(FullySharded, ParamsAreShardsGatheredBeforeUseAndGradsAreReduceScattered) {
-  exporting::JointWithDescriptors j = fsdp_joint("mlp_small", world(2));
+TEST(FullySharded, ShardGroupsAreEachModulesOwnParametersOfOneDtype) {
+  using exporting::ShardGroups;
+  const std::vector<std::string> fqns = {"a.0.weight", "a.0.bias", "a.1.weight", "a.1.bias", "scale", "shift", "b.w"};
+  const std::vector<DType> dtypes(fqns.size(), DType::Float32);
+  using Groups = std::vector<std::vector<size_t>>;
+  EXPECT_EQ(exporting::shard_groups(fqns, dtypes, ShardGroups::Module), (Groups{{0, 1}, {2, 3}, {4, 5}, {6}}));
+  EXPECT_EQ(exporting::shard_groups(fqns, dtypes, ShardGroups::Parameter), (Groups{{0}, {1}, {2}, {3}, {4}, {5}, {6}}));
+  std::vector<DType> mixed = dtypes;
+  mixed[1] = DType::Float64;  // one collective moves one dtype
+  EXPECT_EQ(exporting::shard_groups(fqns, mixed, ShardGroups::Module), (Groups{{0}, {1}, {2, 3}, {4, 5}, {6}}));
+}
+
+// The collectives of mlp_small's joint graph on 2 ranks: every parameter is a shard
+// gathered before the forward reads it, every wait comes after its start and before
+// its readers, and each gradient output is a reduce-scattered shard.
+void check_collectives(exporting::ShardGroups groups, int collectives_per_pass, int regathers) {
+  exporting::JointWithDescriptors j = fsdp_joint("mlp_small", world(2, true, groups));
   const graph::Graph& g = *j.graph_module->graph;
   std::map<const graph::Node*, size_t> at;
   for (size_t i = 0; i < g.nodes().size(); ++i) at[g.nodes()[i].get()] = i;
@@ -84,9 +119,7 @@ TEST(FullySharded, ParamsAreShardsGatheredBeforeUseAndGradsAreReduceScattered) {
     if (p->meta.desc->target() == "net.0.weight") {
       EXPECT_EQ(p->meta.val.as_tensor().sizes, (Shape{64, 64}));
     }
-    int gathers = 0;
-    for (const graph::Node* u : p->users()) gathers += calls(*u, ops::OpId::c10d_all_gather_into_tensor);
-    EXPECT_GE(gathers, 1) << p->name();
+    EXPECT_GE(gathers_reading(p).size(), 1u) << p->name();
   }
   EXPECT_EQ(params, 6);
   int waits = 0, scatters = 0;
@@ -98,52 +131,59 @@ TEST(FullySharded, ParamsAreShardsGatheredBeforeUseAndGradsAreReduceScattered) {
     EXPECT_LT(at[started], at[n.get()]);
     for (const graph::Node* reader : n->users()) EXPECT_LT(at[n.get()], at[reader]);
   }
-  EXPECT_EQ(scatters, 6);       // one per parameter's gradient
-  EXPECT_EQ(waits, 6 + 6 + 2);  // 6 gathers, 6 scatters, 2 weights gathered again
-  // net.0.weight's gradient output is its [64, 64] shard.
+  EXPECT_EQ(scatters, collectives_per_pass);
+  EXPECT_EQ(waits, 2 * collectives_per_pass + regathers);
+  // Every gradient output is its parameter's shard, made from a reduce-scatter's wait.
   const graph::Node* out = g.output_node();
-  bool found = false;
+  int grads = 0;
   for (size_t i = 0; i < out->meta.out_descs.size(); ++i) {
     const auto& d = out->meta.out_descs[i];
-    if (!d || d->kind() != Descriptor::Kind::GradOutput || d->inner().target() != "net.0.weight") continue;
-    found = true;
+    if (!d || d->kind() != Descriptor::Kind::GradOutput) continue;
+    ++grads;
     const graph::Node* grad = out->args()[0].list()[i].node();
+    while (!calls(*grad, ops::OpId::c10d_wait_tensor) && !grad->input_nodes().empty()) grad = grad->input_nodes()[0];
     EXPECT_TRUE(calls(*grad, ops::OpId::c10d_wait_tensor)) << grad->name();
-    EXPECT_EQ(grad->meta.val.as_tensor().sizes, (Shape{64, 64}));
+    EXPECT_EQ(out->args()[0].list()[i].node()->meta.val.as_tensor().sizes,
+              param_named(g, d->inner().target())->meta.val.as_tensor().sizes);
   }
-  EXPECT_TRUE(found);
+  EXPECT_EQ(grads, 6);
+}
+
+TEST(FullySharded, EachModulesParametersAreGatheredAndReduceScatteredTogether) {
+  // Note [FSDP groups]: 3 Linear layers, 3 gathers and 3 reduce-scatters; the backward
+  // gathers net.2 and net.4 again (their weights give the input gradients).
+  check_collectives(exporting::ShardGroups::Module, 3, 2);
+}
+
+TEST(FullySharded, PerParameterGroupsGiveEachParameterItsOwnCollectives) {
+  // 6 gathers, 6 reduce-scatters, and net.2.weight and net.4.weight gathered again.
+  check_collectives(exporting::ShardGroups::Parameter, 6, 2);
 }
 
 TEST(FullySharded, TheBackwardGathersAgainUnlessKeepGathered) {
   auto gathers_of = [](const exporting::JointWithDescriptors& j, const std::string& name) {
-    int n = 0;
-    for (const graph::Node* p : j.graph_module->graph->placeholders())
-      if (p->meta.desc->kind() == Descriptor::Kind::ParamInput && p->meta.desc->target() == name)
-        for (const graph::Node* u : p->users()) n += calls(*u, ops::OpId::c10d_all_gather_into_tensor);
-    return n;
+    return gathers_reading(param_named(*j.graph_module->graph, name)).size();
   };
   // net.2.weight is read by the backward (net.0's input gradient); net.0.weight is not (the
   // model's input needs no gradient).
   exporting::JointWithDescriptors resharded = fsdp_joint("mlp_small", world(2, true));
-  EXPECT_EQ(gathers_of(resharded, "net.2.weight"), 2);
-  EXPECT_EQ(gathers_of(resharded, "net.0.weight"), 1);
+  EXPECT_EQ(gathers_of(resharded, "net.2.weight"), 2u);
+  EXPECT_EQ(gathers_of(resharded, "net.0.weight"), 1u);
   exporting::JointWithDescriptors kept = fsdp_joint("mlp_small", world(2, false));
-  EXPECT_EQ(gathers_of(kept, "net.2.weight"), 1);
+  EXPECT_EQ(gathers_of(kept, "net.2.weight"), 1u);
 }
 
 TEST(FullySharded, TheNextGatherStartsBeforeTheParameterBeforeItIsRead) {
   exporting::JointWithDescriptors j = fsdp_joint("mlp_small", world(2));
   const auto& nodes = j.graph_module->graph->nodes();
-  // net.2.weight's gather comes before the first addmm: it is in flight while layer 0 runs.
-  size_t layer2_gather = nodes.size(), first_addmm = nodes.size();
+  // net.2's gather comes before the first addmm: it is in flight while layer 0 runs.
+  const graph::Node* layer2_gather = gathers_reading(param_named(*j.graph_module->graph, "net.2.weight")).front();
+  size_t first_addmm = nodes.size(), layer2 = nodes.size();
   for (size_t i = 0; i < nodes.size(); ++i) {
-    const graph::Node& n = *nodes[i];
-    if (calls(n, ops::OpId::addmm) && first_addmm == nodes.size()) first_addmm = i;
-    if (calls(n, ops::OpId::c10d_all_gather_into_tensor) && n.args()[0].node()->meta.desc->target() == "net.2.weight" &&
-        layer2_gather == nodes.size())
-      layer2_gather = i;
+    if (calls(*nodes[i], ops::OpId::addmm) && first_addmm == nodes.size()) first_addmm = i;
+    if (nodes[i].get() == layer2_gather) layer2 = i;
   }
-  EXPECT_LT(layer2_gather, first_addmm);
+  EXPECT_LT(layer2, first_addmm);
 }
 
 // In a world of one the collectives are the identity, so the sharded step must train

@@ -41,7 +41,7 @@ int64_t param_grad_state_bytes(const WholeStep& w) {
   const graph::Graph& g = *w.graph.graph_module->graph;
   auto phase = [](const graph::Node& n) {  // a ddp or fsdp node's phase, or null
     int64_t index = -1;
-    const std::string* what = exporting::detail::collective_phase(n, "fsdp_param", "fsdp", index);
+    const std::string* what = exporting::detail::collective_phase(n, "fsdp_group", "fsdp", index);
     return what != nullptr ? what : exporting::detail::collective_phase(n, "ddp_bucket", "ddp", index);
   };
   std::set<std::string> param_or_grad;

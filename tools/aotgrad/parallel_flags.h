@@ -1,4 +1,4 @@
-// --parallel, --bucket-mib, --world-size, --keep-gathered: data-parallel or
+// --parallel, --bucket-mib, --world-size, --keep-gathered, --shard-groups: data-parallel or
 // fully-sharded training across the processes of an `mpirun` job
 // (docs/DISTRIBUTED.md).
 #pragma once
@@ -20,6 +20,7 @@ struct ParallelFlags {
   double bucket_mib = 25;
   int64_t world_size = 0;  // 0: the job's size
   bool keep_gathered = false;
+  std::string shard_groups = "module";
 
   bool any() const { return parallel != "none"; }
   std::optional<exporting::DataParallelOptions> data_parallel() const {
@@ -34,6 +35,7 @@ struct ParallelFlags {
     exporting::FullyShardedOptions o;
     o.world_size = world_size > 0 ? world_size : job_size;
     o.reshard_after_forward = !keep_gathered;
+    o.groups = shard_groups == "parameter" ? exporting::ShardGroups::Parameter : exporting::ShardGroups::Module;
     return o;
   }
   void apply(exporting::ExportOptions& options, int64_t job_size) const {
@@ -56,6 +58,11 @@ inline std::shared_ptr<ParallelFlags> add_parallel_flags(CLI::App* cmd, bool wit
       ->capture_default_str();
   cmd->add_flag("--keep-gathered", flags->keep_gathered,
                 "fsdp: keep each gathered parameter from the forward for the backward instead of gathering it again");
+  cmd->add_option("--shard-groups", flags->shard_groups,
+                  "fsdp: gather parameters and reduce-scatter their gradients per module (one collective for a "
+                  "module's own parameters) or per parameter")
+      ->check(CLI::IsMember({"module", "parameter"}))
+      ->capture_default_str();
   if (with_world_size)
     cmd->add_option("--world-size", flags->world_size, "fsdp: the number of ranks the graph shards across")
         ->check(CLI::PositiveNumber);
