@@ -35,7 +35,7 @@ void schedule_gradient_buckets(graph::Graph& g);
 
 /// Which parameters share one gather and one reduce-scatter (Note [FSDP groups]).
 enum class ShardGroups {
-  Module,     // the parameters one module holds directly (FSDP2's unit: a Linear's weight and bias)
+  Module,     // the parameters modules hold directly (FSDP2's unit: a Linear's weight and bias), small modules together
   Parameter,  // each parameter alone (SimpleFSDP's graph before bucketing)
 };
 
@@ -46,6 +46,9 @@ struct FullyShardedOptions {
   /// backward (FSDP's reshard_after_forward); false keeps the forward's copy.
   bool reshard_after_forward = true;
   ShardGroups groups = ShardGroups::Module;
+  /// ShardGroups::Module: a group takes in the next module's parameters while it holds
+  /// fewer bytes than this (below it a collective costs its latency, not its bytes).
+  int64_t min_group_bytes = int64_t{256} << 10;
 };
 
 /// One rank's shard of a tensor of `sizes`: dim 0 in world_size parts, rounded up
@@ -57,10 +60,18 @@ Tensor shard_of(const Tensor& full, int64_t rank, int64_t world_size);
 /// all_gather_into_tensor returns): the padding dropped.
 Tensor unshard(const Tensor& gathered, const Shape& sizes);
 
-/// The parameters' groups under `how`, as indices into `fqns` in order: consecutive
-/// parameters of one module (the FQN up to its last '.') and one dtype, or each alone.
-std::vector<std::vector<size_t>> shard_groups(const std::vector<std::string>& fqns, const std::vector<DType>& dtypes,
-                                              ShardGroups how);
+/// A parameter as shard_groups sees it.
+struct ShardedParam {
+  std::string fqn;
+  int64_t bytes = 0;
+  DType dtype = DType::Float32;
+};
+/// The parameters' groups, as indices into `params` in order. ShardGroups::Module:
+/// each module's own parameters (their FQN up to the last '.'), consecutive and of
+/// one dtype, and a group smaller than options.min_group_bytes takes in the next
+/// module's too; ShardGroups::Parameter: each alone.
+std::vector<std::vector<size_t>> shard_groups(const std::vector<ShardedParam>& params,
+                                              const FullyShardedOptions& options);
 
 /// The parameters of one group, of `sizes`, from this rank's shards: one
 /// all_gather_into_tensor of the shards laid end to end, its wait_tensor, then each

@@ -59,31 +59,38 @@ Tensor unshard(const Tensor& gathered, const Shape& sizes) {
 // Each collective costs a rendezvous of every rank besides its bytes: on 2 ranks of
 // one machine, a gather of a LayerNorm's 128 weights took as long as one of a
 // 128x128 matrix, and transformer_block's 46 collectives per step (one per
-// parameter, and again for the backward) cost 1.1 ms of its 9. So parameters are
-// gathered, and their gradients reduce-scattered, in groups, as FSDP2 does for
+// parameter, and again for the backward) cost 1.1-3 ms of its 9-11. So parameters
+// are gathered, and their gradients reduce-scattered, in groups, as FSDP2 does for
 // each module it wraps: a group's shards are laid end to end ([S] per rank), one
 // all_gather_into_tensor makes [N, S] (rank r's part in row r), and each
 // parameter's whole is its columns of every row, in rank order, which is its
 // padded tensor (a copy, since the columns are strided). Gradients go the other
 // way: each padded gradient, seen as [N, n] (rank r's rows in row r), is laid
 // beside the others ([N, S]), reduce-scattered to this rank's [S] and split into
-// the shards. The default group is a module's own parameters (a Linear's weight
-// and bias), which halves the collectives of both benchmark models and keeps the
-// gathered memory at one module and the next; ShardGroups::Parameter keeps one
-// collective per parameter. A group of one is the graph it always was.
-std::vector<std::vector<size_t>> shard_groups(const std::vector<std::string>& fqns, const std::vector<DType>& dtypes,
-                                              ShardGroups how) {
-  AG_CHECK(fqns.size() == dtypes.size(), "fsdp: {} parameter names for {} dtypes", fqns.size(), dtypes.size());
+// the shards. A group is a module's own parameters (a Linear's weight and bias),
+// and a group under min_group_bytes (256 KiB) takes in the next module's too: below
+// that a collective costs its latency rather than its bytes, and the gathered
+// memory stays at about two groups (the one in use and the one prefetched).
+// ShardGroups::Parameter keeps one collective per parameter. A group of one is the
+// graph it always was.
+std::vector<std::vector<size_t>> shard_groups(const std::vector<ShardedParam>& params,
+                                              const FullyShardedOptions& options) {
   auto module_of = [](const std::string& fqn) {
     const size_t dot = fqn.rfind('.');
     return dot == std::string::npos ? std::string() : fqn.substr(0, dot);
   };
   std::vector<std::vector<size_t>> groups;
-  for (size_t i = 0; i < fqns.size(); ++i) {
-    const bool joins = how == ShardGroups::Module && i > 0 && module_of(fqns[i]) == module_of(fqns[i - 1]) &&
-                       dtypes[i] == dtypes[i - 1];
-    if (!joins) groups.emplace_back();
+  int64_t bytes = 0;  // the last group's
+  for (size_t i = 0; i < params.size(); ++i) {
+    bool joins = false;
+    if (options.groups == ShardGroups::Module && i > 0 && params[i].dtype == params[i - 1].dtype)
+      joins = module_of(params[i].fqn) == module_of(params[i - 1].fqn) || bytes < options.min_group_bytes;
+    if (!joins) {
+      groups.emplace_back();
+      bytes = 0;
+    }
     groups.back().push_back(i);
+    bytes += params[i].bytes;
   }
   return groups;
 }
@@ -166,13 +173,10 @@ namespace detail {
 namespace {
 std::vector<std::vector<size_t>> groups_of(const std::vector<ForwardSource::Named>& params,
                                            const FullyShardedOptions& options) {
-  std::vector<std::string> fqns;
-  std::vector<DType> dtypes;
-  for (const auto& p : params) {
-    fqns.push_back(p.fqn);
-    dtypes.push_back(p.example.dtype());
-  }
-  return shard_groups(fqns, dtypes, options.groups);
+  std::vector<ShardedParam> described;
+  for (const auto& p : params)
+    described.push_back({p.fqn, p.example.numel() * dtype_size(p.example.dtype()), p.example.dtype()});
+  return shard_groups(described, options);
 }
 }  // namespace
 

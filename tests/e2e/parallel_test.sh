@@ -136,13 +136,14 @@ first_wait=$(grep -n "_c10d_functional.wait_tensor" "$TMP/ddp.txt" | head -1 | c
 grep -q "the compiled graph matches the interpreter" "$TMP/ddp.run" || fail "run --graph ddp: $(tail -3 "$TMP/ddp.run")"
 
 # fsdp's joint graph: parameters are shards gathered before the forward reads them,
-# one collective per module (a Linear's weight and bias laid end to end); the
-# backward gathers again what it reads (reshard after forward), prefetched one
-# module ahead; gradients are reduce-scattered module by module.
+# one collective per module (a Linear's weight and bias laid end to end; with
+# --shard-group-kib 0 no small module takes in the next); the backward gathers again
+# what it reads (reshard after forward), prefetched one module ahead; gradients are
+# reduce-scattered module by module.
 "$AOTGRAD" export --model mlp_small --parallel fsdp >"$TMP/noworld" 2>&1 && fail "fsdp export without --world-size"
 grep -q "needs --world-size N" "$TMP/noworld" || fail "no --world-size: $(cat "$TMP/noworld")"
-"$AOTGRAD" export --model mlp_small --parallel fsdp --world-size 2 --format json -o "$TMP/fsdp.json" ||
-  fail "export --parallel fsdp"
+"$AOTGRAD" export --model mlp_small --parallel fsdp --world-size 2 --shard-group-kib 0 --format json \
+  -o "$TMP/fsdp.json" || fail "export --parallel fsdp"
 "$AOTGRAD" print "$TMP/fsdp.json" --format compact >"$TMP/fsdp.txt" || fail "print the fsdp graph"
 grep -q 'primals_1: "f32\[64, 64\]"' "$TMP/fsdp.txt" || fail "fc1.weight [128, 64] is not a [64, 64] shard"
 grep -q "cat: \"f32\[4160\]\" = torch.ops.aten.cat.default(\[view, view_1\])" "$TMP/fsdp.txt" ||
@@ -157,6 +158,12 @@ grep -q "all_gather_into_tensor.default(cat, 2, '0')" "$TMP/fsdp.txt" || fail "n
 gather_2=$(grep -n "aten.view.default(primals_3, \[8192\])" "$TMP/fsdp.txt" -m1 | cut -d: -f1)
 first_use=$(grep -n "aten.addmm.default" "$TMP/fsdp.txt" -m1 | cut -d: -f1)
 [ "$gather_2" -lt "$first_use" ] || fail "fc2's gather is not started before fc1 runs: $(cat "$TMP/fsdp.txt")"
+# By default mlp_small's three layers (101 KiB) are one group under 256 KiB: one
+# gather for the forward, one for the backward, one reduce-scatter.
+"$AOTGRAD" export --model mlp_small --parallel fsdp --world-size 2 >"$TMP/fsdp_default.txt" || fail "fsdp default"
+[ "$(grep -c "_c10d_functional.all_gather_into_tensor.default" "$TMP/fsdp_default.txt")" -eq 2 ] &&
+  [ "$(grep -c "_c10d_functional.reduce_scatter_tensor.default" "$TMP/fsdp_default.txt")" -eq 1 ] ||
+  fail "mlp_small is not one group by default: $(cat "$TMP/fsdp_default.txt")"
 "$AOTGRAD" export --model mlp_small --parallel fsdp --world-size 2 --shard-groups parameter >"$TMP/fsdp_param.txt" ||
   fail "export --shard-groups parameter"
 grep -q "all_gather_into_tensor.default(primals_1, 2, '0')" "$TMP/fsdp_param.txt" ||

@@ -25,6 +25,7 @@ exporting::FullyShardedOptions world(int64_t n, bool reshard = true,
   o.world_size = n;
   o.reshard_after_forward = reshard;
   o.groups = groups;
+  o.min_group_bytes = 0;  // mlp_small's layers are small: one group per Linear
   return o;
 }
 
@@ -91,16 +92,23 @@ TEST(FullySharded, ShardsPadDimZeroAndUnshardDropsThePadding) {
             std::string::npos);
 }
 
-TEST(FullySharded, ShardGroupsAreEachModulesOwnParametersOfOneDtype) {
-  using exporting::ShardGroups;
-  const std::vector<std::string> fqns = {"a.0.weight", "a.0.bias", "a.1.weight", "a.1.bias", "scale", "shift", "b.w"};
-  const std::vector<DType> dtypes(fqns.size(), DType::Float32);
+TEST(FullySharded, ShardGroupsAreModulesOfOneDtypeSmallOnesTogether) {
   using Groups = std::vector<std::vector<size_t>>;
-  EXPECT_EQ(exporting::shard_groups(fqns, dtypes, ShardGroups::Module), (Groups{{0, 1}, {2, 3}, {4, 5}, {6}}));
-  EXPECT_EQ(exporting::shard_groups(fqns, dtypes, ShardGroups::Parameter), (Groups{{0}, {1}, {2}, {3}, {4}, {5}, {6}}));
-  std::vector<DType> mixed = dtypes;
-  mixed[1] = DType::Float64;  // one collective moves one dtype
-  EXPECT_EQ(exporting::shard_groups(fqns, mixed, ShardGroups::Module), (Groups{{0}, {1}, {2, 3}, {4, 5}, {6}}));
+  std::vector<exporting::ShardedParam> params = {{"a.0.weight", 4000, DType::Float32}, {"a.0.bias", 40, DType::Float32},
+                                                 {"a.1.weight", 4000, DType::Float32}, {"a.1.bias", 40, DType::Float32},
+                                                 {"scale", 8, DType::Float32},         {"shift", 8, DType::Float32},
+                                                 {"b.w", 100, DType::Float32}};
+  exporting::FullyShardedOptions o;
+  o.min_group_bytes = 0;  // each module's own parameters
+  EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0, 1}, {2, 3}, {4, 5}, {6}}));
+  o.min_group_bytes = 1000;  // the root's 16 bytes take in b's parameters
+  EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0, 1}, {2, 3}, {4, 5, 6}}));
+  o.min_group_bytes = 5000;  // a.0 (4040 bytes) takes in a.1, and then it is large enough
+  EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0, 1, 2, 3}, {4, 5, 6}}));
+  params[1].dtype = DType::Float64;  // one collective moves one dtype
+  EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0}, {1}, {2, 3, 4, 5, 6}}));
+  o.groups = exporting::ShardGroups::Parameter;
+  EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0}, {1}, {2}, {3}, {4}, {5}, {6}}));
 }
 
 // The collectives of mlp_small's joint graph on 2 ranks: every parameter is a shard

@@ -1,4 +1,4 @@
-// --parallel, --bucket-mib, --world-size, --keep-gathered, --shard-groups: data-parallel or
+// --parallel, --bucket-mib, --world-size, --keep-gathered, --shard-groups, --shard-group-kib: data-parallel or
 // fully-sharded training across the processes of an `mpirun` job
 // (docs/DISTRIBUTED.md).
 #pragma once
@@ -21,6 +21,7 @@ struct ParallelFlags {
   int64_t world_size = 0;  // 0: the job's size
   bool keep_gathered = false;
   std::string shard_groups = "module";
+  double shard_group_kib = 256;
 
   bool any() const { return parallel != "none"; }
   std::optional<exporting::DataParallelOptions> data_parallel() const {
@@ -36,6 +37,7 @@ struct ParallelFlags {
     o.world_size = world_size > 0 ? world_size : job_size;
     o.reshard_after_forward = !keep_gathered;
     o.groups = shard_groups == "parameter" ? exporting::ShardGroups::Parameter : exporting::ShardGroups::Module;
+    o.min_group_bytes = static_cast<int64_t>(shard_group_kib * 1024);
     return o;
   }
   void apply(exporting::ExportOptions& options, int64_t job_size) const {
@@ -62,6 +64,11 @@ inline std::shared_ptr<ParallelFlags> add_parallel_flags(CLI::App* cmd, bool wit
                   "fsdp: gather parameters and reduce-scatter their gradients per module (one collective for a "
                   "module's own parameters) or per parameter")
       ->check(CLI::IsMember({"module", "parameter"}))
+      ->capture_default_str();
+  cmd->add_option("--shard-group-kib", flags->shard_group_kib,
+                  "fsdp, --shard-groups module: a group smaller than this many KiB takes in the next module's "
+                  "parameters too (0: one group per module)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   if (with_world_size)
     cmd->add_option("--world-size", flags->world_size, "fsdp: the number of ranks the graph shards across")
