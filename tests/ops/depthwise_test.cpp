@@ -101,5 +101,34 @@ TEST(Depthwise, OutputAndGradientsMatchADirectConvolution) {
   EXPECT_GT(checked, 60);
 }
 
+// Note [Depthwise channels in vectors]: many channels on small maps (MobileNet's last
+// layers) are computed channels-last. Against the direct convolution, and bit for bit
+// against the same channels two at a time (which the row kernel computes).
+TEST(Depthwise, ManyChannelsOnSmallMapsMatchTheRowKernelBitForBit) {
+  std::mt19937 rng(5);
+  struct Small {
+    int64_t c, h, k, s;
+  };
+  for (const Small sm : {Small{40, 4, 5, 1}, Small{96, 8, 5, 2}, Small{33, 2, 3, 1}, Small{576, 2, 5, 1}}) {
+    const Case t{2, sm.c, 1, sm.h, sm.h, sm.k, sm.s, sm.k / 2, 1, true};
+    const int64_t o = (sm.h + 2 * t.p - sm.k) / sm.s + 1;
+    const std::vector<float> x = normal_values(static_cast<size_t>(t.n * t.c * sm.h * sm.h), rng),
+                             w = normal_values(static_cast<size_t>(t.c * sm.k * sm.k), rng),
+                             b = normal_values(static_cast<size_t>(t.c), rng);
+    const Tensor xt = Tensor::from_vector<float>(x, {t.n, t.c, sm.h, sm.h});
+    const Tensor wt = Tensor::from_vector<float>(w, {t.c, 1, sm.k, sm.k}), bt = Tensor::from_vector<float>(b, {t.c});
+    const Tensor y = conv2d(xt, wt, bt, {sm.s, sm.s}, {t.p, t.p}, {1, 1}, t.c);
+    const std::string what = std::to_string(sm.c) + " channels " + std::to_string(sm.h) + "x" + std::to_string(sm.h);
+    const std::vector<float> gy(static_cast<size_t>(t.n * t.c * o * o), 0.0f);
+    expect_near(y.to_vector<float>(), direct(t, x, w, b, gy, o, o).y, what);
+    for (int64_t c = 0; c + 2 <= t.c; c += 7) {
+      const Tensor two = conv2d(contiguous(slice(xt, 1, c, c + 2)), contiguous(slice(wt, 0, c, c + 2)),
+                                contiguous(slice(bt, 0, c, c + 2)), {sm.s, sm.s}, {t.p, t.p}, {1, 1}, 2);
+      ASSERT_EQ(contiguous(slice(y, 1, c, c + 2)).to_vector<float>(), two.to_vector<float>())
+          << what << " channel " << c;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aotgrad

@@ -228,6 +228,8 @@ template <typename T>
 void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const std::vector<Taps> taps = column_taps(g);
   const int64_t sw = g.sw, ow = g.ow, w_in = g.w;
+  if constexpr (std::is_same_v<T, float>)  // Note [Depthwise channels in vectors]
+    if (cpu::depthwise_forward_channels_avx512(depthwise_sizes(g), g.n, x, w, bias, y)) return;
   parallel_for(g.n * g.oc, g.oh * g.ow * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     if constexpr (std::is_same_v<T, float>)  // Note [Depthwise rows in vectors]
       if (cpu::depthwise_forward_avx512(depthwise_sizes(g), p0, p1, x, w, bias, y)) return;

@@ -20,6 +20,7 @@
 
 #include "ops/cpu/cpu_features.h"
 #include "ops/cpu/row_taps_avx512.h"
+#include "support/parallel.h"
 
 namespace aotgrad::ops::cpu {
 
@@ -168,6 +169,70 @@ bool depthwise_forward_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, c
     depthwise_plane(g, taps, x + (b * g.c + o / per_channel) * g.h * g.w, w + o * g.kh * g.kw, bias ? bias[o] : 0.0f,
                     y + plane * g.oh * g.ow);
   }
+  return true;
+}
+
+// Note [Depthwise channels in vectors]: in MobileNet's last layers the maps are 4x4
+// and 2x2 with hundreds of channels, and a row of 2 outputs fills 2 of a vector's 16
+// lanes. There the output is computed channels-last instead: each image's input is
+// transposed to [h * w, channels] (channels padded to 16), and the 16 channels of one
+// output position are one vector, the taps read with plain loads and multiplied in
+// with one FMA each, in the row kernel's order (rows, then columns, from the bias),
+// so every output is the same sum of the same products, rounded alike. The result is
+// transposed back. It takes over when its vectors are fuller than the rows' by a
+// quarter, which pays for the two transposes.
+namespace {
+bool channels_pay(const DepthwiseSizes& g) {
+  const int64_t lanes = row_taps::kLanes, padded = (g.c + lanes - 1) / lanes * lanes;
+  const double row_fill = static_cast<double>(g.ow) / static_cast<double>((g.ow + lanes - 1) / lanes * lanes);
+  const double channel_fill = static_cast<double>(g.c) / static_cast<double>(padded);
+  return g.oc == g.c && channel_fill > 1.25 * row_fill;
+}
+
+// One image: xt [h * w, cp] in, yt [oh * ow, cp] out (cp: channels padded to 16).
+__attribute__((target("avx512f"))) void depthwise_channels_last(const DepthwiseSizes& g, int64_t cp, const float* xt,
+                                                                const float* wt, const float* bt, float* yt) {
+  for (int64_t oy = 0; oy < g.oh; ++oy)
+    for (int64_t ox = 0; ox < g.ow; ++ox)
+      for (int64_t c0 = 0; c0 < cp; c0 += row_taps::kLanes) {
+        __m512 acc = _mm512_loadu_ps(bt + c0);
+        for (int64_t ki = 0; ki < g.kh; ++ki) {
+          const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+          if (iy < 0 || iy >= g.h) continue;
+          for (int64_t kj = 0; kj < g.kw; ++kj) {
+            const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
+            if (ix < 0 || ix >= g.w) continue;
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(wt + (ki * g.kw + kj) * cp + c0),
+                                  _mm512_loadu_ps(xt + (iy * g.w + ix) * cp + c0), acc);
+          }
+        }
+        _mm512_storeu_ps(yt + (oy * g.ow + ox) * cp + c0, acc);
+      }
+}
+}  // namespace
+
+bool depthwise_forward_channels_avx512(const DepthwiseSizes& g, int64_t n, const float* x, const float* w,
+                                       const float* bias, float* y) {
+  if (!has_avx512() || !channels_pay(g)) return false;
+  const int64_t cp = (g.c + row_taps::kLanes - 1) / row_taps::kLanes * row_taps::kLanes;
+  const int64_t in = g.h * g.w, out = g.oh * g.ow, kk = g.kh * g.kw;
+  std::vector<float> wt(static_cast<size_t>(kk * cp), 0.0f), bt(static_cast<size_t>(cp), 0.0f);
+  for (int64_t c = 0; c < g.c; ++c) {
+    for (int64_t k = 0; k < kk; ++k) wt[static_cast<size_t>(k * cp + c)] = w[c * kk + k];
+    bt[static_cast<size_t>(c)] = bias ? bias[c] : 0.0f;
+  }
+  parallel_for(n, g.c * (in + out * kk), [&](int64_t b0, int64_t b1) {
+    std::vector<float> xt(static_cast<size_t>(in * cp), 0.0f), yt(static_cast<size_t>(out * cp));
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* xb = x + b * g.c * in;
+      for (int64_t c = 0; c < g.c; ++c)
+        for (int64_t i = 0; i < in; ++i) xt[static_cast<size_t>(i * cp + c)] = xb[c * in + i];
+      depthwise_channels_last(g, cp, xt.data(), wt.data(), bt.data(), yt.data());
+      float* yb = y + b * g.c * out;
+      for (int64_t c = 0; c < g.c; ++c)
+        for (int64_t j = 0; j < out; ++j) yb[c * out + j] = yt[static_cast<size_t>(j * cp + c)];
+    }
+  });
   return true;
 }
 

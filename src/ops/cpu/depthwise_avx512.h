@@ -18,6 +18,13 @@ struct DepthwiseSizes {
 bool depthwise_forward_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, const float* x, const float* w,
                               const float* bias, float* y);
 
+/// The whole output of `n` images, 16 channels per vector (Note [Depthwise channels
+/// in vectors]), bit for bit what depthwise_forward_avx512 computes. Returns false,
+/// writing nothing, where it would not pay (rows that fill the row kernel's vectors,
+/// few channels, a depth multiplier) or the CPU lacks AVX-512.
+bool depthwise_forward_channels_avx512(const DepthwiseSizes& g, int64_t n, const float* x, const float* w,
+                                       const float* bias, float* y);
+
 /// Input-gradient planes [p0, p1) (plane p is image p / c, channel p % c): gx = Σ over
 /// the channel's outputs and taps of w · gy. False, writing nothing, without AVX-512.
 bool depthwise_input_grad_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, const float* gy, const float* w,
