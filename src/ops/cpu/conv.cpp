@@ -160,28 +160,41 @@ void gather_columns(const ConvGeom& g, const T* x, int64_t gi, int64_t b0, int64
 }
 
 // [ocg, nb * cols] (images side by side) <-> the NCHW slices of group gi.
+// Calls row(i, o) for rows [r0, r1) of nb images x ocg channels, image-major. (The
+// index is stepped, not divided per row: deep layers have thousands of rows of a few
+// columns, and two divisions a row cost more than the row's copy.)
+template <typename F>
+void for_rows(int64_t ocg, int64_t r0, int64_t r1, F&& row) {
+  int64_t i = r0 / ocg, o = r0 % ocg;
+  for (int64_t r = r0; r < r1; ++r) {
+    row(i, o);
+    if (++o == ocg) {
+      o = 0;
+      ++i;
+    }
+  }
+}
+
 template <typename T>
 void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias, T* y) {
-  const int64_t cols = g.col_cols();
-  parallel_for(nb * g.ocg(), cols, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t i = r / g.ocg(), o = r % g.ocg();
+  const int64_t cols = g.col_cols(), ocg = g.ocg(), oc = g.oc;
+  parallel_for(nb * ocg, cols, [&](int64_t r0, int64_t r1) {
+    for_rows(ocg, r0, r1, [&](int64_t i, int64_t o) {
       const T* src = wide + o * nb * cols + i * cols;
-      T* dst = y + ((b0 + i) * g.oc + gi * g.ocg() + o) * cols;
-      const T bv = bias ? bias[gi * g.ocg() + o] : T(0);
+      T* dst = y + ((b0 + i) * oc + gi * ocg + o) * cols;
+      const T bv = bias ? bias[gi * ocg + o] : T(0);
       for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
-    }
+    });
   });
 }
 template <typename T>
 void gather_rows(const ConvGeom& g, const T* gy, int64_t gi, int64_t b0, int64_t nb, T* wide) {
-  const int64_t cols = g.col_cols();
-  parallel_for(nb * g.ocg(), cols, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t i = r / g.ocg(), o = r % g.ocg();
-      std::memcpy(wide + o * nb * cols + i * cols, gy + ((b0 + i) * g.oc + gi * g.ocg() + o) * cols,
+  const int64_t cols = g.col_cols(), ocg = g.ocg(), oc = g.oc;
+  parallel_for(nb * ocg, cols, [&](int64_t r0, int64_t r1) {
+    for_rows(ocg, r0, r1, [&](int64_t i, int64_t o) {
+      std::memcpy(wide + o * nb * cols + i * cols, gy + ((b0 + i) * oc + gi * ocg + o) * cols,
                   sizeof(T) * static_cast<size_t>(cols));
-    }
+    });
   });
 }
 

@@ -20,6 +20,7 @@
 
 #include "ops/cpu/cpu_features.h"
 #include "ops/cpu/row_taps_avx512.h"
+#include "ops/cpu/transpose_copy.h"
 #include "support/parallel.h"
 
 namespace aotgrad::ops::cpu {
@@ -224,13 +225,9 @@ bool depthwise_forward_channels_avx512(const DepthwiseSizes& g, int64_t n, const
   parallel_for(n, g.c * (in + out * kk), [&](int64_t b0, int64_t b1) {
     std::vector<float> xt(static_cast<size_t>(in * cp), 0.0f), yt(static_cast<size_t>(out * cp));
     for (int64_t b = b0; b < b1; ++b) {
-      const float* xb = x + b * g.c * in;
-      for (int64_t c = 0; c < g.c; ++c)
-        for (int64_t i = 0; i < in; ++i) xt[static_cast<size_t>(i * cp + c)] = xb[c * in + i];
+      transpose_block(x + b * g.c * in, in, xt.data(), cp, in, g.c);  // xt[i][c] = x[b][c][i]
       depthwise_channels_last(g, cp, xt.data(), wt.data(), bt.data(), yt.data());
-      float* yb = y + b * g.c * out;
-      for (int64_t c = 0; c < g.c; ++c)
-        for (int64_t j = 0; j < out; ++j) yb[c * out + j] = yt[static_cast<size_t>(j * cp + c)];
+      transpose_block(yt.data(), cp, y + b * g.c * out, out, g.c, out);  // y[b][c][j] = yt[j][c]
     }
   });
   return true;

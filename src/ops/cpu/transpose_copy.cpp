@@ -39,8 +39,9 @@ inline void transpose_tile(const float* src, int64_t ss, float* dst, int64_t ds)
   }
 }
 
-// One [rows x cols] block: dst[i][j] (row stride ds) = src[i + j * ss] (src contiguous
-// along i). Whole tiles first, then the ragged edges element by element.
+}  // namespace
+
+// Whole tiles first, then the ragged edges element by element.
 void transpose_block(const float* src, int64_t ss, float* dst, int64_t ds, int64_t rows, int64_t cols) {
   const int64_t full_r = rows / kTile * kTile, full_c = cols / kTile * kTile;
   for (int64_t i = 0; i < full_r; i += kTile)
@@ -48,7 +49,6 @@ void transpose_block(const float* src, int64_t ss, float* dst, int64_t ds, int64
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = i < full_r ? full_c : 0; j < cols; ++j) dst[i * ds + j] = src[i + j * ss];
 }
-}  // namespace
 
 bool copy_transposing(const Tensor& dst, const Tensor& src) {
   if (dst.dtype() != src.dtype() || dtype_size(dst.dtype()) != 4 || !dst.is_contiguous() ||
