@@ -78,5 +78,27 @@ TEST(TransposeCopy, LeavesOtherCopiesToTheElementLoop) {
   for (int64_t i = 0; i < via.numel(); ++i) ASSERT_EQ(via.data_ptr<float>()[i], at_index<float>(t, i));
 }
 
+// coalesce_dims (loops.h) merges the dims every operand steps through as one, and
+// the strided element loops then copy what they copied before: a channel shuffle,
+// a broadcast, and dims of one.
+TEST(CoalesceDims, MergesOnlyWhatEveryOperandStepsThroughAsOne) {
+  Shape sizes{8, 2, 24, 8, 8};
+  std::array<Shape, 2> strides{Shape{3072, 1536, 64, 8, 1}, Shape{3072, 64, 128, 8, 1}};  // [.., 2, 24, ..] swapped
+  ops::cpu::coalesce_dims(sizes, strides);
+  EXPECT_EQ(sizes, (Shape{8, 2, 24, 64}));
+  EXPECT_EQ(strides[1], (Shape{3072, 64, 128, 1}));
+  Shape ones{1, 5, 1, 3};
+  std::array<Shape, 1> one_strides{Shape{7, 3, 99, 1}};
+  ops::cpu::coalesce_dims(ones, one_strides);
+  EXPECT_EQ(ones, (Shape{15}));
+  const Tensor x = randn({8, 24, 2, 8, 8}, DType::Float32);
+  for (const Tensor& src :
+       {permute(x, {0, 2, 1, 3, 4}), expand(randn({1, 24, 1, 8, 1}, DType::Float32), x.sizes()), slice(x, 1, 3, 17)}) {
+    Tensor dst = Tensor::empty(src.sizes(), DType::Float32);
+    ops::cpu::copy_into(dst, src);
+    for (int64_t i = 0; i < dst.numel(); ++i) ASSERT_EQ(dst.data_ptr<float>()[i], at_index<float>(src, i)) << i;
+  }
+}
+
 }  // namespace
 }  // namespace aotgrad

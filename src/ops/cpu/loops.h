@@ -87,11 +87,36 @@ void copy_into(const Tensor& dst, const Tensor& src);
 /// Fills every element of `t` (any layout) with `v`.
 void fill(const Tensor& t, double v);
 
-/// Walks `sizes` row by row (rows = all dims but the last). For each row calls
-/// inner(n, offsets, inner_strides) where offsets[k] is operand k's element
-/// offset at the row start. Rows are split over threads when there is enough work.
+/// `sizes` with the adjacent dims every operand steps through as one merged
+/// (stride[d] == stride[d + 1] * size[d + 1] for each, or a dim of 1 dropped), and
+/// the operands' strides to match: the same elements in the same order, in longer
+/// rows. (A channel shuffle's copy of [8, 2, 24, 8, 8] became rows of 64, not 8.)
+template <size_t K>
+void coalesce_dims(Shape& sizes, std::array<Shape, K>& strides) {
+  Shape merged;  // innermost first
+  std::array<Shape, K> merged_strides;
+  for (size_t d = sizes.size(); d-- > 0;) {
+    if (sizes[d] == 1 && !merged.empty()) continue;
+    bool joins = !merged.empty();
+    for (size_t k = 0; k < K && joins; ++k) joins = strides[k][d] == merged_strides[k].back() * merged.back();
+    if (joins) {
+      merged.back() *= sizes[d];
+      continue;
+    }
+    merged.push_back(sizes[d]);
+    for (size_t k = 0; k < K; ++k) merged_strides[k].push_back(strides[k][d]);
+  }
+  sizes.assign(merged.rbegin(), merged.rend());
+  for (size_t k = 0; k < K; ++k) strides[k].assign(merged_strides[k].rbegin(), merged_strides[k].rend());
+}
+
+/// Walks `sizes` row by row (rows = all dims but the last, after coalesce_dims). For
+/// each row calls inner(n, offsets, inner_strides) where offsets[k] is operand k's
+/// element offset at the row start. Rows are split over threads when there is enough
+/// work.
 template <size_t K, typename Inner>
-void for_each_row(const Shape& sizes, const std::array<Shape, K>& strides, int64_t cost, Inner&& inner) {
+void for_each_row(Shape sizes, std::array<Shape, K> strides, int64_t cost, Inner&& inner) {
+  coalesce_dims(sizes, strides);
   const int64_t nd = static_cast<int64_t>(sizes.size());
   std::array<int64_t, K> st{};
   if (nd == 0) {
