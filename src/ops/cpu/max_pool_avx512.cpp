@@ -14,11 +14,13 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "ops/cpu/cpu_features.h"
 #include "ops/cpu/row_taps_avx512.h"
+#include "ops/cpu/transpose_copy.h"
 
 namespace aotgrad::ops::cpu {
 
@@ -77,6 +79,74 @@ bool max_pool_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t pl
       const int64_t out = (q * s.oh + oy) * s.ow;
       max_pool_row(p, s, taps, x + q * s.h * s.w, oy, y + out, indices + out);
     }
+  return true;
+}
+
+// Note [Max pool planes in vectors]: SqueezeNet pools rows of 15, 7 and 3 outputs,
+// a third of a vector on average, with a masked load and a permute per lane group.
+// Where rows are that short and the planes many, a chunk of planes is transposed to
+// [h * w, planes] and the 16 planes of one output position are one vector: each
+// window position is a plain load, taken by the scalar rule (greater, NaN, or the
+// first valid element) lane by lane, with the position's index the same for every
+// lane. Values and indices are transposed back (the indices as 32-bit lanes, then
+// widened). The window order is the row kernel's, so are the results.
+namespace {
+constexpr int64_t kPlaneChunk = 64;
+
+bool across_planes_pay(const PlaneSizes& s, int64_t planes) {
+  const double row_fill = static_cast<double>(s.ow) / static_cast<double>((s.ow + kLanes - 1) / kLanes * kLanes);
+  return planes >= kLanes && row_fill < 0.8;
+}
+
+// One chunk: xt [h * w, pc] in, yt [oh * ow, pc] and at [oh * ow, pc] (32-bit
+// indices, stored in a float buffer for the transposes) out; pc a multiple of 16.
+__attribute__((target("avx512f"))) void max_pool_chunk(const PoolParams& p, const PlaneSizes& s, int64_t pc,
+                                                       const float* xt, float* yt, float* at) {
+  const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512i unset = _mm512_set1_epi32(-1);
+  for (int64_t oy = 0; oy < s.oh; ++oy)
+    for (int64_t ox = 0; ox < s.ow; ++ox)
+      for (int64_t c0 = 0; c0 < pc; c0 += kLanes) {
+        __m512 best = none;
+        __m512i arg = unset;
+        for (int64_t ki = 0; ki < p.kh; ++ki) {
+          const int64_t iy = oy * p.sh - p.ph + ki * p.dh;
+          if (iy < 0 || iy >= s.h) continue;
+          for (int64_t kj = 0; kj < p.kw; ++kj) {
+            const int64_t ix = ox * p.sw - p.pw + kj * p.dw;
+            if (ix < 0 || ix >= s.w) continue;
+            const __m512 v = _mm512_loadu_ps(xt + (iy * s.w + ix) * pc + c0);
+            const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
+                                   _mm512_cmpeq_epi32_mask(arg, unset);
+            best = _mm512_mask_mov_ps(best, take, v);
+            arg = _mm512_mask_mov_epi32(arg, take, _mm512_set1_epi32(static_cast<int>(iy * s.w + ix)));
+          }
+        }
+        const int64_t o = (oy * s.ow + ox) * pc + c0;
+        _mm512_storeu_ps(yt + o, best);
+        _mm512_storeu_si512(at + o, arg);
+      }
+}
+}  // namespace
+
+bool max_pool_across_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t planes, const float* x, float* y,
+                                   int64_t* indices) {
+  if (!has_avx512() || s.h * s.w >= (int64_t{1} << 31) || !across_planes_pay(s, planes)) return false;
+  const int64_t in = s.h * s.w, out = s.oh * s.ow;
+  std::vector<float> xt(static_cast<size_t>(in * kPlaneChunk), 0.0f), yt(static_cast<size_t>(out * kPlaneChunk)),
+      at(static_cast<size_t>(out * kPlaneChunk)), back(static_cast<size_t>(out * kPlaneChunk));
+  for (int64_t q0 = 0; q0 < planes; q0 += kPlaneChunk) {
+    const int64_t pc = std::min(kPlaneChunk, planes - q0), padded = (pc + kLanes - 1) / kLanes * kLanes;
+    transpose_block(x + q0 * in, in, xt.data(), padded, in, pc);  // xt[i][q] = x[q0 + q][i]
+    max_pool_chunk(p, s, padded, xt.data(), yt.data(), at.data());
+    transpose_block(yt.data(), padded, y + q0 * out, out, pc, out);
+    transpose_block(at.data(), padded, back.data(), out, pc, out);  // 32-bit indices, moved as they are
+    for (int64_t k = 0; k < pc * out; ++k) {
+      int32_t index;
+      std::memcpy(&index, &back[static_cast<size_t>(k)], sizeof index);
+      indices[q0 * out + k] = index;
+    }
+  }
   return true;
 }
 

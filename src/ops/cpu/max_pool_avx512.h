@@ -21,4 +21,11 @@ struct PlaneSizes {
 bool max_pool_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t planes, const float* x, float* y,
                             int64_t* indices);
 
+/// The same for planes whose rows are too short to fill the row kernel's vectors, 16
+/// planes per vector (Note [Max pool planes in vectors]): bit for bit the same values
+/// and indices. Returns false, writing nothing, where that would not pay (fewer than
+/// 16 planes, rows that fill the vectors) or under max_pool_planes_avx512's conditions.
+bool max_pool_across_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t planes, const float* x, float* y,
+                                   int64_t* indices);
+
 }  // namespace aotgrad::ops::cpu

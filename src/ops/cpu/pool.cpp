@@ -98,7 +98,8 @@ void max_pool_row(const PoolParams& p, const Planes& pl, const std::vector<Colum
 }
 
 // max_pool2d_with_indices: planes split over threads; float rows in vectors where the
-// CPU has AVX-512 (Note [Vector max pool rows]), else Note [Pool rows, not windows].
+// CPU has AVX-512 (Note [Vector max pool rows]), 16 planes per vector where rows are
+// short (Note [Max pool planes in vectors]), else Note [Pool rows, not windows].
 void max_pool_kernel(const Args& a, Outputs& o) {
   PoolParams p = pool_params(a[1], a[2], a[3], &a[4], a[5].to_bool(), "max_pool2d");
   const Tensor& y = o[0].to_tensor();
@@ -111,9 +112,11 @@ void max_pool_kernel(const Args& a, Outputs& o) {
     const std::vector<ColumnRange> columns = column_ranges(p, pl);
     parallel_for(pl.planes, pl.oh * pl.ow * p.kh * p.kw, [&](int64_t b, int64_t e) {
       const int64_t in = pl.h * pl.w, out = pl.oh * pl.ow;
-      if constexpr (std::is_same_v<T, float>)  // Note [Vector max pool rows]
-        if (cpu::max_pool_planes_avx512(p, {pl.h, pl.w, pl.oh, pl.ow}, e - b, px + b * in, py + b * out, pi + b * out))
-          return;
+      if constexpr (std::is_same_v<T, float>) {  // Note [Max pool planes in vectors], Note [Vector max pool rows]
+        const cpu::PlaneSizes sizes{pl.h, pl.w, pl.oh, pl.ow};
+        if (cpu::max_pool_across_planes_avx512(p, sizes, e - b, px + b * in, py + b * out, pi + b * out)) return;
+        if (cpu::max_pool_planes_avx512(p, sizes, e - b, px + b * in, py + b * out, pi + b * out)) return;
+      }
       for (int64_t q = b; q < e; ++q)
         for (int64_t oy = 0; oy < pl.oh; ++oy)
           max_pool_row(p, pl, columns, px + q * in, oy, py + q * out + oy * pl.ow, pi + q * out + oy * pl.ow);
