@@ -184,29 +184,21 @@ bool depthwise_forward_avx512(const DepthwiseSizes& g, int64_t p0, int64_t p1, c
 // quarter, which pays for the two transposes.
 namespace {
 bool channels_pay(const DepthwiseSizes& g) {
-  const int64_t lanes = row_taps::kLanes, padded = (g.c + lanes - 1) / lanes * lanes;
-  const double row_fill = static_cast<double>(g.ow) / static_cast<double>((g.ow + lanes - 1) / lanes * lanes);
-  const double channel_fill = static_cast<double>(g.c) / static_cast<double>(padded);
-  return g.oc == g.c && channel_fill > 1.25 * row_fill;
+  return g.oc == g.c && row_taps::row_fill(g.c) > 1.25 * row_taps::row_fill(g.ow);
 }
 
 // One image: xt [h * w, cp] in, yt [oh * ow, cp] out (cp: channels padded to 16).
 __attribute__((target("avx512f"))) void depthwise_channels_last(const DepthwiseSizes& g, int64_t cp, const float* xt,
                                                                 const float* wt, const float* bt, float* yt) {
+  const row_taps::Window2d window{g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
   for (int64_t oy = 0; oy < g.oh; ++oy)
     for (int64_t ox = 0; ox < g.ow; ++ox)
       for (int64_t c0 = 0; c0 < cp; c0 += row_taps::kLanes) {
         __m512 acc = _mm512_loadu_ps(bt + c0);
-        for (int64_t ki = 0; ki < g.kh; ++ki) {
-          const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
-          if (iy < 0 || iy >= g.h) continue;
-          for (int64_t kj = 0; kj < g.kw; ++kj) {
-            const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
-            if (ix < 0 || ix >= g.w) continue;
-            acc = _mm512_fmadd_ps(_mm512_loadu_ps(wt + (ki * g.kw + kj) * cp + c0),
-                                  _mm512_loadu_ps(xt + (iy * g.w + ix) * cp + c0), acc);
-          }
-        }
+        row_taps::for_each_window_tap(window, oy, ox, [&](int64_t iy, int64_t ix, int64_t ki, int64_t kj) AG_AVX512 {
+          acc = _mm512_fmadd_ps(_mm512_loadu_ps(wt + (ki * g.kw + kj) * cp + c0),
+                                _mm512_loadu_ps(xt + (iy * g.w + ix) * cp + c0), acc);
+        });
         _mm512_storeu_ps(yt + (oy * g.ow + ox) * cp + c0, acc);
       }
 }

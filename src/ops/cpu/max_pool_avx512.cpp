@@ -94,8 +94,7 @@ namespace {
 constexpr int64_t kPlaneChunk = 64;
 
 bool across_planes_pay(const PlaneSizes& s, int64_t planes) {
-  const double row_fill = static_cast<double>(s.ow) / static_cast<double>((s.ow + kLanes - 1) / kLanes * kLanes);
-  return planes >= kLanes && row_fill < 0.8;
+  return planes >= kLanes && row_taps::row_fill(s.ow) < 0.8;
 }
 
 // One chunk: xt [h * w, pc] in, yt [oh * ow, pc] and at [oh * ow, pc] (32-bit
@@ -104,24 +103,19 @@ __attribute__((target("avx512f"))) void max_pool_chunk(const PoolParams& p, cons
                                                        const float* xt, float* yt, float* at) {
   const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512i unset = _mm512_set1_epi32(-1);
+  const row_taps::Window2d window{s.h, s.w, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
   for (int64_t oy = 0; oy < s.oh; ++oy)
     for (int64_t ox = 0; ox < s.ow; ++ox)
       for (int64_t c0 = 0; c0 < pc; c0 += kLanes) {
         __m512 best = none;
         __m512i arg = unset;
-        for (int64_t ki = 0; ki < p.kh; ++ki) {
-          const int64_t iy = oy * p.sh - p.ph + ki * p.dh;
-          if (iy < 0 || iy >= s.h) continue;
-          for (int64_t kj = 0; kj < p.kw; ++kj) {
-            const int64_t ix = ox * p.sw - p.pw + kj * p.dw;
-            if (ix < 0 || ix >= s.w) continue;
-            const __m512 v = _mm512_loadu_ps(xt + (iy * s.w + ix) * pc + c0);
-            const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
-                                   _mm512_cmpeq_epi32_mask(arg, unset);
-            best = _mm512_mask_mov_ps(best, take, v);
-            arg = _mm512_mask_mov_epi32(arg, take, _mm512_set1_epi32(static_cast<int>(iy * s.w + ix)));
-          }
-        }
+        row_taps::for_each_window_tap(window, oy, ox, [&](int64_t iy, int64_t ix, int64_t, int64_t) AG_AVX512 {
+          const __m512 v = _mm512_loadu_ps(xt + (iy * s.w + ix) * pc + c0);
+          const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
+                                 _mm512_cmpeq_epi32_mask(arg, unset);
+          best = _mm512_mask_mov_ps(best, take, v);
+          arg = _mm512_mask_mov_epi32(arg, take, _mm512_set1_epi32(static_cast<int>(iy * s.w + ix)));
+        });
         const int64_t o = (oy * s.ow + ox) * pc + c0;
         _mm512_storeu_ps(yt + o, best);
         _mm512_storeu_si512(at + o, arg);

@@ -64,6 +64,35 @@ __attribute__((target("avx512f"))) inline __m512 load_tap(const float* row, cons
   return _mm512_mask_i32gather_ps(fill, t.lanes, lane_step, row + t.ix0, 4);
 }
 
+/// How much of the row kernels' vectors a row of `ow` outputs fills (1: every lane).
+/// The kernels that run 16 planes or channels per vector instead (Note [Depthwise
+/// channels in vectors], Note [Max pool planes in vectors]) take over below it.
+inline double row_fill(int64_t ow) {
+  return static_cast<double>(ow) / static_cast<double>((ow + kLanes - 1) / kLanes * kLanes);
+}
+
+/// For the lambdas an AVX-512 kernel passes to for_each_window_tap (a lambda does not
+/// take its enclosing function's target).
+#define AG_AVX512 __attribute__((target("avx512f")))
+
+/// A 2-d window over an h x w input: kernel, stride, padding, dilation.
+struct Window2d {
+  int64_t h, w, kh, kw, sh, sw, ph, pw, dh, dw;
+};
+/// Calls tap(iy, ix, ki, kj) for each position of output (oy, ox)'s window inside
+/// the input, rows then columns (the order every sliding-window kernel here keeps).
+template <typename F>
+__attribute__((always_inline)) inline void for_each_window_tap(const Window2d& g, int64_t oy, int64_t ox, F&& tap) {
+  for (int64_t ki = 0; ki < g.kh; ++ki) {
+    const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+    if (iy < 0 || iy >= g.h) continue;
+    for (int64_t kj = 0; kj < g.kw; ++kj) {
+      const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
+      if (ix >= 0 && ix < g.w) tap(iy, ix, ki, kj);
+    }
+  }
+}
+
 /// l * sw for every lane l.
 __attribute__((target("avx512f"))) inline __m512i lane_steps(int64_t sw) {
   return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
