@@ -93,21 +93,24 @@ void fill(const Tensor& t, double v);
 /// rows. (A channel shuffle's copy of [8, 2, 24, 8, 8] became rows of 64, not 8.)
 template <size_t K>
 void coalesce_dims(Shape& sizes, std::array<Shape, K>& strides) {
-  Shape merged;  // innermost first
-  std::array<Shape, K> merged_strides;
-  for (size_t d = sizes.size(); d-- > 0;) {
-    if (sizes[d] == 1 && !merged.empty()) continue;
-    bool joins = !merged.empty();
-    for (size_t k = 0; k < K && joins; ++k) joins = strides[k][d] == merged_strides[k].back() * merged.back();
+  // Compacted in place towards the back: `at` is the innermost kept dim so far.
+  const size_t n = sizes.size();
+  size_t at = n;
+  for (size_t d = n; d-- > 0;) {
+    if (sizes[d] == 1 && at < n) continue;
+    bool joins = at < n;
+    for (size_t k = 0; k < K && joins; ++k) joins = strides[k][d] == strides[k][at] * sizes[at];
     if (joins) {
-      merged.back() *= sizes[d];
+      sizes[at] *= sizes[d];
       continue;
     }
-    merged.push_back(sizes[d]);
-    for (size_t k = 0; k < K; ++k) merged_strides[k].push_back(strides[k][d]);
+    --at;
+    sizes[at] = sizes[d];
+    for (size_t k = 0; k < K; ++k) strides[k][at] = strides[k][d];
   }
-  sizes.assign(merged.rbegin(), merged.rend());
-  for (size_t k = 0; k < K; ++k) strides[k].assign(merged_strides[k].rbegin(), merged_strides[k].rend());
+  const auto drop = static_cast<std::ptrdiff_t>(at);
+  sizes.erase(sizes.begin(), sizes.begin() + drop);
+  for (size_t k = 0; k < K; ++k) strides[k].erase(strides[k].begin(), strides[k].begin() + drop);
 }
 
 /// Walks `sizes` row by row (rows = all dims but the last, after coalesce_dims). For
