@@ -17,6 +17,22 @@ void set_arg(Args& args, const Instruction::Patch& p, Tensor t) {
     a.to_tensor_list()[static_cast<size_t>(p.element)] = std::move(t);
 }
 
+// Patching an operand in takes a reference to its tensor: an atomic increment on the
+// tensor object's control block, which make_shared puts just before the object. After
+// the backward has evicted them, the optimizer's hundred-odd tensor objects miss the
+// caches, and each atomic waits for its miss before the next one may start. Asking for
+// all of them first lets the misses overlap: patching convnet's AdamW update (two
+// instructions, 140 operands) took 3.6-5.1 µs a step, and 2.9-3.5 with this (AMD Zen 4).
+void prefetch_tensor_objects(const std::vector<Instruction::Patch>& patches, const std::vector<Tensor>& vals) {
+  if (patches.size() < 8) return;  // few enough that the misses do not add up
+  for (const auto& p : patches) {
+    const TensorImpl* impl = vals[static_cast<size_t>(p.value)].impl();
+    if (impl == nullptr) continue;
+    __builtin_prefetch(reinterpret_cast<const char*>(impl) - 16, 1);  // the control block
+    __builtin_prefetch(impl, 0);
+  }
+}
+
 Tensor& slot(Outputs& outs, std::pair<int, int> s) {
   IValue& o = outs[static_cast<size_t>(s.first)];
   if (s.second < 0) return const_cast<Tensor&>(o.to_tensor());
@@ -27,6 +43,24 @@ Tensor& slot(Outputs& outs, std::pair<int, int> s) {
 Tensor result_storage(const Value& v, const std::vector<Tensor>& vals) {
   if (v.kind == ValueKind::IntoInput) return vals[static_cast<size_t>(v.base)];
   return Tensor::empty(v.layout.sizes, v.layout.dtype);
+}
+
+// Patches this run's tensors into `ins`'s arguments and gives its dynamic results
+// their storage.
+void bind_operands(Instruction& ins, const std::vector<Value>& values, std::vector<Tensor>& vals) {
+  prefetch_tensor_objects(ins.patches, vals);
+  for (const auto& p : ins.patches) set_arg(ins.args, p, vals[static_cast<size_t>(p.value)]);
+  if (ins.op != nullptr && ins.op->kind == ops::OpKind::InPlace) {
+    ins.outs = {ins.args[0]};
+    return;
+  }
+  for (size_t r = 0; r < ins.results.size(); ++r) {
+    const int id = ins.results[r];
+    if (id < 0 || values[static_cast<size_t>(id)].is_static()) continue;
+    Tensor t = result_storage(values[static_cast<size_t>(id)], vals);
+    vals[static_cast<size_t>(id)] = t;
+    slot(ins.outs, ins.result_slots[r]) = std::move(t);
+  }
 }
 }  // namespace
 
@@ -84,18 +118,7 @@ std::vector<Tensor> Program::run(std::vector<Tensor> inputs) const {
                             base.storage_offset() + v.layout.offset - planned_base.layout.offset);
         }
       } else {
-        for (const auto& p : ins.patches) set_arg(ins.args, p, vals[static_cast<size_t>(p.value)]);
-        if (ins.op != nullptr && ins.op->kind == ops::OpKind::InPlace) {
-          ins.outs = {ins.args[0]};
-        } else {
-          for (size_t r = 0; r < ins.results.size(); ++r) {
-            const int id = ins.results[r];
-            if (id < 0 || values_[static_cast<size_t>(id)].is_static()) continue;
-            Tensor t = result_storage(values_[static_cast<size_t>(id)], vals);
-            vals[static_cast<size_t>(id)] = t;
-            slot(ins.outs, ins.result_slots[r]) = std::move(t);
-          }
-        }
+        bind_operands(ins, values_, vals);
         if (t_profile != nullptr) {
           const auto start = std::chrono::steady_clock::now();
           ins.kernel(ins.args, ins.outs);

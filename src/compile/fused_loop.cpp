@@ -23,22 +23,11 @@ namespace {
 constexpr int64_t kBlock = 128;
 constexpr int64_t kPrefetchAhead = 2;
 
-// One operand of a block: a pointer read element by element (times `s` when
-// scaled), or one value.
-struct Src {
-  const float* p = nullptr;
-  float v = 0;
-  bool scaled = false;
-  float s = 1;
-  int64_t numel = 0;  // an argument's element count (run() fills it)
-  bool scalar() const { return p == nullptr; }
-};
-
 enum class Load { Scalar, Pointer, Scaled };
 
 // out[i] = f(a[i], b[i]) over one block, for one combination of operand forms.
 template <Load A, Load B, typename F>
-void loop2(float* out, const Src& a, const Src& b, int64_t n, F f) {
+void loop2(float* out, const BlockOperand& a, const BlockOperand& b, int64_t n, F f) {
   const float* ap = a.p;
   const float* bp = b.p;
   const float av = a.v, bv = b.v, as = a.s, bs = b.s;
@@ -69,10 +58,11 @@ void loop2(float* out, const Src& a, const Src& b, int64_t n, F f) {
 // operand is a value, a pointer or a scaled pointer) is known once the loop is
 // built, so run() picks each step's instantiation once per call and a block costs
 // one indirect call per step, not a chain of switches.
-using StepKernel = void (*)(float* out, const Src& a, const Src& b, int64_t n, const FormulaParams& p);
+using StepKernel = void (*)(float* out, const BlockOperand& a, const BlockOperand& b, int64_t n,
+                            const FormulaParams& p);
 
 template <Formula F, Load A, Load B>
-void step_kernel(float* out, const Src& a, const Src& b, int64_t n, const FormulaParams& p) {
+void step_kernel(float* out, const BlockOperand& a, const BlockOperand& b, int64_t n, const FormulaParams& p) {
   if constexpr (ops::formula_vectorises_v<F>) {
     auto f = [p](float u, float v) { return ops::cpu::formula::apply<F>(u, v, p); };
     // A whole block (all but a member's last) with its length known when compiled: no
@@ -82,7 +72,7 @@ void step_kernel(float* out, const Src& a, const Src& b, int64_t n, const Formul
     else
       loop2<A, B>(out, a, b, n, f);
   } else {  // a formula that calls libm: no `omp simd` (clang cannot vectorise the call, and says so)
-    auto at = [](const Src& s, int64_t i) { return s.scalar() ? s.v : s.scaled ? s.p[i] * s.s : s.p[i]; };
+    auto at = [](const BlockOperand& s, int64_t i) { return s.scalar() ? s.v : s.scaled ? s.p[i] * s.s : s.p[i]; };
     for (int64_t i = 0; i < n; ++i) out[i] = ops::cpu::formula::apply<F>(at(a, i), at(b, i), p);
   }
 }
@@ -241,7 +231,7 @@ namespace {
 // with the arithmetic: measured 10-15% off the update loop of convnet and mlp_large
 // (Note [Block size] for how far ahead).
 void prefetch_block(int64_t blk, const std::vector<int64_t>& first_block, const std::vector<int64_t>& numel,
-                    const std::vector<Src>& in, int num_inputs) {
+                    const std::vector<BlockOperand>& in, int num_inputs) {
   const auto m =
       static_cast<size_t>(std::upper_bound(first_block.begin(), first_block.end(), blk) - first_block.begin()) - 1;
   const int64_t start = (blk - first_block[m]) * kBlock, len = std::min(kBlock, numel[m] - start);
@@ -254,8 +244,8 @@ void prefetch_block(int64_t blk, const std::vector<int64_t>& first_block, const 
 
 // How a step of a member's first block reads operand `o` (`mine`: the member's
 // inputs; `regs`: the blocks of the steps).
-Src source(const Operand& o, const Src* mine, const float* regs) {
-  Src r;
+BlockOperand source(const Operand& o, const BlockOperand* mine, const float* regs) {
+  BlockOperand r;
   switch (o.kind) {
     case Operand::Kind::Input:
       r.p = mine[o.index].p;
@@ -285,8 +275,8 @@ Src source(const Operand& o, const Src* mine, const float* regs) {
 // a block adds its start to those that advance. Per block that saves a switch per
 // operand; with convnet's 14 short parameters a block's bookkeeping, not its
 // arithmetic, was most of the update's time.
-void resolve_operands(const std::vector<Step>& steps, const Src* mine, const float* regs, std::vector<Src>& operands,
-                      std::vector<char>& advances) {
+void resolve_operands(const std::vector<Step>& steps, const BlockOperand* mine, const float* regs,
+                      std::vector<BlockOperand>& operands, std::vector<char>& advances) {
   for (size_t s = 0; s < steps.size(); ++s)
     for (int k = 0; k < 2; ++k) {
       const Operand& o = k == 0 ? steps[s].a : steps[s].b;
@@ -313,7 +303,7 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
   // Each member's outputs, inputs (pointer, or its single value) and block range.
   std::vector<float*> out(outs.size());
   for (size_t j = 0; j < outs.size(); ++j) out[j] = const_cast<Tensor&>(outs[j].to_tensor()).data_ptr<float>();
-  std::vector<Src> in(args.size());
+  std::vector<BlockOperand> in(args.size());
   for (size_t k = 0; k < args.size(); ++k) {
     const Tensor& t = args[k].to_tensor();
     in[k].p = t.data_ptr<float>();
@@ -331,7 +321,7 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
   parallel_for(blocks, kBlock * static_cast<int64_t>(steps.size()) * 2, [&](int64_t b0, int64_t b1) {
     std::vector<float> regs(static_cast<size_t>(kBlock) * steps.size());
     // The current member's step operands at its element 0 (Note [Operands once per member]).
-    std::vector<Src> operands(2 * steps.size());
+    std::vector<BlockOperand> operands(2 * steps.size());
     std::vector<char> advances(2 * steps.size());
     size_t m =
         static_cast<size_t>(std::upper_bound(first_block.begin(), first_block.end(), b0) - first_block.begin()) - 1;
@@ -344,8 +334,12 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
       }
       const int64_t start = (blk - first_block[m]) * kBlock, len = std::min(kBlock, numel[m] - start);
       if (blk + kPrefetchAhead < b1) prefetch_block(blk + kPrefetchAhead, first_block, numel, in, num_inputs);
+      if (straight_line != nullptr) {  // Note [Straight-line loops]
+        straight_line(out.data() + m * per_member_out, operands.data(), steps.data(), start, len);
+        continue;
+      }
       for (size_t s = 0; s < steps.size(); ++s) {
-        Src a = operands[2 * s], b = operands[2 * s + 1];
+        BlockOperand a = operands[2 * s], b = operands[2 * s + 1];
         if (advances[2 * s]) a.p += start;
         if (advances[2 * s + 1]) b.p += start;
         kernels[s](regs.data() + kBlock * s, a, b, len, steps[s].params);

@@ -46,6 +46,25 @@ struct Step {
   std::string name;
 };
 
+/// An operand as a member's blocks read it: a pointer read element by element (times
+/// `s` when scaled), or one value (an input's single element or an immediate, any
+/// scale already multiplied in). A step's block as an operand is a pointer into the
+/// loop's registers, scaled or not.
+struct BlockOperand {
+  const float* p = nullptr;
+  float v = 0;
+  bool scaled = false;
+  float s = 1;
+  int64_t numel = 0;  // an argument's element count (run() fills it)
+  bool scalar() const { return p == nullptr; }
+};
+
+/// A loop of one precompiled shape (Note [Straight-line loops], straight_line.cpp):
+/// elements [start, start + n) of one member, from its resolved operands (two per
+/// step, at element 0) into its stores.
+using StraightLineKernel = void (*)(float* const* stores, const BlockOperand* operands, const Step* steps,
+                                    int64_t start, int64_t n);
+
 /// Note [Multi-tensor loops]: one FusedLoop serves `members` tensors that run the same
 /// steps (the optimizer's update of every parameter, say): the arguments are each
 /// member's `num_inputs` inputs in turn, the outputs each member's stores in turn. The
@@ -63,6 +82,9 @@ struct FusedLoop {
   int fold_scalar_multiplies();
   /// What two loops must share to become one multi-tensor loop.
   std::string signature() const;
+  /// The compiled kernel of this loop's shape when the build has one (set once the
+  /// steps are final; run() then evaluates every step of an element in registers).
+  StraightLineKernel straight_line = nullptr;
   void run(const Args& args, Outputs& outs) const;
 };
 

@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "compile/fused_loop.h"
+#include "compile/straight_line.h"
 #include "support/error.h"
 
 namespace aotgrad::compile {
@@ -212,10 +213,15 @@ class VerticalFusion {
     }
     loop->num_inputs = static_cast<int>(inputs.size());
     const int folded = loop->fold_scalar_multiplies();
+    loop->straight_line = find_straight_line(*loop);
     Instruction fused;
     fused.node = ins_[order.front()].node;
     fused.phase = ins_[order.back()].phase;
-    fused.label = label + (folded > 0 ? fmt::format("; {} passes]", loop->steps.size()) : "]");
+    if (loop->straight_line != nullptr)
+      label += "; straight-line";
+    else if (folded > 0)
+      label += fmt::format("; {} passes", loop->steps.size());
+    fused.label = label + "]";
     for (int v : inputs) {
       fused.patches.push_back({static_cast<int>(fused.args.size()), -1, v});
       fused.args.emplace_back(values_[static_cast<size_t>(v)].meta());

@@ -96,6 +96,7 @@ class Program {
   /// The layout run() requires of input `i`.
   const graph::TensorVal& input_layout(size_t i) const { return values_.at(static_cast<size_t>(inputs_.at(i))).layout; }
   const ProgramStats& stats() const { return stats_; }
+  const std::vector<Instruction>& instructions() const { return instructions_; }
 
  private:
   friend class ProgramBuilder;
