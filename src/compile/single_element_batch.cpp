@@ -38,14 +38,19 @@ bool floating_scalar(const graph::TensorVal& l) {
 // convert to it exactly, so each op still sees its operands' exact values.
 struct ScalarOperand {
   bool is_slot = true;
-  int slot = 0;   // inputs first, then one slot per step
-  Scalar number;  // an immediate (add's `other` when it is a number)
+  int slot = 0;  // inputs first, then one slot per step
+  /// An immediate (add's `other` when it is a number), already converted to the step's
+  /// dtype as the kernels read a number operand (ops/cpu/pointwise.cpp, one_value).
+  double number = 0;
 };
+struct ScalarStep;
+using ScalarEval = double (*)(const ScalarStep& s, const double* slots);
 struct ScalarStep {
   Formula formula;
   FormulaParams params;
   DType dtype;  // the result's, which the op computes in
   ScalarOperand a, b;
+  ScalarEval eval = nullptr;  // the formula in `dtype`, chosen once when the batch is built
 };
 struct ScalarProgram {
   int num_inputs = 0;
@@ -56,23 +61,33 @@ struct ScalarProgram {
 };
 
 template <typename T>
-T operand_as(const ScalarOperand& o, const std::vector<double>& slots) {
-  if (o.is_slot) return static_cast<T>(slots[static_cast<size_t>(o.slot)]);
-  // As the kernels read a number operand (ops/cpu/pointwise.cpp, one_value).
-  return o.number.is_integral() ? static_cast<T>(o.number.to_int()) : static_cast<T>(o.number.to_double());
+T operand_as(const ScalarOperand& o, const double* slots) {
+  return static_cast<T>(o.is_slot ? slots[o.slot] : o.number);
+}
+
+template <Formula F, typename T>
+double evaluate(const ScalarStep& s, const double* slots) {
+  return static_cast<double>(
+      ops::cpu::formula::apply<F, T>(operand_as<T>(s.a, slots), operand_as<T>(s.b, slots), s.params));
 }
 
 template <typename T>
-double evaluate(const ScalarStep& s, const std::vector<double>& slots) {
-  const T x = operand_as<T>(s.a, slots), y = operand_as<T>(s.b, slots);
-  switch (s.formula) {
+ScalarEval evaluator_in(Formula f) {
+  switch (f) {
 #define AG_SCALAR_FORMULA(name, arity, vectorises) \
   case Formula::name:                              \
-    return static_cast<double>(ops::cpu::formula::apply<Formula::name, T>(x, y, s.params));
+    return evaluate<Formula::name, T>;
     AG_ELEMENTWISE_FORMULAS(AG_SCALAR_FORMULA)
 #undef AG_SCALAR_FORMULA
   }
-  return 0;
+  return nullptr;
+}
+
+// A number operand in the step's dtype, as the kernels read one (ops/cpu/pointwise.cpp,
+// one_value), held as a double (exactly).
+template <typename T>
+double number_as(const Scalar& n) {
+  return static_cast<double>(n.is_integral() ? static_cast<T>(n.to_int()) : static_cast<T>(n.to_double()));
 }
 
 void ScalarProgram::run(const Args& args, Outputs& outs) const {
@@ -84,11 +99,8 @@ void ScalarProgram::run(const Args& args, Outputs& outs) const {
     const Tensor& t = args[k].to_tensor();
     slots[k] = t.dtype() == DType::Float64 ? *t.data_ptr<double>() : *t.data_ptr<float>();
   }
-  for (size_t s = 0; s < steps.size(); ++s) {
-    const ScalarStep& st = steps[s];
-    slots[static_cast<size_t>(num_inputs) + s] =
-        st.dtype == DType::Float64 ? evaluate<double>(st, slots) : evaluate<float>(st, slots);
-  }
+  for (size_t s = 0; s < steps.size(); ++s)
+    slots[static_cast<size_t>(num_inputs) + s] = steps[s].eval(steps[s], slots.data());
   for (size_t j = 0; j < stores.size(); ++j) {
     Tensor& t = const_cast<Tensor&>(outs[j].to_tensor());
     const double v = slots[static_cast<size_t>(stores[j])];
@@ -220,13 +232,17 @@ class SingleElementBatching {
     std::vector<std::pair<int, int>> steps;  // (value, step) of each member, in order
     for (size_t i : batch_) {
       const Decoded& d = decoded_[i];
-      ScalarStep st{d.formula, d.params, values_[static_cast<size_t>(ins_[i].results[0])].layout.dtype, {}, {}};
+      const DType dtype = values_[static_cast<size_t>(ins_[i].results[0])].layout.dtype;
+      const bool f64 = dtype == DType::Float64;
+      ScalarStep st{d.formula, d.params, dtype,
+                    {},        {},       f64 ? evaluator_in<double>(d.formula) : evaluator_in<float>(d.formula)};
       size_t next_tensor = 0;
       for (size_t k = 0; k < d.operands.size() && k < 2; ++k) {
         ScalarOperand o;
         if (d.operands[k].is_scalar()) {
           o.is_slot = false;
-          o.number = d.operands[k].to_scalar();
+          const Scalar n = d.operands[k].to_scalar();
+          o.number = f64 ? number_as<double>(n) : number_as<float>(n);
         } else {
           const int v = ins_[i].patches.at(next_tensor++).value;
           auto it = slot_of.find(v);
