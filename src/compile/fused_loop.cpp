@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "compile/cold_tensors.h"
 #include "ops/cpu/formulas.h"
 #include "support/error.h"
 #include "support/parallel.h"
@@ -295,24 +294,38 @@ void copy_block(float* dst, const float* src, int64_t n) {
 }
 }  // namespace
 
+std::vector<int64_t> loop_numels(const Args& args, const Outputs& outs) {
+  std::vector<int64_t> numels;
+  for (const IValue& a : args) numels.push_back(a.to_tensor().numel());
+  for (const IValue& o : outs) numels.push_back(o.to_tensor().numel());
+  return numels;
+}
+
 void FusedLoop::run(const Args& args, Outputs& outs) const {
+  std::vector<const void*> in;
+  for (const IValue& a : args) in.push_back(a.to_tensor().data_ptr<float>());
+  std::vector<void*> out;
+  for (const IValue& o : outs) out.push_back(const_cast<Tensor&>(o.to_tensor()).data_ptr<float>());
+  run_at(in.data(), out.data(), loop_numels(args, outs));
+}
+
+void FusedLoop::run_at(const void* const* args, void* const* outs, const std::vector<int64_t>& numels) const {
   const size_t per_member_out = stores.size();
-  const size_t members = outs.size() / per_member_out;
-  prefetch_metadata(args);  // Note [Cold tensors]
-  prefetch_metadata(outs);
+  // numels: every member's num_inputs arguments, then its stores.
+  const size_t members = numels.size() / (static_cast<size_t>(num_inputs) + per_member_out);
+  const size_t arg_count = members * static_cast<size_t>(num_inputs);
   // Each member's outputs, inputs (pointer, or its single value) and block range.
-  std::vector<float*> out(outs.size());
-  for (size_t j = 0; j < outs.size(); ++j) out[j] = const_cast<Tensor&>(outs[j].to_tensor()).data_ptr<float>();
-  std::vector<BlockOperand> in(args.size());
-  for (size_t k = 0; k < args.size(); ++k) {
-    const Tensor& t = args[k].to_tensor();
-    in[k].p = t.data_ptr<float>();
-    in[k].numel = t.numel();
+  std::vector<float*> out(members * per_member_out);
+  for (size_t j = 0; j < out.size(); ++j) out[j] = static_cast<float*>(outs[j]);
+  std::vector<BlockOperand> in(arg_count);
+  for (size_t k = 0; k < arg_count; ++k) {
+    in[k].p = static_cast<const float*>(args[k]);
+    in[k].numel = numels[k];
     in[k].v = in[k].numel == 1 ? *in[k].p : 0.0f;  // only a single value is read as one
   }
   std::vector<int64_t> numel(members), first_block(members + 1, 0);
   for (size_t m = 0; m < members; ++m) {
-    numel[m] = outs[m * per_member_out].to_tensor().numel();
+    numel[m] = numels[arg_count + m * per_member_out];
     first_block[m + 1] = first_block[m] + (numel[m] + kBlock - 1) / kBlock;
   }
   const int64_t blocks = first_block[members];

@@ -86,6 +86,13 @@ struct FusedLoop {
   /// steps are final; run() then evaluates every step of an element in registers).
   StraightLineKernel straight_line = nullptr;
   void run(const Args& args, Outputs& outs) const;
+  /// The same on data addresses (Note [Operands by address]): `numels` holds each
+  /// argument's element count, then each output's.
+  void run_at(const void* const* args, void* const* outs, const std::vector<int64_t>& numels) const;
 };
+
+/// Each argument's element count, then each output's: what run_at takes, from an
+/// instruction's argument and output layouts.
+std::vector<int64_t> loop_numels(const Args& args, const Outputs& outs);
 
 }  // namespace aotgrad::compile

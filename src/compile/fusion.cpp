@@ -233,6 +233,9 @@ class VerticalFusion {
     }
     fused.loop = loop;
     fused.kernel = [loop](const Args& a, Outputs& o) { loop->run(a, o); };
+    fused.by_address = [loop, numels = loop_numels(fused.args, fused.outs)](const void* const* a, void* const* o) {
+      loop->run_at(a, o, numels);
+    };
     return fused;
   }
 };
@@ -344,6 +347,9 @@ class HorizontalFusion {
     }
     auto loop = merged.loop;
     merged.kernel = [loop](const Args& a, Outputs& o) { loop->run(a, o); };
+    merged.by_address = [loop, numels = loop_numels(merged.args, merged.outs)](const void* const* a, void* const* o) {
+      loop->run_at(a, o, numels);
+    };
     return merged;
   }
 };

@@ -67,10 +67,16 @@ struct Instruction {
   int view_of = -1;                       // a dynamic view: `results[0]` aliases this value
   bool higher_order = false;              // a higher-order op: a kernel that writes only its results
   std::shared_ptr<const FusedLoop> loop;  // a fused group: the loop `kernel` runs
-  std::vector<int> release;               // dynamic values whose last use is here
-  std::string node;                       // the graph node (the first one, for a fused group)
-  std::string label;                      // what profiles call it: "aten.mm.default", "fused[add, relu]"
-  std::string phase;                      // the node's "train_step" annotation ("optimizer"), for profiles
+  /// Note [Operands by address] (executor.cpp): the same work as `kernel`, given only
+  /// the data addresses of its arguments and outputs (in their order in args and
+  /// outs), for instructions that read nothing else of their tensors.
+  std::function<void(const void* const* args, void* const* outs)> by_address;
+  std::vector<const void*> arg_addresses;  // static ones filled when frozen, the rest per run
+  std::vector<void*> out_addresses;
+  std::vector<int> release;  // dynamic values whose last use is here
+  std::string node;          // the graph node (the first one, for a fused group)
+  std::string label;         // what profiles call it: "aten.mm.default", "fused[add, relu]"
+  std::string phase;         // the node's "train_step" annotation ("optimizer"), for profiles
 };
 
 class ProgramBuilder;
@@ -107,8 +113,9 @@ class Program {
   std::vector<int> release_at_start_;  // inputs nobody reads
   std::shared_ptr<void> arena_;
   ProgramStats stats_;
-  mutable std::mutex running_;           // the arena serves one run at a time
-  mutable std::vector<Tensor> scratch_;  // the run's values; kept so a run allocates no table
+  mutable std::mutex running_;                  // the arena serves one run at a time
+  mutable std::vector<Tensor> scratch_;         // the run's values; kept so a run allocates no table
+  mutable std::vector<const void*> addresses_;  // the run's values' data (Note [Operands by address])
 };
 
 /// Note [Lowering at a size]: a graph with symbolic sizes is lowered as it is, at one

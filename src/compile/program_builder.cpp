@@ -544,10 +544,26 @@ class ProgramBuilder {
         if (ins.view_of >= 0 || (ins.op != nullptr && ins.op->kind != ops::OpKind::Compute)) continue;
         set_slot(ins.outs, ins.result_slots[r], v.is_static() ? v.fixed : Tensor());
       }
+      if (ins.by_address) static_addresses(ins);
       kept.push_back(std::move(ins));
     }
     p_.instructions_ = std::move(kept);
     for (const Instruction& ins : p_.instructions_) p_.stats_.kernels += ins.view_of < 0 ? 1 : 0;
+  }
+
+  // Note [Operands by address]: the static operands' data, where they always are.
+  static void static_addresses(Instruction& ins) {
+    auto address = [](const IValue& a) -> void* {
+      AG_INTERNAL_CHECK(a.is_tensor(), "an instruction run by address has a non-tensor operand");
+      const Tensor& t = a.to_tensor();
+      return t.defined() && !t.is_meta() ? const_cast<void*>(t.raw_data()) : nullptr;
+    };
+    ins.arg_addresses.clear();
+    ins.out_addresses.clear();
+    for (const IValue& a : ins.args) ins.arg_addresses.push_back(address(a));
+    for (const IValue& o : ins.outs) ins.out_addresses.push_back(address(o));
+    for (const auto& p : ins.patches)
+      AG_INTERNAL_CHECK(p.element < 0, "an instruction run by address patches a list element");
   }
 
   static void set_slot(Outputs& outs, std::pair<int, int> slot, const Tensor& t) {

@@ -21,7 +21,6 @@
 #include <map>
 #include <memory>
 
-#include "compile/cold_tensors.h"
 #include "compile/fused_loop.h"
 #include "compile/fusion.h"
 #include "ops/cpu/formulas.h"
@@ -55,9 +54,11 @@ struct ScalarStep {
 struct ScalarProgram {
   int num_inputs = 0;
   std::vector<ScalarStep> steps;
-  std::vector<int> stores;  // per output: its slot
+  std::vector<int> stores;                 // per output: its slot
+  std::vector<char> input_f64, store_f64;  // per input and output: float64, else float32
 
   void run(const Args& args, Outputs& outs) const;
+  void run_at(const void* const* args, void* const* outs) const;  // Note [Operands by address]
 };
 
 template <typename T>
@@ -91,23 +92,26 @@ double number_as(const Scalar& n) {
 }
 
 void ScalarProgram::run(const Args& args, Outputs& outs) const {
-  prefetch_metadata(args);  // Note [Cold tensors]
-  prefetch_metadata(outs);
-  prefetch_first_lines(args);
+  std::vector<const void*> in;
+  for (const IValue& a : args) in.push_back(a.to_tensor().raw_data());
+  std::vector<void*> out;
+  for (const IValue& o : outs) out.push_back(const_cast<Tensor&>(o.to_tensor()).raw_data());
+  run_at(in.data(), out.data());
+}
+
+void ScalarProgram::run_at(const void* const* args, void* const* outs) const {
+  for (size_t k = 0; k < static_cast<size_t>(num_inputs); ++k) __builtin_prefetch(args[k]);
   std::vector<double> slots(static_cast<size_t>(num_inputs) + steps.size());
-  for (size_t k = 0; k < static_cast<size_t>(num_inputs); ++k) {
-    const Tensor& t = args[k].to_tensor();
-    slots[k] = t.dtype() == DType::Float64 ? *t.data_ptr<double>() : *t.data_ptr<float>();
-  }
+  for (size_t k = 0; k < static_cast<size_t>(num_inputs); ++k)
+    slots[k] = input_f64[k] ? *static_cast<const double*>(args[k]) : *static_cast<const float*>(args[k]);
   for (size_t s = 0; s < steps.size(); ++s)
     slots[static_cast<size_t>(num_inputs) + s] = steps[s].eval(steps[s], slots.data());
   for (size_t j = 0; j < stores.size(); ++j) {
-    Tensor& t = const_cast<Tensor&>(outs[j].to_tensor());
     const double v = slots[static_cast<size_t>(stores[j])];
-    if (t.dtype() == DType::Float64)
-      *t.data_ptr<double>() = v;
+    if (store_f64[j])
+      *static_cast<double*>(outs[j]) = v;
     else
-      *t.data_ptr<float>() = static_cast<float>(v);  // exact: v is a float32 value
+      *static_cast<float*>(outs[j]) = static_cast<float>(v);  // exact: v is a float32 value
   }
 }
 
@@ -279,7 +283,10 @@ class SingleElementBatching {
       batch.outs.emplace_back(values_[static_cast<size_t>(v)].meta());
       batch.results.push_back(v);
     }
+    for (const IValue& a : batch.args) program->input_f64.push_back(a.to_tensor().dtype() == DType::Float64);
+    for (const IValue& o : batch.outs) program->store_f64.push_back(o.to_tensor().dtype() == DType::Float64);
     batch.kernel = [program](const Args& a, Outputs& o) { program->run(a, o); };
+    batch.by_address = [program](const void* const* a, void* const* o) { program->run_at(a, o); };
     return batch;
   }
 };
