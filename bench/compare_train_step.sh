@@ -24,8 +24,8 @@ fi
 CORETYPE=Haswell
 grep -q avx512f /proc/cpuinfo && CORETYPE=SkylakeX
 grep -m1 "model name" /proc/cpuinfo | sed 's/.*: /cpu: /'
-printf "%-18s %3s %9s %11s %9s %10s %10s %10s %9s %8s %7s\n" model thr whole_ms joint+eager torch_ms \
-  opt_whole opt_eager opt_torch opt_GB/s copy_GB/s of_copy
+printf "%-18s %3s %9s %11s %9s %10s %10s %10s %9s %8s %7s %8s %7s\n" model thr whole_ms joint+eager torch_ms \
+  opt_whole opt_eager opt_torch opt_GB/s copy_GB/s of_copy dram_GB/s of_dram
 field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p"; }
 for model in mlp_small mlp_large convnet transformer_block; do
   for t in 1 2; do
@@ -38,10 +38,13 @@ for model in mlp_small mlp_large convnet transformer_block; do
     fi
     gbs=$(echo "$line" | field optimizer_gbs)
     copy=$(echo "$line" | field copy_gbs_same_size)
-    printf "%-18s %3s %9.3f %11.3f %9s %10.4f %10.4f %10s %9.1f %8.1f %6.0f%%\n" "$model" "$t" \
+    dram=$(echo "$line" | field copy_gbs_dram)
+    printf "%-18s %3s %9.3f %11.3f %9s %10.4f %10.4f %10s %9.1f %8.1f %6.0f%% %8.1f %6.0f%%\n" "$model" "$t" \
       "$(echo "$line" | field whole_step_ms)" "$(echo "$line" | field joint_eager_step_ms)" "$torch_ms" \
       "$(echo "$line" | field whole_optimizer_ms)" "$(echo "$line" | field eager_optimizer_ms)" "$torch_opt" \
-      "$gbs" "$copy" "$(awk -v a="$gbs" -v b="$copy" 'BEGIN { print 100 * a / b }')"
+      "$gbs" "$copy" "$(awk -v a="$gbs" -v b="$copy" 'BEGIN { print 100 * a / b }')" \
+      "$dram" "$(awk -v a="$gbs" -v b="$dram" 'BEGIN { print 100 * a / b }')"
   done
 done
-echo "ms: median step; opt_*: the optimizer alone per step; of_copy: the whole step's optimizer bandwidth / memcpy's"
+echo "ms: median step; opt_*: the optimizer alone per step; of_copy / of_dram: the whole step's optimizer"
+echo "bandwidth / memcpy's moving the same bytes (in cache) / moving 512 MiB (main memory), same threads"
