@@ -50,6 +50,11 @@ void im2col(const ConvGeom& g, const T* x, T* col, int64_t ld) {
       for (int64_t kj = 0; kj < g.kw; ++kj) {
         T* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
         const T* plane = x + c * g.h * g.w;
+        // Each row: zeros left of the input, the columns inside it, zeros right; ix =
+        // ox*sw + shift is inside for ox in [lo, hi).
+        const int64_t shift = kj * g.dw - g.pw;
+        const int64_t lo = std::clamp<int64_t>((-shift + g.sw - 1) / g.sw, 0, g.ow);
+        const int64_t hi = std::clamp<int64_t>((g.w - shift + g.sw - 1) / g.sw, lo, g.ow);
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
           T* dst = row + oy * g.ow;
@@ -58,19 +63,12 @@ void im2col(const ConvGeom& g, const T* x, T* col, int64_t ld) {
             continue;
           }
           const T* src = plane + iy * g.w;
-          if (g.sw == 1) {
-            // Unit stride: zeros left of the input, one contiguous copy, zeros right.
-            const int64_t shift = kj * g.dw - g.pw;  // ix = ox + shift
-            const int64_t lo = std::clamp<int64_t>(-shift, 0, g.ow), hi = std::clamp<int64_t>(g.w - shift, lo, g.ow);
-            std::fill(dst, dst + lo, T(0));
-            std::memcpy(dst + lo, src + lo + shift, sizeof(T) * static_cast<size_t>(hi - lo));
-            std::fill(dst + hi, dst + g.ow, T(0));
-            continue;
-          }
-          for (int64_t ox = 0; ox < g.ow; ++ox) {
-            const int64_t ix = ox * g.sw - g.pw + kj * g.dw;
-            dst[ox] = (ix >= 0 && ix < g.w) ? src[ix] : T(0);
-          }
+          std::fill(dst, dst + lo, T(0));
+          if (g.sw == 1)  // a loop, not memcpy: most rows are a few floats long
+            for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox + shift];
+          else
+            for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox * g.sw + shift];
+          std::fill(dst + hi, dst + g.ow, T(0));
         }
       }
 }
