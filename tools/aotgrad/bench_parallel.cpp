@@ -13,6 +13,7 @@
 #include "aotgrad/train_step.h"
 #include "bench_whole_step.h"
 #include "export/collective_schedule.h"
+#include "ops/collective.h"
 #include "support/error.h"
 #include "support/parallel.h"
 
@@ -111,6 +112,53 @@ Measured measure(const std::string& model, const exporting::ExportOptions& paral
   m.state_memory_mib = static_cast<double>(param_grad_state_bytes(par)) / (1 << 20);
   return m;
 }
+
+// The transport alone, with no step running: the median milliseconds of an all_reduce,
+// an all_gather and a reduce_scatter moving `floats` float32s (a gather of a 1/N shard
+// each), started on the same backend and communication thread as the step's
+// collectives, in buffers allocated once (as the step's arena is).
+struct Transport {
+  double all_reduce_ms = 0, all_gather_ms = 0, reduce_scatter_ms = 0;
+};
+Transport measure_transport(int64_t floats) {
+  dist::Job& job = dist::Job::join();
+  ops::CollectiveBackend* backend = ops::collective_backend();
+  AG_INTERNAL_CHECK(backend != nullptr, "bench --parallel: no collective backend under mpirun");
+  const int64_t n = job.world_size(), rows = (floats + n - 1) / n;
+  const Tensor full = Tensor::zeros({rows * n}), shard = Tensor::zeros({rows});
+  auto time = [&](auto&& start, const Tensor& result) {
+    std::vector<double> ms;
+    for (int i = 0; i < kWarmup + 10; ++i) {
+      job.barrier();
+      const auto t0 = Clock::now();
+      start();
+      backend->wait(result);
+      if (i >= kWarmup) ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    return median(ms);
+  };
+  Transport t;
+  t.all_reduce_ms = time([&] { backend->start_all_reduce(full, ops::ReduceOp::Avg); }, full);
+  t.all_gather_ms = time([&] { backend->start_all_gather(full); }, full);
+  t.reduce_scatter_ms = time([&] { backend->start_reduce_scatter(full, shard, ops::ReduceOp::Avg); }, shard);
+  return t;
+}
+
+// What the transport alone allows: one step's parameter bytes gathered and its
+// gradients reduce-scattered (fsdp keeping the gathered parameters), or all-reduced
+// (ddp), with none of it hidden.
+void print_transport(const std::string& model, double one_ms) {
+  int64_t floats = 0;
+  for (const auto& [name, p] : models::instantiate(models::find_model(model)).module->named_parameters())
+    floats += p.numel();
+  const Transport t = measure_transport(floats);
+  if (dist::Job::join().rank() != 0) return;
+  std::printf(
+      "%-18s transport alone, %.1f MiB: all_reduce %.3f ms, all_gather %.3f ms, reduce_scatter %.3f ms;"
+      " unhidden, they allow ddp %.2fx, fsdp %.2fx\n",
+      model.c_str(), static_cast<double>(floats * 4) / (1 << 20), t.all_reduce_ms, t.all_gather_ms, t.reduce_scatter_ms,
+      one_ms / (one_ms + t.all_reduce_ms), one_ms / (one_ms + t.all_gather_ms + t.reduce_scatter_ms));
+}
 }  // namespace
 
 void print_parallel_bench(const std::string& model, int threads, int steps, const exporting::ExportOptions& parallel) {
@@ -128,8 +176,10 @@ void print_parallel_bench(const std::string& model, int threads, int steps, cons
   }
   const std::vector<std::string> todo =
       model.empty() ? std::vector<std::string>{"mlp_large", "transformer_block"} : std::vector<std::string>{model};
+  std::vector<std::pair<std::string, double>> one_ms;
   for (const std::string& m : todo) {
     const Measured p = measure(m, parallel, steps, true);
+    one_ms.emplace_back(m, p.one_ms);
     std::optional<Measured> ddp;
     if (fsdp) {
       exporting::ExportOptions o;
@@ -146,6 +196,7 @@ void print_parallel_bench(const std::string& model, int threads, int steps, cons
     else
       std::printf("\n");
   }
+  for (const auto& [m, ms] : one_ms) print_transport(m, ms);
 }
 
 }  // namespace aotgrad::cli
