@@ -49,6 +49,10 @@ struct FullyShardedOptions {
   /// ShardGroups::Module: a group takes in the next module's parameters while it holds
   /// fewer bytes than this (below it a collective costs its latency, not its bytes).
   int64_t min_group_bytes = int64_t{256} << 10;
+  /// ShardGroups::Module: a parameter of at least this many bytes is a group of its
+  /// own, gathered straight into its whole tensor (in a shared group each parameter is
+  /// copied out of the gathered rows) and reduce-scattered from its own gradient.
+  int64_t own_group_bytes = int64_t{256} << 10;
 };
 
 /// One rank's shard of a tensor of `sizes`: dim 0 in world_size parts, rounded up
@@ -66,10 +70,11 @@ struct ShardedParam {
   int64_t bytes = 0;
   DType dtype = DType::Float32;
 };
-/// The parameters' groups, as indices into `params` in order. ShardGroups::Module:
-/// each module's own parameters (their FQN up to the last '.'), consecutive and of
-/// one dtype, and a group smaller than options.min_group_bytes takes in the next
-/// module's too; ShardGroups::Parameter: each alone.
+/// The parameters' groups, as indices into `params`, in the order of their first
+/// parameter. ShardGroups::Module: a parameter of options.own_group_bytes or more
+/// alone; the others by module (their FQN up to the last '.'), of one dtype, a group
+/// smaller than options.min_group_bytes taking in the next module's small ones too;
+/// ShardGroups::Parameter: each alone.
 std::vector<std::vector<size_t>> shard_groups(const std::vector<ShardedParam>& params,
                                               const FullyShardedOptions& options);
 

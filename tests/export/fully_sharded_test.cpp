@@ -109,6 +109,39 @@ TEST(FullySharded, ShardGroupsAreModulesOfOneDtypeSmallOnesTogether) {
   EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0}, {1}, {2, 3, 4, 5, 6}}));
   o.groups = exporting::ShardGroups::Parameter;
   EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0}, {1}, {2}, {3}, {4}, {5}, {6}}));
+  // Large parameters alone (gathered without a copy out); the small ones by module,
+  // and past the large ones while a group is under min_group_bytes.
+  params[1].dtype = DType::Float32;
+  o.groups = exporting::ShardGroups::Module;
+  o.own_group_bytes = 4000;
+  o.min_group_bytes = 0;
+  EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0}, {1}, {2}, {3}, {4, 5}, {6}}));
+  o.min_group_bytes = 1000;
+  EXPECT_EQ(exporting::shard_groups(params, o), (Groups{{0}, {1, 3, 4, 5, 6}, {2}}));
+}
+
+TEST(FullySharded, LargeParametersAreGatheredStraightIntoTheirTensors) {
+  // mlp_large's 3 and 4 MiB weights are groups of their own: each one's gather reads
+  // only its shard, and what the forward multiplies is the gathered tensor itself (no
+  // copy out of a shared group's rows); their biases are gathered together.
+  exporting::FullyShardedOptions o = world(2);
+  o.min_group_bytes = int64_t{256} << 10;  // the default
+  exporting::JointWithDescriptors j = fsdp_joint("mlp_large", o);
+  const graph::Graph& g = *j.graph_module->graph;
+  for (const char* fqn : {"net.0.weight", "net.2.weight"}) {
+    const graph::Node* p = param_named(g, fqn);
+    ASSERT_NE(p, nullptr) << fqn;
+    const std::vector<const graph::Node*> gathers = gathers_reading(p);
+    ASSERT_FALSE(gathers.empty()) << fqn;
+    for (const graph::Node* gather : gathers) {
+      EXPECT_EQ(gather->args()[0].node(), p) << fqn;  // its own shard, not a cat of several
+      for (const graph::Node* wait : gather->users())
+        for (const graph::Node* reader : wait->users()) EXPECT_FALSE(calls(*reader, ops::OpId::clone)) << fqn;
+    }
+  }
+  const std::vector<const graph::Node*> bias = gathers_reading(param_named(g, "net.0.bias"));
+  ASSERT_FALSE(bias.empty());
+  EXPECT_EQ(bias, gathers_reading(param_named(g, "net.2.bias")));
 }
 
 // The collectives of mlp_small's joint graph on 2 ranks: every parameter is a shard

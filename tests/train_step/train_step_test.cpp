@@ -311,21 +311,35 @@ TEST(TrainStepCompiled, PerParameterScalarsRunAsOneBatch) {
   EXPECT_EQ(step.updated_in_place(), 24) << program;
 }
 
+namespace {
+// Three steps of `model` under `rule`, clipped at 0.5, compiled and through the graph
+// interpreter: the parameters and state each way, and the compiled program.
+struct BothWays {
+  std::vector<std::vector<float>> compiled, interpreted;
+  std::string program;
+  int64_t fused_groups = 0;
+};
+BothWays run_both_ways(const std::string& model, const optim::UpdateRule& rule) {
+  StepSetup a = setup(model, rule, 0.5), b = setup(model, rule, 0.5);
+  compile::CompiledTrainStep step = compile::aot_compile_train_step(a.step);
+  exporting::TrainState sa = exporting::TrainState::for_module(*a.inst.module, a.step);
+  exporting::TrainState sb = exporting::TrainState::for_module(*b.inst.module, b.step);
+  for (int k = 0; k < 3; ++k) {
+    step(sa, a.batch);
+    exporting::interpret_train_step(b.step, sb, b.batch);
+  }
+  return {snapshot(sa), snapshot(sb), step.print_program(), step.stats().fused_groups};
+}
+}  // namespace
+
 TEST(TrainStepCompiled, BitIdenticalToTheInterpretedGraph) {
   // Fused loops round every op as its kernel does (no contraction across the steps a
   // loop evaluates, folded scalar multiplies rounded as before): three compiled steps
   // give exactly the interpreter's parameters and state.
   for (const char* model : {"mlp_relu_ce", "conv_bn", "layernorm_gelu", "attention_causal"}) {
-    StepSetup a = setup(model, adamw(), 0.5), b = setup(model, adamw(), 0.5);
-    compile::CompiledTrainStep step = compile::aot_compile_train_step(a.step);
-    exporting::TrainState sa = exporting::TrainState::for_module(*a.inst.module, a.step);
-    exporting::TrainState sb = exporting::TrainState::for_module(*b.inst.module, b.step);
-    for (int k = 0; k < 3; ++k) {
-      step(sa, a.batch);
-      exporting::interpret_train_step(b.step, sb, b.batch);
-    }
-    EXPECT_EQ(snapshot(sa), snapshot(sb)) << model;
-    EXPECT_GT(step.stats().fused_groups, 0) << model;
+    const BothWays r = run_both_ways(model, adamw());
+    EXPECT_EQ(r.compiled, r.interpreted) << model;
+    EXPECT_GT(r.fused_groups, 0) << model;
   }
 }
 
@@ -377,16 +391,9 @@ TEST(TrainStepCompiled, StraightLineLoopsGiveTheInterpretersBits) {
   // Three steps of every update rule, compiled (straight-line update loops) and through
   // the graph interpreter (one op at a time): the same parameters and state, bit for bit.
   for (const auto& [name, rule] : every_update_rule()) {
-    StepSetup a = setup("conv_bn", rule, 0.5), b = setup("conv_bn", rule, 0.5);
-    compile::CompiledTrainStep step = compile::aot_compile_train_step(a.step);
-    ASSERT_NE(step.print_program().find("straight-line"), std::string::npos) << name;
-    exporting::TrainState sa = exporting::TrainState::for_module(*a.inst.module, a.step);
-    exporting::TrainState sb = exporting::TrainState::for_module(*b.inst.module, b.step);
-    for (int k = 0; k < 3; ++k) {
-      step(sa, a.batch);
-      exporting::interpret_train_step(b.step, sb, b.batch);
-    }
-    EXPECT_EQ(snapshot(sa), snapshot(sb)) << name;
+    const BothWays r = run_both_ways("conv_bn", rule);
+    ASSERT_NE(r.program.find("straight-line"), std::string::npos) << name;
+    EXPECT_EQ(r.compiled, r.interpreted) << name;
   }
 }
 
