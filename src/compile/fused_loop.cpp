@@ -311,7 +311,7 @@ void FusedLoop::run(const Args& args, Outputs& outs) const {
 
 void FusedLoop::run_at(const void* const* args, void* const* outs, const std::vector<int64_t>& numels) const {
   const size_t per_member_out = stores.size();
-  // numels: every member's num_inputs arguments, then its stores.
+  // numels: every argument's (each member's num_inputs in turn), then every output's.
   const size_t members = numels.size() / (static_cast<size_t>(num_inputs) + per_member_out);
   const size_t arg_count = members * static_cast<size_t>(num_inputs);
   // Each member's outputs, inputs (pointer, or its single value) and block range.

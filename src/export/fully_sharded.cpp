@@ -78,7 +78,8 @@ Tensor unshard(const Tensor& gathered, const Shape& sizes) {
 // small ones around it (its module's bias) group with the next small ones: for
 // mlp_large, whose 3 and 4 MiB weights were each copied out of their group (and their
 // gradients copied in) for the sake of a 4 KiB bias, that took 2 ranks x 1 thread
-// from 0.86-0.88 to 0.88-0.92 of one process's speed (Zen 4, A/B in one session).
+// from 0.86-0.88 to 0.91-0.92 of one process's speed in a quiet spell, and from
+// 0.79-0.80 to 0.81-0.82 while the transport itself was slow (Zen 4, A/B runs).
 std::vector<std::vector<size_t>> shard_groups(const std::vector<ShardedParam>& params,
                                               const FullyShardedOptions& options) {
   auto module_of = [](const std::string& fqn) {
