@@ -85,6 +85,9 @@ void add_conv_entries(std::vector<OpEntry>& db) {
         return std::vector<Sample>{
             {"pad 1", conv(R({2, 3, 5, 5}), R({4, 3, 3, 3}), R({4}), {1, 1}, {1, 1}, {1, 1}, 1)},
             {"stride 2", conv(R({1, 2, 6, 5}), R({3, 2, 3, 2}), Tensor(), {2, 1}, {1, 0}, {1, 1}, 1)},
+            // Strided along the rows too (im2col's strided-column path), padded both sides.
+            {"stride 2x2 pad 1", conv(R({1, 2, 7, 8}), R({3, 2, 3, 3}), R({3}), {2, 2}, {1, 1}, {1, 1}, 1)},
+            {"stride 3 dilation 2", conv(R({1, 2, 5, 11}), R({2, 2, 2, 3}), Tensor(), {1, 3}, {0, 2}, {1, 2}, 1)},
             {"dilation 2 groups 2", conv(R({1, 4, 7, 7}), R({4, 2, 3, 3}), R({4}), {1, 1}, {2, 2}, {2, 2}, 2)},
             {"1x1", conv(R({2, 3, 4, 4}), R({5, 3, 1, 1}), R({5}), {1, 1}, {0, 0}, {1, 1}, 1)},
             // Depthwise (one input channel per group): the direct kernel, not the GEMMs.
