@@ -37,33 +37,80 @@ __attribute__((target("avx512f"))) void store_row(float* y, int64_t* indices, __
   _mm512_mask_storeu_epi64(indices + 8, static_cast<__mmask8>(out >> 8), hi);
 }
 
-__attribute__((target("avx512f"))) void max_pool_row(const PoolParams& p, const PlaneSizes& s,
-                                                     const std::vector<Tap>& taps, const float* x, int64_t oy, float* y,
-                                                     int64_t* indices) {
+// One output vector by the full taking rule: greater, or NaN, or the lane's first
+// valid element (the rule every kernel here keeps).
+__attribute__((target("avx512f"), noinline)) void max_pool_vector_exact(const PoolParams& p, const PlaneSizes& s,
+                                                                        const Tap* tap, const float* x, int64_t oy,
+                                                                        __m512& best, __m512i& arg) {
+  const __m512i lane_step = row_taps::lane_steps(p.sw);
+  const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  best = none;
+  arg = _mm512_set1_epi32(-1);
+  for (int64_t ki = 0; ki < p.kh; ++ki) {
+    const int64_t iy = oy * p.sh - p.ph + ki * p.dh;
+    if (iy < 0 || iy >= s.h) continue;
+    for (int64_t kj = 0; kj < p.kw; ++kj) {
+      const Tap& t = tap[kj];
+      if (t.lanes == 0) continue;
+      const __m512 v = row_taps::load_tap(x + iy * s.w, t, p.sw, none, lane_step);
+      const __mmask16 take = _mm512_mask_cmp_ps_mask(t.lanes, v, best, _CMP_GT_OQ) |
+                             _mm512_mask_cmp_ps_mask(t.lanes, v, v, _CMP_UNORD_Q) |
+                             _mm512_mask_cmpeq_epi32_mask(t.lanes, arg, _mm512_set1_epi32(-1));
+      best = _mm512_mask_mov_ps(best, take, v);
+      arg = _mm512_mask_mov_epi32(arg, take, _mm512_add_epi32(lane_step, _mm512_set1_epi32(static_cast<int>(iy * s.w + t.ix0))));
+    }
+  }
+}
+
+// Note [Greater alone, then check]: the taking rule is three compares joined in mask
+// registers, and mask logic is slow on the AMD cores this runs on (a window at 16
+// lanes took 3x as long as with one compare). Where every element of a window is
+// finite, "greater" alone gives the same answer: the first element beats -inf, a NaN
+// never comes. So each vector is pooled by "greater" alone while a side sum of
+// v - v (0 for a finite v, NaN for an infinity or a NaN) watches the elements; a
+// vector whose sum is not 0 is pooled again by the full rule. The results are the
+// full rule's, bit for bit.
+//
+// Note [Rows side by side]: a vector's nine window positions are nine compares and
+// blends, each waiting for the one before (the running maximum): a chain of latency,
+// not of work. So kRows output rows of the plane are carried together, each with its
+// own maximum, and their chains overlap; every row still visits its window in the
+// same (ki, kj) order.
+constexpr int64_t kRows = 4;
+
+template <int64_t R>
+__attribute__((target("avx512f"))) void max_pool_rows(const PoolParams& p, const PlaneSizes& s,
+                                                      const std::vector<Tap>& taps, const float* x, int64_t oy0,
+                                                      float* y, int64_t* indices) {
   const __m512i lane_step = row_taps::lane_steps(p.sw);
   const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const Tap* tap = taps.data();
   for (int64_t ox0 = 0; ox0 < s.ow; ox0 += kLanes, tap += p.kw) {
-    const int64_t n = std::min<int64_t>(kLanes, s.ow - ox0);
-    __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    __m512i arg = _mm512_set1_epi32(-1);
-    for (int64_t ki = 0; ki < p.kh; ++ki) {
-      const int64_t iy = oy * p.sh - p.ph + ki * p.dh;
-      if (iy < 0 || iy >= s.h) continue;
-      const float* row = x + iy * s.w;
+    __m512 best[R], odd[R];
+    __m512i arg[R];
+    for (int64_t r = 0; r < R; ++r) best[r] = none, odd[r] = _mm512_setzero_ps(), arg[r] = _mm512_set1_epi32(-1);
+    for (int64_t ki = 0; ki < p.kh; ++ki)
       for (int64_t kj = 0; kj < p.kw; ++kj) {
         const Tap& t = tap[kj];
         if (t.lanes == 0) continue;
-        const __m512 v = row_taps::load_tap(row, t, p.sw, none, lane_step);
-        const __mmask16 take = _mm512_mask_cmp_ps_mask(t.lanes, v, best, _CMP_GT_OQ) |
-                               _mm512_mask_cmp_ps_mask(t.lanes, v, v, _CMP_UNORD_Q) |
-                               _mm512_mask_cmpeq_epi32_mask(t.lanes, arg, _mm512_set1_epi32(-1));
-        best = _mm512_mask_mov_ps(best, take, v);
-        const __m512i at = _mm512_add_epi32(lane_step, _mm512_set1_epi32(static_cast<int>(iy * s.w + t.ix0)));
-        arg = _mm512_mask_mov_epi32(arg, take, at);
+#pragma GCC unroll 4
+        for (int64_t r = 0; r < R; ++r) {
+          const int64_t iy = (oy0 + r) * p.sh - p.ph + ki * p.dh;
+          if (iy < 0 || iy >= s.h) continue;
+          const __m512 v = row_taps::load_tap(x + iy * s.w, t, p.sw, none, lane_step);
+          odd[r] = _mm512_add_ps(odd[r], _mm512_maskz_sub_ps(t.lanes, v, v));
+          const __mmask16 take = _mm512_cmp_ps_mask(v, best[r], _CMP_GT_OQ);
+          best[r] = _mm512_mask_mov_ps(best[r], take, v);
+          const __m512i at = _mm512_add_epi32(lane_step, _mm512_set1_epi32(static_cast<int>(iy * s.w + t.ix0)));
+          arg[r] = _mm512_mask_mov_epi32(arg[r], take, at);
+        }
       }
+    const __mmask16 out = row_taps::first_lanes(std::min<int64_t>(kLanes, s.ow - ox0));
+    for (int64_t r = 0; r < R; ++r) {
+      if (_mm512_cmp_ps_mask(odd[r], odd[r], _CMP_UNORD_Q) != 0)
+        max_pool_vector_exact(p, s, tap, x, oy0 + r, best[r], arg[r]);
+      store_row(y + r * s.ow + ox0, indices + r * s.ow + ox0, out, best[r], arg[r]);
     }
-    store_row(y + ox0, indices + ox0, row_taps::first_lanes(n), best, arg);
   }
 }
 
@@ -74,11 +121,18 @@ bool max_pool_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t pl
   // Lane offsets (l * sw, iy * w + ix) are 32-bit.
   if (!has_avx512() || s.h * s.w >= (int64_t{1} << 31) || p.sw * kLanes >= (int64_t{1} << 31)) return false;
   const std::vector<Tap> taps = row_taps::taps_of({s.w, s.ow, p.sw, p.pw, p.dw, p.kw});
-  for (int64_t q = 0; q < planes; ++q)
-    for (int64_t oy = 0; oy < s.oh; ++oy) {
+  for (int64_t q = 0; q < planes; ++q) {
+    const float* plane = x + q * s.h * s.w;
+    int64_t oy = 0;
+    for (; oy + kRows <= s.oh; oy += kRows) {
       const int64_t out = (q * s.oh + oy) * s.ow;
-      max_pool_row(p, s, taps, x + q * s.h * s.w, oy, y + out, indices + out);
+      max_pool_rows<kRows>(p, s, taps, plane, oy, y + out, indices + out);
     }
+    for (; oy < s.oh; ++oy) {
+      const int64_t out = (q * s.oh + oy) * s.ow;
+      max_pool_rows<1>(p, s, taps, plane, oy, y + out, indices + out);
+    }
+  }
   return true;
 }
 
