@@ -37,81 +37,114 @@ __attribute__((target("avx512f"))) void store_row(float* y, int64_t* indices, __
   _mm512_mask_storeu_epi64(indices + 8, static_cast<__mmask8>(out >> 8), hi);
 }
 
-// One output vector by the full taking rule: greater, or NaN, or the lane's first
-// valid element (the rule every kernel here keeps).
-__attribute__((target("avx512f"), noinline)) void max_pool_vector_exact(const PoolParams& p, const PlaneSizes& s,
-                                                                        const Tap* tap, const float* x, int64_t oy,
-                                                                        __m512& best, __m512i& arg) {
-  const __m512i lane_step = row_taps::lane_steps(p.sw);
-  const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  best = none;
-  arg = _mm512_set1_epi32(-1);
-  for (int64_t ki = 0; ki < p.kh; ++ki) {
-    const int64_t iy = oy * p.sh - p.ph + ki * p.dh;
-    if (iy < 0 || iy >= s.h) continue;
-    for (int64_t kj = 0; kj < p.kw; ++kj) {
-      const Tap& t = tap[kj];
-      if (t.lanes == 0) continue;
-      const __m512 v = row_taps::load_tap(x + iy * s.w, t, p.sw, none, lane_step);
-      const __mmask16 take = _mm512_mask_cmp_ps_mask(t.lanes, v, best, _CMP_GT_OQ) |
-                             _mm512_mask_cmp_ps_mask(t.lanes, v, v, _CMP_UNORD_Q) |
-                             _mm512_mask_cmpeq_epi32_mask(t.lanes, arg, _mm512_set1_epi32(-1));
-      best = _mm512_mask_mov_ps(best, take, v);
-      arg = _mm512_mask_mov_epi32(arg, take, _mm512_add_epi32(lane_step, _mm512_set1_epi32(static_cast<int>(iy * s.w + t.ix0))));
-    }
+// Note [Greater alone on finite planes]: the taking rule is three compares joined in
+// mask registers, and mask logic is slow on the AMD cores this runs on (a 3x3 window
+// at 16 lanes took twice as long as with one compare, and any extra operation per
+// window position cost as much again). Where every element of a plane is finite,
+// "greater" alone gives the same answer: the first valid element beats the initial
+// -inf, and no NaN comes. So each plane is first checked, one pass of x - x over its
+// elements (0 when finite, NaN for an infinity or a NaN), and pooled by "greater"
+// alone when it passes, by the full rule when it does not. Both give the full rule's
+// results, bit for bit.
+__attribute__((target("avx512f"))) bool all_finite(const float* x, int64_t n) {
+  __m512 acc = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
   }
+  const __m512 v = _mm512_maskz_loadu_ps(row_taps::first_lanes(n - i), x + i);
+  acc = _mm512_add_ps(acc, _mm512_sub_ps(v, v));
+  return _mm512_cmp_ps_mask(acc, acc, _CMP_UNORD_Q) == 0;
 }
 
-// Note [Greater alone, then check]: the taking rule is three compares joined in mask
-// registers, and mask logic is slow on the AMD cores this runs on (a window at 16
-// lanes took 3x as long as with one compare). Where every element of a window is
-// finite, "greater" alone gives the same answer: the first element beats -inf, a NaN
-// never comes. So each vector is pooled by "greater" alone while a side sum of
-// v - v (0 for a finite v, NaN for an infinity or a NaN) watches the elements; a
-// vector whose sum is not 0 is pooled again by the full rule. The results are the
-// full rule's, bit for bit.
-//
-// Note [Rows side by side]: a vector's nine window positions are nine compares and
-// blends, each waiting for the one before (the running maximum): a chain of latency,
-// not of work. So kRows output rows of the plane are carried together, each with its
-// own maximum, and their chains overlap; every row still visits its window in the
-// same (ki, kj) order.
+// Note [Rows side by side]: a vector's window positions are compares and blends, each
+// waiting for the one before (the running maximum): a chain of latency, not of work.
+// So kRows output rows of the plane are carried together, each with its own maximum,
+// and their chains overlap; every row still visits its window in the same (ki, kj)
+// order.
 constexpr int64_t kRows = 4;
 
-template <int64_t R>
+// The tap's 16 elements of `row` for a stride known at compile time (0: any).
+template <int64_t kStride>
+__attribute__((target("avx512f"), always_inline)) inline __m512 load_tap_at(const float* row, const Tap& t, int64_t sw,
+                                                                             __m512 none, __m512i lane_step) {
+  return row_taps::load_tap(row, t, kStride == 0 ? sw : kStride, none, lane_step);
+}
+
+template <bool kFullRule, int64_t R, int64_t kStride>
 __attribute__((target("avx512f"))) void max_pool_rows(const PoolParams& p, const PlaneSizes& s,
                                                       const std::vector<Tap>& taps, const float* x, int64_t oy0,
                                                       float* y, int64_t* indices) {
-  const __m512i lane_step = row_taps::lane_steps(p.sw);
+  // Locals, not p.* and s.*: the compiler would reload them after every store.
+  const int64_t h = s.h, w = s.w, ow = s.ow, kh = p.kh, kw = p.kw, sh = p.sh, ph = p.ph, dh = p.dh, sw = p.sw;
+  const __m512i lane_step = row_taps::lane_steps(sw);
   const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  const __m512i unset = _mm512_set1_epi32(-1);
   const Tap* tap = taps.data();
-  for (int64_t ox0 = 0; ox0 < s.ow; ox0 += kLanes, tap += p.kw) {
-    __m512 best[R], odd[R];
+  for (int64_t ox0 = 0; ox0 < ow; ox0 += kLanes, tap += kw) {
+    __m512 best[R];
     __m512i arg[R];
-    for (int64_t r = 0; r < R; ++r) best[r] = none, odd[r] = _mm512_setzero_ps(), arg[r] = _mm512_set1_epi32(-1);
-    for (int64_t ki = 0; ki < p.kh; ++ki)
-      for (int64_t kj = 0; kj < p.kw; ++kj) {
+    for (int64_t r = 0; r < R; ++r) best[r] = none, arg[r] = unset;
+    for (int64_t ki = 0; ki < kh; ++ki) {
+      const float* row[R];
+      int iy_w[R];
+      bool inside[R];
+      for (int64_t r = 0; r < R; ++r) {
+        const int64_t iy = (oy0 + r) * sh - ph + ki * dh;
+        inside[r] = iy >= 0 && iy < h;
+        row[r] = x + iy * w;
+        iy_w[r] = static_cast<int>(iy * w);
+      }
+      for (int64_t kj = 0; kj < kw; ++kj) {
         const Tap& t = tap[kj];
         if (t.lanes == 0) continue;
 #pragma GCC unroll 4
         for (int64_t r = 0; r < R; ++r) {
-          const int64_t iy = (oy0 + r) * p.sh - p.ph + ki * p.dh;
-          if (iy < 0 || iy >= s.h) continue;
-          const __m512 v = row_taps::load_tap(x + iy * s.w, t, p.sw, none, lane_step);
-          odd[r] = _mm512_add_ps(odd[r], _mm512_maskz_sub_ps(t.lanes, v, v));
-          const __mmask16 take = _mm512_cmp_ps_mask(v, best[r], _CMP_GT_OQ);
+          if (!inside[r]) continue;
+          const __m512 v = load_tap_at<kStride>(row[r], t, sw, none, lane_step);
+          __mmask16 take;
+          if constexpr (kFullRule)
+            take = _mm512_mask_cmp_ps_mask(t.lanes, v, best[r], _CMP_GT_OQ) |
+                   _mm512_mask_cmp_ps_mask(t.lanes, v, v, _CMP_UNORD_Q) |
+                   _mm512_mask_cmpeq_epi32_mask(t.lanes, arg[r], unset);
+          else  // the lanes outside the row hold -inf: never greater
+            take = _mm512_cmp_ps_mask(v, best[r], _CMP_GT_OQ);
           best[r] = _mm512_mask_mov_ps(best[r], take, v);
-          const __m512i at = _mm512_add_epi32(lane_step, _mm512_set1_epi32(static_cast<int>(iy * s.w + t.ix0)));
+          const __m512i at = _mm512_add_epi32(lane_step, _mm512_set1_epi32(iy_w[r] + static_cast<int>(t.ix0)));
           arg[r] = _mm512_mask_mov_epi32(arg[r], take, at);
         }
       }
-    const __mmask16 out = row_taps::first_lanes(std::min<int64_t>(kLanes, s.ow - ox0));
-    for (int64_t r = 0; r < R; ++r) {
-      if (_mm512_cmp_ps_mask(odd[r], odd[r], _CMP_UNORD_Q) != 0)
-        max_pool_vector_exact(p, s, tap, x, oy0 + r, best[r], arg[r]);
-      store_row(y + r * s.ow + ox0, indices + r * s.ow + ox0, out, best[r], arg[r]);
     }
+    const __mmask16 out = row_taps::first_lanes(std::min<int64_t>(kLanes, ow - ox0));
+    for (int64_t r = 0; r < R; ++r) store_row(y + r * ow + ox0, indices + r * ow + ox0, out, best[r], arg[r]);
   }
+}
+
+template <bool kFullRule, int64_t kStride>
+void max_pool_plane(const PoolParams& p, const PlaneSizes& s, const std::vector<Tap>& taps, const float* x, float* y,
+                    int64_t* indices) {
+  int64_t oy = 0;
+  for (; oy + kRows <= s.oh; oy += kRows)
+    max_pool_rows<kFullRule, kRows, kStride>(p, s, taps, x, oy, y + oy * s.ow, indices + oy * s.ow);
+  // The last rows together too: one row alone waits out its whole chain.
+  float* y_rest = y + oy * s.ow;
+  int64_t* indices_rest = indices + oy * s.ow;
+  switch (s.oh - oy) {
+    case 3: return max_pool_rows<kFullRule, 3, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+    case 2: return max_pool_rows<kFullRule, 2, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+    case 1: return max_pool_rows<kFullRule, 1, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+    default: return;
+  }
+}
+
+// Strides 1 and 2 (the common ones, each its own load) compiled apart from the rest.
+template <bool kFullRule>
+void max_pool_plane(const PoolParams& p, const PlaneSizes& s, const std::vector<Tap>& taps, const float* x, float* y,
+                    int64_t* indices) {
+  if (p.sw == 1) return max_pool_plane<kFullRule, 1>(p, s, taps, x, y, indices);
+  if (p.sw == 2) return max_pool_plane<kFullRule, 2>(p, s, taps, x, y, indices);
+  max_pool_plane<kFullRule, 0>(p, s, taps, x, y, indices);
 }
 
 }  // namespace
@@ -123,15 +156,11 @@ bool max_pool_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t pl
   const std::vector<Tap> taps = row_taps::taps_of({s.w, s.ow, p.sw, p.pw, p.dw, p.kw});
   for (int64_t q = 0; q < planes; ++q) {
     const float* plane = x + q * s.h * s.w;
-    int64_t oy = 0;
-    for (; oy + kRows <= s.oh; oy += kRows) {
-      const int64_t out = (q * s.oh + oy) * s.ow;
-      max_pool_rows<kRows>(p, s, taps, plane, oy, y + out, indices + out);
-    }
-    for (; oy < s.oh; ++oy) {
-      const int64_t out = (q * s.oh + oy) * s.ow;
-      max_pool_rows<1>(p, s, taps, plane, oy, y + out, indices + out);
-    }
+    const int64_t out = q * s.oh * s.ow;
+    if (all_finite(plane, s.h * s.w))
+      max_pool_plane<false>(p, s, taps, plane, y + out, indices + out);
+    else
+      max_pool_plane<true>(p, s, taps, plane, y + out, indices + out);
   }
   return true;
 }
