@@ -181,28 +181,53 @@ bool across_planes_pay(const PlaneSizes& s, int64_t planes) {
 }
 
 // One chunk: xt [h * w, pc] in, yt [oh * ow, pc] and at [oh * ow, pc] (32-bit
-// indices, stored in a float buffer for the transposes) out; pc a multiple of 16.
-__attribute__((target("avx512f"))) void max_pool_chunk(const PoolParams& p, const PlaneSizes& s, int64_t pc,
-                                                       const float* xt, float* yt, float* at) {
+// indices, stored in a float buffer for the transposes) out; pc = 16 * V. The V
+// vectors of an output position are pooled together, their chains overlapping (Note
+// [Rows side by side]); by greater alone where the chunk is finite (Note [Greater
+// alone on finite planes]).
+template <bool kFullRule, int64_t V>
+__attribute__((target("avx512f"))) void max_pool_chunk(const PoolParams& p, const PlaneSizes& s, const float* xt,
+                                                       float* yt, float* at) {
+  constexpr int64_t pc = V * kLanes;
   const __m512 none = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512i unset = _mm512_set1_epi32(-1);
   const row_taps::Window2d window{s.h, s.w, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
   for (int64_t oy = 0; oy < s.oh; ++oy)
-    for (int64_t ox = 0; ox < s.ow; ++ox)
-      for (int64_t c0 = 0; c0 < pc; c0 += kLanes) {
-        __m512 best = none;
-        __m512i arg = unset;
-        row_taps::for_each_window_tap(window, oy, ox, [&](int64_t iy, int64_t ix, int64_t, int64_t) AG_AVX512 {
-          const __m512 v = _mm512_loadu_ps(xt + (iy * s.w + ix) * pc + c0);
-          const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
-                                 _mm512_cmpeq_epi32_mask(arg, unset);
-          best = _mm512_mask_mov_ps(best, take, v);
-          arg = _mm512_mask_mov_epi32(arg, take, _mm512_set1_epi32(static_cast<int>(iy * s.w + ix)));
-        });
-        const int64_t o = (oy * s.ow + ox) * pc + c0;
-        _mm512_storeu_ps(yt + o, best);
-        _mm512_storeu_si512(at + o, arg);
+    for (int64_t ox = 0; ox < s.ow; ++ox) {
+      __m512 best[V];
+      __m512i arg[V];
+      for (int64_t c = 0; c < V; ++c) best[c] = none, arg[c] = unset;
+      row_taps::for_each_window_tap(window, oy, ox, [&](int64_t iy, int64_t ix, int64_t, int64_t) AG_AVX512 {
+        const __m512i at_here = _mm512_set1_epi32(static_cast<int>(iy * s.w + ix));
+        for (int64_t c = 0; c < V; ++c) {
+          const __m512 v = _mm512_loadu_ps(xt + (iy * s.w + ix) * pc + c * kLanes);
+          __mmask16 take;
+          if constexpr (kFullRule)
+            take = _mm512_cmp_ps_mask(v, best[c], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
+                   _mm512_cmpeq_epi32_mask(arg[c], unset);
+          else
+            take = _mm512_cmp_ps_mask(v, best[c], _CMP_GT_OQ);
+          best[c] = _mm512_mask_mov_ps(best[c], take, v);
+          arg[c] = _mm512_mask_mov_epi32(arg[c], take, at_here);
+        }
+      });
+      for (int64_t c = 0; c < V; ++c) {
+        const int64_t o = (oy * s.ow + ox) * pc + c * kLanes;
+        _mm512_storeu_ps(yt + o, best[c]);
+        _mm512_storeu_si512(at + o, arg[c]);
       }
+    }
+}
+
+template <bool kFullRule>
+void max_pool_chunk(const PoolParams& p, const PlaneSizes& s, int64_t pc, const float* xt, float* yt, float* at) {
+  static_assert(kPlaneChunk == 4 * kLanes);
+  switch (pc / kLanes) {
+    case 4: return max_pool_chunk<kFullRule, 4>(p, s, xt, yt, at);
+    case 3: return max_pool_chunk<kFullRule, 3>(p, s, xt, yt, at);
+    case 2: return max_pool_chunk<kFullRule, 2>(p, s, xt, yt, at);
+    default: return max_pool_chunk<kFullRule, 1>(p, s, xt, yt, at);
+  }
 }
 }  // namespace
 
@@ -215,7 +240,10 @@ bool max_pool_across_planes_avx512(const PoolParams& p, const PlaneSizes& s, int
   for (int64_t q0 = 0; q0 < planes; q0 += kPlaneChunk) {
     const int64_t pc = std::min(kPlaneChunk, planes - q0), padded = (pc + kLanes - 1) / kLanes * kLanes;
     transpose_block(x + q0 * in, in, xt.data(), padded, in, pc);  // xt[i][q] = x[q0 + q][i]
-    max_pool_chunk(p, s, padded, xt.data(), yt.data(), at.data());
+    if (all_finite(x + q0 * in, pc * in))
+      max_pool_chunk<false>(p, s, padded, xt.data(), yt.data(), at.data());
+    else
+      max_pool_chunk<true>(p, s, padded, xt.data(), yt.data(), at.data());
     transpose_block(yt.data(), padded, y + q0 * out, out, pc, out);
     transpose_block(at.data(), padded, back.data(), out, pc, out);  // 32-bit indices, moved as they are
     for (int64_t k = 0; k < pc * out; ++k) {
