@@ -43,32 +43,47 @@ ConvGeom geom(const Tensor& x, const Tensor& w, const IValue& st, const IValue& 
 
 // col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside);
 // col's rows are `ld` apart (a batch of images side by side shares them).
+// Each row: zeros left of the input, the columns inside it, zeros right; ix = ox*sw +
+// shift is inside for ox in [lo, hi), which depends on kj alone, so it is found once
+// per kernel column: deep layers have thousands of rows of a few floats (a 3x3 map: 9),
+// and two divisions a row cost more than the row's copy.
+struct ColumnSpan {
+  int64_t shift, lo, hi;
+};
+inline std::vector<ColumnSpan> column_spans(const ConvGeom& g) {
+  std::vector<ColumnSpan> spans;
+  for (int64_t kj = 0; kj < g.kw; ++kj) {
+    const int64_t shift = kj * g.dw - g.pw;
+    const int64_t lo = std::clamp<int64_t>((-shift + g.sw - 1) / g.sw, 0, g.ow);
+    const int64_t hi = std::clamp<int64_t>((g.w - shift + g.sw - 1) / g.sw, lo, g.ow);
+    spans.push_back({shift, lo, hi});
+  }
+  return spans;
+}
+
 template <typename T>
-void im2col(const ConvGeom& g, const T* x, T* col, int64_t ld) {
+void im2col(const ConvGeom& g, const std::vector<ColumnSpan>& spans, const T* x, T* col, int64_t ld) {
+  const int64_t oh = g.oh, ow = g.ow, h = g.h, w = g.w, sw = g.sw;
   for (int64_t c = 0; c < g.cg(); ++c)
     for (int64_t ki = 0; ki < g.kh; ++ki)
       for (int64_t kj = 0; kj < g.kw; ++kj) {
         T* row = col + ((c * g.kh + ki) * g.kw + kj) * ld;
-        const T* plane = x + c * g.h * g.w;
-        // Each row: zeros left of the input, the columns inside it, zeros right; ix =
-        // ox*sw + shift is inside for ox in [lo, hi).
-        const int64_t shift = kj * g.dw - g.pw;
-        const int64_t lo = std::clamp<int64_t>((-shift + g.sw - 1) / g.sw, 0, g.ow);
-        const int64_t hi = std::clamp<int64_t>((g.w - shift + g.sw - 1) / g.sw, lo, g.ow);
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
+        const T* plane = x + c * h * w;
+        const auto [shift, lo, hi] = spans[static_cast<size_t>(kj)];
+        for (int64_t oy = 0; oy < oh; ++oy) {
           const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
-          T* dst = row + oy * g.ow;
-          if (iy < 0 || iy >= g.h) {
-            std::memset(dst, 0, sizeof(T) * g.ow);
+          T* dst = row + oy * ow;
+          if (iy < 0 || iy >= h) {
+            std::fill(dst, dst + ow, T(0));
             continue;
           }
-          const T* src = plane + iy * g.w;
-          std::fill(dst, dst + lo, T(0));
-          if (g.sw == 1)  // a loop, not memcpy: most rows are a few floats long
-            for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox + shift];
+          const T* src = plane + iy * w;
+          // One loop for the padding and the input both: the padding as fills made
+          // memset calls, which on rows of a few floats cost more than the rows.
+          if (sw == 1)
+            for (int64_t ox = 0; ox < ow; ++ox) dst[ox] = ox >= lo && ox < hi ? src[ox + shift] : T(0);
           else
-            for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox * g.sw + shift];
-          std::fill(dst + hi, dst + g.ow, T(0));
+            for (int64_t ox = 0; ox < ow; ++ox) dst[ox] = ox >= lo && ox < hi ? src[ox * sw + shift] : T(0);
         }
       }
 }
@@ -152,8 +167,10 @@ void add_bias(const ConvGeom& g, int64_t gi, const T* bias, T* out) {
 template <typename T>
 void gather_columns(const ConvGeom& g, const T* x, int64_t gi, int64_t b0, int64_t nb, T* col) {
   const int64_t cols = g.col_cols(), ld = nb * cols;
+  const std::vector<ColumnSpan> spans = column_spans(g);
   parallel_for(nb, g.col_rows() * cols, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) im2col(g, x + ((b0 + i) * g.c + gi * g.cg()) * g.h * g.w, col + i * cols, ld);
+    for (int64_t i = i0; i < i1; ++i)
+      im2col(g, spans, x + ((b0 + i) * g.c + gi * g.cg()) * g.h * g.w, col + i * cols, ld);
   });
 }
 
