@@ -124,6 +124,7 @@ void col2im(const ConvGeom& g, const T* col, T* x, int64_t ld) {
 // over threads by the GEMM (Note [One thread pool] in gemm.cpp); the result is then
 // scattered into NCHW. A chunk's im2col buffer is kept near kChunkElements.
 constexpr int64_t kChunkElements = int64_t{1} << 22;
+constexpr int64_t kOwnProductColumns = 512;
 
 bool is_pointwise(const ConvGeom& g);
 
@@ -353,6 +354,30 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
   return s;
 }
 
+// One product per image and group, written straight into its NCHW slice (a 1x1
+// convolution's image is its own im2col matrix). The images are split over the
+// threads, each product then running on its thread alone: one fork for the whole
+// convolution, where splitting every image's product forked once an image and left
+// a product too small to split (the first layer's 64 x 961 x 27) on one thread.
+template <typename T>
+void conv_forward_by_image(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t cols = g.col_cols(), K = g.col_rows();
+  const bool pointwise = is_pointwise(g);
+  const std::vector<ColumnSpan> spans = column_spans(g);
+  parallel_for(g.n, g.oc * cols * K, [&](int64_t i0, int64_t i1) {
+    Scratch<T> col(pointwise ? 0 : K * cols);
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const T* xin = x + (i * g.c + gi * g.cg()) * g.h * g.w;
+        if (!pointwise) im2col(g, spans, xin, col.get(), cols);
+        T* out = y + (i * g.oc + gi * g.ocg()) * cols;
+        cpu::gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, pointwise ? xin : col.get(),
+                         cols, T(0), out, cols);
+        add_bias(g, gi, bias, out);
+      }
+  });
+}
+
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y);
@@ -360,24 +385,20 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
     auto s = implicit_gemm_sizes<T>(g);
     if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, y)) return;
   }
-  const int64_t cols = g.col_cols(), K = g.col_rows(), chunk = images_per_chunk(g);
+  const int64_t cols = g.col_cols(), K = g.col_rows();
+  // An image with a wide map is a product of its own, written straight into its NCHW
+  // slice: side by side, its columns would only be scattered back afterwards.
+  const int64_t chunk = cols >= kOwnProductColumns ? 1 : images_per_chunk(g);
+  if (chunk == 1) return conv_forward_by_image(g, x, w, bias, y);
   // Scratch, not zeroed: every element is written before it is read.
   Scratch<T> col(K * chunk * cols), wide(g.ocg() * chunk * cols);
   for (int64_t b0 = 0; b0 < g.n; b0 += chunk) {
     const int64_t nb = std::min(chunk, g.n - b0);
     for (int64_t gi = 0; gi < g.groups; ++gi) {
-      const T* xin = x + (b0 * g.c + gi * g.cg()) * g.h * g.w;
-      // One image of a 1x1 convolution is its own im2col matrix; one image's product is
-      // already in NCHW order.
-      const bool direct_in = nb == 1 && is_pointwise(g), direct_out = nb == 1;
-      if (!direct_in) gather_columns(g, x, gi, b0, nb, col.get());
-      T* out = direct_out ? y + (b0 * g.oc + gi * g.ocg()) * cols : wide.get();
-      cpu::gemm_raw<T>(false, false, g.ocg(), nb * cols, K, T(1), w + gi * g.ocg() * K, K, direct_in ? xin : col.get(),
-                       nb * cols, T(0), out, nb * cols);
-      if (direct_out)
-        add_bias(g, gi, bias, out);
-      else
-        scatter_rows(g, wide.get(), gi, b0, nb, bias, y);
+      gather_columns(g, x, gi, b0, nb, col.get());
+      cpu::gemm_raw<T>(false, false, g.ocg(), nb * cols, K, T(1), w + gi * g.ocg() * K, K, col.get(), nb * cols, T(0),
+                       wide.get(), nb * cols);
+      scatter_rows(g, wide.get(), gi, b0, nb, bias, y);
     }
   }
 }
