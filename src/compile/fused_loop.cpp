@@ -158,9 +158,11 @@ std::string FusedLoop::signature() const {
     return text;
   };
   std::string s = fmt::format("in{} st{}", num_inputs, fmt::join(stores, ","));
-  for (const Step& st : steps)
+  for (const Step& st : steps) {
     s += fmt::format(" {}({},{},{:a},{:a})", ops::formula_name(st.formula), operand(st.a), operand(st.b),
                      st.params.alpha, st.params.threshold);
+    if (st.formula == Formula::Clamp) s += fmt::format("[{:a},{:a}]", st.params.lower, st.params.upper);
+  }
   return s;
 }
 

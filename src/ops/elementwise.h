@@ -5,6 +5,8 @@
 // new formula-backed op is fused with no list to update elsewhere.
 #pragma once
 
+#include <limits>
+
 #include "aotgrad/ivalue.h"
 
 namespace aotgrad::ops {
@@ -29,6 +31,7 @@ namespace aotgrad::ops {
   X(Reciprocal, 1, true)           \
   X(Square, 1, true)               \
   X(Gelu, 1, true)                 \
+  X(Clamp, 1, true)                \
   X(GeluBackward, 2, true)         \
   X(ThresholdBackward, 2, true)    \
   X(SigmoidBackward, 2, true)      \
@@ -41,10 +44,13 @@ enum class Formula {
 };
 
 /// The numbers a formula takes besides its operands: add's and sub's alpha (y is
-/// scaled by it; rsub's x), threshold_backward's threshold.
+/// scaled by it; rsub's x), threshold_backward's threshold, clamp's bounds (an absent
+/// bound is infinite).
 struct FormulaParams {
   double alpha = 1;
   double threshold = 0;
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
   bool operator==(const FormulaParams&) const = default;
 };
 
@@ -89,6 +95,8 @@ struct ElementwiseForm {
 bool no_params(const Args& args, FormulaParams& params);
 bool alpha_at_2(const Args& args, FormulaParams& params);
 bool threshold_at_2(const Args& args, FormulaParams& params);
+/// clamp(self, min=None, max=None): the bounds at arguments 1 and 2, numbers or None.
+bool clamp_bounds(const Args& args, FormulaParams& params);
 /// _to_copy as a change of dtype only: every argument after the dtype is its default
 /// (so the result has the input's layout, and a flat loop computes it).
 bool dtype_change_only(const Args& args, FormulaParams& params);

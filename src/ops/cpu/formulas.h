@@ -86,7 +86,18 @@ template <Formula F, typename T>
     return static_cast<T>(x * x);
   else if constexpr (F == Formula::Gelu)
     return static_cast<T>(fast::gelu(static_cast<compute_t<T>>(x)));
-  else if constexpr (F == Formula::GeluBackward)
+  else if constexpr (F == Formula::Clamp) {
+    // NaN stays NaN (both compares are false). Floats compare in their own type (a
+    // bound rounds to the nearest float, which no float lies strictly beyond), so the
+    // loop stays a vector blend; integers compare in double (an infinite bound).
+    if constexpr (std::is_floating_point_v<T>) {
+      const T lo = static_cast<T>(p.lower), hi = static_cast<T>(p.upper);
+      return x < lo ? lo : (x > hi ? hi : x);
+    } else {
+      const double v = static_cast<double>(x);
+      return v < p.lower ? static_cast<T>(p.lower) : (v > p.upper ? static_cast<T>(p.upper) : x);
+    }
+  } else if constexpr (F == Formula::GeluBackward)
     return static_cast<T>(x * static_cast<T>(fast::gelu_grad(static_cast<compute_t<T>>(y))));
   else if constexpr (F == Formula::ThresholdBackward)
     // Compared in the tensor's own type, so the loop stays a branch-free vector blend.

@@ -204,6 +204,7 @@ static void register_formula_kernels(Registry& r) {
   formula_op<Formula::Rsqrt>(r, OpId::rsqrt);
   formula_op<Formula::Reciprocal>(r, OpId::reciprocal);
   formula_op<Formula::Relu>(r, OpId::relu);
+  formula_op<Formula::Clamp>(r, OpId::clamp, clamp_bounds);
   formula_op<Formula::ThresholdBackward>(r, OpId::threshold_backward, threshold_at_2);
   formula_op<Formula::SigmoidBackward>(r, OpId::sigmoid_backward);
   formula_op<Formula::TanhBackward>(r, OpId::tanh_backward);
@@ -297,14 +298,6 @@ void register_pointwise_kernels(Registry& r) {
       Tensor x = cpu::as_contiguous(operand(a[1]), out.dtype());
       Tensor y = cpu::as_contiguous(operand(a[2]), out.dtype());
       cpu::map3<T, bool, T, T>(out, a[0].to_tensor(), x, y, [](bool c, T u, T v) { return c ? u : v; });
-    });
-  });
-  r.kernel(OpId::clamp, [](const Args& a, Outputs& o) {
-    const double lo = a[1].is_none() ? -INFINITY : a[1].to_scalar().to_double();
-    const double hi = a[2].is_none() ? INFINITY : a[2].to_scalar().to_double();
-    unary(a, o, [lo, hi](auto v) {
-      using T = decltype(v);
-      return v < lo ? static_cast<T>(lo) : (v > hi ? static_cast<T>(hi) : v);
     });
   });
   r.kernel(OpId::masked_fill_Scalar, masked_fill_kernel);
