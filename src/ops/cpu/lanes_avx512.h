@@ -21,4 +21,16 @@ inline __mmask16 first_lanes(int64_t n) {
   return bit_range(0, n);
 }
 
+/// The sum of a vector's 16 lanes, halves folded onto halves. (Not
+/// _mm512_reduce_add_ps, nor the unmasked shuffles: inlined into some loops, g++ 12
+/// warns falsely that the _mm512_undefined_ps() they pass is read. The masked forms,
+/// every lane taken, pass v instead.)
+__attribute__((target("avx512f"), always_inline)) inline float lane_sum(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xFFFF, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_mask_shuffle_f32x4(v, 0xFFFF, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, 0xFFFF, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_mask_permute_ps(v, 0xFFFF, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_cvtss_f32(v);
+}
+
 }  // namespace aotgrad::ops::cpu

@@ -244,6 +244,68 @@ void in_chunks(int64_t k, float beta, F&& chunk) {
   const int64_t chunks = (k + kMaxK - 1) / kMaxK, step = (k + chunks - 1) / chunks;
   for (int64_t p0 = 0; p0 < k; p0 += step) chunk(p0, std::min(step, k - p0), p0 == 0 ? beta : 1.0f);
 }
+// Note [Few rows against a transposed B]: a classifier on a small batch multiplies
+// 8 x 1024 by a 1000 x 1024 weight transposed (NT): each element of C is the dot
+// product of a row of A and a row of the weight, both contiguous along k. The tiles
+// would pack the whole weight, or compute Cᵀ broadcasting it one float at a time;
+// here each weight row is read once, 16 floats a load, against every row of A: up to
+// kDotRows rows of A by kDotCols weight rows accumulate in 24 vectors, each summed
+// across its lanes at the end (mobilenet_v3_small's two classifier products took an
+// eighth of its forward).
+constexpr int kDotRows = 8, kDotCols = 3;
+
+template <int MA, int NB>
+__attribute__((target("avx512f"))) void dot_block(int64_t k, float alpha, const float* a, int64_t lda,
+                                                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  __m512 acc[MA][NB];
+  for (int i = 0; i < MA; ++i)
+    for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
+  // Plain loads for whole vectors (masked ones are slower on AMD cores), masked for the tail.
+  auto step = [&](int64_t p, __mmask16 lanes, bool whole) __attribute__((always_inline, target("avx512f"))) {
+    __m512 bv[NB];
+    for (int j = 0; j < NB; ++j)
+      bv[j] = whole ? _mm512_loadu_ps(b + j * ldb + p) : _mm512_maskz_loadu_ps(lanes, b + j * ldb + p);
+    for (int i = 0; i < MA; ++i) {
+      const __m512 av = whole ? _mm512_loadu_ps(a + i * lda + p) : _mm512_maskz_loadu_ps(lanes, a + i * lda + p);
+      for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  };
+  int64_t p = 0;
+  for (; p + 16 <= k; p += 16) step(p, 0xFFFF, true);
+  if (p < k) step(p, first_lanes(k - p), false);
+  for (int i = 0; i < MA; ++i)
+    for (int j = 0; j < NB; ++j) {
+      const float dot = alpha * lane_sum(acc[i][j]);
+      float& out = c[i * ldc + j];
+      out = beta != 0.0f ? dot + beta * out : dot;
+    }
+}
+
+template <int MA>
+void dot_rows(int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+              float* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + kDotCols <= n; j += kDotCols)
+    dot_block<MA, kDotCols>(k, alpha, a, lda, b + j * ldb, ldb, beta, c + j, ldc);
+  if (n - j == 2) dot_block<MA, 2>(k, alpha, a, lda, b + j * ldb, ldb, beta, c + j, ldc);
+  if (n - j == 1) dot_block<MA, 1>(k, alpha, a, lda, b + j * ldb, ldb, beta, c + j, ldc);
+}
+
+using DotRowsFn = void (*)(int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*,
+                           int64_t);
+constexpr DotRowsFn kDotRowsFns[kDotRows + 1] = {nullptr,     dot_rows<1>, dot_rows<2>, dot_rows<3>, dot_rows<4>,
+                                                 dot_rows<5>, dot_rows<6>, dot_rows<7>, dot_rows<8>};
+
+// C = alpha A Bᵀ + beta C by dot products, for A of few rows (two blocks at most: the
+// weight is read once a block).
+void few_rows_nt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                 int64_t ldb, float beta, float* c, int64_t ldc) {
+  for (int64_t i0 = 0; i0 < m; i0 += kDotRows) {
+    const int64_t rows = std::min<int64_t>(kDotRows, m - i0);
+    kDotRowsFns[rows](n, k, alpha, a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
+  }
+}
+
 }  // namespace
 
 bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
@@ -253,6 +315,10 @@ bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
   // 32 columns for them; OpenBLAS's edge kernels run these 3-6x faster
   // (`aotgrad bench --gemm`: 256 x 10 x 1024 NT, 13 against 48 GFLOP/s on Zen 4).
   if (n < 16) return false;
+  if (!ta && tb && m <= 2 * kDotRows) {  // Note [Few rows against a transposed B]
+    few_rows_nt(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return true;
+  }
   in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
     const float* ak = a + p0 * (ta ? lda : 1);
     const StridedLines bk{b + p0 * (tb ? 1 : ldb), ldb};
