@@ -72,7 +72,7 @@ TEST(MaxPool, EveryWindowMatchesAPlainScanBitForBit) {
               // 70 planes of short rows take Note [Max pool planes in vectors] (a chunk of 64 and 6).
               const int64_t planes = w <= 31 && checked % 2 == 1 ? 70 : 3;
               // A third of the cases all finite: no window there needs the full rule
-              // (Note [Greater alone, then check]); the rest have a NaN or -inf in most.
+              // (Note [Greater alone on finite planes]); the rest have a NaN or -inf in most.
               const bool finite = checked % 3 == 2;
               std::vector<float> x(static_cast<size_t>(planes * h * w));
               for (float& v : x) {

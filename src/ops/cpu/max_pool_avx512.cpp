@@ -6,7 +6,8 @@
 // loads and a permute that keeps the even elements, other strides a gather. Lanes
 // whose input column falls in the padding, or past the row's last output, are
 // masked off, so they neither load nor take. The taking rule is the scalar one —
-// greater, or NaN, or the lane's first valid element — so values and indices are
+// greater, or NaN, or the lane's first valid element (on a finite plane, greater
+// alone: Note [Greater alone on finite planes]) — so values and indices are
 // bit for bit the scalar kernel's (tests/ops/max_pool_test.cpp checks them against
 // a plain window scan). Indices are kept as 32-bit lanes and widened on the store.
 #include "ops/cpu/max_pool_avx512.h"
@@ -68,7 +69,7 @@ constexpr int64_t kRows = 4;
 // The tap's 16 elements of `row` for a stride known at compile time (0: any).
 template <int64_t kStride>
 __attribute__((target("avx512f"), always_inline)) inline __m512 load_tap_at(const float* row, const Tap& t, int64_t sw,
-                                                                             __m512 none, __m512i lane_step) {
+                                                                            __m512 none, __m512i lane_step) {
   return row_taps::load_tap(row, t, kStride == 0 ? sw : kStride, none, lane_step);
 }
 
@@ -131,10 +132,14 @@ void max_pool_plane(const PoolParams& p, const PlaneSizes& s, const std::vector<
   float* y_rest = y + oy * s.ow;
   int64_t* indices_rest = indices + oy * s.ow;
   switch (s.oh - oy) {
-    case 3: return max_pool_rows<kFullRule, 3, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
-    case 2: return max_pool_rows<kFullRule, 2, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
-    case 1: return max_pool_rows<kFullRule, 1, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
-    default: return;
+    case 3:
+      return max_pool_rows<kFullRule, 3, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+    case 2:
+      return max_pool_rows<kFullRule, 2, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+    case 1:
+      return max_pool_rows<kFullRule, 1, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+    default:
+      return;
   }
 }
 
@@ -223,10 +228,14 @@ template <bool kFullRule>
 void max_pool_chunk(const PoolParams& p, const PlaneSizes& s, int64_t pc, const float* xt, float* yt, float* at) {
   static_assert(kPlaneChunk == 4 * kLanes);
   switch (pc / kLanes) {
-    case 4: return max_pool_chunk<kFullRule, 4>(p, s, xt, yt, at);
-    case 3: return max_pool_chunk<kFullRule, 3>(p, s, xt, yt, at);
-    case 2: return max_pool_chunk<kFullRule, 2>(p, s, xt, yt, at);
-    default: return max_pool_chunk<kFullRule, 1>(p, s, xt, yt, at);
+    case 4:
+      return max_pool_chunk<kFullRule, 4>(p, s, xt, yt, at);
+    case 3:
+      return max_pool_chunk<kFullRule, 3>(p, s, xt, yt, at);
+    case 2:
+      return max_pool_chunk<kFullRule, 2>(p, s, xt, yt, at);
+    default:
+      return max_pool_chunk<kFullRule, 1>(p, s, xt, yt, at);
   }
 }
 }  // namespace

@@ -255,8 +255,8 @@ void in_chunks(int64_t k, float beta, F&& chunk) {
 constexpr int kDotRows = 8, kDotCols = 3;
 
 template <int MA, int NB>
-__attribute__((target("avx512f"))) void dot_block(int64_t k, float alpha, const float* a, int64_t lda,
-                                                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+__attribute__((target("avx512f"))) void dot_block(int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+                                                  int64_t ldb, float beta, float* c, int64_t ldc) {
   __m512 acc[MA][NB];
   for (int i = 0; i < MA; ++i)
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
@@ -298,8 +298,8 @@ constexpr DotRowsFn kDotRowsFns[kDotRows + 1] = {nullptr,     dot_rows<1>, dot_r
 
 // C = alpha A Bᵀ + beta C by dot products, for A of few rows (two blocks at most: the
 // weight is read once a block).
-void few_rows_nt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
-                 int64_t ldb, float beta, float* c, int64_t ldc) {
+void few_rows_nt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                 float beta, float* c, int64_t ldc) {
   for (int64_t i0 = 0; i0 < m; i0 += kDotRows) {
     const int64_t rows = std::min<int64_t>(kDotRows, m - i0);
     kDotRowsFns[rows](n, k, alpha, a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc);
