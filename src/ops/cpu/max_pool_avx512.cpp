@@ -94,7 +94,7 @@ __attribute__((target("avx512f"))) void max_pool_rows(const PoolParams& p, const
       for (int64_t r = 0; r < R; ++r) {
         const int64_t iy = (oy0 + r) * sh - ph + ki * dh;
         inside[r] = iy >= 0 && iy < h;
-        row[r] = x + iy * w;
+        row[r] = inside[r] ? x + iy * w : x;  // no pointer outside the plane, even unused
         iy_w[r] = static_cast<int>(iy * w);
       }
       for (int64_t kj = 0; kj < kw; ++kj) {
