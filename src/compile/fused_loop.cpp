@@ -161,7 +161,10 @@ std::string FusedLoop::signature() const {
   for (const Step& st : steps) {
     s += fmt::format(" {}({},{},{:a},{:a})", ops::formula_name(st.formula), operand(st.a), operand(st.b),
                      st.params.alpha, st.params.threshold);
-    if (st.formula == Formula::Clamp) s += fmt::format("[{:a},{:a}]", st.params.lower, st.params.upper);
+    // Bounds only where set (clamp's), so every other loop's signature reads as before.
+    const ops::FormulaParams unbounded;
+    if (st.params.lower != unbounded.lower || st.params.upper != unbounded.upper)
+      s += fmt::format("[{:a},{:a}]", st.params.lower, st.params.upper);
   }
   return s;
 }

@@ -236,6 +236,21 @@ TEST(Compile, FusedLoopsComputeWhatTheUnfusedOpsDo) {
   }
 }
 
+// Two clamps of different bounds on same-sized tensors: the same steps on different
+// tensors, which horizontal fusion would run as one loop but for the bounds, part of
+// each loop's signature.
+TEST(Compile, ClampsWithDifferentBoundsStayApartInFusedLoops) {
+  auto fn = [](const TensorList& x) {
+    return TensorList{mul(clamp(x[0], 0.0, 1.0), x[1]), mul(clamp(x[2], -2.0, 6.0), x[3])};
+  };
+  compile::CompiledCallable compiled = compile::compile(fn);
+  TensorList in;
+  for (int i = 0; i < 4; ++i) in.push_back(mul(randn({64}), 4.0));
+  TensorList got = compiled(in), want = fn(in);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].to_vector<float>(), want[i].to_vector<float>()) << i;
+}
+
 TEST(Compile, TransformerBlockCompilesInUnder50Milliseconds) {
   // Not a timing test of the kernels: compile latency is a design limit (a linear
   // pass per graph); a regression to seconds would show here.
