@@ -43,4 +43,31 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& fn) {
   }
 }
 
+/// The share [begin, end) of [0, n) that thread t of nt takes: contiguous, in
+/// multiples of `align` (but the last), as even as that allows.
+struct Share {
+  int64_t begin, end;
+};
+inline Share thread_share(int64_t n, int t, int nt, int64_t align = 1) {
+  const int64_t units = (n + align - 1) / align;
+  const int64_t per = units / nt, extra = units % nt;
+  const int64_t b = (t * per + (t < extra ? t : extra)) * align;
+  const int64_t e = b + (per + (t < extra ? 1 : 0)) * align;
+  return {b < n ? b : n, e < n ? e : n};
+}
+
+/// Calls fn(t, nt) once on each of nt threads: a team of num_threads() when `work`
+/// (about cycles) pays for it, else fn(0, 1) on this thread. fn splits the work
+/// itself (thread_share), as it splits best.
+template <typename F>
+void for_each_thread(int64_t work, F&& fn) {
+  const int threads = num_threads();
+  if (threads <= 1 || work < kParallelGrain || omp_in_parallel()) {
+    fn(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  fn(omp_get_thread_num(), omp_get_num_threads());
+}
+
 }  // namespace aotgrad

@@ -90,10 +90,14 @@ void add_conv_entries(std::vector<OpEntry>& db) {
             {"stride 3 dilation 2", conv(R({1, 2, 5, 11}), R({2, 2, 2, 3}), Tensor(), {1, 3}, {0, 2}, {1, 2}, 1)},
             {"dilation 2 groups 2", conv(R({1, 4, 7, 7}), R({4, 2, 3, 3}), R({4}), {1, 1}, {2, 2}, {2, 2}, 2)},
             {"1x1", conv(R({2, 3, 4, 4}), R({5, 3, 1, 1}), R({5}), {1, 1}, {0, 0}, {1, 1}, 1)},
-            // Maps wide enough for one product per image (conv_forward_by_image), three
-            // images over the threads: through im2col with groups, and 1x1 in place.
+            // Maps wide enough for one product per image (conv_forward_chunk), three
+            // images: through im2col with groups, and 1x1 in place.
             {"wide map groups 2", conv(R({3, 4, 24, 24}), R({4, 2, 3, 3}), R({4}), {1, 1}, {1, 1}, {1, 1}, 2)},
             {"1x1 wide map", conv(R({3, 3, 6, 6}), R({5, 3, 1, 1}), R({5}), {1, 1}, {0, 0}, {1, 1}, 1)},
+            // Small maps: each thread's share of the five images (3 and 2 at two threads)
+            // side by side as one product, then scattered into NCHW with the bias.
+            {"small maps images over the threads",
+             conv(R({5, 16, 3, 3}), R({32, 16, 3, 3}), R({32}), {1, 1}, {1, 1}, {1, 1}, 1)},
             // Depthwise (one input channel per group): the direct kernel, not the GEMMs.
             {"depthwise stride 2", conv(R({2, 3, 6, 5}), R({3, 1, 3, 3}), R({3}), {2, 2}, {1, 1}, {1, 1}, 3)},
             {"depthwise multiplier 2 dilation 2",

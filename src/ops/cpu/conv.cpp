@@ -191,16 +191,17 @@ void for_rows(int64_t ocg, int64_t r0, int64_t r1, F&& row) {
   }
 }
 
+// Rows [r0, r1) of the product (image-major: nb images x ocg channels) into their
+// NCHW slices, plus the bias.
 template <typename T>
-void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias, T* y) {
+void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias, T* y, int64_t r0,
+                  int64_t r1) {
   const int64_t cols = g.col_cols(), ocg = g.ocg(), oc = g.oc;
-  parallel_for(nb * ocg, cols, [&](int64_t r0, int64_t r1) {
-    for_rows(ocg, r0, r1, [&](int64_t i, int64_t o) {
-      const T* src = wide + o * nb * cols + i * cols;
-      T* dst = y + ((b0 + i) * oc + gi * ocg + o) * cols;
-      const T bv = bias ? bias[gi * ocg + o] : T(0);
-      for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
-    });
+  for_rows(ocg, r0, r1, [&](int64_t i, int64_t o) {
+    const T* src = wide + o * nb * cols + i * cols;
+    T* dst = y + ((b0 + i) * oc + gi * ocg + o) * cols;
+    const T bv = bias ? bias[gi * ocg + o] : T(0);
+    for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
   });
 }
 template <typename T>
@@ -354,27 +355,75 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
   return s;
 }
 
-// One product per image and group, written straight into its NCHW slice (a 1x1
-// convolution's image is its own im2col matrix). The images are split over the
-// threads, each product then running on its thread alone: one fork for the whole
-// convolution, where splitting every image's product forked once an image and left
-// a product too small to split (the first layer's 64 x 961 x 27) on one thread.
+// Scratch that stays with its thread from one call to the next while it is small:
+// a fresh buffer is fresh pages (faults) or lines last written by another core, and
+// writing over another core's lines cost this machine 10x a local write (a 2-vCPU
+// VM, Zen 5: 256 KiB in 48 us against 3.5). Large buffers are returned after use.
+template <typename T, int kSlot>
+class ThreadScratch {
+ public:
+  explicit ThreadScratch(int64_t n) : buffer_(local()) { buffer_.resize(static_cast<size_t>(std::max<int64_t>(n, 1))); }
+  ~ThreadScratch() {
+    constexpr size_t kKeepElements = size_t{1} << 18;  // 1 MiB of floats
+    if (buffer_.size() > kKeepElements) std::vector<T>().swap(buffer_);
+  }
+  ThreadScratch(const ThreadScratch&) = delete;
+  ThreadScratch& operator=(const ThreadScratch&) = delete;
+  T* get() { return buffer_.data(); }
+
+ private:
+  static std::vector<T>& local() {
+    thread_local std::vector<T> buffer;
+    return buffer;
+  }
+  std::vector<T>& buffer_;
+};
+
+// Images [b0, b0 + nb) of group gi as one product: their im2col matrices side by side
+// (Note [One product per chunk of images]), or one image's straight into its NCHW
+// slice (a 1x1 convolution's image is its own im2col matrix).
 template <typename T>
-void conv_forward_by_image(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans, const T* x, const T* w, const T* bias,
+                        int64_t gi, int64_t b0, int64_t nb, T* y) {
+  const int64_t cols = g.col_cols(), K = g.col_rows(), ocg = g.ocg(), ld = nb * cols;
+  const T* wg = w + gi * ocg * K;
+  const T* x0 = x + (b0 * g.c + gi * g.cg()) * g.h * g.w;
+  if (nb == 1) {
+    const bool pointwise = is_pointwise(g);
+    ThreadScratch<T, 0> col(pointwise ? 0 : K * cols);
+    if (!pointwise) im2col(g, spans, x0, col.get(), cols);
+    T* out = y + (b0 * g.oc + gi * ocg) * cols;
+    cpu::gemm_raw<T>(false, false, ocg, cols, K, T(1), wg, K, pointwise ? x0 : col.get(), cols, T(0), out, cols);
+    return add_bias(g, gi, bias, out);
+  }
+  ThreadScratch<T, 0> col(K * ld);
+  ThreadScratch<T, 1> wide(ocg * ld);
+  for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
+  cpu::gemm_raw<T>(false, false, ocg, ld, K, T(1), wg, K, col.get(), ld, T(0), wide.get(), ld);
+  scatter_rows(g, wide.get(), gi, b0, nb, bias, y, 0, nb * ocg);
+}
+
+// Note [Images split over the threads]: each thread convolves its own share of the
+// images, alone: a chunk of them side by side as one product, or one at a time for a
+// wide map. Splitting each product's rows over the threads instead wrote the im2col
+// and output buffers from both cores, interleaved within their rows, and on a VM
+// whose two cores answer each other in ~0.5 us that false sharing made a 2-thread
+// convolution slower than a 1-thread one (64 -> 256 channels on 8 maps of 3x3: 162 us
+// at 1 thread, 291 at 2). The consumers split an NCHW tensor by its leading images
+// too, so each core mostly reads back what it wrote. The cost: fewer columns a
+// product (36 for a 3x3 map at 2 threads), its last tile less full.
+template <typename T>
+void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const int64_t cols = g.col_cols(), K = g.col_rows();
-  const bool pointwise = is_pointwise(g);
+  // An image with a wide map is a product of its own, written straight into its NCHW
+  // slice: side by side, its columns would only be scattered back afterwards.
+  const int64_t chunk = cols >= kOwnProductColumns ? 1 : images_per_chunk(g);
   const std::vector<ColumnSpan> spans = column_spans(g);
-  parallel_for(g.n, g.oc * cols * K, [&](int64_t i0, int64_t i1) {
-    Scratch<T> col(pointwise ? 0 : K * cols);
-    for (int64_t i = i0; i < i1; ++i)
-      for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const T* xin = x + (i * g.c + gi * g.cg()) * g.h * g.w;
-        if (!pointwise) im2col(g, spans, xin, col.get(), cols);
-        T* out = y + (i * g.oc + gi * g.ocg()) * cols;
-        cpu::gemm_raw<T>(false, false, g.ocg(), cols, K, T(1), w + gi * g.ocg() * K, K, pointwise ? xin : col.get(),
-                         cols, T(0), out, cols);
-        add_bias(g, gi, bias, out);
-      }
+  for_each_thread(g.n * g.oc * cols * K, [&](int t, int nt) {
+    const Share images = thread_share(g.n, t, nt);
+    for (int64_t b0 = images.begin; b0 < images.end; b0 += chunk)
+      for (int64_t gi = 0; gi < g.groups; ++gi)
+        conv_forward_chunk(g, spans, x, w, bias, gi, b0, std::min(chunk, images.end - b0), y);
   });
 }
 
@@ -385,22 +434,7 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y
     auto s = implicit_gemm_sizes<T>(g);
     if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, y)) return;
   }
-  const int64_t cols = g.col_cols(), K = g.col_rows();
-  // An image with a wide map is a product of its own, written straight into its NCHW
-  // slice: side by side, its columns would only be scattered back afterwards.
-  const int64_t chunk = cols >= kOwnProductColumns ? 1 : images_per_chunk(g);
-  if (chunk == 1) return conv_forward_by_image(g, x, w, bias, y);
-  // Scratch, not zeroed: every element is written before it is read.
-  Scratch<T> col(K * chunk * cols), wide(g.ocg() * chunk * cols);
-  for (int64_t b0 = 0; b0 < g.n; b0 += chunk) {
-    const int64_t nb = std::min(chunk, g.n - b0);
-    for (int64_t gi = 0; gi < g.groups; ++gi) {
-      gather_columns(g, x, gi, b0, nb, col.get());
-      cpu::gemm_raw<T>(false, false, g.ocg(), nb * cols, K, T(1), w + gi * g.ocg() * K, K, col.get(), nb * cols, T(0),
-                       wide.get(), nb * cols);
-      scatter_rows(g, wide.get(), gi, b0, nb, bias, y);
-    }
-  }
+  conv_forward_by_images(g, x, w, bias, y);
 }
 
 template <typename T>
