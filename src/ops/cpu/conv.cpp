@@ -11,6 +11,7 @@
 #include "ops/cpu/depthwise_avx512.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/thread_scratch.h"
 #include "ops/families.h"
 #include "support/parallel.h"
 
@@ -355,30 +356,6 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
   return s;
 }
 
-// Scratch that stays with its thread from one call to the next while it is small:
-// a fresh buffer is fresh pages (faults) or lines last written by another core, and
-// writing over another core's lines cost this machine 10x a local write (a 2-vCPU
-// VM, Zen 5: 256 KiB in 48 us against 3.5). Large buffers are returned after use.
-template <typename T, int kSlot>
-class ThreadScratch {
- public:
-  explicit ThreadScratch(int64_t n) : buffer_(local()) { buffer_.resize(static_cast<size_t>(std::max<int64_t>(n, 1))); }
-  ~ThreadScratch() {
-    constexpr size_t kKeepElements = size_t{1} << 18;  // 1 MiB of floats
-    if (buffer_.size() > kKeepElements) std::vector<T>().swap(buffer_);
-  }
-  ThreadScratch(const ThreadScratch&) = delete;
-  ThreadScratch& operator=(const ThreadScratch&) = delete;
-  T* get() { return buffer_.data(); }
-
- private:
-  static std::vector<T>& local() {
-    thread_local std::vector<T> buffer;
-    return buffer;
-  }
-  std::vector<T>& buffer_;
-};
-
 // Images [b0, b0 + nb) of group gi as one product: their im2col matrices side by side
 // (Note [One product per chunk of images]), or one image's straight into its NCHW
 // slice (a 1x1 convolution's image is its own im2col matrix).
@@ -390,14 +367,14 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
   const T* x0 = x + (b0 * g.c + gi * g.cg()) * g.h * g.w;
   if (nb == 1) {
     const bool pointwise = is_pointwise(g);
-    ThreadScratch<T, 0> col(pointwise ? 0 : K * cols);
+    cpu::ThreadScratch<T, 0> col(pointwise ? 0 : K * cols);
     if (!pointwise) im2col(g, spans, x0, col.get(), cols);
     T* out = y + (b0 * g.oc + gi * ocg) * cols;
     cpu::gemm_raw<T>(false, false, ocg, cols, K, T(1), wg, K, pointwise ? x0 : col.get(), cols, T(0), out, cols);
     return add_bias(g, gi, bias, out);
   }
-  ThreadScratch<T, 0> col(K * ld);
-  ThreadScratch<T, 1> wide(ocg * ld);
+  cpu::ThreadScratch<T, 0> col(K * ld);
+  cpu::ThreadScratch<T, 1> wide(ocg * ld);
   for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
   cpu::gemm_raw<T>(false, false, ocg, ld, K, T(1), wg, K, col.get(), ld, T(0), wide.get(), ld);
   scatter_rows(g, wide.get(), gi, b0, nb, bias, y, 0, nb * ocg);
