@@ -146,16 +146,28 @@ std::optional<Segments> segments_of(const Tensor& x, const std::vector<bool>& ma
 
 // Each result's sum and, when `mean` is given (the results' means), sum of squared
 // deviations from it, over the segments.
-template <typename T>
-void segment_sums(const Tensor& x, const Segments& s, T* out, const std::function<T(int64_t, double)>& finish,
-                  const double* mean = nullptr) {
+// (A squeeze-and-excitation block's mean over a 2x2 map has thousands of results of 4
+// elements each: `finish` is inlined, not called through a std::function, and a
+// segment shorter than sum_of's eight lanes is summed in order, which is the sum
+// sum_of gives it.)
+template <typename T, typename Finish>
+void segment_sums(const Tensor& x, const Segments& s, T* out, Finish&& finish, const double* mean = nullptr) {
   const T* px = x.data_ptr<T>();
+  constexpr int64_t kLanes = 8;
   parallel_for(s.mid, s.pre * s.post, [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       double acc = 0;
       for (int64_t a = 0; a < s.pre; ++a) {
         const T* seg = px + (a * s.mid + o) * s.post;
-        acc += mean ? squared_deviations(seg, s.post, mean[o]) : cpu::sum_of(seg, s.post);
+        if (mean) {
+          acc += squared_deviations(seg, s.post, mean[o]);
+        } else if (s.post < kLanes) {
+          double part = 0;
+          for (int64_t i = 0; i < s.post; ++i) part += static_cast<double>(seg[i]);
+          acc += part;
+        } else {
+          acc += cpu::sum_of(seg, s.post);
+        }
       }
       out[o] = finish(o, acc);
     }
