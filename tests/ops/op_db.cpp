@@ -94,6 +94,9 @@ void add_conv_entries(std::vector<OpEntry>& db) {
             // images: through im2col with groups, and 1x1 in place.
             {"wide map groups 2", conv(R({3, 4, 24, 24}), R({4, 2, 3, 3}), R({4}), {1, 1}, {1, 1}, {1, 1}, 2)},
             {"1x1 wide map", conv(R({3, 3, 6, 6}), R({5, 3, 1, 1}), R({5}), {1, 1}, {0, 0}, {1, 1}, 1)},
+            // 1x1 maps (a squeeze-and-excitation block's): a linear layer, the images
+            // against the transposed weight.
+            {"1x1 on 1x1 maps", conv(R({3, 20, 1, 1}), R({17, 20, 1, 1}), R({17}), {1, 1}, {0, 0}, {1, 1}, 1)},
             // Small maps: each thread's share of the five images (3 and 2 at two threads)
             // side by side as one product, then scattered into NCHW with the bias.
             {"small maps images over the threads",

@@ -404,9 +404,26 @@ void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* 
   });
 }
 
+// A 1x1 convolution of 1x1 maps (a squeeze-and-excitation block's) is a linear layer:
+// y[n, o] = x[n, :] . w[o, :] + bias[o], one product of all the images against the
+// transposed weight, which the GEMM computes as dot products reading each weight row
+// once (Note [Few rows against a transposed B] in sgemm_avx512.cpp). As one product
+// per chunk of images it was a product 8 columns wide, 5x slower (mobilenet_v3_small's
+// 576 -> 144 at batch 8: 65 us).
+template <typename T>
+bool conv_forward_as_linear(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  if (!is_pointwise(g) || g.col_cols() != 1 || g.groups != 1) return false;
+  cpu::gemm_raw<T>(false, true, g.n, g.oc, g.c, T(1), x, g.c, w, g.c, T(0), y, g.oc);
+  if (bias)
+    for (int64_t i = 0; i < g.n; ++i)
+      for (int64_t o = 0; o < g.oc; ++o) y[i * g.oc + o] += bias[o];
+  return true;
+}
+
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y);
+  if (conv_forward_as_linear(g, x, w, bias, y)) return;
   if constexpr (std::is_same_v<T, float>) {
     auto s = implicit_gemm_sizes<T>(g);
     if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, y)) return;
