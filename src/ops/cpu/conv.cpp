@@ -10,6 +10,7 @@
 #include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/depthwise_avx512.h"
 #include "ops/cpu/gemm.h"
+#include "ops/cpu/im2col_avx512.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/thread_scratch.h"
 #include "ops/families.h"
@@ -64,6 +65,9 @@ inline std::vector<ColumnSpan> column_spans(const ConvGeom& g) {
 
 template <typename T>
 void im2col(const ConvGeom& g, const std::vector<ColumnSpan>& spans, const T* x, T* col, int64_t ld) {
+  if constexpr (std::is_same_v<T, float>)  // Note [im2col rows in vectors]
+    if (cpu::im2col_avx512({g.cg(), g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw}, x, col, ld))
+      return;
   const int64_t oh = g.oh, ow = g.ow, h = g.h, w = g.w, sw = g.sw;
   for (int64_t c = 0; c < g.cg(); ++c)
     for (int64_t ki = 0; ki < g.kh; ++ki)
