@@ -27,6 +27,18 @@ Tensor Value::meta() const {
   return Tensor::meta(layout.sizes, layout.dtype, layout.strides, layout.offset);
 }
 
+namespace {
+// Whether anything reads result `count - 1` of op node n: a getitem of it, or a use of
+// the whole tuple.
+bool last_output_read(const Node& n, size_t count) {
+  for (const Node* u : n.users()) {
+    if (u->target().kind != graph::Target::Kind::GetItem) return true;
+    if (static_cast<size_t>(u->args()[1].to_int()) + 1 == count) return true;
+  }
+  return false;
+}
+}  // namespace
+
 int storage_root(const std::vector<Value>& values, int v) {
   while (values[static_cast<size_t>(v)].kind == ValueKind::View) v = values[static_cast<size_t>(v)].base;
   return v;
@@ -201,6 +213,11 @@ class ProgramBuilder {
         ins.results.push_back(-1);
         ins.result_slots.emplace_back(static_cast<int>(o), -1);
       }
+    }
+    if (op.has(ops::OpTag::LastOutputOptional) && !last_output_read(n, ins.results.size())) {
+      // Nobody reads it: the kernel gets no tensor for it and skips its work.
+      ins.results.back() = -1;
+      set_slot(ins.outs, ins.result_slots.back(), Tensor());
     }
     check_against_graph(n, ins);
     if (op.schema.returns.size() == 1 && ins.outs.size() == 1 && ins.outs[0].is_tensor())

@@ -53,6 +53,10 @@ enum OpTag : uint32_t {
   Random = 1u << 5,
   /// Communicates across processes.
   Collective = 1u << 6,
+  /// The kernel leaves its last output alone when given no tensor for it (max pooling's
+  /// indices, which only its backward reads): where nothing reads that output, the
+  /// compiled program gives it none.
+  LastOutputOptional = 1u << 7,
 };
 
 struct BackwardContext;

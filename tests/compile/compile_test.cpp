@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <limits>
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/compile.h"
@@ -249,6 +251,36 @@ TEST(Compile, ClampsWithDifferentBoundsStayApartInFusedLoops) {
   TensorList got = compiled(in), want = fn(in);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].to_vector<float>(), want[i].to_vector<float>()) << i;
+}
+
+// Max pooling whose indices nobody reads gets no indices tensor (OpTag::
+// LastOutputOptional) and pools the values alone; read, they are computed as ever.
+// Planes with an infinity and a NaN take the full rule either way.
+TEST(Compile, MaxPoolIndicesAreComputedOnlyWhereRead) {
+  Tensor x = mul(randn({2, 20, 9, 9}), 3.0);
+  float* px = x.data_ptr<float>();
+  px[5] = std::numeric_limits<float>::infinity();
+  px[81 * 3 + 7] = std::nanf("");
+  auto values = [](const TensorList& in) {
+    return TensorList{std::get<0>(max_pool2d_with_indices(in[0], {3, 3}, {2, 2}))};
+  };
+  auto both = [](const TensorList& in) {
+    auto [y, i] = max_pool2d_with_indices(in[0], {3, 3}, {2, 2});
+    return TensorList{y, i};
+  };
+  for (auto fn :
+       {std::function<TensorList(const TensorList&)>(values), std::function<TensorList(const TensorList&)>(both)}) {
+    compile::CompiledCallable compiled = compile::compile(fn);
+    TensorList got = compiled({x}), want = fn({x});
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_TRUE(got[i].defined()) << "output " << i;
+      const std::vector<double> g = got[i].to_vector<double>(), w = want[i].to_vector<double>();
+      ASSERT_EQ(g.size(), w.size());
+      for (size_t k = 0; k < g.size(); ++k)
+        ASSERT_TRUE(g[k] == w[k] || (std::isnan(g[k]) && std::isnan(w[k]))) << "output " << i << " element " << k;
+    }
+  }
 }
 
 TEST(Compile, TransformerBlockCompilesInUnder50Milliseconds) {

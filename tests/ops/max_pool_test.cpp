@@ -3,7 +3,8 @@
 // value taken when greater than the best so far or NaN, the first valid element
 // always. Inputs of small integers make ties, with NaNs and -inf among them; rows
 // wider than 16 outputs, strides 1-3, padding, dilation and ceil mode; many planes of
-// short rows, 16 planes to a vector; planes with no NaN or infinity at all.
+// short rows, 16 planes to a vector; planes with no NaN or infinity at all; and the
+// values alone, without indices.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "aotgrad/ops.h"
+#include "ops/cpu/cpu_features.h"
+#include "ops/cpu/max_pool_avx512.h"
 
 namespace aotgrad {
 namespace {
@@ -90,6 +93,22 @@ TEST(MaxPool, EveryWindowMatchesAPlainScanBitForBit) {
               for (int64_t q = 0; q < planes; ++q)
                 scan(std::vector<float>(x.begin() + q * h * w, x.begin() + (q + 1) * h * w), h, w, k, want, want_idx);
               ASSERT_EQ(got.size(), want.size());
+              // Values alone (no indices: Note [Values alone]), through the vector
+              // kernel that takes these planes: bit for bit the same values.
+              if (aotgrad::ops::cpu::has_avx512()) {
+                const ops::PoolParams pp{kh, kw, s, s, pad, pad, dil, dil, ceil};
+                const ops::cpu::PlaneSizes sizes{h, w, out_size(h, kh, s, pad, dil, ceil),
+                                                 out_size(w, kw, s, pad, dil, ceil)};
+                std::vector<float> alone(want.size(), 42.0f);
+                if (!ops::cpu::max_pool_across_planes_avx512(pp, sizes, planes, x.data(), alone.data(), nullptr)) {
+                  ASSERT_TRUE(ops::cpu::max_pool_planes_avx512(pp, sizes, planes, x.data(), alone.data(), nullptr));
+                }
+                for (size_t i = 0; i < want.size(); ++i)
+                  ASSERT_TRUE(same_bits(alone[i], want[i]))
+                      << h << "x" << w << " kernel " << kh << "x" << kw << " stride " << s << " pad " << pad
+                      << " dilation " << dil << (ceil ? " ceil" : "") << ": values alone, output " << i << " is "
+                      << alone[i] << ", the scan gives " << want[i];
+              }
               for (size_t i = 0; i < want.size(); ++i) {
                 ASSERT_TRUE(same_bits(got[i], want[i]) && got_idx[i] == want_idx[i])
                     << h << "x" << w << " kernel " << kh << "x" << kw << " stride " << s << " pad " << pad

@@ -38,6 +38,12 @@ __attribute__((target("avx512f"))) void store_row(float* y, int64_t* indices, __
   _mm512_mask_storeu_epi64(indices + 8, static_cast<__mmask8>(out >> 8), hi);
 }
 
+// Note [Values alone]: where nothing reads the indices (inference: the compiled
+// program gives the kernel none, OpTag::LastOutputOptional), a finite plane's window
+// maximum is a max instruction per window position: no compare, blend or index
+// arithmetic. A plane with an infinity or NaN still takes the full rule (a NaN must
+// win, which max does not promise), its indices computed and dropped.
+//
 // Note [Greater alone on finite planes]: the taking rule is three compares joined in
 // mask registers, and mask logic is slow on the AMD cores this runs on (a 3x3 window
 // at 16 lanes took twice as long as with one compare, and any extra operation per
@@ -73,7 +79,9 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 load_tap_at(cons
   return row_taps::load_tap(row, t, kStride == 0 ? sw : kStride, none, lane_step);
 }
 
-template <bool kFullRule, int64_t R, int64_t kStride>
+// kIndices false (no indices wanted, a finite plane): the running maximum is a max
+// instruction, with no compare, blend or index at all (Note [Values alone]).
+template <bool kFullRule, int64_t R, int64_t kStride, bool kIndices = true>
 __attribute__((target("avx512f"))) void max_pool_rows(const PoolParams& p, const PlaneSizes& s,
                                                       const std::vector<Tap>& taps, const float* x, int64_t oy0,
                                                       float* y, int64_t* indices) {
@@ -104,6 +112,11 @@ __attribute__((target("avx512f"))) void max_pool_rows(const PoolParams& p, const
         for (int64_t r = 0; r < R; ++r) {
           if (!inside[r]) continue;
           const __m512 v = load_tap_at<kStride>(row[r], t, sw, none, lane_step);
+          if constexpr (!kIndices) {
+            static_assert(!kFullRule);
+            best[r] = _mm512_max_ps(best[r], v);  // the lanes outside the row hold -inf
+            continue;
+          }
           __mmask16 take;
           if constexpr (kFullRule)
             take = _mm512_mask_cmp_ps_mask(t.lanes, v, best[r], _CMP_GT_OQ) |
@@ -118,38 +131,44 @@ __attribute__((target("avx512f"))) void max_pool_rows(const PoolParams& p, const
       }
     }
     const __mmask16 out = row_taps::first_lanes(std::min<int64_t>(kLanes, ow - ox0));
-    for (int64_t r = 0; r < R; ++r) store_row(y + r * ow + ox0, indices + r * ow + ox0, out, best[r], arg[r]);
+    for (int64_t r = 0; r < R; ++r)
+      if constexpr (kIndices)
+        store_row(y + r * ow + ox0, indices + r * ow + ox0, out, best[r], arg[r]);
+      else
+        _mm512_mask_storeu_ps(y + r * ow + ox0, out, best[r]);
   }
 }
 
-template <bool kFullRule, int64_t kStride>
+template <bool kFullRule, int64_t kStride, bool kIndices>
 void max_pool_plane(const PoolParams& p, const PlaneSizes& s, const std::vector<Tap>& taps, const float* x, float* y,
                     int64_t* indices) {
+  // (No offset from a null pointer where there are no indices.)
+  auto indices_at = [&](int64_t oy) { return kIndices ? indices + oy * s.ow : nullptr; };
   int64_t oy = 0;
   for (; oy + kRows <= s.oh; oy += kRows)
-    max_pool_rows<kFullRule, kRows, kStride>(p, s, taps, x, oy, y + oy * s.ow, indices + oy * s.ow);
+    max_pool_rows<kFullRule, kRows, kStride, kIndices>(p, s, taps, x, oy, y + oy * s.ow, indices_at(oy));
   // The last rows together too: one row alone waits out its whole chain.
   float* y_rest = y + oy * s.ow;
-  int64_t* indices_rest = indices + oy * s.ow;
+  int64_t* indices_rest = indices_at(oy);
   switch (s.oh - oy) {
     case 3:
-      return max_pool_rows<kFullRule, 3, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+      return max_pool_rows<kFullRule, 3, kStride, kIndices>(p, s, taps, x, oy, y_rest, indices_rest);
     case 2:
-      return max_pool_rows<kFullRule, 2, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+      return max_pool_rows<kFullRule, 2, kStride, kIndices>(p, s, taps, x, oy, y_rest, indices_rest);
     case 1:
-      return max_pool_rows<kFullRule, 1, kStride>(p, s, taps, x, oy, y_rest, indices_rest);
+      return max_pool_rows<kFullRule, 1, kStride, kIndices>(p, s, taps, x, oy, y_rest, indices_rest);
     default:
       return;
   }
 }
 
 // Strides 1 and 2 (the common ones, each its own load) compiled apart from the rest.
-template <bool kFullRule>
+template <bool kFullRule, bool kIndices = true>
 void max_pool_plane(const PoolParams& p, const PlaneSizes& s, const std::vector<Tap>& taps, const float* x, float* y,
                     int64_t* indices) {
-  if (p.sw == 1) return max_pool_plane<kFullRule, 1>(p, s, taps, x, y, indices);
-  if (p.sw == 2) return max_pool_plane<kFullRule, 2>(p, s, taps, x, y, indices);
-  max_pool_plane<kFullRule, 0>(p, s, taps, x, y, indices);
+  if (p.sw == 1) return max_pool_plane<kFullRule, 1, kIndices>(p, s, taps, x, y, indices);
+  if (p.sw == 2) return max_pool_plane<kFullRule, 2, kIndices>(p, s, taps, x, y, indices);
+  max_pool_plane<kFullRule, 0, kIndices>(p, s, taps, x, y, indices);
 }
 
 }  // namespace
@@ -159,13 +178,22 @@ bool max_pool_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t pl
   // Lane offsets (l * sw, iy * w + ix) are 32-bit.
   if (!has_avx512() || s.h * s.w >= (int64_t{1} << 31) || p.sw * kLanes >= (int64_t{1} << 31)) return false;
   const std::vector<Tap> taps = row_taps::taps_of({s.w, s.ow, p.sw, p.pw, p.dw, p.kw});
+  std::vector<int64_t> unread;  // indices nobody asked for, of the planes the full rule pools
   for (int64_t q = 0; q < planes; ++q) {
     const float* plane = x + q * s.h * s.w;
     const int64_t out = q * s.oh * s.ow;
-    if (all_finite(plane, s.h * s.w))
-      max_pool_plane<false>(p, s, taps, plane, y + out, indices + out);
-    else
-      max_pool_plane<true>(p, s, taps, plane, y + out, indices + out);
+    const bool finite = all_finite(plane, s.h * s.w);
+    if (indices != nullptr) {
+      if (finite)
+        max_pool_plane<false>(p, s, taps, plane, y + out, indices + out);
+      else
+        max_pool_plane<true>(p, s, taps, plane, y + out, indices + out);
+    } else if (finite) {
+      max_pool_plane<false, false>(p, s, taps, plane, y + out, nullptr);
+    } else {
+      unread.resize(static_cast<size_t>(s.oh * s.ow));
+      max_pool_plane<true>(p, s, taps, plane, y + out, unread.data());
+    }
   }
   return true;
 }
@@ -190,7 +218,7 @@ bool across_planes_pay(const PlaneSizes& s, int64_t planes) {
 // vectors of an output position are pooled together, their chains overlapping (Note
 // [Rows side by side]); by greater alone where the chunk is finite (Note [Greater
 // alone on finite planes]).
-template <bool kFullRule, int64_t V>
+template <bool kFullRule, int64_t V, bool kIndices>
 __attribute__((target("avx512f"))) void max_pool_chunk(const PoolParams& p, const PlaneSizes& s, const float* xt,
                                                        float* yt, float* at) {
   constexpr int64_t pc = V * kLanes;
@@ -206,6 +234,11 @@ __attribute__((target("avx512f"))) void max_pool_chunk(const PoolParams& p, cons
         const __m512i at_here = _mm512_set1_epi32(static_cast<int>(iy * s.w + ix));
         for (int64_t c = 0; c < V; ++c) {
           const __m512 v = _mm512_loadu_ps(xt + (iy * s.w + ix) * pc + c * kLanes);
+          if constexpr (!kIndices) {
+            static_assert(!kFullRule);
+            best[c] = _mm512_max_ps(best[c], v);
+            continue;
+          }
           __mmask16 take;
           if constexpr (kFullRule)
             take = _mm512_cmp_ps_mask(v, best[c], _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
@@ -219,23 +252,23 @@ __attribute__((target("avx512f"))) void max_pool_chunk(const PoolParams& p, cons
       for (int64_t c = 0; c < V; ++c) {
         const int64_t o = (oy * s.ow + ox) * pc + c * kLanes;
         _mm512_storeu_ps(yt + o, best[c]);
-        _mm512_storeu_si512(at + o, arg[c]);
+        if constexpr (kIndices) _mm512_storeu_si512(at + o, arg[c]);
       }
     }
 }
 
-template <bool kFullRule>
+template <bool kFullRule, bool kIndices = true>
 void max_pool_chunk(const PoolParams& p, const PlaneSizes& s, int64_t pc, const float* xt, float* yt, float* at) {
   static_assert(kPlaneChunk == 4 * kLanes);
   switch (pc / kLanes) {
     case 4:
-      return max_pool_chunk<kFullRule, 4>(p, s, xt, yt, at);
+      return max_pool_chunk<kFullRule, 4, kIndices>(p, s, xt, yt, at);
     case 3:
-      return max_pool_chunk<kFullRule, 3>(p, s, xt, yt, at);
+      return max_pool_chunk<kFullRule, 3, kIndices>(p, s, xt, yt, at);
     case 2:
-      return max_pool_chunk<kFullRule, 2>(p, s, xt, yt, at);
+      return max_pool_chunk<kFullRule, 2, kIndices>(p, s, xt, yt, at);
     default:
-      return max_pool_chunk<kFullRule, 1>(p, s, xt, yt, at);
+      return max_pool_chunk<kFullRule, 1, kIndices>(p, s, xt, yt, at);
   }
 }
 }  // namespace
@@ -249,11 +282,15 @@ bool max_pool_across_planes_avx512(const PoolParams& p, const PlaneSizes& s, int
   for (int64_t q0 = 0; q0 < planes; q0 += kPlaneChunk) {
     const int64_t pc = std::min(kPlaneChunk, planes - q0), padded = (pc + kLanes - 1) / kLanes * kLanes;
     transpose_block(x + q0 * in, in, xt.data(), padded, in, pc);  // xt[i][q] = x[q0 + q][i]
-    if (all_finite(x + q0 * in, pc * in))
+    const bool finite = all_finite(x + q0 * in, pc * in);
+    if (finite && indices == nullptr)
+      max_pool_chunk<false, false>(p, s, padded, xt.data(), yt.data(), at.data());
+    else if (finite)
       max_pool_chunk<false>(p, s, padded, xt.data(), yt.data(), at.data());
     else
       max_pool_chunk<true>(p, s, padded, xt.data(), yt.data(), at.data());
     transpose_block(yt.data(), padded, y + q0 * out, out, pc, out);
+    if (indices == nullptr) continue;
     transpose_block(at.data(), padded, back.data(), out, pc, out);  // 32-bit indices, moved as they are
     for (int64_t k = 0; k < pc * out; ++k) {
       int32_t index;

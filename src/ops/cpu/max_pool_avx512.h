@@ -16,8 +16,9 @@ struct PlaneSizes {
 /// For each of `planes` consecutive planes of `x`: writes the max of every window to
 /// `y` and, for each, the flat index in its plane (iy * w + ix) of the first maximum
 /// in window order, a NaN winning, -1 for a window entirely in the padding: exactly
-/// what the scalar kernel gives. Returns false, writing nothing, when the CPU lacks
-/// AVX-512 or a plane's indices do not fit 32 bits.
+/// what the scalar kernel gives. `indices` null: the values alone (Note [Values alone]).
+/// Returns false, writing nothing, when the CPU lacks AVX-512 or a plane's indices do
+/// not fit 32 bits.
 bool max_pool_planes_avx512(const PoolParams& p, const PlaneSizes& s, int64_t planes, const float* x, float* y,
                             int64_t* indices);
 

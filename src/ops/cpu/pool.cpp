@@ -108,18 +108,22 @@ void max_pool_kernel(const Args& a, Outputs& o) {
     Tensor x = cpu::as_contiguous(a[0].to_tensor());
     const T* px = x.data_ptr<T>();
     T* py = y.data_ptr<T>();
-    int64_t* pi = o[1].to_tensor().data_ptr<int64_t>();
+    // No indices tensor: nothing reads them (OpTag::LastOutputOptional); values only.
+    int64_t* pi = o[1].to_tensor().defined() ? o[1].to_tensor().data_ptr<int64_t>() : nullptr;
     const std::vector<ColumnRange> columns = column_ranges(p, pl);
     parallel_for(pl.planes, pl.oh * pl.ow * p.kh * p.kw, [&](int64_t b, int64_t e) {
       const int64_t in = pl.h * pl.w, out = pl.oh * pl.ow;
       if constexpr (std::is_same_v<T, float>) {  // Note [Max pool planes in vectors], Note [Vector max pool rows]
         const cpu::PlaneSizes sizes{pl.h, pl.w, pl.oh, pl.ow};
-        if (cpu::max_pool_across_planes_avx512(p, sizes, e - b, px + b * in, py + b * out, pi + b * out)) return;
-        if (cpu::max_pool_planes_avx512(p, sizes, e - b, px + b * in, py + b * out, pi + b * out)) return;
+        int64_t* indices = pi == nullptr ? nullptr : pi + b * out;
+        if (cpu::max_pool_across_planes_avx512(p, sizes, e - b, px + b * in, py + b * out, indices)) return;
+        if (cpu::max_pool_planes_avx512(p, sizes, e - b, px + b * in, py + b * out, indices)) return;
       }
+      std::vector<int64_t> unread(pi == nullptr ? static_cast<size_t>(pl.ow) : 0);  // indices nobody reads
       for (int64_t q = b; q < e; ++q)
         for (int64_t oy = 0; oy < pl.oh; ++oy)
-          max_pool_row(p, pl, columns, px + q * in, oy, py + q * out + oy * pl.ow, pi + q * out + oy * pl.ow);
+          max_pool_row(p, pl, columns, px + q * in, oy, py + q * out + oy * pl.ow,
+                       pi == nullptr ? unread.data() : pi + q * out + oy * pl.ow);
     });
   });
 }
