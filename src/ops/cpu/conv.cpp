@@ -400,7 +400,10 @@ void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* 
   // slice: side by side, its columns would only be scattered back afterwards.
   const int64_t chunk = cols >= kOwnProductColumns ? 1 : images_per_chunk(g);
   const std::vector<ColumnSpan> spans = column_spans(g);
-  for_each_thread(g.n * g.oc * cols * K, [&](int t, int nt) {
+  // Fewer images than threads (inference on one image): the images stay on this thread
+  // and each product splits its rows over the threads instead.
+  const int64_t work = g.n >= num_threads() ? g.n * g.oc * cols * K : 0;
+  for_each_thread(work, [&](int t, int nt) {
     const Share images = thread_share(g.n, t, nt);
     for (int64_t b0 = images.begin; b0 < images.end; b0 += chunk)
       for (int64_t gi = 0; gi < g.groups; ++gi)
