@@ -92,6 +92,9 @@ struct KernelProfile {
     double ms = 0;
   };
   std::vector<Entry> entries;  // in order of first call
+  /// One entry per graph node ("aten.convolution.default convolution_3") rather than
+  /// one per kernel: where in the model the time goes, not only in which kernels.
+  bool per_node = false;
   void add(const std::string& kernel, const std::string& phase, double ms);
   /// Milliseconds spent in one phase's kernels.
   double phase_ms(const std::string& phase) const;

@@ -86,7 +86,7 @@ void time_kernel(const Instruction& ins, F&& call) {
   if (t_profile == nullptr) return call();
   const auto start = std::chrono::steady_clock::now();
   call();
-  t_profile->add(ins.label, ins.phase,
+  t_profile->add(t_profile->per_node ? ins.label + " " + ins.node : ins.label, ins.phase,
                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
 }
 }  // namespace

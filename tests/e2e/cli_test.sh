@@ -173,6 +173,16 @@ grep -q "InputMutationAOTOutput(mutated_input=BufferAOTInput(target='bn.running_
 "$AOTGRAD" partition --onnx "$ONNX_DIR/conv_variants.onnx" --report >"$TMP/op" 2>&1 || fail "partition --onnx: $(tail -3 "$TMP/op")"
 "$AOTGRAD" bench --onnx "$ONNX_DIR/mlp_relu_ce.onnx" --forward --threads 1 --steps 3 >"$TMP/ob" 2>&1 ||
   fail "bench --onnx --forward: $(cat "$TMP/ob")"
+# The per-node profile: each graph node of the forward by its median, and their sum.
+"$AOTGRAD" bench --onnx "$ONNX_DIR/mlp_relu_ce.onnx" --forward --profile --threads 1 --steps 3 >"$TMP/ob" 2>&1 ||
+  fail "bench --forward --profile: $(cat "$TMP/ob")"
+for node in "aten.addmm.default addmm " "aten.addmm.default addmm_1 " "aten.relu.default relu "; do
+  grep -q "^  $node" "$TMP/ob" || fail "bench --forward --profile lacks '$node': $(cat "$TMP/ob")"
+done
+grep -q "^  nodes' medians sum to [0-9.]* ms of the [0-9.]* ms forward$" "$TMP/ob" ||
+  fail "bench --forward --profile lacks its total: $(cat "$TMP/ob")"
+expect_error 1 "bench --profile: times inference node by node, so it needs --forward" \
+  "$AOTGRAD" bench --onnx "$ONNX_DIR/mlp_relu_ce.onnx" --profile
 DIGITS="$SRC/tests/data/onnx/digits_mlp.onnx"
 expect_error 1 "input 'input_0' has unknown dimensions \[batch, 64\]" "$AOTGRAD" export --onnx "$DIGITS"
 # The file's dim_param "batch" as a symbol: one export checked at every batch, and

@@ -218,7 +218,7 @@ namespace {
 struct BenchRequest {
   std::vector<int> threads{1, 2};
   int steps = 50;
-  bool json = false, eager_only = false, forward = false, train_step = false, gemm = false;
+  bool json = false, eager_only = false, forward = false, train_step = false, gemm = false, profile = false;
   std::string measure;
   int64_t batch = 0;
 };
@@ -238,9 +238,11 @@ void run_bench(const BenchRequest& r, const ModelFlags& model_flags, const Compi
   }
   std::optional<models::ModelInfo> imported;
   if (!model_flags.onnx.empty()) imported = model_flags.resolve();
+  AG_CHECK(!r.profile || r.forward, "bench --profile: times inference node by node, so it needs --forward");
+  AG_CHECK(!r.profile || !r.json, "bench --profile: the per-node table is text; drop --json or --profile");
   if (r.forward)
     return print_forward_bench(imported ? *imported : models::find_model(model), r.threads, r.steps, r.json,
-                               flags.options());
+                               flags.options(), r.profile);
   if (r.train_step) {
     AG_CHECK(!imported, "bench --train-step: the whole-step benchmark runs the benchmark models (not --onnx)");
     return print_train_step_bench(model, r.threads, r.steps, r.json);
@@ -270,6 +272,8 @@ void add_bench_command(CLI::App& app) {
   auto r = std::make_shared<BenchRequest>();
   auto model_flags = add_model_flags(cmd, "one benchmark model (default: all four)");
   cmd->add_flag("--forward", r->forward, "time inference (no gradients), eager and compiled");
+  cmd->add_flag("--profile", r->profile,
+                "with --forward: time the compiled forward node by node, and print each node's median");
   cmd->add_option("--threads", r->threads, "thread counts to measure")->capture_default_str();
   cmd->add_option("--steps", r->steps, "timed steps per measurement")
       ->check(CLI::PositiveNumber)

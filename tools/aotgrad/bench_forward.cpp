@@ -4,6 +4,10 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "aotgrad/autograd.h"
 #include "aotgrad/export.h"
@@ -31,9 +35,41 @@ models::Instance frozen_instance(const models::ModelInfo& info) {
   for (auto& [name, slot] : inst.module->parameter_slots()) slot->set_requires_grad(false);
   return inst;
 }
+
+// Each node's median over `steps` profiled calls, slowest first. Medians, not sums:
+// on a shared machine one slow call would otherwise decide a node's place.
+std::vector<std::pair<std::string, double>> node_medians(int steps, const std::function<void()>& run) {
+  std::map<std::string, std::vector<double>> per_node;
+  for (int i = 0; i < steps; ++i) {
+    compile::KernelProfile prof;
+    prof.per_node = true;
+    {
+      compile::ProfileScope scope(prof);
+      run();
+    }
+    for (const auto& e : prof.entries) per_node[e.kernel].push_back(e.ms);
+  }
+  std::vector<std::pair<std::string, double>> rows;
+  for (auto& [node, ms] : per_node) {
+    std::sort(ms.begin(), ms.end());
+    rows.emplace_back(node, ms[ms.size() / 2]);
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return rows;
+}
+
+void print_node_medians(const ForwardBench& b) {
+  double total = 0;
+  std::printf("  %-64s %10s %7s\n", "kernel node", "median_ms", "share");
+  for (const auto& [node, ms] : b.node_ms) total += ms;
+  for (const auto& [node, ms] : b.node_ms)
+    std::printf("  %-64.64s %10.4f %6.1f%%\n", node.c_str(), ms, 100 * ms / b.compiled_ms);
+  std::printf("  nodes' medians sum to %.4f ms of the %.4f ms forward\n", total, b.compiled_ms);
+}
 }  // namespace
 
-ForwardBench bench_forward(const models::ModelInfo& info, int steps, const compile::CompileOptions& options) {
+ForwardBench bench_forward(const models::ModelInfo& info, int steps, const compile::CompileOptions& options,
+                           bool profile) {
   models::Instance eager = frozen_instance(info), compiled = frozen_instance(info);
   exporting::ExportOptions export_options;
   export_options.record_stack_traces = false;
@@ -44,24 +80,26 @@ ForwardBench bench_forward(const models::ModelInfo& info, int steps, const compi
   ForwardBench b;
   b.compile_ms = fn.compile_ms();
   b.eager_ms = median_ms(steps, [&] { (*eager.module)(eager.example.args, eager.example.kwargs); });
-  b.compiled_ms =
-      median_ms(steps, [&] { fn.call_module(*compiled.module, compiled.example.args, compiled.example.kwargs); });
+  auto run_compiled = [&] { fn.call_module(*compiled.module, compiled.example.args, compiled.example.kwargs); };
+  b.compiled_ms = median_ms(steps, run_compiled);
+  if (profile) b.node_ms = node_medians(steps, run_compiled);
   return b;
 }
 
 void print_forward_bench(const models::ModelInfo& info, const std::vector<int>& threads, int steps, bool json,
-                         const compile::CompileOptions& options) {
+                         const compile::CompileOptions& options, bool profile) {
   if (!json) std::printf("%-22s %3s %14s %17s %8s\n", "model", "thr", "eager_fwd_ms", "compiled_fwd_ms", "speedup");
   for (int t : threads) {
     AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
     set_num_threads(t);
-    ForwardBench b = bench_forward(info, steps, options);
+    ForwardBench b = bench_forward(info, steps, options, profile);
     if (json)
       std::printf("{\"model\": \"%s\", \"threads\": %d, \"eager_forward_ms\": %.4f, \"compiled_forward_ms\": %.4f}\n",
                   info.name.c_str(), t, b.eager_ms, b.compiled_ms);
     else
       std::printf("%-22s %3d %14.3f %17.3f %7.2fx\n", info.name.c_str(), t, b.eager_ms, b.compiled_ms,
                   b.eager_ms / b.compiled_ms);
+    if (!b.node_ms.empty()) print_node_medians(b);
     std::fflush(stdout);
   }
 }
