@@ -43,17 +43,15 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& fn) {
   }
 }
 
-/// The share [begin, end) of [0, n) that thread t of nt takes: contiguous, in
-/// multiples of `align` (but the last), as even as that allows.
+/// The share [begin, end) of [0, n) that thread t of nt takes: contiguous, the
+/// shares' sizes differing by at most one.
 struct Share {
   int64_t begin, end;
 };
-inline Share thread_share(int64_t n, int t, int nt, int64_t align = 1) {
-  const int64_t units = (n + align - 1) / align;
-  const int64_t per = units / nt, extra = units % nt;
-  const int64_t b = (t * per + (t < extra ? t : extra)) * align;
-  const int64_t e = b + (per + (t < extra ? 1 : 0)) * align;
-  return {b < n ? b : n, e < n ? e : n};
+inline Share thread_share(int64_t n, int t, int nt) {
+  const int64_t per = n / nt, extra = n % nt;
+  const int64_t b = t * per + (t < extra ? t : extra);
+  return {b, b + per + (t < extra ? 1 : 0)};
 }
 
 /// Calls fn(t, nt) once on each of nt threads: a team of num_threads() when `work`

@@ -196,18 +196,19 @@ void for_rows(int64_t ocg, int64_t r0, int64_t r1, F&& row) {
   }
 }
 
-// Rows [r0, r1) of the product (image-major: nb images x ocg channels) into their
-// NCHW slices, plus the bias.
+// The product (image-major: nb images x ocg channels) into its NCHW slices, plus
+// the bias.
 template <typename T>
-void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias, T* y, int64_t r0,
-                  int64_t r1) {
+void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias, T* y) {
   const int64_t cols = g.col_cols(), ocg = g.ocg(), oc = g.oc;
-  for_rows(ocg, r0, r1, [&](int64_t i, int64_t o) {
-    const T* src = wide + o * nb * cols + i * cols;
-    T* dst = y + ((b0 + i) * oc + gi * ocg + o) * cols;
-    const T bv = bias ? bias[gi * ocg + o] : T(0);
-    for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
-  });
+  for (int64_t i = 0; i < nb; ++i) {
+    for (int64_t o = 0; o < ocg; ++o) {
+      const T* src = wide + o * nb * cols + i * cols;
+      T* dst = y + ((b0 + i) * oc + gi * ocg + o) * cols;
+      const T bv = bias ? bias[gi * ocg + o] : T(0);
+      for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
+    }
+  }
 }
 template <typename T>
 void gather_rows(const ConvGeom& g, const T* gy, int64_t gi, int64_t b0, int64_t nb, T* wide) {
@@ -381,7 +382,7 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
   cpu::ThreadScratch<T, 1> wide(ocg * ld);
   for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
   cpu::gemm_raw<T>(false, false, ocg, ld, K, T(1), wg, K, col.get(), ld, T(0), wide.get(), ld);
-  scatter_rows(g, wide.get(), gi, b0, nb, bias, y, 0, nb * ocg);
+  scatter_rows(g, wide.get(), gi, b0, nb, bias, y);
 }
 
 // Note [Images split over the threads]: each thread convolves its own share of the
