@@ -1,8 +1,10 @@
-// The AVX-512 im2col (Note [im2col rows in vectors], Note [Small maps in one vector])
+// The AVX-512 im2col (Note [im2col rows in vectors], Note [Small maps in one vector],
+// Note [Maps shifted whole])
 // against its definition, element by element and bit for bit: strides 1, 2 and 3 (one
 // masked load, two and a permute, a gather), dilation, padding on every side, rows
-// longer than a vector, maps of at most 16 floats in and out, and a leading dimension
-// wider than the matrix (images side by side).
+// longer than a vector, maps of at most 16 floats in and out, maps shifted whole
+// (stride 1, rows as wide as the input's, Note [Maps shifted whole]), and a leading
+// dimension wider than the matrix (images side by side).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -30,7 +32,8 @@ TEST(Im2col, EveryTapOfEveryOutputMatchesTheDefinition) {
   const std::vector<Case> cases{{5, 3, 3, 3, 1, 1, 1},   {3, 4, 4, 3, 1, 1, 1},  {2, 2, 5, 2, 1, 1, 1},
                                 {3, 3, 3, 1, 1, 0, 1},   {2, 4, 4, 3, 2, 1, 1},  {3, 7, 7, 3, 1, 1, 1},
                                 {3, 31, 31, 3, 2, 0, 1}, {2, 9, 40, 3, 2, 1, 1}, {2, 11, 23, 3, 3, 2, 1},
-                                {2, 9, 20, 3, 1, 2, 2},  {1, 6, 35, 5, 2, 2, 1}};
+                                {2, 9, 20, 3, 1, 2, 2},  {1, 6, 35, 5, 2, 2, 1}, {4, 15, 15, 3, 1, 1, 1},
+                                {2, 5, 5, 5, 1, 2, 1},   {2, 6, 9, 3, 1, 1, 1},  {3, 6, 6, 1, 1, 0, 1}};
   int checked = 0;
   for (const Case& k : cases) {
     const int64_t oh = out_size(k.h, k.k, k.s, k.p, k.d), ow = out_size(k.w, k.k, k.s, k.p, k.d);
