@@ -45,6 +45,9 @@ struct CompileOptions {
   bool fuse_pointwise = true;
   /// Let an elementwise op write over an input that dies there.
   bool reuse_buffers = true;
+  /// Give an op whose kernel takes an epilogue (a convolution) the unary elementwise
+  /// op that is its output's only reader (Note [Epilogues]).
+  bool fuse_epilogues = true;
   PipelineControls pipeline;
 };
 
@@ -59,10 +62,13 @@ struct ArenaBuffer {
 
 /// What compiling one graph produced (for reports and tests).
 struct ProgramStats {
-  int64_t nodes = 0;            // call_function nodes in the graph
-  int64_t kernels = 0;          // kernel calls per run (a fused group is one)
-  int64_t fused_groups = 0;     // fused elementwise loops
-  int64_t fused_ops = 0;        // ops inside them
+  int64_t nodes = 0;         // call_function nodes in the graph
+  int64_t kernels = 0;       // kernel calls per run (a fused group is one)
+  int64_t fused_groups = 0;  // fused elementwise loops
+  int64_t fused_ops = 0;     // ops inside them
+  /// Ops given the elementwise op that reads their output as an epilogue (a
+  /// convolution and its ReLU: one kernel call).
+  int64_t epilogues = 0;
   int64_t arena_bytes = 0;      // the planned arena
   int64_t unplanned_bytes = 0;  // what the arena's values would take without sharing
   int64_t reused_in_place = 0;  // outputs written over a dying input

@@ -18,6 +18,13 @@ struct FusionStats {
 FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instruction>& instructions,
                                   std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
 
+/// Note [Epilogues] (ops/elementwise.h): gives an op whose kernel takes an epilogue
+/// (a convolution) the unary elementwise op that is the only reader of its output,
+/// and drops that op's instruction (epilogue_fusion.cpp). Runs before the
+/// elementwise chains are fused.
+FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                           std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
+
 /// Merges fused loops that run the same steps on different tensors into multi-tensor
 /// loops (Note [Multi-tensor loops]). Runs after the planner has put input updates in
 /// place (ValueKind::IntoInput), which it must respect.

@@ -70,6 +70,8 @@ class ProgramBuilder {
     for (const auto& n : gm_.graph->nodes()) p_.stats_.nodes += n->op() == NodeOp::CallFunction ? 1 : 0;
   }
   void fuse() {
+    if (options_.fuse_epilogues)
+      p_.stats_.epilogues = fuse_epilogues(p_.values_, p_.instructions_, operands_, p_.outputs_).groups;
     if (options_.fuse_pointwise) {
       FusionStats fs = fuse_pointwise_chains(p_.values_, p_.instructions_, operands_, p_.outputs_);
       p_.stats_.fused_groups = fs.groups;

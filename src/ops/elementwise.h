@@ -90,6 +90,15 @@ struct ElementwiseForm {
   ParamsFn params;
 };
 
+/// Note [Epilogues]: a unary formula a kernel applies to its output as it writes it,
+/// span by span while the span is in cache (OpInfo::with_epilogue): the compiled
+/// program gives a producer the elementwise op that is the only reader of its output
+/// (a convolution's ReLU), and that op's pass over memory goes.
+struct Epilogue {
+  Formula formula;
+  FormulaParams params;
+};
+
 /// Readers for the usual argument lists: none beyond the operands; an `alpha`
 /// number at argument 2 (add, sub); a `threshold` number at argument 2.
 bool no_params(const Args& args, FormulaParams& params);

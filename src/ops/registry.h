@@ -69,6 +69,10 @@ using ShapeFn = std::function<Outputs(const Args& args)>;
 using KernelFn = std::function<void(const Args& args, Outputs& outs)>;
 /// Gradients of the differentiable inputs (one per tensor slot, see BackwardContext).
 using DerivativeFn = std::function<std::vector<Tensor>(const BackwardContext& ctx)>;
+/// The kernel with a unary formula applied to its output (output 0) as it is
+/// written (Note [Epilogues], ops/elementwise.h): the same values as the kernel and
+/// then the formula's op.
+using EpilogueKernelFn = std::function<void(const Args& args, Outputs& outs, const Epilogue& epilogue)>;
 /// The op written with simpler ops through the public tensor API.
 using DecompositionFn = std::function<Outputs(const Args& args)>;
 
@@ -85,6 +89,8 @@ struct OpInfo {
   /// rules]); without one, a symbolic trace specialises the op's inputs.
   SymShapeFn sym_shape = nullptr;
   KernelFn kernel = nullptr;
+  /// The kernel taking an epilogue, for ops whose kernel can apply one (convolution).
+  EpilogueKernelFn with_epilogue = nullptr;
   DerivativeFn derivative = nullptr;
   /// Explicitly no derivative (integer results, comparisons, backward helpers).
   bool not_differentiable = false;
@@ -138,6 +144,7 @@ class Registry {
   void shape(OpId id, ShapeFn f) { (*this)[id].shape = f; }
   void sym_shape(OpId id, SymShapeFn f) { (*this)[id].sym_shape = f; }
   void kernel(OpId id, KernelFn f) { (*this)[id].kernel = f; }
+  void with_epilogue(OpId id, EpilogueKernelFn f) { (*this)[id].with_epilogue = f; }
   void derivative(OpId id, DerivativeFn f) { (*this)[id].derivative = f; }
   /// A derivative that reads the op's result: `r.derivative(OpId::exp, reads_result, f)`.
   void derivative(OpId id, ReadsResult, DerivativeFn f) {

@@ -38,6 +38,7 @@ compile::CompileOptions with(partition::Policy policy, bool fuse = true, bool re
   compile::CompileOptions o;
   o.partition.policy = policy;
   o.fuse_pointwise = fuse;
+  o.fuse_epilogues = fuse;
   o.reuse_buffers = reuse;
   return o;
 }

@@ -88,7 +88,7 @@ TEST(ConvImplicit, MatchesADirectConvolution) {
     // Outputs start as NaN: every element must be written.
     const float nan = std::numeric_limits<float>::quiet_NaN();
     std::vector<float> y(want.y.size(), nan), gx(x.size(), nan), gw(w.size(), nan);
-    ASSERT_TRUE(aotgrad::ops::cpu::conv2d_implicit_forward(s, x.data(), w.data(), bias.data(), y.data()));
+    ASSERT_TRUE(aotgrad::ops::cpu::conv2d_implicit_forward(s, x.data(), w.data(), bias.data(), nullptr, y.data()));
     expect_close(y, want.y, "output");
     ASSERT_TRUE(aotgrad::ops::cpu::conv2d_implicit_backward(s, gy.data(), x.data(), w.data(), gx.data(), gw.data()));
     expect_close(gx, want.gx, "input gradient");
@@ -114,7 +114,7 @@ TEST(ConvImplicit, DeclinesAPaddingAsWideAsTheKernel) {
   if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512";
   std::vector<float> x(16, 1.0f), w(9, 1.0f), y(36, -7.0f);
   EXPECT_FALSE(aotgrad::ops::cpu::conv2d_implicit_forward(Conv2dSizes{1, 1, 4, 4, 1, 3, 3, 3, 0}, x.data(), w.data(),
-                                                          nullptr, y.data()));
+                                                          nullptr, nullptr, y.data()));
   EXPECT_EQ(y[0], -7.0f) << "nothing written";
 }
 }  // namespace

@@ -14,6 +14,7 @@ struct CompileFlags {
   double memory_budget = 1.0;
   bool no_fuse = false;
   bool no_reuse = false;
+  bool no_epilogues = false;
   std::string print_after, stop_after;
   bool verify_after_each = false;
   compile::CompileOptions options() const {
@@ -22,6 +23,7 @@ struct CompileFlags {
     o.partition.memory_budget = memory_budget;
     o.fuse_pointwise = !no_fuse;
     o.reuse_buffers = !no_reuse;
+    o.fuse_epilogues = !no_epilogues;
     o.pipeline.print_after = print_after;
     o.pipeline.stop_after = stop_after;
     o.pipeline.verify_after_each = verify_after_each;
@@ -40,6 +42,8 @@ inline std::shared_ptr<CompileFlags> add_compile_flags(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_flag("--no-fuse", flags->no_fuse, "do not fuse chains of elementwise ops");
   cmd->add_flag("--no-reuse", flags->no_reuse, "do not let elementwise ops write over dying inputs");
+  cmd->add_flag("--no-epilogues", flags->no_epilogues,
+                "do not hand a convolution the elementwise op that reads its output (its ReLU)");
   cmd->add_option("--print-after", flags->print_after,
                   "print the state after this pass, or after all (aotgrad passes)");
   cmd->add_flag("--verify-after-each", flags->verify_after_each, "run each pass's verifier after it");

@@ -9,6 +9,7 @@
 
 #include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/depthwise_avx512.h"
+#include "ops/cpu/epilogue.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/im2col_avx512.h"
 #include "ops/cpu/loops.h"
@@ -155,16 +156,20 @@ bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1;
 }
 
-// y[o, :] += bias[o] for the output channels of group gi of one image.
+// y[o, :] += bias[o] for the output channels of group gi of one image, then the
+// epilogue (Note [Epilogues]), each row while it is in cache.
 template <typename T>
-void add_bias(const ConvGeom& g, int64_t gi, const T* bias, T* out) {
-  if (!bias) return;
+void finish_rows(const ConvGeom& g, int64_t gi, const T* bias, const Epilogue* epilogue, T* out) {
+  if (!bias && !epilogue) return;
   const int64_t cols = g.col_cols();
   parallel_for(g.ocg(), cols, [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
-      const T bv = bias[gi * g.ocg() + o];
       T* row = out + o * cols;
-      for (int64_t i = 0; i < cols; ++i) row[i] += bv;
+      if (bias) {
+        const T bv = bias[gi * g.ocg() + o];
+        for (int64_t i = 0; i < cols; ++i) row[i] += bv;
+      }
+      cpu::apply_epilogue(epilogue, row, cols);
     }
   });
 }
@@ -197,9 +202,10 @@ void for_rows(int64_t ocg, int64_t r0, int64_t r1, F&& row) {
 }
 
 // The product (image-major: nb images x ocg channels) into its NCHW slices, plus
-// the bias.
+// the bias, then the epilogue.
 template <typename T>
-void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias, T* y) {
+void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias,
+                  const Epilogue* epilogue, T* y) {
   const int64_t cols = g.col_cols(), ocg = g.ocg(), oc = g.oc;
   for (int64_t i = 0; i < nb; ++i) {
     for (int64_t o = 0; o < ocg; ++o) {
@@ -207,6 +213,7 @@ void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int6
       T* dst = y + ((b0 + i) * oc + gi * ocg + o) * cols;
       const T bv = bias ? bias[gi * ocg + o] : T(0);
       for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
+      cpu::apply_epilogue(epilogue, dst, cols);
     }
   }
 }
@@ -261,7 +268,7 @@ void for_each_tap(const ConvGeom& g, const std::vector<Taps>& taps, int64_t oy, 
 }
 
 template <typename T>
-void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+void depthwise_planes(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
   const std::vector<Taps> taps = column_taps(g);
   const int64_t sw = g.sw, ow = g.ow, w_in = g.w;
   if constexpr (std::is_same_v<T, float>)  // Note [Depthwise channels in vectors]
@@ -284,6 +291,17 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias,
       }
     }
   });
+}
+
+// The depthwise kernels write their planes in their own orders; the epilogue follows
+// as a pass of its own over each thread's share of the planes.
+template <typename T>
+void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, const Epilogue* epilogue, T* y) {
+  depthwise_planes(g, x, w, bias, y);
+  if (epilogue == nullptr) return;
+  const int64_t cols = g.oh * g.ow;
+  parallel_for(g.n * g.oc, cols,
+               [&](int64_t p0, int64_t p1) { cpu::apply_epilogue(epilogue, y + p0 * cols, (p1 - p0) * cols); });
 }
 
 template <typename T>
@@ -366,7 +384,7 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
 // slice (a 1x1 convolution's image is its own im2col matrix).
 template <typename T>
 void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans, const T* x, const T* w, const T* bias,
-                        int64_t gi, int64_t b0, int64_t nb, T* y) {
+                        const Epilogue* epilogue, int64_t gi, int64_t b0, int64_t nb, T* y) {
   const int64_t cols = g.col_cols(), K = g.col_rows(), ocg = g.ocg(), ld = nb * cols;
   const T* wg = w + gi * ocg * K;
   const T* x0 = x + (b0 * g.c + gi * g.cg()) * g.h * g.w;
@@ -376,13 +394,13 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
     if (!pointwise) im2col(g, spans, x0, col.get(), cols);
     T* out = y + (b0 * g.oc + gi * ocg) * cols;
     cpu::gemm_raw<T>(false, false, ocg, cols, K, T(1), wg, K, pointwise ? x0 : col.get(), cols, T(0), out, cols);
-    return add_bias(g, gi, bias, out);
+    return finish_rows(g, gi, bias, epilogue, out);
   }
   cpu::ThreadScratch<T, 0> col(K * ld);
   cpu::ThreadScratch<T, 1> wide(ocg * ld);
   for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
   cpu::gemm_raw<T>(false, false, ocg, ld, K, T(1), wg, K, col.get(), ld, T(0), wide.get(), ld);
-  scatter_rows(g, wide.get(), gi, b0, nb, bias, y);
+  scatter_rows(g, wide.get(), gi, b0, nb, bias, epilogue, y);
 }
 
 // Note [Images split over the threads]: each thread convolves its own share of the
@@ -395,7 +413,7 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
 // too, so each core mostly reads back what it wrote. The cost: fewer columns a
 // product (36 for a 3x3 map at 2 threads), its last tile less full.
 template <typename T>
-void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* bias, const Epilogue* epilogue, T* y) {
   const int64_t cols = g.col_cols(), K = g.col_rows();
   // An image with a wide map is a product of its own, written straight into its NCHW
   // slice: side by side, its columns would only be scattered back afterwards.
@@ -408,7 +426,7 @@ void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* 
     const Share images = thread_share(g.n, t, nt);
     for (int64_t b0 = images.begin; b0 < images.end; b0 += chunk)
       for (int64_t gi = 0; gi < g.groups; ++gi)
-        conv_forward_chunk(g, spans, x, w, bias, gi, b0, std::min(chunk, images.end - b0), y);
+        conv_forward_chunk(g, spans, x, w, bias, epilogue, gi, b0, std::min(chunk, images.end - b0), y);
   });
 }
 
@@ -419,24 +437,27 @@ void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* 
 // per chunk of images it was a product 8 columns wide, 5x slower (mobilenet_v3_small's
 // 576 -> 144 at batch 8: 65 us).
 template <typename T>
-bool conv_forward_as_linear(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+bool conv_forward_as_linear(const ConvGeom& g, const T* x, const T* w, const T* bias, const Epilogue* epilogue, T* y) {
   if (!is_pointwise(g) || g.col_cols() != 1 || g.groups != 1) return false;
   cpu::gemm_raw<T>(false, true, g.n, g.oc, g.c, T(1), x, g.c, w, g.c, T(0), y, g.oc);
   if (bias)
     for (int64_t i = 0; i < g.n; ++i)
       for (int64_t o = 0; o < g.oc; ++o) y[i * g.oc + o] += bias[o];
+  cpu::apply_epilogue(epilogue, y, g.n * g.oc);
   return true;
 }
 
+// With an epilogue (Note [Epilogues]), every path applies it to the output as it
+// finishes each piece: a row, an image or a product.
 template <typename T>
-void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
-  if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, y);
-  if (conv_forward_as_linear(g, x, w, bias, y)) return;
+void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, const Epilogue* epilogue, T* y) {
+  if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, epilogue, y);
+  if (conv_forward_as_linear(g, x, w, bias, epilogue, y)) return;
   if constexpr (std::is_same_v<T, float>) {
     auto s = implicit_gemm_sizes<T>(g);
-    if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, y)) return;
+    if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, epilogue, y)) return;
   }
-  conv_forward_by_images(g, x, w, bias, y);
+  conv_forward_by_images(g, x, w, bias, epilogue, y);
 }
 
 template <typename T>
@@ -480,19 +501,24 @@ void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx
   if (gb) bias_gradient(g, gy, gb);
 }
 
+void convolution_kernel(const Args& a, Outputs& o, const Epilogue* epilogue) {
+  Tensor& out = cpu::out0(o);
+  const Tensor& x0 = a[0].to_tensor();
+  ConvGeom g = geom(x0, a[1].to_tensor(), a[3], a[4], a[5], a[8].to_int(), out.sizes());
+  cpu::visit_floating(out.dtype(), "convolution", [&]<typename T>() {
+    Tensor x = cpu::as_contiguous(x0), w = cpu::as_contiguous(a[1].to_tensor());
+    Tensor b = a[2].is_none() ? Tensor() : cpu::as_contiguous(a[2].to_tensor());
+    conv_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr, epilogue,
+                    out.data_ptr<T>());
+  });
+}
+
 }  // namespace
 
 void register_conv_kernels(Registry& r) {
-  r.kernel(OpId::convolution, [](const Args& a, Outputs& o) {
-    Tensor& out = cpu::out0(o);
-    const Tensor& x0 = a[0].to_tensor();
-    ConvGeom g = geom(x0, a[1].to_tensor(), a[3], a[4], a[5], a[8].to_int(), out.sizes());
-    cpu::visit_floating(out.dtype(), "convolution", [&]<typename T>() {
-      Tensor x = cpu::as_contiguous(x0), w = cpu::as_contiguous(a[1].to_tensor());
-      Tensor b = a[2].is_none() ? Tensor() : cpu::as_contiguous(a[2].to_tensor());
-      conv_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr, out.data_ptr<T>());
-    });
-  });
+  r.kernel(OpId::convolution, [](const Args& a, Outputs& o) { convolution_kernel(a, o, nullptr); });
+  r.with_epilogue(OpId::convolution,
+                  [](const Args& a, Outputs& o, const Epilogue& e) { convolution_kernel(a, o, &e); });
   r.kernel(OpId::convolution_backward, [](const Args& a, Outputs& o) {
     const Tensor& gy0 = a[0].to_tensor();
     ConvGeom g = geom(a[1].to_tensor(), a[2].to_tensor(), a[4], a[5], a[6], a[9].to_int(), gy0.sizes());

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "ops/cpu/cpu_features.h"
+#include "ops/cpu/epilogue.h"
 #include "ops/cpu/lanes_avx512.h"
 #include "ops/cpu/sgemm_avx512.h"
 #include "ops/cpu/thread_scratch.h"
@@ -67,7 +68,7 @@ std::unique_ptr<float[]> padded(const float* x, int64_t planes, int64_t h, int64
 struct ImageConv {
   int64_t cin, hp, wp, cout, kh, kw, oh, ow;
 
-  void run(const float* in, const float* wmat, const float* bias, float* out) const {
+  void run(const float* in, const float* wmat, const float* bias, const Epilogue* epilogue, float* out) const {
     const int64_t k = cin * kh * kw, l = oh * wp;
     thread_local std::vector<const float*> lines;
     thread_local std::vector<float> wide;
@@ -85,6 +86,7 @@ struct ImageConv {
         float* dst = out + (o * oh + r) * ow;
         for (int64_t x = 0; x < ow; ++x) dst[x] = src[x] + b;
       }
+      apply_epilogue(epilogue, out + o * oh * ow, oh * ow);
     }
   }
 };
@@ -108,7 +110,7 @@ void input_gradient(const Conv2dSizes& s, const float* gy, const float* w, float
   const int64_t plane = conv.hp * conv.wp;
   parallel_for(s.n, s.c * s.h * s.w * s.oc * taps, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i)
-      conv.run(gyp.get() + i * s.oc * plane, wt.data(), nullptr, gx + i * s.c * s.h * s.w);
+      conv.run(gyp.get() + i * s.oc * plane, wt.data(), nullptr, nullptr, gx + i * s.c * s.h * s.w);
   });
 }
 
@@ -251,7 +253,8 @@ bool conv2d_implicit_pays(const Conv2dSizes& s) {
 // the threads] in conv.cpp): its padded copy stays in its own cache, where a copy of
 // all the images made on one thread was then read by the other from afar (on a 2-vCPU
 // VM, 8 images of 16 x 15 x 15: 185-215 us at 2 threads against 234 at 1).
-bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias, float* y) {
+bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias,
+                             const Epilogue* epilogue, float* y) {
   if (!applies(s)) return false;
   const ImageConv conv{s.c, s.h + 2 * s.ph, s.w + 2 * s.pw, s.oc, s.kh, s.kw, s.oh(), s.ow()};
   const int64_t plane = conv.hp * conv.wp, slack = s.kw + kGatheredRowSlack;
@@ -262,7 +265,7 @@ bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* 
     std::fill(xp.get() + s.c * plane, xp.get() + s.c * plane + slack, 0.0f);
     for (int64_t i = images.begin; i < images.end; ++i) {
       pad_planes(x + i * s.c * s.h * s.w, 0, s.c, s.h, s.w, s.ph, s.pw, xp.get());
-      conv.run(xp.get(), w, bias, y + i * s.oc * s.oh() * s.ow());
+      conv.run(xp.get(), w, bias, epilogue, y + i * s.oc * s.oh() * s.ow());
     }
   });
   return true;

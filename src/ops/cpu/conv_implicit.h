@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "ops/elementwise.h"
+
 namespace aotgrad::ops::cpu {
 
 /// The sizes of a stride-1, undilated, ungrouped 2-d convolution (NCHW).
@@ -19,10 +21,12 @@ struct Conv2dSizes {
 /// compute any they accept; this is the choice).
 bool conv2d_implicit_pays(const Conv2dSizes& s);
 
-/// y = conv(x, w) + bias (bias may be null). Returns false, writing nothing, where
-/// this path does not apply (no AVX-512, a padding as wide as the kernel, empty
-/// sizes): the caller computes it another way.
-bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias, float* y);
+/// y = conv(x, w) + bias (bias may be null), then the epilogue (null: none) on each
+/// image's output as it is finished. Returns false, writing nothing, where this path
+/// does not apply (no AVX-512, a padding as wide as the kernel, empty sizes): the
+/// caller computes it another way.
+bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias,
+                             const Epilogue* epilogue, float* y);
 
 /// The input gradient gx and the weight gradient gw (either may be null: not
 /// wanted) of the same convolution, given the output gradient gy; gw is written, not

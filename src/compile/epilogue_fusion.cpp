@@ -1,0 +1,76 @@
+// Handing an op the elementwise op that reads its output (Note [Epilogues] in
+// ops/elementwise.h): a convolution followed by its ReLU becomes one instruction that
+// applies the ReLU to each piece of output as it finishes it, and the ReLU's own pass
+// over memory, a whole tensor written and read again, goes.
+//
+// The pair qualifies when the producer's kernel takes an epilogue
+// (OpInfo::with_epilogue), its one output is read by one instruction only and is not
+// returned, and that reader is a unary elementwise op (its ElementwiseForm says which
+// formula, with which numbers) of that output alone, whose result has the same layout
+// and dtype. Nothing else reads the producer's output, so computing the reader's
+// result at the producer's place in the schedule changes no other instruction.
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "compile/fusion.h"
+
+namespace aotgrad::compile {
+
+namespace {
+// The epilogue `consumer` computes, if it is a unary formula on every call like this one.
+std::optional<ops::Epilogue> epilogue_of(const Instruction& consumer) {
+  if (consumer.op == nullptr || !consumer.op->elementwise || consumer.results.size() != 1) return std::nullopt;
+  const ops::ElementwiseForm& form = *consumer.op->elementwise;
+  ops::FormulaParams params;
+  if (ops::formula_arity(form.formula) != 1 || !form.params(consumer.args, params)) return std::nullopt;
+  return ops::Epilogue{form.formula, params};
+}
+}  // namespace
+
+FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                           std::vector<std::vector<int>>& operands, const std::vector<int>& outputs) {
+  std::vector<std::vector<size_t>> readers(values.size());
+  for (size_t i = 0; i < instructions.size(); ++i)
+    for (int v : operands[i]) readers[static_cast<size_t>(v)].push_back(i);
+  std::vector<bool> returned(values.size(), false);
+  for (int v : outputs)
+    if (v >= 0) returned[static_cast<size_t>(v)] = true;
+  FusionStats stats;
+  std::vector<bool> absorbed(instructions.size(), false);
+  for (Instruction& producer : instructions) {
+    if (producer.op == nullptr || !producer.op->with_epilogue || producer.results.size() != 1) continue;
+    const int v = producer.results[0];
+    if (v < 0 || returned[static_cast<size_t>(v)] || readers[static_cast<size_t>(v)].size() != 1) continue;
+    const size_t c = readers[static_cast<size_t>(v)][0];
+    const Instruction& consumer = instructions[c];
+    const std::optional<ops::Epilogue> epilogue = epilogue_of(consumer);
+    if (!epilogue || operands[c] != std::vector<int>{v}) continue;
+    const int w = consumer.results[0];
+    const Value& result = values[static_cast<size_t>(w)];
+    if (w < 0 || result.layout != values[static_cast<size_t>(v)].layout ||
+        (result.kind != ValueKind::Arena && result.kind != ValueKind::Fresh))
+      continue;
+    producer.results[0] = w;
+    producer.label = fmt::format("fused[{}, {}; epilogue]", producer.op->name(), consumer.op->name());
+    producer.kernel = [with = producer.op->with_epilogue, e = *epilogue](const Args& a, Outputs& o) { with(a, o, e); };
+    producer.by_address = nullptr;
+    absorbed[c] = true;
+    ++stats.groups;
+    stats.ops += 2;
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < instructions.size(); ++i) {
+    if (absorbed[i]) continue;
+    if (kept != i) {  // (a vector moved onto itself is left empty)
+      instructions[kept] = std::move(instructions[i]);
+      operands[kept] = std::move(operands[i]);
+    }
+    ++kept;
+  }
+  instructions.resize(kept);
+  operands.resize(kept);
+  return stats;
+}
+
+}  // namespace aotgrad::compile

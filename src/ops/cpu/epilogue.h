@@ -1,0 +1,16 @@
+// Applying an epilogue's formula to a span of a kernel's output (Note [Epilogues] in
+// ops/elementwise.h).
+#pragma once
+
+#include <cstdint>
+
+#include "ops/elementwise.h"
+
+namespace aotgrad::ops::cpu {
+
+/// x[i] = formula(x[i]) for i < n, as the formula's op computes it, bit for bit. Null
+/// `epilogue`: nothing to do. The formula must be unary.
+template <typename T>
+void apply_epilogue(const Epilogue* epilogue, T* x, int64_t n);
+
+}  // namespace aotgrad::ops::cpu
