@@ -47,8 +47,9 @@ FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>&
     const std::optional<ops::Epilogue> epilogue = epilogue_of(consumer);
     if (!epilogue || operands[c] != std::vector<int>{v}) continue;
     const int w = consumer.results[0];
+    if (w < 0) continue;
     const Value& result = values[static_cast<size_t>(w)];
-    if (w < 0 || result.layout != values[static_cast<size_t>(v)].layout ||
+    if (result.layout != values[static_cast<size_t>(v)].layout ||
         (result.kind != ValueKind::Arena && result.kind != ValueKind::Fresh))
       continue;
     producer.results[0] = w;

@@ -41,9 +41,10 @@ __attribute__((target("avx512f"))) void store_row(float* y, int64_t* indices, __
 
 // Note [Values alone]: where nothing reads the indices (inference: the compiled
 // program gives the kernel none, OpTag::LastOutputOptional), a finite plane's window
-// maximum is a max instruction per window position: no compare, blend or index
-// arithmetic. A plane with an infinity or NaN still takes the full rule (a NaN must
-// win, which max does not promise), its indices computed and dropped.
+// maximum is taken by max instructions alone, rows before columns (Note [Separable
+// windows]): no compare, blend or index arithmetic. A plane with an infinity or NaN
+// still takes the full rule (a NaN must win, which max does not promise), its indices
+// computed and dropped.
 //
 // Note [Greater alone on finite planes]: the taking rule is three compares joined in
 // mask registers, and mask logic is slow on the AMD cores this runs on (a 3x3 window
