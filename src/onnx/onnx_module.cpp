@@ -10,6 +10,7 @@
 // Static values that reach a tensor op become graph constants. Anything that depends
 // on the model's inputs or parameters is traced as usual, and a converter that needs
 // it as integers fails with the node's name.
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
@@ -152,6 +153,14 @@ OnnxModule::OnnxModule(std::shared_ptr<const Model> model, const ImportOptions& 
     impl_->constants.emplace_back(
         name, options.float64 && value.dtype() == DType::Float32 ? to(value, DType::Float64) : value);
     bound.insert(name);
+  }
+  for (const auto& [name, sizes] : options.input_shapes) {
+    std::vector<std::string> open;  // the inputs it may name
+    for (const DeclaredValue& d : m.inputs)
+      if (!bound.count(d.name)) open.push_back(d.name);
+    AG_CHECK(std::find(open.begin(), open.end(), name) != open.end(),
+             "{}: --input-shape {}: no graph input has that name (they are: {})", m.path, name,
+             open.empty() ? std::string("none") : fmt::format("{}", fmt::join(open, ", ")));
   }
   for (const DeclaredValue& d : m.inputs)
     if (!bound.count(d.name)) inputs_.push_back(resolve_input(d, options, options.float64, m.path));

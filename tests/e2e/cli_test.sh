@@ -197,6 +197,8 @@ expect_error 1 "no input dim of .*digits_mlp.onnx is named 'nope' (its dim_param
 grep -q "after 15 steps" "$TMP/odt" || fail "train --onnx on 1437 samples in batches of 100: $(tail -2 "$TMP/odt")"
 grep -q "one export (1 trace(s)), its compiled step serving 2 batch size(s)" "$TMP/odt" ||
   fail "train --onnx: one compiled step for both batch sizes: $(tail -2 "$TMP/odt")"
+expect_error 1 "--input-shape nope: no graph input has that name (they are: input_0)" "$AOTGRAD" run --onnx "$DIGITS" \
+  --input-shape nope=8,64 --check
 expect_error 1 "--freeze nope: no trainable initializer" "$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --freeze nope
 "$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --epochs 4 --freeze fc1.bias --save "$TMP/trained.onnx" \
   >"$TMP/ot" 2>&1 || fail "train --onnx: $(tail -3 "$TMP/ot")"
