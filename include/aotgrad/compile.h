@@ -48,6 +48,10 @@ struct CompileOptions {
   /// Give an op whose kernel takes an epilogue (a convolution) the unary elementwise
   /// op that is its output's only reader (Note [Epilogues]).
   bool fuse_epilogues = true;
+  /// At more than one thread, run an inference call (nothing requires grad) whose
+  /// output rows depend only on the same rows of its inputs as one program per
+  /// thread, each on its share of the batch (Note [Batch shares]).
+  bool batch_shares = true;
   PipelineControls pipeline;
 };
 
@@ -143,6 +147,11 @@ class CompiledFunction {
   /// shapes), and how long the last new size took.
   int64_t num_sizes_compiled() const;
   double last_size_compile_ms() const;
+  /// Note [Batch shares]: how many programs the last inference call ran, one per
+  /// thread on its share of the batch (1: the forward program alone), and why an
+  /// inference call cannot be split so ("" where it can).
+  int64_t last_batch_shares() const;
+  std::string why_no_batch_shares() const;
 
  private:
   friend CompiledFunction aot_compile_joint_with_descriptors(const exporting::JointWithDescriptors&,

@@ -17,9 +17,18 @@ int initial_threads() {
   return omp_get_num_procs();
 }
 std::atomic<int> g_threads{0};
+thread_local bool t_one_thread = false;
 }  // namespace
 
+OneThreadHere::OneThreadHere() : prev_(t_one_thread) {
+  t_one_thread = true;
+}
+OneThreadHere::~OneThreadHere() {
+  t_one_thread = prev_;
+}
+
 int num_threads() {
+  if (t_one_thread) return 1;
   int n = g_threads.load(std::memory_order_relaxed);
   if (n == 0) {
     set_num_threads(initial_threads());

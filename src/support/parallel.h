@@ -18,6 +18,20 @@ int num_threads();
 /// Sets the thread count of every pool aotgrad uses.
 void set_num_threads(int n);
 
+/// While alive, num_threads() is 1 on this thread: the kernels of one thread's share
+/// of a batch (Note [Batch shares] in compile/batch_shares.cpp) run serially and take
+/// the decisions a one-thread run takes.
+class OneThreadHere {
+ public:
+  OneThreadHere();
+  ~OneThreadHere();
+  OneThreadHere(const OneThreadHere&) = delete;
+  OneThreadHere& operator=(const OneThreadHere&) = delete;
+
+ private:
+  bool prev_;
+};
+
 /// Below this much work (elements times a rough cost per element, about cycles) loops
 /// stay serial: an OpenMP fork and join costs a few microseconds, which at 32K made
 /// 2-thread relu on mlp_small's 8K elements ten times slower than 1 thread.

@@ -197,6 +197,15 @@ expect_error 1 "no input dim of .*digits_mlp.onnx is named 'nope' (its dim_param
 grep -q "after 15 steps" "$TMP/odt" || fail "train --onnx on 1437 samples in batches of 100: $(tail -2 "$TMP/odt")"
 grep -q "one export (1 trace(s)), its compiled step serving 2 batch size(s)" "$TMP/odt" ||
   fail "train --onnx: one compiled step for both batch sizes: $(tail -2 "$TMP/odt")"
+# Inference at 2 threads: one program per thread on its share of the batch, unless told not to.
+AOTGRAD_NUM_THREADS=2 "$AOTGRAD" bench --model digits_mlp --forward --threads 2 --steps 3 \
+  >"$TMP/obs" 2>&1 || fail "bench --forward at 2 threads: $(cat "$TMP/obs")"
+awk 'NR == 2 && $2 == 2 && $6 == 2 { ok = 1 } END { exit !ok }' "$TMP/obs" ||
+  fail "bench --forward at 2 threads: not run in 2 batch shares: $(cat "$TMP/obs")"
+AOTGRAD_NUM_THREADS=2 "$AOTGRAD" bench --model digits_mlp --forward --threads 2 --steps 3 \
+  --no-batch-shares >"$TMP/obs" 2>&1 || fail "bench --forward --no-batch-shares: $(cat "$TMP/obs")"
+grep -q "one program for the whole batch: batch shares are turned off" "$TMP/obs" ||
+  fail "bench --forward --no-batch-shares: $(cat "$TMP/obs")"
 expect_error 1 "--input-shape nope: no graph input has that name (they are: input_0)" "$AOTGRAD" run --onnx "$DIGITS" \
   --input-shape nope=8,64 --check
 expect_error 1 "--freeze nope: no trainable initializer" "$AOTGRAD" train --onnx "$DIGITS" --input-shape input_0=64,64 --freeze nope

@@ -82,23 +82,31 @@ ForwardBench bench_forward(const models::ModelInfo& info, int steps, const compi
   b.eager_ms = median_ms(steps, [&] { (*eager.module)(eager.example.args, eager.example.kwargs); });
   auto run_compiled = [&] { fn.call_module(*compiled.module, compiled.example.args, compiled.example.kwargs); };
   b.compiled_ms = median_ms(steps, run_compiled);
+  b.batch_shares = fn.last_batch_shares();
+  b.why_no_batch_shares = fn.why_no_batch_shares();
   if (profile) b.node_ms = node_medians(steps, run_compiled);
   return b;
 }
 
 void print_forward_bench(const models::ModelInfo& info, const std::vector<int>& threads, int steps, bool json,
                          const compile::CompileOptions& options, bool profile) {
-  if (!json) std::printf("%-22s %3s %14s %17s %8s\n", "model", "thr", "eager_fwd_ms", "compiled_fwd_ms", "speedup");
+  if (!json)
+    std::printf("%-22s %3s %14s %17s %8s %6s\n", "model", "thr", "eager_fwd_ms", "compiled_fwd_ms", "speedup",
+                "shares");
   for (int t : threads) {
     AG_CHECK(t > 0, "bench: --threads must be positive, got {}", t);
     set_num_threads(t);
     ForwardBench b = bench_forward(info, steps, options, profile);
     if (json)
-      std::printf("{\"model\": \"%s\", \"threads\": %d, \"eager_forward_ms\": %.4f, \"compiled_forward_ms\": %.4f}\n",
-                  info.name.c_str(), t, b.eager_ms, b.compiled_ms);
+      std::printf(
+          "{\"model\": \"%s\", \"threads\": %d, \"eager_forward_ms\": %.4f, \"compiled_forward_ms\": %.4f, "
+          "\"batch_shares\": %lld}\n",
+          info.name.c_str(), t, b.eager_ms, b.compiled_ms, static_cast<long long>(b.batch_shares));
     else
-      std::printf("%-22s %3d %14.3f %17.3f %7.2fx\n", info.name.c_str(), t, b.eager_ms, b.compiled_ms,
-                  b.eager_ms / b.compiled_ms);
+      std::printf("%-22s %3d %14.3f %17.3f %7.2fx %6lld\n", info.name.c_str(), t, b.eager_ms, b.compiled_ms,
+                  b.eager_ms / b.compiled_ms, static_cast<long long>(b.batch_shares));
+    if (!json && t > 1 && b.batch_shares == 1 && !b.why_no_batch_shares.empty())
+      std::printf("  one program for the whole batch: %s\n", b.why_no_batch_shares.c_str());
     if (!b.node_ms.empty()) print_node_medians(b);
     std::fflush(stdout);
   }

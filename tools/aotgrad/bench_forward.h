@@ -13,6 +13,10 @@ namespace aotgrad::cli {
 
 struct ForwardBench {
   double eager_ms = 0, compiled_ms = 0, compile_ms = 0;
+  /// Note [Batch shares]: how many programs the compiled forward ran the batch in, and
+  /// why one alone where it could not be split.
+  int64_t batch_shares = 1;
+  std::string why_no_batch_shares;
   /// With a profile asked for: each graph node's median time over the steps, slowest
   /// first (kernel label and node, milliseconds).
   std::vector<std::pair<std::string, double>> node_ms;

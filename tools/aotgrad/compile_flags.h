@@ -15,6 +15,7 @@ struct CompileFlags {
   bool no_fuse = false;
   bool no_reuse = false;
   bool no_epilogues = false;
+  bool no_batch_shares = false;
   std::string print_after, stop_after;
   bool verify_after_each = false;
   compile::CompileOptions options() const {
@@ -24,6 +25,7 @@ struct CompileFlags {
     o.fuse_pointwise = !no_fuse;
     o.reuse_buffers = !no_reuse;
     o.fuse_epilogues = !no_epilogues;
+    o.batch_shares = !no_batch_shares;
     o.pipeline.print_after = print_after;
     o.pipeline.stop_after = stop_after;
     o.pipeline.verify_after_each = verify_after_each;
@@ -44,6 +46,9 @@ inline std::shared_ptr<CompileFlags> add_compile_flags(CLI::App* cmd) {
   cmd->add_flag("--no-reuse", flags->no_reuse, "do not let elementwise ops write over dying inputs");
   cmd->add_flag("--no-epilogues", flags->no_epilogues,
                 "do not hand a convolution the elementwise op that reads its output (its ReLU)");
+  cmd->add_flag("--no-batch-shares", flags->no_batch_shares,
+                "run an inference call's whole batch through one program, its kernels split over the threads, "
+                "rather than one program per thread on its share of the rows");
   cmd->add_option("--print-after", flags->print_after,
                   "print the state after this pass, or after all (aotgrad passes)");
   cmd->add_flag("--verify-after-each", flags->verify_after_each, "run each pass's verifier after it");
