@@ -2,7 +2,7 @@
 // convolution and then the epilogue's own op, bit for bit: ReLU and a clamp with both
 // bounds (ReLU6), on every path the convolution kernel takes (depthwise, a 1x1 on 1x1
 // maps as a linear layer, the implicit GEMM, images side by side, one image a
-// product, grouped), in float and double, at 1 and 2 threads, with a NaN in the input
+// product, few taps, grouped), in float and double, at 1 and 2 threads, with a NaN in the input
 // (relu(NaN) is NaN).
 #include <gtest/gtest.h>
 
@@ -39,7 +39,9 @@ TEST(ConvEpilogue, EveryPathGivesTheConvolutionThenTheOpBitForBit) {
                                     {"1x1 on 1x1 maps", 4, 16, 1, 24, 1, 1, 0, 1},
                                     {"implicit GEMM", 2, 16, 15, 8, 3, 1, 1, 1},
                                     {"images side by side", 4, 8, 3, 12, 3, 1, 1, 1},
-                                    {"one image a product", 2, 3, 64, 8, 3, 2, 0, 1},
+                                    {"one image a product", 2, 4, 64, 8, 3, 2, 0, 1},
+                                    {"few taps, stride 2", 2, 3, 64, 8, 3, 2, 0, 1},
+                                    {"few taps, stride 1, padded", 3, 2, 20, 12, 3, 1, 1, 1},
                                     {"1x1, one image a product", 2, 8, 8, 16, 1, 1, 0, 1},
                                     {"grouped", 2, 8, 5, 6, 3, 1, 1, 2}};
   const ops::OpInfo& conv = ops::op_info(ops::OpId::convolution);
@@ -86,7 +88,7 @@ TEST(ConvEpilogue, EveryPathGivesTheConvolutionThenTheOpBitForBit) {
         }
       }
   set_num_threads(threads_before);
-  EXPECT_EQ(checked, 7 * 2 * 2 * 2);
+  EXPECT_EQ(checked, static_cast<int>(cases.size()) * 2 * 2 * 2);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/cpu/conv_few_taps_avx512.h"
 #include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/depthwise_avx512.h"
 #include "ops/cpu/epilogue.h"
@@ -454,6 +455,10 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, cons
   if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, epilogue, y);
   if (conv_forward_as_linear(g, x, w, bias, epilogue, y)) return;
   if constexpr (std::is_same_v<T, float>) {
+    if (g.groups == 1 && g.dh == 1 && g.dw == 1 &&
+        cpu::conv2d_few_taps_forward({g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw}, x, w, bias,
+                                     epilogue, y))
+      return;
     auto s = implicit_gemm_sizes<T>(g);
     if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, epilogue, y)) return;
   }
