@@ -22,7 +22,10 @@
 //
 // A share's graph is the graph with the batch made a symbol (dim 0 of every batch
 // value, the batch entry of view and expand sizes) and specialised at the share's
-// size, so the shape rules check every layout again.
+// size, so the shape rules check every layout again. The shares' programs are
+// compiled on the first inference call at a thread count, and their arenas come on
+// top of the forward program's (kept for one-thread calls). A kernel profile
+// (ProfileScope, per thread) sees the calling thread's share alone.
 #include "compile/batch_shares.h"
 
 #include <fmt/format.h>
