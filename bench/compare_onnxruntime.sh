@@ -2,7 +2,8 @@
 # Inference of ONNX models side by side in one run: aotgrad's eager forward and
 # compiled forward (`aotgrad bench --onnx FILE --forward`), and ONNX Runtime's CPU
 # session (npm onnxruntime-node, bench/ort_forward.js: all graph optimisations, the
-# same intra-op thread count, sequential execution), per model and thread count.
+# same intra-op thread count, sequential execution), per model and thread count;
+# `shares` is how many programs aotgrad ran the batch in (Note [Batch shares]).
 #
 #   bench/compare_onnxruntime.sh [STEPS] [MODEL.onnx ...]   (from the project root, after `make build`)
 #
@@ -22,7 +23,7 @@ if [ -n "${ORT_NODE_MODULES:-}" ]; then NODE_PATH=$ORT_NODE_MODULES/node_modules
 ORT=no
 if command -v node >/dev/null && node -e "require('onnxruntime-node')" 2>/dev/null; then ORT=yes; fi
 grep -m1 "model name" /proc/cpuinfo | sed 's/.*: /cpu: /'
-printf "%-22s %3s %10s %13s %9s %15s\n" model thr eager_ms compiled_ms ort_ms compiled/ort
+printf "%-22s %3s %10s %13s %7s %9s %15s\n" model thr eager_ms compiled_ms shares ort_ms compiled/ort
 field() { sed -n "s/.*\"$1\": \([0-9.]*\).*/\1/p"; }
 for file in $MODELS; do
   name=$(basename "$file" .onnx)
@@ -30,11 +31,12 @@ for file in $MODELS; do
     line=$(AOTGRAD_NUM_THREADS=$t "$AOTGRAD" bench --onnx "$file" --forward --threads "$t" --steps "$STEPS" --json)
     eager=$(echo "$line" | field eager_forward_ms)
     compiled=$(echo "$line" | field compiled_forward_ms)
+    shares=$(echo "$line" | field batch_shares)
     ort=- ratio=-
     if [ "$ORT" = yes ]; then
       ort=$(node "$ROOT/bench/ort_forward.js" "$file" "$t" "$STEPS" | sed -n 's/.*"median_ms":\([0-9.]*\).*/\1/p')
       ratio=$(awk -v c="$compiled" -v o="$ort" 'BEGIN { printf "%.2fx", c / o }')
     fi
-    printf "%-22s %3d %10.3f %13.3f %9s %15s\n" "$name" "$t" "$eager" "$compiled" "$ort" "$ratio"
+    printf "%-22s %3d %10.3f %13.3f %7s %9s %15s\n" "$name" "$t" "$eager" "$compiled" "$shares" "$ort" "$ratio"
   done
 done
