@@ -29,6 +29,7 @@
 #include "compile/batch_shares.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 
 #include <exception>
@@ -245,7 +246,14 @@ std::string input_rows(const graph::GraphModule& gm, BatchRows& s) {
     const TensorVal* v = value_of(p);
     if (v == nullptr || v->sizes.empty()) continue;
     if (s.batch == 0) s.batch = v->sizes[0];
-    if (v->sizes[0] == s.batch) s.rows[p] = {true};
+    if (v->sizes[0] != s.batch) continue;
+    // A share of rows must be one dense block of the input, laid out as the whole is.
+    int64_t rest = 1;
+    for (size_t d = 1; d < v->sizes.size(); ++d) rest *= v->sizes[d];
+    if (v->strides[0] != rest && v->sizes[0] > 1)
+      return fmt::format("input '{}' ({}, strides {}) does not hold its rows apart in memory", p->name(), v->str(),
+                         fmt::join(v->strides, ", "));
+    s.rows[p] = {true};
   }
   if (s.batch < 2) return s.batch == 0 ? "no input has a batch dim" : "the batch has one row";
   return "";

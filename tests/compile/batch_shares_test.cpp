@@ -127,6 +127,10 @@ TEST(BatchShares, OpsThatMixRowsStopTheSplitAndAreNamed) {
   EXPECT_NE(why([&](const TensorList& in) { return TensorList{add(in[0], c)}; }).find("pairs rows"), std::string::npos);
   EXPECT_EQ(why_not([](const TensorList& in) { return TensorList{relu(in[0])}; }, {randn({1, 6})}),
             "the batch has one row");
+  // Rows that are columns in memory (a transposed input): a share would be no dense block.
+  EXPECT_NE(why_not([](const TensorList& in) { return TensorList{relu(in[0])}; }, {t(randn({6, 4}))})
+                .find("does not hold its rows apart in memory"),
+            std::string::npos);
 }
 
 // Through a compiled function: an inference call at 2 threads runs two programs and
