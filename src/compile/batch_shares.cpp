@@ -109,9 +109,11 @@ struct RowsRule {
     return "";
   }
 
-  // A view or expand: dim 0 stays the batch (sized as it is, or -1).
+  // A view or expand: dim 0 stays the batch (sized as it is, or -1). An expand that
+  // adds leading dims moves the batch off dim 0, whatever its new dim 0 is sized.
   std::string keeps_dim0() {
     if (n.args().size() < 2 || !n.args()[1].is_list() || n.args()[1].list().empty()) return mixes();
+    if (op().id == OpId::expand && static_cast<int64_t>(n.args()[1].list().size()) != in_rank()) return mixes();
     const Arg& first = n.args()[1].list()[0];
     if (!first.is_int() || (first.to_int() != s.batch && first.to_int() != -1)) return mixes();
     out[0] = true;

@@ -122,6 +122,11 @@ TEST(BatchShares, OpsThatMixRowsStopTheSplitAndAreNamed) {
             }).find("cat"),
             std::string::npos);
   EXPECT_NE(why([](const TensorList& in) { return TensorList{mean(in[0])}; }).find("mean"), std::string::npos);
+  // A new leading dim the batch's size: the rows move to dim 1, and a sum over dim 1 mixes them.
+  EXPECT_NE(why([](const TensorList& in) {
+              return TensorList{sum(expand(in[0], {4, 4, 6}), {1})};
+            }).find("expand"),
+            std::string::npos);
   // A tensor of the batch's size that is not an input's rows: a constant.
   const Tensor c = randn({4, 6});
   EXPECT_NE(why([&](const TensorList& in) { return TensorList{add(in[0], c)}; }).find("pairs rows"), std::string::npos);
