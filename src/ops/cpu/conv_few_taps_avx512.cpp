@@ -19,15 +19,16 @@
 
 #include <algorithm>
 
+#include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/cpu_features.h"
 #include "ops/cpu/epilogue.h"
+#include "ops/cpu/lanes_avx512.h"
 #include "ops/cpu/thread_scratch.h"
 #include "support/parallel.h"
 
 namespace aotgrad::ops::cpu {
 
 namespace {
-constexpr int64_t kLanes = 16;
 constexpr int64_t kMaxTaps = 32;
 // Past the last row of the padded image: the last 16 columns' taps read up to two
 // vectors beyond the row's end (their lanes past the output are never stored).
@@ -119,8 +120,7 @@ __attribute__((target("avx512f"))) void convolve_image(const FewTapsConv& s, con
     for (; ox0 + kLanes < ow; ox0 += 2 * kLanes) {
       gather_taps<kStride>(s, g, xp, oy, ox0, taps);
       gather_taps<kStride>(s, g, xp, oy, ox0 + kLanes, taps + kMaxTaps);
-      const int64_t rest = std::min(ow - ox0 - kLanes, kLanes);
-      const __mmask16 keep = rest == kLanes ? __mmask16(0xFFFF) : __mmask16((1u << rest) - 1);
+      const __mmask16 keep = first_lanes(ow - ox0 - kLanes);  // the second block's columns
       float* out = y + oy * ow + ox0;
       int64_t o = 0;
       for (; o + 8 <= s.oc; o += 8) channels_x2<8>(w, n_taps, taps, bias, o, out, plane, keep);
@@ -128,7 +128,7 @@ __attribute__((target("avx512f"))) void convolve_image(const FewTapsConv& s, con
     }
     for (; ox0 < ow; ox0 += kLanes) {
       gather_taps<kStride>(s, g, xp, oy, ox0, taps);
-      const __mmask16 keep = ow - ox0 >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << (ow - ox0)) - 1);
+      const __mmask16 keep = first_lanes(ow - ox0);
       float* out = y + oy * ow + ox0;
       int64_t o = 0;
       for (; o + 8 <= s.oc; o += 8) channels<8>(w, n_taps, taps, bias, o, out, plane, keep);
@@ -140,10 +140,8 @@ __attribute__((target("avx512f"))) void convolve_image(const FewTapsConv& s, con
 
 // The image's planes, each in the middle of its hp x wp zeros, then kSlack zeros.
 void pad_image(const FewTapsConv& s, const Padded& g, const float* x, float* xp) {
-  std::fill(xp, xp + s.c * g.plane + kSlack, 0.0f);
-  for (int64_t ci = 0; ci < s.c; ++ci)
-    for (int64_t r = 0; r < s.h; ++r)
-      std::copy_n(x + (ci * s.h + r) * s.w, s.w, xp + ci * g.plane + (s.ph + r) * g.wp + s.pw);
+  pad_planes(x, 0, s.c, s.h, s.w, s.ph, s.pw, xp);
+  std::fill(xp + s.c * g.plane, xp + s.c * g.plane + kSlack, 0.0f);
 }
 }  // namespace
 

@@ -35,8 +35,6 @@
 
 namespace aotgrad::ops::cpu {
 
-namespace {
-// Planes [p0, p1) of h x w, each copied into the middle of its hp x wp zeros in `out`.
 void pad_planes(const float* x, int64_t p0, int64_t p1, int64_t h, int64_t w, int64_t ph, int64_t pw, float* out) {
   const int64_t hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp;
   for (int64_t p = p0; p < p1; ++p) {
@@ -51,6 +49,8 @@ void pad_planes(const float* x, int64_t p0, int64_t p1, int64_t h, int64_t w, in
     std::fill(dst + (ph + h) * wp, dst + plane, 0.0f);
   }
 }
+
+namespace {
 
 // `planes` planes of h x w, each copied into the middle of hp x wp zeros, and `slack`
 // zeros after the last (the dropped columns' taps read past it).

@@ -17,6 +17,10 @@ struct Conv2dSizes {
   int64_t ow() const { return w + 2 * pw - kw + 1; }
 };
 
+/// Planes [p0, p1) of h x w, each copied into the middle of its (h + 2 ph) x (w + 2 pw)
+/// zeros in `out` (plane p at p * (h + 2 ph) * (w + 2 pw)).
+void pad_planes(const float* x, int64_t p0, int64_t p1, int64_t h, int64_t w, int64_t ph, int64_t pw, float* out);
+
 /// Whether this path is faster than im2col for these sizes (the kernels below
 /// compute any they accept; this is the choice).
 bool conv2d_implicit_pays(const Conv2dSizes& s);
