@@ -2,7 +2,8 @@
 // sizes that leave partial tiles, leading dimensions wider than the matrices,
 // alpha and beta (and beta 0 must not read C), and a k longer than one panel
 // (summed in chunks: a convolution's weight gradient), few rows against a transposed B
-// (dot products: a classifier on a small batch). Products with fewer than 16
+// (dot products: a classifier on a small batch), a last tile of 33-48 columns (three
+// vectors a row: n = 33, 40, 70, 72, 100, and 40 rows computed as Cᵀ). Products with fewer than 16
 // columns are declined (OpenBLAS runs them faster) and leave C alone.
 #include <gtest/gtest.h>
 
@@ -26,7 +27,8 @@ TEST(SgemmAvx512, MatchesAReferenceProductOnEveryLayout) {
   std::uniform_real_distribution<float> dist(-1, 1);
   int checked = 0, declined = 0;
   for (Case s : {Case{1, 1, 1}, Case{8, 32, 5}, Case{9, 33, 17}, Case{7, 15, 64}, Case{7, 17, 64}, Case{40, 70, 3},
-                 Case{64, 16, 128}, Case{33, 100, 257}, Case{9, 40, 4500}, Case{8, 70, 1030}}) {
+                 Case{64, 16, 128}, Case{33, 100, 257}, Case{9, 40, 4500}, Case{8, 70, 1030}, Case{40, 160, 1200},
+                 Case{24, 72, 40}}) {
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         for (float beta : {0.0f, 1.0f, 0.5f}) {
@@ -71,7 +73,7 @@ TEST(SgemmAvx512, MatchesAReferenceProductOnEveryLayout) {
           ++checked;
         }
   }
-  EXPECT_EQ(checked, 8 * 4 * 3);
+  EXPECT_EQ(checked, 10 * 4 * 3);
   EXPECT_EQ(declined, 2 * 4 * 3);
 }
 }  // namespace

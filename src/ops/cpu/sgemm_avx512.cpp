@@ -27,6 +27,7 @@ namespace aotgrad::ops::cpu {
 namespace {
 constexpr int kRows = 8;         // rows of C per tile
 constexpr int kCols = 32;        // columns of C per tile: two zmm registers
+constexpr int kWideCols = 48;    // a product's last tile, when its columns are 33-48
 constexpr int64_t kMaxK = 2048;  // B panels of kMaxK x 32 floats stay in L2
 
 // Where a tile reads B's row p: b + p * ldb, or with `rows`, rows[p] + ldb (the
@@ -104,12 +105,14 @@ constexpr TileFn kTiles[kRows + 1] = {nullptr,
                                       tile<6, NV, Full, TransC, GatheredB>,
                                       tile<7, NV, Full, TransC, GatheredB>,
                                       tile<8, NV, Full, TransC, GatheredB>};
-// The tile for `rows` rows and `cols` (1-32) columns: 32 columns in two vectors a row,
-// 16 or fewer in one. A product's last columns are often few: a convolution on 3x3
-// maps over 8 images has n = 72, and computing its last 8 columns as 32 made a third
-// of the work of squeezenet's largest products padding.
+// The tile for `rows` rows and `cols` (1-48) columns: 32 columns in two vectors a row,
+// 16 or fewer in one, 33-48 in three (Note [A wide last tile]). A product's last columns are often few: a convolution
+// on 3x3 maps over 8 images has n = 72, and computing its last 8 columns as 32 made a third of the work of squeezenet's
+// largest products padding.
 template <bool TransC, bool GatheredB>
 TileFn tile_of(int cols, int rows) {
+  if (cols > kCols)
+    return (cols == kWideCols ? kTiles<3, true, TransC, GatheredB> : kTiles<3, false, TransC, GatheredB>)[rows];
   if (cols == kCols) return kTiles<2, true, TransC, GatheredB>[rows];
   if (cols == 16) return kTiles<1, true, TransC, GatheredB>[rows];
   return (cols < 16 ? kTiles<1, false, TransC, GatheredB> : kTiles<2, false, TransC, GatheredB>)[rows];
@@ -157,33 +160,36 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
   }
 }
 
-// panel[p][0:32] = columns j0.. of B's row p, for p < k (`cols` of them; the rest
+// panel[p][0:width] = columns j0.. of B's row p, for p < k (`cols` of them; the rest
 // zero). Vector copies: a call to memcpy per 128-byte row cost more than the copy.
 template <typename Lines>
-__attribute__((target("avx512f"))) void pack_rows(const Lines& b, int64_t j0, int64_t k, int cols, float* panel) {
-  const __mmask16 lo = first_lanes(cols), hi = first_lanes(cols - 16);
+__attribute__((target("avx512f"))) void pack_rows(const Lines& b, int64_t j0, int64_t k, int cols, int width,
+                                                  float* panel) {
+  __mmask16 lanes[kWideCols / 16];
+  for (int v = 0; v < width / 16; ++v) lanes[v] = first_lanes(cols - 16 * v);
   for (int64_t p = 0; p < k; ++p) {
     const float* src = b.line(p) + j0;
-    _mm512_storeu_ps(panel + p * kCols, _mm512_maskz_loadu_ps(lo, src));
-    _mm512_storeu_ps(panel + p * kCols + 16, _mm512_maskz_loadu_ps(hi, src + 16));
+    for (int v = 0; v < width / 16; ++v)
+      _mm512_storeu_ps(panel + p * width + 16 * v, _mm512_maskz_loadu_ps(lanes[v], src + 16 * v));
   }
 }
 
 // panel[p][j] = line(j0 + j)[p] for j < cols (B stored [n, k]), in 16 x 16 blocks
 // transposed in registers.
 template <typename Lines>
-__attribute__((target("avx512f"))) void pack_columns(const Lines& b, int64_t j0, int64_t k, int cols, float* panel) {
+__attribute__((target("avx512f"))) void pack_columns(const Lines& b, int64_t j0, int64_t k, int cols, int width,
+                                                     float* panel) {
   for (int64_t p0 = 0; p0 < k; p0 += 16) {
     const __mmask16 along = first_lanes(k - p0);
     const int64_t np = std::min<int64_t>(16, k - p0);
-    for (int half = 0; half < kCols / 16; ++half) {
+    for (int half = 0; half < width / 16; ++half) {
       __m512 r[16];
       for (int jj = 0; jj < 16; ++jj) {
         const int j = 16 * half + jj;
         r[jj] = j < cols ? _mm512_maskz_loadu_ps(along, b.line(j0 + j) + p0) : _mm512_setzero_ps();
       }
       transpose16(r);
-      for (int64_t pp = 0; pp < np; ++pp) _mm512_storeu_ps(panel + (p0 + pp) * kCols + 16 * half, r[pp]);
+      for (int64_t pp = 0; pp < np; ++pp) _mm512_storeu_ps(panel + (p0 + pp) * width + 16 * half, r[pp]);
     }
   }
 }
@@ -195,6 +201,17 @@ struct StridedA {
   int64_t ra, ca;
 };
 
+// Note [A wide last tile]: a product's last columns are often few (n = 72 for a
+// convolution on 3x3 maps of 8 images, 392 on 7x7), and a tile of 16 or fewer columns
+// (one vector a row) ran far below the FMA's throughput: the last 8 columns of
+// 1000 x 72 x 512 (squeezenet's classifier) took 130 us against 320 for the first 64
+// (Zen 5). When the columns left are 33-48, they are one tile of three vectors a row
+// instead: 40 columns at the cost of 48, which the 32-column tiles compute at full speed.
+// Where `left` columns remain, the next tile's width.
+int64_t last_tile_columns(int64_t left) {
+  return left > kCols && left <= kWideCols ? left : std::min<int64_t>(kCols, left);
+}
+
 // The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
 // at c[j * ldc + i]). B is StridedLines (its rows, or with tb its columns) or
 // GatheredLines (its rows).
@@ -203,24 +220,25 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
              float beta, float* c, int64_t ldc) {
   constexpr bool kGatheredB = std::is_same_v<Lines, GatheredLines>;
   thread_local std::vector<float> panel;
-  for (int64_t j0 = 0; j0 < n; j0 += kCols) {
-    const int cols = static_cast<int>(std::min<int64_t>(kCols, n - j0));
-    TileB bt{nullptr, kCols, nullptr};
+  for (int64_t j0 = 0, cols = 0; j0 < n; j0 += cols) {
+    cols = last_tile_columns(n - j0);
+    const int width = cols > kCols ? kWideCols : kCols;  // a packed panel's row
+    TileB bt{nullptr, width, nullptr};
     if constexpr (kGatheredB) {
       // Gathered rows are read where they are (Note [Implicit GEMM] in
       // conv_implicit.cpp: why a panel of them would not pay).
       bt = TileB{nullptr, b.offset + j0, b.rows, true};  // kGatheredRowSlack
     } else if (tb) {
       // B is stored as [n, k]: its 32 columns j0.. become k rows of 32.
-      panel.resize(static_cast<size_t>(k * kCols));
-      pack_columns(b, j0, k, cols, panel.data());
+      panel.resize(static_cast<size_t>(k * width));
+      pack_columns(b, j0, k, static_cast<int>(cols), width, panel.data());
       bt.b = panel.data();
       bt.padded = true;
     } else if (m > 2 * kRows) {
       // Rows of a wide B lie a page apart and would fight over a few cache sets;
       // copied into one contiguous panel they are read by every row block of C.
-      panel.resize(static_cast<size_t>(k * kCols));
-      pack_rows(b, j0, k, cols, panel.data());
+      panel.resize(static_cast<size_t>(k * width));
+      pack_rows(b, j0, k, static_cast<int>(cols), width, panel.data());
       bt.b = panel.data();
       bt.padded = true;
     } else {
@@ -228,9 +246,9 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     }
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
-      const TileFn fn = tile_for<kGatheredB>(trans_c, cols, rows);
+      const TileFn fn = tile_for<kGatheredB>(trans_c, static_cast<int>(cols), rows);
       float* ct = trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + j0;
-      fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, bt, beta, ct, ldc, cols);
+      fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, bt, beta, ct, ldc, static_cast<int>(cols));
     }
   }
 }
