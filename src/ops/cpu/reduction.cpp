@@ -150,10 +150,38 @@ std::optional<Segments> segments_of(const Tensor& x, const std::vector<bool>& ma
 // elements each: `finish` is inlined, not called through a std::function, and a
 // segment shorter than sum_of's eight lanes is summed in order, which is the sum
 // sum_of gives it.)
+// Note [Short segments side by side]: a global average pool over 3x3 maps (squeezenet's
+// last layer: 8000 results of 9 elements) summed each result in one chain of dependent
+// additions, and the chain's latency, not the additions, set the time. Results
+// [b, e) of segments of `post` elements lying one after another are therefore summed
+// kSideBySide at a time, element i of each in turn: as many independent chains.
+template <typename T, typename Finish>
+void short_segment_sums(const T* px, int64_t b, int64_t e, int64_t post, T* out, Finish& finish) {
+  constexpr int kSideBySide = 8;
+  int64_t o = b;
+  for (; o + kSideBySide <= e; o += kSideBySide) {
+    const T* seg = px + o * post;
+    double acc[kSideBySide] = {};
+    for (int64_t i = 0; i < post; ++i)
+#pragma GCC unroll 8
+      for (int r = 0; r < kSideBySide; ++r) acc[r] += static_cast<double>(seg[r * post + i]);
+    for (int r = 0; r < kSideBySide; ++r) out[o + r] = finish(o + r, acc[r]);
+  }
+  for (; o < e; ++o) {
+    double acc = 0;
+    for (int64_t i = 0; i < post; ++i) acc += static_cast<double>(px[o * post + i]);
+    out[o] = finish(o, acc);
+  }
+}
+
 template <typename T, typename Finish>
 void segment_sums(const Tensor& x, const Segments& s, T* out, Finish&& finish, const double* mean = nullptr) {
   const T* px = x.data_ptr<T>();
-  constexpr int64_t kLanes = 8;
+  constexpr int64_t kLanes = 8, kShort = 32;
+  if (s.pre == 1 && s.post <= kShort && mean == nullptr) {  // Note [Short segments side by side]
+    parallel_for(s.mid, s.post, [&](int64_t b, int64_t e) { short_segment_sums(px, b, e, s.post, out, finish); });
+    return;
+  }
   parallel_for(s.mid, s.pre * s.post, [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       double acc = 0;
