@@ -3,7 +3,9 @@
 // alpha and beta (and beta 0 must not read C), and a k longer than one panel
 // (summed in chunks: a convolution's weight gradient), few rows against a transposed B
 // (dot products: a classifier on a small batch), a last tile of 33-48 columns (three
-// vectors a row: n = 33, 40, 70, 72, 100, and 40 rows computed as Cᵀ). Products with fewer than 16
+// vectors a row: n = 33, 40, 70, 72, 100, and 40 rows computed as Cᵀ), and columns
+// stored through segments (an implicit-GEMM convolution's kept columns, images side
+// by side). Products with fewer than 16
 // columns are declined (OpenBLAS runs them faster) and leave C alone.
 #include <gtest/gtest.h>
 
@@ -77,3 +79,62 @@ TEST(SgemmAvx512, MatchesAReferenceProductOnEveryLayout) {
   EXPECT_EQ(declined, 2 * 4 * 3);
 }
 }  // namespace
+
+// Columns in segments (Note [Columns in segments]): the product's column j of row i
+// lands at c[i * ldc + (j / period) * stride + j % period] plus the row's bias when
+// j % period < kept; every other float of C keeps its sentinel. Periods under a
+// vector (a vector's lanes split over many segments), of one column, over a tile;
+// dropped columns; rows in packed panels (m > 16) and read in place; a wide last tile;
+// B as row-major rows and as gathered lines; a k over 2048 declined.
+TEST(SgemmAvx512, StoresColumnsThroughSegments) {
+  using aotgrad::ops::cpu::ColumnSegments;
+  if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512; BLAS computes these products";
+  struct SegCase {
+    int64_t m, n, k, period, kept;
+    bool bias;
+  };
+  std::mt19937 gen(9);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  int checked = 0;
+  for (SegCase s :
+       {SegCase{8, 72, 20, 9, 9, true}, SegCase{40, 255, 30, 17, 15, true}, SegCase{3, 40, 7, 1, 1, false},
+        SegCase{17, 100, 12, 50, 47, true}, SegCase{9, 36, 5, 4, 3, false}, SegCase{24, 392, 9, 49, 49, true}})
+    for (bool gathered : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << s.m << "x" << s.n << "x" << s.k << " period " << s.period << " kept "
+                                        << s.kept << (gathered ? " gathered" : " rows"));
+      const int64_t segments = (s.n + s.period - 1) / s.period, stride = s.kept + 5, ldc = segments * stride + 3;
+      std::vector<float> a(static_cast<size_t>(s.m * s.k)), b(static_cast<size_t>(s.k * s.n + 32)), bias(s.m);
+      for (float& x : a) x = dist(gen);
+      for (float& x : b) x = dist(gen);
+      for (float& x : bias) x = dist(gen);
+      std::vector<const float*> rows(static_cast<size_t>(s.k));
+      for (int64_t p = 0; p < s.k; ++p) rows[static_cast<size_t>(p)] = b.data() + p * s.n;
+      std::vector<float> c(static_cast<size_t>(s.m * ldc), std::numeric_limits<float>::quiet_NaN());
+      const ColumnSegments to{s.period, s.kept, stride, s.bias ? bias.data() : nullptr};
+      const bool ran = gathered ? aotgrad::ops::cpu::sgemm_avx512_gathered(s.m, s.n, s.k, a.data(), s.k, rows.data(),
+                                                                           to, c.data(), ldc)
+                                : aotgrad::ops::cpu::sgemm_avx512_segmented(s.m, s.n, s.k, a.data(), s.k, b.data(), s.n,
+                                                                            to, c.data(), ldc);
+      ASSERT_TRUE(ran);
+      std::vector<bool> written(c.size(), false);
+      for (int64_t i = 0; i < s.m; ++i)
+        for (int64_t j = 0; j < s.n; ++j) {
+          if (j % s.period >= s.kept) continue;
+          double want = s.bias ? bias[static_cast<size_t>(i)] : 0.0;
+          for (int64_t p = 0; p < s.k; ++p)
+            want += static_cast<double>(a[static_cast<size_t>(i * s.k + p)]) * b[static_cast<size_t>(p * s.n + j)];
+          const auto at = static_cast<size_t>(i * ldc + (j / s.period) * stride + j % s.period);
+          ASSERT_NEAR(c[at], want, 1e-4 * (1 + std::abs(want))) << i << ", " << j;
+          written[at] = true;
+        }
+      for (size_t at = 0; at < c.size(); ++at)
+        ASSERT_TRUE(written[at] || std::isnan(c[at])) << "wrote C[" << at << "], which no kept column maps to";
+      ++checked;
+    }
+  EXPECT_EQ(checked, 12);
+  std::vector<float> a(4 * 2049, 1.0f), b(2049 * 32, 1.0f), c(4 * 32, -1.0f);
+  EXPECT_FALSE(aotgrad::ops::cpu::sgemm_avx512_segmented(4, 32, 2049, a.data(), 2049, b.data(), 32,
+                                                         ColumnSegments{32, 32, 32}, c.data(), 32))
+      << "a k over one chunk is declined";
+  EXPECT_EQ(c[0], -1.0f);
+}

@@ -14,6 +14,7 @@
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/im2col_avx512.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/sgemm_avx512.h"
 #include "ops/cpu/thread_scratch.h"
 #include "ops/families.h"
 #include "support/parallel.h"
@@ -398,8 +399,18 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
     return finish_rows(g, gi, bias, epilogue, out);
   }
   cpu::ThreadScratch<T, 0> col(K * ld);
-  cpu::ThreadScratch<T, 1> wide(ocg * ld);
   for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
+  if constexpr (std::is_same_v<T, float>) {
+    // Each image's columns stored in its own block (Note [Columns in segments] in
+    // sgemm_avx512.cpp), not a wide product scattered back.
+    T* out = y + (b0 * g.oc + gi * ocg) * cols;
+    const cpu::ColumnSegments images{cols, cols, g.oc * cols, bias != nullptr ? bias + gi * ocg : nullptr};
+    if (cpu::sgemm_avx512_segmented(ocg, ld, K, wg, K, col.get(), ld, images, out, cols)) {
+      for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.oc * cols, ocg * cols);
+      return;
+    }
+  }
+  cpu::ThreadScratch<T, 1> wide(ocg * ld);
   cpu::gemm_raw<T>(false, false, ocg, ld, K, T(1), wg, K, col.get(), ld, T(0), wide.get(), ld);
   scatter_rows(g, wide.get(), gi, b0, nb, bias, epilogue, y);
 }

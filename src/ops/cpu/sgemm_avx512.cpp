@@ -30,6 +30,23 @@ constexpr int kCols = 32;        // columns of C per tile: two zmm registers
 constexpr int kWideCols = 48;    // a product's last tile, when its columns are 33-48
 constexpr int64_t kMaxK = 2048;  // B panels of kMaxK x 32 floats stay in L2
 
+// Note [Columns in segments]: a product whose columns are not C's own columns
+// (ColumnSegments in sgemm_avx512.h) stores each vector of a tile row as the masked
+// stores of its lanes' segments: lanes of one segment keep their places, so one
+// segment is one masked store at the segment's address shifted back by the lane of
+// its first column. The table is the same for every row block of a panel, and made
+// once a panel. It replaces a wide product and a pass copying it out (an implicit-GEMM
+// convolution's dropped columns, a product over images side by side scattered back to
+// NCHW): that pass was 10% of squeezenet's 3x3 convolutions on 15x15 maps.
+struct VectorSegments {
+  int count = 0;
+  int64_t offset[17];  // from the row's start to where lane 0 would go
+  __mmask16 lanes[17];
+};
+struct PanelSegments {
+  VectorSegments vectors[3];  // up to kWideCols / 16
+};
+
 // Where a tile reads B's row p: b + p * ldb, or with `rows`, rows[p] + ldb (the
 // gathered lines of an implicit-GEMM convolution, read where they are).
 struct TileB {
@@ -41,7 +58,26 @@ struct TileB {
   // ran products with a partial last tile 2-3x slower on Zen 4 (8 x 1024 x 576 NT:
   // 21 against 56 GFLOP/s).
   bool padded = false;
+  // With segments (Note [Columns in segments]): where each of the tile's vectors is
+  // stored, and the bias of its first row.
+  const PanelSegments* segments = nullptr;
+  const float* bias = nullptr;
 };
+
+// A tile's rows stored through its panel's segments (Note [Columns in segments]), each
+// plus its bias.
+template <int MR, int NV>
+__attribute__((target("avx512f"), always_inline)) inline void store_segments(const __m512 (&acc)[MR][NV], __m512 va,
+                                                                             const TileB& tb, float* c, int64_t ldc) {
+  for (int i = 0; i < MR; ++i) {
+    const __m512 bias = _mm512_set1_ps(tb.bias != nullptr ? tb.bias[i] : 0.0f);
+    for (int v = 0; v < NV; ++v) {
+      const __m512 r = _mm512_add_ps(_mm512_mul_ps(acc[i][v], va), bias);
+      const VectorSegments& segs = tb.segments->vectors[v];
+      for (int s = 0; s < segs.count; ++s) _mm512_mask_storeu_ps(c + i * ldc + segs.offset[s], segs.lanes[s], r);
+    }
+  }
+}
 
 // C[0:MR, 0:16*NV] (masked to `cols`) = alpha * A[0:MR, :] B[:, 0:16*NV] + beta * C.
 // a(i, p) = a[i * ra + p * ca]; B's rows are where TileB says (GatheredB: from its
@@ -67,6 +103,9 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
     }
   }
   const __m512 va = _mm512_set1_ps(alpha);
+  if constexpr (!TransC) {
+    if (tb.segments != nullptr) return store_segments<MR, NV>(acc, va, tb, c, ldc);
+  }
   if constexpr (TransC) {
     // The tile is of Cᵀ: element (i, j) goes to c[j * ldc + i].
     alignas(64) float out[MR][16 * NV];
@@ -215,9 +254,26 @@ int64_t last_tile_columns(int64_t left) {
 // The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
 // at c[j * ldc + i]). B is StridedLines (its rows, or with tb its columns) or
 // GatheredLines (its rows).
+// The segments of the columns [j0, j0 + cols) of a product stored through `to`.
+PanelSegments panel_segments(const ColumnSegments& to, int64_t j0, int64_t cols) {
+  PanelSegments segs;
+  for (int v = 0; v * 16 < cols; ++v) {
+    VectorSegments& vs = segs.vectors[v];
+    const int64_t first = j0 + 16 * v, last = std::min(j0 + cols, first + 16);  // the vector's columns
+    for (int64_t seg = first / to.period; seg * to.period < last; ++seg) {
+      const int64_t lo = std::max(first, seg * to.period), hi = std::min(last, seg * to.period + to.kept);
+      if (lo >= hi) continue;  // the vector holds only dropped columns of this segment
+      vs.offset[vs.count] = seg * to.stride + (first - seg * to.period);
+      vs.lanes[vs.count++] = bit_range(lo - first, hi - first);
+    }
+  }
+  return segs;
+}
+
+// `to`: C's columns in segments (Note [Columns in segments]); alpha 1, beta 0.
 template <typename Lines>
 void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const StridedA& a, const Lines& b,
-             float beta, float* c, int64_t ldc) {
+             float beta, float* c, int64_t ldc, const ColumnSegments* to = nullptr) {
   constexpr bool kGatheredB = std::is_same_v<Lines, GatheredLines>;
   thread_local std::vector<float> panel;
   for (int64_t j0 = 0, cols = 0; j0 < n; j0 += cols) {
@@ -244,10 +300,16 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     } else {
       bt = TileB{b.b + j0, b.ldb, nullptr};
     }
+    PanelSegments segs;
+    if (to != nullptr) {
+      segs = panel_segments(*to, j0, cols);
+      bt.segments = &segs;
+    }
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));
       const TileFn fn = tile_for<kGatheredB>(trans_c, static_cast<int>(cols), rows);
-      float* ct = trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + j0;
+      float* ct = trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + (to != nullptr ? 0 : j0);
+      if (to != nullptr) bt.bias = to->bias != nullptr ? to->bias + i0 : nullptr;
       fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, bt, beta, ct, ldc, static_cast<int>(cols));
     }
   }
@@ -354,12 +416,20 @@ bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
   return true;
 }
 
-bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                           const float* const* b_rows, float beta, float* c, int64_t ldc) {
-  if (!has_avx512() || k <= 0 || m <= 0 || n <= 0) return false;
-  in_chunks(k, beta, [&](int64_t p0, int64_t kc, float chunk_beta) {
-    product(false, false, m, n, kc, alpha, StridedA{a + p0, lda, 1}, GatheredLines{b_rows + p0, 0}, chunk_beta, c, ldc);
-  });
+bool sgemm_avx512_segmented(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            const ColumnSegments& to, float* c, int64_t ldc) {
+  // One k: a longer one would be summed in chunks, each adding into C (Note [Long sums
+  // in chunks]), and the segments do not read C back.
+  if (!has_avx512() || k <= 0 || k > kMaxK || m <= 0 || n < 16 || to.period <= 0) return false;
+  product(false, false, m, n, k, 1.0f, StridedA{a, lda, 1}, StridedLines{b, ldb}, 0.0f, c, ldc, &to);
+  return true;
+}
+
+bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* const* b_rows,
+                           const ColumnSegments& to, float* c, int64_t ldc) {
+  // Gathered lines are read where they are, with no panel to keep in L2: k is not cut.
+  if (!has_avx512() || k <= 0 || m <= 0 || n <= 0 || to.period <= 0) return false;
+  product(false, false, m, n, k, 1.0f, StridedA{a, lda, 1}, GatheredLines{b_rows, 0}, 0.0f, c, ldc, &to);
   return true;
 }
 

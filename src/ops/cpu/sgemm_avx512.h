@@ -17,11 +17,28 @@ bool sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
 /// some CPUs (three times on Zen 4).
 inline constexpr int64_t kGatheredRowSlack = 32;
 
-/// The same product, not transposed, with B's rows gathered from anywhere: row p is
-/// the n floats at b_rows[p], each readable for kGatheredRowSlack floats more. A is
-/// row-major. An implicit-GEMM convolution's B is its input's rows at shifted
-/// offsets (Note [Implicit GEMM] in conv_implicit.cpp).
-bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-                           const float* const* b_rows, float beta, float* c, int64_t ldc);
+/// Where a product's columns land when they are not C's own (Note [Columns in
+/// segments] in sgemm_avx512.cpp): column j of row i goes to
+///   c[i * ldc + (j / period) * stride + j % period] = P(i, j) + bias[i] (no bias: + 0)
+/// when j % period < kept, and nowhere otherwise. An implicit-GEMM convolution computes
+/// each output row on the padded width (period: that width, kept: the output's, stride:
+/// the output's); a product over images side by side gives each image its block
+/// (period = kept: an image's columns, stride: the image's size).
+struct ColumnSegments {
+  int64_t period, kept, stride;
+  const float* bias = nullptr;
+};
+
+/// C = op(A) B through `to`, A and B row-major, not transposed. Returns false,
+/// touching nothing, where it does not apply (no AVX-512, fewer than 16 columns, k
+/// over 2048): run the product and the copy then.
+bool sgemm_avx512_segmented(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            const ColumnSegments& to, float* c, int64_t ldc);
+
+/// The same, with B's rows gathered from anywhere: row p is the n floats at b_rows[p],
+/// each readable for kGatheredRowSlack floats more. An implicit-GEMM convolution's B is
+/// its input's rows at shifted offsets (Note [Implicit GEMM] in conv_implicit.cpp).
+bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* const* b_rows,
+                           const ColumnSegments& to, float* c, int64_t ldc);
 
 }  // namespace aotgrad::ops::cpu
