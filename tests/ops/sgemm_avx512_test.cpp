@@ -5,8 +5,8 @@
 // (dot products: a classifier on a small batch), a last tile of 33-48 columns (three
 // vectors a row: n = 33, 40, 70, 72, 100, and 40 rows computed as Cᵀ), and columns
 // stored through segments (an implicit-GEMM convolution's kept columns, images side
-// by side). Products with fewer than 16
-// columns are declined (OpenBLAS runs them faster) and leave C alone.
+// by side). Products with fewer than 16 columns are declined (OpenBLAS runs them
+// faster) and leave C alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
