@@ -77,10 +77,11 @@ TEST(ConvFewTaps, MatchesAPlainSum) {
 TEST(ConvFewTaps, DeclinesWhatItDoesNotCompute) {
   const std::vector<float> x(4096, 1.0f), w(4096, 1.0f);
   std::vector<float> y(65536, 42.0f);
-  // 36 taps; stride 3; an empty batch: nothing is written.
+  // 36 taps; stride 3; an empty batch; a 1x1 convolution (the GEMM's plain product):
+  // nothing is written.
   for (const FewTapsConv& s :
        {FewTapsConv{1, 4, 8, 8, 4, 3, 3, 1, 1, 0, 0}, FewTapsConv{1, 3, 9, 9, 4, 3, 3, 3, 3, 0, 0},
-        FewTapsConv{0, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}}) {
+        FewTapsConv{0, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0}, FewTapsConv{1, 32, 7, 7, 16, 1, 1, 1, 1, 0, 0}}) {
     EXPECT_FALSE(ops::cpu::conv2d_few_taps_forward(s, x.data(), w.data(), nullptr, nullptr, y.data()));
     EXPECT_EQ(y[0], 42.0f);
   }
