@@ -63,7 +63,8 @@ TEST(MaxPool, EveryWindowMatchesAPlainScanBitForBit) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> value(0, 3), special(0, 40);
   int checked = 0;
-  for (auto [h, w] : {std::pair<int64_t, int64_t>{5, 7}, {9, 40}, {31, 31}, {6, 35}, {4, 70}, {9, 25}, {12, 32}})
+  for (auto [h, w] :
+       {std::pair<int64_t, int64_t>{5, 7}, {9, 40}, {31, 31}, {6, 35}, {4, 70}, {9, 25}, {12, 32}, {15, 15}, {11, 13}})
     for (auto [kh, kw] : {std::pair<int64_t, int64_t>{2, 2}, {3, 3}, {1, 3}, {3, 2}})
       for (int64_t s : {1, 2, 3})
         for (int64_t pad : {0, 1})
