@@ -1,7 +1,7 @@
 // The implicit-GEMM convolution (Note [Implicit GEMM]) against a direct convolution
 // in double precision: output, input gradient and weight gradient, for kernels and
 // paddings that leave dropped columns of every width, channel counts that leave
-// partial tiles, and a batch of more than one image.
+// partial tiles, a batch of more than one image, and maps taken a row to a vector.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -74,7 +74,10 @@ TEST(ConvImplicit, MatchesADirectConvolution) {
                         Conv2dSizes{2, 32, 12, 12, 8, 3, 3, 1, 1},
                         // Rows of whole 16-lane vectors (the weight gradient's unmasked
                         // loads), and images too big to share a group (one per group).
-                        Conv2dSizes{5, 4, 16, 16, 6, 3, 3, 1, 1}, Conv2dSizes{3, 64, 32, 32, 5, 3, 3, 1, 1}}) {
+                        Conv2dSizes{5, 4, 16, 16, 6, 3, 3, 1, 1}, Conv2dSizes{3, 64, 32, 32, 5, 3, 3, 1, 1},
+                        // Row tiles (Note [Row tiles]): 15 rows of 15 (five tiles of three
+                        // rows), 14 rows of 15 on a 17-wide padded row (the last tile two).
+                        Conv2dSizes{2, 16, 15, 15, 20, 3, 3, 1, 1}, Conv2dSizes{1, 3, 14, 13, 9, 3, 3, 1, 2}}) {
     SCOPED_TRACE(::testing::Message() << "n " << s.n << " c " << s.c << " " << s.h << "x" << s.w << " oc " << s.oc
                                       << " k " << s.kh << "x" << s.kw << " pad " << s.ph << "," << s.pw);
     auto random = [&](int64_t count) {

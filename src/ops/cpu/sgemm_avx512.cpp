@@ -58,6 +58,9 @@ struct TileB {
   // ran products with a partial last tile 2-3x slower on Zen 4 (8 x 1024 x 576 NT:
   // 21 against 56 GFLOP/s).
   bool padded = false;
+  // Gathered rows: from one vector's B columns to the next's, 16 floats, or in row
+  // tiles an output row apart (Note [Row tiles]).
+  int64_t vstride = 16;
   // With segments (Note [Columns in segments]): where each of the tile's vectors is
   // stored, and the bias of its first row.
   const PanelSegments* segments = nullptr;
@@ -96,7 +99,8 @@ __attribute__((target("avx512f"))) void tile(int64_t k, float alpha, const float
     const float* brow = GatheredB ? tb.rows[p] + ldb : b + p * ldb;
     __m512 bv[NV];
     for (int v = 0; v < NV; ++v)
-      bv[v] = Full || tb.padded ? _mm512_loadu_ps(brow + 16 * v) : _mm512_maskz_loadu_ps(mask[v], brow + 16 * v);
+      bv[v] = Full || tb.padded ? _mm512_loadu_ps(brow + (GatheredB ? tb.vstride : 16) * v)
+                                : _mm512_maskz_loadu_ps(mask[v], brow + (GatheredB ? tb.vstride : 16) * v);
     for (int i = 0; i < MR; ++i) {
       const __m512 ai = _mm512_set1_ps(a[p * ca + i * ra]);
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
@@ -172,6 +176,7 @@ struct StridedLines {
 struct GatheredLines {
   const float* const* rows;
   int64_t offset;
+  int64_t row_pitch = 0;  // row tiles (Note [Row tiles]): the floats between output rows
   const float* line(int64_t q) const { return rows[q] + offset; }
 };
 
@@ -278,12 +283,18 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
   thread_local std::vector<float> panel;
   for (int64_t j0 = 0, cols = 0; j0 < n; j0 += cols) {
     cols = last_tile_columns(n - j0);
-    const int width = cols > kCols ? kWideCols : kCols;  // a packed panel's row
+    if constexpr (kGatheredB)
+      if (b.row_pitch > 0) cols = std::min<int64_t>(kWideCols, n - j0);  // three output rows a tile
+    const int width = cols > kCols ? kWideCols : kCols;                  // a packed panel's row
     TileB bt{nullptr, width, nullptr};
     if constexpr (kGatheredB) {
       // Gathered rows are read where they are (Note [Implicit GEMM] in
       // conv_implicit.cpp: why a panel of them would not pay).
       bt = TileB{nullptr, b.offset + j0, b.rows, true};  // kGatheredRowSlack
+      if (b.row_pitch > 0) {                             // Note [Row tiles]
+        bt.ldb = b.offset + j0 / 16 * b.row_pitch;
+        bt.vstride = b.row_pitch;
+      }
     } else if (tb) {
       // B is stored as [n, k]: its 32 columns j0.. become k rows of 32.
       panel.resize(static_cast<size_t>(k * width));
@@ -426,10 +437,11 @@ bool sgemm_avx512_segmented(int64_t m, int64_t n, int64_t k, const float* a, int
 }
 
 bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* const* b_rows,
-                           const ColumnSegments& to, float* c, int64_t ldc) {
+                           const ColumnSegments& to, float* c, int64_t ldc, int64_t row_pitch) {
   // Gathered lines are read where they are, with no panel to keep in L2: k is not cut.
-  if (!has_avx512() || k <= 0 || m <= 0 || n <= 0 || to.period <= 0) return false;
-  product(false, false, m, n, k, 1.0f, StridedA{a, lda, 1}, GatheredLines{b_rows, 0}, 0.0f, c, ldc, &to);
+  if (!has_avx512() || k <= 0 || m <= 0 || n <= 0 || to.period <= 0 || row_pitch < 0 || (row_pitch > 0 && n % 16))
+    return false;
+  product(false, false, m, n, k, 1.0f, StridedA{a, lda, 1}, GatheredLines{b_rows, 0, row_pitch}, 0.0f, c, ldc, &to);
   return true;
 }
 

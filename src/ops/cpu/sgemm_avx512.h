@@ -38,7 +38,9 @@ bool sgemm_avx512_segmented(int64_t m, int64_t n, int64_t k, const float* a, int
 /// The same, with B's rows gathered from anywhere: row p is the n floats at b_rows[p],
 /// each readable for kGatheredRowSlack floats more. An implicit-GEMM convolution's B is
 /// its input's rows at shifted offsets (Note [Implicit GEMM] in conv_implicit.cpp).
+/// With row_pitch > 0 (row tiles, Note [Row tiles] in conv_implicit.cpp), n is a
+/// multiple of 16 and column j of row p is b_rows[p][(j / 16) * row_pitch + j % 16].
 bool sgemm_avx512_gathered(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* const* b_rows,
-                           const ColumnSegments& to, float* c, int64_t ldc);
+                           const ColumnSegments& to, float* c, int64_t ldc, int64_t row_pitch = 0);
 
 }  // namespace aotgrad::ops::cpu
