@@ -32,6 +32,13 @@ class OneThreadHere {
   bool prev_;
 };
 
+/// Whether a kernel called here runs serially whatever it asks for: one thread, or
+/// already inside a parallel region (a thread's share of the images). A kernel that
+/// would otherwise split its own work over the threads checks this first.
+inline bool serial_here() {
+  return num_threads() <= 1 || omp_in_parallel();
+}
+
 /// Below this much work (elements times a rough cost per element, about cycles) loops
 /// stay serial: an OpenMP fork and join costs a few microseconds, which at 32K made
 /// 2-thread relu on mlp_small's 8K elements ten times slower than 1 thread.

@@ -381,6 +381,23 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
   return s;
 }
 
+// The float product of group gi's weight and `ld` columns of im2col matrices (one
+// image's, or images' side by side), stored with the bias straight into each image's
+// block of `out` (Note [Columns in segments] in sgemm_avx512.cpp): no pass adding the
+// bias after, no wide product scattered back. Only where this thread's kernels run
+// serially (the images already split over the threads): elsewhere the plain product
+// splits itself over them. False where it does not apply.
+template <typename T>
+bool segmented_product(const ConvGeom& g, int64_t gi, const T* wg, const T* col, int64_t ld, const T* bias, T* out) {
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t cols = g.col_cols(), ocg = g.ocg();
+    const cpu::ColumnSegments images{cols, cols, g.oc * cols, bias != nullptr ? bias + gi * ocg : nullptr};
+    return serial_here() &&
+           cpu::sgemm_avx512_segmented(ocg, ld, g.col_rows(), wg, g.col_rows(), col, ld, images, out, cols);
+  }
+  return false;
+}
+
 // Images [b0, b0 + nb) of group gi as one product: their im2col matrices side by side
 // (Note [One product per chunk of images]), or one image's straight into its NCHW
 // slice (a 1x1 convolution's image is its own im2col matrix).
@@ -390,25 +407,22 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
   const int64_t cols = g.col_cols(), K = g.col_rows(), ocg = g.ocg(), ld = nb * cols;
   const T* wg = w + gi * ocg * K;
   const T* x0 = x + (b0 * g.c + gi * g.cg()) * g.h * g.w;
+  T* out = y + (b0 * g.oc + gi * ocg) * cols;
   if (nb == 1) {
     const bool pointwise = is_pointwise(g);
     cpu::ThreadScratch<T, 0> col(pointwise ? 0 : K * cols);
     if (!pointwise) im2col(g, spans, x0, col.get(), cols);
-    T* out = y + (b0 * g.oc + gi * ocg) * cols;
+    if (segmented_product(g, gi, wg, pointwise ? x0 : col.get(), cols, bias, out)) {
+      return cpu::apply_epilogue(epilogue, out, ocg * cols);
+    }
     cpu::gemm_raw<T>(false, false, ocg, cols, K, T(1), wg, K, pointwise ? x0 : col.get(), cols, T(0), out, cols);
     return finish_rows(g, gi, bias, epilogue, out);
   }
   cpu::ThreadScratch<T, 0> col(K * ld);
   for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
-  if constexpr (std::is_same_v<T, float>) {
-    // Each image's columns stored in its own block (Note [Columns in segments] in
-    // sgemm_avx512.cpp), not a wide product scattered back.
-    T* out = y + (b0 * g.oc + gi * ocg) * cols;
-    const cpu::ColumnSegments images{cols, cols, g.oc * cols, bias != nullptr ? bias + gi * ocg : nullptr};
-    if (cpu::sgemm_avx512_segmented(ocg, ld, K, wg, K, col.get(), ld, images, out, cols)) {
-      for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.oc * cols, ocg * cols);
-      return;
-    }
+  if (segmented_product(g, gi, wg, col.get(), ld, bias, out)) {
+    for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.oc * cols, ocg * cols);
+    return;
   }
   cpu::ThreadScratch<T, 1> wide(ocg * ld);
   cpu::gemm_raw<T>(false, false, ocg, ld, K, T(1), wg, K, col.get(), ld, T(0), wide.get(), ld);
