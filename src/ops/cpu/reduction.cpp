@@ -144,12 +144,6 @@ std::optional<Segments> segments_of(const Tensor& x, const std::vector<bool>& ma
   return s;
 }
 
-// Each result's sum and, when `mean` is given (the results' means), sum of squared
-// deviations from it, over the segments.
-// (A squeeze-and-excitation block's mean over a 2x2 map has thousands of results of 4
-// elements each: `finish` is inlined, not called through a std::function, and a
-// segment shorter than sum_of's eight lanes is summed in order, which is the sum
-// sum_of gives it.)
 // Note [Short segments side by side]: a global average pool over 3x3 maps (squeezenet's
 // last layer: 8000 results of 9 elements) summed each result in one chain of dependent
 // additions, and the chain's latency, not the additions, set the time. Results
@@ -174,6 +168,12 @@ void short_segment_sums(const T* px, int64_t b, int64_t e, int64_t post, T* out,
   }
 }
 
+// Each result's sum and, when `mean` is given (the results' means), sum of squared
+// deviations from it, over the segments. (`finish` is inlined, not called through a
+// std::function: a squeeze-and-excitation block's mean over a 2x2 map has thousands of
+// results of 4 elements each. Short segments of one run: Note [Short segments side by
+// side]; otherwise a segment shorter than sum_of's eight lanes is summed in order,
+// which is the sum sum_of gives it.)
 template <typename T, typename Finish>
 void segment_sums(const Tensor& x, const Segments& s, T* out, Finish&& finish, const double* mean = nullptr) {
   const T* px = x.data_ptr<T>();

@@ -39,9 +39,9 @@ constexpr int64_t kMaxK = 2048;  // B panels of kMaxK x 32 floats stay in L2
 // convolution's dropped columns, a product over images side by side scattered back to
 // NCHW): that pass was 10% of squeezenet's 3x3 convolutions on 15x15 maps.
 struct VectorSegments {
-  int count = 0;
-  int64_t offset[17];  // from the row's start to where lane 0 would go
-  __mmask16 lanes[17];
+  int count = 0;           // at most one segment a lane
+  int64_t offset[kLanes];  // from the row's start to where lane 0 would go
+  __mmask16 lanes[kLanes];
 };
 struct PanelSegments {
   VectorSegments vectors[3];  // up to kWideCols / 16
@@ -148,10 +148,11 @@ constexpr TileFn kTiles[kRows + 1] = {nullptr,
                                       tile<6, NV, Full, TransC, GatheredB>,
                                       tile<7, NV, Full, TransC, GatheredB>,
                                       tile<8, NV, Full, TransC, GatheredB>};
-// The tile for `rows` rows and `cols` (1-48) columns: 32 columns in two vectors a row,
-// 16 or fewer in one, 33-48 in three (Note [A wide last tile]). A product's last columns are often few: a convolution
-// on 3x3 maps over 8 images has n = 72, and computing its last 8 columns as 32 made a third of the work of squeezenet's
-// largest products padding.
+// The tile for `rows` rows and `cols` (1-48) columns: 32 columns in two vectors a
+// row, 16 or fewer in one, 33-48 in three (Note [A wide last tile]). A product's last
+// columns are often few: a convolution on 3x3 maps over 8 images has n = 72, and
+// computing its last 8 columns as 32 made a third of the work of squeezenet's largest
+// products padding.
 template <bool TransC, bool GatheredB>
 TileFn tile_of(int cols, int rows) {
   if (cols > kCols)
@@ -256,9 +257,6 @@ int64_t last_tile_columns(int64_t left) {
   return left > kCols && left <= kWideCols ? left : std::min<int64_t>(kCols, left);
 }
 
-// The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
-// at c[j * ldc + i]). B is StridedLines (its rows, or with tb its columns) or
-// GatheredLines (its rows).
 // The segments of the columns [j0, j0 + cols) of a product stored through `to`.
 PanelSegments panel_segments(const ColumnSegments& to, int64_t j0, int64_t cols) {
   PanelSegments segs;
@@ -275,6 +273,9 @@ PanelSegments panel_segments(const ColumnSegments& to, int64_t j0, int64_t cols)
   return segs;
 }
 
+// The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
+// at c[j * ldc + i]). B is StridedLines (its rows, or with tb its columns) or
+// GatheredLines (its rows).
 // `to`: C's columns in segments (Note [Columns in segments]); alpha 1, beta 0.
 template <typename Lines>
 void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const StridedA& a, const Lines& b,

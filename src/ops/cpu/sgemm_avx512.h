@@ -29,7 +29,7 @@ struct ColumnSegments {
   const float* bias = nullptr;
 };
 
-/// C = op(A) B through `to`, A and B row-major, not transposed. Returns false,
+/// C = A B through `to`, A and B row-major, not transposed. Returns false,
 /// touching nothing, where it does not apply (no AVX-512, fewer than 16 columns, k
 /// over 2048): run the product and the copy then.
 bool sgemm_avx512_segmented(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
