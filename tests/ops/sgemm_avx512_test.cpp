@@ -9,6 +9,7 @@
 // faster) and leave C alone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -85,23 +86,23 @@ TEST(SgemmAvx512, MatchesAReferenceProductOnEveryLayout) {
 // j % period < kept; every other float of C keeps its sentinel. Periods under a
 // vector (a vector's lanes split over many segments), of one column, over a tile;
 // dropped columns; rows in packed panels (m > 16) and read in place; a wide last tile;
-// B as row-major rows and as gathered lines; a k over 2048 declined.
+// B as row-major rows and as gathered lines; a ReLU in the store; a k over 2048 declined.
 TEST(SgemmAvx512, StoresColumnsThroughSegments) {
   using aotgrad::ops::cpu::ColumnSegments;
   if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512; BLAS computes these products";
   struct SegCase {
     int64_t m, n, k, period, kept;
-    bool bias;
+    bool bias, relu = false;
   };
   std::mt19937 gen(9);
   std::uniform_real_distribution<float> dist(-1, 1);
   int checked = 0;
   for (SegCase s :
-       {SegCase{8, 72, 20, 9, 9, true}, SegCase{40, 255, 30, 17, 15, true}, SegCase{3, 40, 7, 1, 1, false},
-        SegCase{17, 100, 12, 50, 47, true}, SegCase{9, 36, 5, 4, 3, false}, SegCase{24, 392, 9, 49, 49, true}})
+       {SegCase{8, 72, 20, 9, 9, true}, SegCase{40, 255, 30, 17, 15, true, true}, SegCase{3, 40, 7, 1, 1, false},
+        SegCase{17, 100, 12, 50, 47, true}, SegCase{9, 36, 5, 4, 3, false, true}, SegCase{24, 392, 9, 49, 49, true}})
     for (bool gathered : {false, true}) {
       SCOPED_TRACE(::testing::Message() << s.m << "x" << s.n << "x" << s.k << " period " << s.period << " kept "
-                                        << s.kept << (gathered ? " gathered" : " rows"));
+                                        << s.kept << (gathered ? " gathered" : " rows") << (s.relu ? " relu" : ""));
       const int64_t segments = (s.n + s.period - 1) / s.period, stride = s.kept + 5, ldc = segments * stride + 3;
       std::vector<float> a(static_cast<size_t>(s.m * s.k)), b(static_cast<size_t>(s.k * s.n + 32)), bias(s.m);
       for (float& x : a) x = dist(gen);
@@ -110,7 +111,7 @@ TEST(SgemmAvx512, StoresColumnsThroughSegments) {
       std::vector<const float*> rows(static_cast<size_t>(s.k));
       for (int64_t p = 0; p < s.k; ++p) rows[static_cast<size_t>(p)] = b.data() + p * s.n;
       std::vector<float> c(static_cast<size_t>(s.m * ldc), std::numeric_limits<float>::quiet_NaN());
-      const ColumnSegments to{s.period, s.kept, stride, s.bias ? bias.data() : nullptr};
+      const ColumnSegments to{s.period, s.kept, stride, s.bias ? bias.data() : nullptr, s.relu};
       const bool ran = gathered ? aotgrad::ops::cpu::sgemm_avx512_gathered(s.m, s.n, s.k, a.data(), s.k, rows.data(),
                                                                            to, c.data(), ldc)
                                 : aotgrad::ops::cpu::sgemm_avx512_segmented(s.m, s.n, s.k, a.data(), s.k, b.data(), s.n,
@@ -123,6 +124,7 @@ TEST(SgemmAvx512, StoresColumnsThroughSegments) {
           double want = s.bias ? bias[static_cast<size_t>(i)] : 0.0;
           for (int64_t p = 0; p < s.k; ++p)
             want += static_cast<double>(a[static_cast<size_t>(i * s.k + p)]) * b[static_cast<size_t>(p * s.n + j)];
+          if (s.relu) want = std::max(want, 0.0);
           const auto at = static_cast<size_t>(i * ldc + (j / s.period) * stride + j % s.period);
           ASSERT_NEAR(c[at], want, 1e-4 * (1 + std::abs(want))) << i << ", " << j;
           written[at] = true;

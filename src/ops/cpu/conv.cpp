@@ -386,12 +386,15 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
 // block of `out` (Note [Columns in segments] in sgemm_avx512.cpp): no pass adding the
 // bias after, no wide product scattered back. Only where this thread's kernels run
 // serially (the images already split over the threads): elsewhere the plain product
-// splits itself over them. False where it does not apply.
+// splits itself over them. A ReLU epilogue is applied in the store too. False where it
+// does not apply.
 template <typename T>
-bool segmented_product(const ConvGeom& g, int64_t gi, const T* wg, const T* col, int64_t ld, const T* bias, T* out) {
+bool segmented_product(const ConvGeom& g, int64_t gi, const T* wg, const T* col, int64_t ld, const T* bias,
+                       const Epilogue* epilogue, T* out) {
   if constexpr (std::is_same_v<T, float>) {
     const int64_t cols = g.col_cols(), ocg = g.ocg();
-    const cpu::ColumnSegments images{cols, cols, g.oc * cols, bias != nullptr ? bias + gi * ocg : nullptr};
+    const cpu::ColumnSegments images{cols, cols, g.oc * cols, bias != nullptr ? bias + gi * ocg : nullptr,
+                                     cpu::is_relu(epilogue)};
     return serial_here() &&
            cpu::sgemm_avx512_segmented(ocg, ld, g.col_rows(), wg, g.col_rows(), col, ld, images, out, cols);
   }
@@ -412,16 +415,18 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
     const bool pointwise = is_pointwise(g);
     cpu::ThreadScratch<T, 0> col(pointwise ? 0 : K * cols);
     if (!pointwise) im2col(g, spans, x0, col.get(), cols);
-    if (segmented_product(g, gi, wg, pointwise ? x0 : col.get(), cols, bias, out)) {
-      return cpu::apply_epilogue(epilogue, out, ocg * cols);
+    if (segmented_product(g, gi, wg, pointwise ? x0 : col.get(), cols, bias, epilogue, out)) {
+      if (!cpu::is_relu(epilogue)) cpu::apply_epilogue(epilogue, out, ocg * cols);
+      return;
     }
     cpu::gemm_raw<T>(false, false, ocg, cols, K, T(1), wg, K, pointwise ? x0 : col.get(), cols, T(0), out, cols);
     return finish_rows(g, gi, bias, epilogue, out);
   }
   cpu::ThreadScratch<T, 0> col(K * ld);
   for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
-  if (segmented_product(g, gi, wg, col.get(), ld, bias, out)) {
-    for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.oc * cols, ocg * cols);
+  if (segmented_product(g, gi, wg, col.get(), ld, bias, epilogue, out)) {
+    if (!cpu::is_relu(epilogue))
+      for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.oc * cols, ocg * cols);
     return;
   }
   cpu::ThreadScratch<T, 1> wide(ocg * ld);

@@ -36,7 +36,47 @@
 
 namespace aotgrad::ops::cpu {
 
+namespace {
+
+// Note [Padding in vectors]: a padded plane is written a row at a time as whole
+// vectors, the lanes inside the input row loaded from it (masked) and the padding's
+// lanes zero. With std::fill and std::copy_n each row was three library calls
+// (memset, memmove, memset) of a few floats: 8% of a 3x3 convolution on 15x15 maps.
+__attribute__((target("avx512f"))) void zero_floats(float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) _mm512_storeu_ps(dst + i, _mm512_setzero_ps());
+  if (i < n) _mm512_mask_storeu_ps(dst + i, first_lanes(n - i), _mm512_setzero_ps());
+}
+
+__attribute__((target("avx512f"))) void pad_planes_avx512(const float* x, int64_t p0, int64_t p1, int64_t h, int64_t w,
+                                                          int64_t ph, int64_t pw, float* out) {
+  const int64_t hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp, vectors = (wp + kLanes - 1) / kLanes;
+  const __mmask16 tail = first_lanes(wp - (vectors - 1) * kLanes);
+  for (int64_t p = p0; p < p1; ++p) {
+    float* dst = out + p * plane;
+    zero_floats(dst, ph * wp);
+    for (int64_t r = 0; r < h; ++r) {
+      float* row = dst + (ph + r) * wp;
+      // As an integer: the row's first pw lanes lie before the input row (masked off,
+      // never read).
+      const auto from = reinterpret_cast<uintptr_t>(x + (p * h + r) * w) - static_cast<uintptr_t>(pw * 4);
+      for (int64_t v = 0; v < vectors; ++v) {
+        const __mmask16 inside = bit_range(pw - v * kLanes, pw + w - v * kLanes);
+        const __m512 r16 = _mm512_maskz_loadu_ps(inside, reinterpret_cast<const float*>(from + v * kLanes * 4));
+        if (v + 1 < vectors)
+          _mm512_storeu_ps(row + v * kLanes, r16);
+        else
+          _mm512_mask_storeu_ps(row + v * kLanes, tail, r16);
+      }
+    }
+    zero_floats(dst + (ph + h) * wp, ph * wp);
+  }
+}
+
+}  // namespace
+
 void pad_planes(const float* x, int64_t p0, int64_t p1, int64_t h, int64_t w, int64_t ph, int64_t pw, float* out) {
+  if (has_avx512()) return pad_planes_avx512(x, p0, p1, h, w, ph, pw, out);
   const int64_t hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp;
   for (int64_t p = p0; p < p1; ++p) {
     float* dst = out + p * plane;
@@ -88,13 +128,14 @@ struct ImageConv {
       for (int64_t ki = 0; ki < kh; ++ki)
         for (int64_t kj = 0; kj < kw; ++kj)
           lines[static_cast<size_t>((c * kh + ki) * kw + kj)] = in + c * hp * wp + ki * wp + kj;
-    if (row_tiles(ow, wp)) {  // Note [Row tiles]: each output row is 16 columns, its first ow kept
-      sgemm_avx512_gathered(cout, oh * 16, k, wmat, k, lines.data(), ColumnSegments{16, ow, ow, bias}, out, oh * ow,
-                            wp);
+    const bool relu = is_relu(epilogue);  // applied in the store
+    if (row_tiles(ow, wp)) {              // Note [Row tiles]: each output row is 16 columns, its first ow kept
+      sgemm_avx512_gathered(cout, oh * 16, k, wmat, k, lines.data(), ColumnSegments{16, ow, ow, bias, relu}, out,
+                            oh * ow, wp);
     } else {  // each output row's wp columns keep their first ow (Note [Columns in segments])
-      sgemm_avx512_gathered(cout, l, k, wmat, k, lines.data(), ColumnSegments{wp, ow, ow, bias}, out, oh * ow);
+      sgemm_avx512_gathered(cout, l, k, wmat, k, lines.data(), ColumnSegments{wp, ow, ow, bias, relu}, out, oh * ow);
     }
-    apply_epilogue(epilogue, out, cout * oh * ow);
+    if (!relu) apply_epilogue(epilogue, out, cout * oh * ow);
   }
 };
 

@@ -13,4 +13,11 @@ namespace aotgrad::ops::cpu {
 template <typename T>
 void apply_epilogue(const Epilogue* epilogue, T* x, int64_t n);
 
+/// Whether `epilogue` is a ReLU, which the AVX-512 GEMM's segment stores apply as
+/// they store a convolution's output (ColumnSegments::relu in sgemm_avx512.h): then
+/// there is no pass over the output left to make.
+inline bool is_relu(const Epilogue* epilogue) {
+  return epilogue != nullptr && epilogue->formula == Formula::Relu;
+}
+
 }  // namespace aotgrad::ops::cpu

@@ -10,9 +10,9 @@ namespace aotgrad::ops::cpu {
 
 inline constexpr int kLanes = 16;
 
-/// Bits [first, end) of a 16-bit mask.
+/// Bits [first, end) of a 16-bit mask, the range cut to [0, 16).
 inline __mmask16 bit_range(int64_t first, int64_t end) {
-  const auto upto = [](int64_t k) { return k >= kLanes ? 0xFFFFu : (1u << k) - 1u; };
+  const auto upto = [](int64_t k) { return k <= 0 ? 0u : k >= kLanes ? 0xFFFFu : (1u << k) - 1u; };
   return first >= end ? 0 : static_cast<__mmask16>(upto(end) & ~upto(first));
 }
 

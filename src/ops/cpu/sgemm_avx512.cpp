@@ -62,20 +62,24 @@ struct TileB {
   // tiles an output row apart (Note [Row tiles]).
   int64_t vstride = 16;
   // With segments (Note [Columns in segments]): where each of the tile's vectors is
-  // stored, and the bias of its first row.
+  // stored, the bias of its first row, and whether values below zero are stored as
+  // zero (ColumnSegments::relu).
   const PanelSegments* segments = nullptr;
   const float* bias = nullptr;
+  bool relu = false;
 };
 
 // A tile's rows stored through its panel's segments (Note [Columns in segments]), each
-// plus its bias.
+// plus its bias, and with relu, below zero as zero (`x < 0 ? 0 : x`: NaN stays NaN).
 template <int MR, int NV>
 __attribute__((target("avx512f"), always_inline)) inline void store_segments(const __m512 (&acc)[MR][NV], __m512 va,
                                                                              const TileB& tb, float* c, int64_t ldc) {
+  const __m512 zero = _mm512_setzero_ps();
   for (int i = 0; i < MR; ++i) {
     const __m512 bias = _mm512_set1_ps(tb.bias != nullptr ? tb.bias[i] : 0.0f);
     for (int v = 0; v < NV; ++v) {
-      const __m512 r = _mm512_add_ps(_mm512_mul_ps(acc[i][v], va), bias);
+      __m512 r = _mm512_add_ps(_mm512_mul_ps(acc[i][v], va), bias);
+      if (tb.relu) r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(r, zero, _CMP_LT_OQ), zero);
       const VectorSegments& segs = tb.segments->vectors[v];
       for (int s = 0; s < segs.count; ++s) _mm512_mask_storeu_ps(c + i * ldc + segs.offset[s], segs.lanes[s], r);
     }
@@ -316,6 +320,7 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     if (to != nullptr) {
       segs = panel_segments(*to, j0, cols);
       bt.segments = &segs;
+      bt.relu = to->relu;
     }
     for (int64_t i0 = 0; i0 < m; i0 += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, m - i0));

@@ -23,10 +23,13 @@ inline constexpr int64_t kGatheredRowSlack = 32;
 /// when j % period < kept, and nowhere otherwise. An implicit-GEMM convolution computes
 /// each output row on the padded width (period: that width, kept: the output's, stride:
 /// the output's); a product over images side by side gives each image its block
-/// (period = kept: an image's columns, stride: the image's size).
+/// (period = kept: an image's columns, stride: the image's size). With `relu`, a value
+/// below zero is stored as zero, as Formula::Relu computes it (NaN and -0 kept): a
+/// convolution's ReLU epilogue applied in the store, not in a pass over the output.
 struct ColumnSegments {
   int64_t period, kept, stride;
   const float* bias = nullptr;
+  bool relu = false;
 };
 
 /// C = A B through `to`, A and B row-major, not transposed. Returns false,
