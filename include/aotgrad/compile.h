@@ -48,6 +48,12 @@ struct CompileOptions {
   /// Give an op whose kernel takes an epilogue (a convolution) the unary elementwise
   /// op that is its output's only reader (Note [Epilogues]).
   bool fuse_epilogues = true;
+  /// Have the producers of a concatenation's inputs write them straight into its
+  /// output, and drop the concatenation (Note [Concatenations in place]).
+  bool concat_in_place = true;
+  /// Run a convolution and the max pool that alone reads it image by image, each
+  /// image's map pooled while it is in cache (Note [Images through two kernels]).
+  bool pipeline_images = true;
   /// At more than one thread, run an inference call (nothing requires grad) whose
   /// output rows depend only on the same rows of its inputs as one program per
   /// thread, each on its share of the batch (Note [Batch shares]).
@@ -73,6 +79,11 @@ struct ProgramStats {
   /// Ops given the elementwise op that reads their output as an epilogue (a
   /// convolution and its ReLU: one kernel call).
   int64_t epilogues = 0;
+  /// Concatenations whose inputs are written in place (no copy), and those inputs.
+  int64_t concatenations_in_place = 0;
+  int64_t slices_in_place = 0;
+  /// Convolution and pool pairs run image by image as one instruction.
+  int64_t image_pipelines = 0;
   int64_t arena_bytes = 0;      // the planned arena
   int64_t unplanned_bytes = 0;  // what the arena's values would take without sharing
   int64_t reused_in_place = 0;  // outputs written over a dying input

@@ -60,9 +60,15 @@ FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>&
     ++stats.groups;
     stats.ops += 2;
   }
+  remove_instructions(instructions, operands, absorbed);
+  return stats;
+}
+
+void remove_instructions(std::vector<Instruction>& instructions, std::vector<std::vector<int>>& operands,
+                         const std::vector<bool>& removed) {
   size_t kept = 0;
   for (size_t i = 0; i < instructions.size(); ++i) {
-    if (absorbed[i]) continue;
+    if (removed[i]) continue;
     if (kept != i) {  // (a vector moved onto itself is left empty)
       instructions[kept] = std::move(instructions[i]);
       operands[kept] = std::move(operands[i]);
@@ -71,7 +77,6 @@ FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>&
   }
   instructions.resize(kept);
   operands.resize(kept);
-  return stats;
 }
 
 }  // namespace aotgrad::compile

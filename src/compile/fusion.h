@@ -25,6 +25,22 @@ FusionStats fuse_pointwise_chains(std::vector<Value>& values, std::vector<Instru
 FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>& instructions,
                            std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
 
+/// Note [Concatenations in place] (concat_in_place.cpp): makes each input of a
+/// concatenation a view of its output, written there by its producer, where every
+/// input is made only for it; drops the concatenation. Runs after the epilogues.
+FusionStats place_concatenations(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                                 std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
+
+/// Note [Images through two kernels] (image_pipeline.cpp): a convolution whose output
+/// only a values-alone max pool reads runs with it as one instruction, image by
+/// image, through a scratch of one image a thread. Runs after the epilogues.
+FusionStats pipeline_images(std::vector<Value>& values, std::vector<Instruction>& instructions,
+                            std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
+
+/// Removes the instructions marked in `removed`, keeping `operands` in step.
+void remove_instructions(std::vector<Instruction>& instructions, std::vector<std::vector<int>>& operands,
+                         const std::vector<bool>& removed);
+
 /// Merges fused loops that run the same steps on different tensors into multi-tensor
 /// loops (Note [Multi-tensor loops]). Runs after the planner has put input updates in
 /// place (ValueKind::IntoInput), which it must respect.

@@ -33,7 +33,8 @@ namespace {
 bool last_output_read(const Node& n, size_t count) {
   for (const Node* u : n.users()) {
     if (u->target().kind != graph::Target::Kind::GetItem) return true;
-    if (static_cast<size_t>(u->args()[1].to_int()) + 1 == count) return true;
+    // (A getitem nothing reads, as a trace leaves for every item, reads nothing.)
+    if (static_cast<size_t>(u->args()[1].to_int()) + 1 == count && !u->users().empty()) return true;
   }
   return false;
 }
@@ -72,6 +73,13 @@ class ProgramBuilder {
   void fuse() {
     if (options_.fuse_epilogues)
       p_.stats_.epilogues = fuse_epilogues(p_.values_, p_.instructions_, operands_, p_.outputs_).groups;
+    if (options_.pipeline_images)
+      p_.stats_.image_pipelines = pipeline_images(p_.values_, p_.instructions_, operands_, p_.outputs_).groups;
+    if (options_.concat_in_place) {
+      const FusionStats fs = place_concatenations(p_.values_, p_.instructions_, operands_, p_.outputs_);
+      p_.stats_.concatenations_in_place = fs.groups;
+      p_.stats_.slices_in_place = fs.ops;
+    }
     if (options_.fuse_pointwise) {
       FusionStats fs = fuse_pointwise_chains(p_.values_, p_.instructions_, operands_, p_.outputs_);
       p_.stats_.fused_groups = fs.groups;
@@ -418,8 +426,13 @@ class ProgramBuilder {
     std::vector<size_t> def(p_.values_.size(), end), last(p_.values_.size(), 0);
     std::vector<bool> used(p_.values_.size(), false);
     for (size_t i = 0; i < ins.size(); ++i) {
-      for (int r : ins[i].results)
-        if (r >= 0 && def[static_cast<size_t>(r)] == end) def[static_cast<size_t>(r)] = i;
+      for (int r : ins[i].results) {
+        if (r < 0) continue;
+        if (def[static_cast<size_t>(r)] == end) def[static_cast<size_t>(r)] = i;
+        // A view's writer (Note [Concatenations in place]) writes its storage.
+        const auto root = static_cast<size_t>(root_of(r));
+        if (root != static_cast<size_t>(r) && ins[i].view_of < 0) def[root] = std::min(def[root], i);
+      }
       for (int v : operands_[i]) {
         last[static_cast<size_t>(v)] = i;
         used[static_cast<size_t>(v)] = true;

@@ -91,6 +91,10 @@ struct OpInfo {
   KernelFn kernel = nullptr;
   /// The kernel taking an epilogue, for ops whose kernel can apply one (convolution).
   EpilogueKernelFn with_epilogue = nullptr;
+  /// The kernel (and with_epilogue) writes output 0 wherever the output tensor's
+  /// strides put it, so the compiled program may hand it a slice of a concatenation's
+  /// output (Note [Concatenations in place] in compile/concat_in_place.cpp).
+  bool writes_into_slices = false;
   DerivativeFn derivative = nullptr;
   /// Explicitly no derivative (integer results, comparisons, backward helpers).
   bool not_differentiable = false;
@@ -145,6 +149,7 @@ class Registry {
   void sym_shape(OpId id, SymShapeFn f) { (*this)[id].sym_shape = f; }
   void kernel(OpId id, KernelFn f) { (*this)[id].kernel = f; }
   void with_epilogue(OpId id, EpilogueKernelFn f) { (*this)[id].with_epilogue = f; }
+  void writes_into_slices(OpId id) { (*this)[id].writes_into_slices = true; }
   void derivative(OpId id, DerivativeFn f) { (*this)[id].derivative = f; }
   /// A derivative that reads the op's result: `r.derivative(OpId::exp, reads_result, f)`.
   void derivative(OpId id, ReadsResult, DerivativeFn f) {

@@ -15,6 +15,8 @@ struct CompileFlags {
   bool no_fuse = false;
   bool no_reuse = false;
   bool no_epilogues = false;
+  bool no_concat_in_place = false;
+  bool no_image_pipelines = false;
   bool no_batch_shares = false;
   std::string print_after, stop_after;
   bool verify_after_each = false;
@@ -25,6 +27,8 @@ struct CompileFlags {
     o.fuse_pointwise = !no_fuse;
     o.reuse_buffers = !no_reuse;
     o.fuse_epilogues = !no_epilogues;
+    o.concat_in_place = !no_concat_in_place;
+    o.pipeline_images = !no_image_pipelines;
     o.batch_shares = !no_batch_shares;
     o.pipeline.print_after = print_after;
     o.pipeline.stop_after = stop_after;
@@ -46,6 +50,10 @@ inline std::shared_ptr<CompileFlags> add_compile_flags(CLI::App* cmd) {
   cmd->add_flag("--no-reuse", flags->no_reuse, "do not let elementwise ops write over dying inputs");
   cmd->add_flag("--no-epilogues", flags->no_epilogues,
                 "do not hand a convolution the elementwise op that reads its output (its ReLU)");
+  cmd->add_flag("--no-concat-in-place", flags->no_concat_in_place,
+                "copy a concatenation's inputs into it rather than have their producers write them there");
+  cmd->add_flag("--no-image-pipelines", flags->no_image_pipelines,
+                "run a convolution and the max pool after it each over the whole batch, not image by image");
   cmd->add_flag("--no-batch-shares", flags->no_batch_shares,
                 "run an inference call's whole batch through one program, its kernels split over the threads, "
                 "rather than one program per thread on its share of the rows");

@@ -34,15 +34,17 @@ void print_kernel_table(compile::KernelProfile prof, int steps, double wall) {
 void print_stats(const char* which, const compile::ProgramStats& s) {
   std::printf(
       "%s: %lld nodes -> %lld kernel calls (%lld fused loops covering %lld ops; %lld epilogues; "
-      "%lld multi-tensor loops for %lld; "
+      "%lld concatenations in place (%lld slices); %lld image pipelines; %lld multi-tensor loops for %lld; "
       "%lld single-element batches of %lld ops), "
       "arena %lld bytes (%lld unshared), %lld outputs over dying inputs, %lld updates in place\n",
       which, static_cast<long long>(s.nodes), static_cast<long long>(s.kernels), static_cast<long long>(s.fused_groups),
       static_cast<long long>(s.fused_ops), static_cast<long long>(s.epilogues),
-      static_cast<long long>(s.multi_tensor_loops), static_cast<long long>(s.multi_tensor_members),
-      static_cast<long long>(s.single_element_batches), static_cast<long long>(s.single_element_ops),
-      static_cast<long long>(s.arena_bytes), static_cast<long long>(s.unplanned_bytes),
-      static_cast<long long>(s.reused_in_place), static_cast<long long>(s.outputs_in_place));
+      static_cast<long long>(s.concatenations_in_place), static_cast<long long>(s.slices_in_place),
+      static_cast<long long>(s.image_pipelines), static_cast<long long>(s.multi_tensor_loops),
+      static_cast<long long>(s.multi_tensor_members), static_cast<long long>(s.single_element_batches),
+      static_cast<long long>(s.single_element_ops), static_cast<long long>(s.arena_bytes),
+      static_cast<long long>(s.unplanned_bytes), static_cast<long long>(s.reused_in_place),
+      static_cast<long long>(s.outputs_in_place));
 }
 
 namespace {

@@ -28,6 +28,9 @@ struct ConvGeom {
   int64_t oc, kh, kw;  // weight [oc, c/groups, kh, kw]
   int64_t oh, ow;      // output
   int64_t sh, sw, ph, pw, dh, dw, groups;
+  // Forward: floats from one image's output to the next's, each image's [oc, oh, ow]
+  // contiguous (Note [Outputs in slices]); oc * oh * ow where the images are packed.
+  int64_t y_image = 0;
   int64_t cg() const { return c / groups; }
   int64_t ocg() const { return oc / groups; }
   int64_t col_rows() const { return cg() * kh * kw; }
@@ -42,8 +45,23 @@ ConvGeom geom(const Tensor& x, const Tensor& w, const IValue& st, const IValue& 
     return l;
   };
   IntList s = two(st), p = two(pad), d = two(dil);
-  return {x.sizes()[0], x.sizes()[1], x.sizes()[2], x.sizes()[3], w.sizes()[0], w.sizes()[2], w.sizes()[3], out[2],
-          out[3],       s[0],         s[1],         p[0],         p[1],         d[0],         d[1],         groups};
+  return {x.sizes()[0],
+          x.sizes()[1],
+          x.sizes()[2],
+          x.sizes()[3],
+          w.sizes()[0],
+          w.sizes()[2],
+          w.sizes()[3],
+          out[2],
+          out[3],
+          s[0],
+          s[1],
+          p[0],
+          p[1],
+          d[0],
+          d[1],
+          groups,
+          w.sizes()[0] * out[2] * out[3]};
 }
 
 // col[(c, ki, kj), (oy, ox)] = x[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw] (0 outside);
@@ -208,11 +226,11 @@ void for_rows(int64_t ocg, int64_t r0, int64_t r1, F&& row) {
 template <typename T>
 void scatter_rows(const ConvGeom& g, const T* wide, int64_t gi, int64_t b0, int64_t nb, const T* bias,
                   const Epilogue* epilogue, T* y) {
-  const int64_t cols = g.col_cols(), ocg = g.ocg(), oc = g.oc;
+  const int64_t cols = g.col_cols(), ocg = g.ocg();
   for (int64_t i = 0; i < nb; ++i) {
     for (int64_t o = 0; o < ocg; ++o) {
       const T* src = wide + o * nb * cols + i * cols;
-      T* dst = y + ((b0 + i) * oc + gi * ocg + o) * cols;
+      T* dst = y + (b0 + i) * g.y_image + (gi * ocg + o) * cols;
       const T bv = bias ? bias[gi * ocg + o] : T(0);
       for (int64_t k = 0; k < cols; ++k) dst[k] = src[k] + bv;
       cpu::apply_epilogue(epilogue, dst, cols);
@@ -393,7 +411,7 @@ bool segmented_product(const ConvGeom& g, int64_t gi, const T* wg, const T* col,
                        const Epilogue* epilogue, T* out) {
   if constexpr (std::is_same_v<T, float>) {
     const int64_t cols = g.col_cols(), ocg = g.ocg();
-    const cpu::ColumnSegments images{cols, cols, g.oc * cols, bias != nullptr ? bias + gi * ocg : nullptr,
+    const cpu::ColumnSegments images{cols, cols, g.y_image, bias != nullptr ? bias + gi * ocg : nullptr,
                                      cpu::is_relu(epilogue)};
     return serial_here() &&
            cpu::sgemm_avx512_segmented(ocg, ld, g.col_rows(), wg, g.col_rows(), col, ld, images, out, cols);
@@ -410,7 +428,7 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
   const int64_t cols = g.col_cols(), K = g.col_rows(), ocg = g.ocg(), ld = nb * cols;
   const T* wg = w + gi * ocg * K;
   const T* x0 = x + (b0 * g.c + gi * g.cg()) * g.h * g.w;
-  T* out = y + (b0 * g.oc + gi * ocg) * cols;
+  T* out = y + b0 * g.y_image + gi * ocg * cols;
   if (nb == 1) {
     const bool pointwise = is_pointwise(g);
     cpu::ThreadScratch<T, 0> col(pointwise ? 0 : K * cols);
@@ -426,7 +444,7 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
   for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
   if (segmented_product(g, gi, wg, col.get(), ld, bias, epilogue, out)) {
     if (!cpu::is_relu(epilogue))
-      for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.oc * cols, ocg * cols);
+      for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.y_image, ocg * cols);
     return;
   }
   cpu::ThreadScratch<T, 1> wide(ocg * ld);
@@ -470,11 +488,13 @@ void conv_forward_by_images(const ConvGeom& g, const T* x, const T* w, const T* 
 template <typename T>
 bool conv_forward_as_linear(const ConvGeom& g, const T* x, const T* w, const T* bias, const Epilogue* epilogue, T* y) {
   if (!is_pointwise(g) || g.col_cols() != 1 || g.groups != 1) return false;
-  cpu::gemm_raw<T>(false, true, g.n, g.oc, g.c, T(1), x, g.c, w, g.c, T(0), y, g.oc);
-  if (bias)
-    for (int64_t i = 0; i < g.n; ++i)
-      for (int64_t o = 0; o < g.oc; ++o) y[i * g.oc + o] += bias[o];
-  cpu::apply_epilogue(epilogue, y, g.n * g.oc);
+  cpu::gemm_raw<T>(false, true, g.n, g.oc, g.c, T(1), x, g.c, w, g.c, T(0), y, g.y_image);
+  for (int64_t i = 0; i < g.n; ++i) {
+    T* row = y + i * g.y_image;
+    if (bias)
+      for (int64_t o = 0; o < g.oc; ++o) row[o] += bias[o];
+    cpu::apply_epilogue(epilogue, row, g.oc);
+  }
   return true;
 }
 
@@ -482,15 +502,24 @@ bool conv_forward_as_linear(const ConvGeom& g, const T* x, const T* w, const T* 
 // finishes each piece: a row, an image or a product.
 template <typename T>
 void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, const Epilogue* epilogue, T* y) {
-  if (is_depthwise(g)) return depthwise_forward(g, x, w, bias, epilogue, y);
+  if (is_depthwise(g)) {
+    if (g.y_image == g.oc * g.col_cols()) return depthwise_forward(g, x, w, bias, epilogue, y);
+    // The depthwise kernels index planes across images: packed, then copied out.
+    ConvGeom packed = g;
+    packed.y_image = g.oc * g.col_cols();
+    std::vector<T> out(static_cast<size_t>(g.n * packed.y_image));
+    depthwise_forward(packed, x, w, bias, epilogue, out.data());
+    for (int64_t i = 0; i < g.n; ++i) std::copy_n(out.data() + i * packed.y_image, packed.y_image, y + i * g.y_image);
+    return;
+  }
   if (conv_forward_as_linear(g, x, w, bias, epilogue, y)) return;
   if constexpr (std::is_same_v<T, float>) {
     if (g.groups == 1 && g.dh == 1 && g.dw == 1 &&
         cpu::conv2d_few_taps_forward({g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw}, x, w, bias,
-                                     epilogue, y))
+                                     epilogue, y, g.y_image))
       return;
     auto s = implicit_gemm_sizes<T>(g);
-    if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, epilogue, y)) return;
+    if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, epilogue, y, g.y_image)) return;
   }
   conv_forward_by_images(g, x, w, bias, epilogue, y);
 }
@@ -536,16 +565,37 @@ void conv_backward(const ConvGeom& g, const T* gy, const T* x, const T* w, T* gx
   if (gb) bias_gradient(g, gy, gb);
 }
 
+// Note [Outputs in slices]: a convolution's output may be a slice of a larger tensor,
+// the compiled program's way of writing a concatenation's inputs where the
+// concatenation has them (Note [Concatenations in place] in
+// compile/concat_in_place.cpp). Every path writes each image's [oc, oh, ow] block
+// where the output's image stride puts it (ConvGeom::y_image); an output whose
+// images are not contiguous blocks is computed packed and copied in.
+// Image stride of `out` when each image's [oc, oh, ow] block is contiguous; 0 otherwise.
+int64_t image_stride(const Tensor& out) {
+  const Shape& n = out.sizes();
+  const Shape& st = out.strides();
+  if (n.size() != 4) return 0;
+  const int64_t block = n[1] * n[2] * n[3];
+  const bool dense = (n[3] == 1 || st[3] == 1) && (n[2] == 1 || st[2] == n[3]) && (n[1] == 1 || st[1] == n[2] * n[3]);
+  if (!dense) return 0;
+  return n[0] == 1 ? block : (st[0] >= block ? st[0] : 0);
+}
+
 void convolution_kernel(const Args& a, Outputs& o, const Epilogue* epilogue) {
   Tensor& out = cpu::out0(o);
   const Tensor& x0 = a[0].to_tensor();
   ConvGeom g = geom(x0, a[1].to_tensor(), a[3], a[4], a[5], a[8].to_int(), out.sizes());
+  const int64_t y_image = image_stride(out);
+  Tensor y = y_image > 0 ? out : Tensor::empty(out.sizes(), out.dtype());  // Note [Outputs in slices]
+  if (y_image > 0) g.y_image = y_image;
   cpu::visit_floating(out.dtype(), "convolution", [&]<typename T>() {
     Tensor x = cpu::as_contiguous(x0), w = cpu::as_contiguous(a[1].to_tensor());
     Tensor b = a[2].is_none() ? Tensor() : cpu::as_contiguous(a[2].to_tensor());
     conv_forward<T>(g, x.data_ptr<T>(), w.data_ptr<T>(), b.defined() ? b.data_ptr<T>() : nullptr, epilogue,
-                    out.data_ptr<T>());
+                    y.data_ptr<T>());
   });
+  if (y_image == 0) cpu::copy_into(out, y);
 }
 
 }  // namespace
@@ -554,6 +604,7 @@ void register_conv_kernels(Registry& r) {
   r.kernel(OpId::convolution, [](const Args& a, Outputs& o) { convolution_kernel(a, o, nullptr); });
   r.with_epilogue(OpId::convolution,
                   [](const Args& a, Outputs& o, const Epilogue& e) { convolution_kernel(a, o, &e); });
+  r.writes_into_slices(OpId::convolution);  // Note [Outputs in slices]
   r.kernel(OpId::convolution_backward, [](const Args& a, Outputs& o) {
     const Tensor& gy0 = a[0].to_tensor();
     ConvGeom g = geom(a[1].to_tensor(), a[2].to_tensor(), a[4], a[5], a[6], a[9].to_int(), gy0.sizes());

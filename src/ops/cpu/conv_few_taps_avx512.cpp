@@ -155,7 +155,7 @@ bool is_plain_product(const FewTapsConv& s) {
 }  // namespace
 
 bool conv2d_few_taps_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias,
-                             const Epilogue* epilogue, float* y) {
+                             const Epilogue* epilogue, float* y, int64_t y_image) {
   if (!has_avx512() || is_plain_product(s) || s.c * s.kh * s.kw > kMaxTaps || (s.sw != 1 && s.sw != 2) || s.sh < 1 ||
       s.n <= 0 || s.c <= 0 || s.oc <= 0 || s.kh <= 0 || s.kw <= 0 || s.h + 2 * s.ph < s.kh || s.w + 2 * s.pw < s.kw)
     return false;
@@ -167,7 +167,7 @@ bool conv2d_few_taps_forward(const FewTapsConv& s, const float* x, const float* 
     ThreadScratch<float, 3> xp(s.c * g.plane + kSlack);
     for (int64_t i = images.begin; i < images.end; ++i) {
       pad_image(s, g, x + i * s.c * s.h * s.w, xp.get());
-      float* yi = y + i * out_image;
+      float* yi = y + i * (y_image == 0 ? out_image : y_image);
       if (s.sw == 1)
         convolve_image<1>(s, g, xp.get(), w, bias, yi);
       else

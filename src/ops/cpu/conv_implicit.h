@@ -26,11 +26,12 @@ void pad_planes(const float* x, int64_t p0, int64_t p1, int64_t h, int64_t w, in
 bool conv2d_implicit_pays(const Conv2dSizes& s);
 
 /// y = conv(x, w) + bias (bias may be null), then the epilogue (null: none) on each
-/// image's output as it is finished. Returns false, writing nothing, where this path
-/// does not apply (no AVX-512, a padding as wide as the kernel, empty sizes): the
-/// caller computes it another way.
+/// image's output as it is finished; image i's output is the contiguous [oc, oh, ow]
+/// block at y + i * y_image (0: oc * oh * ow, images packed). Returns false, writing
+/// nothing, where this path does not apply (no AVX-512, a padding as wide as the
+/// kernel, empty sizes): the caller computes it another way.
 bool conv2d_implicit_forward(const Conv2dSizes& s, const float* x, const float* w, const float* bias,
-                             const Epilogue* epilogue, float* y);
+                             const Epilogue* epilogue, float* y, int64_t y_image = 0);
 
 /// The input gradient gx and the weight gradient gw (either may be null: not
 /// wanted) of the same convolution, given the output gradient gy; gw is written, not
