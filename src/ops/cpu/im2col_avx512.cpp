@@ -107,11 +107,16 @@ __attribute__((target("avx512f"))) void im2col_shifted_maps(const Im2colGeometry
     for (int64_t kj = 0; kj < g.kw; ++kj) {
       const int64_t t = ki * g.kw + kj;
       shift[static_cast<size_t>(t)] = (ki * g.dh - g.ph) * g.w + kj * g.dw - g.pw;
-      for (int64_t p = 0; p < outputs; ++p) {
-        const int64_t iy = p / g.ow - g.ph + ki * g.dh, ix = p % g.ow - g.pw + kj * g.dw;
-        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-        __mmask16& m = inside[static_cast<size_t>(t * vectors + p / kLanes)];
-        m = static_cast<__mmask16>(m | (1u << (p % kLanes)));
+      // Row by row, not p / ow and p % ow: two divisions an output took as long as
+      // the copy (a 7x7 map's table is made for every image).
+      for (int64_t oy = 0, p = 0; oy < g.oh; ++oy) {
+        const int64_t iy = oy - g.ph + ki * g.dh;
+        for (int64_t ox = 0; ox < g.ow; ++ox, ++p) {
+          const int64_t ix = ox - g.pw + kj * g.dw;
+          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+          __mmask16& m = inside[static_cast<size_t>(t * vectors + p / kLanes)];
+          m = static_cast<__mmask16>(m | (1u << (p % kLanes)));
+        }
       }
     }
   const __mmask16 last = first_lanes(outputs - (vectors - 1) * kLanes);
