@@ -31,25 +31,10 @@ std::vector<int> writers(const std::vector<Value>& values, const std::vector<Ins
   return writer;
 }
 
-struct Uses {
-  std::vector<int> readers;  // instructions reading each value (one entry per operand)
-  std::vector<bool> returned;
-};
-
-Uses uses_of(const std::vector<Value>& values, const std::vector<std::vector<int>>& operands,
-             const std::vector<int>& outputs) {
-  Uses u{std::vector<int>(values.size(), 0), std::vector<bool>(values.size(), false)};
-  for (const auto& ops : operands)
-    for (int v : ops) ++u.readers[static_cast<size_t>(v)];
-  for (int v : outputs)
-    if (v >= 0) u.returned[static_cast<size_t>(v)] = true;
-  return u;
-}
-
 // The concatenation's inputs in order, if each qualifies (see the Note); empty if not.
 std::vector<int> slices_of(const Instruction& cat, const std::vector<Value>& values,
                            const std::vector<Instruction>& instructions, const std::vector<int>& writer,
-                           const Uses& uses) {
+                           const ValueUses& uses) {
   std::vector<int> inputs;
   for (const auto& p : cat.patches)
     if (p.arg == 0) inputs.push_back(p.value);
@@ -60,7 +45,7 @@ std::vector<int> slices_of(const Instruction& cat, const std::vector<Value>& val
     const Value& in = values[static_cast<size_t>(v)];
     const int w = writer[static_cast<size_t>(v)];
     if (!seen.insert(v).second || in.kind != ValueKind::Arena || w < 0 || uses.returned[static_cast<size_t>(v)] ||
-        uses.readers[static_cast<size_t>(v)] != 1 || in.layout.dtype != out.layout.dtype)
+        uses.readers[static_cast<size_t>(v)].size() != 1 || in.layout.dtype != out.layout.dtype)
       return {};
     const Instruction& producer = instructions[static_cast<size_t>(w)];
     if (producer.op == nullptr || !producer.op->writes_into_slices || producer.results.size() != 1) return {};
@@ -73,7 +58,7 @@ std::vector<int> slices_of(const Instruction& cat, const std::vector<Value>& val
 FusionStats place_concatenations(std::vector<Value>& values, std::vector<Instruction>& instructions,
                                  std::vector<std::vector<int>>& operands, const std::vector<int>& outputs) {
   const std::vector<int> writer = writers(values, instructions);
-  const Uses uses = uses_of(values, operands, outputs);
+  const ValueUses uses = value_uses(values.size(), operands, outputs);
   FusionStats stats;
   std::vector<bool> dropped(instructions.size(), false);
   for (size_t c = 0; c < instructions.size(); ++c) {

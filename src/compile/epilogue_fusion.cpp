@@ -30,12 +30,7 @@ std::optional<ops::Epilogue> epilogue_of(const Instruction& consumer) {
 
 FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>& instructions,
                            std::vector<std::vector<int>>& operands, const std::vector<int>& outputs) {
-  std::vector<std::vector<size_t>> readers(values.size());
-  for (size_t i = 0; i < instructions.size(); ++i)
-    for (int v : operands[i]) readers[static_cast<size_t>(v)].push_back(i);
-  std::vector<bool> returned(values.size(), false);
-  for (int v : outputs)
-    if (v >= 0) returned[static_cast<size_t>(v)] = true;
+  const auto [readers, returned] = value_uses(values.size(), operands, outputs);
   FusionStats stats;
   std::vector<bool> absorbed(instructions.size(), false);
   for (Instruction& producer : instructions) {
@@ -62,6 +57,15 @@ FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>&
   }
   remove_instructions(instructions, operands, absorbed);
   return stats;
+}
+
+ValueUses value_uses(size_t values, const std::vector<std::vector<int>>& operands, const std::vector<int>& outputs) {
+  ValueUses u{std::vector<std::vector<size_t>>(values), std::vector<bool>(values, false)};
+  for (size_t i = 0; i < operands.size(); ++i)
+    for (int v : operands[i]) u.readers[static_cast<size_t>(v)].push_back(i);
+  for (int v : outputs)
+    if (v >= 0) u.returned[static_cast<size_t>(v)] = true;
+  return u;
 }
 
 void remove_instructions(std::vector<Instruction>& instructions, std::vector<std::vector<int>>& operands,

@@ -37,6 +37,14 @@ FusionStats place_concatenations(std::vector<Value>& values, std::vector<Instruc
 FusionStats pipeline_images(std::vector<Value>& values, std::vector<Instruction>& instructions,
                             std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
 
+/// Who reads each value (the instructions, once per operand) and whether the program
+/// returns it: what every fusion rule asks of a producer's output.
+struct ValueUses {
+  std::vector<std::vector<size_t>> readers;
+  std::vector<bool> returned;
+};
+ValueUses value_uses(size_t values, const std::vector<std::vector<int>>& operands, const std::vector<int>& outputs);
+
 /// Removes the instructions marked in `removed`, keeping `operands` in step.
 void remove_instructions(std::vector<Instruction>& instructions, std::vector<std::vector<int>>& operands,
                          const std::vector<bool>& removed);

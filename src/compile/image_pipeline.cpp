@@ -74,12 +74,7 @@ bool qualifies(const Instruction& first, const Instruction& second, const std::v
 
 FusionStats pipeline_images(std::vector<Value>& values, std::vector<Instruction>& instructions,
                             std::vector<std::vector<int>>& operands, const std::vector<int>& outputs) {
-  std::vector<std::vector<size_t>> readers(values.size());
-  for (size_t i = 0; i < instructions.size(); ++i)
-    for (int v : operands[i]) readers[static_cast<size_t>(v)].push_back(i);
-  std::vector<bool> returned(values.size(), false);
-  for (int v : outputs)
-    if (v >= 0) returned[static_cast<size_t>(v)] = true;
+  const auto [readers, returned] = value_uses(values.size(), operands, outputs);
   FusionStats stats;
   std::vector<bool> absorbed(instructions.size(), false);
   for (size_t f = 0; f < instructions.size(); ++f) {

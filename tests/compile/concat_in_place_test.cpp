@@ -7,8 +7,6 @@
 // returned, or the option is off, the concatenation stays.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,11 +16,12 @@
 #include "aotgrad/random.h"
 #include "aotgrad/trace.h"
 #include "compile/program.h"
+#include "compile/program_outputs.h"
 
 namespace aotgrad {
 namespace {
 
-using Fn = std::function<TensorList(const TensorList&)>;
+using Fn = testing::TracedFn;
 
 Tensor conv(const Tensor& x, const Tensor& w) {
   return convolution(x, w, Tensor(), {1, 1}, {1, 1}, {1, 1}, false, {0, 0}, 1);
@@ -38,22 +37,6 @@ bool has_label(const compile::Program& p, const std::string& label) {
   for (const auto& ins : p.instructions())
     if (ins.label == label) return true;
   return false;
-}
-
-// The program's outputs against the function's, eagerly, bit for bit, on two runs.
-void expect_same_outputs(const compile::Program& p, const Fn& fn, const TensorList& inputs) {
-  const TensorList want = fn(inputs);
-  for (int run = 0; run < 2; ++run) {
-    const std::vector<Tensor> got = p.run(std::vector<Tensor>(inputs.begin(), inputs.end()));
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      const std::vector<float> g = got[i].to_vector<float>(), w = want[i].to_vector<float>();
-      ASSERT_EQ(g.size(), w.size());
-      for (size_t k = 0; k < g.size(); ++k)
-        ASSERT_TRUE(std::memcmp(&g[k], &w[k], sizeof(float)) == 0)
-            << "run " << run << ", output " << i << " element " << k << ": " << g[k] << " against " << w[k];
-    }
-  }
 }
 
 // x; three weights: 5, 3 and 4 output channels of x's 4; the weights of a
@@ -80,7 +63,7 @@ TEST(ConcatInPlace, ConvolutionsWriteTheirSlicesOfTheConcatenation) {
   EXPECT_EQ(p->stats().slices_in_place, 3);
   EXPECT_FALSE(has_label(*p, "aten.cat.default")) << p->print();
   p->verify();
-  expect_same_outputs(*p, fn, inputs);
+  testing::expect_program_gives(*p, fn, inputs);
 }
 
 TEST(ConcatInPlace, TheConcatenationStaysWhereItMust) {
@@ -114,7 +97,7 @@ TEST(ConcatInPlace, TheConcatenationStaysWhereItMust) {
     const auto p = build(fn, inputs);
     EXPECT_EQ(p->stats().concatenations_in_place, 0) << why;
     EXPECT_TRUE(has_label(*p, "aten.cat.default")) << why;
-    expect_same_outputs(*p, fn, inputs);
+    testing::expect_program_gives(*p, fn, inputs);
   }
   const Fn fire = [](const TensorList& in) {
     return TensorList{conv(cat({conv(in[0], in[1]), conv(in[0], in[2]), conv(in[0], in[3])}, 1), in[4])};

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -16,11 +15,12 @@
 #include "aotgrad/random.h"
 #include "aotgrad/trace.h"
 #include "compile/program.h"
+#include "compile/program_outputs.h"
 
 namespace aotgrad {
 namespace {
 
-using Fn = std::function<TensorList(const TensorList&)>;
+using Fn = testing::TracedFn;
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b) {
   return convolution(x, w, b, {1, 1}, {1, 1}, {1, 1}, false, {0, 0}, 1);
@@ -45,20 +45,6 @@ bool has_label(const Built& b, const std::string& label) {
   return false;
 }
 
-// The program's outputs against the function's, eagerly: bit for bit.
-void expect_same_outputs(const Built& b, const Fn& fn, const TensorList& inputs) {
-  const std::vector<Tensor> got = b.program->run(std::vector<Tensor>(inputs.begin(), inputs.end()));
-  const TensorList want = fn(inputs);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const std::vector<float> g = got[i].to_vector<float>(), w = want[i].to_vector<float>();
-    ASSERT_EQ(g.size(), w.size());
-    for (size_t k = 0; k < g.size(); ++k)
-      ASSERT_TRUE(std::memcmp(&g[k], &w[k], sizeof(float)) == 0 || (std::isnan(g[k]) && std::isnan(w[k])))
-          << "output " << i << " element " << k << ": " << g[k] << " against " << w[k];
-  }
-}
-
 TensorList conv_inputs() {
   Tensor x = mul(randn({2, 4, 7, 7}), 3.0);
   x.data_ptr<float>()[3] = std::nanf("");
@@ -72,7 +58,7 @@ TEST(Epilogue, AConvolutionTakesTheReluThatAloneReadsIt) {
   EXPECT_EQ(b.program->stats().epilogues, 1);
   EXPECT_TRUE(has_label(b, "fused[convolution, relu; epilogue]")) << ::testing::PrintToString(b.labels);
   EXPECT_FALSE(has_label(b, "aten.relu.default")) << ::testing::PrintToString(b.labels);
-  expect_same_outputs(b, fn, inputs);
+  testing::expect_program_gives(*b.program, fn, inputs);
 }
 
 TEST(Epilogue, AClampIsAnEpilogueWithItsBounds) {
@@ -80,7 +66,7 @@ TEST(Epilogue, AClampIsAnEpilogueWithItsBounds) {
   const TensorList inputs = conv_inputs();
   const Built b = build(fn, inputs);
   EXPECT_EQ(b.program->stats().epilogues, 1);
-  expect_same_outputs(b, fn, inputs);
+  testing::expect_program_gives(*b.program, fn, inputs);
 }
 
 TEST(Epilogue, TheTwoStayApartWhereTheyMust) {
@@ -102,7 +88,7 @@ TEST(Epilogue, TheTwoStayApartWhereTheyMust) {
   for (const auto& [why, fn] : apart) {
     const Built b = build(fn, inputs);
     EXPECT_EQ(b.program->stats().epilogues, 0) << why;
-    expect_same_outputs(b, fn, inputs);
+    testing::expect_program_gives(*b.program, fn, inputs);
   }
   const Fn fused = [](const TensorList& in) { return TensorList{relu(conv(in[0], in[1], in[2]))}; };
   const Built off = build(fused, inputs, false);

@@ -7,7 +7,6 @@
 // the batch is one image, or the option is off, the two stay apart.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <functional>
 #include <string>
 #include <tuple>
@@ -18,12 +17,13 @@
 #include "aotgrad/random.h"
 #include "aotgrad/trace.h"
 #include "compile/program.h"
+#include "compile/program_outputs.h"
 #include "support/parallel.h"
 
 namespace aotgrad {
 namespace {
 
-using Fn = std::function<TensorList(const TensorList&)>;
+using Fn = testing::TracedFn;
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& b) {
   return convolution(x, w, b, {2, 2}, {0, 0}, {1, 1}, false, {0, 0}, 1);
@@ -36,21 +36,6 @@ std::unique_ptr<compile::Program> build(const Fn& fn, const TensorList& inputs, 
   compile::CompileOptions options;
   options.pipeline_images = pipelines;
   return compile::Program::build(*trace::make_fx(fn, inputs), options);
-}
-
-void expect_same_outputs(const compile::Program& p, const Fn& fn, const TensorList& inputs) {
-  const TensorList want = fn(inputs);
-  for (int run = 0; run < 2; ++run) {
-    const std::vector<Tensor> got = p.run(std::vector<Tensor>(inputs.begin(), inputs.end()));
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      const std::vector<float> g = got[i].to_vector<float>(), w = want[i].to_vector<float>();
-      ASSERT_EQ(g.size(), w.size());
-      for (size_t k = 0; k < g.size(); ++k)
-        ASSERT_TRUE(std::memcmp(&g[k], &w[k], sizeof(float)) == 0)
-            << "run " << run << ", output " << i << " element " << k << ": " << g[k] << " against " << w[k];
-    }
-  }
 }
 
 TensorList first_layer(int64_t images) {
@@ -71,7 +56,7 @@ TEST(ImagePipeline, AConvolutionAndItsPoolRunImageByImage) {
       EXPECT_EQ(p->instructions()[0].label,
                 "images[fused[convolution, relu; epilogue]; aten.max_pool2d_with_indices.default]");
       p->verify();
-      expect_same_outputs(*p, fn, inputs);
+      testing::expect_program_gives(*p, fn, inputs);
     }
   set_num_threads(threads_before);
 }
@@ -98,7 +83,7 @@ TEST(ImagePipeline, TheTwoStayApartWhereTheyMust) {
   for (const auto& [why, fn] : apart) {
     const auto p = build(fn, inputs);
     EXPECT_EQ(p->stats().image_pipelines, 0) << why;
-    expect_same_outputs(*p, fn, inputs);
+    testing::expect_program_gives(*p, fn, inputs);
   }
   const Fn fn = [](const TensorList& in) { return TensorList{pool(conv(in[0], in[1], in[2]))}; };
   EXPECT_EQ(build(fn, first_layer(1))->stats().image_pipelines, 0) << "one image";
