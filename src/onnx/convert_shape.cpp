@@ -317,6 +317,9 @@ Tensor pad_constant(const Tensor& x, const std::vector<int64_t>& before, const s
   for (int64_t d = 0; d < y.dim(); ++d) {
     const int64_t b = before[static_cast<size_t>(d)], a = after[static_cast<size_t>(d)];
     if (b < 0 || a < 0) {
+      // Checked before negating: -INT64_MIN does not exist (a fuzzed file's pads).
+      AG_CHECK(b >= -y.size(d) && a >= -y.size(d), "Pad: negative pads {} and {} remove more than axis {} holds ({})",
+               b, a, d, y.size(d));
       const int64_t start = std::max<int64_t>(0, -b), stop = y.size(d) - std::max<int64_t>(0, -a);
       AG_CHECK(stop >= start, "Pad: negative pads remove more than axis {} holds", d);
       y = slice(y, d, start, stop);

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <string>
 
 #include "aotgrad/onnx.h"
 #include "aotgrad/ops.h"
@@ -76,6 +78,25 @@ TEST(OnnxBadInput, UnsupportedAttributeValuesAreNamed) {
   const std::string e = load_error(b.bytes());
   expect_has(e, "Pad mode 'wrap'");
   expect_has(e, "in ONNX node '/pad' (Pad)");
+}
+
+// A fuzzed file's pads (tests/data/onnx/fuzz-pad-int64-min.onnx): a negative pad of
+// INT64_MIN was negated (undefined); it is an error naming the pads and the axis.
+TEST(OnnxBadInput, NegativePadsBeyondTheAxis) {
+  for (int64_t pad : {int64_t{-4}, std::numeric_limits<int64_t>::min()}) {
+    ModelBuilder b;
+    b.input("x", {2, 3}).output("y", {2, 3});
+    auto& pads = b.node("Constant", {}, {"p"});
+    onnx::AttributeProto* v = pads.add_attribute();
+    v->set_name("value");
+    v->set_type(onnx::AttributeProto::TENSOR);
+    v->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    v->mutable_t()->add_dims(4);
+    for (int64_t x : {int64_t{0}, pad, int64_t{0}, int64_t{0}}) v->mutable_t()->add_int64_data(x);
+    b.node("Pad", {"x", "p"}, {"y"}, "/pad");
+    const std::string e = load_error(b.bytes());
+    expect_has(e, "Pad: negative pads " + std::to_string(pad) + " and 0 remove more than axis 1 holds (3)");
+  }
 }
 
 TEST(OnnxBadInput, OpsetOutsideTheSupportedRange) {
