@@ -1,7 +1,8 @@
 // The float convolution against a direct double-precision sum, with a bias, on the
 // paths that store a product's columns through segments (Note [Columns in segments]
 // in ops/cpu/sgemm_avx512.cpp): one image a product (a 1x1 convolution read in place,
-// a strided one through im2col), images side by side (small maps), grouped; at 1
+// a strided one through im2col), images side by side (small maps; 1x1 ones read
+// where they are), grouped; at 1
 // thread (the segments) and 2 (each thread its images, or the plain product split over
 // the threads when there are fewer images than threads).
 #include <gtest/gtest.h>
@@ -50,6 +51,7 @@ TEST(ConvPaths, MatchADirectSumWithTheBias) {
   const std::vector<PathCase> cases = {
       {"1x1, one image a product", 3, 16, 15, 40, 1, 1, 0, 1},
       {"1x1 on small maps, images side by side", 5, 24, 3, 20, 1, 1, 0, 1},
+      {"1x1 on 7x7 maps, images side by side read where they are", 4, 12, 7, 24, 1, 1, 0, 1},
       {"3x3 on small maps, images side by side", 4, 8, 3, 36, 3, 1, 1, 1},
       {"3x3 stride 2, one image a product", 2, 5, 41, 17, 3, 2, 1, 1},
       {"grouped, images side by side", 3, 8, 5, 12, 3, 1, 1, 2},

@@ -155,9 +155,11 @@ constexpr int64_t kOwnProductColumns = 512;
 bool is_pointwise(const ConvGeom& g);
 
 int64_t images_per_chunk(const ConvGeom& g) {
-  // A 1x1 convolution with a row of tiles' worth of positions multiplies each image
-  // in place: no im2col copy in, no scatter out.
-  if (is_pointwise(g) && g.col_cols() >= 32) return 1;
+  // A 1x1 convolution with two tiles' worth of positions multiplies each image in
+  // place; on smaller maps (7x7: 49 positions, a tile and a quarter-empty one) its
+  // images go side by side, packed from where they are (Note [Images packed from
+  // where they are] in sgemm_avx512.cpp): 256 -> 32 on 8 maps of 7x7, 47 -> 42 us.
+  if (is_pointwise(g) && g.col_cols() >= 64) return 1;
   return std::clamp<int64_t>(kChunkElements / std::max<int64_t>(1, g.col_rows() * g.col_cols()), 1, g.n);
 }
 
@@ -399,6 +401,14 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
   return s;
 }
 
+// Where a product of group gi's output channels stores each image's columns: its
+// block of the output, plus the bias, and a ReLU epilogue in the store.
+template <typename T>
+cpu::ColumnSegments output_segments(const ConvGeom& g, int64_t gi, const T* bias, const Epilogue* epilogue) {
+  const int64_t cols = g.col_cols();
+  return {cols, cols, g.y_image, bias != nullptr ? bias + gi * g.ocg() : nullptr, cpu::is_relu(epilogue)};
+}
+
 // The float product of group gi's weight and `ld` columns of im2col matrices (one
 // image's, or images' side by side), stored with the bias straight into each image's
 // block of `out` (Note [Columns in segments] in sgemm_avx512.cpp): no pass adding the
@@ -409,12 +419,24 @@ std::optional<cpu::Conv2dSizes> implicit_gemm_sizes(const ConvGeom& g) {
 template <typename T>
 bool segmented_product(const ConvGeom& g, int64_t gi, const T* wg, const T* col, int64_t ld, const T* bias,
                        const Epilogue* epilogue, T* out) {
+  if constexpr (std::is_same_v<T, float>)
+    return serial_here() && cpu::sgemm_avx512_segmented(g.ocg(), ld, g.col_rows(), wg, g.col_rows(), col, ld,
+                                                        output_segments(g, gi, bias, epilogue), out, g.col_cols());
+  return false;
+}
+
+// The same for a 1x1 convolution's images [b0, b0 + nb), read where they lie in x (x0:
+// group gi's channels of image b0) instead of copied side by side first (Note [Images
+// packed from where they are] in sgemm_avx512.cpp).
+template <typename T>
+bool pointwise_images_product(const ConvGeom& g, int64_t gi, const T* wg, const T* x0, int64_t nb, const T* bias,
+                              const Epilogue* epilogue, T* out) {
   if constexpr (std::is_same_v<T, float>) {
-    const int64_t cols = g.col_cols(), ocg = g.ocg();
-    const cpu::ColumnSegments images{cols, cols, g.y_image, bias != nullptr ? bias + gi * ocg : nullptr,
-                                     cpu::is_relu(epilogue)};
-    return serial_here() &&
-           cpu::sgemm_avx512_segmented(ocg, ld, g.col_rows(), wg, g.col_rows(), col, ld, images, out, cols);
+    const int64_t cols = g.col_cols();
+    const cpu::ColumnSegments images{cols, cols, g.c * cols};
+    return is_pointwise(g) && serial_here() &&
+           cpu::sgemm_avx512_images(g.ocg(), nb * cols, g.col_rows(), wg, g.col_rows(), x0, images,
+                                    output_segments(g, gi, bias, epilogue), out, cols);
   }
   return false;
 }
@@ -440,13 +462,14 @@ void conv_forward_chunk(const ConvGeom& g, const std::vector<ColumnSpan>& spans,
     cpu::gemm_raw<T>(false, false, ocg, cols, K, T(1), wg, K, pointwise ? x0 : col.get(), cols, T(0), out, cols);
     return finish_rows(g, gi, bias, epilogue, out);
   }
-  cpu::ThreadScratch<T, 0> col(K * ld);
-  for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
-  if (segmented_product(g, gi, wg, col.get(), ld, bias, epilogue, out)) {
+  auto epilogue_after_stores = [&] {
     if (!cpu::is_relu(epilogue))
       for (int64_t i = 0; i < nb; ++i) cpu::apply_epilogue(epilogue, out + i * g.y_image, ocg * cols);
-    return;
-  }
+  };
+  if (pointwise_images_product(g, gi, wg, x0, nb, bias, epilogue, out)) return epilogue_after_stores();
+  cpu::ThreadScratch<T, 0> col(K * ld);
+  for (int64_t i = 0; i < nb; ++i) im2col(g, spans, x0 + i * g.c * g.h * g.w, col.get() + i * cols, ld);
+  if (segmented_product(g, gi, wg, col.get(), ld, bias, epilogue, out)) return epilogue_after_stores();
   cpu::ThreadScratch<T, 1> wide(ocg * ld);
   cpu::gemm_raw<T>(false, false, ocg, ld, K, T(1), wg, K, col.get(), ld, T(0), wide.get(), ld);
   scatter_rows(g, wide.get(), gi, b0, nb, bias, epilogue, y);

@@ -38,6 +38,14 @@ struct ColumnSegments {
 bool sgemm_avx512_segmented(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                             const ColumnSegments& to, float* c, int64_t ldc);
 
+/// The same, with B the images side by side where they are (Note [Images packed from
+/// where they are] in sgemm_avx512.cpp): column j of B's row p is
+///   x[(j / images.period) * images.stride + p * images.period + j % images.period]
+/// (images.kept == images.period: every column kept). A 1x1 convolution's images are
+/// B so, each image's channel planes of `period` floats, images `stride` apart.
+bool sgemm_avx512_images(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* x,
+                         const ColumnSegments& images, const ColumnSegments& to, float* c, int64_t ldc);
+
 /// The same, with B's rows gathered from anywhere: row p is the n floats at b_rows[p],
 /// each readable for kGatheredRowSlack floats more. An implicit-GEMM convolution's B is
 /// its input's rows at shifted offsets (Note [Implicit GEMM] in conv_implicit.cpp).
