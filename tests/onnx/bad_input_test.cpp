@@ -67,13 +67,7 @@ TEST(OnnxBadInput, UnsupportedOpTypesAreListedAtOnceWithNodeNames) {
 TEST(OnnxBadInput, UnsupportedAttributeValuesAreNamed) {
   ModelBuilder b;
   b.input("x", {2, 3}).output("y", {2, 5});
-  auto& pads = b.node("Constant", {}, {"p"});
-  onnx::AttributeProto* v = pads.add_attribute();
-  v->set_name("value");
-  v->set_type(onnx::AttributeProto::TENSOR);
-  v->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-  v->mutable_t()->add_dims(4);
-  for (int64_t x : {0, 1, 0, 1}) v->mutable_t()->add_int64_data(x);
+  b.int64_constant("p", {0, 1, 0, 1});
   testing::set_attr(b.node("Pad", {"x", "p"}, {"y"}, "/pad"), "mode", std::string("wrap"));
   const std::string e = load_error(b.bytes());
   expect_has(e, "Pad mode 'wrap'");
@@ -86,13 +80,7 @@ TEST(OnnxBadInput, NegativePadsBeyondTheAxis) {
   for (int64_t pad : {int64_t{-4}, std::numeric_limits<int64_t>::min()}) {
     ModelBuilder b;
     b.input("x", {2, 3}).output("y", {2, 3});
-    auto& pads = b.node("Constant", {}, {"p"});
-    onnx::AttributeProto* v = pads.add_attribute();
-    v->set_name("value");
-    v->set_type(onnx::AttributeProto::TENSOR);
-    v->mutable_t()->set_data_type(onnx::TensorProto::INT64);
-    v->mutable_t()->add_dims(4);
-    for (int64_t x : {int64_t{0}, pad, int64_t{0}, int64_t{0}}) v->mutable_t()->add_int64_data(x);
+    b.int64_constant("p", {0, pad, 0, 0});
     b.node("Pad", {"x", "p"}, {"y"}, "/pad");
     const std::string e = load_error(b.bytes());
     expect_has(e, "Pad: negative pads " + std::to_string(pad) + " and 0 remove more than axis 1 holds (3)");

@@ -44,6 +44,16 @@ class ModelBuilder {
     for (const auto& o : outs) n->add_output(o);
     return *n;
   }
+  /// A Constant node whose value is the 1-d int64 tensor `values` (Pad's pads, a shape).
+  ModelBuilder& int64_constant(const std::string& out, const std::vector<int64_t>& values) {
+    onnx::AttributeProto* v = node("Constant", {}, {out}).add_attribute();
+    v->set_name("value");
+    v->set_type(onnx::AttributeProto::TENSOR);
+    v->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+    v->mutable_t()->add_dims(static_cast<int64_t>(values.size()));
+    for (int64_t x : values) v->mutable_t()->add_int64_data(x);
+    return *this;
+  }
   onnx::ModelProto& proto() { return model_; }
   std::string bytes() const { return model_.SerializeAsString(); }
 
