@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aotgrad/random.h"
+#include "ops/conv_reference.h"
 #include "ops/cpu/conv_few_taps_avx512.h"
 #include "ops/cpu/cpu_features.h"
 #include "support/parallel.h"
@@ -17,28 +18,6 @@ namespace aotgrad {
 namespace {
 
 using ops::cpu::FewTapsConv;
-
-std::vector<double> reference(const FewTapsConv& s, const std::vector<float>& x, const std::vector<float>& w,
-                              const float* bias) {
-  const int64_t oh = s.oh(), ow = s.ow();
-  std::vector<double> y(static_cast<size_t>(s.n * s.oc * oh * ow));
-  for (int64_t i = 0; i < s.n; ++i)
-    for (int64_t o = 0; o < s.oc; ++o)
-      for (int64_t oy = 0; oy < oh; ++oy)
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          double sum = bias != nullptr ? bias[o] : 0.0;
-          for (int64_t c = 0; c < s.c; ++c)
-            for (int64_t ki = 0; ki < s.kh; ++ki)
-              for (int64_t kj = 0; kj < s.kw; ++kj) {
-                const int64_t iy = oy * s.sh - s.ph + ki, ix = ox * s.sw - s.pw + kj;
-                if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-                sum += double(w[static_cast<size_t>(((o * s.c + c) * s.kh + ki) * s.kw + kj)]) *
-                       x[static_cast<size_t>(((i * s.c + c) * s.h + iy) * s.w + ix)];
-              }
-          y[static_cast<size_t>(((i * s.oc + o) * oh + oy) * ow + ox)] = sum;
-        }
-  return y;
-}
 
 std::vector<float> random_values(int64_t n) {
   return randn({n}).to_vector<float>();
@@ -64,7 +43,7 @@ TEST(ConvFewTaps, MatchesAPlainSum) {
         std::vector<float> y(static_cast<size_t>(s.n * s.oc * s.oh() * s.ow()), 42.0f);
         const float* bias = with_bias ? b.data() : nullptr;
         ASSERT_TRUE(ops::cpu::conv2d_few_taps_forward(s, x.data(), w.data(), bias, nullptr, y.data()));
-        const std::vector<double> want = reference(s, x, w, bias);
+        const std::vector<double> want = testing::reference_convolution(s, x, w, bias);
         const std::string what = "c " + std::to_string(s.c) + " " + std::to_string(s.h) + "x" + std::to_string(s.w) +
                                  " oc " + std::to_string(s.oc) + " stride " + std::to_string(s.sw) + " threads " +
                                  std::to_string(threads) + (with_bias ? " bias" : "");

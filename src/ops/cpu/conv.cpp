@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/cpu/conv_channel_vectors_avx512.h"
 #include "ops/cpu/conv_few_taps_avx512.h"
 #include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/depthwise_avx512.h"
@@ -537,10 +538,16 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, cons
   }
   if (conv_forward_as_linear(g, x, w, bias, epilogue, y)) return;
   if constexpr (std::is_same_v<T, float>) {
-    if (g.groups == 1 && g.dh == 1 && g.dw == 1 &&
-        cpu::conv2d_few_taps_forward({g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw}, x, w, bias,
-                                     epilogue, y, g.y_image))
+    const cpu::FewTapsConv direct{g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
+    const bool one_group = g.groups == 1 && g.dh == 1 && g.dw == 1;
+    if (one_group && cpu::conv2d_few_taps_forward(direct, x, w, bias, epilogue, y, g.y_image)) return;
+    // Note [Output channels in vectors] in conv_channel_vectors_avx512.cpp.
+    if (one_group && cpu::conv2d_channel_vectors_pays(direct) &&
+        cpu::conv2d_channel_vectors_forward(direct, x, w, bias, cpu::is_relu(epilogue), y, g.y_image)) {
+      if (!cpu::is_relu(epilogue))
+        for (int64_t i = 0; i < g.n; ++i) cpu::apply_epilogue(epilogue, y + i * g.y_image, g.oc * g.col_cols());
       return;
+    }
     auto s = implicit_gemm_sizes<T>(g);
     if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, epilogue, y, g.y_image)) return;
   }

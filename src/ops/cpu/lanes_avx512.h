@@ -33,4 +33,29 @@ __attribute__((target("avx512f"), always_inline)) inline float lane_sum(__m512 v
   return _mm512_cvtss_f32(v);
 }
 
+/// A 16 x 16 block of floats transposed in registers: r[i] lane j becomes r[j] lane i.
+/// (The masked forms, every lane taken: see lane_sum.)
+__attribute__((target("avx512f"), always_inline)) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_mask_unpacklo_ps(r[2 * i], 0xFFFF, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_mask_unpackhi_ps(r[2 * i], 0xFFFF, r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_mask_shuffle_ps(t[4 * i + 0], 0xFFFF, t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_mask_shuffle_ps(t[4 * i + 0], 0xFFFF, t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_mask_shuffle_ps(t[4 * i + 1], 0xFFFF, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_mask_shuffle_ps(t[4 * i + 1], 0xFFFF, t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int q = 0; q < 4; ++q) {
+      t[8 * i + q] = _mm512_mask_shuffle_f32x4(r[8 * i + q], 0xFFFF, r[8 * i + q], r[8 * i + 4 + q], 0x88);
+      t[8 * i + 4 + q] = _mm512_mask_shuffle_f32x4(r[8 * i + q], 0xFFFF, r[8 * i + q], r[8 * i + 4 + q], 0xDD);
+    }
+  for (int q = 0; q < 8; ++q) {
+    r[q] = _mm512_mask_shuffle_f32x4(t[q], 0xFFFF, t[q], t[8 + q], 0x88);
+    r[q + 8] = _mm512_mask_shuffle_f32x4(t[q], 0xFFFF, t[q], t[8 + q], 0xDD);
+  }
+}
+
 }  // namespace aotgrad::ops::cpu

@@ -1,0 +1,271 @@
+// Note [Output channels in vectors]: the GEMM paths put output positions in the
+// vectors. A row of a 7x7 map fills 7 of 16 lanes, so they multiply the im2col
+// matrices of images side by side, and the im2col copy and the panels packed from it
+// were 10-15% of SqueezeNet's 3x3 convolutions on 7x7 maps; a 1x1 convolution's k of
+// 16-64 leaves its GEMM tiles mostly start and end. ONNX Runtime's kernels keep 16
+// output channels in a vector instead, and ran those layers 10-30% faster.
+//
+// So here: a tile of accumulators, kWidth positions of an output row by kBlocks blocks
+// of 16 channels, takes for each tap (channel, kernel row, kernel column: im2col's
+// order) its kBlocks weight vectors and broadcasts each position's input float
+// against them: no im2col, and every lane useful whatever the map's width. The
+// weight is packed once a call into 16-channel blocks ([block][tap][16], channels past
+// oc zero), the input padded once an image (a zero border: no tap is ever checked),
+// and each finished tile is added its bias, transposed in registers and stored as
+// rows of the NCHW output, a ReLU epilogue applied in the store. Each sum runs over
+// the taps in im2col's order from 0 and the bias is added last, as the GEMM paths do:
+// the two give the same floats. A 1x1 convolution's rows are one long row.
+//
+// What bounds a tile is its loads, not its FMAs: each weight vector loaded serves
+// kWidth positions, and with the group's weights past L1 the loads came from L2 (4
+// blocks by 4 positions ran 1.6x slower than 2 by 7); so each thread takes its rows
+// a group of blocks at a time, the group's weights staying in L1, and the tile shape
+// is chosen by a cost model of FMAs, loads and weight bytes (tile_cost). Maps too
+// narrow for a weight vector to serve five positions (3x3: 48 -> 192 channels, 59
+// against 62 us) stay with the GEMM; conv2d_channel_vectors_pays has the measurements.
+#include "ops/cpu/conv_channel_vectors_avx512.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "ops/cpu/cpu_features.h"
+#include "ops/cpu/lanes_avx512.h"
+#include "ops/cpu/thread_scratch.h"
+#include "support/parallel.h"
+
+namespace aotgrad::ops::cpu {
+
+namespace {
+
+// Where the taps read: the input image (padded, or as it is), its planes and rows.
+struct Source {
+  int64_t plane, row;  // floats from one channel to the next, one input row to the next
+  int64_t step;        // floats from one output position's taps to the next one's
+  int64_t oh, ow;      // output rows and positions a row (a 1x1 map's rows merged: one row)
+  bool padded;         // the image is copied into a zero-bordered one first
+};
+
+Source source_of(const FewTapsConv& s) {
+  const bool merged = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  if (merged) return {s.h * s.w, 0, 1, 1, s.h * s.w, false};
+  const bool padded = s.ph > 0 || s.pw > 0;
+  const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
+  return {hp * wp, wp, s.sw, s.oh(), s.ow(), padded};
+}
+
+// w [oc, K] -> packed [blocks][K][16]: a 16 x 16 block at a time, transposed in registers.
+__attribute__((target("avx512f"))) void pack_weight(const float* w, int64_t oc, int64_t K, float* packed) {
+  const int64_t blocks = (oc + kLanes - 1) / kLanes;
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t k0 = 0; k0 < K; k0 += kLanes) {
+      const __mmask16 ks = first_lanes(K - k0);
+      __m512 r[kLanes];
+      for (int l = 0; l < kLanes; ++l) {
+        const int64_t o = b * kLanes + l;
+        r[l] = o < oc ? _mm512_maskz_loadu_ps(ks, w + o * K + k0) : _mm512_setzero_ps();
+      }
+      transpose16(r);
+      const int64_t n = std::min<int64_t>(kLanes, K - k0);
+      for (int64_t j = 0; j < n; ++j) _mm512_storeu_ps(packed + ((b * K) + k0 + j) * kLanes, r[j]);
+    }
+}
+
+// The image's channels with a zero border of (ph, pw), [c][hp][wp].
+void pad_image(const FewTapsConv& s, const Source& src, const float* x, float* xp) {
+  std::memset(xp, 0, sizeof(float) * static_cast<size_t>(s.c * src.plane));
+  for (int64_t ci = 0; ci < s.c; ++ci)
+    for (int64_t iy = 0; iy < s.h; ++iy)
+      std::memcpy(xp + ci * src.plane + (iy + s.ph) * src.row + s.pw, x + (ci * s.h + iy) * s.w,
+                  sizeof(float) * static_cast<size_t>(s.w));
+}
+
+// Where a tile's results go, and what is added on the way.
+struct Store {
+  float* y;           // output channel 0 of the tile's first position
+  int64_t plane;      // floats between output channels
+  int64_t oc_left;    // channels from the tile's first block to the last channel
+  const float* bias;  // at the tile's first channel; null: none
+  bool relu;
+};
+
+// Block b's vectors, one a position, as rows of output channels.
+template <int kWidth>
+__attribute__((target("avx512f"))) inline void store_block(const __m512* v, int b, const Store& st) {
+  const __m512 zero = _mm512_setzero_ps();
+  const __mmask16 channels = first_lanes(st.oc_left - b * kLanes);
+  const __m512 bias = st.bias ? _mm512_maskz_loadu_ps(channels, st.bias + b * kLanes) : zero;
+  __m512 r[kLanes];
+  for (int p = 0; p < kLanes; ++p) {
+    r[p] = p < kWidth ? _mm512_add_ps(v[p], bias) : zero;
+    if (st.relu) r[p] = _mm512_mask_mov_ps(r[p], _mm512_cmp_ps_mask(r[p], zero, _CMP_LT_OQ), zero);
+  }
+  transpose16(r);
+  const int64_t n = std::min<int64_t>(kLanes, st.oc_left - b * kLanes);
+  for (int64_t l = 0; l < n; ++l) _mm512_mask_storeu_ps(st.y + (b * kLanes + l) * st.plane, first_lanes(kWidth), r[l]);
+}
+
+// One tile: kWidth positions of an output row by kBlocks channel blocks. With
+// kUnitStep, the positions' inputs are adjacent floats, and the broadcasts' addresses
+// immediate offsets of one register: with the step in a register they were a chain
+// of additions a tap, and SqueezeNet's 3x3 convolution on 15x15 maps took 7% longer.
+template <int kWidth, int kBlocks, bool kUnitStep>
+__attribute__((target("avx512f"))) void tile(const float* x, const Source& src, const int64_t* tap_offsets,
+                                             int64_t taps, int64_t c, const float* w, int64_t w_block,
+                                             const Store& st) {
+  __m512 acc[kBlocks][kWidth];
+  for (int b = 0; b < kBlocks; ++b)
+    for (int p = 0; p < kWidth; ++p) acc[b][p] = _mm512_setzero_ps();
+  const int64_t step = kUnitStep ? 1 : src.step;
+  for (int64_t ci = 0; ci < c; ++ci) {
+    const float* xc = x + ci * src.plane;
+    for (int64_t t = 0; t < taps; ++t, w += kLanes) {
+      const float* xt = xc + tap_offsets[t];
+      __m512 wv[kBlocks];
+      for (int b = 0; b < kBlocks; ++b) wv[b] = _mm512_loadu_ps(w + b * w_block);
+      for (int p = 0; p < kWidth; ++p) {
+        const __m512 xv = _mm512_set1_ps(xt[p * step]);
+        for (int b = 0; b < kBlocks; ++b) acc[b][p] = _mm512_fmadd_ps(xv, wv[b], acc[b][p]);
+      }
+    }
+  }
+  for (int b = 0; b < kBlocks; ++b) store_block<kWidth>(acc[b], b, st);
+}
+
+using TileFn = void (*)(const float*, const Source&, const int64_t*, int64_t, int64_t, const float*, int64_t,
+                        const Store&);
+
+// The widest tile of `blocks` blocks: its accumulators, a weight vector a block and
+// the broadcast held in the 32 zmm registers (one more and an accumulator is spilled
+// every tap).
+constexpr int max_width(int blocks) {
+  return std::min(kLanes, (31 - blocks) / blocks);
+}
+
+// The tiles of every shape: [unit step][blocks - 1][width - 1] (null: too wide).
+template <int kBlocks, bool kUnitStep, int... kWidths>
+std::array<TileFn, kLanes> tiles_of(std::integer_sequence<int, kWidths...>) {
+  std::array<TileFn, kLanes> fns{};
+  ((fns[kWidths] =
+        kWidths < max_width(kBlocks) ? &tile<std::min(kWidths + 1, max_width(kBlocks)), kBlocks, kUnitStep> : nullptr),
+   ...);
+  return fns;
+}
+template <bool kUnitStep>
+std::array<std::array<TileFn, kLanes>, 4> tile_table() {
+  const auto widths = std::make_integer_sequence<int, kLanes>{};
+  return {tiles_of<1, kUnitStep>(widths), tiles_of<2, kUnitStep>(widths), tiles_of<3, kUnitStep>(widths),
+          tiles_of<4, kUnitStep>(widths)};
+}
+const std::array<std::array<std::array<TileFn, kLanes>, 4>, 2> kTiles = {tile_table<false>(), tile_table<true>()};
+
+// How many tiles a row of `ow` positions takes, `blocks` blocks each: the positions
+// split evenly (15 over two tiles: 8 and 7, not 14 and 1).
+int64_t tiles_a_row(int blocks, int64_t ow) {
+  return (ow + max_width(blocks) - 1) / max_width(blocks);
+}
+int64_t tile_width(int64_t ow, int64_t tiles, int64_t i) {
+  return ow / tiles + (i < ow % tiles ? 1 : 0);
+}
+
+// A tile's cost each tap, in half cycles: its FMAs (two a cycle), its loads (a weight
+// vector a block, a broadcast a position; measured as about 1.5 FMAs each) and its
+// weight vectors from L2 (about 16 bytes a cycle: tiles of 4 blocks by 4 and 3
+// positions took 1.6x the time of 2 by 7 on 7x7 maps, 32 -> 128).
+int64_t tile_cost(int64_t blocks, int64_t width) {
+  return std::max({2 * blocks * width, 3 * (blocks + width), 16 * blocks});
+}
+
+// The blocks a tile takes for rows of `ow` positions: the least cost a block.
+int blocks_for(int64_t ow) {
+  int best = 0;
+  int64_t best_cost = 0;
+  for (int b = 1; b <= 4; ++b) {
+    const int64_t tiles = tiles_a_row(b, ow);
+    int64_t cost = 0;
+    for (int64_t i = 0; i < tiles; ++i) cost += tile_cost(b, tile_width(ow, tiles, i));
+    cost = cost * 12 / b;  // a block's (12: every block count divides it)
+    if (best == 0 || cost < best_cost) best = b, best_cost = cost;
+  }
+  return best;
+}
+
+// Output row oy of one image, channel blocks [b0, b0 + blocks).
+void convolve_row(const FewTapsConv& s, const Source& src, const float* xi, const std::vector<int64_t>& tap_offsets,
+                  const float* packed, int64_t b0, int blocks, int64_t oy, const float* bias, bool relu, float* yi) {
+  const int64_t K = s.c * s.kh * s.kw, taps = s.kh * s.kw, out_plane = src.oh * src.ow;
+  const int64_t tiles = tiles_a_row(blocks, src.ow);
+  const auto& table = kTiles[src.step == 1 ? 1 : 0][static_cast<size_t>(blocks - 1)];
+  for (int64_t i = 0, ox0 = 0; i < tiles; ++i) {
+    const int64_t width = tile_width(src.ow, tiles, i);
+    const Store st{yi + b0 * kLanes * out_plane + oy * src.ow + ox0, out_plane, s.oc - b0 * kLanes,
+                   bias ? bias + b0 * kLanes : nullptr, relu};
+    const float* x = xi + oy * s.sh * src.row + ox0 * src.step;
+    table[static_cast<size_t>(width - 1)](x, src, tap_offsets.data(), taps, s.c, packed + b0 * K * kLanes, K * kLanes,
+                                          st);
+    ox0 += width;
+  }
+}
+
+}  // namespace
+
+// Measured against the GEMM paths (8 images, 1 thread, Zen 5; Note [Output channels
+// in vectors]): a spatial kernel wins wherever its rows give a weight vector five
+// positions or more (7x7 maps, 32 -> 128: 134 -> 124 us; 16x16 at stride 2, 32 -> 32:
+// 102 -> 47; 56x56: 2.00 -> 1.95 ms) and loses on 3x3 maps, where each weight vector
+// loaded serves three positions (48 -> 192: 58 -> 136 us). A 1x1 convolution (its rows
+// merged into one) wins with few output channels and many input ones (256 -> 32 on
+// 7x7 maps: 36 -> 26 us; 512 -> 64 on 3x3: 26 -> 22) and loses with many output
+// channels on few positions (192 -> 1024 on 2x2: 54 -> 92), with few input channels
+// (24 -> 24 on 32x32: 70 -> 91) and on large maps (64 -> 16 on 31x31: 80 -> 86).
+bool conv2d_channel_vectors_pays(const FewTapsConv& s) {
+  const bool spatial = s.kh * s.kw > 1;
+  if (spatial) return s.c * s.kh * s.kw >= 64 && s.ow() >= 5;
+  const bool merged = s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  return merged && s.oc <= 64 && s.c >= 32 && s.oh() * s.ow() < 256;
+}
+
+bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias, bool relu,
+                                    float* y, int64_t y_image) {
+  if (!has_avx512() || s.n <= 0 || s.oc <= 0 || s.c <= 0 || s.oh() <= 0 || s.ow() <= 0) return false;
+  const Source src = source_of(s);
+  const int64_t K = s.c * s.kh * s.kw, blocks = (s.oc + kLanes - 1) / kLanes;
+  ThreadScratch<float, 2> packed(blocks * K * kLanes);
+  pack_weight(w, s.oc, K, packed.get());
+  std::vector<int64_t> tap_offsets;
+  for (int64_t ki = 0; ki < s.kh; ++ki)
+    for (int64_t kj = 0; kj < s.kw; ++kj) tap_offsets.push_back(ki * src.row + kj);
+  if (y_image == 0) y_image = s.oc * s.oh() * s.ow();
+  const int64_t rows = s.n * src.oh;
+  const int per_tile = blocks_for(src.ow);
+  // Each thread pads the images of its share of the rows first, then takes its rows a
+  // group of channel blocks at a time: the group's packed weights (18-36 KiB for
+  // SqueezeNet's 3x3 layers) stay in L1 over the rows, where a row at a time over
+  // every group read them all from L2 each row (Note [Output channels in vectors]).
+  for_each_thread(rows * s.oc * src.ow * K, [&](int t, int nt) {
+    const Share share = thread_share(rows, t, nt);
+    if (share.begin >= share.end) return;
+    const int64_t first = share.begin / src.oh, images = (share.end - 1) / src.oh - first + 1;
+    ThreadScratch<float, 3> padded(src.padded ? images * s.c * src.plane : 0);
+    auto image_at = [&](int64_t i) -> const float* {
+      return src.padded ? padded.get() + (i - first) * s.c * src.plane : x + i * s.c * s.h * s.w;
+    };
+    if (src.padded)
+      for (int64_t i = 0; i < images; ++i)
+        pad_image(s, src, x + (first + i) * s.c * s.h * s.w, padded.get() + i * s.c * src.plane);
+    for (int64_t b0 = 0; b0 < blocks; b0 += per_tile) {
+      const int n = static_cast<int>(std::min<int64_t>(per_tile, blocks - b0));
+      for (int64_t r = share.begin; r < share.end; ++r) {
+        const int64_t i = r / src.oh;
+        convolve_row(s, src, image_at(i), tap_offsets, packed.get(), b0, n, r % src.oh, bias, relu, y + i * y_image);
+      }
+    }
+  });
+  return true;
+}
+
+}  // namespace aotgrad::ops::cpu

@@ -1,0 +1,20 @@
+// Convolutions of small maps with many taps, computed with output channels in the
+// vectors (Note [Output channels in vectors] in conv_channel_vectors_avx512.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "ops/cpu/conv_few_taps_avx512.h"
+
+namespace aotgrad::ops::cpu {
+
+/// Whether the output-channel-vector path is the faster one for these sizes.
+bool conv2d_channel_vectors_pays(const FewTapsConv& s);
+
+/// y = conv(x, w) + bias (bias may be null), stored with `relu` (x < 0 ? 0 : x) when
+/// set; image i's output the contiguous [oc, oh, ow] block at y + i * y_image. Returns
+/// false, writing nothing, where this path does not apply (no AVX-512, empty sizes).
+bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias, bool relu,
+                                    float* y, int64_t y_image);
+
+}  // namespace aotgrad::ops::cpu
