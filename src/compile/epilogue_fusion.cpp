@@ -50,6 +50,7 @@ FusionStats fuse_epilogues(std::vector<Value>& values, std::vector<Instruction>&
     producer.results[0] = w;
     producer.label = fmt::format("fused[{}, {}; epilogue]", producer.op->name(), consumer.op->name());
     producer.kernel = [with = producer.op->with_epilogue, e = *epilogue](const Args& a, Outputs& o) { with(a, o, e); };
+    producer.epilogue = epilogue;
     producer.by_address = nullptr;
     absorbed[c] = true;
     ++stats.groups;

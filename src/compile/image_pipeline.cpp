@@ -13,6 +13,11 @@
 // paths are chosen by sizes that do not involve the batch, but for splitting work over
 // threads, which the instruction does itself: each thread takes a contiguous share
 // of the images and its own scratch row).
+//
+// Where the first op has a kernel for the pair (OpInfo::then_max_pool: a convolution's
+// computes in 16-channel blocks that the pool reads as they are, Note [A convolution
+// and its pool in channel blocks] in ops/cpu/conv_max_pool.cpp), the instruction runs
+// that instead, the scratch unused; where it declines, the two kernels as above.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -35,9 +40,18 @@ struct Pipeline {
   ops::KernelFn first, second;
   size_t first_args;  // the instruction's arguments: the first kernel's, then the second's
   int64_t scratch_rows;
+  // The pair as one kernel of the first op's (OpInfo::then_max_pool), tried first.
+  ops::ThenMaxPoolFn together;
+  std::optional<ops::Epilogue> epilogue;  // the first kernel's
 
   // o: the second kernel's outputs, then the scratch ([scratch_rows, ...]).
   void operator()(const Args& a, Outputs& o) const {
+    if (together) {
+      const Args first_a(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(first_args));
+      const Args second_a(a.begin() + static_cast<std::ptrdiff_t>(first_args), a.end());
+      Outputs second_o(o.begin(), o.end() - 1);
+      if (together(first_a, epilogue ? &*epilogue : nullptr, second_a, second_o)) return;
+    }
     const Tensor x = a[0].to_tensor(), scratch = o.back().to_tensor(), y = o[0].to_tensor();
     const int64_t n = x.sizes()[0];
     const int64_t work = n * scratch.numel() / scratch_rows * 64;  // about cycles: a convolution's
@@ -96,7 +110,8 @@ FusionStats pipeline_images(std::vector<Value>& values, std::vector<Instruction>
     Instruction fused = std::move(first);
     const size_t first_args = fused.args.size();
     for (IValue& a : second.args) fused.args.push_back(std::move(a));  // (its tensor, v, is the scratch's row)
-    fused.kernel = Pipeline{fused.kernel, second.kernel, first_args, rows};
+    fused.kernel = Pipeline{fused.kernel, second.kernel, first_args, rows, fused.op->then_max_pool, fused.epilogue};
+    fused.epilogue.reset();  // (the instruction's op is now the pool's)
     fused.outs = std::move(second.outs);
     fused.outs.emplace_back(middle.meta());
     fused.results = std::move(second.results);

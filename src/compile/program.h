@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "aotgrad/compile.h"
@@ -67,6 +68,8 @@ struct Instruction {
   int view_of = -1;                       // a dynamic view: `results[0]` aliases this value
   bool higher_order = false;              // a higher-order op: a kernel that writes only its results
   std::shared_ptr<const FusedLoop> loop;  // a fused group: the loop `kernel` runs
+  /// The epilogue `kernel` applies to op's output (Note [Epilogues]), if one was fused in.
+  std::optional<ops::Epilogue> epilogue;
   /// Note [Operands by address] (executor.cpp): the same work as `kernel`, given only
   /// the data addresses of its arguments and outputs (in their order in args and
   /// outs), for instructions that read nothing else of their tensors.

@@ -73,6 +73,12 @@ using DerivativeFn = std::function<std::vector<Tensor>(const BackwardContext& ct
 /// written (Note [Epilogues], ops/elementwise.h): the same values as the kernel and
 /// then the formula's op.
 using EpilogueKernelFn = std::function<void(const Args& args, Outputs& outs, const Epilogue& epilogue)>;
+/// The op, then a max pool that alone reads its output and returns its values alone, as
+/// one kernel (Note [Images through two kernels] in compile/image_pipeline.cpp): the
+/// op's arguments and epilogue (null: none), the pool's arguments (its input unread) and
+/// outputs. Returns false, writing nothing, where it declines.
+using ThenMaxPoolFn =
+    std::function<bool(const Args& first, const Epilogue* epilogue, const Args& pool, Outputs& pool_outs)>;
 /// The op written with simpler ops through the public tensor API.
 using DecompositionFn = std::function<Outputs(const Args& args)>;
 
@@ -95,6 +101,7 @@ struct OpInfo {
   /// strides put it, so the compiled program may hand it a slice of a concatenation's
   /// output (Note [Concatenations in place] in compile/concat_in_place.cpp).
   bool writes_into_slices = false;
+  ThenMaxPoolFn then_max_pool = nullptr;
   DerivativeFn derivative = nullptr;
   /// Explicitly no derivative (integer results, comparisons, backward helpers).
   bool not_differentiable = false;
@@ -150,6 +157,7 @@ class Registry {
   void kernel(OpId id, KernelFn f) { (*this)[id].kernel = f; }
   void with_epilogue(OpId id, EpilogueKernelFn f) { (*this)[id].with_epilogue = f; }
   void writes_into_slices(OpId id) { (*this)[id].writes_into_slices = true; }
+  void then_max_pool(OpId id, ThenMaxPoolFn f) { (*this)[id].then_max_pool = f; }
   void derivative(OpId id, DerivativeFn f) { (*this)[id].derivative = f; }
   /// A derivative that reads the op's result: `r.derivative(OpId::exp, reads_result, f)`.
   void derivative(OpId id, ReadsResult, DerivativeFn f) {

@@ -10,6 +10,7 @@
 #include "ops/cpu/conv_channel_vectors_avx512.h"
 #include "ops/cpu/conv_few_taps_avx512.h"
 #include "ops/cpu/conv_implicit.h"
+#include "ops/cpu/conv_max_pool.h"
 #include "ops/cpu/depthwise_avx512.h"
 #include "ops/cpu/epilogue.h"
 #include "ops/cpu/gemm.h"
@@ -635,6 +636,7 @@ void register_conv_kernels(Registry& r) {
   r.with_epilogue(OpId::convolution,
                   [](const Args& a, Outputs& o, const Epilogue& e) { convolution_kernel(a, o, &e); });
   r.writes_into_slices(OpId::convolution);  // Note [Outputs in slices]
+  r.then_max_pool(OpId::convolution, cpu::convolution_then_max_pool);
   r.kernel(OpId::convolution_backward, [](const Args& a, Outputs& o) {
     const Tensor& gy0 = a[0].to_tensor();
     ConvGeom g = geom(a[1].to_tensor(), a[2].to_tensor(), a[4], a[5], a[6], a[9].to_int(), gy0.sizes());

@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -84,18 +85,21 @@ void pad_image(const FewTapsConv& s, const Source& src, const float* x, float* x
                   sizeof(float) * static_cast<size_t>(s.w));
 }
 
-// Where a tile's results go, and what is added on the way.
+// Where a tile's results go, and what is added on the way: rows of an NCHW output
+// (each block's vectors transposed), or with `blocked`, an output in 16-channel blocks
+// ([block][position][16]: the vectors stored as they are).
 struct Store {
-  float* y;           // output channel 0 of the tile's first position
-  int64_t plane;      // floats between output channels
+  float* y;           // the tile's first position, in its first block (channel 0 of it)
+  int64_t plane;      // floats between output channels (blocked: between blocks)
   int64_t oc_left;    // channels from the tile's first block to the last channel
   const float* bias;  // at the tile's first channel; null: none
   bool relu;
+  bool blocked;
 };
 
-// Block b's vectors, one a position, as rows of output channels.
+// Block b's vectors, one a position.
 template <int kWidth>
-__attribute__((target("avx512f"))) inline void store_block(const __m512* v, int b, const Store& st) {
+__attribute__((target("avx512f"), always_inline)) inline void store_block(const __m512* v, int b, const Store& st) {
   const __m512 zero = _mm512_setzero_ps();
   const __mmask16 channels = first_lanes(st.oc_left - b * kLanes);
   const __m512 bias = st.bias ? _mm512_maskz_loadu_ps(channels, st.bias + b * kLanes) : zero;
@@ -104,23 +108,28 @@ __attribute__((target("avx512f"))) inline void store_block(const __m512* v, int 
     r[p] = p < kWidth ? _mm512_add_ps(v[p], bias) : zero;
     if (st.relu) r[p] = _mm512_mask_mov_ps(r[p], _mm512_cmp_ps_mask(r[p], zero, _CMP_LT_OQ), zero);
   }
+  if (st.blocked) {
+    for (int p = 0; p < kWidth; ++p) _mm512_storeu_ps(st.y + b * st.plane + p * kLanes, r[p]);
+    return;
+  }
   transpose16(r);
   const int64_t n = std::min<int64_t>(kLanes, st.oc_left - b * kLanes);
   for (int64_t l = 0; l < n; ++l) _mm512_mask_storeu_ps(st.y + (b * kLanes + l) * st.plane, first_lanes(kWidth), r[l]);
 }
 
-// One tile: kWidth positions of an output row by kBlocks channel blocks. With
-// kUnitStep, the positions' inputs are adjacent floats, and the broadcasts' addresses
-// immediate offsets of one register: with the step in a register they were a chain
-// of additions a tap, and SqueezeNet's 3x3 convolution on 15x15 maps took 7% longer.
-template <int kWidth, int kBlocks, bool kUnitStep>
+// One tile: kWidth positions of an output row by kBlocks channel blocks. A step of
+// kStep floats from one position's inputs to the next (stride 1 or 2; 0: the source's
+// step, in a register) makes the broadcasts' addresses immediate offsets of one
+// register: with the step in a register they were a chain of additions a tap, and
+// SqueezeNet's 3x3 convolution on 15x15 maps took 7% longer.
+template <int kWidth, int kBlocks, int kStep>
 __attribute__((target("avx512f"))) void tile(const float* x, const Source& src, const int64_t* tap_offsets,
                                              int64_t taps, int64_t c, const float* w, int64_t w_block,
                                              const Store& st) {
   __m512 acc[kBlocks][kWidth];
   for (int b = 0; b < kBlocks; ++b)
     for (int p = 0; p < kWidth; ++p) acc[b][p] = _mm512_setzero_ps();
-  const int64_t step = kUnitStep ? 1 : src.step;
+  const int64_t step = kStep > 0 ? kStep : src.step;
   for (int64_t ci = 0; ci < c; ++ci) {
     const float* xc = x + ci * src.plane;
     for (int64_t t = 0; t < taps; ++t, w += kLanes) {
@@ -146,22 +155,23 @@ constexpr int max_width(int blocks) {
   return std::min(kLanes, (31 - blocks) / blocks);
 }
 
-// The tiles of every shape: [unit step][blocks - 1][width - 1] (null: too wide).
-template <int kBlocks, bool kUnitStep, int... kWidths>
+// The tiles of every shape: [step (0: another)][blocks - 1][width - 1] (null: too wide).
+template <int kBlocks, int kStep, int... kWidths>
 std::array<TileFn, kLanes> tiles_of(std::integer_sequence<int, kWidths...>) {
   std::array<TileFn, kLanes> fns{};
   ((fns[kWidths] =
-        kWidths < max_width(kBlocks) ? &tile<std::min(kWidths + 1, max_width(kBlocks)), kBlocks, kUnitStep> : nullptr),
+        kWidths < max_width(kBlocks) ? &tile<std::min(kWidths + 1, max_width(kBlocks)), kBlocks, kStep> : nullptr),
    ...);
   return fns;
 }
-template <bool kUnitStep>
+template <int kStep>
 std::array<std::array<TileFn, kLanes>, 4> tile_table() {
   const auto widths = std::make_integer_sequence<int, kLanes>{};
-  return {tiles_of<1, kUnitStep>(widths), tiles_of<2, kUnitStep>(widths), tiles_of<3, kUnitStep>(widths),
-          tiles_of<4, kUnitStep>(widths)};
+  return {tiles_of<1, kStep>(widths), tiles_of<2, kStep>(widths), tiles_of<3, kStep>(widths),
+          tiles_of<4, kStep>(widths)};
 }
-const std::array<std::array<std::array<TileFn, kLanes>, 4>, 2> kTiles = {tile_table<false>(), tile_table<true>()};
+const std::array<std::array<std::array<TileFn, kLanes>, 4>, 3> kTiles = {tile_table<0>(), tile_table<1>(),
+                                                                         tile_table<2>()};
 
 // How many tiles a row of `ow` positions takes, `blocks` blocks each: the positions
 // split evenly (15 over two tiles: 8 and 7, not 14 and 1).
@@ -194,21 +204,49 @@ int blocks_for(int64_t ow) {
   return best;
 }
 
-// Output row oy of one image, channel blocks [b0, b0 + blocks).
-void convolve_row(const FewTapsConv& s, const Source& src, const float* xi, const std::vector<int64_t>& tap_offsets,
-                  const float* packed, int64_t b0, int blocks, int64_t oy, const float* bias, bool relu, float* yi) {
-  const int64_t K = s.c * s.kh * s.kw, taps = s.kh * s.kw, out_plane = src.oh * src.ow;
-  const int64_t tiles = tiles_a_row(blocks, src.ow);
-  const auto& table = kTiles[src.step == 1 ? 1 : 0][static_cast<size_t>(blocks - 1)];
+// The weight packed and the taps' offsets: what every image of a call shares.
+struct Plan {
+  FewTapsConv s;
+  Source src;
+  int64_t K, blocks;
+  int per_tile;  // blocks a tile
+  std::vector<int64_t> tap_offsets;
+  const float* packed;
+};
+
+Plan plan_of(const FewTapsConv& s, const float* packed) {
+  const Source src = source_of(s);
+  Plan p{s, src, s.c * s.kh * s.kw, (s.oc + kLanes - 1) / kLanes, blocks_for(src.ow), {}, packed};
+  for (int64_t ki = 0; ki < s.kh; ++ki)
+    for (int64_t kj = 0; kj < s.kw; ++kj) p.tap_offsets.push_back(ki * src.row + kj);
+  return p;
+}
+
+// Output row oy of one image (its input xi, padded if the plan pads), channel blocks
+// [b0, b0 + blocks), into the image's NCHW output yi or its blocked one.
+void convolve_row(const Plan& p, const float* xi, int64_t b0, int blocks, int64_t oy, const float* bias, bool relu,
+                  float* yi, bool blocked) {
+  const Source& src = p.src;
+  const int64_t out_plane = src.oh * src.ow, tiles = tiles_a_row(blocks, src.ow);
+  const auto& table =
+      kTiles[src.step == 1 || src.step == 2 ? static_cast<size_t>(src.step) : 0][static_cast<size_t>(blocks - 1)];
   for (int64_t i = 0, ox0 = 0; i < tiles; ++i) {
-    const int64_t width = tile_width(src.ow, tiles, i);
-    const Store st{yi + b0 * kLanes * out_plane + oy * src.ow + ox0, out_plane, s.oc - b0 * kLanes,
-                   bias ? bias + b0 * kLanes : nullptr, relu};
-    const float* x = xi + oy * s.sh * src.row + ox0 * src.step;
-    table[static_cast<size_t>(width - 1)](x, src, tap_offsets.data(), taps, s.c, packed + b0 * K * kLanes, K * kLanes,
-                                          st);
+    const int64_t width = tile_width(src.ow, tiles, i), at = oy * src.ow + ox0;
+    const Store st{blocked ? yi + (b0 * out_plane + at) * kLanes : yi + b0 * kLanes * out_plane + at,
+                   blocked ? out_plane * kLanes : out_plane,
+                   p.s.oc - b0 * kLanes,
+                   bias ? bias + b0 * kLanes : nullptr,
+                   relu,
+                   blocked};
+    const float* x = xi + oy * p.s.sh * src.row + ox0 * src.step;
+    table[static_cast<size_t>(width - 1)](x, src, p.tap_offsets.data(), p.s.kh * p.s.kw, p.s.c,
+                                          p.packed + b0 * p.K * kLanes, p.K * kLanes, st);
     ox0 += width;
   }
+}
+
+bool applies(const FewTapsConv& s) {
+  return has_avx512() && s.n > 0 && s.oc > 0 && s.c > 0 && s.oh() > 0 && s.ow() > 0;
 }
 
 }  // namespace
@@ -231,17 +269,14 @@ bool conv2d_channel_vectors_pays(const FewTapsConv& s) {
 
 bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, int64_t y_image) {
-  if (!has_avx512() || s.n <= 0 || s.oc <= 0 || s.c <= 0 || s.oh() <= 0 || s.ow() <= 0) return false;
-  const Source src = source_of(s);
+  if (!applies(s)) return false;
   const int64_t K = s.c * s.kh * s.kw, blocks = (s.oc + kLanes - 1) / kLanes;
   ThreadScratch<float, 2> packed(blocks * K * kLanes);
   pack_weight(w, s.oc, K, packed.get());
-  std::vector<int64_t> tap_offsets;
-  for (int64_t ki = 0; ki < s.kh; ++ki)
-    for (int64_t kj = 0; kj < s.kw; ++kj) tap_offsets.push_back(ki * src.row + kj);
+  const Plan plan = plan_of(s, packed.get());
+  const Source& src = plan.src;
   if (y_image == 0) y_image = s.oc * s.oh() * s.ow();
   const int64_t rows = s.n * src.oh;
-  const int per_tile = blocks_for(src.ow);
   // Each thread pads the images of its share of the rows first, then takes its rows a
   // group of channel blocks at a time: the group's packed weights (18-36 KiB for
   // SqueezeNet's 3x3 layers) stay in L1 over the rows, where a row at a time over
@@ -257,12 +292,40 @@ bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const 
     if (src.padded)
       for (int64_t i = 0; i < images; ++i)
         pad_image(s, src, x + (first + i) * s.c * s.h * s.w, padded.get() + i * s.c * src.plane);
-    for (int64_t b0 = 0; b0 < blocks; b0 += per_tile) {
-      const int n = static_cast<int>(std::min<int64_t>(per_tile, blocks - b0));
+    for (int64_t b0 = 0; b0 < blocks; b0 += plan.per_tile) {
+      const int n = static_cast<int>(std::min<int64_t>(plan.per_tile, blocks - b0));
       for (int64_t r = share.begin; r < share.end; ++r) {
         const int64_t i = r / src.oh;
-        convolve_row(s, src, image_at(i), tap_offsets, packed.get(), b0, n, r % src.oh, bias, relu, y + i * y_image);
+        convolve_row(plan, image_at(i), b0, n, r % src.oh, bias, relu, y + i * y_image, false);
       }
+    }
+  });
+  return true;
+}
+
+bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, const float* w, const float* bias,
+                                      bool relu, const std::function<void(int64_t, const float*)>& then) {
+  if (!applies(s)) return false;
+  const int64_t K = s.c * s.kh * s.kw, blocks = (s.oc + kLanes - 1) / kLanes;
+  ThreadScratch<float, 2> packed(blocks * K * kLanes);
+  pack_weight(w, s.oc, K, packed.get());
+  const Plan plan = plan_of(s, packed.get());
+  const Source& src = plan.src;
+  for_each_thread(s.n * s.oc * src.oh * src.ow * K, [&](int t, int nt) {
+    const Share images = thread_share(s.n, t, nt);
+    ThreadScratch<float, 3> padded(src.padded ? s.c * src.plane : 0);
+    ThreadScratch<float, 4> out(blocks * src.oh * src.ow * kLanes);
+    for (int64_t i = images.begin; i < images.end; ++i) {
+      const float* xi = x + i * s.c * s.h * s.w;
+      if (src.padded) {
+        pad_image(s, src, xi, padded.get());
+        xi = padded.get();
+      }
+      for (int64_t b0 = 0; b0 < blocks; b0 += plan.per_tile) {
+        const int n = static_cast<int>(std::min<int64_t>(plan.per_tile, blocks - b0));
+        for (int64_t oy = 0; oy < src.oh; ++oy) convolve_row(plan, xi, b0, n, oy, bias, relu, out.get(), true);
+      }
+      then(i, out.get());
     }
   });
   return true;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "ops/cpu/conv_few_taps_avx512.h"
 
@@ -16,5 +17,14 @@ bool conv2d_channel_vectors_pays(const FewTapsConv& s);
 /// false, writing nothing, where this path does not apply (no AVX-512, empty sizes).
 bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, int64_t y_image);
+
+/// The same convolution image by image, each image's output in 16-channel blocks
+/// ([block][oh][ow][16], the channels past oc zero, with `relu` applied): the images
+/// split over the threads, each thread calls then(image, blocks) on an image once it
+/// is done, and its blocks are overwritten by its next image. A kernel that reads the
+/// convolution's output alone takes it so, in cache and with 16 channels a vector
+/// (Note [A convolution and its pool in channel blocks] in conv_max_pool.cpp).
+bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, const float* w, const float* bias,
+                                      bool relu, const std::function<void(int64_t, const float*)>& then);
 
 }  // namespace aotgrad::ops::cpu
