@@ -95,6 +95,7 @@ struct Store {
   const float* bias;  // at the tile's first channel; null: none
   bool relu;
   bool blocked;
+  __mmask16* nan_lanes = nullptr;  // blocked: gains the lanes where a NaN was stored
 };
 
 // Block b's vectors, one a position.
@@ -109,7 +110,12 @@ __attribute__((target("avx512f"), always_inline)) inline void store_block(const 
     if (st.relu) r[p] = _mm512_mask_mov_ps(r[p], _mm512_cmp_ps_mask(r[p], zero, _CMP_LT_OQ), zero);
   }
   if (st.blocked) {
-    for (int p = 0; p < kWidth; ++p) _mm512_storeu_ps(st.y + b * st.plane + p * kLanes, r[p]);
+    __mmask16 nan = 0;
+    for (int p = 0; p < kWidth; ++p) {
+      _mm512_storeu_ps(st.y + b * st.plane + p * kLanes, r[p]);
+      nan |= _mm512_cmp_ps_mask(r[p], r[p], _CMP_UNORD_Q);
+    }
+    *st.nan_lanes |= nan;
     return;
   }
   transpose16(r);
@@ -225,7 +231,8 @@ Plan plan_of(const FewTapsConv& s, const float* packed) {
 // Output row oy of one image (its input xi, padded if the plan pads), channel blocks
 // [b0, b0 + blocks), into the image's NCHW output yi or its blocked one.
 void convolve_row(const Plan& p, const float* xi, int64_t b0, int blocks, int64_t oy, const float* bias, bool relu,
-                  float* yi, bool blocked) {
+                  float* yi, __mmask16* nan_lanes = nullptr) {
+  const bool blocked = nan_lanes != nullptr;
   const Source& src = p.src;
   const int64_t out_plane = src.oh * src.ow, tiles = tiles_a_row(blocks, src.ow);
   const auto& table =
@@ -237,7 +244,8 @@ void convolve_row(const Plan& p, const float* xi, int64_t b0, int blocks, int64_
                    p.s.oc - b0 * kLanes,
                    bias ? bias + b0 * kLanes : nullptr,
                    relu,
-                   blocked};
+                   blocked,
+                   nan_lanes};
     const float* x = xi + oy * p.s.sh * src.row + ox0 * src.step;
     table[static_cast<size_t>(width - 1)](x, src, p.tap_offsets.data(), p.s.kh * p.s.kw, p.s.c,
                                           p.packed + b0 * p.K * kLanes, p.K * kLanes, st);
@@ -296,7 +304,7 @@ bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const 
       const int n = static_cast<int>(std::min<int64_t>(plan.per_tile, blocks - b0));
       for (int64_t r = share.begin; r < share.end; ++r) {
         const int64_t i = r / src.oh;
-        convolve_row(plan, image_at(i), b0, n, r % src.oh, bias, relu, y + i * y_image, false);
+        convolve_row(plan, image_at(i), b0, n, r % src.oh, bias, relu, y + i * y_image);
       }
     }
   });
@@ -304,7 +312,7 @@ bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const 
 }
 
 bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, const float* w, const float* bias,
-                                      bool relu, const std::function<void(int64_t, const float*)>& then) {
+                                      bool relu, const std::function<void(int64_t, const float*, bool)>& then) {
   if (!applies(s)) return false;
   const int64_t K = s.c * s.kh * s.kw, blocks = (s.oc + kLanes - 1) / kLanes;
   ThreadScratch<float, 2> packed(blocks * K * kLanes);
@@ -321,11 +329,12 @@ bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, cons
         pad_image(s, src, xi, padded.get());
         xi = padded.get();
       }
+      __mmask16 nan = 0;
       for (int64_t b0 = 0; b0 < blocks; b0 += plan.per_tile) {
         const int n = static_cast<int>(std::min<int64_t>(plan.per_tile, blocks - b0));
-        for (int64_t oy = 0; oy < src.oh; ++oy) convolve_row(plan, xi, b0, n, oy, bias, relu, out.get(), true);
+        for (int64_t oy = 0; oy < src.oh; ++oy) convolve_row(plan, xi, b0, n, oy, bias, relu, out.get(), &nan);
       }
-      then(i, out.get());
+      then(i, out.get(), nan != 0);
     }
   });
   return true;

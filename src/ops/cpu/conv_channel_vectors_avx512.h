@@ -20,11 +20,12 @@ bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const 
 
 /// The same convolution image by image, each image's output in 16-channel blocks
 /// ([block][oh][ow][16], the channels past oc zero, with `relu` applied): the images
-/// split over the threads, each thread calls then(image, blocks) on an image once it
-/// is done, and its blocks are overwritten by its next image. A kernel that reads the
+/// split over the threads, each thread calls then(image, blocks, has_nan) on an image
+/// once it is done (has_nan: some output is NaN), and its blocks are overwritten by
+/// its next image. A kernel that reads the
 /// convolution's output alone takes it so, in cache and with 16 channels a vector
 /// (Note [A convolution and its pool in channel blocks] in conv_max_pool.cpp).
 bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, const float* w, const float* bias,
-                                      bool relu, const std::function<void(int64_t, const float*)>& then);
+                                      bool relu, const std::function<void(int64_t, const float*, bool)>& then);
 
 }  // namespace aotgrad::ops::cpu

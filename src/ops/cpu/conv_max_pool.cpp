@@ -10,17 +10,20 @@
 // and only the pool's output, a quarter the size, is transposed into NCHW rows. The
 // pair: 188 against 225 us in the same minutes (the compiled model's node profile).
 //
-// The values are the two kernels' bit for bit: the convolution sums its taps in
-// im2col's order and adds the bias last, as every convolution path does, and the
-// pool takes, lane by lane, the first element of its window (row by row) and then
-// each one greater, or NaN, as the pool kernels do (from -inf, the same value); a
-// window wholly in the padding is -inf.
+// The values are the two kernels': the convolution sums its taps in im2col's order
+// and adds the bias last, as every convolution path does, and its stores note whether
+// an image holds a NaN. Without one, the pool maximises each window's rows column by
+// column and then its columns, as the values-alone pool kernel does (Note [Separable
+// windows] in max_pool_avx512.cpp); with one, it takes lane by lane, in window order,
+// each element greater, or NaN, as the pool kernels do. A window wholly in the padding
+// is -inf.
 #include "ops/cpu/conv_max_pool.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "ops/cpu/conv_channel_vectors_avx512.h"
 #include "ops/cpu/cpu_features.h"
@@ -51,51 +54,13 @@ __attribute__((target("avx512f"), always_inline)) inline void take_greater_or_na
   m = _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
 }
 
-// The window maxima of n <= 16 output positions whose windows lie inside the input,
-// the first one's at `a`: max alone, and v * 0 summed beside it, NaN once an element
-// is NaN or infinite. False (out unset) where one was: only such windows (none in a
-// ReLU's output without overflow) take the rule with its two compares (row_maxima),
-// which as the only path made the pool 1.75x slower (SqueezeNet's first pool, 8
-// images from L2: 60 against 34 us). Windows of kKh x kKw (0: the pool's, in loops)
-// are unrolled; each window is a chain of its own, the next position's overlapping it.
-template <int kKh, int kKw>
-__attribute__((target("avx512f"))) bool inside_maxima(const BlockedPool& s, const float* a, int64_t n, __m512* out) {
-  const __m512 zero = _mm512_setzero_ps();
-  const int64_t step = s.p.sw * kLanes, kh = kKh > 0 ? kKh : s.p.kh, kw = kKw > 0 ? kKw : s.p.kw;
-  __m512 finite = zero;
-  for (int64_t q = 0; q < kLanes; ++q) {
-    if (q >= n) {
-      out[q] = zero;
-      continue;
-    }
-    __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity()), sum = zero;
-    for (int64_t ky = 0; ky < kh; ++ky)
-      for (int64_t kx = 0; kx < kw; ++kx) {
-        const __m512 v = _mm512_loadu_ps(a + q * step + (ky * s.w + kx) * kLanes);
-        m = _mm512_max_ps(v, m);  // v > m ? v : m
-        sum = _mm512_fmadd_ps(v, zero, sum);
-      }
-    out[q] = m;
-    finite = _mm512_add_ps(finite, sum);
-  }
-  return _mm512_cmp_ps_mask(finite, finite, _CMP_UNORD_Q) == 0;
-}
-
-bool inside_maxima(const BlockedPool& s, const float* a, int64_t n, __m512* out) {
-  if (s.p.kh == 3 && s.p.kw == 3) return inside_maxima<3, 3>(s, a, n, out);
-  if (s.p.kh == 2 && s.p.kw == 2) return inside_maxima<2, 2>(s, a, n, out);
-  return inside_maxima<0, 0>(s, a, n, out);
-}
-
 // The window maxima of output row oy, positions [ox0, ox0 + n) (the rest zero), from
 // -inf, each element greater, or NaN, taken in window order: the pool kernels take the
 // first element and then the same rule, which gives the same value.
-__attribute__((target("avx512f"))) void row_maxima(const BlockedPool& s, const float* xb, int64_t oy, int64_t ox0,
-                                                   int64_t n, __m512* m) {
+__attribute__((target("avx512f"))) void exact_maxima(const BlockedPool& s, const float* xb, int64_t oy, int64_t ox0,
+                                                     int64_t n, __m512* m) {
   const int64_t step = s.p.sw * kLanes;
   const float* a = xb + ((oy * s.p.sh - s.p.ph) * s.w + ox0 * s.p.sw - s.p.pw) * kLanes;
-  const bool inside_all = inside(s, oy, ox0, 0, 0) && inside(s, oy, ox0 + n - 1, s.p.kh - 1, s.p.kw - 1);
-  if (inside_all && inside_maxima(s, a, n, m)) return;
   for (int q = 0; q < kLanes; ++q)
     m[q] = q < n ? _mm512_set1_ps(-std::numeric_limits<float>::infinity()) : _mm512_setzero_ps();
   for (int64_t ky = 0; ky < s.p.kh; ++ky)
@@ -104,22 +69,76 @@ __attribute__((target("avx512f"))) void row_maxima(const BlockedPool& s, const f
         if (inside(s, oy, ox0 + q, ky, kx)) take_greater_or_nan(m[q], a + (ky * s.w + kx) * kLanes + q * step);
 }
 
+// A row of column maxima (a vector of 16 channels a column) between margins of -inf
+// (the padding's columns, and those a ceil-mode window hangs past the input).
+struct ColumnMaxima {
+  int64_t margin;  // columns
+  std::vector<float> floats;
+  explicit ColumnMaxima(const BlockedPool& s)
+      : margin(s.p.kw + s.p.pw + s.p.sw),
+        floats(static_cast<size_t>((s.w + 2 * margin) * kLanes), -std::numeric_limits<float>::infinity()) {}
+  float* column(int64_t ix) { return floats.data() + (margin + ix) * kLanes; }
+};
+
+// Without a NaN, separably (Note [Separable windows] in max_pool_avx512.cpp: max is
+// exact in any order): output row oy's window rows maximised column by column, then
+// each window's columns; 9 loads and maxima a 3x3 window became about 4.5 at stride 2.
+__attribute__((target("avx512f"))) void separable_maxima(const BlockedPool& s, ColumnMaxima& cols, int64_t ox0,
+                                                         int64_t n, __m512* m) {
+  for (int q = 0; q < kLanes; ++q) {
+    if (q >= n) {
+      m[q] = _mm512_setzero_ps();
+      continue;
+    }
+    const float* w = cols.column((ox0 + q) * s.p.sw - s.p.pw);
+    __m512 v = _mm512_loadu_ps(w);
+    for (int64_t kx = 1; kx < s.p.kw; ++kx) v = _mm512_max_ps(_mm512_loadu_ps(w + kx * kLanes), v);
+    m[q] = v;
+  }
+}
+
+// Column maxima of output row oy's window rows.
+__attribute__((target("avx512f"))) void column_maxima(const BlockedPool& s, const float* xb, int64_t oy,
+                                                      ColumnMaxima& cols) {
+  const int64_t y0 = oy * s.p.sh - s.p.ph;
+  const int64_t ky0 = std::max<int64_t>(0, -y0), ky1 = std::min<int64_t>(s.p.kh, s.h - y0);
+  float* out = cols.column(0);
+  if (ky0 >= ky1) {
+    std::fill(out, out + s.w * kLanes, -std::numeric_limits<float>::infinity());
+    return;
+  }
+  const float* first = xb + (y0 + ky0) * s.w * kLanes;
+  for (int64_t ix = 0; ix < s.w; ++ix) {
+    __m512 v = _mm512_loadu_ps(first + ix * kLanes);
+    for (int64_t ky = ky0 + 1; ky < ky1; ++ky)
+      v = _mm512_max_ps(_mm512_loadu_ps(first + ((ky - ky0) * s.w + ix) * kLanes), v);
+    _mm512_storeu_ps(out + ix * kLanes, v);
+  }
+}
+
 // y[c][oy][ox] for c < channels: each block's windows, 16 output positions of a row
-// at a time, transposed into the rows of the block's channels.
-__attribute__((target("avx512f"))) void max_pool_blocks(const BlockedPool& s, const float* x, float* y) {
+// at a time, transposed into the rows of the block's channels; separably where the
+// convolution stored no NaN, else by the exact rule.
+__attribute__((target("avx512f"))) void max_pool_blocks(const BlockedPool& s, const float* x, float* y, bool has_nan) {
   const int64_t blocks = (s.channels + kLanes - 1) / kLanes, out_plane = s.oh * s.ow;
+  ColumnMaxima cols(s);
   for (int64_t b = 0; b < blocks; ++b) {
     const float* xb = x + b * s.h * s.w * kLanes;
     const int64_t channels = std::min<int64_t>(kLanes, s.channels - b * kLanes);
-    for (int64_t oy = 0; oy < s.oh; ++oy)
+    for (int64_t oy = 0; oy < s.oh; ++oy) {
+      if (!has_nan) column_maxima(s, xb, oy, cols);
       for (int64_t ox0 = 0; ox0 < s.ow; ox0 += kLanes) {
         const int64_t n = std::min<int64_t>(kLanes, s.ow - ox0);
         __m512 m[kLanes];
-        row_maxima(s, xb, oy, ox0, n, m);
+        if (has_nan)
+          exact_maxima(s, xb, oy, ox0, n, m);
+        else
+          separable_maxima(s, cols, ox0, n, m);
         transpose16(m);
         for (int64_t l = 0; l < channels; ++l)
           _mm512_mask_storeu_ps(y + (b * kLanes + l) * out_plane + oy * s.ow + ox0, first_lanes(n), m[l]);
       }
+    }
   }
 }
 
@@ -155,7 +174,7 @@ bool convolution_then_max_pool(const Args& conv, const Epilogue* epilogue, const
   const int64_t image = s.oc * bp.oh * bp.ow;
   return conv2d_channel_blocks_each_image(
       s, xc.data_ptr<float>(), wc.data_ptr<float>(), b.defined() ? b.data_ptr<float>() : nullptr, epilogue != nullptr,
-      [&](int64_t i, const float* blocks) { max_pool_blocks(bp, blocks, out + i * image); });
+      [&](int64_t i, const float* blocks, bool has_nan) { max_pool_blocks(bp, blocks, out + i * image, has_nan); });
 }
 
 }  // namespace aotgrad::ops::cpu
