@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/cpu_features.h"
 #include "ops/cpu/lanes_avx512.h"
 #include "ops/cpu/thread_scratch.h"
@@ -76,13 +77,10 @@ __attribute__((target("avx512f"))) void pack_weight(const float* w, int64_t oc, 
     }
 }
 
-// The image's channels with a zero border of (ph, pw), [c][hp][wp].
-void pad_image(const FewTapsConv& s, const Source& src, const float* x, float* xp) {
-  std::memset(xp, 0, sizeof(float) * static_cast<size_t>(s.c * src.plane));
-  for (int64_t ci = 0; ci < s.c; ++ci)
-    for (int64_t iy = 0; iy < s.h; ++iy)
-      std::memcpy(xp + ci * src.plane + (iy + s.ph) * src.row + s.pw, x + (ci * s.h + iy) * s.w,
-                  sizeof(float) * static_cast<size_t>(s.w));
+// The image's channels with a zero border of (ph, pw), [c][hp][wp], as the implicit
+// GEMM pads its images (Note [Padding in vectors] in conv_implicit.cpp).
+void pad_image(const FewTapsConv& s, const float* x, float* xp) {
+  pad_planes(x, 0, s.c, s.h, s.w, s.ph, s.pw, xp);
 }
 
 // Where a tile's results go, and what is added on the way: rows of an NCHW output
@@ -264,15 +262,17 @@ bool applies(const FewTapsConv& s) {
 // positions or more (7x7 maps, 32 -> 128: 134 -> 124 us; 16x16 at stride 2, 32 -> 32:
 // 102 -> 47; 56x56: 2.00 -> 1.95 ms) and loses on 3x3 maps, where each weight vector
 // loaded serves three positions (48 -> 192: 58 -> 136 us). A 1x1 convolution (its rows
-// merged into one) wins with few output channels and many input ones (256 -> 32 on
-// 7x7 maps: 36 -> 26 us; 512 -> 64 on 3x3: 26 -> 22) and loses with many output
-// channels on few positions (192 -> 1024 on 2x2: 54 -> 92), with few input channels
-// (24 -> 24 on 32x32: 70 -> 91) and on large maps (64 -> 16 on 31x31: 80 -> 86).
+// merged into one) wins with few output channels, whole blocks of them, and many input
+// channels (256 -> 32 on 7x7 maps: 36 -> 26 us; 512 -> 64 on 3x3: 26 -> 22; 144 -> 48
+// on 4x4: 9.5 -> 8.7) and loses with a block partly empty (240 -> 40 on 4x4: 12.9 ->
+// 13.9; 88 -> 24 on 8x8: 11.9 -> 12.4), many output channels on few positions (192 ->
+// 1024 on 2x2: 54 -> 92), few input channels (24 -> 24 on 32x32: 70 -> 91) and large
+// maps (64 -> 16 on 31x31: 80 -> 86).
 bool conv2d_channel_vectors_pays(const FewTapsConv& s) {
   const bool spatial = s.kh * s.kw > 1;
   if (spatial) return s.c * s.kh * s.kw >= 64 && s.ow() >= 5;
   const bool merged = s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
-  return merged && s.oc <= 64 && s.c >= 32 && s.oh() * s.ow() < 256;
+  return merged && s.oc <= 64 && s.oc % kLanes == 0 && s.c >= 32 && s.oh() * s.ow() < 256;
 }
 
 bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias, bool relu,
@@ -299,7 +299,7 @@ bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const 
     };
     if (src.padded)
       for (int64_t i = 0; i < images; ++i)
-        pad_image(s, src, x + (first + i) * s.c * s.h * s.w, padded.get() + i * s.c * src.plane);
+        pad_image(s, x + (first + i) * s.c * s.h * s.w, padded.get() + i * s.c * src.plane);
     for (int64_t b0 = 0; b0 < blocks; b0 += plan.per_tile) {
       const int n = static_cast<int>(std::min<int64_t>(plan.per_tile, blocks - b0));
       for (int64_t r = share.begin; r < share.end; ++r) {
@@ -326,7 +326,7 @@ bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, cons
     for (int64_t i = images.begin; i < images.end; ++i) {
       const float* xi = x + i * s.c * s.h * s.w;
       if (src.padded) {
-        pad_image(s, src, xi, padded.get());
+        pad_image(s, xi, padded.get());
         xi = padded.get();
       }
       __mmask16 nan = 0;
