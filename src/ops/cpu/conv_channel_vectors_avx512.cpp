@@ -251,6 +251,22 @@ void convolve_row(const Plan& p, const float* xi, int64_t b0, int blocks, int64_
   }
 }
 
+// The weight packed into `out`, which it returns.
+const float* packed_weight(const FewTapsConv& s, const float* w, float* out) {
+  pack_weight(w, s.oc, s.c * s.kh * s.kw, out);
+  return out;
+}
+
+// A call's plan, its weight packed into this thread's scratch (which the other threads
+// read while the call lasts).
+struct PackedConv {
+  PackedConv(const FewTapsConv& s, const float* w)
+      : scratch((s.oc + kLanes - 1) / kLanes * s.c * s.kh * s.kw * kLanes),
+        plan(plan_of(s, packed_weight(s, w, scratch.get()))) {}
+  ThreadScratch<float, 2> scratch;
+  const Plan plan;
+};
+
 bool applies(const FewTapsConv& s) {
   return has_avx512() && s.n > 0 && s.oc > 0 && s.c > 0 && s.oh() > 0 && s.ow() > 0;
 }
@@ -278,11 +294,10 @@ bool conv2d_channel_vectors_pays(const FewTapsConv& s) {
 bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias, bool relu,
                                     float* y, int64_t y_image) {
   if (!applies(s)) return false;
-  const int64_t K = s.c * s.kh * s.kw, blocks = (s.oc + kLanes - 1) / kLanes;
-  ThreadScratch<float, 2> packed(blocks * K * kLanes);
-  pack_weight(w, s.oc, K, packed.get());
-  const Plan plan = plan_of(s, packed.get());
+  const PackedConv conv(s, w);
+  const Plan& plan = conv.plan;
   const Source& src = plan.src;
+  const int64_t K = plan.K, blocks = plan.blocks;
   if (y_image == 0) y_image = s.oc * s.oh() * s.ow();
   const int64_t rows = s.n * src.oh;
   // Each thread pads the images of its share of the rows first, then takes its rows a
@@ -314,11 +329,10 @@ bool conv2d_channel_vectors_forward(const FewTapsConv& s, const float* x, const 
 bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, const float* w, const float* bias,
                                       bool relu, const std::function<void(int64_t, const float*, bool)>& then) {
   if (!applies(s)) return false;
-  const int64_t K = s.c * s.kh * s.kw, blocks = (s.oc + kLanes - 1) / kLanes;
-  ThreadScratch<float, 2> packed(blocks * K * kLanes);
-  pack_weight(w, s.oc, K, packed.get());
-  const Plan plan = plan_of(s, packed.get());
+  const PackedConv conv(s, w);
+  const Plan& plan = conv.plan;
   const Source& src = plan.src;
+  const int64_t K = plan.K, blocks = plan.blocks;
   for_each_thread(s.n * s.oc * src.oh * src.ow * K, [&](int t, int nt) {
     const Share images = thread_share(s.n, t, nt);
     ThreadScratch<float, 3> padded(src.padded ? s.c * src.plane : 0);
