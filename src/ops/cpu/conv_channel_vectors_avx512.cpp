@@ -65,11 +65,14 @@ __attribute__((target("avx512f"))) void pack_weight(const float* w, int64_t oc, 
   const int64_t blocks = (oc + kLanes - 1) / kLanes;
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t k0 = 0; k0 < K; k0 += kLanes) {
+      // Masked loads only for a row's last, partial vector (they are slow on AMD cores).
+      const bool whole = K - k0 >= kLanes;
       const __mmask16 ks = first_lanes(K - k0);
       __m512 r[kLanes];
       for (int l = 0; l < kLanes; ++l) {
         const int64_t o = b * kLanes + l;
-        r[l] = o < oc ? _mm512_maskz_loadu_ps(ks, w + o * K + k0) : _mm512_setzero_ps();
+        const float* row = w + o * K + k0;
+        r[l] = o >= oc ? _mm512_setzero_ps() : whole ? _mm512_loadu_ps(row) : _mm512_maskz_loadu_ps(ks, row);
       }
       transpose16(r);
       const int64_t n = std::min<int64_t>(kLanes, K - k0);
