@@ -13,16 +13,18 @@
 // oc zero), the input padded once an image (a zero border: no tap is ever checked),
 // and each finished tile is added its bias, transposed in registers and stored as
 // rows of the NCHW output, a ReLU epilogue applied in the store. Each sum runs over
-// the taps in im2col's order from 0 and the bias is added last, as the GEMM paths do:
-// the two give the same floats. A 1x1 convolution's rows are one long row.
+// the taps in im2col's order from 0 and the bias is added last, as the GEMM kernel of
+// our own does (sgemm_avx512.cpp): the same floats (BLAS, where a path takes it, may
+// sum otherwise). A 1x1 convolution's rows are one long row.
 //
-// What bounds a tile is its loads, not its FMAs: each weight vector loaded serves
-// kWidth positions, and with the group's weights past L1 the loads came from L2 (4
-// blocks by 4 positions ran 1.6x slower than 2 by 7); so each thread takes its rows
-// a group of blocks at a time, the group's weights staying in L1, and the tile shape
-// is chosen by a cost model of FMAs, loads and weight bytes (tile_cost). Maps too
-// narrow for a weight vector to serve five positions (3x3: 48 -> 192 channels, 59
-// against 62 us) stay with the GEMM; conv2d_channel_vectors_pays has the measurements.
+// A tile's shape is bounded by its loads more than its FMAs: each weight vector
+// loaded serves kWidth positions, and 4 blocks by 4 positions ran 1.6x slower than 2
+// by 7 (7x7 maps, 32 -> 128), their weights read from L2; so each thread takes its
+// rows a group of blocks at a time, the group's weights staying in L1, and the shape
+// is chosen by a cost of FMAs, loads and weight bytes (tile_cost). The tiles run at
+// 83-87% of the FMA peak. Maps too narrow for a weight vector to serve five positions
+// (3x3: 48 -> 192 channels, 59 against 62-65 us) stay with the GEMM;
+// conv2d_channel_vectors_pays has the measurements.
 #include "ops/cpu/conv_channel_vectors_avx512.h"
 
 #include <immintrin.h>
