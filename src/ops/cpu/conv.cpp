@@ -19,6 +19,7 @@
 #include "ops/cpu/sgemm_avx512.h"
 #include "ops/cpu/thread_scratch.h"
 #include "ops/families.h"
+#include "ops/shape/pool_params.h"
 #include "support/parallel.h"
 
 namespace aotgrad::ops {
@@ -41,12 +42,8 @@ struct ConvGeom {
 
 ConvGeom geom(const Tensor& x, const Tensor& w, const IValue& st, const IValue& pad, const IValue& dil, int64_t groups,
               const Shape& out) {
-  auto two = [](const IValue& v) {
-    IntList l = v.to_int_list();
-    if (l.size() == 1) l.push_back(l[0]);
-    return l;
-  };
-  IntList s = two(st), p = two(pad), d = two(dil);
+  const IntList s = window_pair(st, "convolution", "stride"), p = window_pair(pad, "convolution", "padding"),
+                d = window_pair(dil, "convolution", "dilation");
   return {x.sizes()[0],
           x.sizes()[1],
           x.sizes()[2],

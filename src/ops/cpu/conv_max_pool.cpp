@@ -142,12 +142,6 @@ __attribute__((target("avx512f"))) void max_pool_blocks(const BlockedPool& s, co
   }
 }
 
-IntList pair(const IValue& v) {
-  IntList l = v.to_int_list();
-  if (l.size() == 1) l.push_back(l[0]);
-  return l;
-}
-
 }  // namespace
 
 bool convolution_then_max_pool(const Args& conv, const Epilogue* epilogue, const Args& pool, Outputs& pool_outs) {
@@ -157,8 +151,10 @@ bool convolution_then_max_pool(const Args& conv, const Epilogue* epilogue, const
   if (!has_avx512() || x.dtype() != DType::Float32 || y.dtype() != DType::Float32 || !y.is_contiguous()) return false;
   if (epilogue != nullptr && !is_relu(epilogue)) return false;
   if (x.dim() != 4 || w.dim() != 4 || y.dim() != 4 || conv[6].to_bool() || conv[8].to_int() != 1) return false;
-  const IntList stride = pair(conv[3]), pad = pair(conv[4]), dilation = pair(conv[5]);
-  if (stride.size() != 2 || pad.size() != 2 || dilation != IntList{1, 1}) return false;
+  const IntList stride = window_pair(conv[3], "convolution", "stride"),
+                pad = window_pair(conv[4], "convolution", "padding"),
+                dilation = window_pair(conv[5], "convolution", "dilation");
+  if (dilation != IntList{1, 1}) return false;
   const PoolParams p = pool_params(pool[1], pool[2], pool[3], &pool[4], pool[5].to_bool(), "max_pool2d");
   if (p.dh != 1 || p.dw != 1) return false;
   const FewTapsConv s{x.sizes()[0], x.sizes()[1], x.sizes()[2], x.sizes()[3], w.sizes()[0], w.sizes()[2],

@@ -12,13 +12,14 @@ int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_
   return out;
 }
 
-namespace {
-IntList pair(const IValue& v, std::string_view op, std::string_view arg) {
+IntList window_pair(const IValue& v, std::string_view op, std::string_view arg) {
   IntList l = v.to_int_list();
   if (l.size() == 1) l.push_back(l[0]);
   AG_CHECK(l.size() == 2, "{}: expected {} to have 2 values for 2-d convolution, but got {}", op, arg, shape_str(l));
   return l;
 }
+
+namespace {
 
 Shape conv_shape(const Args& a) {
   const Tensor &x = a[0].to_tensor(), &w = a[1].to_tensor();
@@ -28,8 +29,8 @@ Shape conv_shape(const Args& a) {
   check_dim(w, 4, "convolution", "weight");
   check_same_dtype(x, w, "convolution", "input", "weight");
   check_floating(x, "convolution", "input");
-  IntList st = pair(a[3], "convolution", "stride"), pad = pair(a[4], "convolution", "padding"),
-          dil = pair(a[5], "convolution", "dilation");
+  IntList st = window_pair(a[3], "convolution", "stride"), pad = window_pair(a[4], "convolution", "padding"),
+          dil = window_pair(a[5], "convolution", "dilation");
   const int64_t groups = a[8].to_int();
   AG_CHECK(groups > 0 && x.sizes()[1] % groups == 0 && w.sizes()[0] % groups == 0,
            "convolution: groups={} must divide input channels {} and output channels {}", groups, x.sizes()[1],
