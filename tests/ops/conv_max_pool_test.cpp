@@ -5,7 +5,8 @@
 // rounding of the convolution op; strides 1 and 2, pools with and without padding and
 // ceil mode (windows hanging past the input), output channels under and over a block,
 // with and without the bias and the ReLU, a NaN in the input, 1 and 2 threads; and the
-// pairs it declines, their output untouched.
+// pairs it declines, their output untouched. The kernel is called as the image
+// pipelines call it, through convolution's OpInfo::then_max_pool.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,8 +19,8 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
 #include "ops/cpu/conv_channel_vectors_avx512.h"
-#include "ops/cpu/conv_max_pool.h"
 #include "ops/cpu/cpu_features.h"
+#include "ops/registry.h"
 #include "support/parallel.h"
 
 namespace aotgrad {
@@ -50,6 +51,14 @@ Args pool_args(const Tensor& x, const PairCase& k) {
               IValue(IntList{k.pool_pad, k.pool_pad}),
               IValue(IntList{1, 1}),
               IValue(k.ceil)};
+}
+
+// The pair's kernel as the compiled program's image pipelines find it: convolution's
+// OpInfo::then_max_pool.
+bool then_max_pool(const Args& conv, const ops::Epilogue* epilogue, const Args& pool, Outputs& outs) {
+  const ops::ThenMaxPoolFn& f = ops::op_info(ops::OpId::convolution).then_max_pool;
+  EXPECT_TRUE(f) << "convolution registers no kernel for a convolution and its pool";
+  return f && f(conv, epilogue, pool, outs);
 }
 
 bool same(float a, float b) {
@@ -88,8 +97,7 @@ TEST(ConvMaxPool, GivesThePoolOfTheConvolution) {
                 y, {k.pool_k, k.pool_k}, {k.pool_stride, k.pool_stride}, {k.pool_pad, k.pool_pad}, {1, 1}, k.ceil));
             Tensor got = add(zeros_like(want), 42.0);
             Outputs outs{IValue(got), IValue(Tensor())};
-            ASSERT_TRUE(ops::cpu::convolution_then_max_pool(conv_args(x, w, b, k), relu ? &relu_epilogue : nullptr,
-                                                            pool_args(y, k), outs));
+            ASSERT_TRUE(then_max_pool(conv_args(x, w, b, k), relu ? &relu_epilogue : nullptr, pool_args(y, k), outs));
             const std::string what = "case " + std::to_string(&k - cases.data()) + (with_bias ? ", bias" : "") +
                                      (relu ? ", relu" : "") + (nan ? ", NaN" : "") + ", " + std::to_string(threads) +
                                      " threads";
@@ -123,23 +131,23 @@ TEST(ConvMaxPool, DeclinesWhatItDoesNotCompute) {
   Outputs outs{IValue(got), IValue(Tensor())};
   // A clamp epilogue; a double convolution; two groups; a dilated convolution; a
   // dilated pool; 4-position rows.
-  EXPECT_FALSE(ops::cpu::convolution_then_max_pool(conv_args(x, w, b, k), &clamp, pool_args(y, k), outs));
+  EXPECT_FALSE(then_max_pool(conv_args(x, w, b, k), &clamp, pool_args(y, k), outs));
   const Tensor xd = randn({2, 3, 17, 17}, DType::Float64), wd = randn({16, 3, 3, 3}, DType::Float64);
-  EXPECT_FALSE(ops::cpu::convolution_then_max_pool(conv_args(xd, wd, Tensor(), k), nullptr, pool_args(y, k), outs));
+  EXPECT_FALSE(then_max_pool(conv_args(xd, wd, Tensor(), k), nullptr, pool_args(y, k), outs));
   Args grouped = conv_args(randn({2, 4, 17, 17}), randn({16, 2, 3, 3}), b, k);
   grouped[8] = IValue(int64_t{2});
-  EXPECT_FALSE(ops::cpu::convolution_then_max_pool(grouped, nullptr, pool_args(y, k), outs));
+  EXPECT_FALSE(then_max_pool(grouped, nullptr, pool_args(y, k), outs));
   Args dilated = conv_args(x, w, b, k);
   dilated[5] = IValue(IntList{2, 2});
-  EXPECT_FALSE(ops::cpu::convolution_then_max_pool(dilated, nullptr, pool_args(y, k), outs));
+  EXPECT_FALSE(then_max_pool(dilated, nullptr, pool_args(y, k), outs));
   Args dilated_pool = pool_args(y, k);
   dilated_pool[4] = IValue(IntList{2, 2});
-  EXPECT_FALSE(ops::cpu::convolution_then_max_pool(conv_args(x, w, b, k), nullptr, dilated_pool, outs));
+  EXPECT_FALSE(then_max_pool(conv_args(x, w, b, k), nullptr, dilated_pool, outs));
   const Tensor narrow_x = randn({2, 3, 4, 4});
-  EXPECT_FALSE(ops::cpu::convolution_then_max_pool(conv_args(narrow_x, w, b, k), nullptr, pool_args(y, k), outs));
+  EXPECT_FALSE(then_max_pool(conv_args(narrow_x, w, b, k), nullptr, pool_args(y, k), outs));
   // An output whose sizes are not the pool's of this convolution.
   const Tensor wide_x = randn({2, 3, 21, 21});
-  EXPECT_FALSE(ops::cpu::convolution_then_max_pool(conv_args(wide_x, w, b, k), nullptr, pool_args(y, k), outs));
+  EXPECT_FALSE(then_max_pool(conv_args(wide_x, w, b, k), nullptr, pool_args(y, k), outs));
   for (float v : got.to_vector<float>()) ASSERT_EQ(v, 42.0f) << "a declined pair wrote its output";
 }
 

@@ -89,7 +89,7 @@ void pad_image(const FewTapsConv& s, const float* x, float* xp) {
 }
 
 // Where a tile's results go, and what is added on the way: rows of an NCHW output
-// (each block's vectors transposed), or with `blocked`, an output in 16-channel blocks
+// (each block's vectors transposed), or with `nan_lanes`, an output in 16-channel blocks
 // ([block][position][16]: the vectors stored as they are).
 struct Store {
   float* y;           // the tile's first position, in its first block (channel 0 of it)
@@ -97,8 +97,7 @@ struct Store {
   int64_t oc_left;    // channels from the tile's first block to the last channel
   const float* bias;  // at the tile's first channel; null: none
   bool relu;
-  bool blocked;
-  __mmask16* nan_lanes = nullptr;  // blocked: gains the lanes where a NaN was stored
+  __mmask16* nan_lanes = nullptr;  // blocked output: gains the lanes where a NaN was stored
 };
 
 // Block b's vectors, one a position.
@@ -112,7 +111,7 @@ __attribute__((target("avx512f"), always_inline)) inline void store_block(const 
     r[p] = p < kWidth ? _mm512_add_ps(v[p], bias) : zero;
     if (st.relu) r[p] = _mm512_mask_mov_ps(r[p], _mm512_cmp_ps_mask(r[p], zero, _CMP_LT_OQ), zero);
   }
-  if (st.blocked) {
+  if (st.nan_lanes != nullptr) {  // a blocked output
     __mmask16 nan = 0;
     for (int p = 0; p < kWidth; ++p) {
       _mm512_storeu_ps(st.y + b * st.plane + p * kLanes, r[p]);
@@ -247,7 +246,6 @@ void convolve_row(const Plan& p, const float* xi, int64_t b0, int blocks, int64_
                    p.s.oc - b0 * kLanes,
                    bias ? bias + b0 * kLanes : nullptr,
                    relu,
-                   blocked,
                    nan_lanes};
     const float* x = xi + oy * p.s.sh * src.row + ox0 * src.step;
     table[static_cast<size_t>(width - 1)](x, src, p.tap_offsets.data(), p.s.kh * p.s.kw, p.s.c,
