@@ -2,8 +2,8 @@
 // convolution and then the epilogue's own op, bit for bit: ReLU and a clamp with both
 // bounds (ReLU6), on every path the convolution kernel takes (depthwise, a 1x1 on 1x1
 // maps as a linear layer, the implicit GEMM, images side by side, one image a
-// product, few taps, output channels in vectors, grouped), in float and double, at 1 and 2 threads, with a NaN in the
-// input (relu(NaN) is NaN).
+// product, few taps, output channels in vectors, Winograd, grouped), in float and double, at 1 and 2 threads, with a
+// NaN in the input (relu(NaN) is NaN).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -42,6 +42,8 @@ std::vector<ConvCase> every_path() {
           {"output channels in vectors, 3x3", 2, 16, 7, 40, 3, 1, 1, 1},
           {"output channels in vectors, stride 2", 2, 16, 16, 20, 3, 2, 1, 1},
           {"output channels in vectors, 1x1", 2, 64, 7, 32, 1, 1, 0, 1},
+          // (Its input's NaN sends the first test to a direct path: the slice test's takes it.)
+          {"Winograd F(4x4, 3x3)", 2, 16, 15, 64, 3, 1, 1, 1},
           {"images side by side", 4, 8, 3, 12, 3, 1, 1, 1},
           {"one image a product", 2, 4, 64, 8, 3, 2, 0, 1},
           {"few taps, stride 2", 2, 3, 64, 8, 3, 2, 0, 1},

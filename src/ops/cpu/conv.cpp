@@ -11,6 +11,7 @@
 #include "ops/cpu/conv_few_taps_avx512.h"
 #include "ops/cpu/conv_implicit.h"
 #include "ops/cpu/conv_max_pool.h"
+#include "ops/cpu/conv_winograd_avx512.h"
 #include "ops/cpu/depthwise_avx512.h"
 #include "ops/cpu/epilogue.h"
 #include "ops/cpu/gemm.h"
@@ -539,13 +540,20 @@ void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, cons
     const cpu::FewTapsConv direct{g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw};
     const bool one_group = g.groups == 1 && g.dh == 1 && g.dw == 1;
     if (one_group && cpu::conv2d_few_taps_forward(direct, x, w, bias, epilogue, y, g.y_image)) return;
+    // These kernels store with a ReLU or nothing; another epilogue runs after them.
+    const bool relu = cpu::is_relu(epilogue);
+    const auto finish = [&] {
+      if (!relu)
+        for (int64_t i = 0; i < g.n; ++i) cpu::apply_epilogue(epilogue, y + i * g.y_image, g.oc * g.col_cols());
+    };
+    // Note [Winograd F(4x4, 3x3)] in conv_winograd_avx512.cpp.
+    if (one_group && cpu::conv2d_winograd_pays(direct) &&
+        cpu::conv2d_winograd_forward(direct, x, w, bias, relu, y, g.y_image))
+      return finish();
     // Note [Output channels in vectors] in conv_channel_vectors_avx512.cpp.
     if (one_group && cpu::conv2d_channel_vectors_pays(direct) &&
-        cpu::conv2d_channel_vectors_forward(direct, x, w, bias, cpu::is_relu(epilogue), y, g.y_image)) {
-      if (!cpu::is_relu(epilogue))
-        for (int64_t i = 0; i < g.n; ++i) cpu::apply_epilogue(epilogue, y + i * g.y_image, g.oc * g.col_cols());
-      return;
-    }
+        cpu::conv2d_channel_vectors_forward(direct, x, w, bias, relu, y, g.y_image))
+      return finish();
     auto s = implicit_gemm_sizes<T>(g);
     if (s && cpu::conv2d_implicit_forward(*s, x, w, bias, epilogue, y, g.y_image)) return;
   }

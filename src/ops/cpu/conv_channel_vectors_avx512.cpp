@@ -44,26 +44,8 @@
 
 namespace aotgrad::ops::cpu {
 
-namespace {
-
-// Where the taps read: the input image (padded, or as it is), its planes and rows.
-struct Source {
-  int64_t plane, row;  // floats from one channel to the next, one input row to the next
-  int64_t step;        // floats from one output position's taps to the next one's
-  int64_t oh, ow;      // output rows and positions a row (a 1x1 map's rows merged: one row)
-  bool padded;         // the image is copied into a zero-bordered one first
-};
-
-Source source_of(const FewTapsConv& s) {
-  const bool merged = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
-  if (merged) return {s.h * s.w, 0, 1, 1, s.h * s.w, false};
-  const bool padded = s.ph > 0 || s.pw > 0;
-  const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
-  return {hp * wp, wp, s.sw, s.oh(), s.ow(), padded};
-}
-
-// w [oc, K] -> packed [blocks][K][16]: a 16 x 16 block at a time, transposed in registers.
-__attribute__((target("avx512f"))) void pack_weight(const float* w, int64_t oc, int64_t K, float* packed) {
+// A 16 x 16 block at a time, transposed in registers.
+__attribute__((target("avx512f"))) void pack_channel_blocks(const float* w, int64_t oc, int64_t K, float* packed) {
   const int64_t blocks = (oc + kLanes - 1) / kLanes;
   for (int64_t b = 0; b < blocks; ++b)
     for (int64_t k0 = 0; k0 < K; k0 += kLanes) {
@@ -80,6 +62,24 @@ __attribute__((target("avx512f"))) void pack_weight(const float* w, int64_t oc, 
       const int64_t n = std::min<int64_t>(kLanes, K - k0);
       for (int64_t j = 0; j < n; ++j) _mm512_storeu_ps(packed + ((b * K) + k0 + j) * kLanes, r[j]);
     }
+}
+
+namespace {
+
+// Where the taps read: the input image (padded, or as it is), its planes and rows.
+struct Source {
+  int64_t plane, row;  // floats from one channel to the next, one input row to the next
+  int64_t step;        // floats from one output position's taps to the next one's
+  int64_t oh, ow;      // output rows and positions a row (a 1x1 map's rows merged: one row)
+  bool padded;         // the image is copied into a zero-bordered one first
+};
+
+Source source_of(const FewTapsConv& s) {
+  const bool merged = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
+  if (merged) return {s.h * s.w, 0, 1, 1, s.h * s.w, false};
+  const bool padded = s.ph > 0 || s.pw > 0;
+  const int64_t hp = s.h + 2 * s.ph, wp = s.w + 2 * s.pw;
+  return {hp * wp, wp, s.sw, s.oh(), s.ow(), padded};
 }
 
 // The image's channels with a zero border of (ph, pw), [c][hp][wp], as the implicit
@@ -212,7 +212,9 @@ int blocks_for(int64_t ow) {
   return best;
 }
 
-// The weight packed and the taps' offsets: what every image of a call shares.
+// The weight packed and the taps' offsets: what every image of a call shares. A plan
+// without offsets is a 1x1 kernel's, its one tap at kOneTap.
+constexpr int64_t kOneTap[1] = {0};
 struct Plan {
   FewTapsConv s;
   Source src;
@@ -248,15 +250,15 @@ void convolve_row(const Plan& p, const float* xi, int64_t b0, int blocks, int64_
                    relu,
                    nan_lanes};
     const float* x = xi + oy * p.s.sh * src.row + ox0 * src.step;
-    table[static_cast<size_t>(width - 1)](x, src, p.tap_offsets.data(), p.s.kh * p.s.kw, p.s.c,
-                                          p.packed + b0 * p.K * kLanes, p.K * kLanes, st);
+    table[static_cast<size_t>(width - 1)](x, src, p.tap_offsets.empty() ? kOneTap : p.tap_offsets.data(),
+                                          p.s.kh * p.s.kw, p.s.c, p.packed + b0 * p.K * kLanes, p.K * kLanes, st);
     ox0 += width;
   }
 }
 
 // The weight packed into `out`, which it returns.
 const float* packed_weight(const FewTapsConv& s, const float* w, float* out) {
-  pack_weight(w, s.oc, s.c * s.kh * s.kw, out);
+  pack_channel_blocks(w, s.oc, s.c * s.kh * s.kw, out);
   return out;
 }
 
@@ -355,6 +357,19 @@ bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, cons
     }
   });
   return true;
+}
+
+void channel_vectors_product(const float* x, int64_t c, int64_t positions, const float* packed, int64_t oc, float* y) {
+  if (!has_avx512() || c <= 0 || positions <= 0 || oc <= 0) return;
+  const FewTapsConv s{1, c, 1, positions, oc, 1, 1, 1, 1, 0, 0};
+  const Source src = source_of(s);
+  // Its one tap at offset 0 (plan_of's table would be a heap block a call).
+  const Plan plan{s, src, c, (oc + kLanes - 1) / kLanes, blocks_for(src.ow), {}, packed};
+  __mmask16 nan = 0;  // the blocked stores note their NaNs; nobody here asks
+  for (int64_t b0 = 0; b0 < plan.blocks; b0 += plan.per_tile) {
+    const int n = static_cast<int>(std::min<int64_t>(plan.per_tile, plan.blocks - b0));
+    convolve_row(plan, x, b0, n, 0, nullptr, false, y, &nan);
+  }
 }
 
 }  // namespace aotgrad::ops::cpu
