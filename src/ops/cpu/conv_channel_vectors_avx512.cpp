@@ -187,7 +187,8 @@ const std::array<std::array<std::array<TileFn, kLanes>, 4>, 3> kTiles = {tile_ta
 // outside its loop, in store_block.
 template <int kWidth, int kBlocks>
 __attribute__((target("avx512f"))) void product_tile(const float* x, int64_t plane, int64_t c, const float* w,
-                                                     int64_t w_block, float* y, int64_t y_block) {
+                                                     int64_t w_block, float* y, int64_t y_step) {
+  const int64_t y_block = plane * y_step;
   __m512 acc[kBlocks][kWidth];
   for (int b = 0; b < kBlocks; ++b)
     for (int p = 0; p < kWidth; ++p) acc[b][p] = _mm512_setzero_ps();
@@ -201,7 +202,7 @@ __attribute__((target("avx512f"))) void product_tile(const float* x, int64_t pla
     }
   }
   for (int b = 0; b < kBlocks; ++b)
-    for (int p = 0; p < kWidth; ++p) _mm512_storeu_ps(y + b * y_block + p * kLanes, acc[b][p]);
+    for (int p = 0; p < kWidth; ++p) _mm512_storeu_ps(y + b * y_block + p * y_step, acc[b][p]);
 }
 
 using ProductFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t);
@@ -408,9 +409,10 @@ bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, cons
   return true;
 }
 
-void channel_vectors_product(const float* x, int64_t c, int64_t positions, const float* packed, int64_t oc, float* y) {
+void channel_vectors_product(const float* x, int64_t c, int64_t positions, const float* packed, int64_t oc, float* y,
+                             int64_t y_step) {
   if (!has_avx512() || c <= 0 || positions <= 0 || oc <= 0) return;
-  const int64_t blocks = (oc + kLanes - 1) / kLanes, w_block = c * kLanes, y_block = positions * kLanes;
+  const int64_t blocks = (oc + kLanes - 1) / kLanes, w_block = c * kLanes;
   const int per_tile = blocks_for(positions);
   for (int64_t b0 = 0; b0 < blocks; b0 += per_tile) {
     const int n = static_cast<int>(std::min<int64_t>(per_tile, blocks - b0));
@@ -418,7 +420,7 @@ void channel_vectors_product(const float* x, int64_t c, int64_t positions, const
     for (int64_t i = 0, p0 = 0; i < tiles; ++i) {
       const int64_t width = tile_width(positions, tiles, i);
       kProducts[static_cast<size_t>(n - 1)][static_cast<size_t>(width - 1)](
-          x + p0, positions, c, packed + b0 * w_block, w_block, y + (b0 * positions + p0) * kLanes, y_block);
+          x + p0, positions, c, packed + b0 * w_block, w_block, y + (b0 * positions + p0) * y_step, y_step);
       p0 += width;
     }
   }

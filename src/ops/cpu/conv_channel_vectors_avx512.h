@@ -32,11 +32,13 @@ bool conv2d_channel_blocks_each_image(const FewTapsConv& s, const float* x, cons
 /// channels past oc zero: the weight layout the kernels here read. AVX-512 only.
 void pack_channel_blocks(const float* w, int64_t oc, int64_t K, float* packed);
 
-/// y[block][p][16] = sum over k of x[k][p] * packed[block][k][16] for p < positions:
-/// a 1x1 convolution of one image of `c` planes of `positions` floats, with a weight
-/// from pack_channel_blocks (K = c), written in blocks as it is (no bias, no epilogue),
-/// on this thread. The product stage of other kernels (conv_winograd_avx512.cpp).
-/// Writes nothing without AVX-512.
-void channel_vectors_product(const float* x, int64_t c, int64_t positions, const float* packed, int64_t oc, float* y);
+/// The 16 floats at y + (block * positions + p) * y_step = the sum over k of x[k][p] *
+/// packed[block][k][16], for p < positions: a 1x1 convolution of one image of `c`
+/// planes of `positions` floats, with a weight from pack_channel_blocks (K = c),
+/// written in blocks as it is (no bias, no epilogue; y_step 16: [block][p][16]), on
+/// this thread. The product stage of other kernels (conv_winograd_avx512.cpp). Writes
+/// nothing without AVX-512.
+void channel_vectors_product(const float* x, int64_t c, int64_t positions, const float* packed, int64_t oc, float* y,
+                             int64_t y_step = 16);
 
 }  // namespace aotgrad::ops::cpu
