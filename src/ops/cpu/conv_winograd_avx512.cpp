@@ -358,12 +358,14 @@ struct Batches {
 // -> 0.96 ms; 256 -> 256 on 7x7: 1.94 -> 1.25 ms; but 16 -> 16 on 32x32: 204 -> 211,
 // 8 -> 32 on 15x15: 40 -> 52, 3 -> 16: 39 -> 138), and so does the part of the tiles
 // that falls inside the map (5x5 maps fill 25 of 64 outputs: 64 -> 64, 73 -> 89 us;
-// 3x3 maps 9 of 16: 256 -> 256, 406 -> 613; 4x4 maps all: 64 -> 64, 47 -> 38).
+// 3x3 maps 9 of 16: 256 -> 256, 406 -> 613; 4x4 maps all: 64 -> 64, 47 -> 38), and
+// the tiles of the call, over which the weight's transform is spread (32 -> 128 on
+// 7x7 maps, 4 tiles an image: 4 images 66 -> 53 us, 2 images 35 -> 35; 64 -> 64 on
+// 8x8, one image 24 -> 31, two 44 -> 35).
 bool conv2d_winograd_pays(const FewTapsConv& s) {
   if (s.kh != 3 || s.kw != 3 || s.sh != 1 || s.sw != 1) return false;
-  const int64_t oh = s.oh(), ow = s.ow();
-  const int64_t covered = ((oh + kOut - 1) / kOut) * ((ow + kOut - 1) / kOut) * kOut * kOut;
-  return s.c * s.oc >= 12 * (s.c + s.oc) && 4 * oh * ow >= 3 * covered;
+  const int64_t oh = s.oh(), ow = s.ow(), tiles = ((oh + kOut - 1) / kOut) * ((ow + kOut - 1) / kOut);
+  return s.c * s.oc >= 12 * (s.c + s.oc) && 4 * oh * ow >= 3 * tiles * kOut * kOut && s.n * tiles >= 8;
 }
 
 bool conv2d_winograd_forward(const FewTapsConv& s, const float* x, const float* w, const float* bias, bool relu,
