@@ -67,16 +67,9 @@ TEST(ConvChannelVectors, MatchesAPlainSum) {
           const std::vector<double> want = testing::reference_convolution(s, x, w, bias);
           const std::string what = describe(s) + ", threads " + std::to_string(threads) + (with_bias ? ", bias" : "") +
                                    (relu ? ", relu" : "");
-          for (int64_t i = 0; i < s.n; ++i) {
-            for (int64_t k = 0; k < block; ++k) {
-              const double e = want[static_cast<size_t>(i * block + k)];
-              const double expected = relu && e < 0 ? 0.0 : e;
-              ASSERT_NEAR(y[static_cast<size_t>(i * y_image + k)], expected, 1e-4 * (1 + std::abs(e)))
-                  << what << ", image " << i << ", output " << k;
-            }
-            for (int64_t k = block; k < y_image; ++k)
-              ASSERT_EQ(y[static_cast<size_t>(i * y_image + k)], 42.0f) << what << ": the gap after image " << i;
-          }
+          testing::expect_images_match(
+              y, s.n, block, y_image, want, relu, [&](size_t at) { return 1e-4 * (1 + std::abs(want[at])); }, what);
+          if (::testing::Test::HasFatalFailure()) return;
           ++checked;
         }
   set_num_threads(before);

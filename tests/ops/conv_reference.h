@@ -2,8 +2,11 @@
 // kernels' tests compare with.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ops/cpu/conv_few_taps_avx512.h"
@@ -39,6 +42,24 @@ inline std::vector<double> reference_convolution(const ops::cpu::FewTapsConv& s,
           if (magnitude != nullptr) (*magnitude)[at] = size;
         }
   return y;
+}
+
+/// A kernel's output (image i's block of `block` floats at y + i * y_image) against
+/// the reference (with a ReLU applied when `relu`), each output k of it within
+/// tolerance(k), and the floats between the images still 42 (what the caller put there).
+template <typename Tolerance>
+void expect_images_match(const std::vector<float>& y, int64_t n, int64_t block, int64_t y_image,
+                         const std::vector<double>& want, bool relu, Tolerance tolerance, const std::string& what) {
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t k = 0; k < block; ++k) {
+      const auto at = static_cast<size_t>(i * block + k);
+      const double expected = relu && want[at] < 0 ? 0.0 : want[at];
+      ASSERT_NEAR(y[static_cast<size_t>(i * y_image + k)], expected, tolerance(at))
+          << what << ", image " << i << ", output " << k;
+    }
+    for (int64_t k = block; k < y_image; ++k)
+      ASSERT_EQ(y[static_cast<size_t>(i * y_image + k)], 42.0f) << what << ": the gap after image " << i;
+  }
 }
 
 }  // namespace aotgrad::testing
