@@ -23,17 +23,8 @@ namespace aotgrad {
 namespace {
 
 using ops::cpu::FewTapsConv;
-
-std::vector<float> random_values(int64_t n) {
-  return randn({n}).to_vector<float>();
-}
-
-std::string describe(const FewTapsConv& s) {
-  return "n " + std::to_string(s.n) + " c " + std::to_string(s.c) + " " + std::to_string(s.h) + "x" +
-         std::to_string(s.w) + " -> oc " + std::to_string(s.oc) + ", kernel " + std::to_string(s.kh) + "x" +
-         std::to_string(s.kw) + " stride " + std::to_string(s.sh) + "," + std::to_string(s.sw) + " pad " +
-         std::to_string(s.ph) + "," + std::to_string(s.pw);
-}
+using testing::describe;
+using testing::random_values;
 
 TEST(ConvChannelVectors, MatchesAPlainSum) {
   if (!ops::cpu::has_avx512()) GTEST_SKIP() << "no AVX-512 here: the path declines every convolution";
@@ -48,31 +39,9 @@ TEST(ConvChannelVectors, MatchesAPlainSum) {
       {2, 48, 15, 15, 24, 1, 1, 1, 1, 0, 0},  // a 1x1 on 225 positions
       {2, 32, 9, 9, 16, 1, 1, 2, 2, 0, 0},    // a 1x1 at stride 2: rows apart
   };
-  const int before = num_threads();
-  int checked = 0;
-  for (const FewTapsConv& s : cases)
-    for (bool with_bias : {true, false})
-      for (bool relu : {false, true})
-        for (int threads : {1, 2}) {
-          set_num_threads(threads);
-          const std::vector<float> x = random_values(s.n * s.c * s.h * s.w),
-                                   w = random_values(s.oc * s.c * s.kh * s.kw), b = random_values(s.oc);
-          const float* bias = with_bias ? b.data() : nullptr;
-          // Images further apart than their blocks when there is a ReLU (as in a
-          // concatenation's slice), packed without.
-          const int64_t block = s.oc * s.oh() * s.ow(), gap = relu ? 7 : 0, y_image = block + gap;
-          std::vector<float> y(static_cast<size_t>(s.n * y_image), 42.0f);
-          ASSERT_TRUE(ops::cpu::conv2d_channel_vectors_forward(s, x.data(), w.data(), bias, relu, y.data(),
-                                                               relu ? y_image : 0));
-          const std::vector<double> want = testing::reference_convolution(s, x, w, bias);
-          const std::string what = describe(s) + ", threads " + std::to_string(threads) + (with_bias ? ", bias" : "") +
-                                   (relu ? ", relu" : "");
-          testing::expect_images_match(
-              y, s.n, block, y_image, want, relu, [&](size_t at) { return 1e-4 * (1 + std::abs(want[at])); }, what);
-          if (::testing::Test::HasFatalFailure()) return;
-          ++checked;
-        }
-  set_num_threads(before);
+  const int checked =
+      testing::check_against_reference(cases, ops::cpu::conv2d_channel_vectors_forward,
+                                       [](double value, double) { return 1e-4 * (1 + std::abs(value)); });
   EXPECT_EQ(checked, static_cast<int>(cases.size()) * 8);
 }
 

@@ -28,16 +28,8 @@ namespace aotgrad {
 namespace {
 
 using ops::cpu::FewTapsConv;
-
-std::vector<float> random_values(int64_t n) {
-  return randn({n}).to_vector<float>();
-}
-
-std::string describe(const FewTapsConv& s) {
-  return "n " + std::to_string(s.n) + " c " + std::to_string(s.c) + " " + std::to_string(s.h) + "x" +
-         std::to_string(s.w) + " -> oc " + std::to_string(s.oc) + ", pad " + std::to_string(s.ph) + "," +
-         std::to_string(s.pw);
-}
+using testing::describe;
+using testing::random_values;
 
 TEST(ConvWinograd, MatchesAPlainSumWithinTheTransformsRounding) {
   if (!ops::cpu::has_avx512()) GTEST_SKIP() << "no AVX-512 here: the path declines every convolution";
@@ -51,32 +43,8 @@ TEST(ConvWinograd, MatchesAPlainSumWithinTheTransformsRounding) {
       {2, 16, 9, 9, 32, 3, 3, 1, 1, 2, 2},    // padding 2: 11x11
       {2, 5, 11, 8, 20, 3, 3, 1, 1, 2, 0},    // padding in height alone; 5 channels
   };
-  const int before = num_threads();
-  int checked = 0;
-  for (const FewTapsConv& s : cases)
-    for (bool with_bias : {true, false})
-      for (bool relu : {false, true})
-        for (int threads : {1, 2}) {
-          set_num_threads(threads);
-          const std::vector<float> x = random_values(s.n * s.c * s.h * s.w), w = random_values(s.oc * s.c * 9),
-                                   b = random_values(s.oc);
-          const float* bias = with_bias ? b.data() : nullptr;
-          // Images further apart than their blocks when there is a ReLU (as in a
-          // concatenation's slice), packed without.
-          const int64_t block = s.oc * s.oh() * s.ow(), gap = relu ? 7 : 0, y_image = block + gap;
-          std::vector<float> y(static_cast<size_t>(s.n * y_image), 42.0f);
-          ASSERT_TRUE(
-              ops::cpu::conv2d_winograd_forward(s, x.data(), w.data(), bias, relu, y.data(), relu ? y_image : 0));
-          std::vector<double> size;
-          const std::vector<double> want = testing::reference_convolution(s, x, w, bias, &size);
-          const std::string what = describe(s) + ", threads " + std::to_string(threads) + (with_bias ? ", bias" : "") +
-                                   (relu ? ", relu" : "");
-          testing::expect_images_match(
-              y, s.n, block, y_image, want, relu, [&](size_t at) { return 1e-5 * (1 + size[at]); }, what);
-          if (::testing::Test::HasFatalFailure()) return;
-          ++checked;
-        }
-  set_num_threads(before);
+  const int checked = testing::check_against_reference(cases, ops::cpu::conv2d_winograd_forward,
+                                                       [](double, double size) { return 1e-5 * (1 + size); });
   EXPECT_EQ(checked, static_cast<int>(cases.size()) * 8);
 }
 
