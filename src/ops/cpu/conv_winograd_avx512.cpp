@@ -1,10 +1,10 @@
 // Note [Winograd F(4x4, 3x3)]: a 3x3 convolution at stride 1 spends 9 multiplies on
-// each output of each channel pair, and SqueezeNet's eight 3x3 layers were two thirds
-// of its inference time with the direct kernels near the FMA peak (Note [Output
-// channels in vectors]). Winograd's minimal filtering (Lavin and Gray, "Fast
-// Algorithms for Convolutional Neural Networks", 2016) computes a 4x4 patch of outputs
-// from 36 products: for each 6x6 input tile d (the patch's window; tiles four apart)
-// and each channel pair, Y = A^T [(G g G^T) . (B^T d B)] A, with
+// each output of each channel pair, and SqueezeNet's eight 3x3 layers were half of
+// its inference time with the direct kernels near the FMA peak (Note [Output channels
+// in vectors]: 88% of it on 7x7 maps). Winograd's minimal filtering (Lavin and
+// Gray, "Fast Algorithms for Convolutional Neural Networks", 2016) computes a 4x4
+// patch of outputs from 36 products: for each 6x6 input tile d (the patch's window;
+// tiles four apart) and each channel pair, Y = A^T [(G g G^T) . (B^T d B)] A, with
 //
 //   B^T = [4  0 -5  0  1  0]   G = [ 1/4     0    0]   A^T = [1  1  1  1  1  0]
 //         [0 -4 -4  1  1  0]       [-1/6 -1/6 -1/6]         [0  1 -1  2 -2  0]
@@ -23,23 +23,27 @@
 //    values are 36 vector loads and its transform 36 vectors of 16 channels; 16 tiles'
 //    transforms transposed back into the product's rows ([freq][channel][tile]);
 //  - the weight's, once a call (G g G^T, from the weight packed in 16-channel blocks);
-//  - the output's, 36 vectors of 16 output channels to 16 positions, the bias and the
-//    ReLU added, transposed and stored as the tile's four rows of each channel.
+//  - the output's, each tile's 36 vectors of 16 output channels (kept together by
+//    the products) to its 16 positions, the bias and the ReLU added, up to four
+//    tiles of a tile row transposed together into rows of the map (a concatenation's
+//    slice where the output is one).
 //
 // Floats: the transforms multiply by small integers and 1/4, 1/6, 1/24 and add a
 // dozen values each, so the rounding is that of a direct sum of more, larger terms;
-// the tests hold it to a double-precision direct convolution within 1e-4 of the size
-// of its terms, and measured it about 1e-5 (SqueezeNet's layers: 2e-6). A NaN or
-// infinity would not stay where it belongs (a tile's transform mixes its 36 inputs,
-// and inf - inf is NaN: every output of the tile would be NaN, where the direct sum
-// gives NaN only to the outputs whose windows hold it), so the kernel declines an
-// input or weight that is not finite, and the direct paths take it.
+// the tests hold it to a double-precision direct convolution within 1e-5 of the size
+// of its terms (the sum of their absolute values), and it measured about 2e-6 (16 to
+// 256 channels; the direct kernels' about 3e-7). A NaN or infinity would not stay
+// where it belongs (a tile's transform mixes its 36 inputs, and inf - inf is NaN:
+// every output of the tile would be NaN, where the direct sum gives NaN only to the
+// outputs whose windows hold it), so the kernel declines an input or weight that is
+// not finite, and the direct paths take it.
 //
 // Each thread takes whole images, a batch at a time of about kColumns tiles (so that
 // a 3x3 map's one tile an image still makes products of many columns), and the output
 // channels kGroupBlocks blocks at a time, the group's products for all 36 frequencies
-// staying in L2 until the output transform reads them. The frequencies' planes are
-// never a multiple of 4 KiB apart (unaliased): the transforms touch all 36 at once.
+// staying in L2 until the output transform reads them. The input's and the weight's
+// frequency planes are never a multiple of 4 KiB apart (unaliased): their transforms
+// touch all 36 at once.
 #include "ops/cpu/conv_winograd_avx512.h"
 
 #include <immintrin.h>
