@@ -262,9 +262,7 @@ int blocks_for(int64_t ow) {
   return ow > 0 && ow < kKnown ? known[static_cast<size_t>(ow)] : least_cost_blocks(ow);
 }
 
-// The weight packed and the taps' offsets: what every image of a call shares. A plan
-// without offsets is a 1x1 kernel's, its one tap at kOneTap.
-constexpr int64_t kOneTap[1] = {0};
+// The weight packed and the taps' offsets: what every image of a call shares.
 struct Plan {
   FewTapsConv s;
   Source src;
@@ -300,8 +298,8 @@ void convolve_row(const Plan& p, const float* xi, int64_t b0, int blocks, int64_
                    relu,
                    nan_lanes};
     const float* x = xi + oy * p.s.sh * src.row + ox0 * src.step;
-    table[static_cast<size_t>(width - 1)](x, src, p.tap_offsets.empty() ? kOneTap : p.tap_offsets.data(),
-                                          p.s.kh * p.s.kw, p.s.c, p.packed + b0 * p.K * kLanes, p.K * kLanes, st);
+    table[static_cast<size_t>(width - 1)](x, src, p.tap_offsets.data(), p.s.kh * p.s.kw, p.s.c,
+                                          p.packed + b0 * p.K * kLanes, p.K * kLanes, st);
     ox0 += width;
   }
 }

@@ -97,19 +97,6 @@ int64_t unaliased(int64_t floats) {
   return (lines % 2 == 0 ? lines + 1 : lines) * kLanes;
 }
 
-// Whether every float is finite: x * 0 is 0 for finite x and NaN otherwise, and a NaN
-// stays in a sum.
-__attribute__((target("avx512f"))) bool all_finite(const float* p, int64_t n) {
-  const __m512 zero = _mm512_setzero_ps();
-  __m512 acc[4] = {zero, zero, zero, zero};
-  int64_t i = 0;
-  for (; i + 4 * kLanes <= n; i += 4 * kLanes)
-    for (int k = 0; k < 4; ++k) acc[k] = _mm512_fmadd_ps(_mm512_loadu_ps(p + i + k * kLanes), zero, acc[k]);
-  for (; i < n; i += kLanes) acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(first_lanes(n - i), p + i), zero, acc[0]);
-  const __m512 all = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-  return _mm512_cmp_ps_mask(all, all, _CMP_UNORD_Q) == 0;
-}
-
 using V = __m512;
 #define WINO_INLINE __attribute__((target("avx512f"), always_inline)) inline
 WINO_INLINE V add(V a, V b) {

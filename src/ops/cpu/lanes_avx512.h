@@ -33,6 +33,28 @@ __attribute__((target("avx512f"), always_inline)) inline float lane_sum(__m512 v
   return _mm512_cvtss_f32(v);
 }
 
+/// Whether all n floats at x are finite: x - x is 0 for a finite x and NaN for an
+/// infinity or a NaN, and a NaN stays in a sum. Four sums, so that the adds' latencies
+/// overlap (one sum was a chain 60 adds long on a 31 x 31 plane, 15% of a values-alone
+/// max pool).
+__attribute__((target("avx512f"))) inline bool all_finite(const float* x, int64_t n) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes)
+    for (int k = 0; k < 4; ++k) {
+      const __m512 v = _mm512_loadu_ps(x + i + k * kLanes);
+      acc[k] = _mm512_add_ps(acc[k], _mm512_sub_ps(v, v));
+    }
+  for (; i + kLanes <= n; i += kLanes) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    acc[0] = _mm512_add_ps(acc[0], _mm512_sub_ps(v, v));
+  }
+  const __m512 v = _mm512_maskz_loadu_ps(first_lanes(n - i), x + i);
+  acc[1] = _mm512_add_ps(acc[1], _mm512_sub_ps(v, v));
+  const __m512 all = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+  return _mm512_cmp_ps_mask(all, all, _CMP_UNORD_Q) == 0;
+}
+
 /// A 16 x 16 block of floats transposed in registers: r[i] lane j becomes r[j] lane i.
 /// (The masked forms, every lane taken: see lane_sum.)
 __attribute__((target("avx512f"), always_inline)) inline void transpose16(__m512 r[16]) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ops/cpu/cpu_features.h"
+#include "ops/cpu/lanes_avx512.h"
 #include "ops/cpu/row_taps_avx512.h"
 #include "ops/cpu/transpose_copy.h"
 
@@ -54,26 +55,7 @@ __attribute__((target("avx512f"))) void store_row(float* y, int64_t* indices, __
 // -inf, and no NaN comes. So each plane is first checked, one pass of x - x over its
 // elements (0 when finite, NaN for an infinity or a NaN), and pooled by "greater"
 // alone when it passes, by the full rule when it does not. Both give the full rule's
-// results, bit for bit.
-// Four sums, so that the adds' latencies overlap (one sum was a chain 60 adds long
-// on a 31 x 31 plane, 15% of a values-alone pool).
-__attribute__((target("avx512f"))) bool all_finite(const float* x, int64_t n) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 4 * kLanes <= n; i += 4 * kLanes)
-    for (int k = 0; k < 4; ++k) {
-      const __m512 v = _mm512_loadu_ps(x + i + k * kLanes);
-      acc[k] = _mm512_add_ps(acc[k], _mm512_sub_ps(v, v));
-    }
-  for (; i + kLanes <= n; i += kLanes) {
-    const __m512 v = _mm512_loadu_ps(x + i);
-    acc[0] = _mm512_add_ps(acc[0], _mm512_sub_ps(v, v));
-  }
-  const __m512 v = _mm512_maskz_loadu_ps(row_taps::first_lanes(n - i), x + i);
-  acc[1] = _mm512_add_ps(acc[1], _mm512_sub_ps(v, v));
-  const __m512 all = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-  return _mm512_cmp_ps_mask(all, all, _CMP_UNORD_Q) == 0;
-}
+// results, bit for bit (all_finite, lanes_avx512.h).
 
 // Note [Rows side by side]: a vector's window positions are compares and blends, each
 // waiting for the one before (the running maximum): a chain of latency, not of work.
