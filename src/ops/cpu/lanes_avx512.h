@@ -33,6 +33,16 @@ __attribute__((target("avx512f"), always_inline)) inline float lane_sum(__m512 v
   return _mm512_cvtss_f32(v);
 }
 
+/// v, kept in a register. g++ folds a loaded vector into every FMA that reads it as a
+/// memory operand, one load each: a vector of A against three of B becomes three
+/// loads, and a kernel that reads one operand several times runs load-bound (Note
+/// [Few rows against a transposed B] in sgemm_avx512.cpp). The empty asm says the value
+/// may have changed, so the compiler must load it once and use the register.
+__attribute__((target("avx512f"), always_inline)) inline __m512 in_register(__m512 v) {
+  asm("" : "+v"(v));
+  return v;
+}
+
 /// Whether all n floats at x are finite: x - x is 0 for a finite x and NaN for an
 /// infinity or a NaN, and a NaN stays in a sum. Four sums, so that the adds' latencies
 /// overlap (one sum was a chain 60 adds long on a 31 x 31 plane, 15% of a values-alone
