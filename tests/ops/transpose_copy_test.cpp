@@ -1,6 +1,6 @@
-// Copies that transpose in 8x8 register blocks (Note [Transposing copies]) against
+// Copies that transpose in 16x16 and 8x8 register blocks (Note [Transposing copies]) against
 // the element they must put at each index, read through the source's strides: sizes
-// that are and are not multiples of 8, the source's contiguous dim anywhere before
+// that are and are not multiples of 8 and 16, the source's contiguous dim anywhere before
 // the last, several outer dims, a broadcast column, int32 bits moved untouched; and
 // the copies it must leave to the element loop.
 #include <gtest/gtest.h>
@@ -40,6 +40,7 @@ TEST(TransposeCopy, EveryElementLandsWhereTheStridesSay) {
   expect_transposed_copy({8, 4, 64, 32}, {0, 1, 3, 2});  // attention's kᵀ
   expect_transposed_copy({8, 64, 4, 32}, {0, 2, 3, 1});
   expect_transposed_copy({13, 17}, {1, 0});  // ragged in both dims
+  expect_transposed_copy({37, 70}, {1, 0});  // 16x16 tiles, then 8x8 and single elements right of them and below
   expect_transposed_copy({9, 8}, {1, 0});
   expect_transposed_copy({8, 23}, {1, 0});
   expect_transposed_copy({3, 2, 19, 11}, {3, 1, 0, 2});  // contiguous dim first, two outer dims between
