@@ -5,8 +5,8 @@
 // (dot products: a classifier on a small batch), a last tile of 33-48 columns (three
 // vectors a row: n = 33, 40, 70, 72, 100, and 40 rows computed as Cᵀ), and columns
 // stored through segments (an implicit-GEMM convolution's kept columns, images side
-// by side). Products with fewer than 16 columns are declined (OpenBLAS runs them
-// faster) and leave C alone.
+// by side, and a 1x1 convolution's images read where they are). Products with fewer
+// than 16 columns are declined (OpenBLAS runs them faster) and leave C alone.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -139,4 +139,52 @@ TEST(SgemmAvx512, StoresColumnsThroughSegments) {
                                                          ColumnSegments{32, 32, 32}, c.data(), 32))
       << "a k over one chunk is declined";
   EXPECT_EQ(c[0], -1.0f);
+}
+
+// Images read where they are (Note [Images packed from where they are]): a 1x1
+// convolution's product over images side by side, each image's channel rows of
+// `positions` floats, images further apart than their channels, stored back image by
+// image with a bias and a ReLU. Column counts whose last 1-4 columns are dot products
+// (Note [The last few columns as dot products]: 4 images of 3x3 maps, n = 36, as 2
+// threads' shares of squeezenet's classifier; 33, 35, 100) and others (16, 72).
+TEST(SgemmAvx512, ReadsImagesWhereTheyAre) {
+  using aotgrad::ops::cpu::ColumnSegments;
+  if (!aotgrad::ops::cpu::has_avx512()) GTEST_SKIP() << "this CPU has no AVX-512; BLAS computes these products";
+  struct ImageCase {
+    int64_t m, images, positions, k;
+    bool relu;
+  };
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<float> dist(-1, 1);
+  for (ImageCase s : {ImageCase{20, 4, 9, 24, true}, ImageCase{9, 3, 11, 40, false}, ImageCase{17, 5, 7, 33, true},
+                      ImageCase{8, 2, 50, 17, false}, ImageCase{12, 1, 16, 8, true}, ImageCase{30, 8, 9, 70, false}}) {
+    const int64_t n = s.images * s.positions, in_stride = s.k * s.positions + 7, out_stride = s.m * s.positions + 5;
+    SCOPED_TRACE(::testing::Message() << s.m << "x" << n << "x" << s.k << " (" << s.images << " images of "
+                                      << s.positions << ")" << (s.relu ? " relu" : ""));
+    std::vector<float> x(static_cast<size_t>(s.images * in_stride + 32)), a(static_cast<size_t>(s.m * s.k)),
+        bias(static_cast<size_t>(s.m));
+    for (float& v : x) v = dist(gen);
+    for (float& v : a) v = dist(gen);
+    for (float& v : bias) v = dist(gen);
+    std::vector<float> c(static_cast<size_t>(s.images * out_stride), std::numeric_limits<float>::quiet_NaN());
+    const ColumnSegments images{s.positions, s.positions, in_stride};
+    const ColumnSegments to{s.positions, s.positions, out_stride, bias.data(), s.relu};
+    ASSERT_TRUE(aotgrad::ops::cpu::sgemm_avx512_images(s.m, n, s.k, a.data(), s.k, x.data(), images, to, c.data(),
+                                                       s.positions));
+    std::vector<bool> written(c.size(), false);
+    for (int64_t img = 0; img < s.images; ++img)
+      for (int64_t i = 0; i < s.m; ++i)
+        for (int64_t q = 0; q < s.positions; ++q) {
+          double want = bias[static_cast<size_t>(i)];
+          for (int64_t p = 0; p < s.k; ++p)
+            want += static_cast<double>(a[static_cast<size_t>(i * s.k + p)]) *
+                    x[static_cast<size_t>(img * in_stride + p * s.positions + q)];
+          if (s.relu) want = std::max(want, 0.0);
+          const auto at = static_cast<size_t>(img * out_stride + i * s.positions + q);
+          ASSERT_NEAR(c[at], want, 1e-4 * (1 + std::abs(want))) << "image " << img << ", " << i << ", " << q;
+          written[at] = true;
+        }
+    for (size_t at = 0; at < c.size(); ++at)
+      ASSERT_TRUE(written[at] || std::isnan(c[at])) << "wrote C[" << at << "], which no output maps to";
+  }
 }

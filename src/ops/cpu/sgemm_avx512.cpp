@@ -282,6 +282,112 @@ PanelSegments panel_segments(const ColumnSegments& to, int64_t j0, int64_t cols)
   return segs;
 }
 
+// Note [The last few columns as dot products]: 2 threads split squeezenet's batch
+// into shares of 4 images (Note [Batch shares]), and its classifier and 3x3 layers on
+// 3x3 maps then have n = 36 columns: two vectors and 4 columns, which a tile of three
+// vectors computes at the cost of 48 (1000 x 36 x 512: 197 us, against 130 for its
+// first 32 columns; Zen 5). Where 1-4 columns are left past a 32-column tile and A's
+// rows run along k, those columns are computed as dot products instead, right after
+// the tile of the same rows while A's rows are in L1: each vector of A (16 values of k)
+// against the columns' values of B, copied once a panel into rows along k, the sums
+// added across their lanes at the end. The sums come in another order than a tile's, so
+// the last bits of these columns may differ from a product of other widths.
+constexpr int kDotRest = 4;  // at most these columns left as dot products
+
+// sums[i * R + j] = Σ_p a[i * lda + p] · bt[j * kp + p] (bt zero from k to kp).
+template <int MR, int R>
+__attribute__((target("avx512f"))) void dot_columns(int64_t k, const float* a, int64_t lda, const float* bt, int64_t kp,
+                                                    float* sums) {
+  __m512 acc[MR][R];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < R; ++j) acc[i][j] = _mm512_setzero_ps();
+  auto step = [&](int64_t p, __mmask16 lanes, bool whole) __attribute__((always_inline, target("avx512f"))) {
+    __m512 bv[R];
+    for (int j = 0; j < R; ++j) bv[j] = _mm512_loadu_ps(bt + j * kp + p);
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av =
+          in_register(whole ? _mm512_loadu_ps(a + i * lda + p) : _mm512_maskz_loadu_ps(lanes, a + i * lda + p));
+      for (int j = 0; j < R; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  };
+  int64_t p = 0;
+  for (; p + kLanes <= k; p += kLanes) step(p, 0xFFFF, true);
+  if (p < k) step(p, first_lanes(k - p), false);
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < R; ++j) sums[i * R + j] = lane_sum(acc[i][j]);
+}
+
+using DotColumnsFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*);
+template <int R>
+constexpr DotColumnsFn kDotColumnsOf[kRows + 1] = {nullptr,           dot_columns<1, R>, dot_columns<2, R>,
+                                                   dot_columns<3, R>, dot_columns<4, R>, dot_columns<5, R>,
+                                                   dot_columns<6, R>, dot_columns<7, R>, dot_columns<8, R>};
+constexpr const DotColumnsFn* kDotColumns[kDotRest + 1] = {nullptr, kDotColumnsOf<1>, kDotColumnsOf<2>,
+                                                           kDotColumnsOf<3>, kDotColumnsOf<4>};
+
+// The floats from B's line p to its column j: ImageLines place column j in image
+// j / period; other lines hold their columns in order.
+int64_t column_offset(const ImageLines& b, int64_t j) {
+  return (j / b.images.period) * b.images.stride + j % b.images.period;
+}
+template <typename Lines>
+int64_t column_offset(const Lines&, int64_t j) {
+  return j;
+}
+
+// The last `rest` columns of a panel: B's columns [j0, j0 + rest) as rows along k
+// (zeros from k to kp), and where each row block's sums go.
+struct RestColumns {
+  int64_t j0 = 0, kp = 0;
+  int rest = 0;
+  std::vector<float> bt;
+
+  template <typename Lines>
+  void pack(const Lines& b, bool tb, int64_t first, int columns, int64_t k) {
+    j0 = first, rest = columns, kp = (k + kLanes - 1) / kLanes * kLanes;
+    bt.assign(static_cast<size_t>(rest * kp), 0.0f);
+    for (int j = 0; j < rest; ++j)
+      for (int64_t p = 0; p < k; ++p)
+        bt[static_cast<size_t>(j * kp + p)] = tb ? b.line(j0 + j)[p] : b.line(p)[column_offset(b, j0 + j)];
+  }
+
+  // Rows [i0, i0 + rows) of the columns, stored as the tiles store theirs.
+  void compute(int64_t k, float alpha, const StridedA& a, int64_t i0, int rows, float beta, float* c, int64_t ldc,
+               const ColumnSegments* to) const {
+    float sums[kRows * kDotRest];
+    kDotColumns[rest][rows](k, a.a + i0 * a.ra, a.ra, bt.data(), kp, sums);
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < rest; ++j) {
+        const float sum = alpha * sums[i * rest + j];
+        const int64_t col = j0 + j;
+        if (to == nullptr) {
+          float& out = c[(i0 + i) * ldc + col];
+          out = beta != 0.0f ? sum + beta * out : sum;
+          continue;
+        }
+        if (col % to->period >= to->kept) continue;  // a dropped column
+        float v = sum + (to->bias != nullptr ? to->bias[i0 + i] : 0.0f);
+        if (to->relu && v < 0.0f) v = 0.0f;
+        c[(i0 + i) * ldc + (col / to->period) * to->stride + col % to->period] = v;
+      }
+  }
+};
+
+// The columns the tiles compute from column j0 on; the last 1-4 columns of the product
+// go to `rest` where A's rows run along k (Note [The last few columns as dot
+// products]), `rest` is left empty otherwise.
+template <typename Lines>
+int64_t panel_columns(bool trans_c, bool tb, int64_t n, int64_t k, int64_t j0, const StridedA& a, const Lines& b,
+                      RestColumns& rest) {
+  rest.rest = 0;
+  if constexpr (std::is_same_v<Lines, GatheredLines>)
+    if (b.row_pitch > 0) return std::min<int64_t>(kWideCols, n - j0);  // three output rows a tile
+  const int64_t cols = last_tile_columns(n - j0);
+  if (trans_c || a.ca != 1 || cols <= kCols || cols - kCols > kDotRest) return cols;
+  rest.pack(b, tb, j0 + kCols, static_cast<int>(cols - kCols), k);
+  return kCols;
+}
+
 // The product P = op(A) op(B), [m, n], stored as C (or, with trans_c, as Cᵀ: P(i, j)
 // at c[j * ldc + i]). B is StridedLines (its rows, or with tb its columns) or
 // GatheredLines (its rows).
@@ -292,11 +398,10 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
   constexpr bool kGatheredB = std::is_same_v<Lines, GatheredLines>;
   constexpr bool kImageB = std::is_same_v<Lines, ImageLines>;
   thread_local std::vector<float> panel;
-  for (int64_t j0 = 0, cols = 0; j0 < n; j0 += cols) {
-    cols = last_tile_columns(n - j0);
-    if constexpr (kGatheredB)
-      if (b.row_pitch > 0) cols = std::min<int64_t>(kWideCols, n - j0);  // three output rows a tile
-    const int width = cols > kCols ? kWideCols : kCols;                  // a packed panel's row
+  thread_local RestColumns rest;
+  for (int64_t j0 = 0, cols = 0; j0 < n; j0 += cols + rest.rest) {
+    cols = panel_columns(trans_c, tb, n, k, j0, a, b, rest);
+    const int width = cols > kCols ? kWideCols : kCols;  // a packed panel's row
     TileB bt{nullptr, width, nullptr};
     if constexpr (kGatheredB) {
       // Gathered rows are read where they are (Note [Implicit GEMM] in
@@ -339,6 +444,7 @@ void product(bool trans_c, bool tb, int64_t m, int64_t n, int64_t k, float alpha
       float* ct = trans_c ? c + j0 * ldc + i0 : c + i0 * ldc + (to != nullptr ? 0 : j0);
       if (to != nullptr) bt.bias = to->bias != nullptr ? to->bias + i0 : nullptr;
       fn(k, alpha, a.a + i0 * a.ra, a.ra, a.ca, bt, beta, ct, ldc, static_cast<int>(cols));
+      if (rest.rest > 0) rest.compute(k, alpha, a, i0, rows, beta, c, ldc, to);
     }
   }
 }
