@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 
@@ -14,6 +15,8 @@
 #include "aotgrad/ops.h"
 #include "aotgrad/random.h"
 #include "aotgrad/trace.h"
+#include "compile/program.h"
+#include "compile/straight_line.h"
 #include "conformance/compiled_step.h"
 #include "test_util.h"
 
@@ -252,6 +255,43 @@ TEST(Compile, ClampsWithDifferentBoundsStayApartInFusedLoops) {
   TensorList got = compiled(in), want = fn(in);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].to_vector<float>(), want[i].to_vector<float>()) << i;
+}
+
+// Note [Straight-line loops]: the activations ONNX models decompose into elementwise
+// steps — HardSwish, x * clamp(x / 6 + 1/2, 0, 1), and HardSigmoid — compile to loops
+// the build has straight-line kernels for, which give the eager ops' bits, on values
+// that include NaN, infinities, -0 and the clamp's bounds.
+TEST(Compile, OnnxActivationsAreStraightLineLoopsWithTheEagerBits) {
+  const std::vector<std::pair<std::string, std::function<TensorList(const TensorList&)>>> cases = {
+      {"Add(p*,v) Clamp(r0,r0) Mul(p,r1) -> r2",
+       [](const TensorList& x) { return TensorList{mul(x[0], clamp(add(mul(x[0], 1.0 / 6), 0.5), 0.0, 1.0))}; }},
+      {"Add(p*,v) Clamp(r0,r0) -> r1",
+       [](const TensorList& x) { return TensorList{clamp(add(mul(x[0], 0.2), 0.5), 0.0, 1.0)}; }}};
+  Tensor x = mul(randn({4, 8, 33}), 4.0);
+  float* px = x.data_ptr<float>();
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            -0.0f,
+                            3.0f,
+                            -3.0f,
+                            2.5f,
+                            -2.5f};
+  for (size_t i = 0; i < std::size(specials); ++i) px[i * 97] = specials[i];
+  for (const auto& [shape, fn] : cases) {
+    SCOPED_TRACE(shape);
+    auto program = compile::Program::build(*trace::make_fx(fn, {x}), {});
+    int straight = 0;
+    for (const compile::Instruction& ins : program->instructions())
+      if (ins.loop != nullptr) {
+        EXPECT_EQ(compile::loop_shape(*ins.loop), shape);
+        straight += ins.loop->straight_line != nullptr ? 1 : 0;
+      }
+    EXPECT_EQ(straight, 1) << "no straight-line kernel for the activation's loop";
+    const Tensor got = program->run({x})[0], want = fn({x})[0];
+    ASSERT_EQ(got.numel(), want.numel());
+    EXPECT_EQ(std::memcmp(got.data_ptr<float>(), want.data_ptr<float>(), sizeof(float) * got.numel()), 0);
+  }
 }
 
 // Max pooling whose indices nobody reads gets no indices tensor (OpTag::
