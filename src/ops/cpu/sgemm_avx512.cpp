@@ -355,7 +355,11 @@ struct RestColumns {
   void compute(int64_t k, float alpha, const StridedA& a, int64_t i0, int rows, float beta, float* c, int64_t ldc,
                const ColumnSegments* to) const {
     float sums[kRows * kDotRest];
-    kDotColumns[rest][rows](k, a.a + i0 * a.ra, a.ra, bt.data(), kp, sums);
+    // At most 24 accumulators a call: 8 rows of 4 columns spilled every step.
+    const int most_rows = std::min(kRows, 24 / rest);
+    for (int r0 = 0; r0 < rows; r0 += most_rows)
+      kDotColumns[rest][std::min(most_rows, rows - r0)](k, a.a + (i0 + r0) * a.ra, a.ra, bt.data(), kp,
+                                                        sums + r0 * rest);
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < rest; ++j) {
         const float sum = alpha * sums[i * rest + j];
