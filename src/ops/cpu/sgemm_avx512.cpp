@@ -20,7 +20,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace aotgrad::ops::cpu {
@@ -260,8 +262,9 @@ struct StridedA {
 // (one vector a row) ran far below the FMA's throughput: the last 8 columns of
 // 1000 x 72 x 512 (squeezenet's classifier) took 130 us against 320 for the first 64
 // (Zen 5). When the columns left are 33-48, they are one tile of three vectors a row
-// instead: 40 columns at the cost of 48, which the 32-column tiles compute at full speed.
-// Where `left` columns remain, the next tile's width.
+// instead: 40 columns at the cost of 48, which the 32-column tiles compute at full speed
+// (and where A's rows run along k, 33-40 are 32 and dot products: Note [The last few
+// columns as dot products]). Where `left` columns remain, the next tile's width.
 int64_t last_tile_columns(int64_t left) {
   return left > kCols && left <= kWideCols ? left : std::min<int64_t>(kCols, left);
 }
@@ -286,13 +289,25 @@ PanelSegments panel_segments(const ColumnSegments& to, int64_t j0, int64_t cols)
 // into shares of 4 images (Note [Batch shares]), and its classifier and 3x3 layers on
 // 3x3 maps then have n = 36 columns: two vectors and 4 columns, which a tile of three
 // vectors computes at the cost of 48 (1000 x 36 x 512: 197 us, against 130 for its
-// first 32 columns; Zen 5). Where 1-4 columns are left past a 32-column tile and A's
+// first 32 columns; Zen 5). Where 1-8 columns are left past a 32-column tile and A's
 // rows run along k, those columns are computed as dot products instead, right after
 // the tile of the same rows while A's rows are in L1: each vector of A (16 values of k)
 // against the columns' values of B, copied once a panel into rows along k, the sums
-// added across their lanes at the end. The sums come in another order than a tile's, so
-// the last bits of these columns may differ from a product of other widths.
-constexpr int kDotRest = 4;  // at most these columns left as dot products
+// added across their lanes at the end. 1000 x 36 x 512 took 152 us so, and 1000 x 72
+// x 512 (one thread's classifier: 64 columns and 8) 300 against 330 as 32 and a wide
+// tile of 40 (Note [A wide last tile], which keeps 41-48). The sums come in another
+// order than a tile's, so the last bits of these columns may differ from a product of
+// other widths.
+constexpr int kDotRest = 8;  // at most these columns left as dot products
+
+// The most rows of A a dot_columns call takes for `r` columns: its accumulators, a
+// vector of B a column and one of A in the 32 zmm registers (8 rows of 4 columns
+// spilled ten registers a step).
+constexpr int dot_rows_for(int r) {
+  int rows = kRows;
+  while (rows * r + r + 1 > 31) --rows;
+  return rows;
+}
 
 // sums[i * R + j] = Σ_p a[i * lda + p] · bt[j * kp + p] (bt zero from k to kp).
 template <int MR, int R>
@@ -318,12 +333,17 @@ __attribute__((target("avx512f"))) void dot_columns(int64_t k, const float* a, i
 }
 
 using DotColumnsFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*);
-template <int R>
-constexpr DotColumnsFn kDotColumnsOf[kRows + 1] = {nullptr,           dot_columns<1, R>, dot_columns<2, R>,
-                                                   dot_columns<3, R>, dot_columns<4, R>, dot_columns<5, R>,
-                                                   dot_columns<6, R>, dot_columns<7, R>, dot_columns<8, R>};
-constexpr const DotColumnsFn* kDotColumns[kDotRest + 1] = {nullptr, kDotColumnsOf<1>, kDotColumnsOf<2>,
-                                                           kDotColumnsOf<3>, kDotColumnsOf<4>};
+// [columns][rows]: rows up to dot_rows_for(columns), the rest null.
+template <int R, int... Rows>
+constexpr std::array<DotColumnsFn, kRows + 1> dot_columns_of(std::integer_sequence<int, Rows...>) {
+  return {nullptr, (Rows + 1 <= dot_rows_for(R) ? &dot_columns<std::min(Rows + 1, dot_rows_for(R)), R> : nullptr)...};
+}
+template <int... Rs>
+constexpr std::array<std::array<DotColumnsFn, kRows + 1>, kDotRest + 1> dot_columns_table(
+    std::integer_sequence<int, Rs...>) {
+  return {std::array<DotColumnsFn, kRows + 1>{}, dot_columns_of<Rs + 1>(std::make_integer_sequence<int, kRows>{})...};
+}
+constexpr auto kDotColumns = dot_columns_table(std::make_integer_sequence<int, kDotRest>{});
 
 // The floats from B's line p to its column j: ImageLines place column j in image
 // j / period; other lines hold their columns in order.
@@ -355,8 +375,7 @@ struct RestColumns {
   void compute(int64_t k, float alpha, const StridedA& a, int64_t i0, int rows, float beta, float* c, int64_t ldc,
                const ColumnSegments* to) const {
     float sums[kRows * kDotRest];
-    // At most 24 accumulators a call: 8 rows of 4 columns spilled every step.
-    const int most_rows = std::min(kRows, 24 / rest);
+    const int most_rows = dot_rows_for(rest);
     for (int r0 = 0; r0 < rows; r0 += most_rows)
       kDotColumns[rest][std::min(most_rows, rows - r0)](k, a.a + (i0 + r0) * a.ra, a.ra, bt.data(), kp,
                                                         sums + r0 * rest);
