@@ -263,7 +263,7 @@ struct StridedA {
 // 1000 x 72 x 512 (squeezenet's classifier) took 130 us against 320 for the first 64
 // (Zen 5). When the columns left are 33-48, they are one tile of three vectors a row
 // instead: 40 columns at the cost of 48, which the 32-column tiles compute at full speed
-// (and where A's rows run along k, 33-40 are 32 and dot products: Note [The last few
+// (and where A's rows run along k, 33-36 are 32 and dot products: Note [The last few
 // columns as dot products]). Where `left` columns remain, the next tile's width.
 int64_t last_tile_columns(int64_t left) {
   return left > kCols && left <= kWideCols ? left : std::min<int64_t>(kCols, left);
@@ -289,16 +289,17 @@ PanelSegments panel_segments(const ColumnSegments& to, int64_t j0, int64_t cols)
 // into shares of 4 images (Note [Batch shares]), and its classifier and 3x3 layers on
 // 3x3 maps then have n = 36 columns: two vectors and 4 columns, which a tile of three
 // vectors computes at the cost of 48 (1000 x 36 x 512: 197 us, against 130 for its
-// first 32 columns; Zen 5). Where 1-8 columns are left past a 32-column tile and A's
+// first 32 columns; Zen 5). Where 1-4 columns are left past a 32-column tile and A's
 // rows run along k, those columns are computed as dot products instead, right after
 // the tile of the same rows while A's rows are in L1: each vector of A (16 values of k)
 // against the columns' values of B, copied once a panel into rows along k, the sums
-// added across their lanes at the end. 1000 x 36 x 512 took 152 us so, and 1000 x 72
-// x 512 (one thread's classifier: 64 columns and 8) 300 against 330 as 32 and a wide
-// tile of 40 (Note [A wide last tile], which keeps 41-48). The sums come in another
-// order than a tile's, so the last bits of these columns may differ from a product of
-// other widths.
-constexpr int kDotRest = 8;  // at most these columns left as dot products
+// added across their lanes at the end: 1000 x 36 x 512 152 us. With 5-8 columns (one
+// thread's classifier, n = 72: 64 and 8) the dot products won alone (330 -> 300 us,
+// the weight in L3) and lost in the model (its classifier 320 -> 350 us, the four 3x3
+// layers on 3x3 maps 310 -> 340, A/B): there a wide tile keeps them (Note [A wide
+// last tile]). The sums come in another order than a tile's, so the last bits of these
+// columns may differ from a product of other widths.
+constexpr int kDotRest = 4;  // at most these columns left as dot products
 
 // The most rows of A a dot_columns call takes for `r` columns: its accumulators, a
 // vector of B a column and one of A in the 32 zmm registers (8 rows of 4 columns
