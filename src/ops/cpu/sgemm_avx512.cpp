@@ -285,66 +285,118 @@ PanelSegments panel_segments(const ColumnSegments& to, int64_t j0, int64_t cols)
   return segs;
 }
 
+// Note [Few rows against a transposed B]: a classifier on a small batch multiplies
+// 8 x 1024 by a 1000 x 1024 weight transposed (NT): each element of C is the dot
+// product of a row of A and a row of the weight, both contiguous along k. The tiles
+// would pack the whole weight, or compute Cᵀ broadcasting it one float at a time;
+// here each weight row is read once, 16 floats a load, against every row of A: up to
+// kDotRows rows of A by kDotCols weight rows accumulate in 24 vectors, each summed
+// across its lanes at the end (mobilenet_v3_small's two classifier products took an
+// eighth of its forward).
+//   A's rows are first copied into one interleaved run, [k / 16][row][16] with zeros
+// past k: a step's 8 vectors of A are then 512 contiguous bytes instead of 8 lines
+// a row apart (k floats: 4 KiB at k = 1024, so all in one L1 set), and the loads run
+// in order for the prefetcher. And each vector of A is loaded once into a register
+// (in_register): g++ otherwise folds the load into each of its kDotCols FMAs, 27
+// loads a step for 24 FMAs, and the kernel ran at 90-100 GFLOP/s with everything in
+// L1. And while a block reads its kDotCols weight rows, it asks for the next block's
+// lines at the same k (a prefetch past the weight's end is harmless: it never
+// faults): in a model the weight comes from memory, the other layers having pushed it
+// out of the caches, and three streams 4 KiB apart, each only k floats long, are too
+// short for the hardware prefetcher to get ahead. Measured on Zen 5: alone (8 x 1024
+// by 1000 x 1024), 164 us before, 75 with the weight in L3 (219 GFLOP/s) and 180
+// with the caches flushed (253 without the prefetch); in mobilenet_v3_small's forward
+// (`bench --onnx ... --forward --profile --threads 1`), its two products 182 + 110 us
+// before, 100 + 52 after.
+constexpr int kDotRows = 8, kDotCols = 3;
+// The interleaved rows' scratch slot: no kernel that calls a GEMM holds this one.
+constexpr int kFewRowsScratch = 11;
+
+// The rows of A in steps of 16 floats, [step][row][16], zeros past k.
+void interleave_rows(int rows, int64_t k, const float* a, int64_t lda, float* packed) {
+  const int64_t steps = (k + kLanes - 1) / kLanes;
+  for (int64_t s = 0; s < steps; ++s)
+    for (int i = 0; i < rows; ++i) {
+      float* to = packed + (s * rows + i) * kLanes;
+      const int64_t p0 = s * kLanes, n = std::min<int64_t>(kLanes, k - p0);
+      std::copy_n(a + i * lda + p0, n, to);
+      std::fill(to + n, to + kLanes, 0.0f);
+    }
+}
+
+template <int MA, int NB>
+__attribute__((target("avx512f"))) void dot_block(int64_t k, float alpha, const float* packed_a, const float* b,
+                                                  int64_t ldb, float beta, float* c, int64_t ldc) {
+  __m512 acc[MA][NB];
+  for (int i = 0; i < MA; ++i)
+    for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
+  // Plain loads for whole vectors of B (masked ones are slower on AMD cores), masked for
+  // the tail, where A's lanes past k are zeros.
+  auto step = [&](int64_t p, __mmask16 lanes, bool whole) __attribute__((always_inline, target("avx512f"))) {
+    __m512 bv[NB];
+    for (int j = 0; j < NB; ++j)
+      bv[j] = whole ? _mm512_loadu_ps(b + j * ldb + p) : _mm512_maskz_loadu_ps(lanes, b + j * ldb + p);
+    const float* as = packed_a + p * MA;
+    if (whole)  // the next block's rows
+      for (int j = 0; j < NB; ++j) _mm_prefetch(reinterpret_cast<const char*>(b + (NB + j) * ldb + p), _MM_HINT_T0);
+    for (int i = 0; i < MA; ++i) {
+      const __m512 av = in_register(_mm512_loadu_ps(as + i * kLanes));
+      for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+    }
+  };
+  int64_t p = 0;
+  for (; p + 16 <= k; p += 16) step(p, 0xFFFF, true);
+  if (p < k) step(p, first_lanes(k - p), false);
+  for (int i = 0; i < MA; ++i)
+    for (int j = 0; j < NB; ++j) {
+      const float dot = alpha * lane_sum(acc[i][j]);
+      float& out = c[i * ldc + j];
+      out = beta != 0.0f ? dot + beta * out : dot;
+    }
+}
+
+template <int MA>
+void dot_rows(int64_t n, int64_t k, float alpha, const float* packed_a, const float* b, int64_t ldb, float beta,
+              float* c, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + kDotCols <= n; j += kDotCols)
+    dot_block<MA, kDotCols>(k, alpha, packed_a, b + j * ldb, ldb, beta, c + j, ldc);
+  if (n - j == 2) dot_block<MA, 2>(k, alpha, packed_a, b + j * ldb, ldb, beta, c + j, ldc);
+  if (n - j == 1) dot_block<MA, 1>(k, alpha, packed_a, b + j * ldb, ldb, beta, c + j, ldc);
+}
+
+using DotRowsFn = void (*)(int64_t, int64_t, float, const float*, const float*, int64_t, float, float*, int64_t);
+constexpr DotRowsFn kDotRowsFns[kDotRows + 1] = {nullptr,     dot_rows<1>, dot_rows<2>, dot_rows<3>, dot_rows<4>,
+                                                 dot_rows<5>, dot_rows<6>, dot_rows<7>, dot_rows<8>};
+
+// C = alpha A Bᵀ + beta C by dot products, for A of few rows (two blocks at most: the
+// weight is read once a block).
+void few_rows_nt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                 float beta, float* c, int64_t ldc) {
+  ThreadScratch<float, kFewRowsScratch> packed(kDotRows * (k + kLanes));
+  for (int64_t i0 = 0; i0 < m; i0 += kDotRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kDotRows, m - i0));
+    interleave_rows(rows, k, a + i0 * lda, lda, packed.get());
+    kDotRowsFns[rows](n, k, alpha, packed.get(), b, ldb, beta, c + i0 * ldc, ldc);
+  }
+}
+
 // Note [The last few columns as dot products]: 2 threads split squeezenet's batch
 // into shares of 4 images (Note [Batch shares]), and its classifier and 3x3 layers on
 // 3x3 maps then have n = 36 columns: two vectors and 4 columns, which a tile of three
 // vectors computes at the cost of 48 (1000 x 36 x 512: 197 us, against 130 for its
 // first 32 columns; Zen 5). Where 1-4 columns are left past a 32-column tile and A's
 // rows run along k, those columns are computed as dot products instead, right after
-// the tile of the same rows while A's rows are in L1: each vector of A (16 values of k)
-// against the columns' values of B, copied once a panel into rows along k, the sums
-// added across their lanes at the end: 1000 x 36 x 512 152 us. With 5-8 columns (one
+// the tile of the same rows while A's rows are in L1, by the few-rows kernel (Note [Few
+// rows against a transposed B]): the columns of B, copied once a panel along k, in the
+// place of its rows of A, and A's rows in the place of its weight: 1000 x 36 x 512
+// 152-155 us. With 5-8 columns (one
 // thread's classifier, n = 72: 64 and 8) the dot products won alone (330 -> 300 us,
 // the weight in L3) and lost in the model (its classifier 320 -> 350 us, the four 3x3
 // layers on 3x3 maps 310 -> 340, A/B): there a wide tile keeps them (Note [A wide
 // last tile]). The sums come in another order than a tile's, so the last bits of these
 // columns may differ from a product of other widths.
 constexpr int kDotRest = 4;  // at most these columns left as dot products
-
-// The most rows of A a dot_columns call takes for `r` columns: its accumulators, a
-// vector of B a column and one of A in the 32 zmm registers (8 rows of 4 columns
-// spilled ten registers a step).
-constexpr int dot_rows_for(int r) {
-  int rows = kRows;
-  while (rows * r + r + 1 > 31) --rows;
-  return rows;
-}
-
-// sums[i * R + j] = Σ_p a[i * lda + p] · bt[j * kp + p] (bt zero from k to kp).
-template <int MR, int R>
-__attribute__((target("avx512f"))) void dot_columns(int64_t k, const float* a, int64_t lda, const float* bt, int64_t kp,
-                                                    float* sums) {
-  __m512 acc[MR][R];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < R; ++j) acc[i][j] = _mm512_setzero_ps();
-  auto step = [&](int64_t p, __mmask16 lanes, bool whole) __attribute__((always_inline, target("avx512f"))) {
-    __m512 bv[R];
-    for (int j = 0; j < R; ++j) bv[j] = _mm512_loadu_ps(bt + j * kp + p);
-    for (int i = 0; i < MR; ++i) {
-      const __m512 av =
-          in_register(whole ? _mm512_loadu_ps(a + i * lda + p) : _mm512_maskz_loadu_ps(lanes, a + i * lda + p));
-      for (int j = 0; j < R; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-    }
-  };
-  int64_t p = 0;
-  for (; p + kLanes <= k; p += kLanes) step(p, 0xFFFF, true);
-  if (p < k) step(p, first_lanes(k - p), false);
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < R; ++j) sums[i * R + j] = lane_sum(acc[i][j]);
-}
-
-using DotColumnsFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*);
-// [columns][rows]: rows up to dot_rows_for(columns), the rest null.
-template <int R, int... Rows>
-constexpr std::array<DotColumnsFn, kRows + 1> dot_columns_of(std::integer_sequence<int, Rows...>) {
-  return {nullptr, (Rows + 1 <= dot_rows_for(R) ? &dot_columns<std::min(Rows + 1, dot_rows_for(R)), R> : nullptr)...};
-}
-template <int... Rs>
-constexpr std::array<std::array<DotColumnsFn, kRows + 1>, kDotRest + 1> dot_columns_table(
-    std::integer_sequence<int, Rs...>) {
-  return {std::array<DotColumnsFn, kRows + 1>{}, dot_columns_of<Rs + 1>(std::make_integer_sequence<int, kRows>{})...};
-}
-constexpr auto kDotColumns = dot_columns_table(std::make_integer_sequence<int, kDotRest>{});
 
 // The floats from B's line p to its column j: ImageLines place column j in image
 // j / period; other lines hold their columns in order.
@@ -356,33 +408,34 @@ int64_t column_offset(const Lines&, int64_t j) {
   return j;
 }
 
-// The last `rest` columns of a panel: B's columns [j0, j0 + rest) as rows along k
-// (zeros from k to kp), and where each row block's sums go.
+// The last `rest` columns of a panel: B's columns [j0, j0 + rest) along k (zeros from
+// k to kp), and where each row block's sums go.
 struct RestColumns {
   int64_t j0 = 0, kp = 0;
-  int rest = 0;
+  int rest = 0;  // at most kDotRest (<= kDotRows)
   std::vector<float> bt;
 
+  // The columns interleaved as the few-rows kernel reads its A ([k / 16][column][16]).
   template <typename Lines>
   void pack(const Lines& b, bool tb, int64_t first, int columns, int64_t k) {
     j0 = first, rest = columns, kp = (k + kLanes - 1) / kLanes * kLanes;
     bt.assign(static_cast<size_t>(rest * kp), 0.0f);
     for (int j = 0; j < rest; ++j)
       for (int64_t p = 0; p < k; ++p)
-        bt[static_cast<size_t>(j * kp + p)] = tb ? b.line(j0 + j)[p] : b.line(p)[column_offset(b, j0 + j)];
+        bt[static_cast<size_t>((p / kLanes * rest + j) * kLanes + p % kLanes)] =
+            tb ? b.line(j0 + j)[p] : b.line(p)[column_offset(b, j0 + j)];
   }
 
-  // Rows [i0, i0 + rows) of the columns, stored as the tiles store theirs.
+  // Rows [i0, i0 + rows) of the columns, stored as the tiles store theirs. The dot
+  // products are the few-rows kernel's (Note [Few rows against a transposed B]), the
+  // columns in the place of its rows of A and A's rows in the place of its weight.
   void compute(int64_t k, float alpha, const StridedA& a, int64_t i0, int rows, float beta, float* c, int64_t ldc,
                const ColumnSegments* to) const {
-    float sums[kRows * kDotRest];
-    const int most_rows = dot_rows_for(rest);
-    for (int r0 = 0; r0 < rows; r0 += most_rows)
-      kDotColumns[rest][std::min(most_rows, rows - r0)](k, a.a + (i0 + r0) * a.ra, a.ra, bt.data(), kp,
-                                                        sums + r0 * rest);
+    float sums[kDotRest * kRows];  // [column][row]
+    kDotRowsFns[rest](rows, k, 1.0f, bt.data(), a.a + i0 * a.ra, a.ra, 0.0f, sums, rows);
     for (int i = 0; i < rows; ++i)
       for (int j = 0; j < rest; ++j) {
-        const float sum = alpha * sums[i * rest + j];
+        const float sum = alpha * sums[j * rows + i];
         const int64_t col = j0 + j;
         if (to == nullptr) {
           float& out = c[(i0 + i) * ldc + col];
@@ -482,102 +535,6 @@ void in_chunks(int64_t k, float beta, F&& chunk) {
   const int64_t chunks = (k + kMaxK - 1) / kMaxK, step = (k + chunks - 1) / chunks;
   for (int64_t p0 = 0; p0 < k; p0 += step) chunk(p0, std::min(step, k - p0), p0 == 0 ? beta : 1.0f);
 }
-// Note [Few rows against a transposed B]: a classifier on a small batch multiplies
-// 8 x 1024 by a 1000 x 1024 weight transposed (NT): each element of C is the dot
-// product of a row of A and a row of the weight, both contiguous along k. The tiles
-// would pack the whole weight, or compute Cᵀ broadcasting it one float at a time;
-// here each weight row is read once, 16 floats a load, against every row of A: up to
-// kDotRows rows of A by kDotCols weight rows accumulate in 24 vectors, each summed
-// across its lanes at the end (mobilenet_v3_small's two classifier products took an
-// eighth of its forward).
-//   A's rows are first copied into one interleaved run, [k / 16][row][16] with zeros
-// past k: a step's 8 vectors of A are then 512 contiguous bytes instead of 8 lines
-// a row apart (k floats: 4 KiB at k = 1024, so all in one L1 set), and the loads run
-// in order for the prefetcher. And each vector of A is loaded once into a register
-// (in_register): g++ otherwise folds the load into each of its kDotCols FMAs, 27
-// loads a step for 24 FMAs, and the kernel ran at 90-100 GFLOP/s with everything in
-// L1. And while a block reads its kDotCols weight rows, it asks for the next block's
-// lines at the same k (a prefetch past the weight's end is harmless: it never
-// faults): in a model the weight comes from memory, the other layers having pushed it
-// out of the caches, and three streams 4 KiB apart, each only k floats long, are too
-// short for the hardware prefetcher to get ahead. Measured on Zen 5: alone (8 x 1024
-// by 1000 x 1024), 164 us before, 75 with the weight in L3 (219 GFLOP/s) and 180
-// with the caches flushed (253 without the prefetch); in mobilenet_v3_small's forward
-// (`bench --onnx ... --forward --profile --threads 1`), its two products 182 + 110 us
-// before, 100 + 52 after.
-constexpr int kDotRows = 8, kDotCols = 3;
-// The interleaved rows' scratch slot: no kernel that calls a GEMM holds this one.
-constexpr int kFewRowsScratch = 11;
-
-// The rows of A in steps of 16 floats, [step][row][16], zeros past k.
-void interleave_rows(int rows, int64_t k, const float* a, int64_t lda, float* packed) {
-  const int64_t steps = (k + kLanes - 1) / kLanes;
-  for (int64_t s = 0; s < steps; ++s)
-    for (int i = 0; i < rows; ++i) {
-      float* to = packed + (s * rows + i) * kLanes;
-      const int64_t p0 = s * kLanes, n = std::min<int64_t>(kLanes, k - p0);
-      std::copy_n(a + i * lda + p0, n, to);
-      std::fill(to + n, to + kLanes, 0.0f);
-    }
-}
-
-template <int MA, int NB>
-__attribute__((target("avx512f"))) void dot_block(int64_t k, float alpha, const float* packed_a, const float* b,
-                                                  int64_t ldb, float beta, float* c, int64_t ldc) {
-  __m512 acc[MA][NB];
-  for (int i = 0; i < MA; ++i)
-    for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
-  // Plain loads for whole vectors of B (masked ones are slower on AMD cores), masked for
-  // the tail, where A's lanes past k are zeros.
-  auto step = [&](int64_t p, __mmask16 lanes, bool whole) __attribute__((always_inline, target("avx512f"))) {
-    __m512 bv[NB];
-    for (int j = 0; j < NB; ++j)
-      bv[j] = whole ? _mm512_loadu_ps(b + j * ldb + p) : _mm512_maskz_loadu_ps(lanes, b + j * ldb + p);
-    const float* as = packed_a + p * MA;
-    if (whole)  // the next block's rows
-      for (int j = 0; j < NB; ++j) _mm_prefetch(reinterpret_cast<const char*>(b + (NB + j) * ldb + p), _MM_HINT_T0);
-    for (int i = 0; i < MA; ++i) {
-      const __m512 av = in_register(_mm512_loadu_ps(as + i * kLanes));
-      for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-    }
-  };
-  int64_t p = 0;
-  for (; p + 16 <= k; p += 16) step(p, 0xFFFF, true);
-  if (p < k) step(p, first_lanes(k - p), false);
-  for (int i = 0; i < MA; ++i)
-    for (int j = 0; j < NB; ++j) {
-      const float dot = alpha * lane_sum(acc[i][j]);
-      float& out = c[i * ldc + j];
-      out = beta != 0.0f ? dot + beta * out : dot;
-    }
-}
-
-template <int MA>
-void dot_rows(int64_t n, int64_t k, float alpha, const float* packed_a, const float* b, int64_t ldb, float beta,
-              float* c, int64_t ldc) {
-  int64_t j = 0;
-  for (; j + kDotCols <= n; j += kDotCols)
-    dot_block<MA, kDotCols>(k, alpha, packed_a, b + j * ldb, ldb, beta, c + j, ldc);
-  if (n - j == 2) dot_block<MA, 2>(k, alpha, packed_a, b + j * ldb, ldb, beta, c + j, ldc);
-  if (n - j == 1) dot_block<MA, 1>(k, alpha, packed_a, b + j * ldb, ldb, beta, c + j, ldc);
-}
-
-using DotRowsFn = void (*)(int64_t, int64_t, float, const float*, const float*, int64_t, float, float*, int64_t);
-constexpr DotRowsFn kDotRowsFns[kDotRows + 1] = {nullptr,     dot_rows<1>, dot_rows<2>, dot_rows<3>, dot_rows<4>,
-                                                 dot_rows<5>, dot_rows<6>, dot_rows<7>, dot_rows<8>};
-
-// C = alpha A Bᵀ + beta C by dot products, for A of few rows (two blocks at most: the
-// weight is read once a block).
-void few_rows_nt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
-                 float beta, float* c, int64_t ldc) {
-  ThreadScratch<float, kFewRowsScratch> packed(kDotRows * (k + kLanes));
-  for (int64_t i0 = 0; i0 < m; i0 += kDotRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kDotRows, m - i0));
-    interleave_rows(rows, k, a + i0 * lda, lda, packed.get());
-    kDotRowsFns[rows](n, k, alpha, packed.get(), b, ldb, beta, c + i0 * ldc, ldc);
-  }
-}
-
 }  // namespace
 
 bool sgemm_avx512(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
